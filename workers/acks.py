@@ -1,0 +1,55 @@
+"""Acknowledge events strictly in offset order within each partition.
+
+The pipeline works on up to ``max_in_flight`` pages at once, and they finish out of order. Faust
+commits from the set of acknowledged offsets, and in faust-streaming <= 0.15 that computation
+skips a single unacknowledged offset at the head of a partition (faust-streaming#606: with
+committed offset N, offset N still in flight and N+1.. acked, it commits past N, and a crash then
+loses page N). Handing faust only an in-order prefix of finished events makes that case
+impossible: whatever faust commits, every offset below it has been fully processed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+E = TypeVar("E")
+
+
+@dataclass(slots=True, eq=False)
+class Slot(Generic[E]):
+    offset: int
+    event: E
+    queue: deque[Slot[E]]
+    done: bool = field(default=False)
+
+
+class OrderedAcks(Generic[E]):
+    def __init__(self) -> None:
+        self._queues: dict[Hashable, deque[Slot[E]]] = {}
+
+    def track(self, partition: Hashable, offset: int, event: E) -> Slot[E]:
+        queue = self._queues.get(partition)
+        if queue is None or (queue and offset <= queue[-1].offset):
+            # A first sight, or an offset at or before one already in flight: the partition was
+            # revoked and assigned again, and its consumer rewound to the committed offset.
+            # Pages of the old assignment finish into the old queue and are never acknowledged.
+            queue = self._queues[partition] = deque()
+        slot = Slot(offset, event, queue)
+        queue.append(slot)
+        return slot
+
+    def complete(self, slot: Slot[E]) -> list[E]:
+        """Mark the slot finished; return the events that may now be acknowledged, in order."""
+        slot.done = True
+        ready: list[E] = []
+        while slot.queue and slot.queue[0].done:
+            ready.append(slot.queue.popleft().event)
+        current = any(queue is slot.queue for queue in self._queues.values())
+        return ready if current else []
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())

@@ -1,0 +1,129 @@
+"""The Faust app: one agent, a thin adapter between ``pages.raw`` and ``PagePipeline``.
+
+The agent reads with manual acks, runs up to ``max_in_flight`` pages concurrently (so that every
+extraction process is busy) and acknowledges them strictly in offset order (workers/acks.py).
+An offset is therefore committed only after that page and every page before it in its partition
+has its outputs written: Redis, ``articles`` or ``pages.dlq``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import faust
+import redis.asyncio as aioredis
+
+from workers.acks import OrderedAcks, Slot
+from workers.models import Article, DeadLetter
+from workers.pipeline import PagePipeline, SourceRecord
+from workers.pool import ExtractionPool
+from workers.settings import Settings
+from workers.sinks.redis_store import ArticleStore
+
+log = logging.getLogger(__name__)
+
+_RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+class TopicPublisher:
+    def __init__(self, articles: faust.TopicT, dead_letters: faust.TopicT) -> None:
+        self._articles = articles
+        self._dead_letters = dead_letters
+
+    async def publish_article(self, article: Article) -> None:
+        pending = await self._articles.send(
+            key=article.article_id.encode(), value=article.model_dump_json(by_alias=True).encode()
+        )
+        await pending  # resolves once the broker has the record
+
+    async def publish_dead_letter(self, record: DeadLetter) -> None:
+        pending = await self._dead_letters.send(
+            key=(record.url or f"{record.source.topic}:{record.source.partition}:{record.source.offset}").encode(),
+            value=record.model_dump_json(by_alias=True).encode(),
+        )
+        await pending
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.group_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir),
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 4,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        consumer_max_fetch_size=settings.max_message_bytes,
+        producer_max_request_size=settings.max_message_bytes,
+        producer_compression_type=None if settings.compression == "none" else settings.compression,
+        producer_acks=-1,
+        # No tables and no leader-only tasks: the assignor's leader topic would be dead weight.
+        topic_disable_leader=True,
+    )
+    pages = app.topic(settings.topic_pages_raw, partitions=settings.pages_raw_partitions, **_RAW)
+    articles = app.topic(settings.topic_articles, partitions=settings.articles_partitions, **_RAW)
+    dead_letters = app.topic(settings.topic_dlq, partitions=settings.dlq_partitions, **_RAW)
+    publisher = TopicPublisher(articles, dead_letters)
+
+    @app.agent(pages, name="pages")
+    async def process_pages(stream: faust.StreamT[Any]) -> None:
+        redis_client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+        pool = ExtractionPool(
+            processes=settings.extraction_processes,
+            timeout_s=settings.extraction_timeout_s,
+            memory_limit_mb=settings.extraction_memory_limit_mb,
+            tasks_per_process=settings.extraction_tasks_per_process,
+        )
+        store = ArticleStore(
+            redis_client,
+            prefix=settings.redis_prefix,
+            article_ttl_s=int(timedelta(days=settings.article_ttl_days).total_seconds()),
+            page_status_ttl_s=int(timedelta(days=settings.page_status_ttl_days).total_seconds()),
+        )
+        pipeline = PagePipeline(settings, pool=pool, store=store, publisher=publisher)
+        acks: OrderedAcks[faust.EventT] = OrderedAcks()
+        window = asyncio.Semaphore(settings.max_in_flight)
+        running: set[asyncio.Task[None]] = set()
+
+        async def handle(event: faust.EventT, slot: Slot[faust.EventT]) -> None:
+            message = event.message
+            try:
+                await pipeline.handle(
+                    SourceRecord(
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key,
+                        value=message.value,
+                        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+                    )
+                )
+                for finished in acks.complete(slot):
+                    finished.ack()
+            finally:
+                window.release()
+
+        try:
+            async for event in stream.noack().events():
+                await window.acquire()
+                slot = acks.track(event.message.tp, event.message.offset, event)
+                task = asyncio.create_task(handle(event, slot))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            # Shutdown or rebalance: pages still in flight are not acknowledged, so they are
+            # redelivered; their writes so far are idempotent.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            pool.close()
+            await redis_client.aclose()
+            log.info("pipeline stopped: %s", dict(pipeline.counts))
+
+    return app

@@ -1,0 +1,118 @@
+"""``wirefeed`` (also ``python -m workers``): the entry point. Settings are built here, once."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from workers.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"wirefeed: invalid settings (WIREFEED_* environment or .env):\n{exc}", file=sys.stderr)
+        return 2
+    return int(args.command(settings, args) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wirefeed", description=__doc__)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    worker = commands.add_parser("worker", help="run the Faust worker (consumes pages.raw)")
+    worker.set_defaults(command=_worker)
+
+    produce = commands.add_parser("produce", help="publish HTML files, directories or JSONL of crawled pages")
+    produce.add_argument("paths", nargs="+", type=Path)
+    produce.add_argument("--topic", help="default: the pages.raw topic of the settings")
+    produce.add_argument("--base-url", default="https://files.wirefeed.invalid/", help="URL for a file with no canonical link")
+    produce.set_defaults(command=_produce)
+
+    stack = commands.add_parser("stack", help="the local Kafka + Redis stack, without Docker")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.set_defaults(command=_stack)
+
+    check = commands.add_parser("check", help="exit 0 when Kafka and Redis are reachable (healthchecks)")
+    check.add_argument("--timeout", type=float, default=5.0)
+    check.set_defaults(command=_check)
+
+    topics = commands.add_parser("topics", help="create the topics with their partitions and limits")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(command=_topics)
+
+    demo = commands.add_parser("demo", help="start the stack and a worker, feed the sample pages, show the results")
+    demo.set_defaults(command=_demo)
+    return parser
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import faust
+
+    from workers.app import create_app
+    from workers.topics import ensure_topics
+
+    ensure_topics(settings)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=args.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _produce(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.feed import produce, records_from_paths
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"wirefeed produce: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        sent = produce(settings, records_from_paths(args.paths, base_url=args.base_url), topic=args.topic)
+    except ValueError as exc:
+        print(f"wirefeed produce: {exc}", file=sys.stderr)
+        return 2
+    print(f"published {len(sent)} page(s) to {args.topic or settings.topic_pages_raw}")
+    return 0
+
+
+def _stack(settings: Settings, args: argparse.Namespace) -> int:
+    from workers import localstack
+
+    if args.action == "up":
+        localstack.up(settings)
+    elif args.action == "down":
+        localstack.down(settings)
+    else:
+        return 0 if localstack.status(settings) else 1
+    return 0
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from workers import localstack
+
+    ready = localstack.services_ready(settings, timeout_s=args.timeout)
+    print("ok" if ready else "unreachable")
+    return 0 if ready else 1
+
+
+def _topics(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.topics import ensure_topics
+
+    created = ensure_topics(settings)
+    print(f"created: {', '.join(created) or 'none (all exist)'}")
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.demo import run_demo
+
+    return run_demo(settings)

@@ -1,0 +1,161 @@
+"""One page through every stage, with every outcome routed. Knows nothing of Faust: the agent
+hands it a ``SourceRecord`` and acknowledges the message once ``handle`` returns."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+from workers.models import Article, DeadLetter, Outcome, SourcePosition
+from workers.pool import ExtractionPool
+from workers.retry import until_done
+from workers.settings import Settings
+from workers.sinks.redis_store import ArticleStore
+from workers.stages.article import build_article
+from workers.stages.deadletter import dead_letter
+from workers.stages.decode import decode_message
+from workers.stages.extract import ExtractionOptions
+from workers.stages.outcome import Dropped, Failed, Kept
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None
+
+    @property
+    def position(self) -> SourcePosition:
+        return SourcePosition(topic=self.topic, partition=self.partition, offset=self.offset)
+
+
+class Publisher(Protocol):
+    """Sends to the output topics and returns once the broker has acknowledged the record."""
+
+    async def publish_article(self, article: Article) -> None: ...
+
+    async def publish_dead_letter(self, record: DeadLetter) -> None: ...
+
+
+class PagePipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool: ExtractionPool,
+        store: ArticleStore,
+        publisher: Publisher,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._store = store
+        self._publisher = publisher
+        self._clock = clock
+        self._options = ExtractionOptions(min_text_chars=settings.min_text_chars)
+        self.counts: Counter[str] = Counter()
+
+    async def handle(self, record: SourceRecord) -> Outcome:
+        try:
+            outcome = await self._process(record)
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one dead letter, not the worker
+            log.exception("unexpected error on %s[%d]@%d", record.topic, record.partition, record.offset)
+            outcome = await self._reject(record, Failed.from_exception("pipeline", "internal_error", exc), None)
+        self.counts[outcome] += 1
+        return outcome
+
+    async def _process(self, record: SourceRecord) -> Outcome:
+        decoded = decode_message(record.value, max_html_bytes=self._settings.max_html_bytes)
+        if not isinstance(decoded, Kept):
+            return await self._reject(record, decoded, None)
+        page = decoded.value
+        extracted = await self._pool.extract(page.html, page.effective_url, self._options)
+        if not isinstance(extracted, Kept):
+            return await self._reject(record, extracted, str(page.page.url))
+
+        article = build_article(
+            page,
+            extracted.value,
+            source=record.position,
+            pipeline_version=self._settings.pipeline_version,
+            processed_at=self._clock(),
+        )
+        try:
+            await self._write(article)
+        except Exception as exc:  # noqa: BLE001 - non-transient sink errors (transient ones are retried)
+            return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
+        await self._retry(
+            lambda: self._store.record_page_outcome(
+                article.url,
+                outcome=Outcome.KEPT,
+                stage="sink",
+                reason="stored",
+                article_id=article.article_id,
+                source=record.position,
+                source_ts_ms=record.timestamp_ms,
+            ),
+            what="recording a page outcome",
+        )
+        return Outcome.KEPT
+
+    async def _write(self, article: Article) -> None:
+        saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
+        if saved.needs_publish:
+            await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article")
+            await self._retry(lambda: self._store.mark_published(article), what="marking an article published")
+
+    async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Outcome:
+        letter = dead_letter(
+            result,
+            key=record.key,
+            value=record.value,
+            source=record.position,
+            source_timestamp_ms=record.timestamp_ms,
+            pipeline_version=self._settings.pipeline_version,
+            failed_at=self._clock(),
+            max_record_bytes=self._settings.max_message_bytes,
+        )
+        outcome = Outcome.FAILED if isinstance(result, Failed) else Outcome.DROPPED
+        log.info(
+            "%s %s[%d]@%d at %s: %s (%s)",
+            outcome, record.topic, record.partition, record.offset, result.stage, result.reason, result.detail[:200],
+        )
+        # A dead letter that cannot be written is retried whatever the error: acknowledging the
+        # page without it would lose the page silently.
+        await until_done(
+            lambda: self._publisher.publish_dead_letter(letter),
+            what="publishing a dead letter",
+            backoff_max_s=self._settings.retry_backoff_max_s,
+            retry_on=lambda _exc: True,
+        )
+        page_url = url or letter.url
+        if page_url:
+            try:
+                await self._retry(
+                    lambda: self._store.record_page_outcome(
+                        page_url,
+                        outcome=outcome,
+                        stage=result.stage,
+                        reason=result.reason,
+                        article_id=None,
+                        source=record.position,
+                        source_ts_ms=record.timestamp_ms,
+                    ),
+                    what="recording a page outcome",
+                )
+            except Exception:  # noqa: BLE001 - the dead letter already holds the page
+                log.exception("could not record the outcome of %s", page_url)
+        return outcome
+
+    async def _retry(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+        return await until_done(operation, what=what, backoff_max_s=self._settings.retry_backoff_max_s)

@@ -1,0 +1,54 @@
+"""Retrying writes through a transient outage of Redis or Kafka.
+
+Such an outage is not the page's fault, so the page is neither dead-lettered nor acknowledged:
+the write is retried with capped exponential backoff until it succeeds or the worker stops.
+Consumer lag grows meanwhile, which is what monitoring should alert on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.exceptions
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    KafkaTimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    # aiokafka marks the errors a retry can cure; a record too large for the topic is not one.
+    return isinstance(exc, _TRANSIENT_ERRORS) or (isinstance(exc, KafkaError) and exc.retriable)
+
+
+async def until_done(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    backoff_max_s: float,
+    retry_on: Callable[[BaseException], bool] = is_transient,
+) -> T:
+    delay = 0.1
+    attempt = 1
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            if not retry_on(exc):
+                raise
+            log.warning("%s failed (attempt %d, retrying in %.1f s): %r", what, attempt, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, backoff_max_s)
+            attempt += 1

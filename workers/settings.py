@@ -1,0 +1,99 @@
+"""The one settings object. Built at the entry point (CLI, tests, benchmarks) and passed down.
+
+Every field can be set from the environment with the prefix ``WIREFEED_`` (``WIREFEED_KAFKA_BOOTSTRAP``,
+``WIREFEED_REDIS_URL`` ...) or from a ``.env`` file. Nothing else in the package reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workers import PIPELINE_VERSION
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WIREFEED_", env_file=".env", extra="ignore")
+
+    # --- services -------------------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+
+    # --- topics ---------------------------------------------------------------------------
+    topic_pages_raw: str = "pages.raw"
+    topic_articles: str = "articles"
+    topic_dlq: str = "pages.dlq"
+    pages_raw_partitions: int = Field(default=4, ge=1)
+    articles_partitions: int = Field(default=4, ge=1)
+    dlq_partitions: int = Field(default=1, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    # Real pages exceed Kafka's 1 MB default. The same limit is set on the producer, on the
+    # topics we create and on the local broker, so a page is either accepted end to end or
+    # refused at the producer with a clear error, never half-way.
+    max_message_bytes: int = Field(default=32 * MIB, ge=1 * MIB)
+    compression: str = Field(default="zstd", pattern="^(zstd|lz4|gzip|none)$")
+
+    # --- the Faust worker -----------------------------------------------------------------
+    # The consumer group and the prefix of every internal topic. It carries the pipeline
+    # version so that a new pipeline (or a replay group) never re-reads another's state.
+    app_name: str = "wirefeed"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    web_host: str = "127.0.0.1"
+    data_dir: Path = Path(".wirefeed/worker")
+    session_timeout_s: float = Field(default=10.0, ge=6.0)
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    # Pages handed to the extraction pool but not yet acknowledged. Acks happen strictly in
+    # offset order per partition, so this bounds both memory and redelivery after a crash.
+    max_in_flight: int = Field(default=16, ge=1)
+
+    # --- extraction -----------------------------------------------------------------------
+    extraction_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    extraction_timeout_s: float = Field(default=20.0, gt=0)
+    extraction_memory_limit_mb: int = Field(default=2048, ge=64)
+    # A worker process is replaced after this many pages: lxml keeps memory it never returns.
+    extraction_tasks_per_process: int = Field(default=500, ge=1)
+    # Pages larger than this (decoded HTML) are dead-lettered instead of extracted: no news
+    # article needs it, and trafilatura's run time grows super-linearly on such pages.
+    max_html_bytes: int = Field(default=8 * MIB, ge=64 * 1024)
+    min_text_chars: int = Field(default=80, ge=0)
+
+    # --- Redis layout ---------------------------------------------------------------------
+    redis_prefix: str = "wf"
+    article_ttl_days: float = Field(default=30.0, gt=0)
+    page_status_ttl_days: float = Field(default=7.0, gt=0)
+    # A transient Redis or Kafka outage is retried, never dead-lettered: the page is fine.
+    retry_backoff_max_s: float = Field(default=30.0, gt=0)
+
+    # --- local stack (deploy/local) -------------------------------------------------------
+    stack_dir: Path = Path(".wirefeed/stack")
+    kafka_version: str = "4.1.2"
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _no_colon_in_prefix(cls, value: str) -> str:
+        if not value or ":" in value:
+            raise ValueError("redis_prefix must be non-empty and contain no ':'")
+        return value
+
+    @property
+    def pipeline_version(self) -> int:
+        return PIPELINE_VERSION
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.app_name}-v{PIPELINE_VERSION}"
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.rsplit(":", 1)[1])
+
+    @property
+    def redis_port(self) -> int:
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.redis_url.get_secret_value()).port or 6379

@@ -1,0 +1,170 @@
+"""Articles and page outcomes in Redis: deterministic keys, versioned records, atomic writes.
+
+Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
+
+| key | type | content | TTL |
+| --- | --- | --- | --- |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``published`` (``content_hash|pipeline_version`` last sent to ``articles``) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none) | members older than ``article_ttl_days`` trimmed on write |
+| ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | as above, and the key expires with its newest article |
+| ``{p}:page:{url_id}`` | hash | last outcome for a page URL: ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
+
+``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled.
+
+A write replaces the stored article only when it comes from a newer pipeline version or its
+content changed, all inside one Lua script, so a redelivery or replay of the same page leaves
+the record byte-for-byte as it was and concurrent workers cannot interleave half-writes. The
+``published`` field is set only after the ``articles`` topic acknowledged the record, which makes
+the publish decision survive a crash between the two writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import redis.asyncio as aioredis
+
+from workers.models import Article, SourcePosition
+
+_SAVE_ARTICLE = """
+local article_key, time_index, domain_index = KEYS[1], KEYS[2], KEYS[3]
+local json, content_hash, version = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local domain, score, now, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local article_id = ARGV[8]
+
+local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published')
+local result
+if not stored[1] then
+  result = 'new'
+elseif tonumber(stored[2]) > version then
+  return {'stale', stored[3] or ''}
+elseif stored[1] == content_hash and tonumber(stored[2]) == version then
+  result = 'unchanged'
+else
+  result = 'updated'
+end
+if result ~= 'unchanged' then
+  redis.call('HSET', article_key, 'json', json, 'content_hash', content_hash,
+             'pipeline_version', version, 'domain', domain, 'published_ts', score)
+  redis.call('HSETNX', article_key, 'first_seen_ts', now)
+  redis.call('ZADD', time_index, score, article_id)
+  redis.call('ZADD', domain_index, score, article_id)
+end
+redis.call('EXPIRE', article_key, ttl)
+redis.call('ZREMRANGEBYSCORE', time_index, '-inf', now - ttl)
+redis.call('ZREMRANGEBYSCORE', domain_index, '-inf', now - ttl)
+local newest = redis.call('ZRANGE', domain_index, -1, -1, 'WITHSCORES')[2]
+if newest then
+  redis.call('EXPIREAT', domain_index, math.max(math.floor(tonumber(newest) + ttl), now + 1))
+end
+return {result, stored[3] or ''}
+"""
+
+_MARK_PUBLISHED = """
+if redis.call('HGET', KEYS[1], 'content_hash') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'published', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class SaveResult(StrEnum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedArticle:
+    result: SaveResult
+    needs_publish: bool
+
+
+def url_id(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def publish_marker(article: Article) -> str:
+    return f"{article.content_hash}|{article.pipeline_version}"
+
+
+class ArticleStore:
+    def __init__(self, client: aioredis.Redis, *, prefix: str, article_ttl_s: int, page_status_ttl_s: int) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._article_ttl_s = article_ttl_s
+        self._page_status_ttl_s = page_status_ttl_s
+        self._save = client.register_script(_SAVE_ARTICLE)
+        self._mark = client.register_script(_MARK_PUBLISHED)
+
+    def article_key(self, article_id: str) -> str:
+        return f"{self._prefix}:article:{article_id}"
+
+    def page_key(self, url: str) -> str:
+        return f"{self._prefix}:page:{url_id(url)}"
+
+    @property
+    def time_index_key(self) -> str:
+        return f"{self._prefix}:idx:time"
+
+    def domain_index_key(self, domain: str) -> str:
+        return f"{self._prefix}:idx:domain:{domain}"
+
+    async def save(self, article: Article, *, now: datetime) -> SavedArticle:
+        score = (article.published_at or article.fetched_at).timestamp()
+        result, published = await self._save(
+            keys=[self.article_key(article.article_id), self.time_index_key, self.domain_index_key(article.domain)],
+            args=[
+                article.model_dump_json(by_alias=True),
+                article.content_hash,
+                article.pipeline_version,
+                article.domain,
+                score,
+                int(now.timestamp()),
+                self._article_ttl_s,
+                article.article_id,
+            ],
+        )
+        saved = SaveResult(result.decode())
+        needs_publish = saved is not SaveResult.STALE and published.decode() != publish_marker(article)
+        return SavedArticle(result=saved, needs_publish=needs_publish)
+
+    async def mark_published(self, article: Article) -> None:
+        await self._mark(keys=[self.article_key(article.article_id)], args=[article.content_hash, publish_marker(article)])
+
+    async def record_page_outcome(
+        self,
+        url: str,
+        *,
+        outcome: str,
+        stage: str,
+        reason: str,
+        article_id: str | None,
+        source: SourcePosition,
+        source_ts_ms: int | None,
+    ) -> None:
+        key = self.page_key(url)
+        fields = {
+            "url": url,
+            "outcome": outcome,
+            "stage": stage,
+            "reason": reason,
+            "article_id": article_id or "",
+            "topic": source.topic,
+            "partition": source.partition,
+            "offset": source.offset,
+            "source_ts_ms": source_ts_ms if source_ts_ms is not None else "",
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, self._page_status_ttl_s)
+            await pipe.execute()
+
+    async def load(self, article_id: str) -> Article | None:
+        raw = await self._redis.hget(self.article_key(article_id), "json")
+        return Article.model_validate_json(raw) if raw is not None else None

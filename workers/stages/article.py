@@ -1,0 +1,88 @@
+"""Stage 3: decoded page + extracted document -> the published Article, with stable identity.
+
+The article id is derived from the canonical URL only, so a re-crawl, a redelivery or a replay
+of the same page always lands on the same id (and overwrites, never duplicates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from courlan import normalize_url
+
+from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.stages.decode import DecodedPage
+from workers.stages.extract import EXTRACTOR_VERSION, ExtractedDocument
+
+
+def canonical_url(page_url: str, declared_canonical: str | None) -> str:
+    """The page's own canonical link when it stays on the same host, else the fetched URL.
+
+    A canonical pointing to another host is a syndication hint ("this text lives there"); taking
+    it as our identity would let one outlet's page overwrite another's. Cross-host copies are
+    the duplicate detector's business.
+    """
+    chosen = page_url
+    if declared_canonical and _host(declared_canonical) == _host(page_url):
+        chosen = declared_canonical
+    try:
+        return normalize_url(chosen, strict=True)
+    except ValueError:
+        return chosen
+
+
+def article_id_for(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def content_hash(title: str | None, text: str) -> str:
+    """Hash of what a reader sees: NFC and collapsed white space, so that a re-crawl whose only
+    change is markup or spacing is not an update."""
+    canonical_text = " ".join(unicodedata.normalize("NFC", f"{title or ''}\n{text}").split())
+    return "sha256:" + hashlib.sha256(canonical_text.encode("utf-8")).hexdigest()
+
+
+def build_article(
+    decoded: DecodedPage,
+    document: ExtractedDocument,
+    *,
+    source: SourcePosition,
+    pipeline_version: int,
+    processed_at: datetime,
+) -> Article:
+    canonical = canonical_url(decoded.effective_url, document.canonical_url)
+    return Article(
+        article_id=article_id_for(canonical),
+        url=str(decoded.page.url),
+        canonical_url=canonical,
+        domain=domain_of(canonical),
+        title=document.title,
+        text=document.text,
+        language=document.language,
+        published_at=document.published_at,
+        fetched_at=decoded.page.fetched_at,
+        content_hash=content_hash(document.title, document.text),
+        pipeline_version=pipeline_version,
+        processed_at=processed_at,
+        source=source,
+        extraction=ExtractionInfo(
+            extractor="trafilatura",
+            extractor_version=EXTRACTOR_VERSION,
+            html_bytes=decoded.html_bytes,
+            text_chars=len(document.text),
+            declared_language=document.declared_language,
+            encoding=decoded.encoding,
+        ),
+    )
+
+
+def domain_of(url: str) -> str:
+    host = _host(url)
+    return host[4:] if host.startswith("www.") else host
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()

@@ -1,0 +1,39 @@
+"""The three ways a stage can end. Agents route on the type; nothing is ever silently dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Kept(Generic[T]):
+    value: T
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """The input is well-formed but is not something we publish (not HTML, no article text...)."""
+
+    stage: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The input, or the stage on this input, is broken: undecodable, invalid, crashed, timed out."""
+
+    stage: str
+    reason: str
+    error_class: str
+    detail: str
+
+    @classmethod
+    def from_exception(cls, stage: str, reason: str, exc: BaseException) -> Failed:
+        return cls(stage=stage, reason=reason, error_class=type(exc).__name__, detail=str(exc)[:2000])
+
+
+StageResult = Kept[T] | Dropped | Failed

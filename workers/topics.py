@@ -1,0 +1,75 @@
+"""Explicit topic creation. Faust does not create source topics, and an auto-created topic gets the
+broker's default partition count and the broker's 1 MB message limit; neither is acceptable."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    limit = str(settings.max_message_bytes)
+    return [
+        # Kept two weeks so that a pipeline improvement can be replayed over recent crawls.
+        TopicSpec(
+            settings.topic_pages_raw,
+            settings.pages_raw_partitions,
+            {"max.message.bytes": limit, "retention.ms": str(14 * DAY_MS), "compression.type": "producer"},
+        ),
+        # Compacted: the latest version of each article (key = article id) is the topic's state,
+        # so a newsroom tool can rebuild its view from offset 0.
+        TopicSpec(
+            settings.topic_articles,
+            settings.articles_partitions,
+            {"max.message.bytes": limit, "cleanup.policy": "compact", "compression.type": "producer"},
+        ),
+        TopicSpec(
+            settings.topic_dlq,
+            settings.dlq_partitions,
+            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
+        ),
+    ]
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics; return the names created. Existing topics are left as they are, but
+    a partition count other than configured is reported, since scaling depends on it."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_name}-admin")
+    try:
+        specs = topic_specs(settings)
+        existing = set(admin.list_topics())
+        created: list[str] = []
+        for spec in specs:
+            if spec.name in existing:
+                continue
+            try:
+                admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.config)]
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it between our list and our create
+        partitions = {d["topic"]: len(d["partitions"]) for d in admin.describe_topics([s.name for s in specs])}
+        for spec in specs:
+            actual = partitions.get(spec.name, 0)
+            if actual != spec.partitions:
+                log.warning("topic %s has %d partitions, settings say %d", spec.name, actual, spec.partitions)
+        return created
+    finally:
+        admin.close()
