@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what the local stack (deploy/local/stack.sh) and `make venv` need on a fresh
+# Debian/Ubuntu machine: redis-server + redis-cli, a Java 17 runtime, Maven, make, and
+# python3-venv when `python3 -m venv` does not work. Prints nothing and changes nothing when
+# all of it is already there; runs `apt-get update` once, only when something is missing.
+set -euo pipefail
+
+packages=()
+
+have() {
+    command -v "$1" >/dev/null 2>&1
+}
+
+have redis-server || packages+=(redis-server)
+have redis-cli || packages+=(redis-tools)
+have java || packages+=(openjdk-17-jre-headless)
+have mvn || packages+=(maven)
+have make || packages+=(make)
+
+if have python3; then
+    probe="$(mktemp -d)"
+    trap 'rm -rf "${probe}"' EXIT
+    if ! python3 -m venv "${probe}/venv" >/dev/null 2>&1; then
+        packages+=(python3-venv)
+    fi
+else
+    packages+=(python3 python3-venv)
+fi
+
+if [[ ${#packages[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+echo "install-deps: missing, installing: ${packages[*]}"
+if ! have apt-get; then
+    echo "install-deps: error: no apt-get here; install these by hand: ${packages[*]}" >&2
+    exit 1
+fi
+
+sudo_cmd=()
+if [[ "$(id -u)" -ne 0 ]]; then
+    if ! have sudo; then
+        echo "install-deps: error: not root and no sudo; as root run: apt-get install ${packages[*]}" >&2
+        exit 1
+    fi
+    # -n: fail rather than wait for a password nobody can type (CI has no stdin).
+    sudo_cmd=(sudo -n)
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-deps: installed ${packages[*]}"
+
+# Debian's redis-server package may start a system-wide Redis on 6379 where an init system
+# runs; the local stack starts its own, so only say so.
+if have systemctl && systemctl is-active --quiet redis-server 2>/dev/null; then
+    echo "install-deps: note: the system redis-server service is running on 6379;" \
+        "'sudo systemctl disable --now redis-server' frees that port for the local stack"
+fi
