@@ -65,7 +65,7 @@ def ensure_topics(settings: Settings) -> list[str]:
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass  # another worker created it between our list and our create
-        partitions = {d["topic"]: len(d["partitions"]) for d in admin.describe_topics([s.name for s in specs])}
+        partitions = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([s.name for s in specs])}
         for spec in specs:
             actual = partitions.get(spec.name, 0)
             if actual != spec.partitions:

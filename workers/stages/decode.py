@@ -27,6 +27,21 @@ STAGE = "decode"
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Browsers decode these labels with a superset (WHATWG Encoding Standard), and pages rely on it:
+# a page labelled GB2312 routinely contains GBK characters, one labelled ISO-8859-1 uses
+# windows-1252 quotes. Decoding them strictly with the narrow codec would fail real pages.
+_WHATWG_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "iso8859-1": "cp1252",
+    "ascii": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +128,10 @@ def decode_html_bytes(raw: bytes, declared: str | None) -> tuple[str, str] | Fai
 
 def _codec_name(name: str) -> str | None:
     try:
-        return codecs.lookup(name.strip().lower()).name
+        codec = codecs.lookup(name.strip().lower()).name
     except LookupError:
         return None
+    return _WHATWG_SUPERSETS.get(codec, codec)
 
 
 def _strict(raw: bytes, codec: str) -> str | None:
