@@ -20,7 +20,11 @@ have make || packages+=(make)
 if have python3; then
     probe="$(mktemp -d)"
     trap 'rm -rf "${probe}"' EXIT
-    if ! python3 -m venv "${probe}/venv" >/dev/null 2>&1; then
+    # What `python3 -m venv` needs: the venv module, and ensurepip with its bundled pip
+    # (Debian moves both pieces into python3-venv). The cheap form of a full venv, which
+    # would take seconds on every `make`.
+    if ! python3 -m venv --without-pip "${probe}/venv" >/dev/null 2>&1 \
+            || ! python3 -c 'import ensurepip; ensurepip.version()' >/dev/null 2>&1; then
         packages+=(python3-venv)
     fi
 else
