@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 import faust
@@ -80,12 +79,7 @@ def create_app(settings: Settings) -> faust.App:
             memory_limit_mb=settings.extraction_memory_limit_mb,
             tasks_per_process=settings.extraction_tasks_per_process,
         )
-        store = ArticleStore(
-            redis_client,
-            prefix=settings.redis_prefix,
-            article_ttl_s=int(timedelta(days=settings.article_ttl_days).total_seconds()),
-            page_status_ttl_s=int(timedelta(days=settings.page_status_ttl_days).total_seconds()),
-        )
+        store = ArticleStore.from_settings(redis_client, settings)
         pipeline = PagePipeline(settings, pool=pool, store=store, publisher=publisher)
         acks: OrderedAcks[faust.EventT] = OrderedAcks()
         window = asyncio.Semaphore(settings.max_in_flight)

@@ -25,7 +25,7 @@ HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    key: bytes
+    key: bytes | None
     value: bytes
 
 

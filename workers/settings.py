@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     redis_prefix: str = "wf"
     article_ttl_days: float = Field(default=30.0, gt=0)
     page_status_ttl_days: float = Field(default=7.0, gt=0)
+    time_index_max_articles: int = Field(default=2_000_000, ge=1)
+    domain_index_max_articles: int = Field(default=20_000, ge=1)
     # A transient Redis or Kafka outage is retried, never dead-lettered: the page is fine.
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
 

@@ -65,8 +65,9 @@ def ensure_topics(settings: Settings) -> list[str]:
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass  # another worker created it between our list and our create
-        partitions = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([s.name for s in specs])}
-        for spec in specs:
+        kept = [spec for spec in specs if spec.name in existing]
+        partitions = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([s.name for s in kept])} if kept else {}
+        for spec in kept:
             actual = partitions.get(spec.name, 0)
             if actual != spec.partitions:
                 log.warning("topic %s has %d partitions, settings say %d", spec.name, actual, spec.partitions)

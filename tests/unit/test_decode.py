@@ -112,3 +112,16 @@ def test_a_page_over_the_size_limit_is_dropped_before_extraction():
     big = "<p>" + "x" * (2 * MB) + "</p>"
     assert isinstance(decode(message(html=big), limit=1 * MB), Dropped)
     assert isinstance(decode(message(html_b64=base64.b64encode(big.encode()).decode()), limit=1 * MB), Dropped)
+
+
+def test_valid_utf8_wins_over_a_stale_meta_charset():
+    # Pages re-saved as UTF-8 keep their old <meta charset> (seen in real page collections).
+    text = "<meta charset='gb2312'><p>促进航天技术更好惠及人民</p>"
+    result = decode(message(html_b64=base64.b64encode(text.encode("utf-8")).decode()))
+    assert isinstance(result, Kept) and "航天" in result.value.html and result.value.encoding == "utf-8"
+
+
+def test_undeclared_legacy_bytes_are_detected():
+    text = "<p>" + "Москва — столица России, крупнейший город страны. " * 20 + "</p>"
+    result = decode(message(html_b64=base64.b64encode(text.encode("cp1251")).decode()))
+    assert isinstance(result, Kept) and "Москва" in result.value.html

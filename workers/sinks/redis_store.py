@@ -5,11 +5,15 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 | key | type | content | TTL |
 | --- | --- | --- | --- |
 | ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``published`` (``content_hash|pipeline_version`` last sent to ``articles``) | ``article_ttl_days``, renewed on every sighting |
-| ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none) | members older than ``article_ttl_days`` trimmed on write |
-| ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | as above, and the key expires with its newest article |
+| ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
+| ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | last outcome for a page URL: ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
 
 ``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled.
+
+Indexes are scored by publication time, not by arrival, so that a replay writes the same bytes and
+old pages replayed today sort where they belong. They are bounded by count; an index member whose
+article record has already expired is possible for a while, and readers skip ids whose hash is gone.
 
 A write replaces the stored article only when it comes from a newer pipeline version or its
 content changed, all inside one Lua script, so a redelivery or replay of the same page leaves
@@ -22,18 +26,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import redis.asyncio as aioredis
 
 from workers.models import Article, SourcePosition
+from workers.settings import Settings
 
 _SAVE_ARTICLE = """
 local article_key, time_index, domain_index = KEYS[1], KEYS[2], KEYS[3]
 local json, content_hash, version = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local domain, score, now, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local article_id = ARGV[8]
+local article_id, time_cap, domain_cap = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 
 local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published')
 local result
@@ -52,14 +57,11 @@ if result ~= 'unchanged' then
   redis.call('HSETNX', article_key, 'first_seen_ts', now)
   redis.call('ZADD', time_index, score, article_id)
   redis.call('ZADD', domain_index, score, article_id)
+  redis.call('ZREMRANGEBYRANK', time_index, 0, -time_cap - 1)
+  redis.call('ZREMRANGEBYRANK', domain_index, 0, -domain_cap - 1)
 end
 redis.call('EXPIRE', article_key, ttl)
-redis.call('ZREMRANGEBYSCORE', time_index, '-inf', now - ttl)
-redis.call('ZREMRANGEBYSCORE', domain_index, '-inf', now - ttl)
-local newest = redis.call('ZRANGE', domain_index, -1, -1, 'WITHSCORES')[2]
-if newest then
-  redis.call('EXPIREAT', domain_index, math.max(math.floor(tonumber(newest) + ttl), now + 1))
-end
+redis.call('EXPIRE', domain_index, ttl)
 return {result, stored[3] or ''}
 """
 
@@ -94,13 +96,34 @@ def publish_marker(article: Article) -> str:
 
 
 class ArticleStore:
-    def __init__(self, client: aioredis.Redis, *, prefix: str, article_ttl_s: int, page_status_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str,
+        article_ttl_s: int,
+        page_status_ttl_s: int,
+        time_index_max_articles: int,
+        domain_index_max_articles: int,
+    ) -> None:
         self._redis = client
         self._prefix = prefix
         self._article_ttl_s = article_ttl_s
         self._page_status_ttl_s = page_status_ttl_s
+        self._index_caps = (time_index_max_articles, domain_index_max_articles)
         self._save = client.register_script(_SAVE_ARTICLE)
         self._mark = client.register_script(_MARK_PUBLISHED)
+
+    @classmethod
+    def from_settings(cls, client: aioredis.Redis, settings: Settings) -> ArticleStore:
+        return cls(
+            client,
+            prefix=settings.redis_prefix,
+            article_ttl_s=int(timedelta(days=settings.article_ttl_days).total_seconds()),
+            page_status_ttl_s=int(timedelta(days=settings.page_status_ttl_days).total_seconds()),
+            time_index_max_articles=settings.time_index_max_articles,
+            domain_index_max_articles=settings.domain_index_max_articles,
+        )
 
     def article_key(self, article_id: str) -> str:
         return f"{self._prefix}:article:{article_id}"
@@ -128,6 +151,7 @@ class ArticleStore:
                 int(now.timestamp()),
                 self._article_ttl_s,
                 article.article_id,
+                *self._index_caps,
             ],
         )
         saved = SaveResult(result.decode())

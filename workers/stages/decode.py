@@ -1,10 +1,12 @@
 """Stage 1: raw Kafka bytes -> a validated page with its HTML as text.
 
-Charset policy, in order: a byte-order mark; the charset the crawler declared; the page's own
-``<meta charset>``. The first of those that decodes the bytes *strictly* wins. With no
-declaration at all we try UTF-8, then statistical detection. A declared charset that does not
-decode the bytes, and no other declaration that does, fails the page: guessing would publish
-mojibake into a newsroom feed, which is worse than a dead letter someone can look at.
+Charset policy, in order: a byte-order mark; valid UTF-8 with non-ASCII in it (a legacy
+encoding practically never produces it by accident, and pages re-saved as UTF-8 keep their old
+``<meta charset>``: trafilatura decides the same way); the charset the crawler declared; the
+page's own ``<meta charset>``. The first that decodes the bytes *strictly* wins. With no
+declaration at all, statistical detection. A declared charset that does not decode the bytes,
+with no other that does, fails the page: guessing would publish mojibake into a newsroom feed,
+which is worse than a dead letter someone can look at.
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ def decode_html_bytes(raw: bytes, declared: str | None) -> tuple[str, str] | Fai
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             return _strict(raw[len(bom) :], encoding) or _mismatch(encoding, "byte-order mark")
+    if not raw.isascii() and (text := _strict(raw, "utf-8")) is not None:
+        return text, "utf-8"
     candidates: list[tuple[str, str]] = []
     if declared:
         candidates.append((declared, "declared by the crawler"))
@@ -118,8 +122,8 @@ def decode_html_bytes(raw: bytes, declared: str | None) -> tuple[str, str] | Fai
         if unknown and len(unknown) == len(candidates):
             return Failed(STAGE, "unknown_charset", "LookupError", f"unknown charset(s): {', '.join(unknown)}")
         return _mismatch(candidates[0][0], candidates[0][1])
-    if (text := _strict(raw, "utf-8")) is not None:
-        return text, "utf-8"
+    if raw.isascii():
+        return raw.decode("ascii"), "ascii"
     best = charset_normalizer.from_bytes(raw).best()
     if best is None:
         return Failed(STAGE, "undetectable_charset", "UnicodeDecodeError", "no charset decodes these bytes")

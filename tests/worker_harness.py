@@ -1,0 +1,171 @@
+"""Running real worker processes against the real stack, and reading what they wrote."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+import redis
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.producer.future import RecordMetadata
+from pydantic import SecretStr
+
+from workers.feed import Record
+from workers.settings import Settings
+from workers.sinks.redis_store import url_id
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as the WIREFEED_* environment of a child process (its entry point reads it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIREFEED_")}
+    for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"WIREFEED_{name.upper()}"] = str(value)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class WorkerProcess:
+    """``python -m workers worker`` in its own process group (with its extraction processes)."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings.model_copy(update={"web_port": free_port()})
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "workers", "--log-level", "info", "worker"],
+            env=settings_env(self.settings),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, timeout_s: float = 30) -> int | None:
+        return self._signal(signal.SIGTERM, timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: no shutdown handler runs, nothing is flushed or committed."""
+        self._signal(signal.SIGKILL, 10)
+
+    def _signal(self, sig: signal.Signals, timeout_s: float) -> int | None:
+        if self._process is None:
+            return None
+        try:
+            os.killpg(self._process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            return self._process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_for(condition: Callable[[], T], *, timeout_s: float, what: str, worker: WorkerProcess | None = None) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        if worker is not None and not worker.alive:
+            raise AssertionError(f"the worker died while waiting for {what}:\n{worker.log_tail()}")
+        time.sleep(0.25)
+    tail = f"\nworker log:\n{worker.log_tail()}" if worker is not None else ""
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{tail}")
+
+
+def sync_redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url.get_secret_value())
+
+
+def page_status(client: redis.Redis, settings: Settings, url: str) -> dict[str, str]:
+    raw = client.hgetall(f"{settings.redis_prefix}:page:{url_id(url)}")
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def outcomes_for(
+    client: redis.Redis, settings: Settings, records: Iterable[Record], sent: Iterable[RecordMetadata]
+) -> dict[str, dict[str, str]]:
+    """Page statuses that belong to exactly these produced records (not to an earlier delivery)."""
+    found = {}
+    for record, meta in zip(records, sent, strict=True):
+        if record.key is None:
+            continue
+        url = record.key.decode()
+        status = page_status(client, settings, url)
+        if status and (int(status["partition"]), int(status["offset"])) == (meta.partition, meta.offset):
+            found[url] = status
+    return found
+
+
+def wait_for_outcomes(
+    client: redis.Redis,
+    settings: Settings,
+    records: list[Record],
+    sent: list[RecordMetadata],
+    *,
+    worker: WorkerProcess,
+    timeout_s: float = 90,
+) -> dict[str, dict[str, str]]:
+    def all_there() -> dict[str, dict[str, str]] | None:
+        found = outcomes_for(client, settings, records, sent)
+        return found if len(found) == len(records) else None
+
+    return wait_for(all_there, timeout_s=timeout_s, what=f"outcomes of {len(records)} page(s)", worker=worker)
+
+
+def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: float = 30) -> list[ConsumerRecord]:
+    """Every record of the topic from the beginning, once at least ``at_least`` are there."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=2 * settings.max_message_bytes,
+        fetch_max_bytes=2 * settings.max_message_bytes,
+        consumer_timeout_ms=1000,
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            records.extend(consumer)
+            if len(records) >= at_least:
+                # One more poll: there may be more than asked for, and the test wants them all.
+                records.extend(consumer)
+                return records
+        raise AssertionError(f"{topic}: {len(records)} records after {timeout_s:g} s, expected at least {at_least}")
+    finally:
+        consumer.close()
+
