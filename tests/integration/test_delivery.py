@@ -1,0 +1,104 @@
+"""At-least-once, proven on the real broker: where the commit point is, and what redelivery does."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, TopicPartition
+from worker_harness import WorkerProcess, outcomes_for, page_status, read_topic, sync_redis, wait_for, wait_for_outcomes
+
+from workers.feed import Record, produce, records_from_paths
+from workers.settings import Settings
+from workers.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages"
+MB = 1024 * 1024
+
+
+def slow_page(url: str, paragraphs: int) -> Record:
+    """A big but legitimate page: trafilatura needs several seconds for it."""
+    html = "<html><body>" + "".join(
+        f"<div class='c{i % 7}'><p>{' '.join(f'word{(i * 31 + j) % 997}' for j in range(60))} <a href='/x{i}'>link</a></p></div>"
+        for i in range(paragraphs)
+    ) + "</body></html>"
+    message = {"url": url, "fetched_at": datetime.now(UTC).isoformat(), "html": html}
+    return Record(url.encode(), json.dumps(message).encode())
+
+
+def committed_offset(settings: Settings, partition: int) -> int | None:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        offsets = admin.list_group_offsets(settings.group_id).get(settings.group_id, {})
+    finally:
+        admin.close()
+    meta = offsets.get(TopicPartition(settings.topic_pages_raw, partition))
+    return None if meta is None or meta.offset < 0 else meta.offset
+
+
+def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_path: Path):
+    # One partition: the slow page is the head, the fast ones finish behind it. faust-streaming
+    # 0.15 would commit past the head here (faust#606); the worker must not.
+    settings = settings.model_copy(update={
+        "pages_raw_partitions": 1, "max_html_bytes": 24 * MB, "extraction_timeout_s": 300.0, "commit_interval_s": 0.5,
+    })
+    ensure_topics(settings)
+    head = slow_page("https://slow.example/head", 30000)
+    fast = list(records_from_paths([SAMPLES], base_url="https://samples.wirefeed.invalid/"))
+    sent = produce(settings, [head, *fast])
+    head_offset = sent[0].offset
+    client = sync_redis(settings)
+
+    worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
+    try:
+        wait_for_outcomes(client, settings, fast, sent[1:], worker=worker)
+        time.sleep(4 * settings.commit_interval_s)  # every chance to commit whatever it would
+        assert not page_status(client, settings, "https://slow.example/head"), "the head page finished too soon to test anything"
+        committed = committed_offset(settings, 0)
+        assert committed is None or committed <= head_offset, f"committed {committed} past the in-flight page {head_offset}"
+    finally:
+        worker.kill()
+
+    restarted = WorkerProcess(settings, tmp_path / "worker-2.log").start()
+    try:
+        outcomes = wait_for_outcomes(client, settings, [head, *fast], sent, worker=restarted, timeout_s=180)
+        assert outcomes["https://slow.example/head"]["outcome"] == "kept"
+        wait_for(lambda: committed_offset(settings, 0) == sent[-1].offset + 1, timeout_s=30, what="the final commit")
+    finally:
+        restarted.stop()
+
+    # Redelivered pages overwrote, never duplicated: one record per article, one message each.
+    article_keys = list(client.scan_iter(match=f"{settings.redis_prefix}:article:*"))
+    assert len(article_keys) == 1 + len(fast)
+    published = read_topic(settings, settings.topic_articles, at_least=len(article_keys))
+    assert sorted(r.key for r in published) == sorted(k.split(b":")[-1] for k in article_keys)
+
+
+def test_redelivery_leaves_redis_byte_for_byte_the_same_and_publishes_nothing_new(settings: Settings, tmp_path: Path):
+    ensure_topics(settings)
+    records = list(records_from_paths([SAMPLES], base_url="https://samples.wirefeed.invalid/"))
+    client = sync_redis(settings)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        first = produce(settings, records)
+        wait_for_outcomes(client, settings, records, first, worker=worker)
+        keys = sorted(client.scan_iter(match=f"{settings.redis_prefix}:*"))
+        article_and_index_keys = [k for k in keys if b":page:" not in k]
+        before = {k: client.dump(k) for k in article_and_index_keys}
+        published_before = read_topic(settings, settings.topic_articles, at_least=len(records))
+
+        again = produce(settings, records)  # the same pages, delivered a second time
+        wait_for_outcomes(client, settings, records, again, worker=worker)
+        assert outcomes_for(client, settings, records, again)
+        after = {k: client.dump(k) for k in article_and_index_keys}
+        assert after == before
+        assert sorted(client.scan_iter(match=f"{settings.redis_prefix}:*")) == keys
+        time.sleep(1)
+        assert len(read_topic(settings, settings.topic_articles, at_least=len(published_before))) == len(published_before)
+    finally:
+        worker.stop()
