@@ -1,0 +1,100 @@
+"""The extraction pool's hard limits, on real processes (no Kafka needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from workers.pool import ExtractionPool
+from workers.stages.extract import ExtractionOptions
+from workers.stages.outcome import Failed, Kept
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages" / "ar-cnn-syria-clashes.html").read_text()
+OPTIONS = ExtractionOptions()
+
+
+def slow_html(paragraphs: int) -> str:
+    return "<html><body>" + "".join(
+        f"<div><p>{' '.join(f'word{(i * 31 + j) % 997}' for j in range(60))} <a href='/x{i}'>l</a></p></div>"
+        for i in range(paragraphs)
+    ) + "</body></html>"
+
+
+@pytest.fixture
+def pool():
+    created = []
+
+    def make(**overrides: float) -> ExtractionPool:
+        options = {"processes": 1, "timeout_s": 30.0, "memory_limit_mb": 2048, "tasks_per_process": 100} | overrides
+        created.append(ExtractionPool(**options))
+        return created[-1]
+
+    yield make
+    for each in created:
+        each.close()
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def descendants() -> set[int]:
+    frontier, seen = {os.getpid()}, set()
+    while frontier:
+        pid = frontier.pop()
+        for child in children_of(pid) - seen:
+            seen.add(child)
+            frontier.add(child)
+    return seen
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return -1
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+async def test_a_page_over_the_timeout_fails_and_the_pool_goes_on(pool):
+    extraction = pool(timeout_s=1.0)
+    result = await extraction.extract(slow_html(14000), "https://slow.example/", OPTIONS)
+    assert isinstance(result, Failed) and result.reason == "timeout" and result.stage == "extract"
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+async def test_a_killed_extraction_process_fails_the_page_and_is_replaced(pool):
+    extraction = pool()
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    running = asyncio.create_task(extraction.extract(slow_html(20000), "https://slow.example/", OPTIONS))
+    await asyncio.sleep(0.5)
+    # The process busy on the page is the one whose CPU time grows; kill it as the OOM killer would.
+    first = {pid: cpu_ticks(pid) for pid in descendants()}
+    await asyncio.sleep(0.5)
+    busy = max(first, key=lambda pid: cpu_ticks(pid) - first[pid])
+    os.kill(busy, signal.SIGKILL)
+    result = await running
+    assert isinstance(result, Failed) and result.reason == "process_died"
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+async def test_the_memory_cap_stops_a_runaway_page_and_the_pool_goes_on(pool):
+    extraction = pool(memory_limit_mb=350)
+    result = await extraction.extract(slow_html(60000), "https://huge.example/", OPTIONS)
+    # lxml reports its own allocation failure as an unparsable document, so trafilatura may call
+    # it "no content" rather than raise: either way the page is not kept and nothing else suffers.
+    assert not isinstance(result, Kept), result
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
