@@ -1,0 +1,256 @@
+"""End-to-end throughput of the pipeline against the machine's own ceiling, measured in one run.
+
+1. Plain ``trafilatura.extract`` (comments off) on the same pages: one process, then one process
+   per core. The parallel rate is the ceiling of this machine.
+2. The pipeline on the real broker and Redis: a worker with 1 extraction process, then with one
+   per core. Each run gets fresh topics, consumer group and Redis prefix; the worker is started and
+   warmed up first, then the clock runs from the first produce to the last page outcome in Redis.
+
+Prints one JSON document: rates (pages/s), ratios, produce-to-article latency percentiles, peak
+RSS of the worker's process tree. Usage:
+
+    python bench/throughput.py [--bench ../shared/bench] [--pages N] [--out bench/results/throughput.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+import trafilatura
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from worker_harness import WorkerProcess, outcomes_for  # noqa: E402
+
+from workers import localstack  # noqa: E402
+from workers.feed import Record, produce  # noqa: E402
+from workers.models import Article  # noqa: E402
+from workers.settings import Settings  # noqa: E402
+from workers.stages.decode import decode_html_bytes  # noqa: E402
+from workers.topics import ensure_topics  # noqa: E402
+
+DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus")
+
+
+def load_pages(bench: Path, limit: int | None) -> list[tuple[str, bytes]]:
+    pages = []
+    for dataset in DATASETS:
+        for path in sorted((bench / dataset).glob("*.html")):
+            pages.append((f"https://bench.wirefeed.invalid/{dataset}/{path.stem}", path.read_bytes()))
+    return pages[:limit] if limit else pages
+
+
+def _plain_extract(html: str) -> int:
+    return len(trafilatura.extract(html, include_comments=False, deduplicate=False) or "")
+
+
+def raw_rates(texts: list[str]) -> dict[str, float]:
+    start = time.perf_counter()
+    for html in texts:
+        _plain_extract(html)
+    serial = len(texts) / (time.perf_counter() - start)
+    cores = os.cpu_count() or 1
+    with multiprocessing.get_context("forkserver").Pool(cores) as pool:
+        pool.map(_plain_extract, texts[: cores * 2])  # warm the processes up
+        start = time.perf_counter()
+        for _ in pool.imap_unordered(_plain_extract, texts, chunksize=1):
+            pass
+        parallel = len(texts) / (time.perf_counter() - start)
+    return {"serial_pages_per_s": serial, "parallel_pages_per_s": parallel, "processes": cores}
+
+
+class TreeRss:
+    """Peak resident memory of a process and all its descendants, sampled every 100 ms, and the
+    CPU seconds each of them used meanwhile (main process vs extraction processes)."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root_pid, self.peak_bytes = root_pid, 0
+        self._ticks_at_start = self._ticks(self._tree())
+        self._ticks_last: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu_seconds(self) -> dict[str, float]:
+        hz = os.sysconf("SC_CLK_TCK")
+        used = {pid: ticks - self._ticks_at_start.get(pid, 0) for pid, ticks in self._ticks_last.items()}
+        main = used.pop(self.root_pid, 0)
+        return {"worker_main": main / hz, "extraction_and_other": sum(used.values()) / hz}
+
+    @staticmethod
+    def _ticks(pids: set[int]) -> dict[int, int]:
+        ticks = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks[pid] = int(fields[11]) + int(fields[12])
+        return ticks
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(0.1):
+            total = 0
+            tree = self._tree()
+            self._ticks_last.update(self._ticks(tree))
+            for pid in tree:
+                try:
+                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+                except (OSError, IndexError):
+                    pass
+            self.peak_bytes = max(self.peak_bytes, total)
+
+    def _tree(self) -> set[int]:
+        parents: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError):
+                    continue
+                parents.setdefault(ppid, []).append(int(entry.name))
+        tree, frontier = {self.root_pid}, [self.root_pid]
+        while frontier:
+            for child in parents.get(frontier.pop(), []):
+                tree.add(child)
+                frontier.append(child)
+        return tree
+
+
+def pipeline_run(base: Settings, pages: list[tuple[str, bytes]], processes: int, log_dir: Path) -> dict[str, object]:
+    run = uuid.uuid4().hex[:8]
+    settings = base.model_copy(update={
+        "app_name": f"bench-{run}",
+        "topic_pages_raw": f"bench-{run}.pages.raw",
+        "topic_articles": f"bench-{run}.articles",
+        "topic_dlq": f"bench-{run}.pages.dlq",
+        "redis_prefix": f"bench{run}",
+        "extraction_processes": processes,
+        "data_dir": log_dir / f"worker-{run}",
+    })
+    ensure_topics(settings)
+    now = datetime.now(UTC).isoformat()
+
+    def record(url: str, raw: bytes) -> Record:
+        message = {"url": url, "fetched_at": now, "content_type": "text/html", "html_b64": base64.b64encode(raw).decode()}
+        return Record(url.encode(), json.dumps(message).encode())
+
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    worker = WorkerProcess(settings, log_dir / f"worker-{run}.log").start()
+    try:
+        warm = [record("https://bench.wirefeed.invalid/warm-up", pages[0][1])]
+        sent = produce(settings, warm)
+        _wait(lambda: outcomes_for(client, settings, warm, sent), worker, "the warm-up page")
+
+        records = [record(url, raw) for url, raw in pages]
+        with TreeRss(worker.pid) as rss:
+            start = time.perf_counter()
+            sent = produce(settings, records)
+            produced = time.perf_counter() - start
+            _wait(lambda: len(outcomes_for(client, settings, records, sent)) == len(records), worker, "every page")
+            elapsed = time.perf_counter() - start
+        outcomes = outcomes_for(client, settings, records, sent)
+        latencies = []
+        for status in outcomes.values():
+            if status["outcome"] == "kept":
+                article = Article.model_validate_json(client.hget(f"{settings.redis_prefix}:article:{status['article_id']}", "json"))
+                latencies.append(article.processed_at.timestamp() * 1000 - int(status["source_ts_ms"]))
+        counts: dict[str, int] = {}
+        for status in outcomes.values():
+            counts[status["outcome"]] = counts.get(status["outcome"], 0) + 1
+        return {
+            "extraction_processes": processes,
+            "pages_per_s": len(records) / elapsed,
+            "seconds": elapsed,
+            "produce_seconds": produced,
+            "outcomes": counts,
+            "latency_ms": _percentiles(latencies),
+            "peak_rss_mb": rss.peak_bytes / 2**20,
+            "cpu_seconds": rss.cpu_seconds(),
+        }
+    finally:
+        worker.stop()
+        for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
+            client.delete(key)
+
+
+def _wait(condition, worker: WorkerProcess, what: str, timeout_s: float = 900) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if not worker.alive or time.monotonic() > deadline:
+            raise SystemExit(f"gave up waiting for {what}:\n{worker.log_tail()}")
+        time.sleep(0.05)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98], "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench", type=Path, default=REPO.parent / "shared" / "bench")
+    parser.add_argument("--pages", type=int, help="use only the first N pages")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+
+    settings = Settings()
+    if not localstack.status(settings):
+        localstack.up(settings)
+    pages = load_pages(args.bench, args.pages)
+    texts = []
+    for _, raw in pages:
+        decoded = decode_html_bytes(raw, None)
+        texts.append(decoded[0] if isinstance(decoded, tuple) else raw.decode("utf-8", "replace"))
+
+    raw = raw_rates(texts)
+    log_dir = REPO / ".wirefeed" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    one = pipeline_run(settings, pages, 1, log_dir)
+    many = pipeline_run(settings, pages, cores, log_dir)
+    result = {
+        "pages": len(pages),
+        "html_mb": sum(len(r) for _, r in pages) / 2**20,
+        "cores": cores,
+        "trafilatura_extract": raw | {"parallel_over_serial": raw["parallel_pages_per_s"] / raw["serial_pages_per_s"]},
+        "pipeline": {"1_process": one, f"{cores}_processes": many},
+        "ratios": {
+            "pipeline_all_cores_over_parallel_extract": many["pages_per_s"] / raw["parallel_pages_per_s"],
+            "pipeline_1_process_over_serial_extract": one["pages_per_s"] / raw["serial_pages_per_s"],
+            "pipeline_all_cores_over_1_process": many["pages_per_s"] / one["pages_per_s"],
+        },
+        "target": {"pipeline_all_cores_over_parallel_extract": ">= 0.85"},
+    }
+    text = json.dumps(result, indent=2, default=float)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
