@@ -125,3 +125,8 @@ def test_undeclared_legacy_bytes_are_detected():
     text = "<p>" + "Москва — столица России, крупнейший город страны. " * 20 + "</p>"
     result = decode(message(html_b64=base64.b64encode(text.encode("cp1251")).decode()))
     assert isinstance(result, Kept) and "Москва" in result.value.html
+
+
+def test_invalid_base64_fails_clearly():
+    result = decode(message(html_b64="not base64 at all!"))
+    assert isinstance(result, Failed) and result.reason == "bad_base64"
