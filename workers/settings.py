@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # The consumer group and the prefix of every internal topic. It carries the pipeline
     # version so that a new pipeline (or a replay group) never re-reads another's state.
     app_name: str = "wirefeed"
+    # The code's PIPELINE_VERSION. Raising it here forces a full reprocess under a new consumer
+    # group (stored records of a lower version are replaced); lowering it makes every write stale.
+    pipeline_version: int = Field(default=PIPELINE_VERSION, ge=1)
     web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     data_dir: Path = Path(".wirefeed/worker")
@@ -83,12 +86,8 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def pipeline_version(self) -> int:
-        return PIPELINE_VERSION
-
-    @property
     def group_id(self) -> str:
-        return f"{self.app_name}-v{PIPELINE_VERSION}"
+        return f"{self.app_name}-v{self.pipeline_version}"
 
     @property
     def kafka_port(self) -> int:
