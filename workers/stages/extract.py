@@ -1,11 +1,26 @@
-"""Stage 2: HTML -> main text and metadata, with trafilatura. Runs inside the extraction pool's
-worker processes (see workers/pool.py), so everything here is picklable and process-local.
+"""Stage 2: HTML -> main text and metadata. Runs inside the extraction pool's worker processes
+(see workers/pool.py), so everything here is picklable and process-local: no Redis, no network.
 
-Options that matter for a stream:
-- ``include_comments=False``: reader comments are not the article.
-- ``deduplicate=False``: trafilatura's deduplication keeps a process-wide LRU cache, so the
-  same page would extract differently depending on what that process saw before: replays
-  would not be deterministic. Duplicate detection is a stage of its own.
+The steps, each measured on the evaluation sets (bench/extraction.py, bench/extraction.md):
+
+1. Metadata from the untouched page (workers/stages/metadata.py).
+2. Structural teaser removal on a copy of the page (workers/stages/teasers.py): lists of
+   pointers to other articles and "Read more: <link>" lines go, whatever their language.
+3. trafilatura on what is left, with deliberate options (``ExtractionOptions``):
+   - ``include_comments=False``: reader comments are not the article.
+   - ``deduplicate=False``: trafilatura's deduplication keeps a process-wide LRU cache, so the
+     same page would extract differently depending on what that process saw before; replays
+     would not be deterministic. Repeats *within* the page are removed here instead.
+   - precision/recall focus, tables and the fallback extractors: chosen by measurement.
+4. Block post-processing on trafilatura's body: the headline repeated as the first line (it is
+   the title, metadata), blocks repeated within the page, and the blocks the site-learned chrome
+   index knows as chrome for this domain (``known_chrome``: hashes passed in by the main
+   process, which reads them from Redis; see workers/chrome_index.py).
+5. The page's block hashes are returned (``ExtractedDocument.block_hashes``) for the main
+   process to record in the chrome index. They are the hashes of the body *before* known-chrome
+   removal, so that chrome stays known while it keeps appearing.
+
+Every removal is listed in ``ExtractedDocument.removed`` with its reason.
 """
 
 from __future__ import annotations
@@ -13,29 +28,62 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import trafilatura
+from lxml.etree import _Element
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from trafilatura.utils import load_html
+from trafilatura.xml import xmltotxt
 
+from workers.models import RemovedBlock
+from workers.stages import teasers
+from workers.stages.blocks import Block, FilterSettings, apply_filters, locate, words
+from workers.stages.sourcemap import SourceMap
+from workers.stages.chrome import block_hash, normalise_block, select_chrome
+from workers.stages.metadata import PageMetadata, extract_page_metadata, parse_iso
 from workers.stages.outcome import Dropped, Failed, Kept, StageResult
 
 STAGE = "extract"
 EXTRACTOR_VERSION = trafilatura.__version__
 
-_HTML_LANG = re.compile(r"""<html[^>]*?\slang\s*=\s*["']?([A-Za-z]{2,3})""", re.IGNORECASE)
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 # Below this normalised probability the page's declared language is the better guess.
 _MIN_LANGUAGE_CONFIDENCE = 0.9
 # Loaded once per extraction process (unpickling the model takes ~0.3 s).
 _LANGUAGE_IDENTIFIER = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+# Longest removed-block text kept on the article (the reason matters more than the full text).
+_REMOVED_TEXT_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
 class ExtractionOptions:
+    # trafilatura
     favor_precision: bool = False
     favor_recall: bool = False
     include_tables: bool = True
+    fallback: bool = True
     min_text_chars: int = 80
+    # structural teaser removal (teasers.TeaserSettings)
+    remove_teasers: bool = True
+    remove_link_lines: bool = True
+    teaser_min_items: int = 3
+    teaser_max_item_chars: int = 400
+    # body post-processing (workers/stages/blocks.py)
+    link_dense: float = 0.5
+    precision_region: bool = True
+    precision_region_min_share: float = 0.3
+    drop_datelines: bool = True
+    drop_captions: bool = True
+    drop_hidden: bool = True
+    drop_widget_headings: bool = True
+    drop_title_line: bool = True
+    drop_repeated_blocks: bool = True
+    min_repeated_block_chars: int = 20
+    # site-learned chrome: longest block that known-chrome removal may take, and the largest
+    # share of the body it may take on one page before the guard withholds it
+    chrome_max_block_chars: int = 600
+    chrome_max_share: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,52 +95,259 @@ class ExtractedDocument:
     published_at: datetime | None
     canonical_url: str | None
     metadata: dict[str, object] = field(default_factory=dict)
+    authors: tuple[str, ...] = ()
+    modified_at: datetime | None = None
+    site_name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    urgent: bool = False
+    detected_language: str | None = None
+    language_confidence: float | None = None
+    removed: tuple[RemovedBlock, ...] = ()
+    # hashes of the body's blocks before known-chrome removal (for the chrome index)
+    block_hashes: frozenset[str] = frozenset()
+    chrome_withheld: bool = False
 
 
-def extract_document(html: str, url: str, options: ExtractionOptions) -> StageResult[ExtractedDocument]:
+def extract_document(
+    html: str,
+    url: str,
+    options: ExtractionOptions,
+    *,
+    known_chrome: frozenset[str] = frozenset(),
+) -> StageResult[ExtractedDocument]:
     try:
-        document = trafilatura.bare_extraction(
-            html,
-            url=url,
-            include_comments=False,
-            deduplicate=False,
-            include_tables=options.include_tables,
-            favor_precision=options.favor_precision,
-            favor_recall=options.favor_recall,
-            with_metadata=True,
-            date_extraction_params={"original_date": True, "extensive_search": False, "outputformat": _DATE_FORMAT},
+        tree = load_html(html)
+        if tree is None:
+            return Dropped(STAGE, "no_content", "the page has no parsable HTML")
+        meta = extract_page_metadata(tree, url)
+        teaser_settings = teasers.TeaserSettings(
+            min_items=options.teaser_min_items, max_item_chars=options.teaser_max_item_chars
+        )
+        # the lists keep the elements alive, so their id() stays valid while they are used
+        teaser_items = teasers.find_teaser_lists(tree, teaser_settings) if options.remove_teasers else []
+        link_lines = teasers.find_link_lines(tree, teaser_settings) if options.remove_link_lines else []
+        document = _trafilatura(tree, url, options, favor_precision=options.favor_precision)
+        precision = (
+            _trafilatura(tree, url, options, favor_precision=True)
+            if options.precision_region and not options.favor_precision and document is not None
+            else None
         )
     except Exception as exc:  # noqa: BLE001 - trafilatura/lxml raise anything on hostile HTML
         return Failed.from_exception(STAGE, "extractor_error", exc)
-    if document is None:
+    if document is None or document.body is None:
         return Dropped(STAGE, "no_content", "trafilatura found no main content")
-    text = (document.text or "").strip()
+
+    body = document.body
+    source = SourceMap(tree, frozenset(id(e) for e in (*teaser_items, *link_lines)))
+    precision_spans: list = []
+    precision_chars = 0
+    precision_texts: set[str] = set()
+    if precision is not None and precision.body is not None:
+        for unit in _units(precision.body):
+            precision_chars += len(unit.text)
+            precision_texts.add(unit.text)
+            if (span := source.locate(unit.text)) is not None:
+                precision_spans.append(span)
+        source.rewind()
+    blocks = [Block(unit.element, unit.text, words(unit.text)) for unit in _units(body)]
+    locate(blocks, source)
+    apply_filters(
+        blocks,
+        FilterSettings(
+            link_dense=options.link_dense,
+            region=options.precision_region,
+            region_min_share=options.precision_region_min_share,
+            datelines=options.drop_datelines,
+            captions=options.drop_captions,
+            hidden=options.drop_hidden,
+            widget_headings=options.drop_widget_headings,
+        ),
+        teaser_links=frozenset(id(e) for e in link_lines),
+        precision_spans=precision_spans,
+        precision_chars=precision_chars,
+        precision_texts=frozenset(precision_texts),
+    )
+    if options.drop_title_line and meta.title:
+        _mark_title(blocks, meta.title)
+    if options.drop_repeated_blocks:
+        _mark_repeats(blocks, options.min_repeated_block_chars)
+    live = [block for block in blocks if not block.removed]
+    hashes = [(block_hash(block.text), len(block.text)) for block in live]
+    decision = select_chrome(
+        hashes, known_chrome, max_block_chars=options.chrome_max_block_chars, max_share=options.chrome_max_share
+    )
+    for index in decision.removed:
+        live[index].removed = "site_chrome"
+    removed: list[RemovedBlock] = []
+    for block in blocks:
+        if block.removed:
+            removed.append(_removed(block.text, block.removed))
+            _remove_element(block.element)
+    del teaser_items, link_lines
+
+    text = _clean_text(xmltotxt(body, False))
     if len(text) < options.min_text_chars:
         return Dropped(STAGE, "too_short", f"{len(text)} characters of text < {options.min_text_chars}")
 
-    declared = _declared_language(html)
+    detected, confidence = _detect_language(text)
+    declared = meta.declared_language
+    language = detected if (confidence >= _MIN_LANGUAGE_CONFIDENCE or declared is None) else declared
     return Kept(
         ExtractedDocument(
-            title=(document.title or "").strip() or None,
+            title=meta.title,
             text=text,
-            language=_language(text, declared),
+            language=language,
             declared_language=declared,
-            published_at=parse_date(document.date),
-            canonical_url=document.url,
-            metadata={
-                key: value
-                for key, value in {
-                    "author": document.author,
-                    "sitename": document.sitename,
-                    "description": document.description,
-                    "image": document.image,
-                    "categories": list(document.categories or []),
-                    "tags": list(document.tags or []),
-                }.items()
-                if value
-            },
+            published_at=parse_iso(meta.published),
+            canonical_url=meta.canonical_url,
+            metadata=_legacy_metadata(meta),
+            authors=meta.authors,
+            modified_at=parse_iso(meta.modified),
+            site_name=meta.site_name,
+            description=meta.description,
+            image=meta.image,
+            categories=meta.categories,
+            tags=meta.tags,
+            urgent=meta.urgent,
+            detected_language=detected,
+            language_confidence=round(confidence, 4),
+            removed=tuple(removed),
+            block_hashes=frozenset(digest for digest, _ in hashes if digest),
+            chrome_withheld=decision.withheld,
         )
     )
+
+
+# --- body units ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Unit:
+    element: _Element
+    text: str
+
+
+def _element_text(element: _Element) -> str:
+    return " ".join(" ".join(element.itertext()).split())
+
+
+_LEAF_BLOCKS = frozenset({"p", "head", "quote", "table", "code", "item", "graphic"})
+_CONTAINERS = frozenset({"div", "section", "article", "main", "body", "span", "list"})
+
+
+def _units(body: _Element) -> list[_Unit]:
+    """The body's blocks: paragraphs, headings, quotes, tables and list items, in order. Wrapper
+    elements (the fallback extractors return a ``div`` around everything) are looked into."""
+    units: list[_Unit] = []
+
+    def visit(element: _Element) -> None:
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag in _CONTAINERS and any(
+                isinstance(c.tag, str) and (c.tag in _LEAF_BLOCKS or c.tag in _CONTAINERS) for c in child
+            ):
+                visit(child)
+                continue
+            text = _element_text(child)
+            if text:
+                units.append(_Unit(child, text))
+
+    visit(body)
+    return units
+
+
+def _remove_element(element: _Element) -> None:
+    parent = element.getparent()
+    if parent is None:
+        return
+    tail = element.tail
+    parent.remove(element)
+    if tail and tail.strip():
+        parent.text = (parent.text or "") + tail
+    while parent is not None and parent.tag in _CONTAINERS and parent.tag != "body" and not len(parent) \
+            and not (parent.text or "").strip() and parent.getparent() is not None:
+        grand = parent.getparent()
+        grand.remove(parent)
+        parent = grand
+
+
+def _mark_title(blocks: list[Block], title: str) -> None:
+    """The headline repeated at the top of the body is the title (metadata), not body text."""
+    wanted = normalise_block(title)
+    for block in [b for b in blocks if not b.removed][:3]:
+        if normalise_block(block.text) == wanted:
+            block.removed = "title"
+            return
+
+
+def _mark_repeats(blocks: list[Block], min_chars: int) -> None:
+    """A block repeated within the same page (a second rendering, a sticky copy) is kept once.
+    Repeated list items and table rows are content (a recipe, a schedule) and stay."""
+    seen: set[str] = set()
+    for block in blocks:
+        if block.tag in ("item", "table", "row", "cell") or block.removed:
+            continue
+        key = normalise_block(block.text)
+        if len(key) < min_chars:
+            continue
+        if key in seen:
+            block.removed = "repeated_in_page"
+        seen.add(key)
+
+
+def _trafilatura(tree: object, url: str, options: ExtractionOptions, *, favor_precision: bool) -> Any:
+    return trafilatura.bare_extraction(
+        tree,
+        url=url or None,
+        include_comments=False,
+        deduplicate=False,
+        include_tables=options.include_tables,
+        favor_precision=favor_precision,
+        favor_recall=options.favor_recall and not favor_precision,
+        fast=not options.fallback,
+        with_metadata=False,
+    )
+
+
+def _removed(text: str, reason: str) -> RemovedBlock:
+    text = " ".join(text.split())
+    if len(text) > _REMOVED_TEXT_CHARS:
+        text = text[: _REMOVED_TEXT_CHARS - 1] + "…"
+    return RemovedBlock(text=text, reason=reason)
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def _clean_text(text: str) -> str:
+    return _BLANK_LINES.sub("\n\n", text or "").strip()
+
+
+# --- language and metadata ---------------------------------------------------------------------
+
+
+def _detect_language(text: str) -> tuple[str | None, float]:
+    sample = text[:3000]
+    if not sample.strip():
+        return None, 0.0
+    detected, probability = _LANGUAGE_IDENTIFIER.classify(sample)
+    return detected, float(probability)
+
+
+def _legacy_metadata(meta: PageMetadata) -> dict[str, object]:
+    values: dict[str, object] = {
+        "author": "; ".join(meta.authors) or None,
+        "sitename": meta.site_name,
+        "description": meta.description,
+        "image": meta.image,
+        "categories": list(meta.categories),
+        "tags": list(meta.tags),
+    }
+    return {key: value for key, value in values.items() if value}
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -107,15 +362,3 @@ def parse_date(value: str | None) -> datetime | None:
             continue
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
-
-
-def _declared_language(html: str) -> str | None:
-    match = _HTML_LANG.search(html[:4096])
-    return match.group(1).lower() if match else None
-
-
-def _language(text: str, declared: str | None) -> str | None:
-    detected, probability = _LANGUAGE_IDENTIFIER.classify(text[:2000])
-    if probability >= _MIN_LANGUAGE_CONFIDENCE or declared is None:
-        return detected
-    return declared

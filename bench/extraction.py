@@ -1,0 +1,502 @@
+#!/usr/bin/env python3
+"""Extraction benchmark: the project's extraction stage against plain trafilatura, on every
+evaluation set, scored by the official scorer (shared/bench/score.py).
+
+    python bench/extraction.py [--bench ../shared/bench] --pred-root OUT [--jobs 2] [--record FILE]
+
+What it does, as the pipeline would:
+* pages are delivered grouped by site (domain of the page URL; DAnIEL ids carry the domain) in a
+  shuffled but fixed order (``--seed``), so the site-learned chrome learns as it goes, through the
+  same interface as in production (``MemoryChromeIndex``, or a real Redis with ``--redis-url``):
+  ``known_chrome(domain)`` before extraction, ``observe(domain, article_id, block_hashes)`` after;
+* the extraction runs in a process pool (``--jobs``), one page of a site at a time;
+* predictions go to OUT/<dataset>/<id>.txt, plain trafilatura's (``extract(include_comments=False)``,
+  same decoded input, same run) to OUT/_plain/<dataset>/<id>.txt; the official scorer scores both;
+* metadata is scored on fundus (title exact match after white-space normalisation, authors F1,
+  published date same day) and on the Arabic set (its manifest), body text on the Arabic set with
+  the scorer's own bag-of-words metric;
+* the seed pages, wrapped in the aggregator template of tests/unit/test_extract_seeds.py, are
+  extracted after a few other pages of their (shared) domain and their chrome lines counted.
+
+The summary JSON is printed and written to OUT/summary.json (and ``--record FILE``).
+``--set name=value`` overrides an ExtractionOptions field (``chrome.<name>`` a chrome index
+setting) for measuring alternatives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import importlib.util
+import json
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+import unicodedata
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from workers.chrome_index import ChromeIndexSettings, MemoryChromeIndex, RedisChromeIndex  # noqa: E402
+from workers.stages.extract import ExtractionOptions  # noqa: E402
+
+DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus", "arabic")
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    dataset: str
+    id: str
+    path: Path
+    url: str
+    site: str
+    truth: dict[str, Any]
+
+
+def _site(dataset: str, page_id: str, url: str | None) -> str:
+    if url and url.startswith(("http://", "https://")):
+        host = (urlsplit(url).hostname or "").lower()
+        if host in ("web.archive.org", "archive.org"):
+            match = re.search(r"/web/\d+[a-z_]*/(?:https?://)?([^/]+)", url)
+            host = match.group(1).lower() if match else host
+        return host.removeprefix("www.")
+    if dataset == "daniel":
+        parts = page_id.split("_")
+        if len(parts) >= 3:
+            return parts[1].removeprefix("www.")
+    return f"{dataset}:{page_id}"
+
+
+def load_pages(bench: Path, datasets: tuple[str, ...]) -> list[Page]:
+    pages = []
+    for dataset in datasets:
+        folder = bench / dataset
+        if dataset == "arabic":
+            rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines() if line.strip()]
+            for row in rows:
+                url = row.get("url") or ""
+                pages.append(Page(dataset, row["id"], folder / row["file"], url, _site(dataset, row["id"], url), row))
+            continue
+        for line in (folder / "ground_truth.jsonl").read_text().splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            url = row.get("url") or ""
+            url = url if url.startswith(("http://", "https://")) else ""
+            pages.append(Page(dataset, row["id"], folder / f"{row['id']}.html", url, _site(dataset, row["id"], url), row))
+    return pages
+
+
+def crawl_order(pages: list[Page], seed: int) -> list[list[Page]]:
+    """Sites in a shuffled order, each site's pages in a shuffled order (fixed by the seed)."""
+    rng = random.Random(seed)
+    by_site: dict[str, list[Page]] = {}
+    for page in sorted(pages, key=lambda p: (p.site, p.dataset, p.id)):
+        by_site.setdefault(page.site, []).append(page)
+    sites = sorted(by_site)
+    rng.shuffle(sites)
+    ordered = []
+    for site in sites:
+        group = by_site[site]
+        rng.shuffle(group)
+        ordered.append(group)
+    return ordered
+
+
+# --- work done in the pool --------------------------------------------------------------------
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        from workers.stages.decode import decode_html_bytes
+
+        decoded = decode_html_bytes(raw, None)
+        if isinstance(decoded, tuple):
+            return decoded[0]
+    except Exception:  # noqa: BLE001 - fall back to a lenient decode below
+        pass
+    return raw.decode("utf-8", errors="replace")
+
+
+def run_project(path: str, url: str, options: ExtractionOptions, known: frozenset[str]) -> dict[str, Any]:
+    from workers.stages.article import article_id_for, canonical_url
+    from workers.stages.extract import extract_document
+    from workers.stages.outcome import Kept
+
+    html = _decode(Path(path).read_bytes())
+    start = time.perf_counter()
+    result = extract_document(html, url, options, known_chrome=known)
+    elapsed = time.perf_counter() - start
+    if not isinstance(result, Kept):
+        return {"text": "", "outcome": f"{type(result).__name__}:{result.reason}", "seconds": elapsed}
+    doc = result.value
+    page_id = article_id_for(canonical_url(url, doc.canonical_url)) if url else None
+    return {
+        "text": doc.text,
+        "outcome": "kept",
+        "seconds": elapsed,
+        "page_id": page_id,
+        "title": doc.title,
+        "authors": list(doc.authors),
+        "published": doc.published_at.isoformat() if doc.published_at else None,
+        "modified": doc.modified_at.isoformat() if doc.modified_at else None,
+        "language": doc.language,
+        "declared_language": doc.declared_language,
+        "urgent": doc.urgent,
+        "canonical_url": doc.canonical_url,
+        "site_name": doc.site_name,
+        "block_hashes": sorted(doc.block_hashes),
+        "removed": [(r.reason, r.text) for r in doc.removed],
+        "chrome_withheld": doc.chrome_withheld,
+    }
+
+
+def run_plain(path: str, url: str) -> dict[str, Any]:
+    import trafilatura
+
+    html = _decode(Path(path).read_bytes())
+    start = time.perf_counter()
+    try:
+        text = trafilatura.extract(html, url=url or None, include_comments=False) or ""
+    except Exception:  # noqa: BLE001
+        text = ""
+    return {"text": text, "seconds": time.perf_counter() - start}
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+def _scorer(bench: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("official_score", bench / "score.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def official_scores(bench: Path, pred_root: Path, out_json: Path) -> dict[str, Any]:
+    subprocess.run(
+        [sys.executable, str(bench / "score.py"), "--bench", str(bench), "--pred-root", str(pred_root),
+         "--json", str(out_json)],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    return json.loads(out_json.read_text())
+
+
+def headline(scores: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, s in scores.items():
+        if name.startswith(" "):
+            continue
+        entry: dict[str, Any] = {"pages": s["pages"], "empty": s["empty_pred"]}
+        if "bow" in s:
+            entry["bow_P"], entry["bow_R"], entry["bow_F1"] = (round(s["bow"][k], 4) for k in ("P_mean", "R_mean", "F1_mean"))
+        if "sh4" in s:
+            entry["sh4_P"], entry["sh4_R"], entry["sh4_F1"] = (round(s["sh4"][k], 4) for k in ("P", "R", "F1"))
+        if "snip" in s:
+            entry["snip_P"], entry["snip_R"], entry["snip_F1"], entry["leak"] = (
+                round(s["snip"][k], 4) for k in ("P", "R", "F1", "leak")
+            )
+        out[name] = entry
+    return out
+
+
+def norm_title(value: str | None) -> str:
+    text = unicodedata.normalize("NFC", value or "")
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return " ".join(text.split())
+
+
+def norm_name(value: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def _day(value: str | None) -> str | None:
+    return value[:10] if value else None
+
+
+def metadata_scores(pages: list[Page], results: dict[tuple[str, str], dict[str, Any]], scorer: Any) -> dict[str, Any]:
+    fundus = [p for p in pages if p.dataset == "fundus"]
+    out: dict[str, Any] = {}
+    if fundus:
+        title_ok = date_ok = 0
+        author_f1 = []
+        misses: dict[str, list[Any]] = {"title": [], "date": []}
+        for page in fundus:
+            r = results.get((page.dataset, page.id), {})
+            if norm_title(r.get("title")) == norm_title(page.truth.get("title")):
+                title_ok += 1
+            else:
+                misses["title"].append([page.id, r.get("title"), page.truth.get("title")])
+            if _day(r.get("published")) == _day(page.truth.get("published")):
+                date_ok += 1
+            else:
+                misses["date"].append([page.id, r.get("published"), page.truth.get("published")])
+            gold = {norm_name(a) for a in page.truth.get("authors") or []}
+            pred = {norm_name(a) for a in r.get("authors") or []}
+            if not gold and not pred:
+                author_f1.append(1.0)
+            else:
+                tp = len(gold & pred)
+                p = tp / len(pred) if pred else 0.0
+                rc = tp / len(gold) if gold else 0.0
+                author_f1.append(2 * p * rc / (p + rc) if p + rc else 0.0)
+        out["fundus"] = {
+            "pages": len(fundus),
+            "title_exact": round(title_ok / len(fundus), 4),
+            "authors_F1": round(statistics.mean(author_f1), 4),
+            "published_same_day": round(date_ok / len(fundus), 4),
+            "misses": misses,
+        }
+    arabic = [p for p in pages if p.dataset == "arabic"]
+    if arabic:
+        bows, snips, dates, titles = [], [], [], []
+        rows = []
+        for page in arabic:
+            r = results.get((page.dataset, page.id), {})
+            t = page.truth
+            row: dict[str, Any] = {"id": page.id, "language": r.get("language"), "urgent": r.get("urgent")}
+            if t.get("expected_text"):
+                s = scorer.bow_scores(t["expected_text"], r.get("text") or "")
+                bows.append(s["F1"])
+                row["bow_F1"] = round(s["F1"], 4)
+            if t.get("expected_with") is not None:
+                rec = {"with": t["expected_with"], "without": t.get("expected_without") or []}
+                tp, fp, fn, tn = scorer.snippet_counts(rec, r.get("text") or "")
+                snips.append((tp, fp, fn, tn))
+                row["snip"] = [tp, fp, fn, tn]
+            expected_date = t.get("expected_published_date") or t.get("expected_published")
+            if expected_date:
+                ok = _day(r.get("published")) == _day(expected_date)
+                dates.append(ok)
+                row["date"] = [r.get("published"), expected_date]
+            if t.get("expected_title"):
+                ok = norm_title(r.get("title")) == norm_title(t["expected_title"])
+                titles.append(ok)
+                row["title_ok"] = ok
+            rows.append(row)
+        snip = scorer.snippet_aggregate(snips) if snips else {}
+        out["arabic"] = {
+            "pages": len(arabic),
+            "bow_F1_mean": round(statistics.mean(bows), 4) if bows else None,
+            "bow_pages": len(bows),
+            "snip_F1": round(snip.get("F1", 0.0), 4) if snips else None,
+            "leak": round(snip.get("leak", 0.0), 4) if snips else None,
+            "published_same_day": round(sum(dates) / len(dates), 4) if dates else None,
+            "date_pages": len(dates),
+            "title_exact": round(sum(titles) / len(titles), 4) if titles else None,
+            "title_pages": len(titles),
+            "language_ar": sum(1 for row in rows if row["language"] == "ar"),
+            "pages_detail": rows,
+        }
+    return out
+
+
+# --- seeds ------------------------------------------------------------------------------------
+
+
+def seed_check(options: ExtractionOptions, chrome: ChromeIndexSettings) -> dict[str, Any] | None:
+    helper = REPO / "tests" / "unit" / "test_extract_seeds.py"
+    seeds = REPO.parent / "shared" / "seeds"
+    if not helper.exists() or not seeds.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("seed_helper", helper)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.seed_report(seeds, options, chrome)
+
+
+# --- driver -----------------------------------------------------------------------------------
+
+
+def _coerce(value: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        return value.lower() in ("1", "true", "yes", "on")
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    return value
+
+
+def build_config(overrides: list[str]) -> tuple[ExtractionOptions, ChromeIndexSettings]:
+    options, chrome = ExtractionOptions(), ChromeIndexSettings()
+    for item in overrides:
+        name, _, value = item.partition("=")
+        if name.startswith("chrome."):
+            key = name.removeprefix("chrome.")
+            chrome = dataclasses.replace(chrome, **{key: _coerce(value, getattr(chrome, key))})
+        else:
+            options = dataclasses.replace(options, **{name: _coerce(value, getattr(options, name))})
+    return options, chrome
+
+
+async def run_project_pages(
+    ordered: list[list[Page]], options: ExtractionOptions, index: Any, pool: ProcessPoolExecutor, jobs: int
+) -> dict[tuple[str, str], dict[str, Any]]:
+    loop = asyncio.get_running_loop()
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    slots = asyncio.Semaphore(jobs)
+
+    async def site_chain(group: list[Page]) -> None:
+        for page in group:
+            async with slots:
+                known = await index.known_chrome(page.site)
+                result = await loop.run_in_executor(pool, run_project, str(page.path), page.url, options, known)
+            result["known_chrome"] = len(known)
+            results[(page.dataset, page.id)] = result
+            if result["outcome"] == "kept":
+                page_id = result.get("page_id") or f"{page.dataset}/{page.id}"
+                await index.observe(page.site, page_id, result["block_hashes"])
+
+    await asyncio.gather(*(site_chain(group) for group in ordered))
+    return results
+
+
+async def run_plain_pages(pages: list[Page], pool: ProcessPoolExecutor) -> dict[tuple[str, str], dict[str, Any]]:
+    loop = asyncio.get_running_loop()
+    futures = {(p.dataset, p.id): loop.run_in_executor(pool, run_plain, str(p.path), p.url) for p in pages}
+    return {key: await future for key, future in futures.items()}
+
+
+def write_predictions(root: Path, results: dict[tuple[str, str], dict[str, Any]]) -> None:
+    for (dataset, page_id), result in results.items():
+        folder = root / dataset
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{page_id}.txt").write_text(result.get("text") or "", encoding="utf-8")
+
+
+def timing(results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, float]:
+    seconds = sorted(r["seconds"] for r in results.values())
+    if not seconds:
+        return {}
+    return {
+        "median_ms": round(1000 * statistics.median(seconds), 1),
+        "mean_ms": round(1000 * statistics.mean(seconds), 1),
+        "p90_ms": round(1000 * seconds[int(0.9 * (len(seconds) - 1))], 1),
+        "max_ms": round(1000 * seconds[-1], 1),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    bench = Path(args.bench).resolve()
+    pred_root = Path(args.pred_root).resolve()
+    datasets = tuple(args.datasets.split(",")) if args.datasets else DATASETS
+    options, chrome = build_config(args.set or [])
+    pages = load_pages(bench, datasets)
+    ordered = crawl_order(pages, args.seed)
+
+    client = None
+    if args.redis_url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(args.redis_url)
+        prefix = f"wfbench{int(time.time())}"
+        index: Any = RedisChromeIndex(client, prefix, chrome)
+    else:
+        index = MemoryChromeIndex(chrome)
+
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        project = await run_project_pages(ordered, options, index, pool, args.jobs)
+        project_wall = time.perf_counter() - started
+        plain: dict[tuple[str, str], dict[str, Any]] = {}
+        if not args.no_plain:
+            plain = await run_plain_pages(pages, pool)
+    if client is not None:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            await client.delete(key)
+        await client.aclose()
+
+    write_predictions(pred_root, project)
+    scored_datasets = [d for d in datasets if (bench / d / "ground_truth.jsonl").exists()]
+    summary: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "options": dataclasses.asdict(options),
+        "chrome_index": dataclasses.asdict(chrome),
+        "seed": args.seed,
+        "pages": len(pages),
+        "sites": len(ordered),
+    }
+    scorer = _scorer(bench)
+    if scored_datasets:
+        project_scores = official_scores(bench, pred_root, pred_root / "scores.json")
+        summary["project"] = headline({k: v for k, v in project_scores.items() if k in scored_datasets})
+    if plain:
+        write_predictions(pred_root / "_plain", plain)
+        if scored_datasets:
+            plain_scores = official_scores(bench, pred_root / "_plain", pred_root / "_plain" / "scores.json")
+            summary["plain"] = headline({k: v for k, v in plain_scores.items() if k in scored_datasets})
+        arabic_plain = [p for p in pages if p.dataset == "arabic"]
+        if arabic_plain:
+            summary["plain_arabic"] = {
+                k: v for k, v in metadata_scores(arabic_plain, plain, scorer)["arabic"].items()
+                if k in ("bow_F1_mean", "snip_F1", "leak")
+            }
+    summary["metadata"] = metadata_scores(pages, project, scorer)
+    removed: dict[str, int] = {}
+    for result in project.values():
+        for reason, _ in result.get("removed", []):
+            removed[reason] = removed.get(reason, 0) + 1
+    summary["removed_blocks"] = removed
+    summary["chrome_withheld_pages"] = sum(1 for r in project.values() if r.get("chrome_withheld"))
+    summary["pages_with_known_chrome"] = sum(1 for r in project.values() if r.get("known_chrome"))
+    summary["outcomes"] = {}
+    for result in project.values():
+        summary["outcomes"][result["outcome"]] = summary["outcomes"].get(result["outcome"], 0) + 1
+    summary["timing_project"] = timing(project) | {"wall_s": round(project_wall, 1), "jobs": args.jobs}
+    if plain:
+        summary["timing_plain"] = timing(plain)
+    if not args.no_seeds:
+        summary["seeds"] = seed_check(options, chrome)
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench", default=str(REPO.parent / "shared" / "bench"))
+    parser.add_argument("--pred-root", required=True)
+    parser.add_argument("--datasets", help="comma-separated subset of " + ",".join(DATASETS))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=20161208)
+    parser.add_argument("--redis-url", help="use a real Redis for the chrome index (keys cleaned after)")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="override an option (chrome.NAME for the index)")
+    parser.add_argument("--no-plain", action="store_true", help="skip plain trafilatura (faster, no comparison)")
+    parser.add_argument("--no-seeds", action="store_true")
+    parser.add_argument("--record", help="also write the summary JSON to this file")
+    parser.add_argument("--quiet", action="store_true", help="print the headline figures only")
+    args = parser.parse_args()
+    summary = asyncio.run(main_async(args))
+    pred_root = Path(args.pred_root)
+    pred_root.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(summary, ensure_ascii=False, indent=2)
+    (pred_root / "summary.json").write_text(text, encoding="utf-8")
+    if args.record:
+        Path(args.record).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.record).write_text(text + "\n", encoding="utf-8")
+    if args.quiet:
+        brief = {k: summary.get(k) for k in ("project", "plain", "plain_arabic", "removed_blocks", "timing_project")}
+        meta = summary.get("metadata", {})
+        brief["metadata"] = {
+            name: {k: v for k, v in values.items() if k not in ("misses", "pages_detail")} for name, values in meta.items()
+        }
+        brief["seeds"] = (summary.get("seeds") or {}).get("summary") if summary.get("seeds") else None
+        print(json.dumps(brief, ensure_ascii=False, indent=1))
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

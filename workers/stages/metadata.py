@@ -1,0 +1,510 @@
+"""Article metadata from the page: what the publisher declared, cross-checked with what it shows.
+
+Sources, most specific first: schema.org JSON-LD of the article (``NewsArticle`` & co.), the
+OpenGraph / ``article:*`` / Dublin Core meta tags, the visible page (``<h1>``, ``<time>``), and
+trafilatura's and htmldate's own heuristics as the fallback. Everything here is pure and runs in
+the extraction process.
+
+* title: the visible headline (``<h1>``) when it agrees with a declared title (JSON-LD headline,
+  og:title, ``<title>``), else the declared title with the site name cut off ("Headline | Site").
+* authors: a list of names (JSON-LD author objects, author meta tags, trafilatura's byline).
+* published / modified: JSON-LD ``datePublished``/``dateModified`` and ``article:*_time`` with
+  their time and offset; htmldate (original date / last modification) when the page declares
+  none.
+* urgent: the *article* is flagged as breaking news (a marker in its headline, a breaking/urgent
+  badge in the article header, or a "breaking" tag), not a ticker somewhere on the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from courlan import normalize_url
+from htmldate import find_date
+from lxml.html import HtmlElement
+from trafilatura.metadata import extract_metadata
+
+_ARTICLE_TYPES = {
+    "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
+    "backgroundnewsarticle", "reviewnewsarticle", "blogposting", "liveblogposting", "socialmediaposting",
+    "scholarlyarticle", "techarticle", "satiricalarticle", "advertisercontentarticle", "report",
+    "askpublicnewsarticle", "webpage",
+}
+# Separators between a headline and the site name in <title> and og:title.
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»/]\s+|\s*[｜：]\s*|\s+::\s+")
+_ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
+# "Breaking news" in the languages a newsroom feed meets. These are words for the *concept*,
+# used only on the article's own headline, header badge and tags, never to remove text.
+_URGENT_WORDS = (
+    "breaking", "breaking news", "urgent", "just in", "developing", "عاجل", "خبر عاجل", "عاجل جدا", "eilmeldung",
+    "eil", "urgente", "última hora", "ultima hora", "ultim'ora", "ultima ora", "dernière minute", "alerte",
+    "flash", "срочно", "молния", "терміново", "son dakika", "flaş", "速報", "突发", "快讯", "속보", "breaking:",
+    "dringend", "pilne", "έκτακτο", "בהול", "מבזק", "فوری", "अभी अभी", "ब्रेकिंग",
+)
+_URGENT_SET = {word.casefold() for word in _URGENT_WORDS}
+_URGENT_CLASS = re.compile(r"breaking|urgent|eilmeldung|ajel|3ajel|flash-?news|alert", re.IGNORECASE)
+_TICKER_CLASS = re.compile(r"ticker|marquee|crawl|scroll|rail|sidebar|nav|menu|footer|header-top|top-bar", re.IGNORECASE)
+_AUTHOR_CLEAN = re.compile(r"^(?:by|von|par|por|di|door|av|af|ved|от|بقلم|كتب|كتبت|تأليف)\s*[:\-]?\s+", re.IGNORECASE)
+_HTML_LANG = re.compile(r"^[A-Za-z]{2,3}")
+
+
+@dataclass(frozen=True, slots=True)
+class PageMetadata:
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    published: str | None = None  # ISO 8601 as declared (with offset when the page gives one)
+    modified: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+    canonical_url: str | None = None
+    declared_language: str | None = None
+    image: str | None = None
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    urgent: bool = False
+    urgent_signal: str | None = None
+    article_body: str | None = None  # JSON-LD articleBody, used to cross-check the extraction
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def clean_text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = " ".join(_ZERO_WIDTH.sub("", unicodedata.normalize("NFC", value)).split())
+    return text or None
+
+
+# --- JSON-LD ------------------------------------------------------------------------------------
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _types(node: dict[str, Any]) -> set[str]:
+    value = node.get("@type")
+    values = value if isinstance(value, list) else [value]
+    return {str(v).rsplit("/", 1)[-1].casefold() for v in values if v}
+
+
+def json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
+    """The page's main JSON-LD article object (the one with a headline, the largest if several)."""
+    best: dict[str, Any] | None = None
+    best_score = -1
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json" or not script.text:
+            continue
+        try:
+            data = json.loads(script.text)
+        except ValueError:
+            try:
+                data = json.loads(re.sub(r"[\x00-\x1f]", " ", script.text))
+            except ValueError:
+                continue
+        for node in _walk(data):
+            types = _types(node)
+            if not types & _ARTICLE_TYPES:
+                continue
+            score = (2 if types - {"webpage"} else 0) + (1 if node.get("headline") else 0) + (
+                1 if node.get("datePublished") else 0
+            )
+            if score > best_score:
+                best, best_score = node, score
+    return best
+
+
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [name for item in value for name in _names(item)]
+    if isinstance(value, dict):
+        types = _types(value)
+        if types & {"organization", "newsmediaorganization", "corporation"}:
+            return []
+        name = value.get("name")
+        if isinstance(name, str):
+            return [name]
+        parts = [value.get(key) for key in ("givenName", "familyName") if isinstance(value.get(key), str)]
+        return [" ".join(parts)] if parts else []
+    return []
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        for key in ("name", "url", "@id"):
+            if isinstance(value.get(key), str):
+                return [value[key]]
+    return []
+
+
+# --- meta tags ----------------------------------------------------------------------------------
+
+
+def _meta(tree: HtmlElement) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for element in tree.iter("meta"):
+        key = (element.get("property") or element.get("name") or element.get("itemprop") or "").strip().lower()
+        content = element.get("content")
+        if key and content and content.strip():
+            found.setdefault(key, []).append(content.strip())
+        equiv = (element.get("http-equiv") or "").strip().lower()
+        if equiv == "content-language" and content:
+            found.setdefault("content-language", []).append(content.strip())
+    return found
+
+
+def _first(meta: dict[str, list[str]], *keys: str) -> str | None:
+    for key in keys:
+        for value in meta.get(key, []):
+            if cleaned := clean_text(value):
+                return cleaned
+    return None
+
+
+# --- title --------------------------------------------------------------------------------------
+
+
+def _comparable(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).casefold()).split())
+
+
+def _overlap(a: str, b: str) -> float:
+    """Share of the shorter text's tokens found in the other (1.0 = one contains the other)."""
+    ta, tb = _comparable(a).split(), _comparable(b).split()
+    if not ta or not tb:
+        return 0.0
+    if len(ta) == 1 and len(tb) == 1 and len(ta[0]) > 8:  # no-space scripts: compare characters
+        sa, sb = set(ta[0]), set(tb[0])
+        return len(sa & sb) / min(len(sa), len(sb))
+    shorter, longer = (ta, set(tb)) if len(ta) <= len(tb) else (tb, set(ta))
+    return sum(1 for token in shorter if token in longer) / len(shorter)
+
+
+def strip_site_name(title: str, site_names: list[str]) -> str:
+    """Cut "| Site", "- Site" (or "Site: ") off a declared title."""
+    parts = [part for part in _TITLE_SEPARATORS.split(title) if part.strip()]
+    if len(parts) < 2:
+        return title
+    sites = [_comparable(name) for name in site_names if name]
+
+    def is_site(part: str) -> bool:
+        norm = _comparable(part)
+        if not norm:
+            return True
+        return any(norm == site or (site and (site in norm or norm in site)) for site in sites)
+
+    # remove site-name parts at either end
+    while len(parts) > 1 and is_site(parts[-1]):
+        parts.pop()
+    while len(parts) > 1 and is_site(parts[0]):
+        parts.pop(0)
+    if len(parts) == len(_TITLE_SEPARATORS.split(title)):
+        return title
+    # rebuild from the original string to keep the separators inside the headline
+    start = title.find(parts[0])
+    end = title.rfind(parts[-1]) + len(parts[-1])
+    return title[start:end].strip() if 0 <= start < end else title
+
+
+def _headings(tree: HtmlElement) -> list[str]:
+    found = []
+    for element in tree.iter("h1"):
+        text = clean_text(element.text_content())
+        if text and len(text) > 3:
+            found.append(text)
+        if len(found) >= 5:
+            break
+    return found
+
+
+def choose_title(declared: list[str], headings: list[str], site_names: list[str]) -> str | None:
+    stripped = [strip_site_name(title, site_names) for title in declared if title]
+    for heading in headings:
+        for title in stripped:
+            if _comparable(heading) == _comparable(title):
+                return heading
+    for heading in headings:
+        for title in stripped:
+            if _overlap(heading, title) >= 0.8 and len(heading) >= 0.5 * len(title):
+                return heading
+    if stripped:
+        return stripped[0]
+    return headings[0] if headings else None
+
+
+# --- dates --------------------------------------------------------------------------------------
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """A declared date as an aware datetime (naive times are taken as UTC: the page did not say)."""
+    if not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
+    text = re.sub(r"\.\d+", "", text)
+    for candidate in (text, text[:19], text[:10]):
+        try:
+            parsed = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def _htmldate(tree: HtmlElement, url: str | None, *, original: bool) -> str | None:
+    try:
+        return find_date(
+            tree,
+            url=url,
+            original_date=original,
+            extensive_search=True,
+            outputformat=_DATE_FORMAT,
+            max_date=datetime.now(UTC).strftime("%Y-%m-%d"),
+        )
+    except Exception:  # noqa: BLE001 - htmldate raises anything on odd markup
+        return None
+
+
+def _plausible(value: str | None) -> str | None:
+    parsed = parse_iso(value)
+    if parsed is None or parsed.year < 1995 or parsed > datetime.now(UTC).replace(year=datetime.now(UTC).year + 1):
+        return None
+    return value
+
+
+# --- authors ------------------------------------------------------------------------------------
+
+
+def clean_authors(names: list[str]) -> tuple[str, ...]:
+    result: list[str] = []
+    seen: set[str] = set()
+    for raw in names:
+        for name in re.split(r"\s*(?:;|\||,\s*(?=\S+\s+\S+)|\s+and\s+|\s+und\s+|\s+&\s+|\s+et\s+|\s+y\s+|\s+и\s+| و)\s*", raw):
+            text = clean_text(name)
+            if not text:
+                continue
+            text = _AUTHOR_CLEAN.sub("", text).strip(" ,;:-–—")
+            if not text or "@" in text or text.startswith("http") or len(text) > 80 or not re.search(r"\w", text):
+                continue
+            key = text.casefold()
+            if key not in seen:
+                seen.add(key)
+                result.append(text)
+    return tuple(result)
+
+
+# --- urgent -------------------------------------------------------------------------------------
+
+
+def _urgent_marker(text: str | None) -> str | None:
+    if not text:
+        return None
+    head = re.split(r"\s*[:|\-–—«»\"“]\s*|\s{2,}", text.strip(), maxsplit=1)[0].strip().casefold()
+    head = head.strip("[]()!*#• ")
+    return head if head in _URGENT_SET else None
+
+
+def _header_badge(tree: HtmlElement) -> str | None:
+    """A breaking/urgent badge next to the article's headline (same header, not a page ticker)."""
+    for heading in tree.iter("h1"):
+        container = heading.getparent()
+        for _ in range(2):
+            if container is None:
+                break
+            for element in container.iter():
+                if element is heading or not isinstance(element.tag, str):
+                    continue
+                marker = " ".join(filter(None, (element.get("class"), element.get("id"))))
+                if not marker or not _URGENT_CLASS.search(marker):
+                    continue
+                if any(
+                    _TICKER_CLASS.search(" ".join(filter(None, (a.get("class"), a.get("id")))))
+                    for a in [element, *element.iterancestors()]
+                    if a is not container and container in a.iterancestors()
+                ):
+                    continue
+                text = clean_text(element.text_content())
+                if text and len(text) <= 40:
+                    return text
+            container = container.getparent()
+        break
+    return None
+
+
+# --- the whole ----------------------------------------------------------------------------------
+
+
+def declared_language(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[str, Any] | None) -> str | None:
+    candidates = [tree.get("lang"), tree.get("xml:lang"), tree.get("{http://www.w3.org/XML/1998/namespace}lang")]
+    candidates += [_first(meta, "og:locale"), _first(meta, "content-language", "language", "dc.language")]
+    if ld and isinstance(ld.get("inLanguage"), str):
+        candidates.append(ld["inLanguage"])
+    for value in candidates:
+        if value and (match := _HTML_LANG.match(value.strip())):
+            return match.group(0).lower()
+    return None
+
+
+def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) -> str | None:
+    candidates = []
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            candidates.append(link.get("href").strip())
+    if og := _first(meta, "og:url"):
+        candidates.append(og)
+    for candidate in candidates:
+        absolute = urljoin(url, candidate) if url else candidate
+        if urlsplit(absolute).scheme not in ("http", "https"):
+            continue
+        try:
+            return normalize_url(absolute, strict=True)
+        except (ValueError, TypeError):
+            continue
+    return None
+
+
+def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
+    meta = _meta(tree)
+    ld = json_ld_article(tree) or {}
+    try:
+        fallback = extract_metadata(
+            tree, url, {"original_date": True, "extensive_search": True, "outputformat": _DATE_FORMAT,
+                        "max_date": datetime.now(UTC).strftime("%Y-%m-%d")}, True,
+        )
+    except Exception:  # noqa: BLE001 - trafilatura's metadata heuristics raise on odd markup
+        fallback = None
+
+    publisher = ld.get("publisher")
+    site_name = clean_text(_first(meta, "og:site_name", "application-name", "twitter:site")) or (
+        clean_text(publisher.get("name")) if isinstance(publisher, dict) else None
+    ) or (fallback.sitename if fallback else None)
+    if site_name:
+        site_name = site_name.lstrip("@")
+    host = (urlsplit(url).hostname or "") if url else ""
+    site_names = [s for s in (site_name, host.removeprefix("www."), host.removeprefix("www.").split(".")[0]) if s]
+
+    title_tag = None
+    for element in tree.iter("title"):
+        title_tag = clean_text(element.text_content())
+        break
+    declared_titles = [
+        t for t in (
+            clean_text(ld.get("headline")), _first(meta, "og:title", "twitter:title", "dc.title"),
+            clean_text(fallback.title) if fallback else None, title_tag,
+        ) if t
+    ]
+    title = choose_title(declared_titles, _headings(tree), site_names)
+
+    author_names = _names(ld.get("author")) or _names(ld.get("creator"))
+    if not author_names:
+        author_names = [v for key in ("author", "article:author", "dc.creator", "byl", "sailthru.author", "parsely-author")
+                        for v in meta.get(key, []) if not v.startswith("http")]
+    if not author_names and fallback and fallback.author:
+        author_names = [fallback.author]
+    authors = clean_authors(author_names)
+
+    published = _plausible(clean_text(ld.get("datePublished"))) or _plausible(
+        _first(meta, "article:published_time", "og:published_time", "datepublished", "pubdate", "publishdate",
+               "dc.date.issued", "dcterms.created", "date", "sailthru.date", "parsely-pub-date")
+    ) or _plausible(fallback.date if fallback else None) or _plausible(_htmldate(tree, url, original=True))
+    modified = _plausible(clean_text(ld.get("dateModified"))) or _plausible(
+        _first(meta, "article:modified_time", "og:updated_time", "datemodified", "lastmod", "dcterms.modified")
+    ) or _plausible(_htmldate(tree, url, original=False))
+    if modified and published and (parse_iso(modified) or datetime.min.replace(tzinfo=UTC)) < (
+        parse_iso(published) or datetime.min.replace(tzinfo=UTC)
+    ):
+        modified = published
+
+    description = _first(meta, "og:description", "description", "twitter:description") or clean_text(
+        ld.get("description")
+    )
+    image = _first(meta, "og:image", "og:image:url", "twitter:image", "twitter:image:src")
+    if not image:
+        images = _strings(ld.get("image"))
+        image = images[0] if images else None
+    if image and url:
+        image = urljoin(url, image)
+
+    categories = [c for c in _strings(ld.get("articleSection"))] + meta.get("article:section", [])
+    if not categories and fallback and fallback.categories:
+        categories = list(fallback.categories)
+    keywords = ld.get("keywords")
+    tag_values = _strings(keywords) if not isinstance(keywords, str) else keywords.split(",")
+    tag_values += meta.get("article:tag", [])
+    for key in ("news_keywords", "keywords"):
+        for value in meta.get(key, []):
+            tag_values += value.split(",")
+    if not tag_values and fallback and fallback.tags:
+        tag_values = list(fallback.tags)
+    categories_clean = _unique(categories)
+    tags_clean = _unique(tag_values)
+
+    urgent_signal = None
+    for candidate in (title, *declared_titles):
+        if marker := _urgent_marker(candidate):
+            urgent_signal = f"headline:{marker}"
+            break
+    if urgent_signal is None and (badge := _header_badge(tree)):
+        urgent_signal = f"header_badge:{badge}"
+    if urgent_signal is None:
+        for tag in (*tags_clean, *categories_clean):
+            if tag.casefold() in _URGENT_SET:
+                urgent_signal = f"tag:{tag}"
+                break
+
+    body = ld.get("articleBody")
+    return PageMetadata(
+        title=title,
+        authors=authors,
+        published=published,
+        modified=modified,
+        site_name=site_name,
+        description=description,
+        canonical_url=canonical(tree, meta, url),
+        declared_language=declared_language(tree, meta, ld or None),
+        image=image,
+        categories=categories_clean,
+        tags=tags_clean,
+        urgent=urgent_signal is not None,
+        urgent_signal=urgent_signal,
+        article_body=body if isinstance(body, str) and body.strip() else None,
+    )
+
+
+def _unique(values: list[str], limit: int = 30) -> tuple[str, ...]:
+    result: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        text = clean_text(value)
+        if not text or len(text) > 100:
+            continue
+        key = text.casefold()
+        if key not in seen:
+            seen.add(key)
+            result.append(text)
+        if len(result) >= limit:
+            break
+    return tuple(result)
