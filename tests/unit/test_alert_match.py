@@ -1,0 +1,147 @@
+"""Matching articles and stories against rules: whole words in every script, Arabic clitics and
+orthographic variants, CJK runs, domains, languages, the urgent flag, the breaking-story window."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from workers.alerts.match import ArticleFacts, Matcher, StoryInfo, arabic_clitic_forms, covers
+from workers.alerts.rules import parse_rules
+from workers.models import Article, ExtractionInfo, SourcePosition
+
+T0 = datetime(2016, 12, 8, 19, 32, tzinfo=UTC)
+SEED_TITLE = "كيري: الجهود ستتواصل بشأن حلب.. والجيش السوري يستمر في التقدّم"
+SEED_TEXT = (
+    "أعلن مسؤول أميركي أن وزيري الخارجية الأميركي جون كيري والروسي سيرغي لافروف لم يحققا أيّ تقدّم "
+    "في محادثاتهما الخميس، 8 كانون الأول/ديسمبر، حول التوصل إلى وقف لإطلاق النار في حلب."
+)
+
+
+def article(title: str | None, text: str, *, domain: str = "irfaasawtak.example", language: str | None = "ar") -> Article:
+    return Article(
+        article_id="8c96e064df17d9ace6d8a45853a86804", url=f"https://{domain}/a", canonical_url=f"https://{domain}/a",
+        domain=domain, title=title, text=text, language=language, published_at=T0, fetched_at=T0,
+        content_hash="sha256:" + "0" * 64, pipeline_version=1, processed_at=T0,
+        source=SourcePosition(topic="pages.raw", partition=0, offset=1),
+        extraction=ExtractionInfo(extractor="trafilatura", extractor_version="2.3.1", html_bytes=1, text_chars=1, encoding="utf-8"),
+    )
+
+
+def matcher(rules_yaml: str) -> Matcher:
+    return Matcher(parse_rules("version: 1\nrules:\n" + rules_yaml, source="rules.yaml", secret_names=None))
+
+
+def fired(rules_yaml: str, title: str | None, text: str, *, urgent: bool = False, **fields: str | None) -> dict[str, tuple[str, ...]]:
+    facts = ArticleFacts.of(article(title, text, **fields), urgent=urgent)
+    return {m.rule.id: m.terms for m in matcher(rules_yaml).match_article(facts)}
+
+
+def terms_rule(*terms: str) -> str:
+    return "  - {id: t, kind: article, match: {terms: [" + ", ".join(f'"{t}"' for t in terms) + "]}}\n"
+
+
+def test_the_seed_article_matches_arabic_keywords_and_reports_them_as_written():
+    rules = terms_rule("حلب", "Aleppo") + "  - {id: both, kind: article, match: {all_terms: [\"كيري\", \"لافروف\"]}}\n"
+    assert fired(rules, SEED_TITLE, SEED_TEXT) == {"t": ("حلب",), "both": ("كيري", "لافروف")}
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "hit"),
+    [
+        # Diacritics, alef forms, alef maqsura, taa marbuta and hamza seats are folded on both sides.
+        ("التقدم", "يستمر في التقدّم", True),
+        ("أمريكي", "مسؤول امريكي", True),
+        ("الرئيسي", "المحتوى الرئيسى", True),
+        ("مسئول", "أعلن مسؤول", True),
+        # Clitics written joined: conjunction, preposition, article, ل + ال.
+        ("حلب", "المعارك بحلب اليوم", True),
+        ("حلب", "في دمشق وحلب", True),
+        ("الجيش", "وقال للجيش", True),
+        ("الجيش", "وبالجيش", True),
+        ("لافروف", "كيري ولافروف", True),
+        # ... and nothing else: never inside a longer word.
+        ("حلب", "الحلبي", False),
+        ("حلب", "مطالب", False),
+        ("كيري", "يري", False),
+        ("علم", "العلماء", False),
+        # Latin: case, accents, word boundaries; digits of any script.
+        ("Iran", "IRAN says", True),
+        ("Iran", "Iranian officials", False),
+        ("Société Générale", "la SOCIETE GENERALE annonce", True),
+        ("2016", "في ٢٠١٦", True),
+        # Phrases: consecutive words, punctuation in between ignored.
+        ("وقف إطلاق النار", "التوصل إلى وقف لإطلاق النار في حلب", True),  # "ceasefire", with ل joined
+        ("وقف إطلاق النار", "وقف العمليات وإطلاق النار", False),
+        ("Kerry Lavrov", "Kerry, Lavrov meet", True),
+        ("Kerry Lavrov", "Kerry met Lavrov", False),
+        # Scripts without spaces: character bigrams, found inside a run.
+        ("北京", "在北京大学举行", True),
+        ("北京大学", "在北京大学举行", True),
+        ("北京大学", "北京的大学", False),
+        ("東京都", "東京都庁で会見", True),
+        ("停火", "双方同意停火协议", True),
+    ],
+)
+def test_term_matching(term, text, hit):
+    assert bool(fired(terms_rule(term), None, text)) is hit
+
+
+def test_a_phrase_does_not_run_from_the_title_into_the_text():
+    assert not fired(terms_rule("Aleppo talks"), "News from Aleppo", "Talks failed")
+    assert fired(terms_rule("Aleppo"), "News from Aleppo", "Talks failed")
+
+
+def test_arabic_clitic_forms():
+    forms = arabic_clitic_forms("حلب")
+    assert {"حلب", "بحلب", "وحلب", "لحلب", "الحلب", "بالحلب", "للحلب", "وبالحلب"} <= forms
+    assert "الالحلب" not in forms and "لالحلب" not in forms
+    assert {"الجيش", "للجيش", "وللجيش", "بالجيش"} <= arabic_clitic_forms("الجيش")
+    assert "لالجيش" not in arabic_clitic_forms("الجيش")
+    assert arabic_clitic_forms("aleppo") == {"aleppo"}
+
+
+def test_conditions_combine_with_and():
+    rules = (
+        "  - {id: ar-urgent, kind: article, match: {urgent: true, languages: [ar]}}\n"
+        "  - {id: not-urgent, kind: article, match: {urgent: false}}\n"
+        "  - {id: outlet, kind: article, match: {domains: [irfaasawtak.example]}}\n"
+        "  - {id: excluded, kind: article, match: {terms: [\"حلب\"], exclude_terms: [\"لافروف\"]}}\n"
+        "  - {id: disabled, kind: article, enabled: false, match: {terms: [\"حلب\"]}}\n"
+    )
+    assert set(fired(rules, SEED_TITLE, SEED_TEXT, urgent=True)) == {"ar-urgent", "outlet"}
+    assert set(fired(rules, SEED_TITLE, SEED_TEXT, urgent=False)) == {"not-urgent", "outlet"}
+    assert set(fired(rules, SEED_TITLE, SEED_TEXT, urgent=True, language="en", domain="news.other.example")) == set()
+
+
+def test_a_domain_covers_its_subdomains_only():
+    domains = frozenset({"bbc.co.uk"})
+    assert covers(domains, "bbc.co.uk") and covers(domains, "news.bbc.co.uk")
+    assert not covers(domains, "notbbc.co.uk") and not covers(domains, "co.uk")
+
+
+def story(**minutes: float) -> StoryInfo:
+    return StoryInfo("st-1", {f"{name}.example": T0 + timedelta(minutes=m) for name, m in minutes.items()})
+
+
+BREAKING = "  - {id: breaking, kind: breaking_story, match: {min_outlets: 3, within_minutes: 30}}\n"
+
+
+def test_a_story_breaks_when_enough_outlets_report_it_within_the_window():
+    rules = matcher(BREAKING)
+    assert rules.match_story(story(a=0, b=10)) == []
+    assert rules.match_story(story(a=0, b=10, c=45)) == []  # three outlets, but over 45 minutes
+    (match,) = rules.match_story(story(a=0, b=20, c=45, d=50))  # b, c, d within 30 minutes
+    assert match.rule.id == "breaking"
+    assert [domain for domain, _ in match.outlets] == ["b.example", "c.example", "d.example"]
+
+
+def test_a_breaking_story_rule_can_count_only_some_outlets():
+    rules = matcher("  - {id: b, kind: breaking_story, match: {min_outlets: 2, within_minutes: 30, domains: [a.example, c.example]}}\n")
+    assert rules.match_story(story(a=0, b=1)) == []
+    assert [d for d, _ in rules.match_story(story(a=0, b=1, c=2))[0].outlets] == ["a.example", "c.example"]
+
+
+def test_story_rules_do_not_match_articles_and_article_rules_do_not_match_stories():
+    rules = matcher(BREAKING + terms_rule("حلب"))
+    assert [m.rule.id for m in rules.match_article(ArticleFacts.of(article(SEED_TITLE, SEED_TEXT), urgent=False))] == ["t"]
+    assert [m.rule.id for m in rules.match_story(story(a=0, b=1, c=2))] == ["breaking"]

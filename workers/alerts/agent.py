@@ -1,0 +1,77 @@
+"""What ``workers/app.py`` registers for alerts: the topics, their publisher, the webhook agent."""
+
+from __future__ import annotations
+
+import aiohttp
+import faust
+import redis.asyncio as aioredis
+
+from workers.alerts.engine import RulesFile
+from workers.alerts.ledger import AlertLedger
+from workers.alerts.messages import Alert, AlertDeadLetter
+from workers.alerts.webhooks import (
+    AlertDeadLetterPublisher,
+    RetryPolicy,
+    WebhookDispatcher,
+    WebhookSender,
+    consume_in_offset_order,
+)
+from workers.settings import Settings
+from workers.topics import DAY_MS, TopicSpec
+
+
+def alert_topic_specs(settings: Settings) -> list[TopicSpec]:
+    limit = str(settings.max_message_bytes)
+    return [
+        # Alerts are events, not state: kept as long as a newsroom tool may need to catch up.
+        TopicSpec(
+            settings.topic_alerts,
+            settings.alerts_partitions,
+            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
+        ),
+        TopicSpec(
+            settings.topic_alerts_dlq,
+            1,
+            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
+        ),
+    ]
+
+
+class TopicAlertPublisher:
+    """Both alert topics through the app's producer; each call returns once the broker has the record."""
+
+    def __init__(self, alerts: faust.TopicT, dead_letters: faust.TopicT) -> None:
+        self._alerts = alerts
+        self._dead_letters = dead_letters
+
+    async def publish_alert(self, alert: Alert) -> None:
+        pending = await self._alerts.send(key=alert.alert_id.encode(), value=alert.model_dump_json(by_alias=True).encode())
+        await pending
+
+    async def publish_dead_letter(self, letter: AlertDeadLetter) -> None:
+        pending = await self._dead_letters.send(
+            key=letter.alert.alert_id.encode(), value=letter.model_dump_json(by_alias=True).encode()
+        )
+        await pending
+
+
+async def run_webhook_agent(stream: faust.StreamT, settings: Settings, dead_letters: AlertDeadLetterPublisher) -> None:
+    """The body of the ``webhooks`` agent on the ``alerts`` topic."""
+    redis_client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        async with aiohttp.ClientSession() as session:
+            dispatcher = WebhookDispatcher(
+                RulesFile.from_settings(settings),
+                secrets=settings.alert_webhook_secrets,
+                ledger=AlertLedger.from_settings(redis_client, settings),
+                sender=WebhookSender(session, RetryPolicy.from_settings(settings)),
+                dead_letters=dead_letters,
+                retry_backoff_max_s=settings.retry_backoff_max_s,
+            )
+            await consume_in_offset_order(
+                stream.noack().events(),
+                lambda event: dispatcher.dispatch(event.message.value),
+                max_in_flight=settings.webhook_max_in_flight,
+            )
+    finally:
+        await redis_client.aclose()

@@ -1,0 +1,209 @@
+"""The alert engine: called by the pipeline for every stored article, fires what the rules say.
+
+Once-only with at-least-once delivery: an alert's id is a hash of (rule, article) or (rule,
+story); :meth:`AlertLedger.fire` marks it fired and appends it to the Redis stream in one script,
+so the stream gets it once; the ``alerts`` topic gets it next and the ledger records the broker's
+acknowledgement, so a crash in between republishes on redelivery instead of losing it. Webhooks
+are not called here: their agent consumes the ``alerts`` topic (``workers.alerts.webhooks``), so a
+slow receiver never holds up page processing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from workers.alerts.ledger import AlertLedger
+from workers.alerts.match import ArticleFacts, Matcher, StoryInfo
+from workers.alerts.messages import Alert, AlertArticle, AlertStory, StoryOutlet, alert_id_for
+from workers.alerts.rules import EMPTY, Rule, RulesError, load_rules
+from workers.models import Article
+from workers.replay import ReplayMarker
+from workers.retry import until_done
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class AlertPublisher(Protocol):
+    """Sends to the ``alerts`` topic and returns once the broker has acknowledged the record."""
+
+    async def publish_alert(self, alert: Alert) -> None: ...
+
+
+class RulesFile:
+    """The rules in force, read from ``path`` and read again when the file changes.
+
+    The file is looked at no more than every ``check_interval_s`` (a ``stat``), so calling
+    :meth:`current` for every article costs nothing. A change is anything in (mtime, size, inode):
+    editors and Kubernetes ConfigMap updates replace the file rather than write it in place. A new
+    version that does not validate is logged once and the rules in force stay; so does a file that
+    disappeared. At construction an invalid file raises: a worker must not start without its rules.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        secret_names: Collection[str],
+        check_interval_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._path = path
+        self._secret_names = frozenset(secret_names)
+        self._interval_s = check_interval_s
+        self._monotonic = monotonic
+        self._matcher = Matcher(EMPTY)
+        self._version: tuple[int, int, int] | None = None
+        self._next_check = float("-inf")
+        if path is not None:
+            self._version = self._stat()
+            self._matcher = Matcher(load_rules(path, secret_names=self._secret_names))
+            self._next_check = monotonic() + check_interval_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RulesFile:
+        return cls(
+            settings.alert_rules_path,
+            secret_names=settings.alert_webhook_secrets.keys(),
+            check_interval_s=settings.alert_rules_check_interval_s,
+        )
+
+    def current(self) -> Matcher:
+        if self._path is not None and self._monotonic() >= self._next_check:
+            self._next_check = self._monotonic() + self._interval_s
+            self._reload_if_changed(self._path)
+        return self._matcher
+
+    def _stat(self) -> tuple[int, int, int]:
+        assert self._path is not None
+        stat = os.stat(self._path)
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def _reload_if_changed(self, path: Path) -> None:
+        try:
+            version = self._stat()
+        except OSError as exc:
+            if self._version is not None:
+                log.warning("alert rules file %s is gone (%s); keeping the rules in force", path, exc)
+                self._version = None
+            return
+        if version == self._version:
+            return
+        self._version = version  # whatever the outcome: an invalid version is reported once
+        try:
+            ruleset = load_rules(path, secret_names=self._secret_names)
+        except RulesError as exc:
+            log.error("alert rules file %s is invalid, keeping the rules in force:\n  %s", path, "\n  ".join(exc.problems))
+            return
+        self._matcher = Matcher(ruleset)
+        log.info("alert rules reloaded from %s: %d active rule(s)", path, len(ruleset.active))
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        rules: RulesFile,
+        *,
+        ledger: AlertLedger,
+        publisher: AlertPublisher,
+        pipeline_version: int,
+        retry_backoff_max_s: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._rules = rules
+        self._ledger = ledger
+        self._publisher = publisher
+        self._pipeline_version = pipeline_version
+        self._retry_backoff_max_s = retry_backoff_max_s
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, ledger: AlertLedger, publisher: AlertPublisher) -> AlertEngine:
+        return cls(
+            RulesFile.from_settings(settings),
+            ledger=ledger,
+            publisher=publisher,
+            pipeline_version=settings.pipeline_version,
+            retry_backoff_max_s=settings.retry_backoff_max_s,
+        )
+
+    async def on_article(
+        self, article: Article, *, urgent: bool, story: StoryInfo | None, replay: ReplayMarker | None
+    ) -> list[Alert]:
+        """Evaluate the rules on a stored article (and its story); fire what matches and was not
+        fired before. Returns the alerts fired for the first time. A replayed article fires only
+        when its replay asked for alerts, and even then never an alert that already fired."""
+        if replay is not None and not replay.alerts:
+            return []
+        matcher = self._rules.current()
+        candidates = [
+            self._alert(match.rule, article, urgent, subject_id=article.article_id, terms=match.terms, replay=replay)
+            for match in matcher.match_article(ArticleFacts.of(article, urgent=urgent))
+        ]
+        if story is not None:
+            candidates += [
+                self._alert(
+                    match.rule, article, urgent, subject_id=story.story_id, replay=replay,
+                    story=AlertStory(
+                        story_id=story.story_id,
+                        outlets=[StoryOutlet(domain=domain, first_seen=seen) for domain, seen in match.outlets],
+                    ),
+                )
+                for match in matcher.match_story(story)
+            ]
+        fired = []
+        for alert in candidates:
+            if await self._fire(alert):
+                fired.append(alert)
+        return fired
+
+    async def _fire(self, alert: Alert) -> bool:
+        result = await self._retry(lambda: self._ledger.fire(alert), what="firing an alert")
+        if not result.published:
+            await self._retry(lambda: self._publisher.publish_alert(result.alert), what="publishing an alert")
+            await self._retry(lambda: self._ledger.mark_published(result.alert), what="marking an alert published")
+        if result.first_time:
+            log.info("alert %s: rule %s on %s", alert.alert_id, alert.rule_id, alert.article.url)
+        return result.first_time
+
+    def _alert(
+        self,
+        rule: Rule,
+        article: Article,
+        urgent: bool,
+        *,
+        subject_id: str,
+        replay: ReplayMarker | None,
+        terms: tuple[str, ...] = (),
+        story: AlertStory | None = None,
+    ) -> Alert:
+        return Alert(
+            alert_id=alert_id_for(rule.id, rule.kind, subject_id),
+            rule_id=rule.id,
+            rule_kind=rule.kind,
+            fired_at=self._clock(),
+            article=AlertArticle(
+                article_id=article.article_id,
+                url=article.url,
+                domain=article.domain,
+                title=article.title,
+                language=article.language,
+                published_at=article.published_at,
+                urgent=urgent,
+            ),
+            matched_terms=list(terms),
+            story=story,
+            webhooks=list(rule.webhooks),
+            pipeline_version=self._pipeline_version,
+            replay_id=replay.replay_id if replay is not None else None,
+        )
+
+    async def _retry(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+        return await until_done(operation, what=what, backoff_max_s=self._retry_backoff_max_s)

@@ -1,0 +1,123 @@
+"""Alerts in Redis: the once-only firing, the stream newsroom tools read, and delivery markers.
+
+| key | type | content | lifetime |
+| --- | --- | --- | --- |
+| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s``: longer than the ``pages.raw`` replay window, so a replay never fires again |
+| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` | ``fired_ttl_s`` |
+| ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
+
+Firing is one Lua script: if the alert's hash is absent it is created and the alert is appended
+to the stream, atomically, so the stream holds every alert exactly once however many workers
+see the article and however often. Publishing to the ``alerts`` topic comes after and is marked
+only once the broker acknowledged it (like the ``published`` field of articles): a crash in
+between leaves the alert fired but unpublished, and the redelivered page publishes it then, with
+the JSON stored at first firing, so every copy of an alert is the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+import redis.asyncio as aioredis
+
+from workers.alerts.messages import Alert
+from workers.settings import Settings
+
+_FIRE = """
+local alert_key, stream = KEYS[1], KEYS[2]
+local json, ttl, maxlen, alert_id, rule_id = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local stored = redis.call('HMGET', alert_key, 'json', 'published')
+if stored[1] then
+  return {0, stored[1], stored[2] or ''}
+end
+redis.call('HSET', alert_key, 'json', json)
+redis.call('EXPIRE', alert_key, ttl)
+redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'alert_id', alert_id, 'rule_id', rule_id, 'json', json)
+return {1, json, ''}
+"""
+
+# Only on an alert still held: a marker on an expired alert would recreate it without a TTL.
+_MARK_PUBLISHED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'published', '1')
+end
+"""
+
+
+def stream_key(prefix: str) -> str:
+    return f"{prefix}:alerts"
+
+
+class DeliveryState(StrEnum):
+    DELIVERED = "delivered"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    alert: Alert
+    """The alert as first fired (for a repeat: the stored one, not the one just built)."""
+    first_time: bool
+    published: bool
+
+
+class AlertLedger:
+    def __init__(self, client: aioredis.Redis, *, prefix: str, fired_ttl_s: int, stream_maxlen: int) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._fired_ttl_s = fired_ttl_s
+        self._stream_maxlen = stream_maxlen
+        self._fire = client.register_script(_FIRE)
+        self._mark = client.register_script(_MARK_PUBLISHED)
+
+    @classmethod
+    def from_settings(cls, client: aioredis.Redis, settings: Settings) -> AlertLedger:
+        return cls(
+            client,
+            prefix=settings.redis_prefix,
+            fired_ttl_s=int(timedelta(days=settings.alert_fired_ttl_days).total_seconds()),
+            stream_maxlen=settings.alert_stream_maxlen,
+        )
+
+    @property
+    def stream_key(self) -> str:
+        return stream_key(self._prefix)
+
+    def alert_key(self, alert_id: str) -> str:
+        return f"{self._prefix}:alert:{alert_id}"
+
+    def webhooks_key(self, alert_id: str) -> str:
+        return f"{self._prefix}:alert:{alert_id}:webhooks"
+
+    async def fire(self, alert: Alert) -> Fired:
+        first_time, stored, published = await self._fire(
+            keys=[self.alert_key(alert.alert_id), self.stream_key],
+            args=[
+                alert.model_dump_json(by_alias=True),
+                self._fired_ttl_s,
+                self._stream_maxlen,
+                alert.alert_id,
+                alert.rule_id,
+            ],
+        )
+        return Fired(
+            alert=alert if first_time else Alert.model_validate_json(stored),
+            first_time=bool(first_time),
+            published=published == b"1",
+        )
+
+    async def mark_published(self, alert: Alert) -> None:
+        await self._mark(keys=[self.alert_key(alert.alert_id)])
+
+    async def delivery_state(self, alert_id: str, webhook: str) -> DeliveryState | None:
+        state = await self._redis.hget(self.webhooks_key(alert_id), webhook)
+        return DeliveryState(state.decode()) if state is not None else None
+
+    async def record_delivery(self, alert_id: str, webhook: str, state: DeliveryState) -> None:
+        key = self.webhooks_key(alert_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, webhook, state.value)
+            pipe.expire(key, self._fired_ttl_s)
+            await pipe.execute()

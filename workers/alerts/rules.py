@@ -1,0 +1,254 @@
+"""Alert rules: a YAML or JSON file, validated against ``schemas/rules.v1.schema.json``, parsed into
+frozen dataclasses. Pure: :func:`parse_rules` takes the file's text, never touches the disk
+(:func:`load_rules` is the one-line exception for callers that hold a path).
+
+Terms are normalised and tokenised here, once per load, with :mod:`workers.textnorm`, so that the
+matcher (:mod:`workers.alerts.match`) compares tokens only and ``wirefeed rules check`` can show
+an editor exactly what a term will match.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from workers.textnorm import normalize, tokenize
+
+# A symlink to schemas/rules.v1.schema.json, so that the installed package carries the contract.
+SCHEMA_PATH = Path(__file__).with_name("rules.v1.schema.json")
+
+
+class RulesError(ValueError):
+    """A rules file that cannot be used; ``problems`` lists every reason, each with its location."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class RuleKind(StrEnum):
+    ARTICLE = "article"
+    BREAKING_STORY = "breaking_story"
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase as written in the file, and the tokens it matches."""
+
+    text: str
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleConditions:
+    any_terms: tuple[Term, ...] = ()
+    all_terms: tuple[Term, ...] = ()
+    exclude_terms: tuple[Term, ...] = ()
+    domains: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
+    urgent: bool | None = None
+
+    @property
+    def terms(self) -> tuple[Term, ...]:
+        return self.any_terms + self.all_terms + self.exclude_terms
+
+
+@dataclass(frozen=True, slots=True)
+class StoryConditions:
+    min_outlets: int
+    within: timedelta
+    domains: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    kind: RuleKind
+    conditions: ArticleConditions | StoryConditions
+    webhooks: tuple[str, ...] = ()
+    description: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    name: str
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    rules: tuple[Rule, ...] = ()
+    webhooks: Mapping[str, WebhookTarget] = field(default_factory=dict)
+
+    @property
+    def active(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if rule.enabled)
+
+    def webhook(self, name: str) -> WebhookTarget | None:
+        return self.webhooks.get(name)
+
+
+EMPTY = RuleSet()
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def parse_rules(text: str, *, source: str, secret_names: Collection[str] | None) -> RuleSet:
+    """Parse and validate a rules file's text (``source`` names it in errors; a ``.json`` name is
+    read as JSON, anything else as YAML). ``secret_names``: the webhook secrets the settings hold
+    (None: not checked, for a check where the secrets are not at hand).
+    Raises :class:`RulesError` listing every problem found."""
+    try:
+        document = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}"]) from exc
+    errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise RulesError([f"{source}: {_where(e.absolute_path)}: {e.message}" for e in errors])
+    ruleset = _build(document)
+    problems = _semantic_problems(ruleset, secret_names)
+    if problems:
+        raise RulesError([f"{source}: {problem}" for problem in problems])
+    return ruleset
+
+
+def load_rules(path: Path, *, secret_names: Collection[str] | None) -> RuleSet:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError([f"{path}: cannot read: {exc}"]) from exc
+    return parse_rules(text, source=str(path), secret_names=secret_names)
+
+
+def _where(path: Collection[object]) -> str:
+    return "/".join(map(str, path)) or "<root>"
+
+
+def _terms(values: list[str] | None) -> tuple[Term, ...]:
+    return tuple(Term(value, tuple(tokenize(normalize(value)))) for value in values or ())
+
+
+def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
+    webhooks = {
+        name: WebhookTarget(name=name, url=spec["url"], secret=spec["secret"])
+        for name, spec in (document.get("webhooks") or {}).items()
+    }
+    rules = []
+    for spec in document["rules"]:
+        match = spec["match"]
+        kind = RuleKind(spec["kind"])
+        conditions: ArticleConditions | StoryConditions
+        if kind is RuleKind.ARTICLE:
+            conditions = ArticleConditions(
+                any_terms=_terms(match.get("terms")),
+                all_terms=_terms(match.get("all_terms")),
+                exclude_terms=_terms(match.get("exclude_terms")),
+                domains=frozenset(match.get("domains", ())),
+                languages=frozenset(match.get("languages", ())),
+                urgent=match.get("urgent"),
+            )
+        else:
+            conditions = StoryConditions(
+                min_outlets=match["min_outlets"],
+                within=timedelta(minutes=match["within_minutes"]),
+                domains=frozenset(match.get("domains", ())),
+            )
+        rules.append(
+            Rule(
+                id=spec["id"],
+                kind=kind,
+                conditions=conditions,
+                webhooks=tuple((spec.get("deliver") or {}).get("webhooks", ())),
+                description=spec.get("description", ""),
+                enabled=spec.get("enabled", True),
+            )
+        )
+    return RuleSet(rules=tuple(rules), webhooks=webhooks)
+
+
+def _semantic_problems(ruleset: RuleSet, secret_names: Collection[str] | None) -> list[str]:
+    """What the schema cannot say: unique ids, references that resolve, terms that can match."""
+    problems = []
+    seen: set[str] = set()
+    for index, rule in enumerate(ruleset.rules):
+        where = f"rules/{index} ({rule.id})"
+        if rule.id in seen:
+            problems.append(f"{where}: duplicate rule id")
+        seen.add(rule.id)
+        problems.extend(
+            f"{where}: unknown webhook {name!r}" for name in rule.webhooks if ruleset.webhook(name) is None
+        )
+        if isinstance(rule.conditions, ArticleConditions):
+            problems.extend(
+                f"{where}: term {term.text!r} has no word in it" for term in rule.conditions.terms if not term.tokens
+            )
+    problems.extend(
+        f"webhooks/{target.name}: secret {target.secret!r} is not in the setting ALERT_WEBHOOK_SECRETS"
+        for target in ruleset.webhooks.values()
+        if secret_names is not None and target.secret not in secret_names
+    )
+    return problems
+
+
+def explain(ruleset: RuleSet) -> str:
+    """What each rule does, in plain words, for ``wirefeed rules check``."""
+    lines = [f"{len(ruleset.active)} active rule(s), {len(ruleset.rules) - len(ruleset.active)} disabled"]
+    for rule in ruleset.rules:
+        lines.append("")
+        lines.append(f"rule {rule.id} ({rule.kind}{'' if rule.enabled else ', DISABLED'})")
+        if rule.description:
+            lines.append(f"  {rule.description}")
+        lines.extend(f"  {line}" for line in _explain_conditions(rule.conditions))
+        targets = ", ".join(f"{name} -> {ruleset.webhook(name).url}" for name in rule.webhooks)  # type: ignore[union-attr]
+        lines.append(f"  delivered to: alerts topic, Redis stream{', webhooks ' + targets if targets else ''}")
+        once = "story" if rule.kind is RuleKind.BREAKING_STORY else "article"
+        lines.append(f"  fires at most once per {once}")
+    return "\n".join(lines)
+
+
+def _explain_conditions(conditions: ArticleConditions | StoryConditions) -> list[str]:
+    if isinstance(conditions, StoryConditions):
+        lines = [
+            f"when a story is reported by at least {conditions.min_outlets} distinct outlets "
+            f"within {conditions.within.total_seconds() / 60:g} minutes of each other"
+        ]
+        if conditions.domains:
+            lines.append(f"counting only the outlets {', '.join(sorted(conditions.domains))} (and their subdomains)")
+        return lines
+    lines = ["when the article"]
+    if conditions.any_terms:
+        lines.append(f"  mentions any of: {_show(conditions.any_terms)}")
+    if conditions.all_terms:
+        lines.append(f"  mentions all of: {_show(conditions.all_terms)}")
+    if conditions.exclude_terms:
+        lines.append(f"  mentions none of: {_show(conditions.exclude_terms)}")
+    if conditions.domains:
+        lines.append(f"  comes from {', '.join(sorted(conditions.domains))} (or a subdomain)")
+    if conditions.languages:
+        lines.append(f"  is in {', '.join(sorted(conditions.languages))}")
+    if conditions.urgent is not None:
+        lines.append(f"  is {'' if conditions.urgent else 'not '}flagged urgent by its outlet")
+    return lines
+
+
+def _show(terms: tuple[Term, ...]) -> str:
+    """Each term with the tokens it is matched as, when they differ from what was written."""
+    shown = []
+    for term in terms:
+        matched = " ".join(term.tokens)
+        shown.append(repr(term.text) if matched == term.text.casefold() else f"{term.text!r} (as {matched!r})")
+    return ", ".join(shown)

@@ -1,0 +1,359 @@
+"""``wirefeed replay``: reprocess crawled pages of a time or offset range.
+
+A replay copies the records of the range (key, value, headers, timestamp) back into the
+pipeline's input topic, so that the live workers, with their extraction pool, do the work. Each
+copy carries two headers: ``wirefeed-replay: <replay id>`` and ``wirefeed-replay-alerts: 0|1``.
+The pipeline reads them (:meth:`ReplayMarker.from_headers`) and suppresses alerts unless the
+replay asked for them; it needs no other special case, because its writes are idempotent: an
+article is replaced only by a newer pipeline version or changed content, and the ``articles``
+topic gets only what changed.
+
+* Per-key order: a copy keeps its key, and when the source is the input topic itself, its
+  partition too (a crawler's partitioner need not be kafka-python's).
+* The original record time is kept, so page outcomes in Redis are rewritten with the same bytes.
+* Copies made by an earlier replay are skipped: they lie in the same topic and carry old
+  timestamps, so they fall into later ranges, and their originals are replayed anyway.
+* The plan is fixed before the first copy (end offsets included), so replaying a topic into
+  itself terminates.
+
+The plan comes from kafka-python: ``offsets_for_times`` for a time range (the first offset at or
+after each bound), ``beginning_offsets``/``end_offsets`` to clamp to what the log still holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from kafka import KafkaConsumer, TopicPartition
+
+from workers.feed import make_producer
+from workers.settings import Settings
+
+REPLAY_HEADER = "wirefeed-replay"
+REPLAY_ALERTS_HEADER = "wirefeed-replay-alerts"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayMarker:
+    """What a replayed record says about its replay."""
+
+    replay_id: str
+    alerts: bool
+
+    @classmethod
+    def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> ReplayMarker | None:
+        values = dict(headers)
+        replay_id = values.get(REPLAY_HEADER)
+        if replay_id is None:
+            return None
+        return cls(replay_id.decode("utf-8", "replace"), values.get(REPLAY_ALERTS_HEADER) == b"1")
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [(REPLAY_HEADER, self.replay_id.encode()), (REPLAY_ALERTS_HEADER, b"1" if self.alerts else b"0")]
+
+
+def new_replay_id(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRange:
+    partition: int
+    start: int
+    """First offset to replay."""
+    end: int
+    """Offset after the last one to replay."""
+
+    @property
+    def count(self) -> int:
+        """Offsets in the range: the number of records, or more when the log has gaps
+        (transaction markers, compaction)."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    topic: str
+    ranges: tuple[PartitionRange, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(r.count for r in self.ranges)
+
+    def describe(self) -> str:
+        lines = [f"{self.topic}: {self.total} record(s) in {len(self.ranges)} partition(s)"]
+        lines += [f"  partition {r.partition}: offsets {r.start}..{r.end} ({r.count})" for r in self.ranges]
+        return "\n".join(lines)
+
+
+def plan_replay(
+    consumer: KafkaConsumer,
+    topic: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    start_offset: int | None = None,
+    end_offset: int | None = None,
+    partitions: Iterable[int] | None = None,
+) -> ReplayPlan:
+    """Per-partition offset ranges of records with ``since <= timestamp < until`` and
+    ``start_offset <= offset < end_offset`` (every bound optional), within what the log holds."""
+    available = consumer.partitions_for_topic(topic)
+    if not available:
+        raise ValueError(f"topic {topic!r} does not exist")
+    chosen = sorted(set(partitions) if partitions is not None else available)
+    unknown = [p for p in chosen if p not in available]
+    if unknown:
+        raise ValueError(f"topic {topic!r} has no partition {', '.join(map(str, unknown))} (it has {len(available)})")
+    tps = [TopicPartition(topic, p) for p in chosen]
+    first, last = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+    starts = _offsets_at(consumer, tps, since, last) if since else dict(first)
+    ends = _offsets_at(consumer, tps, until, last) if until else dict(last)
+    ranges = []
+    for tp in tps:
+        start = max(first[tp], starts[tp], start_offset if start_offset is not None else 0)
+        end = min(last[tp], ends[tp], end_offset if end_offset is not None else last[tp])
+        ranges.append(PartitionRange(tp.partition, start, max(start, end)))
+    return ReplayPlan(topic, tuple(ranges))
+
+
+def _offsets_at(
+    consumer: KafkaConsumer, tps: list[TopicPartition], when: datetime, last: dict[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """First offset with a timestamp at or after ``when``; the log end when there is none."""
+    found = consumer.offsets_for_times({tp: int(when.timestamp() * 1000) for tp in tps})
+    return {tp: found[tp].offset if found.get(tp) is not None else last[tp] for tp in tps}
+
+
+# --- pacing and progress ---------------------------------------------------------------------
+
+
+class TokenBucket:
+    """At most ``rate`` records per second on average, in bursts of at most ``burst``."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._rate = rate
+        self._burst = burst if burst is not None else max(1.0, rate)
+        self._tokens = self._burst
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._last = monotonic()
+
+    def take(self) -> None:
+        now = self._monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1:
+            self._sleep((1 - self._tokens) / self._rate)
+            self._last = self._monotonic()
+            self._tokens = 1.0
+        self._tokens -= 1
+
+
+class Progress:
+    """``done/total (pct) rate rec/s ETA`` on a terminal line rewritten in place, or a plain line
+    every ``log_interval_s`` when the output is not a terminal (CI logs, kubectl logs)."""
+
+    def __init__(
+        self,
+        total: int,
+        *,
+        out: TextIO = sys.stderr,
+        log_interval_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.done = 0
+        self._out = out
+        self._tty = out.isatty()
+        self._interval_s = 0.2 if self._tty else log_interval_s
+        self._monotonic = monotonic
+        self._started = monotonic()
+        self._shown = float("-inf")
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self._monotonic() - self._shown >= self._interval_s:
+            self._show()
+
+    def finish(self) -> None:
+        self._show()
+        if self._tty:
+            self._out.write("\n")
+        self._out.flush()
+
+    @property
+    def rate(self) -> float:
+        elapsed = self._monotonic() - self._started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def line(self) -> str:
+        rate = self.rate
+        share = f"{100 * self.done / self.total:5.1f}%" if self.total else "  -  "
+        remaining = max(0, self.total - self.done)
+        eta = str(timedelta(seconds=round(remaining / rate))) if rate > 0 else "?"
+        return f"{self.done}/{self.total} ({share}) {rate:,.0f} rec/s ETA {eta}"
+
+    def _show(self) -> None:
+        self._shown = self._monotonic()
+        self._out.write(f"\r{self.line()}\033[K" if self._tty else f"{self.line()}\n")
+        self._out.flush()
+
+
+# --- feeding ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedResult:
+    copied: int
+    skipped_replays: int
+    seconds: float
+
+
+def feed(
+    settings: Settings,
+    plan: ReplayPlan,
+    *,
+    into: str,
+    marker: ReplayMarker,
+    rate: float | None,
+    progress: Progress,
+) -> FeedResult:
+    """Copy the planned records into topic ``into``; returns once the broker acknowledged all."""
+    started = time.monotonic()
+    pending = {TopicPartition(plan.topic, r.partition): r for r in plan.ranges if r.count > 0}
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=2 * settings.max_message_bytes,
+        fetch_max_bytes=2 * settings.max_message_bytes,
+    )
+    producer = make_producer(settings)
+    bucket = TokenBucket(rate) if rate else None
+    failures: list[BaseException] = []
+    copied = skipped = 0
+    try:
+        consumer.assign(list(pending))
+        for tp, planned in pending.items():
+            consumer.seek(tp, planned.start)
+        while pending:
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                planned = pending.get(tp)
+                for record in records:
+                    if planned is None or record.offset >= planned.end:
+                        break
+                    headers = list(record.headers or ())
+                    if any(name == REPLAY_HEADER for name, _ in headers):
+                        skipped += 1
+                    else:
+                        if bucket is not None:
+                            bucket.take()
+                        producer.send(
+                            into,
+                            key=record.key,
+                            value=record.value,
+                            headers=headers + marker.headers(),
+                            timestamp_ms=record.timestamp,
+                            partition=record.partition if into == plan.topic else None,
+                        ).add_errback(failures.append)
+                        copied += 1
+                    progress.advance()
+            if failures:
+                raise failures[0]
+            # Done with a partition at its planned end; the position, not the last record, says
+            # so, since the log may have no record at end - 1.
+            for tp in [tp for tp, planned in pending.items() if consumer.position(tp) >= planned.end]:
+                del pending[tp]
+            consumer.pause(*[tp for tp in consumer.assignment() if tp not in pending])
+        producer.flush()
+        if failures:
+            raise failures[0]
+    finally:
+        producer.close()
+        consumer.close()
+        progress.finish()
+    return FeedResult(copied=copied, skipped_replays=skipped, seconds=time.monotonic() - started)
+
+
+# --- command line ----------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_when(value: str, *, now: datetime) -> datetime:
+    """An ISO 8601 time (UTC when it has no offset) or a duration before ``now`` ("90m", "6h", "2d")."""
+    relative = _RELATIVE.match(value)
+    if relative:
+        return now - timedelta(**{_UNITS[relative.group(2)]: float(relative.group(1))})
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {value!r} (ISO 8601, or 90m / 6h / 2d ago)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    now = datetime.now(UTC)
+    parser = commands.add_parser(
+        "replay",
+        help="reprocess pages of a time or offset range (copies them into the pipeline's input)",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--topic", help="topic to replay from (default: the pages.raw topic of the settings)")
+    parser.add_argument("--into", help="topic to copy into (default: the pages.raw topic of the settings)")
+    parser.add_argument("--since", type=lambda v: parse_when(v, now=now), help="ISO 8601 time, or a duration ago (6h)")
+    parser.add_argument("--until", type=lambda v: parse_when(v, now=now), help="ISO 8601 time, or a duration ago (exclusive)")
+    parser.add_argument("--from-offset", type=int, help="first offset, in every chosen partition")
+    parser.add_argument("--to-offset", type=int, help="offset after the last one, in every chosen partition")
+    parser.add_argument("--partition", type=int, action="append", help="replay only this partition (repeatable)")
+    parser.add_argument("--rate", type=float, help="at most this many records per second")
+    parser.add_argument("--alerts", action="store_true", help="let replayed articles fire alerts (never one already fired)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and the counts, copy nothing")
+    parser.set_defaults(command=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    source = args.topic or settings.topic_pages_raw
+    into = args.into or settings.topic_pages_raw
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        plan = plan_replay(
+            consumer, source, since=args.since, until=args.until,
+            start_offset=args.from_offset, end_offset=args.to_offset, partitions=args.partition,
+        )
+    except ValueError as exc:
+        print(f"wirefeed replay: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        consumer.close()
+    print(plan.describe())
+    if args.dry_run:
+        print(f"dry run: would copy up to {plan.total} record(s) into {into}")
+        return 0
+    marker = ReplayMarker(new_replay_id(datetime.now(UTC)), alerts=args.alerts)
+    result = feed(settings, plan, into=into, marker=marker, rate=args.rate, progress=Progress(plan.total))
+    print(
+        f"replay {marker.replay_id}: copied {result.copied} record(s) into {into} in {result.seconds:.1f} s "
+        f"({result.copied / result.seconds if result.seconds else 0:,.0f}/s); skipped {result.skipped_replays} "
+        f"copies of earlier replays; alerts {'on' if marker.alerts else 'suppressed'}"
+    )
+    return 0
