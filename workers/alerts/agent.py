@@ -1,4 +1,4 @@
-"""What ``workers/app.py`` registers for alerts: the topics, their publisher, the webhook agent."""
+"""What ``workers/app.py`` registers for alerts: the publisher of the alert topics and the webhook agent."""
 
 from __future__ import annotations
 
@@ -17,24 +17,6 @@ from workers.alerts.webhooks import (
     consume_in_offset_order,
 )
 from workers.settings import Settings
-from workers.topics import DAY_MS, TopicSpec
-
-
-def alert_topic_specs(settings: Settings) -> list[TopicSpec]:
-    limit = str(settings.max_message_bytes)
-    return [
-        # Alerts are events, not state: kept as long as a newsroom tool may need to catch up.
-        TopicSpec(
-            settings.topic_alerts,
-            settings.alerts_partitions,
-            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
-        ),
-        TopicSpec(
-            settings.topic_alerts_dlq,
-            1,
-            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
-        ),
-    ]
 
 
 class TopicAlertPublisher:

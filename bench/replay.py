@@ -1,0 +1,139 @@
+"""Replay rate against the live rate, on the same pages, the real broker and Redis, one worker.
+
+1. Live: the pages are produced into a fresh ``pages.raw``; the clock runs from the first produce
+   to the last page outcome in Redis (the worker is warmed up first).
+2. Replay: ``workers.replay.feed`` copies the same range back into ``pages.raw`` (the default
+   mode of ``wirefeed replay``). Measured: records/s fed, and end-to-end pages/s processed by the
+   same worker until every copy has its outcome. The articles are unchanged, so the replay
+   writes nothing but page outcomes: the difference to live is the sink's share.
+
+Prints one JSON document. Usage (the local stack of the settings, started when down):
+
+    python bench/replay.py [--bench ../shared/bench] [--pages N] [--processes N] [--rate R] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+from kafka import KafkaConsumer
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench")]
+
+from throughput import load_pages  # noqa: E402
+from worker_harness import WorkerProcess, outcomes_for, page_status, wait_for  # noqa: E402
+
+from workers import localstack  # noqa: E402
+from workers.feed import Record, produce  # noqa: E402
+from workers.replay import Progress, ReplayMarker, feed, new_replay_id, plan_replay  # noqa: E402
+from workers.settings import Settings  # noqa: E402
+from workers.topics import ensure_topics  # noqa: E402
+
+
+def measure(base: Settings, pages: list[tuple[str, bytes]], *, processes: int, rate: float | None, log_dir: Path) -> dict[str, object]:
+    run = uuid.uuid4().hex[:8]
+    settings = base.model_copy(update={
+        "app_name": f"bench-replay-{run}",
+        "topic_pages_raw": f"bench-replay-{run}.pages.raw",
+        "topic_articles": f"bench-replay-{run}.articles",
+        "topic_dlq": f"bench-replay-{run}.pages.dlq",
+        "redis_prefix": f"benchreplay{run}",
+        "extraction_processes": processes,
+        "data_dir": log_dir / f"worker-{run}",
+    })
+    ensure_topics(settings)
+    now = datetime.now(UTC).isoformat()
+
+    def record(url: str, raw: bytes) -> Record:
+        message = {"url": url, "fetched_at": now, "content_type": "text/html", "html_b64": base64.b64encode(raw).decode()}
+        return Record(url.encode(), json.dumps(message).encode())
+
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    worker = WorkerProcess(settings, log_dir / f"worker-{run}.log").start()
+    try:
+        warm = [record("https://bench.wirefeed.invalid/warm-up", pages[0][1])]
+        sent = produce(settings, warm)
+        wait_for(lambda: outcomes_for(client, settings, warm, sent), timeout_s=300, what="the warm-up page", worker=worker)
+
+        records = [record(url, raw) for url, raw in pages]
+        start = time.perf_counter()
+        sent = produce(settings, records)
+        wait_for(lambda: len(outcomes_for(client, settings, records, sent)) == len(records), timeout_s=1800, what="every live page", worker=worker)
+        live_s = time.perf_counter() - start
+
+        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            plan = plan_replay(consumer, settings.topic_pages_raw)
+        finally:
+            consumer.close()
+        # The copies land after everything so far, in the same partitions, one per page.
+        ends = {r.partition: r.end for r in plan.ranges}
+        marker = ReplayMarker(new_replay_id(datetime.now(UTC)), alerts=False)
+        start = time.perf_counter()
+        fed = feed(settings, plan, into=settings.topic_pages_raw, marker=marker, rate=rate, progress=Progress(plan.total, out=io.StringIO()))
+        fed_s = time.perf_counter() - start
+
+        def replayed() -> bool:
+            return all(
+                int(page_status(client, settings, url).get("offset", -1)) >= ends[meta.partition]
+                for (url, _raw), meta in zip(pages, sent, strict=True)
+            )
+
+        wait_for(replayed, timeout_s=1800, what="every replayed page", worker=worker)
+        replay_s = time.perf_counter() - start
+        live_rate, replay_rate = len(records) / live_s, len(records) / replay_s
+        return {
+            "pages": len(records),
+            "extraction_processes": processes,
+            "live": {"seconds": live_s, "pages_per_s": live_rate},
+            "replay": {
+                "records_copied": fed.copied,
+                "feed_seconds": fed_s,
+                "feed_records_per_s": fed.copied / fed_s,
+                "rate_limit": rate,
+                "end_to_end_seconds": replay_s,
+                "end_to_end_pages_per_s": replay_rate,
+            },
+            "replay_over_live": replay_rate / live_rate,
+        }
+    finally:
+        worker.stop()
+        for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
+            client.delete(key)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bench", type=Path, default=REPO.parent / "shared" / "bench")
+    parser.add_argument("--pages", type=int, help="use only the first N pages")
+    parser.add_argument("--processes", type=int, help="extraction processes (default: the settings')")
+    parser.add_argument("--rate", type=float, help="replay rate limit, records/s (default: none)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+
+    settings = Settings()
+    if not localstack.status(settings):
+        localstack.up(settings)
+    log_dir = REPO / ".wirefeed" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    pages = load_pages(args.bench, args.pages)
+    result = measure(settings, pages, processes=args.processes or settings.extraction_processes, rate=args.rate, log_dir=log_dir)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
