@@ -1,0 +1,221 @@
+"""DedupIndex against the real Redis: duplicates, updates, stories, replays, expiry, races."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from workers.dedup.index import DedupConfig, DedupIndex, Status
+from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.settings import Settings
+
+# The session loop: the redis_client fixture lives in it (tests/conftest.py).
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+SEED_000, SEED_004 = sorted((SHARED / "seeds").glob("*.txt"))
+# Expiry is absolute and follows fetched_at: the articles must be recent for keys to live.
+T0 = datetime.now(UTC).replace(microsecond=0)
+_offsets = itertools.count()
+
+FOOTBALL = (
+    "فاز فريق الأهلي على غريمه الزمالك بهدفين مقابل هدف في المباراة النهائية لكأس مصر التي "
+    "أقيمت مساء الجمعة على ستاد القاهرة الدولي بحضور جماهيري كبير.\n"
+    "وسجل للأهلي مهاجمه في الشوط الأول من ضربة رأس إثر ركنية، ثم أضاف زميله الهدف الثاني "
+    "بتسديدة قوية من خارج منطقة الجزاء قبل أن يقلص الزمالك الفارق في الدقائق الأخيرة.\n"
+    "وبهذا الفوز يحرز الأهلي لقب الكأس للمرة الثامنة والثلاثين في تاريخه، ويضمن مشاركته في "
+    "بطولة الكونفدرالية الأفريقية الموسم المقبل، فيما أشاد مدربه بروح اللاعبين وانضباطهم."
+)
+
+
+def body(path: Path) -> str:
+    return "\n".join(path.read_text(encoding="utf-8").splitlines()[6:36])
+
+
+def article(url: str, text: str, *, title: str | None = None, minutes: float = 0.0) -> Article:
+    """An article as the extraction stage builds it (id from the canonical URL)."""
+    fetched = T0 + timedelta(minutes=minutes)
+    return Article(
+        article_id=hashlib.sha256(url.encode()).hexdigest()[:32],
+        url=url,
+        canonical_url=url,
+        domain=url.split("/")[2],
+        title=title,
+        text=text,
+        language="ar",
+        published_at=None,
+        fetched_at=fetched,
+        content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+        pipeline_version=1,
+        processed_at=fetched,
+        source=SourcePosition(topic="pages.raw", partition=0, offset=next(_offsets)),
+        extraction=ExtractionInfo(
+            extractor="trafilatura",
+            extractor_version="2.3.1",
+            html_bytes=len(text) * 2,
+            text_chars=len(text),
+            encoding="utf-8",
+        ),
+    )
+
+
+@pytest.fixture
+def index(redis_client: aioredis.Redis, settings: Settings) -> DedupIndex:
+    # Few buckets: several entries share each, as in production.
+    return DedupIndex(redis_client, settings.redis_prefix, DedupConfig(buckets=64))
+
+
+def edited(text: str) -> str:
+    """A copy desk's pass over wire copy: a word changed in every paragraph, a dateline."""
+    paragraphs = text.splitlines()
+    out = ["حلب (وكالات) -"]
+    for i, p in enumerate(paragraphs):
+        words = p.split(" ")
+        if len(words) > 8:
+            words[len(words) // 2] = "أيضاً" if i % 2 else "كذلك"
+        out.append(" ".join(words))
+    return "\n".join(out)
+
+
+async def test_same_content_at_another_url_is_an_exact_duplicate(index: DedupIndex) -> None:
+    original = article("https://one.example/a", body(SEED_000))
+    first = await index.classify(original)
+    copy = await index.classify(article("https://amp.one.example/a", body(SEED_000), minutes=5))
+    assert first.status is Status.NEW and first.story_id
+    assert copy.status is Status.DUPLICATE
+    assert copy.duplicate_of == original.article_id
+    assert copy.similarity == 1.0
+    assert copy.story_id == first.story_id
+
+
+async def test_the_same_url_again_is_an_update_only_when_its_content_changed(
+    index: DedupIndex,
+) -> None:
+    url = "https://one.example/a"
+    first = await index.classify(article(url, body(SEED_000)))
+    again = await index.classify(article(url, body(SEED_000), minutes=60))
+    changed = await index.classify(
+        article(url, body(SEED_000) + "\nتحديث: وصل الوفد.", minutes=120)
+    )
+    stale = await index.classify(article(url, body(SEED_000), minutes=90))  # an older crawl, late
+    assert again.status is Status.UNCHANGED and not again.emit
+    assert changed.status is Status.UPDATE and changed.emit
+    assert changed.story_id == first.story_id and changed.duplicate_of is None
+    assert stale.status is Status.UNCHANGED
+
+
+async def test_an_edited_copy_is_a_near_duplicate(index: DedupIndex) -> None:
+    original = article("https://one.example/a", body(SEED_000))
+    first = await index.classify(original)
+    copy = await index.classify(
+        article("https://two.example/b", edited(body(SEED_000)), minutes=30)
+    )
+    assert copy.status is Status.DUPLICATE
+    assert copy.duplicate_of == original.article_id
+    assert copy.similarity is not None and 0.35 <= copy.similarity < 1.0
+    assert copy.story_id == first.story_id
+
+
+async def test_a_different_article_of_the_same_site_is_not_a_duplicate(index: DedupIndex) -> None:
+    chrome = "\n".join(SEED_000.read_text(encoding="utf-8").splitlines()[36:])
+    await index.classify(article("https://one.example/a", body(SEED_000) + "\n" + chrome))
+    other = await index.classify(
+        article("https://one.example/b", FOOTBALL + "\n" + chrome, minutes=10)
+    )
+    assert other.status is Status.NEW
+
+
+async def test_two_outlets_on_the_same_talks_are_one_story(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    title_a = "كيري: الجهود ستتواصل بشأن حلب.. والجيش السوري يستمر في التقدّم"
+    title_b = "كيري ولافروف يفشلان في الاتفاق حول حلب"
+    a = await index.classify(article("https://one.example/a", body(SEED_000), title=title_a))
+    b = await index.classify(
+        article("https://two.example/b", body(SEED_004), title=title_b, minutes=236)
+    )
+    assert (a.status, b.status) == (Status.NEW, Status.NEW)
+    assert a.story_id == b.story_id
+    outlets = await redis_client.zrange(f"{settings.redis_prefix}:st:{a.story_id}:o", 0, -1)
+    assert sorted(outlets) == [b"one.example", b"two.example"]
+
+
+async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    stream = [
+        article("https://one.example/a", body(SEED_000)),
+        article("https://two.example/copy", body(SEED_000), minutes=3),
+        article("https://one.example/b", FOOTBALL, minutes=7),
+    ]
+    first = [await index.classify(a) for a in stream]
+    p = settings.redis_prefix
+
+    async def state() -> list[object]:
+        story = first[0].story_id
+        return [
+            await redis_client.zrange(f"{p}:st:{story}:a", 0, -1, withscores=True),
+            await redis_client.zrange(f"{p}:st:{story}:o", 0, -1, withscores=True),
+            await redis_client.hgetall(f"{p}:st:{story}"),
+            sorted([k async for k in redis_client.scan_iter(match=f"{p}:*")]),
+            [await redis_client.get(k) async for k in redis_client.scan_iter(match=f"{p}:st:n:*")],
+        ]
+
+    before = await state()
+    replay = [await index.classify(a) for a in stream]
+    assert replay == first
+    assert [d.status for d in first] == [Status.NEW, Status.DUPLICATE, Status.NEW]
+    assert first[1].duplicate_of == stream[0].article_id  # never a duplicate of itself
+    assert await state() == before
+    assert before[4] == [b"2"]  # the two new articles, once each
+
+
+async def test_every_key_has_a_ttl(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    await index.classify(article("https://one.example/a", body(SEED_000)))
+    await index.classify(article("https://one.example/a", body(SEED_000), minutes=5))  # unchanged
+    await index.classify(article("https://one.example/a", body(SEED_000) + "\nتحديث", minutes=9))
+    await index.classify(article("https://two.example/b", edited(body(SEED_000)), minutes=11))
+    await index.classify(article("https://three.example/c", body(SEED_004), minutes=13))
+    await index.classify(article("https://four.example/d", FOOTBALL, minutes=17))
+    keys = [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")]
+    kinds = {k.decode().split(":")[1] + ":" + k.decode().split(":")[2] for k in keys}
+    assert {"dd:doc", "dd:sig", "dd:ix", "st:ix"} <= kinds
+    assert any(k.endswith(b":c") for k in keys) and any(k.endswith(b":o") for k in keys)
+    no_ttl = [k for k in keys if await redis_client.ttl(k) <= 0]
+    assert no_ttl == []
+
+
+def _variants(text: str) -> Iterator[tuple[str, str]]:
+    """Pairs of near-identical texts: the same wire copy with one paragraph's ending changed."""
+    paragraphs = text.splitlines()
+    for i in range(5):
+        yield text + f"\nملاحظة {i}.", "\n".join([*paragraphs[:-1], paragraphs[-1] + f" ({i})"])
+
+
+async def test_concurrent_near_identical_articles_make_one_new_and_one_story(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # Each round two weeks after the last: out of the window, the rounds do not see each other.
+    for round_, (a, b) in enumerate(_variants(body(SEED_004))):
+        minutes = round_ * 20_000
+        first, second = await asyncio.gather(
+            index.classify(article(f"https://one.example/{round_}", a, minutes=minutes)),
+            index.classify(article(f"https://two.example/{round_}", b, minutes=minutes)),
+        )
+        assert sorted([first.status, second.status]) == [Status.DUPLICATE, Status.NEW]
+        assert first.story_id == second.story_id
+
+
+async def test_concurrent_replays_of_one_delivery_agree(index: DedupIndex) -> None:
+    a = article("https://one.example/a", body(SEED_000))
+    decisions = await asyncio.gather(*(index.classify(a) for _ in range(4)))
+    assert len(set(decisions)) == 1 and decisions[0].status is Status.NEW

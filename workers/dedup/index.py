@@ -1,0 +1,758 @@
+"""The deduplication and story index that every worker shares, in Redis.
+
+:meth:`DedupIndex.classify` is called once per extracted article, before the article is
+written, and says what the article is:
+
+* ``new``: first time seen; it founds a story or joins the closest one;
+* ``update``: its canonical URL was seen in the window with other content (a new version);
+* ``duplicate``: its content was seen at another URL, exactly (``similarity`` 1.0) or nearly
+  (MinHash estimate of the Jaccard similarity >= ``threshold``); it takes the story of the
+  article it copies and counts as one more outlet reporting it;
+* ``unchanged``: its canonical URL was seen with the same content, or it is an older version
+  than the one already seen: nothing to emit (:attr:`DedupDecision.emit` is false).
+
+The agent calls it after extraction and before writing: ``decision = await
+index.classify(article)``; if ``decision.emit``, it writes the article with ``status``,
+``duplicate_of``, ``similarity`` and ``story_id`` from the decision. A Redis error propagates
+(nothing was written, or everything was: retry the article); so does :class:`ClassifyConflict`
+after :data:`MAX_ATTEMPTS` lost races.
+
+Times are the article's ``fetched_at``, not the worker's clock, so that a replay classifies
+like the first run did; expiry is absolute (EXPIREAT) from the same times.
+
+Key layout (``{p}`` is the prefix given to the constructor, ``W`` the window, ``SW`` the story
+window, ``D`` a day number, ``fetched_at // 86400``; every key has a TTL)
+
+==========================  ======  ===========================================  ===================
+key                         type    content                                      expires
+==========================  ======  ===========================================  ===================
+``{p}:dd:doc:{u}``          HASH    one canonical URL (``u``: 16 hex of its      W after its newest
+                                    BLAKE2b): ``id`` article_id, ``fp`` content  ``fetched_at``
+                                    fingerprint, ``t`` fetched_at of that
+                                    content, ``story``, ``dup`` duplicate_of;
+                                    ``m:{d}`` the decision made for delivery
+                                    ``d`` (what a replay returns)
+``{p}:dd:sig:{u}``          STRING  MinHash signature of that content,           as the doc
+                                    128 x 16 bit
+``{p}:dd:ix:{b}``           HASH    near-duplicate index, bucket ``b``: 8-byte   W after its last
+                                    LSH band key (or ``=`` + fingerprint) ->     write
+                                    8-byte ``u`` of the first live article that
+                                    had it + 4-byte minute it was written
+``{p}:st:{s}``              HASH    story ``s``: ``first``, ``last`` (seen),     SW after ``last``
+                                    ``t`` time and ``v`` version of centroid
+``{p}:st:{s}:c``            STRING  its centroid (<= 64 terms: uint32, float16)  SW after ``last``
+``{p}:st:{s}:a``            ZSET    article_id -> fetched_at it joined (in SW)   SW after ``last``
+``{p}:st:{s}:o``            ZSET    outlet (domain) -> fetched_at it first       SW after ``last``
+                                    reported it (in SW)
+``{p}:st:ix:{b}``           HASH    story index, bucket ``b``: 4-byte term id    SW after its last
+                                    -> (8-byte story id + 4-byte minute) of the  write
+                                    last 4 stories that had it in their top
+                                    terms
+``{p}:st:df:{lang}:{D}``    STRING  document-frequency counters (256 KiB)        W after the day
+``{p}:st:n:{lang}:{D}``     STRING  documents counted on that day                W after the day
+==========================  ======  ===========================================  ===================
+
+Index hashes are split into ``buckets`` so that each stays small (about 100 entries when
+``buckets`` is sized as (articles per window x 33) / 100): Redis keeps a small hash as a
+listpack, ~20 bytes an entry against ~70 for a key of its own. An entry carries the minute it
+was written: lookups ignore entries older than the window, and a bucket drops them whenever its
+size reaches a multiple of 64 (so at most 64 stale entries per bucket, and a bucket without
+writes expires whole). A lookup is one HGET per band: constant time.
+
+Concurrency. A classification reads (one Lua script: the URL's doc, the index entries and the
+candidates they point to), decides in Python, then commits in one Lua script that first checks
+that what the decision rests on is unchanged, and writes everything or nothing. It checks the
+URL's doc (a concurrent classification of the same URL or delivery: a twin's stored decision is
+returned as ours), the near-duplicate entries the article would write (the same or near-
+identical content classified at the same time: the second commit fails, and its retry finds the
+first as a duplicate, so one content is never ``new`` twice), the story-index entries of its
+top terms (a concurrent article founding a story on the same terms: the retry joins that story
+instead of founding a second one), and the version of the story it joins (concurrent centroid
+updates). A failed check makes the classification start again from the reads (optimistic
+concurrency; a conflict needs two articles in the same milliseconds).
+Races accepted: (1) two articles about one event that share none of their top terms and are
+classified within the same milliseconds may found two stories; later articles join one of them,
+and stories are never merged; (2) document frequencies are read from a snapshot refreshed every
+``df_refresh_s`` (sooner while they are few), so two workers may weigh terms slightly
+differently for a while.
+Scripts build the index key names themselves (see ``_LOOKUP``): all keys must live on one
+server (a standalone Redis >= 7.0, or one cluster slot through a hash-tagged prefix).
+
+Replays (at-least-once delivery). A delivery is identified by (article_id, fetched_at,
+content fingerprint). The decision made for it is stored with the URL's doc, and is what a
+replay returns; nothing is counted twice (story membership is a set, DF counts only on the
+first decision). A recrawl (other fetched_at) with the same content is ``unchanged``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+
+from workers.dedup import minhash, stories
+from workers.textnorm import normalize, token_lines, tokenize
+
+if TYPE_CHECKING:
+    from workers.models import Article
+    from workers.settings import Settings
+
+
+class Status(StrEnum):
+    NEW = "new"
+    UPDATE = "update"
+    DUPLICATE = "duplicate"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class DedupDecision:
+    status: Status
+    duplicate_of: str | None = None
+    similarity: float | None = None
+    story_id: str | None = None
+
+    @property
+    def emit(self) -> bool:
+        """Whether the article is to be written and published (not for ``unchanged``)."""
+        return self.status is not Status.UNCHANGED
+
+    def encode(self) -> bytes:
+        similarity = "" if self.similarity is None else f"{self.similarity:.4f}"
+        fields = (self.status.value, self.duplicate_of or "", similarity, self.story_id or "")
+        return "\x1f".join(fields).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> DedupDecision:
+        status, duplicate_of, similarity, story_id = data.decode().split("\x1f")
+        return cls(
+            Status(status),
+            duplicate_of or None,
+            float(similarity) if similarity else None,
+            story_id or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DedupConfig:
+    """Tuning of the index. ``threshold`` and ``story_threshold`` were chosen on one half of
+    the benchmark pairs of bench/dedup.py and checked on the other half."""
+
+    window_days: float = 7.0
+    threshold: float = 0.35
+    bands: int = 32
+    rows: int = 2
+    buckets: int = 16384
+    story_window_days: float = 3.0
+    story_half_life_hours: float = 24.0
+    story_threshold: float = 0.3
+    df_refresh_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DedupConfig:
+        return cls(
+            window_days=settings.dedup_window_days,
+            threshold=settings.dedup_threshold,
+            bands=settings.dedup_bands,
+            rows=settings.dedup_rows,
+            buckets=settings.dedup_buckets,
+            story_window_days=settings.story_window_days,
+            story_half_life_hours=settings.story_half_life_hours,
+            story_threshold=settings.story_threshold,
+            df_refresh_s=settings.story_df_refresh_s,
+        )
+
+
+# Read 1 of a classification (DedupIndex._lookup): everything the decision needs, in one
+# round trip. KEYS[1] the URL's doc. ARGV: 1 memo field, 2 prefix, 3 number of buckets, 4 and
+# 5 the oldest minute still in the window and in the story window, 6 the fingerprint entry
+# ("" for none), 7 the band keys (8 bytes each) and 8 the story terms (4 bytes each),
+# concatenated, 9 the article's own doc ref, 10 the most candidates to return.
+# Returns {doc fields}, {entry, value ...} found in the near-duplicate index (the commit checks
+# they are unchanged), the same for the story index, 1 if the fingerprint was found (else 0),
+# the candidate originals {ref, signature, id, story ...} (the exact one alone when the
+# fingerprint is found) and the candidate stories {id, last, t, v, centroid ...}, most votes
+# (shared entries) first. The script names keys itself (bucket: the entry's last 4 bytes, as
+# a big-endian number, modulo the number of buckets; others as DedupIndex._sig, _doc and
+# _story do): passing them all would make the call several times larger.
+_LOOKUP = """
+local p, buckets, own, limit = ARGV[2], tonumber(ARGV[3]), ARGV[9], tonumber(ARGV[10])
+local doc = redis.call('HMGET', KEYS[1], ARGV[1], 'id', 'fp', 't', 'story', 'dup')
+local function uint32(bytes, at)
+  local b1, b2, b3, b4 = string.byte(bytes, at, at + 3)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+local function hex(bytes)
+  return (string.gsub(bytes, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+local function split(blob, size, out)
+  for i = 1, #blob, size do out[#out + 1] = string.sub(blob, i, i + size - 1) end
+  return out
+end
+local function find(kind, entries, each)
+  local found = {}
+  for _, entry in ipairs(entries) do
+    local key = p .. ':' .. kind .. ':ix:' .. (uint32(entry, #entry - 3) % buckets)
+    local value = redis.call('HGET', key, entry)
+    if value then
+      found[#found + 1] = entry; found[#found + 1] = value
+      each(entry, value)
+    end
+  end
+  return found
+end
+local function ranked(votes)
+  local ids = {}
+  for id in pairs(votes) do ids[#ids + 1] = id end
+  table.sort(ids, function(a, b)
+    if votes[a] ~= votes[b] then return votes[a] > votes[b] end
+    return a < b
+  end)
+  local out = {}
+  for i = 1, math.min(#ids, limit) do out[i] = ids[i] end
+  return out
+end
+
+local dd_cutoff, st_cutoff = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ref_votes, exact = {}, nil
+local dd = find('dd', split(ARGV[7], 8, ARGV[6] ~= '' and {ARGV[6]} or {}), function(entry, value)
+  local ref = string.sub(value, 1, 8)
+  if ref == own or uint32(value, 9) < dd_cutoff then return end
+  if string.sub(entry, 1, 1) == '=' then exact = ref end
+  ref_votes[ref] = (ref_votes[ref] or 0) + 1
+end)
+local story_votes = {}
+local st = find('st', split(ARGV[8], 4, {}), function(_, value)
+  for i = 1, #value, 12 do
+    if uint32(value, i + 8) >= st_cutoff then
+      local id = string.sub(value, i, i + 7)
+      story_votes[id] = (story_votes[id] or 0) + 1
+    end
+  end
+end)
+
+local originals = {}
+for _, ref in ipairs(exact and {exact} or ranked(ref_votes)) do
+  local d = redis.call('HMGET', p .. ':dd:doc:' .. hex(ref), 'id', 'story')
+  originals[#originals + 1] = ref
+  originals[#originals + 1] = redis.call('GET', p .. ':dd:sig:' .. hex(ref))
+  originals[#originals + 1] = d[1]
+  originals[#originals + 1] = d[2]
+end
+local stories = {}
+for _, id in ipairs(ranked(story_votes)) do
+  local key = p .. ':st:' .. hex(id)
+  local s = redis.call('HMGET', key, 'last', 't', 'v')
+  stories[#stories + 1] = hex(id)
+  for i = 1, 3 do stories[#stories + 1] = s[i] end
+  stories[#stories + 1] = redis.call('GET', key .. ':c')
+end
+return {doc, dd, st, exact and 1 or 0, originals, stories}
+"""
+
+# The commit of a classification (DedupIndex._commit): checks, then writes all or nothing.
+# KEYS: 1 doc, 2 signature, 3 story, 4 its centroid, 5 its articles, 6 its outlets, 7 DF
+# counters, 8 DF document count; the index buckets are named here, as in _LOOKUP.
+# ARGV[1] is a JSON header of the scalars (see _commit); then the
+# binary values: 2 the decision (the memo), 3 and 4 the doc's fp and t as read, 5 the new
+# fingerprint, 6 the signature, 7 the near-duplicate entry value (doc ref + minute), 8 the
+# centroid or "", 9 the DF counter indexes (big-endian uint32s) or "", then n_dd entries, n_dd
+# values as read, n_st terms, n_st values as read, n_st new values ("" when absent).
+# Returns 1 when committed, 0 when a check failed (retry), or the stored decision of a twin
+# delivery committed first.
+_COMMIT = """
+local h = cjson.decode(ARGV[1])
+local n_dd, n_st = h.n_dd, h.n_st
+local function uint32(bytes, at)
+  local b1, b2, b3, b4 = string.byte(bytes, at, at + 3)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+local function bucket(kind, entry)
+  return h.prefix .. ':' .. kind .. ':ix:' .. (uint32(entry, #entry - 3) % h.buckets)
+end
+local memo = redis.call('HGET', KEYS[1], h.memo)
+if memo then return memo end
+local doc = redis.call('HMGET', KEYS[1], 'id', 'fp', 't')
+if (doc[1] or '') ~= h.doc_id or (doc[2] or '') ~= ARGV[3] or (doc[3] or '') ~= ARGV[4] then
+  return 0
+end
+local dd, st = 9, 9 + 2 * n_dd
+for i = 1, n_dd do
+  local key = bucket('dd', ARGV[dd + i])
+  if (redis.call('HGET', key, ARGV[dd + i]) or '') ~= ARGV[dd + n_dd + i] then return 0 end
+end
+for i = 1, n_st do
+  local key = bucket('st', ARGV[st + i])
+  if (redis.call('HGET', key, ARGV[st + i]) or '') ~= ARGV[st + n_st + i] then return 0 end
+end
+if h.story_v and (redis.call('HGET', KEYS[3], 'v') or '') ~= h.story_v then return 0 end
+
+-- A key's expiry only ever moves later (EXPIRETIME is -1 without one, -2 without the key).
+local function expire_at_least(key, at)
+  if redis.call('EXPIRETIME', key) < at then redis.call('EXPIREAT', key, at) end
+end
+local function minute(value) return uint32(value, 9) end
+-- Sets an index entry; a new field may make the bucket drop the entries out of its window.
+local function put(key, field, value, cutoff, expiry)
+  if redis.call('HSET', key, field, value) == 1 and redis.call('HLEN', key) % 64 == 0 then
+    local all = redis.call('HGETALL', key)
+    for i = 1, #all, 2 do
+      if minute(all[i + 1]) < cutoff then redis.call('HDEL', key, all[i]) end
+    end
+  end
+  expire_at_least(key, expiry)
+end
+
+local fields = {h.memo, ARGV[2], 'fp', ARGV[5], 't', h.at}
+for _, name in ipairs({'id', 'story', 'dup'}) do
+  if h[name] ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = h[name] end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+expire_at_least(KEYS[1], h.expiry)
+redis.call('SET', KEYS[2], ARGV[6], 'EXAT', h.expiry)
+for i = 1, n_dd do
+  -- The first live article to have an entry keeps it (and stays findable by it).
+  local old = ARGV[dd + n_dd + i]
+  if old == '' or minute(old) < h.dd_cutoff then
+    put(bucket('dd', ARGV[dd + i]), ARGV[dd + i], ARGV[7], h.dd_cutoff, h.expiry)
+  end
+end
+for i = 1, n_st do
+  put(bucket('st', ARGV[st + i]), ARGV[st + i], ARGV[st + 2 * n_st + i], h.st_cutoff, h.st_expiry)
+end
+if h.story ~= '' then
+  local at = tonumber(h.at)
+  if ARGV[8] ~= '' then
+    redis.call('SET', KEYS[4], ARGV[8])
+    redis.call('HINCRBY', KEYS[3], 'v', 1)
+    redis.call('HSET', KEYS[3], 't', h.centroid_t)
+  end
+  local first = tonumber(redis.call('HGET', KEYS[3], 'first'))
+  local last = tonumber(redis.call('HGET', KEYS[3], 'last'))
+  if not first or at < first then redis.call('HSET', KEYS[3], 'first', h.at) end
+  if not last or at > last then last = at; redis.call('HSET', KEYS[3], 'last', h.at) end
+  -- Membership is a set: a replay or a second version never counts twice.
+  redis.call('ZADD', KEYS[5], 'NX', at, h.article_id)
+  redis.call('ZADD', KEYS[6], 'NX', at, h.domain)
+  local oldest = '(' .. (at - h.story_window)
+  for key = 5, 6 do redis.call('ZREMRANGEBYSCORE', KEYS[key], '-inf', oldest) end
+  for key = 3, 6 do redis.call('EXPIREAT', KEYS[key], math.ceil(last + h.story_window)) end
+end
+if ARGV[9] ~= '' then
+  -- BITFIELD calls of at most 500 increments: Lua's unpack() has a small stack limit.
+  local args, n = {'OVERFLOW', 'SAT'}, 2
+  for i = 1, #ARGV[9], 4 do
+    local b1, b2, b3, b4 = string.byte(ARGV[9], i, i + 3)
+    args[n + 1] = 'INCRBY'; args[n + 2] = 'u16'; args[n + 4] = 1
+    args[n + 3] = (((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 16  -- a bit offset
+    n = n + 4
+    if n >= 2002 or i + 4 > #ARGV[9] then
+      redis.call('BITFIELD', KEYS[7], unpack(args, 1, n))
+      n = 2
+    end
+  end
+  redis.call('INCR', KEYS[8])
+  redis.call('EXPIREAT', KEYS[7], h.df_expiry)
+  redis.call('EXPIREAT', KEYS[8], h.df_expiry)
+end
+return 1
+"""
+
+MAX_ATTEMPTS = 8
+"""Optimistic attempts of one classification before giving up: a conflict needs another
+article touching the same entries within the same milliseconds, so more means a bug."""
+MAX_CANDIDATES = 16
+"""Near-duplicate candidates (most shared bands first) and candidate stories (most shared top
+terms first) verified per article: bounds the work on articles that share a lot with many."""
+STORIES_PER_TERM = 4
+"""Stories kept per term in the story index (the ones that last had it)."""
+DF_DAY_S = 86400.0
+"""Document frequencies are counted per day; a snapshot sums the days of the window."""
+_ID_BYTES = 8
+_STORY_ITEM = _ID_BYTES + 4  # a story id and the minute it was indexed
+_LANGUAGE = re.compile(r"[^0-9a-z_-]")
+
+
+class ClassifyConflict(RuntimeError):
+    """Raised when :data:`MAX_ATTEMPTS` optimistic attempts all lost a race."""
+
+
+@dataclass(slots=True)
+class _Article:
+    """What classification needs of an article, computed once (pure, no I/O)."""
+
+    article_id: str
+    domain: str
+    at: float
+    ref: bytes
+    delivery: str
+    fingerprint: bytes
+    sketch: minhash.Sketch
+    entries: list[bytes]
+    terms: stories.TermVector  # raw term frequencies
+    language: str
+
+
+@dataclass(slots=True)
+class _Stats:
+    stats: stories.TermStats
+    read_at: float
+    counted_since: int = 0
+
+
+@dataclass(slots=True)
+class _Read:
+    """What the decision rests on (read 1): the commit checks it is still so."""
+
+    memo: bytes | None
+    doc_id: bytes | None
+    doc_fp: bytes | None
+    doc_t: bytes | None
+    doc_story: bytes | None
+    doc_dup: bytes | None
+    dd_found: dict[bytes, bytes]  # near-duplicate index: entry -> value, as read
+    st_found: dict[bytes, bytes]  # story index: term -> value, as read
+    exact: bool  # originals is the one article with the same fingerprint
+    originals: list[tuple[bytes | None, bytes | None, bytes | None]]  # (signature, id, story)
+    stories: list[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None]]
+    # (story id, last, t, v, centroid)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A decision and what committing it writes besides the doc, its memo and signature."""
+
+    decision: DedupDecision
+    index_entries: bool = False
+    count_terms: bool = False
+    centroid: stories.TermVector | None = None
+    centroid_t: float = 0.0
+    story_version: bytes | None = None  # expected version of the joined story ("" founds)
+    story_terms: list[tuple[bytes, bytes]] = field(default_factory=list)  # (term, new value)
+
+
+class DedupIndex:
+    """Classifies articles against the shared index; one instance per worker process."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        config: DedupConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = redis
+        self._p = prefix
+        self._config = config or DedupConfig()
+        self._clock = clock
+        self._window_s = self._config.window_days * 86400.0
+        self._story_window_s = self._config.story_window_days * 86400.0
+        self._stats: dict[str, _Stats] = {}
+
+    # --- the entry point ---------------------------------------------------------------------
+
+    async def classify(self, article: Article) -> DedupDecision:
+        """Classify ``article`` and record it; idempotent per delivery (see module docstring)."""
+        art = self._prepare(article)
+        vector = stories.article_vector(art.terms, await self._term_stats(art.language))
+        for _ in range(MAX_ATTEMPTS):
+            decision = await self._attempt(art, vector)
+            if decision is not None:
+                return decision
+        raise ClassifyConflict(f"{article.article_id}: {MAX_ATTEMPTS} attempts lost a race")
+
+    # --- pure preparation --------------------------------------------------------------------
+
+    def _prepare(self, article: Article) -> _Article:
+        lines = token_lines(article.text)
+        tokens = [token for line in lines for token in line]
+        fingerprint = minhash.content_fingerprint(tokens)
+        sketch = minhash.sketch(lines)
+        at = article.fetched_at.timestamp()
+        # The near-duplicate index entries: the exact fingerprint (tagged, so that an exact
+        # match is told from a band match) and the LSH band keys. None for an empty text.
+        entries = [
+            b"=" + fingerprint,
+            *minhash.band_keys(sketch, self._config.bands, self._config.rows),
+        ]
+        return _Article(
+            article_id=article.article_id,
+            domain=article.domain,
+            at=at,
+            ref=hashlib.blake2b(article.canonical_url.encode(), digest_size=_ID_BYTES).digest(),
+            delivery=_digest(article.article_id, repr(at), fingerprint.hex()).hex(),
+            fingerprint=fingerprint,
+            sketch=sketch,
+            entries=entries if tokens else [],
+            terms=stories.term_counts(tokenize(normalize(article.title or "")), tokens),
+            language=_LANGUAGE.sub("", (article.language or "und").lower())[:16] or "und",
+        )
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def _doc(self, ref: bytes) -> str:
+        return f"{self._p}:dd:doc:{ref.hex()}"
+
+    def _sig(self, ref: bytes) -> str:
+        return f"{self._p}:dd:sig:{ref.hex()}"
+
+    def _story(self, story_id: str, part: str = "") -> str:
+        return f"{self._p}:st:{story_id}{part}"
+
+    # --- document frequencies ----------------------------------------------------------------
+
+    async def _term_stats(self, language: str) -> stories.TermStats:
+        """The language's DF snapshot, re-read when older than ``df_refresh_s`` or when this
+        worker alone has counted 10% more documents than it holds (young counters, where every
+        document changes the weights, are re-read often; mature ones rarely)."""
+        now = self._clock()
+        cached = self._stats.get(language)
+        if cached is not None and (
+            now - cached.read_at < self._config.df_refresh_s
+            and cached.counted_since < max(10, cached.stats.documents // 10)
+        ):
+            return cached.stats
+        today = math.floor(time.time() / DF_DAY_S)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for day in range(today, math.floor((time.time() - self._window_s) / DF_DAY_S) - 1, -1):
+                pipe.get(f"{self._p}:st:df:{language}:{day}")
+                pipe.get(f"{self._p}:st:n:{language}:{day}")
+            replies = await pipe.execute()
+        documents = sum(int(n) for n in replies[1::2] if n is not None)
+        stats = stories.TermStats.from_days(replies[0::2], documents)
+        self._stats[language] = _Stats(stats, now)
+        return stats
+
+    # --- one optimistic attempt --------------------------------------------------------------
+
+    async def _attempt(self, art: _Article, vector: stories.TermVector) -> DedupDecision | None:
+        """Read, decide, commit; None when the commit found the reads outdated."""
+        top_terms = [int(t).to_bytes(4, "big") for t in vector.top(stories.INDEX_TERMS)]
+        read = await self._lookup(art, top_terms)
+        if read.memo is not None:
+            return DedupDecision.decode(read.memo)
+        if read.doc_id is not None:
+            plan = self._same_url(art, read)
+        else:
+            plan = self._by_content(art, read) or self._by_story(art, vector, read)
+        if plan.decision.status is Status.UNCHANGED:
+            # Recrawled and unchanged: keep the URL known for as long as it is crawled.
+            expiry = math.ceil(art.at + self._window_s)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.expireat(self._doc(art.ref), expiry, gt=True)
+                pipe.expireat(self._sig(art.ref), expiry, gt=True)
+                await pipe.execute()
+            return plan.decision
+        return await self._commit(art, read, plan)
+
+    async def _lookup(self, art: _Article, terms: list[bytes]) -> _Read:
+        """Read 1 (:data:`_LOOKUP`): everything the decision rests on, in one round trip."""
+        doc, dd_found, st_found, exact, originals, found_stories = await self._redis.eval(
+            _LOOKUP,
+            1,
+            self._doc(art.ref),
+            f"m:{art.delivery}",
+            self._p,
+            self._config.buckets,
+            _minute(art.at - self._window_s),
+            _minute(art.at - self._story_window_s),
+            art.entries[0] if art.entries else b"",
+            b"".join(art.entries[1:]),
+            b"".join(terms),
+            art.ref,
+            MAX_CANDIDATES,
+        )
+        memo, doc_id, doc_fp, doc_t, doc_story, doc_dup = doc
+        return _Read(
+            memo=memo,
+            doc_id=doc_id,
+            doc_fp=doc_fp,
+            doc_t=doc_t,
+            doc_story=doc_story,
+            doc_dup=doc_dup,
+            dd_found=dict(zip(dd_found[0::2], dd_found[1::2], strict=True)),
+            st_found=dict(zip(st_found[0::2], st_found[1::2], strict=True)),
+            exact=bool(exact),
+            originals=[
+                (originals[i + 1], originals[i + 2], originals[i + 3])
+                for i in range(0, len(originals), 4)
+            ],
+            stories=[
+                (found_stories[i].decode(), *found_stories[i + 1 : i + 5])
+                for i in range(0, len(found_stories), 5)
+            ],
+        )
+
+    # --- deciding ----------------------------------------------------------------------------
+
+    def _same_url(self, art: _Article, read: _Read) -> _Plan:
+        story, duplicate_of = _text(read.doc_story), _text(read.doc_dup)
+        if read.doc_fp == art.fingerprint or (
+            read.doc_t is not None and art.at < float(read.doc_t)
+        ):
+            # Same content again, or an older version than the one we have: nothing new.
+            return _Plan(DedupDecision(Status.UNCHANGED, duplicate_of, None, story))
+        # A duplicate's update is still that article's copy; only originals are indexed.
+        return _Plan(
+            DedupDecision(Status.UPDATE, duplicate_of, None, story),
+            index_entries=duplicate_of is None,
+        )
+
+    def _by_content(self, art: _Article, read: _Read) -> _Plan | None:
+        """An exact or near duplicate of an indexed article, or None."""
+        if read.exact:
+            _, original, story = read.originals[0]
+            return _duplicate(original, story, 1.0)
+        scored = [
+            (minhash.jaccard(art.sketch, signature), original, story)
+            for signature, original, story in read.originals
+            if signature is not None
+        ]
+        # Candidates come in a fixed order (votes, then ref): max() picks the same one on
+        # every worker and replay.
+        best = max(scored, default=None, key=lambda s: s[0])
+        if best is None or best[0] < self._config.threshold:
+            return None
+        return _duplicate(best[1], best[2], round(best[0], 4))
+
+    def _by_story(self, art: _Article, vector: stories.TermVector, read: _Read) -> _Plan:
+        """A new article: join the closest live story, or found one."""
+        best: tuple[float, str, stories.TermVector, float, bytes] | None = None
+        for story_id, last, t, version, packed in read.stories:
+            if last is None or packed is None or art.at - float(last) > self._story_window_s:
+                continue
+            centroid = stories.TermVector.unpack(packed)
+            score = stories.cosine(vector, centroid)
+            if score >= self._config.story_threshold and (best is None or score > best[0]):
+                best = (score, story_id, centroid, float(t or last), version or b"")
+        if best is None:
+            story_id = _digest(art.article_id, art.fingerprint.hex()).hex()
+            centroid, centroid_t, version = stories.merge(None, 0.0, vector), art.at, b""
+        else:
+            _, story_id, old, old_t, version = best
+            kept = stories.decay(art.at - old_t, self._config.story_half_life_hours * 3600.0)
+            centroid, centroid_t = stories.merge(old, kept, vector), max(old_t, art.at)
+        # The story is indexed under the article's top terms, ahead of the other live stories
+        # that had them (up to STORIES_PER_TERM).
+        item = bytes.fromhex(story_id) + _minute(art.at).to_bytes(4, "big")
+        cutoff = _minute(art.at - self._story_window_s)
+        story_terms = []
+        for t in vector.top(stories.INDEX_TERMS):
+            term = int(t).to_bytes(4, "big")
+            indexed = read.st_found.get(term, b"")
+            others = [
+                indexed[i : i + _STORY_ITEM]
+                for i in range(0, len(indexed), _STORY_ITEM)
+                if indexed[i : i + _ID_BYTES] != item[:_ID_BYTES]
+                and int.from_bytes(indexed[i + _ID_BYTES : i + _STORY_ITEM], "big") >= cutoff
+            ]
+            story_terms.append((term, b"".join([item, *others][:STORIES_PER_TERM])))
+        return _Plan(
+            DedupDecision(Status.NEW, None, None, story_id),
+            index_entries=True,
+            count_terms=True,
+            centroid=centroid,
+            centroid_t=centroid_t,
+            story_version=version,
+            story_terms=story_terms,
+        )
+
+    # --- committing --------------------------------------------------------------------------
+
+    async def _commit(self, art: _Article, read: _Read, plan: _Plan) -> DedupDecision | None:
+        """Run :data:`_COMMIT`: the decision (ours or a twin's), or None to retry."""
+        decision = plan.decision
+        dd_entries = art.entries if plan.index_entries else []
+        counted = (
+            plan.count_terms
+            and art.terms.ids.size > 0
+            and stories.counted_in_df(art.article_id, self._stats[art.language].stats)
+        )
+        day = math.floor(art.at / DF_DAY_S)
+        header: dict[str, Any] = {
+            "prefix": self._p,
+            "buckets": self._config.buckets,
+            "memo": f"m:{art.delivery}",
+            "doc_id": _text(read.doc_id) or "",
+            "at": repr(art.at),
+            "expiry": math.ceil(art.at + self._window_s),
+            "st_expiry": math.ceil(art.at + self._story_window_s),
+            "df_expiry": math.ceil((day + 1) * DF_DAY_S + self._window_s),
+            "dd_cutoff": _minute(art.at - self._window_s),
+            "st_cutoff": _minute(art.at - self._story_window_s),
+            "id": "" if read.doc_id is not None else art.article_id,
+            "story": decision.story_id or "",
+            "dup": decision.duplicate_of or "",
+            "article_id": art.article_id,
+            "domain": art.domain,
+            "story_window": self._story_window_s,
+            "centroid_t": repr(plan.centroid_t),
+            "n_dd": len(dd_entries),
+            "n_st": len(plan.story_terms),
+        }
+        if plan.story_version is not None:  # absent, not null: cjson's null is true in Lua
+            header["story_v"] = plan.story_version.decode()
+        story_id = decision.story_id or "-"
+        keys = [
+            self._doc(art.ref),
+            self._sig(art.ref),
+            *(self._story(story_id, part) for part in ("", ":c", ":a", ":o")),
+            f"{self._p}:st:df:{art.language}:{day}",
+            f"{self._p}:st:n:{art.language}:{day}",
+        ]
+        slots = b""
+        if counted:
+            slots = stories.df_slots(art.terms.ids).astype(">u4").tobytes()
+        args: list[bytes | str] = [
+            json.dumps(header),
+            decision.encode(),
+            read.doc_fp or b"",
+            read.doc_t or b"",
+            art.fingerprint,
+            art.sketch.stored(),
+            art.ref + _minute(art.at).to_bytes(4, "big"),
+            plan.centroid.pack() if plan.centroid is not None else b"",
+            slots,
+            *dd_entries,
+            *(read.dd_found.get(e, b"") for e in dd_entries),
+            *(t for t, _ in plan.story_terms),
+            *(read.st_found.get(t, b"") for t, _ in plan.story_terms),
+            *(v for _, v in plan.story_terms),
+        ]
+        reply = await self._redis.eval(_COMMIT, len(keys), *keys, *args)
+        if isinstance(reply, bytes):  # a twin delivery committed first: its decision is ours
+            return DedupDecision.decode(reply)
+        if reply != 1:
+            return None
+        if counted:
+            self._stats[art.language].counted_since += 1
+        return decision
+
+
+def _duplicate(original: bytes | None, story: bytes | None, similarity: float) -> _Plan | None:
+    """A duplicate of ``original`` (None when the original's doc has already expired)."""
+    if original is None:
+        return None
+    return _Plan(DedupDecision(Status.DUPLICATE, original.decode(), similarity, _text(story)))
+
+
+def _minute(at: float) -> int:
+    """Index entries carry the minute they were written (4 bytes: until the year 10136)."""
+    return max(0, math.floor(at / 60.0))
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=_ID_BYTES).digest()
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()

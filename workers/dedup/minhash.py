@@ -1,0 +1,130 @@
+"""MinHash sketches of article texts for near-duplicate detection. Pure: no I/O.
+
+A text, as the token lines of :func:`workers.textnorm.token_lines`, becomes a set of
+shingles (runs of :data:`SHINGLE` consecutive tokens), the set a MinHash signature
+(datasketch), and two signatures an estimate of the Jaccard similarity J of the two sets.
+Locality-sensitive hashing cuts the signature into bands: two texts share at least one band
+with probability ``1 - (1 - J**rows)**bands``, which lets an index find candidates in
+constant time.
+
+Only *prose lines* are shingled. What extraction leaves of a site's chrome (menus, share
+buttons, bylines, "read more", headings) comes in short lines, and two different articles of
+one site share all of it: shingled, it would make them look alike, and a re-templated copy of
+one article look different. A line of fewer than :data:`MIN_LINE_WORDS` words is not prose.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch import MinHash
+
+from workers.textnorm import word_count
+
+NUM_PERM = 128
+"""Permutations per signature: the standard error of a Jaccard estimate is
+``sqrt(J(1-J)/NUM_PERM)``, 0.04 around the decision threshold."""
+SHINGLE = 4
+"""Tokens per shingle. Shorter shingles match unrelated texts on common phrases; longer ones
+are broken by every light edit (each changed word breaks SHINGLE shingles)."""
+MIN_LINE_WORDS = 10
+"""Lines of fewer words (:func:`workers.textnorm.word_count`) are not shingled (see the module
+docstring), unless no line of the text is that long (a short text, or one without breaks)."""
+STORED_BITS = 16
+"""Bits kept of each signature value in the index (b-bit MinHash, Li & König 2010): a quarter
+of the memory; two unrelated values then agree by chance with probability 2**-16, which
+:func:`jaccard` corrects for."""
+
+# The permutations and hashes are part of the stored format: every worker, and every version
+# that reads an index written by another, must use the same ones. datasketch draws them from
+# this seed.
+_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=20240611).permutations
+_LOW_BITS = np.uint32((1 << STORED_BITS) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Sketch:
+    """The MinHash of one text: ``signature`` (uint32[NUM_PERM]) and ``size``, the number of
+    distinct shingles (0 for a text without tokens, which is never anyone's duplicate)."""
+
+    signature: np.ndarray
+    size: int
+
+    def stored(self) -> bytes:
+        """The signature as the index keeps it: the low :data:`STORED_BITS` bits, big-endian."""
+        return (self.signature & _LOW_BITS).astype(">u2").tobytes()
+
+
+# Odd 32-bit multipliers that combine the token hashes of a shingle into the shingle's hash
+# (a polynomial hash, order-sensitive): computed for all shingles at once with numpy.
+_MIX = np.array([0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F][:SHINGLE], dtype=np.uint64)
+
+
+@functools.lru_cache(maxsize=1 << 17)  # vocabulary is Zipfian: most calls are repeats
+def _token_hash(token: str) -> int:
+    # CRC-32: deterministic across processes (unlike hash()) and a fraction of SHA-1's cost;
+    # datasketch's affine32 scheme mixes each value with the murmur3 finalizer before
+    # permuting, so CRC's linearity does not reach the signature.
+    return zlib.crc32(token.encode())
+
+
+def shingles(lines: Sequence[Sequence[str]]) -> np.ndarray:
+    """The distinct 32-bit hashes of the shingles of the prose lines among token ``lines``."""
+    prose = [tokens for tokens in lines if word_count(tokens) >= MIN_LINE_WORDS] or lines
+    tokens = [token for line in prose for token in line]
+    if not tokens:
+        return np.empty(0, dtype=np.uint32)
+    ids = np.fromiter(map(_token_hash, tokens), dtype=np.uint64, count=len(tokens))
+    # Shingles run across the line breaks between prose lines: the chrome between them is gone.
+    n = max(1, len(ids) - SHINGLE + 1)
+    width = min(SHINGLE, len(ids))
+    hashes = sum(ids[i : i + n] * _MIX[i] for i in range(width))
+    return np.unique(hashes.astype(np.uint32))  # uint64 products wrap; keep 32 bits
+
+
+def sketch(lines: Sequence[Sequence[str]]) -> Sketch:
+    """MinHash a text given as token lines (see :func:`shingles`)."""
+    hashes = shingles(lines)
+    # The shingles are hashed already: datasketch's hash function only has to pass them on.
+    minhash = MinHash(
+        num_perm=NUM_PERM, permutations=_PERMUTATIONS, scheme="affine32", hashfunc=int
+    )
+    minhash.update_batch(hashes.tolist())
+    return Sketch(signature=minhash.hashvalues.astype(np.uint32), size=len(hashes))
+
+
+def jaccard(new: Sketch, stored: bytes) -> float:
+    """Estimated Jaccard similarity of ``new`` and a signature kept by :meth:`Sketch.stored`."""
+    low = np.frombuffer(stored, dtype=">u2")
+    agree = float(np.count_nonzero((new.signature & _LOW_BITS) == low)) / NUM_PERM
+    chance = 2.0**-STORED_BITS
+    return max(0.0, (agree - chance) / (1.0 - chance))
+
+
+def band_keys(sk: Sketch, bands: int, rows: int) -> list[bytes]:
+    """One 8-byte key per LSH band; texts that share a key are near-duplicate candidates.
+
+    The band number is hashed in, so equal values in different bands do not meet.
+    """
+    if bands * rows > NUM_PERM:
+        raise ValueError(f"{bands} bands x {rows} rows exceed {NUM_PERM} permutations")
+    if sk.size == 0:
+        return []
+    values = sk.signature.astype("<u4")
+    return [
+        hashlib.blake2b(
+            values[b * rows : (b + 1) * rows].tobytes(), digest_size=8, salt=b.to_bytes(2, "big")
+        ).digest()
+        for b in range(bands)
+    ]
+
+
+def content_fingerprint(tokens: Sequence[str]) -> bytes:
+    """8 bytes that identify a text's normalised token sequence: equal for texts that differ
+    only in case, accents, spacing, punctuation or Arabic spelling variants."""
+    return hashlib.blake2b("\x1f".join(tokens).encode(), digest_size=8).digest()

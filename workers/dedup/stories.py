@@ -1,0 +1,181 @@
+"""Story matching: TF-IDF term vectors and time-decayed story centroids. Pure: no I/O.
+
+An article is a sparse vector of :func:`workers.textnorm.term` keys (light stems, character
+bigrams for scripts without spaces), weighted ``(1 + ln tf) * idf`` and L2-normalised. A
+story is the decayed sum of its articles' vectors (older members count less, so a story can
+drift as the event unfolds), truncated to its :data:`CENTROID_TERMS` heaviest terms. An article
+joins the story whose centroid is closest by cosine, if close enough.
+
+Document frequencies come from the stream itself (topic detection and tracking's incremental
+IDF): what every outlet writes about this week (a pandemic, an election) is not evidence that
+two articles tell the same story. They are counted per language in a hashed array of counters
+(:data:`DF_SLOTS`), whose size does not grow with the vocabulary. Every new article is counted
+until :data:`DF_FULL` are, then a deterministic one in :data:`DF_SAMPLE`: IDF is the log of a
+ratio, which a sample estimates as well as a census once there are enough, and counting is the
+costly part (one counter increment per distinct term). :class:`TermStats` reads the counters.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from workers.textnorm import term
+
+TITLE_WEIGHT = 2
+"""A headline term counts this many extra times: the headline names what the story is."""
+CENTROID_TERMS = 64
+"""Terms kept in a story centroid. The article side keeps all its terms (the cosine is exact
+on the centroid's support)."""
+INDEX_TERMS = 8
+"""An article's heaviest terms, under which its story is indexed and candidate stories are
+looked up."""
+DF_SLOTS = 1 << 17
+"""16-bit document-frequency counters per language and day (256 KiB). A term shares its
+counter with others; with a vocabulary of ~10^5 terms a week, a rare term shares one with a
+frequent term (and so gets too low an IDF) in about 1% of cases."""
+DF_FULL = 1000
+DF_SAMPLE = 8
+"""Past DF_FULL documents of a language in the window, one new article in DF_SAMPLE (by
+article id) is counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class TermVector:
+    """A sparse vector: sorted unique uint32 term ids and their float32 weights."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def empty(cls) -> TermVector:
+        return cls(np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.float32))
+
+    def norm(self) -> float:
+        return float(np.sqrt(np.dot(self.weights, self.weights)))
+
+    def top(self, n: int) -> np.ndarray:
+        """Ids of the ``n`` heaviest terms, heaviest first (ties by id: deterministic)."""
+        order = np.lexsort((self.ids, -self.weights))
+        return self.ids[order[:n]]
+
+    def pack(self) -> bytes:
+        """Binary form for Redis: big-endian uint32 ids, then float16 weights."""
+        return self.ids.astype(">u4").tobytes() + self.weights.astype(">f2").tobytes()
+
+    @classmethod
+    def unpack(cls, data: bytes) -> TermVector:
+        n = len(data) // 6
+        return cls(
+            np.frombuffer(data, dtype=">u4", count=n).astype(np.uint32),
+            np.frombuffer(data, dtype=">f2", offset=4 * n).astype(np.float32),
+        )
+
+
+@functools.lru_cache(maxsize=1 << 17)  # vocabulary is Zipfian: most calls are repeats
+def _term_id(token: str) -> int:
+    """CRC-32 of the token's :func:`workers.textnorm.term`, or -1 for a token too short to
+    mean anything alone (one-letter articles, conjunctions and initials in spaced scripts)."""
+    return zlib.crc32(term(token).encode()) if len(token) > 1 else -1
+
+
+def term_counts(title: Sequence[str], text: Sequence[str]) -> TermVector:
+    """Raw term frequencies of an article given as tokens (:func:`workers.textnorm.tokenize`),
+    as a vector whose weights are counts; a headline token counts ``1 + TITLE_WEIGHT`` times."""
+    ids = np.concatenate(
+        [
+            np.fromiter(map(_term_id, text), dtype=np.int64, count=len(text)),
+            np.repeat(
+                np.fromiter(map(_term_id, title), dtype=np.int64, count=len(title)),
+                1 + TITLE_WEIGHT,
+            ),
+        ]
+    )
+    unique, counts = np.unique(ids[ids >= 0], return_counts=True)
+    return TermVector(unique.astype(np.uint32), counts.astype(np.float32))
+
+
+def counted_in_df(article_id: str, stats: TermStats) -> bool:
+    """Whether a new article is counted in the document frequencies (see :data:`DF_FULL`)."""
+    return stats.documents < DF_FULL or zlib.crc32(article_id.encode()) % DF_SAMPLE == 0
+
+
+def df_slots(term_ids: np.ndarray) -> np.ndarray:
+    """The counter of each term (multiply-shift hashing of the 32-bit id)."""
+    mixed = term_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps mod 2**64
+    return (mixed >> np.uint64(64 - DF_SLOTS.bit_length() + 1)).astype(np.uint32)
+
+
+@dataclass(frozen=True, slots=True)
+class TermStats:
+    """Document frequencies of one language over the window: the sum of the days'
+    counters (uint32[DF_SLOTS]) and the number of documents counted."""
+
+    counters: np.ndarray
+    documents: int
+
+    @classmethod
+    def empty(cls) -> TermStats:
+        return cls(np.zeros(DF_SLOTS, dtype=np.uint32), 0)
+
+    @classmethod
+    def from_days(cls, days: list[bytes | None], documents: int) -> TermStats:
+        """Sum the days' counters as Redis keeps them (big-endian uint16; a BITFIELD
+        string is only as long as its highest counter written, the rest reads as zero)."""
+        counters = np.zeros(DF_SLOTS, dtype=np.uint32)
+        for data in days:
+            if data:
+                values = np.frombuffer(data, dtype=">u2", count=min(len(data) // 2, counters.size))
+                counters[: values.size] += values
+        return cls(counters, documents)
+
+    def idf(self, term_ids: np.ndarray) -> np.ndarray:
+        """Smoothed IDF, ``ln((1 + N) / (1 + df)) + 1``: 1 for every term while nothing has
+        been counted yet (plain TF weighting), and never zero or negative."""
+        df = self.counters[df_slots(term_ids)]
+        idf: np.ndarray = np.log((1.0 + self.documents) / (1.0 + df)) + 1.0
+        return idf.astype(np.float32)
+
+
+def article_vector(tf: TermVector, stats: TermStats) -> TermVector:
+    """The L2-normalised TF-IDF vector of an article's :func:`term_counts`."""
+    if tf.ids.size == 0:
+        return tf
+    weights = (1.0 + np.log(tf.weights)) * stats.idf(tf.ids)
+    return TermVector(tf.ids, (weights / np.linalg.norm(weights)).astype(np.float32))
+
+
+def cosine(article: TermVector, centroid: TermVector) -> float:
+    """Cosine of a normalised article vector and an (unnormalised) centroid."""
+    norm = centroid.norm()
+    if norm == 0.0 or article.ids.size == 0:
+        return 0.0
+    position = np.searchsorted(article.ids, centroid.ids)
+    position[position == article.ids.size] = 0
+    hit = article.ids[position] == centroid.ids
+    return float(np.dot(article.weights[position[hit]], centroid.weights[hit])) / norm
+
+
+def decay(age_s: float, half_life_s: float) -> float:
+    """Weight left to evidence ``age_s`` seconds old (1 for evidence from the future)."""
+    return math.pow(0.5, max(0.0, age_s) / half_life_s)
+
+
+def merge(centroid: TermVector | None, kept: float, article: TermVector) -> TermVector:
+    """``kept * centroid + article``, truncated to the :data:`CENTROID_TERMS` heaviest terms."""
+    if centroid is None or centroid.ids.size == 0:
+        ids, weights = article.ids, article.weights
+    else:
+        ids = np.union1d(centroid.ids, article.ids).astype(np.uint32)
+        weights = np.zeros(ids.size, dtype=np.float32)
+        weights[np.searchsorted(ids, centroid.ids)] += kept * centroid.weights
+        weights[np.searchsorted(ids, article.ids)] += article.weights
+    if ids.size > CENTROID_TERMS:
+        keep = np.sort(np.lexsort((ids, -weights))[:CENTROID_TERMS])
+        ids, weights = ids[keep], weights[keep]
+    return TermVector(ids, weights)
