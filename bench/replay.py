@@ -68,7 +68,10 @@ def measure(base: Settings, pages: list[tuple[str, bytes]], *, processes: int, r
         records = [record(url, raw) for url, raw in pages]
         start = time.perf_counter()
         sent = produce(settings, records)
-        wait_for(lambda: len(outcomes_for(client, settings, records, sent)) == len(records), timeout_s=1800, what="every live page", worker=worker)
+        wait_for(
+            lambda: len(outcomes_for(client, settings, records, sent)) == len(records),
+            timeout_s=1800, what="every live page", worker=worker,
+        )
         live_s = time.perf_counter() - start
 
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
@@ -80,7 +83,8 @@ def measure(base: Settings, pages: list[tuple[str, bytes]], *, processes: int, r
         ends = {r.partition: r.end for r in plan.ranges}
         marker = ReplayMarker(new_replay_id(datetime.now(UTC)), alerts=False)
         start = time.perf_counter()
-        fed = feed(settings, plan, into=settings.topic_pages_raw, marker=marker, rate=rate, progress=Progress(plan.total, out=io.StringIO()))
+        quiet = Progress(plan.total, out=io.StringIO())
+        fed = feed(settings, plan, into=settings.topic_pages_raw, marker=marker, rate=rate, progress=quiet)
         fed_s = time.perf_counter() - start
 
         def replayed() -> bool:

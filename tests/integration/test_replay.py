@@ -163,7 +163,8 @@ def test_a_replay_after_a_version_bump_updates_every_article_exactly_once(settin
         replay_everything(settings)
 
         def all_v2() -> bool:
-            return all(client.hget(f"{settings.redis_prefix}:article:{i.decode()}", "pipeline_version") == str(bumped.pipeline_version).encode() for i in article_ids)
+            version = str(bumped.pipeline_version).encode()
+            return all(client.hget(f"{settings.redis_prefix}:article:{i.decode()}", "pipeline_version") == version for i in article_ids)
 
         wait_for(all_v2, timeout_s=180, what="every article at the new version", worker=v2)
         # The v2 group reads the originals and the copies: the first updates, the second finds nothing new.

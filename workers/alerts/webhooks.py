@@ -154,7 +154,9 @@ class WebhookSender:
                 status, error = None, f"{type(exc).__name__}: {exc}"
             if attempt < self._policy.max_attempts:
                 delay = self._policy.delay(attempt, self._rng, retry_after_s=retry_after_s)
-                log.warning("webhook %s, alert %s: attempt %d failed (%s), retrying in %.1f s", target.name, alert_id, attempt, error, delay)
+                log.warning(
+                    "webhook %s, alert %s: attempt %d failed (%s), retrying in %.1f s", target.name, alert_id, attempt, error, delay
+                )
                 await self._sleep(delay)
         return DeliveryReport(False, self._policy.max_attempts, status, error)
 
