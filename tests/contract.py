@@ -13,6 +13,9 @@ TOPIC_SCHEMAS = {
     "pages.raw": "pages.raw.v1.schema.json",
     "articles": "articles.v1.schema.json",
     "pages.dlq": "pages.dlq.v1.schema.json",
+    "alerts": "alerts.v1.schema.json",
+    "alerts.dlq": "alerts.v1.schema.json",
+    "rules": "rules.v1.schema.json",  # not a topic: the alert rules file
 }
 
 

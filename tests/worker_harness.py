@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -30,7 +31,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as the WIREFEED_* environment of a child process (its entry point reads it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREFEED_")}
     for name, value in settings.model_dump().items():
-        if isinstance(value, SecretStr):
+        if value is None:
+            continue  # unset: the child's default (an empty variable would not parse as None)
+        if isinstance(value, dict):  # pydantic-settings reads complex values as JSON
+            value = json.dumps({k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in value.items()})
+        elif isinstance(value, SecretStr):
             value = value.get_secret_value()
         env[f"WIREFEED_{name.upper()}"] = str(value)
     return env

@@ -10,10 +10,11 @@ impossible: whatever faust commits, every offset below it has been fully process
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import AsyncIterable, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 E = TypeVar("E")
 
@@ -53,3 +54,36 @@ class OrderedAcks(Generic[E]):
     @property
     def in_flight(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
+
+
+async def consume_in_offset_order(
+    events: AsyncIterable[Any], handle: Callable[[Any], Awaitable[None]], *, max_in_flight: int
+) -> None:
+    """Run ``handle(event)`` on up to ``max_in_flight`` events of a Faust ``stream.noack().events()``
+    at once and acknowledge them in offset order per partition, so that one slow event holds up
+    neither the others nor the commit of the events before it. Events still running at shutdown or
+    rebalance are not acknowledged, hence redelivered; ``handle`` must therefore be idempotent and
+    must not raise (an event whose handler raised is never acknowledged)."""
+    acks: OrderedAcks[Any] = OrderedAcks()
+    window = asyncio.Semaphore(max_in_flight)
+    running: set[asyncio.Task[None]] = set()
+
+    async def run(event: Any, slot: Slot[Any]) -> None:
+        try:
+            await handle(event)
+            for finished in acks.complete(slot):
+                finished.ack()
+        finally:
+            window.release()
+
+    try:
+        async for event in events:
+            await window.acquire()
+            slot = acks.track(event.message.tp, event.message.offset, event)
+            task = asyncio.create_task(run(event, slot))
+            running.add(task)
+            task.add_done_callback(running.discard)
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)

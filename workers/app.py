@@ -1,21 +1,24 @@
 """The Faust app: one agent, a thin adapter between ``pages.raw`` and ``PagePipeline``.
 
-The agent reads with manual acks, runs up to ``max_in_flight`` pages concurrently (so that every
-extraction process is busy) and acknowledges them strictly in offset order (workers/acks.py).
+The ``pages`` agent reads with manual acks, runs up to ``max_in_flight`` pages concurrently (so that
+every extraction process is busy) and acknowledges them strictly in offset order (workers/acks.py).
 An offset is therefore committed only after that page and every page before it in its partition
-has its outputs written: Redis, ``articles`` or ``pages.dlq``.
+has its outputs written: Redis, ``articles`` or ``pages.dlq``, and its alerts. The ``webhooks``
+agent delivers alerts from the ``alerts`` topic the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import faust
 import redis.asyncio as aioredis
 
-from workers.acks import OrderedAcks, Slot
+from workers.acks import consume_in_offset_order
+from workers.alerts.agent import TopicAlertPublisher, run_webhook_agent
+from workers.alerts.engine import AlertEngine
+from workers.alerts.ledger import AlertLedger
 from workers.models import Article, DeadLetter
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import ExtractionPool
@@ -70,6 +73,9 @@ def create_app(settings: Settings) -> faust.App:
     dead_letters = app.topic(settings.topic_dlq, partitions=settings.dlq_partitions, **_RAW)
     publisher = TopicPublisher(articles, dead_letters)
 
+    alerts = app.topic(settings.topic_alerts, partitions=settings.alerts_partitions, **_RAW)
+    alert_publisher = TopicAlertPublisher(alerts, app.topic(settings.topic_alerts_dlq, partitions=1, **_RAW))
+
     @app.agent(pages, name="pages")
     async def process_pages(stream: faust.StreamT[Any]) -> None:
         redis_client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
@@ -79,45 +85,40 @@ def create_app(settings: Settings) -> faust.App:
             memory_limit_mb=settings.extraction_memory_limit_mb,
             tasks_per_process=settings.extraction_tasks_per_process,
         )
-        store = ArticleStore.from_settings(redis_client, settings)
-        pipeline = PagePipeline(settings, pool=pool, store=store, publisher=publisher)
-        acks: OrderedAcks[faust.EventT] = OrderedAcks()
-        window = asyncio.Semaphore(settings.max_in_flight)
-        running: set[asyncio.Task[None]] = set()
+        pipeline = PagePipeline(
+            settings,
+            pool=pool,
+            store=ArticleStore.from_settings(redis_client, settings),
+            publisher=publisher,
+            alerts=AlertEngine.from_settings(
+                settings, ledger=AlertLedger.from_settings(redis_client, settings), publisher=alert_publisher
+            ),
+        )
 
-        async def handle(event: faust.EventT, slot: Slot[faust.EventT]) -> None:
+        async def handle(event: faust.EventT) -> None:
             message = event.message
-            try:
-                await pipeline.handle(
-                    SourceRecord(
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key,
-                        value=message.value,
-                        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
-                    )
+            await pipeline.handle(
+                SourceRecord(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+                    headers=tuple(message.headers or ()),
                 )
-                for finished in acks.complete(slot):
-                    finished.ack()
-            finally:
-                window.release()
+            )
 
         try:
-            async for event in stream.noack().events():
-                await window.acquire()
-                slot = acks.track(event.message.tp, event.message.offset, event)
-                task = asyncio.create_task(handle(event, slot))
-                running.add(task)
-                task.add_done_callback(running.discard)
+            await consume_in_offset_order(stream.noack().events(), handle, max_in_flight=settings.max_in_flight)
         finally:
-            # Shutdown or rebalance: pages still in flight are not acknowledged, so they are
-            # redelivered; their writes so far are idempotent.
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
             pool.close()
             await redis_client.aclose()
             log.info("pipeline stopped: %s", dict(pipeline.counts))
+
+    @app.agent(alerts, name="webhooks")
+    async def deliver_webhooks(stream: faust.StreamT[Any]) -> None:
+        # Its own agent, so that a slow or failing receiver never holds up page processing.
+        await run_webhook_agent(stream, settings, alert_publisher)
 
     return app

@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="start the stack and a worker, feed the sample pages, show the results")
     demo.set_defaults(command=_demo)
+
+    from workers import replay
+    from workers.alerts import commands as alert_commands
+
+    replay.register(commands)
+    alert_commands.register(commands)
     return parser
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
+from workers.alerts.engine import AlertEngine
 from workers.models import Article, DeadLetter, Outcome, SourcePosition
 from workers.pool import ExtractionPool
+from workers.replay import ReplayMarker
 from workers.retry import until_done
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
@@ -33,6 +35,7 @@ class SourceRecord:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def position(self) -> SourcePosition:
@@ -55,12 +58,14 @@ class PagePipeline:
         pool: ExtractionPool,
         store: ArticleStore,
         publisher: Publisher,
+        alerts: AlertEngine,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._store = store
         self._publisher = publisher
+        self._alerts = alerts
         self._clock = clock
         self._options = ExtractionOptions(min_text_chars=settings.min_text_chars)
         self.counts: Counter[str] = Counter()
@@ -94,6 +99,11 @@ class PagePipeline:
             await self._write(article)
         except Exception as exc:  # noqa: BLE001 - non-transient sink errors (transient ones are retried)
             return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
+        # After the article is stored (a receiver may fetch it) and before the page outcome and
+        # the ack: a crash in between redelivers the page, and firing is once-only.
+        await self._alerts.on_article(
+            article, urgent=False, story=None, replay=ReplayMarker.from_headers(record.headers)
+        )
         await self._retry(
             lambda: self._store.record_page_outcome(
                 article.url,

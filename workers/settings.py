@@ -74,6 +74,26 @@ class Settings(BaseSettings):
     # A transient Redis or Kafka outage is retried, never dead-lettered: the page is fine.
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
 
+    # --- alerts ---------------------------------------------------------------------------
+    topic_alerts: str = "alerts"
+    topic_alerts_dlq: str = "alerts.dlq"
+    alerts_partitions: int = Field(default=2, ge=1)
+    # YAML or JSON (schemas/rules.v1.schema.json); None: no rules, no alerts.
+    alert_rules_path: Path | None = None
+    alert_rules_check_interval_s: float = Field(default=5.0, gt=0)
+    # Webhook HMAC keys by the name a rules file gives them (JSON in the environment:
+    # WIREFEED_ALERT_WEBHOOK_SECRETS='{"newsdesk": "..."}'); never in the rules file.
+    alert_webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Longer than the pages.raw retention (the replay window): a replay never fires again.
+    alert_fired_ttl_days: float = Field(default=30.0, gt=0)
+    alert_stream_maxlen: int = Field(default=100_000, ge=1)
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    webhook_backoff_base_s: float = Field(default=1.0, gt=0)
+    webhook_backoff_max_s: float = Field(default=60.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Alerts being delivered at once per worker: a receiver that times out holds up only its own.
+    webhook_max_in_flight: int = Field(default=16, ge=1)
+
     # --- local stack (deploy/local) -------------------------------------------------------
     stack_dir: Path = Path(".wirefeed/stack")
     kafka_version: str = "4.1.2"

@@ -44,6 +44,17 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             settings.dlq_partitions,
             {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
         ),
+        # Alerts are events, not state: kept as long as a newsroom tool may need to catch up.
+        TopicSpec(
+            settings.topic_alerts,
+            settings.alerts_partitions,
+            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
+        ),
+        TopicSpec(
+            settings.topic_alerts_dlq,
+            1,
+            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
+        ),
     ]
 
 

@@ -9,13 +9,8 @@ import redis.asyncio as aioredis
 from workers.alerts.engine import RulesFile
 from workers.alerts.ledger import AlertLedger
 from workers.alerts.messages import Alert, AlertDeadLetter
-from workers.alerts.webhooks import (
-    AlertDeadLetterPublisher,
-    RetryPolicy,
-    WebhookDispatcher,
-    WebhookSender,
-    consume_in_offset_order,
-)
+from workers.acks import consume_in_offset_order
+from workers.alerts.webhooks import AlertDeadLetterPublisher, RetryPolicy, WebhookDispatcher, WebhookSender
 from workers.settings import Settings
 
 

@@ -29,13 +29,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import aiohttp
 from pydantic import SecretStr, ValidationError
 
 from workers import __version__
-from workers.acks import OrderedAcks, Slot
 from workers.alerts.engine import RulesFile
 from workers.alerts.ledger import AlertLedger, DeliveryState
 from workers.alerts.messages import Alert, AlertDeadLetter
@@ -255,35 +254,3 @@ class WebhookDispatcher:
 
     async def _retry(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
         return await until_done(operation, what=what, backoff_max_s=self._retry_backoff_max_s)
-
-
-async def consume_in_offset_order(
-    events: Any, handle: Callable[[Any], Awaitable[None]], *, max_in_flight: int
-) -> None:
-    """Run ``handle(event)`` on up to ``max_in_flight`` events of a Faust ``stream.noack().events()``
-    at once and acknowledge them in offset order per partition (workers/acks.py: faust#606), so
-    that one receiver that times out holds up neither the others nor the commit of earlier alerts.
-    Events still running at shutdown or rebalance are not acknowledged, hence redelivered."""
-    acks: OrderedAcks[Any] = OrderedAcks()
-    window = asyncio.Semaphore(max_in_flight)
-    running: set[asyncio.Task[None]] = set()
-
-    async def run(event: Any, slot: Slot[Any]) -> None:
-        try:
-            await handle(event)
-            for finished in acks.complete(slot):
-                finished.ack()
-        finally:
-            window.release()
-
-    try:
-        async for event in events:
-            await window.acquire()
-            slot = acks.track(event.message.tp, event.message.offset, event)
-            task = asyncio.create_task(run(event, slot))
-            running.add(task)
-            task.add_done_callback(running.discard)
-    finally:
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
