@@ -17,8 +17,8 @@ Counting. Each page counts once per block, whatever the number of times it is se
 is idempotent per page id (a re-crawl, a redelivery or a replay of the same article adds
 nothing), and a page's hashes are a set. Counts decay exponentially (half-life
 ``half_life_days``), so a site redesign is learned and old chrome forgotten. A block is *chrome*
-when its decayed count of distinct pages is at least ``min_pages`` and at least ``min_share`` of
-the domain's decayed page count. A domain with fewer than ``min_pages`` pages seen has no chrome:
+when its decayed count of distinct pages rounds to at least ``min_pages`` and is at least
+``min_share`` of the domain's decayed page count. A domain with fewer than ``min_pages`` pages seen has no chrome:
 a cold domain is extracted exactly as without the index.
 
 Decay is *forward decay*: an observation at time t adds ``2 ** ((t - landmark) / half_life)``
@@ -81,8 +81,10 @@ def weight(now: float, landmark: float, half_life_s: float) -> float:
 
 
 def threshold(pages_score: float, current_weight: float, settings: ChromeIndexSettings) -> float:
-    """The score (in forward-decay units) a block needs to count as chrome."""
-    return max(settings.min_pages * current_weight, settings.min_share * pages_score) * (1 - 1e-9)
+    """The score (in forward-decay units) a block needs to count as chrome: a decayed count of
+    distinct pages that rounds to ``min_pages`` (pages seen seconds apart have decayed a little),
+    and ``min_share`` of the domain's decayed page count."""
+    return max((settings.min_pages - 0.5) * current_weight, settings.min_share * pages_score)
 
 
 class ChromeIndex:
@@ -151,7 +153,7 @@ if not landmark then
 end
 local pages = tonumber(redis.call('HGET', KEYS[2], 'pages') or '0')
 local w = 2 ^ ((now - landmark) / half_life)
-local need = math.max(min_pages * w, min_share * pages) * (1 - 1e-9)
+local need = math.max((min_pages - 0.5) * w, min_share * pages)
 return redis.call('ZRANGEBYSCORE', KEYS[1], need, '+inf', 'LIMIT', 0, limit)
 """
 

@@ -43,6 +43,19 @@ _DATE = re.compile(
 )
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
+# Links that make a block a call to action: write to us, call us, follow us, share this. Contact
+# schemes, and the *profile* or *share* pages of social networks (not a post, a video or a
+# tweet, which an article may quote).
+_CONTACT = re.compile(r"^(?:mailto:|tel:|sms:|whatsapp:|viber:|skype:)", re.I)
+_SOCIAL = re.compile(
+    r"^(?:https?:)?//(?:[a-z0-9-]+\.)*(?:facebook\.com|fb\.me|twitter\.com|x\.com|instagram\.com|youtube\.com|"
+    r"t\.me|telegram\.me|wa\.me|whatsapp\.com|linkedin\.com|tiktok\.com|pinterest\.com|flipboard\.com|"
+    r"news\.google\.com|threads\.net|bsky\.app|vk\.com|ok\.ru|snapchat\.com)"
+    r"(?:/(?:channel/|c/|user/|@)?[^/?#]*)?/?(?:[?#].*)?$",
+    re.I,
+)
+_SHARE = re.compile(r"/sharer|/intent/|/share\?|/share/|addtoany|sharethis|api\.whatsapp\.com/send", re.I)
+_EMBED = re.compile(r"ref_src=twsrc|/status/|/watch|/p/|/reel/|/video/|/posts?/", re.I)
 
 
 @dataclass(slots=True)
@@ -66,6 +79,11 @@ class FilterSettings:
     region_min_share: float = 0.3
     dateline_max_words: int = 12
     caption_max_words: int = 30
+    cta_max_words: int = 40
+    after_article_max_words: int = 60
+    main_container_share: float = 0.6
+    contact_cta: bool = True
+    after_article: bool = True
     widget_headings: bool = True
     hidden: bool = True
     captions: bool = True
@@ -89,6 +107,60 @@ def _classes(element: HtmlElement | None, depth: int) -> list[tuple[str, str]]:
         current = current.getparent()
         depth -= 1
     return found
+
+
+def _is_cta_link(href: str) -> bool:
+    href = href.strip()
+    if not href or _EMBED.search(href):
+        return False
+    return bool(_CONTACT.match(href) or _SHARE.search(href) or _SOCIAL.match(href))
+
+
+def _block_links(block: Block) -> list[str]:
+    """The link targets of the block's own element (when that element is the block, not a
+    larger container that happens to hold it)."""
+    span = block.span
+    if span is None or span.element is None:
+        return []
+    element = span.element
+    if len(" ".join(element.text_content().split())) > 2 * len(block.text) + 20:
+        return []
+    hrefs = [a.get("href") or "" for a in element.iter("a")]
+    hrefs += [a.get("href") or "" for a in element.iterancestors("a")]
+    return hrefs
+
+
+def _main_container(blocks: list[Block], share: float) -> tuple[HtmlElement | None, int | None]:
+    """The deepest page element holding ``share`` of the body's located text, and where in the
+    page text its last body block ends."""
+    weights: dict[int, int] = {}
+    elements: dict[int, HtmlElement] = {}
+    total = 0
+    for block in blocks:
+        span = block.span
+        if span is None or span.element is None:
+            continue
+        total += len(block.text)
+        for element in (span.element, *span.element.iterancestors()):
+            weights[id(element)] = weights.get(id(element), 0) + len(block.text)
+            elements[id(element)] = element
+    if not total:
+        return None, None
+    best, depth = None, -1
+    for key, weight in weights.items():
+        if weight >= share * total:
+            element = elements[key]
+            level = sum(1 for _ in element.iterancestors())
+            if level > depth:
+                best, depth = element, level
+    if best is None:
+        return None, None
+    ends = [
+        b.span.end for b in blocks
+        if b.span is not None and b.span.element is not None
+        and (b.span.element is best or any(a is best for a in b.span.element.iterancestors()))
+    ]
+    return best, max(ends) if ends else None
 
 
 def locate(blocks: list[Block], source: SourceMap) -> None:
@@ -115,6 +187,7 @@ def apply_filters(
         if b.words >= 30 and (b.span is None or b.span.link_density < 0.3) and b.tag not in ("head",)
     ]
     last_long = max(long_blocks) if long_blocks else len(blocks)
+    main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
 
     for index, block in enumerate(blocks):
         if block.removed:
@@ -151,4 +224,16 @@ def apply_filters(
                 continue
         if settings.widget_headings and block.tag == "head" and index > last_long:
             block.removed = "widget_heading"
+            continue
+        if settings.contact_cta and block.words <= settings.cta_max_words and any(
+            _is_cta_link(href) for href in _block_links(block)
+        ):
+            block.removed = "contact_cta"
+            continue
+        if (
+            main is not None and main_end is not None and span is not None and span.element is not None
+            and block.words <= settings.after_article_max_words and span.start >= main_end
+            and not (span.element is main or any(a is main for a in span.element.iterancestors()))
+        ):
+            block.removed = "after_article"
             continue

@@ -77,9 +77,12 @@ class ExtractionOptions:
     drop_captions: bool = True
     drop_hidden: bool = True
     drop_widget_headings: bool = True
+    drop_contact_cta: bool = True
+    drop_after_article: bool = True
     drop_title_line: bool = True
     drop_repeated_blocks: bool = True
-    min_repeated_block_chars: int = 20
+    min_repeated_run_blocks: int = 4
+    min_repeated_chars: int = 400
     # site-learned chrome: longest block that known-chrome removal may take, and the largest
     # share of the body it may take on one page before the guard withholds it
     chrome_max_block_chars: int = 600
@@ -164,6 +167,8 @@ def extract_document(
             captions=options.drop_captions,
             hidden=options.drop_hidden,
             widget_headings=options.drop_widget_headings,
+            contact_cta=options.drop_contact_cta,
+            after_article=options.drop_after_article,
         ),
         teaser_links=frozenset(id(e) for e in link_lines),
         precision_spans=precision_spans,
@@ -173,7 +178,7 @@ def extract_document(
     if options.drop_title_line and meta.title:
         _mark_title(blocks, meta.title)
     if options.drop_repeated_blocks:
-        _mark_repeats(blocks, options.min_repeated_block_chars)
+        _mark_repeats(blocks, options.min_repeated_run_blocks, options.min_repeated_chars)
     live = [block for block in blocks if not block.removed]
     hashes = [(block_hash(block.text), len(block.text)) for block in live]
     decision = select_chrome(
@@ -284,19 +289,40 @@ def _mark_title(blocks: list[Block], title: str) -> None:
             return
 
 
-def _mark_repeats(blocks: list[Block], min_chars: int) -> None:
-    """A block repeated within the same page (a second rendering, a sticky copy) is kept once.
-    Repeated list items and table rows are content (a recipe, a schedule) and stay."""
-    seen: set[str] = set()
-    for block in blocks:
-        if block.tag in ("item", "table", "row", "cell") or block.removed:
+def _mark_repeats(blocks: list[Block], min_run_blocks: int, min_run_chars: int) -> None:
+    """A page rendered twice in the same HTML (an AMP copy, a print version, a sticky duplicate)
+    repeats whole runs of blocks in the same order: such runs are kept once. A block repeated
+    alone, or a short run, is content (a meal plan repeating an item, a chorus, a schedule) and
+    stays, except a long paragraph repeated verbatim."""
+    first_seen: dict[str, int] = {}
+    keys: list[str | None] = []
+    for index, block in enumerate(blocks):
+        key = normalise_block(block.text) if not block.removed else None
+        keys.append(key)
+        if key and key not in first_seen:
+            first_seen[key] = index
+    index = 0
+    while index < len(blocks):
+        key = keys[index]
+        if not key or first_seen.get(key, index) == index:
+            index += 1
             continue
-        key = normalise_block(block.text)
-        if len(key) < min_chars:
-            continue
-        if key in seen:
-            block.removed = "repeated_in_page"
-        seen.add(key)
+        # extend a run of blocks that repeat, in order, an earlier run
+        run = [index]
+        origin = first_seen[key]
+        nxt = index + 1
+        while nxt < len(blocks) and keys[nxt] and first_seen.get(keys[nxt], nxt) < nxt \
+                and first_seen[keys[nxt]] > origin:
+            origin = first_seen[keys[nxt]]
+            run.append(nxt)
+            nxt += 1
+        chars = sum(len(blocks[i].text) for i in run)
+        if (len(run) >= min_run_blocks and chars >= min_run_chars) or (len(run) == 1 and chars >= min_run_chars):
+            for i in run:
+                if blocks[i].tag not in ("row", "cell"):
+                    blocks[i].removed = "repeated_in_page"
+        index = nxt
+    return
 
 
 def _trafilatura(tree: object, url: str, options: ExtractionOptions, *, favor_precision: bool) -> Any:

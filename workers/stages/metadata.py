@@ -17,6 +17,7 @@ the extraction process.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import unicodedata
@@ -38,7 +39,7 @@ _ARTICLE_TYPES = {
     "askpublicnewsarticle", "webpage",
 }
 # Separators between a headline and the site name in <title> and og:title.
-_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»/]\s+|\s*[｜：]\s*|\s+::\s+")
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»/]\s+|\s*[｜：ㅣ]\s*|\s+::\s+|\s*--\s*")
 _ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
 # "Breaking news" in the languages a newsroom feed meets. These are words for the *concept*,
 # used only on the article's own headline, header badge and tags, never to remove text.
@@ -51,7 +52,11 @@ _URGENT_WORDS = (
 _URGENT_SET = {word.casefold() for word in _URGENT_WORDS}
 _URGENT_CLASS = re.compile(r"breaking|urgent|eilmeldung|ajel|3ajel|flash-?news|alert", re.IGNORECASE)
 _TICKER_CLASS = re.compile(r"ticker|marquee|crawl|scroll|rail|sidebar|nav|menu|footer|header-top|top-bar", re.IGNORECASE)
-_AUTHOR_CLEAN = re.compile(r"^(?:by|von|par|por|di|door|av|af|ved|от|بقلم|كتب|كتبت|تأليف)\s*[:\-]?\s+", re.IGNORECASE)
+_AUTHOR_CLEAN = re.compile(
+    r"^(?:by|von|par|por|di|door|av|af|ved|от|autor|autorin|author|text|texto|reporter|بقلم|كتب|كتبت|تأليف)\s*[:\-]?\s+",
+    re.IGNORECASE,
+)
+_AUTHOR_PAREN = re.compile(r"\s*\([^)]*\)\s*")
 _HTML_LANG = re.compile(r"^[A-Za-z]{2,3}")
 
 
@@ -79,6 +84,12 @@ def clean_text(value: object) -> str | None:
         return None
     text = " ".join(_ZERO_WIDTH.sub("", unicodedata.normalize("NFC", value)).split())
     return text or None
+
+
+def _unescaped(value: object) -> str | None:
+    """JSON-LD strings sometimes carry HTML entities (&quot;, &uuml;)."""
+    text = clean_text(value)
+    return clean_text(html.unescape(text)) if text and "&" in text else text
 
 
 # --- JSON-LD ------------------------------------------------------------------------------------
@@ -126,16 +137,20 @@ def json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
     return best
 
 
-def _names(value: Any) -> list[str]:
+_ORGANISATIONS = {"organization", "newsmediaorganization", "corporation"}
+
+
+def _names(value: Any, *, organisations: bool = False) -> list[str]:
+    """Author names; organisations only when asked (a byline of the outlet or an agency)."""
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
-        return [name for item in value for name in _names(item)]
+        return [name for item in value for name in _names(item, organisations=organisations)]
     if isinstance(value, dict):
         types = _types(value)
-        if types & {"organization", "newsmediaorganization", "corporation"}:
+        if (types & _ORGANISATIONS) and not organisations:
             return []
         name = value.get("name")
         if isinstance(name, str):
@@ -188,6 +203,12 @@ def _comparable(text: str) -> str:
     return " ".join(re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).casefold()).split())
 
 
+def _squashed(text: str) -> str:
+    """Lower case, no accents, no spaces or punctuation: "Seznam Zprávy" ~ "seznamzpravy"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
 def _overlap(a: str, b: str) -> float:
     """Share of the shorter text's tokens found in the other (1.0 = one contains the other)."""
     ta, tb = _comparable(a).split(), _comparable(b).split()
@@ -205,13 +226,17 @@ def strip_site_name(title: str, site_names: list[str]) -> str:
     parts = [part for part in _TITLE_SEPARATORS.split(title) if part.strip()]
     if len(parts) < 2:
         return title
-    sites = [_comparable(name) for name in site_names if name]
+    sites = [_squashed(name) for name in site_names if name]
 
     def is_site(part: str) -> bool:
-        norm = _comparable(part)
+        norm = _squashed(part)
         if not norm:
             return True
-        return any(norm == site or (site and (site in norm or norm in site)) for site in sites)
+        return any(
+            norm == site
+            or (site and len(norm) >= 3 and ((site in norm and len(norm) <= len(site) + 12) or norm in site))
+            for site in sites
+        )
 
     # remove site-name parts at either end
     while len(parts) > 1 and is_site(parts[-1]):
@@ -237,19 +262,43 @@ def _headings(tree: HtmlElement) -> list[str]:
     return found
 
 
-def choose_title(declared: list[str], headings: list[str], site_names: list[str]) -> str | None:
-    stripped = [strip_site_name(title, site_names) for title in declared if title]
-    for heading in headings:
-        for title in stripped:
-            if _comparable(heading) == _comparable(title):
-                return heading
-    for heading in headings:
-        for title in stripped:
-            if _overlap(heading, title) >= 0.8 and len(heading) >= 0.5 * len(title):
-                return heading
-    if stripped:
-        return stripped[0]
-    return headings[0] if headings else None
+def _forms(title: str) -> set[str]:
+    """The title and every part of it on either side of a separator ("A | B" -> A | B, A, B)."""
+    found = {clean_text(title) or ""}
+    for match in _TITLE_SEPARATORS.finditer(title):
+        found.add(clean_text(title[: match.start()]) or "")
+        found.add(clean_text(title[match.end() :]) or "")
+    return {form for form in found if form}
+
+
+def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | None:
+    """The title most sources agree on.
+
+    ``candidates`` maps a source (``ld`` JSON-LD headline, ``og`` og:title, ``h1`` the visible
+    headline, ``tw`` twitter:title, ``tt`` <title>) to its text, in order of preference. Each
+    source's text, and the declared ones with the site name cut off, is a candidate; a candidate
+    is supported by every source whose text is it or has it as a part between separators
+    ("Headline - Section | Site" supports "Headline"). The best supported wins, ties going to the
+    preferred source.
+    """
+    values = {key: value for key, value in candidates.items() if value}
+    if not values:
+        return None
+    forms = {key: _forms(value) for key, value in values.items()}
+    order = list(values)
+    best: tuple[int, int, int, str] | None = None
+    for rank, (key, value) in enumerate(values.items()):
+        options = [clean_text(value)]
+        if key in ("og", "tw", "tt"):
+            options.append(clean_text(strip_site_name(value, site_names)))
+        for option in options:
+            if not option:
+                continue
+            support = sum(1 for other in forms.values() if option in other)
+            score = (support, -rank, -order.index(key), option)
+            if best is None or score > best:
+                best = score
+    return best[3] if best else None
 
 
 # --- dates --------------------------------------------------------------------------------------
@@ -299,20 +348,27 @@ def _plausible(value: str | None) -> str | None:
 
 
 def clean_authors(names: list[str]) -> tuple[str, ...]:
+    """Names, one per entry: split on ";", "|", "and"-words and on commas between full names;
+    bylines ("By ...", "Autor: ...") and parenthesised initials or credits removed; e-mails, URLs
+    and slug spellings of a name already there dropped."""
     result: list[str] = []
     seen: set[str] = set()
+    splitter = re.compile(
+        r"\s*(?:;|\||,\s*(?=\S+\s+\S+)|\s+(?:and|und|et|y|e|og|och|en|и|و)\s+|\s+&\s+)\s*", re.IGNORECASE
+    )
     for raw in names:
-        for name in re.split(r"\s*(?:;|\||,\s*(?=\S+\s+\S+)|\s+and\s+|\s+und\s+|\s+&\s+|\s+et\s+|\s+y\s+|\s+и\s+| و)\s*", raw):
-            text = clean_text(name)
+        for name in splitter.split(raw):
+            text = clean_text(_AUTHOR_PAREN.sub(" ", name or ""))
             if not text:
                 continue
             text = _AUTHOR_CLEAN.sub("", text).strip(" ,;:-–—")
             if not text or "@" in text or text.startswith("http") or len(text) > 80 or not re.search(r"\w", text):
                 continue
-            key = text.casefold()
-            if key not in seen:
-                seen.add(key)
-                result.append(text)
+            key = _squashed(text)
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            result.append(text)
     return tuple(result)
 
 
@@ -410,13 +466,16 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     for element in tree.iter("title"):
         title_tag = clean_text(element.text_content())
         break
-    declared_titles = [
-        t for t in (
-            clean_text(ld.get("headline")), _first(meta, "og:title", "twitter:title", "dc.title"),
-            clean_text(fallback.title) if fallback else None, title_tag,
-        ) if t
-    ]
-    title = choose_title(declared_titles, _headings(tree), site_names)
+    headings = _headings(tree)
+    title_sources = {
+        "ld": _unescaped(ld.get("headline")) or _unescaped(ld.get("name")),
+        "og": _first(meta, "og:title", "dc.title"),
+        "h1": headings[0] if headings else None,
+        "tw": _first(meta, "twitter:title"),
+        "tt": title_tag or (clean_text(fallback.title) if fallback else None),
+    }
+    declared_titles = [t for t in title_sources.values() if t]
+    title = choose_title(title_sources, site_names)
 
     author_names = _names(ld.get("author")) or _names(ld.get("creator"))
     if not author_names:
@@ -424,6 +483,8 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
                         for v in meta.get(key, []) if not v.startswith("http")]
     if not author_names and fallback and fallback.author:
         author_names = [fallback.author]
+    if not author_names:
+        author_names = _names(ld.get("author"), organisations=True)
     authors = clean_authors(author_names)
 
     published = _plausible(clean_text(ld.get("datePublished"))) or _plausible(

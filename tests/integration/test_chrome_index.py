@@ -1,0 +1,73 @@
+"""The Redis chrome index against the real test Redis: the same answers as the in-memory index on
+the same history, its key layout, bounds and expiry, and idempotency under concurrent workers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+import redis.asyncio as aioredis
+
+from workers.chrome_index import ChromeIndexSettings, MemoryChromeIndex, RedisChromeIndex
+from workers.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_redis_and_memory_give_the_same_answers_on_the_same_history(
+    redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    chrome = ChromeIndexSettings(min_pages=3, min_share=0.1, half_life_days=2, max_blocks=40, max_pages=25)
+    clock = Clock()
+    in_redis = RedisChromeIndex(redis_client, settings.redis_prefix, chrome, clock=clock)
+    in_memory = MemoryChromeIndex(chrome, clock=clock)
+    rng = random.Random(7)
+    for step in range(120):
+        clock.now += rng.choice((5, 60, 3600, 6 * 3600))
+        domain = rng.choice(("a.example", "b.example"))
+        page = f"p{rng.randint(0, 60)}"  # pages come back: re-crawls must not count
+        hashes = {f"chrome{k}" for k in range(4) if rng.random() < 0.7} | {f"{page}-{k}" for k in range(5)}
+        await in_redis.observe(domain, page, hashes)
+        await in_memory.observe(domain, page, hashes)
+        if step % 10 == 0:
+            for name in ("a.example", "b.example", "cold.example"):
+                assert await in_redis.known_chrome(name) == await in_memory.known_chrome(name), (step, name)
+    assert await in_redis.known_chrome("a.example")  # the scenario does produce chrome
+
+
+async def test_key_layout_bounds_and_expiry(redis_client: aioredis.Redis, settings: Settings) -> None:
+    chrome = ChromeIndexSettings(min_pages=2, min_share=0.0, max_blocks=30, max_pages=10, ttl_days=1)
+    index = RedisChromeIndex(redis_client, settings.redis_prefix, chrome)
+    for n in range(40):
+        await index.observe("site.example", f"page-{n}", ["menu", f"x{n}", f"y{n}"])
+    blocks, pages, meta = index.keys("site.example")
+    assert blocks == f"{settings.redis_prefix}:chrome:site.example:blocks"
+    assert await redis_client.zcard(blocks) == 30
+    assert await redis_client.zcard(pages) == 10
+    assert await redis_client.zscore(blocks, "menu") is not None
+    assert set(await redis_client.hkeys(meta)) == {b"landmark", b"pages"}
+    for key in (blocks, pages, meta):
+        assert 0 < await redis_client.ttl(key) <= 86400
+    assert await index.known_chrome("site.example") == frozenset({"menu"})
+
+
+async def test_concurrent_workers_observing_the_same_page_count_it_once(
+    redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    chrome = ChromeIndexSettings(min_pages=2, min_share=0.0)
+    workers = [RedisChromeIndex(redis_client, settings.redis_prefix, chrome) for _ in range(8)]
+    await asyncio.gather(*(w.observe("race.example", "the-page", ["cta"]) for w in workers))
+    assert await workers[0].known_chrome("race.example") == frozenset()
+    blocks, _pages, _meta = workers[0].keys("race.example")
+    assert await redis_client.zscore(blocks, "cta") == pytest.approx(1.0, rel=1e-6)
+    await workers[1].observe("race.example", "another-page", ["cta"])
+    assert await workers[2].known_chrome("race.example") == frozenset({"cta"})
