@@ -136,9 +136,6 @@ _HAS_NO_SPACE = re.compile(f"[{_NO_SPACE}]")
 # "_" is a word character to the regex engine, and never part of a word in prose.
 _WORD = re.compile(rf"[\w{_char_class(_mark_ranges())}]+")
 _RUNS = re.compile(f"([{_NO_SPACE}]+)")
-# What str.splitlines() splits on.
-_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
-_WORD_OR_BREAK = re.compile(f"{_WORD.pattern}|[{''.join(sorted(_BREAKS))}]")
 
 NGRAM = 2
 """Character n-gram size for scripts without spaces. Bigrams: most Chinese words are two
@@ -172,7 +169,11 @@ def word_count(tokens: Sequence[str]) -> float:
     """How many words ``tokens`` stand for, in any script: a character n-gram of a script
     without spaces stands for 1 / NGRAM of a word (n characters give n - 1 bigrams, and words
     of those scripts are about two characters long)."""
-    grams = sum(1 for t in tokens if _HAS_NO_SPACE.match(t)) if _HAS_NO_SPACE.search("".join(tokens)) else 0
+    grams = (
+        sum(1 for t in tokens if _HAS_NO_SPACE.match(t))
+        if _HAS_NO_SPACE.search("".join(tokens))
+        else 0
+    )
     return len(tokens) - grams + grams / NGRAM
 
 
@@ -180,17 +181,10 @@ def token_lines(text: str) -> list[list[str]]:
     """The tokens of each non-empty line of ``text`` (normalised here), in order."""
     normalized = normalize(text)
     if _HAS_NO_SPACE.search(normalized):
-        return [tokens for line in normalized.splitlines() if (tokens := tokenize(line))]
-    # One regex pass over the whole text, line breaks as tokens: a tokenize() call per line
-    # costs more than the tokens of a short line.
-    lines: list[list[str]] = [[]]
-    for token in _WORD_OR_BREAK.findall(normalized.replace("_", " ")):
-        if token in _BREAKS:
-            if lines[-1]:
-                lines.append([])
-        else:
-            lines[-1].append(token)
-    return lines if lines[-1] else lines[:-1]
+        lines = map(tokenize, normalized.splitlines())
+    else:  # the common case: one C-level regex call per line, no Python loop over tokens
+        lines = map(_WORD.findall, normalized.replace("_", " ").splitlines())
+    return [tokens for tokens in lines if tokens]
 
 
 # --- term ------------------------------------------------------------------------------------
@@ -202,8 +196,11 @@ _AR_PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال", "و")
 _AR_SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "ه", "ي")
 _AR_LETTERS = re.compile("^[\u0621-\u064a]+$")
 # Long vowels written inside a word vary with transliteration and dialect (اميركي / امريكي,
-# ميلكونيان / ملكونيان); dropping them inside the word leaves the consonant skeleton.
+# ميلكونيان / ملكونيان); dropping them inside the word leaves the consonant skeleton. Only
+# in stems of _AR_SKELETON_MIN letters or more: the variation is in long, mostly foreign,
+# words, while short native ones would merge (كاتب, كتب).
 _AR_INNER_VOWELS = re.compile("(?<=.)[اوي](?=.)")
+_AR_SKELETON_MIN = 5
 
 TERM_PREFIX = 6
 """Tokens in other scripts are cut to this many characters: prefix truncation is a
@@ -222,5 +219,5 @@ def term(token: str) -> str:
             if token.endswith(suffix) and len(token) - len(suffix) >= 3:
                 token = token[: -len(suffix)]
                 break
-        return _AR_INNER_VOWELS.sub("", token)
+        return _AR_INNER_VOWELS.sub("", token) if len(token) >= _AR_SKELETON_MIN else token
     return token[:TERM_PREFIX]

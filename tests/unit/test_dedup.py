@@ -167,13 +167,11 @@ def test_stories_work_without_spaces() -> None:
 
 
 def test_frequent_terms_weigh_less() -> None:
-    common, rare = vector("", "aleppo ceasefire"), None
-    ids = common.ids
+    ids = vector("", "aleppo ceasefire").ids
     counters = np.zeros(stories.DF_SLOTS, dtype=np.uint32)
     counters[stories.df_slots(ids[:1])] = 900  # one of the two terms is in 90% of documents
-    stats = stories.TermStats(counters, 1000)
-    rare = vector("", "aleppo ceasefire", stats)
-    assert rare.weights[0] < rare.weights[1]
+    weighted = vector("", "aleppo ceasefire", stories.TermStats(counters, 1000))
+    assert weighted.weights[0] < weighted.weights[1]
     assert np.allclose(stories.TermStats.empty().idf(ids), 1.0)
 
 

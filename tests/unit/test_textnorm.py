@@ -44,6 +44,11 @@ def test_the_two_spellings_of_american_meet_as_terms() -> None:
     assert terms("الأميركي والروسي") == terms("الأمريكي والروسى")
 
 
+def test_short_arabic_words_keep_their_long_vowels() -> None:
+    # Only long stems lose them: writer (كاتب) and books (كتب) stay apart.
+    assert terms("كاتب") != terms("كتب")
+
+
 def test_arabic_clitics_are_stripped_from_terms() -> None:
     forms = ["حكومة", "الحكومة", "والحكومة", "بالحكومة", "للحكومة"]
     assert len({tuple(terms(form)) for form in forms}) == 1

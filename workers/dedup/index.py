@@ -479,7 +479,8 @@ class DedupIndex:
         sketch = minhash.sketch(lines)
         at = article.fetched_at.timestamp()
         # The near-duplicate index entries: the exact fingerprint (tagged, so that an exact
-        # match is told from a band match) and the LSH band keys. None for an empty text.
+        # match is told from a band match) and the LSH band keys; none for a text without
+        # tokens, which is nobody's duplicate.
         entries = [
             b"=" + fingerprint,
             *minhash.band_keys(sketch, self._config.bands, self._config.rows),
@@ -521,9 +522,13 @@ class DedupIndex:
             and cached.counted_since < max(10, cached.stats.documents // 10)
         ):
             return cached.stats
-        today = math.floor(time.time() / DF_DAY_S)
+        # The worker's clock, not an article's: one snapshot serves the articles of the next
+        # minute, whatever their fetched_at.
+        wall = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
-            for day in range(today, math.floor((time.time() - self._window_s) / DF_DAY_S) - 1, -1):
+            for day in range(
+                math.floor(wall / DF_DAY_S), math.floor((wall - self._window_s) / DF_DAY_S) - 1, -1
+            ):
                 pipe.get(f"{self._p}:st:df:{language}:{day}")
                 pipe.get(f"{self._p}:st:n:{language}:{day}")
             replies = await pipe.execute()

@@ -50,7 +50,7 @@ _LOW_BITS = np.uint32((1 << STORED_BITS) - 1)
 @dataclass(frozen=True, slots=True)
 class Sketch:
     """The MinHash of one text: ``signature`` (uint32[NUM_PERM]) and ``size``, the number of
-    distinct shingles (0 for a text without tokens, which is never anyone's duplicate)."""
+    shingles (0 for a text without tokens, which is never anyone's duplicate)."""
 
     signature: np.ndarray
     size: int
@@ -74,8 +74,14 @@ def _token_hash(token: str) -> int:
 
 
 def shingles(lines: Sequence[Sequence[str]]) -> np.ndarray:
-    """The distinct 32-bit hashes of the shingles of the prose lines among token ``lines``."""
-    prose = [tokens for tokens in lines if word_count(tokens) >= MIN_LINE_WORDS] or lines
+    """The 32-bit hashes of the shingles of the prose lines among token ``lines`` (a shingle
+    that recurs is there as often: a minimum does not care)."""
+    # (A line has at most as many words as tokens: most short lines need no count.)
+    prose = [
+        tokens
+        for tokens in lines
+        if len(tokens) >= MIN_LINE_WORDS and word_count(tokens) >= MIN_LINE_WORDS
+    ] or lines
     tokens = [token for line in prose for token in line]
     if not tokens:
         return np.empty(0, dtype=np.uint32)
@@ -83,8 +89,8 @@ def shingles(lines: Sequence[Sequence[str]]) -> np.ndarray:
     # Shingles run across the line breaks between prose lines: the chrome between them is gone.
     n = max(1, len(ids) - SHINGLE + 1)
     width = min(SHINGLE, len(ids))
-    hashes = sum(ids[i : i + n] * _MIX[i] for i in range(width))
-    return np.unique(hashes.astype(np.uint32))  # uint64 products wrap; keep 32 bits
+    hashes: np.ndarray = sum(ids[i : i + n] * _MIX[i] for i in range(width))
+    return hashes.astype(np.uint32)  # uint64 products wrap; keep 32 bits
 
 
 def sketch(lines: Sequence[Sequence[str]]) -> Sketch:
