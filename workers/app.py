@@ -19,6 +19,7 @@ from workers.acks import consume_in_offset_order
 from workers.alerts.agent import TopicAlertPublisher, run_webhook_agent
 from workers.alerts.engine import AlertEngine
 from workers.alerts.ledger import AlertLedger
+from workers.dedup.index import DedupConfig, DedupIndex
 from workers.models import Article, DeadLetter
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import ExtractionPool
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> faust.App:
             pool=pool,
             store=ArticleStore.from_settings(redis_client, settings),
             publisher=publisher,
+            dedup=DedupIndex(redis_client, settings.redis_prefix, DedupConfig.from_settings(settings)),
             alerts=AlertEngine.from_settings(
                 settings, ledger=AlertLedger.from_settings(redis_client, settings), publisher=alert_publisher
             ),

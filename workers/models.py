@@ -82,6 +82,11 @@ class Article(_Message):
     processed_at: datetime
     source: SourcePosition
     extraction: ExtractionInfo
+    # Set by deduplication (workers/dedup/index.py).
+    status: Literal["new", "update", "duplicate"] = "new"
+    duplicate_of: str | None = None
+    similarity: float | None = None
+    story_id: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from workers.alerts.engine import AlertEngine
+from workers.alerts.match import StoryInfo
+from workers.dedup.index import DedupIndex
 from workers.models import Article, DeadLetter, Outcome, SourcePosition
 from workers.pool import ExtractionPool
 from workers.replay import ReplayMarker
@@ -58,6 +60,7 @@ class PagePipeline:
         pool: ExtractionPool,
         store: ArticleStore,
         publisher: Publisher,
+        dedup: DedupIndex,
         alerts: AlertEngine,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -65,6 +68,7 @@ class PagePipeline:
         self._pool = pool
         self._store = store
         self._publisher = publisher
+        self._dedup = dedup
         self._alerts = alerts
         self._clock = clock
         self._options = ExtractionOptions(min_text_chars=settings.min_text_chars)
@@ -95,21 +99,34 @@ class PagePipeline:
             pipeline_version=self._settings.pipeline_version,
             processed_at=self._clock(),
         )
-        try:
-            await self._write(article)
-        except Exception as exc:  # noqa: BLE001 - non-transient sink errors (transient ones are retried)
-            return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
-        # After the article is stored (a receiver may fetch it) and before the page outcome and
-        # the ack: a crash in between redelivers the page, and firing is once-only.
-        await self._alerts.on_article(
-            article, urgent=False, story=None, replay=ReplayMarker.from_headers(record.headers)
-        )
+        decision = await self._retry(lambda: self._dedup.classify(article), what="classifying an article")
+        if decision.emit:
+            article = article.model_copy(
+                update={
+                    "status": decision.status.value,
+                    "duplicate_of": decision.duplicate_of,
+                    "similarity": decision.similarity,
+                    "story_id": decision.story_id,
+                }
+            )
+            try:
+                await self._write(article)
+            except Exception as exc:  # noqa: BLE001 - non-transient sink errors (transient ones are retried)
+                return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
+            # After the article is stored (a receiver may fetch it) and before the page outcome
+            # and the ack: a crash in between redelivers the page, and firing is once-only.
+            await self._alerts.on_article(
+                article,
+                urgent=False,
+                story=await self._story(decision.story_id),
+                replay=ReplayMarker.from_headers(record.headers),
+            )
         await self._retry(
             lambda: self._store.record_page_outcome(
                 article.url,
                 outcome=Outcome.KEPT,
                 stage="sink",
-                reason="stored",
+                reason=decision.status.value,
                 article_id=article.article_id,
                 source=record.position,
                 source_ts_ms=record.timestamp_ms,
@@ -117,6 +134,12 @@ class PagePipeline:
             what="recording a page outcome",
         )
         return Outcome.KEPT
+
+    async def _story(self, story_id: str | None) -> StoryInfo | None:
+        if story_id is None:
+            return None
+        outlets = await self._retry(lambda: self._dedup.story_outlets(story_id), what="reading a story")
+        return StoryInfo(story_id, outlets)
 
     async def _write(self, article: Article) -> None:
         saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")

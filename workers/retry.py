@@ -18,7 +18,13 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+class Contention(RuntimeError):
+    """Lost an optimistic-concurrency race against another worker too often in a row; trying
+    again later wins it."""
+
+
 _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    Contention,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers import PIPELINE_VERSION
@@ -74,6 +74,20 @@ class Settings(BaseSettings):
     # A transient Redis or Kafka outage is retried, never dead-lettered: the page is fine.
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
 
+    # --- deduplication and stories (workers/dedup/index.py) --------------------------------
+    dedup_window_days: float = Field(default=7.0, gt=0)
+    # MinHash Jaccard estimate at or above which another URL's content is a near-duplicate;
+    # chosen on one half of bench/dedup.py's pairs, checked on the other.
+    dedup_threshold: float = Field(default=0.35, gt=0, le=1)
+    dedup_bands: int = Field(default=32, ge=1)
+    dedup_rows: int = Field(default=2, ge=1)
+    # Index hash buckets: about (articles per window x 33) / 100 keeps each one a small listpack.
+    dedup_buckets: int = Field(default=16384, ge=1)
+    story_window_days: float = Field(default=3.0, gt=0)
+    story_half_life_hours: float = Field(default=24.0, gt=0)
+    story_threshold: float = Field(default=0.30, gt=0, le=1)
+    story_df_refresh_s: float = Field(default=60.0, gt=0)
+
     # --- alerts ---------------------------------------------------------------------------
     topic_alerts: str = "alerts"
     topic_alerts_dlq: str = "alerts.dlq"
@@ -97,6 +111,12 @@ class Settings(BaseSettings):
     # --- local stack (deploy/local) -------------------------------------------------------
     stack_dir: Path = Path(".wirefeed/stack")
     kafka_version: str = "4.1.2"
+
+    @model_validator(mode="after")
+    def _lsh_fits_the_signature(self) -> Settings:
+        if self.dedup_bands * self.dedup_rows > 128:
+            raise ValueError("dedup_bands x dedup_rows must be at most 128 (the MinHash signature length)")
+        return self
 
     @field_validator("redis_prefix")
     @classmethod

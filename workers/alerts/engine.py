@@ -143,10 +143,16 @@ class AlertEngine:
         if replay is not None and not replay.alerts:
             return []
         matcher = self._rules.current()
-        candidates = [
-            self._alert(match.rule, article, urgent, subject_id=article.article_id, terms=match.terms, replay=replay)
-            for match in matcher.match_article(ArticleFacts.of(article, urgent=urgent))
-        ]
+        # A copy of an article already seen fires no article rule again; it still counts as one
+        # more outlet for the story rules.
+        candidates = (
+            []
+            if article.status == "duplicate"
+            else [
+                self._alert(match.rule, article, urgent, subject_id=article.article_id, terms=match.terms, replay=replay)
+                for match in matcher.match_article(ArticleFacts.of(article, urgent=urgent))
+            ]
+        )
         if story is not None:
             candidates += [
                 self._alert(

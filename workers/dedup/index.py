@@ -93,12 +93,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
 from workers.dedup import minhash, stories
+from workers.retry import Contention
 from workers.textnorm import normalize, token_lines, tokenize
 
 if TYPE_CHECKING:
@@ -381,7 +383,7 @@ _STORY_ITEM = _ID_BYTES + 4  # a story id and the minute it was indexed
 _LANGUAGE = re.compile(r"[^0-9a-z_-]")
 
 
-class ClassifyConflict(RuntimeError):
+class ClassifyConflict(Contention):
     """Raised when :data:`MAX_ATTEMPTS` optimistic attempts all lost a race."""
 
 
@@ -469,6 +471,12 @@ class DedupIndex:
             if decision is not None:
                 return decision
         raise ClassifyConflict(f"{article.article_id}: {MAX_ATTEMPTS} attempts lost a race")
+
+    async def story_outlets(self, story_id: str) -> dict[str, datetime]:
+        """The outlets (domains) reporting a story, each with when it first did (its article's
+        ``fetched_at``): what the breaking-story alert rule counts."""
+        outlets = await self._redis.zrange(self._story(story_id, ":o"), 0, -1, withscores=True)
+        return {domain.decode(): datetime.fromtimestamp(first, UTC) for domain, first in outlets}
 
     # --- pure preparation --------------------------------------------------------------------
 
