@@ -314,8 +314,12 @@ def seed_check(options: ExtractionOptions, chrome: ChromeIndexSettings) -> dict[
     spec = importlib.util.spec_from_file_location("seed_helper", helper)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.seed_report(seeds, options, chrome)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+        return module.seed_report(seeds, options, chrome)
+    except Exception as exc:  # noqa: BLE001 - the seed check must not lose the whole run
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # --- driver -----------------------------------------------------------------------------------
@@ -457,10 +461,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for result in project.values():
         summary["outcomes"][result["outcome"]] = summary["outcomes"].get(result["outcome"], 0) + 1
     summary["timing_project"] = timing(project) | {"wall_s": round(project_wall, 1), "jobs": args.jobs}
+    summary["slowest_project"] = [
+        [f"{dataset}/{page_id}", round(1000 * result["seconds"])]
+        for (dataset, page_id), result in sorted(project.items(), key=lambda item: -item[1]["seconds"])[:5]
+    ]
     if plain:
         summary["timing_plain"] = timing(plain)
-    if not args.no_seeds:
-        summary["seeds"] = seed_check(options, chrome)
     return summary
 
 
@@ -479,6 +485,8 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="print the headline figures only")
     args = parser.parse_args()
     summary = asyncio.run(main_async(args))
+    if not args.no_seeds:
+        summary["seeds"] = seed_check(*build_config(args.set or []))
     pred_root = Path(args.pred_root)
     pred_root.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, ensure_ascii=False, indent=2)

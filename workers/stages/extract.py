@@ -26,6 +26,7 @@ Every removal is listed in ``ExtractedDocument.removed`` with its reason.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,6 +74,7 @@ class ExtractionOptions:
     link_dense: float = 0.5
     precision_region: bool = True
     precision_region_min_share: float = 0.3
+    precision_region_fast: bool = False
     drop_datelines: bool = True
     drop_captions: bool = True
     drop_hidden: bool = True
@@ -134,7 +136,7 @@ def extract_document(
         link_lines = teasers.find_link_lines(tree, teaser_settings) if options.remove_link_lines else []
         document = _trafilatura(tree, url, options, favor_precision=options.favor_precision)
         precision = (
-            _trafilatura(tree, url, options, favor_precision=True)
+            _trafilatura(tree, url, options, favor_precision=True, fast=options.precision_region_fast)
             if options.precision_region and not options.favor_precision and document is not None
             else None
         )
@@ -322,10 +324,25 @@ def _mark_repeats(blocks: list[Block], min_run_blocks: int, min_run_chars: int) 
                 if blocks[i].tag not in ("row", "cell"):
                     blocks[i].removed = "repeated_in_page"
         index = nxt
-    return
+    # a long block that is earlier blocks glued together (the text again as one blob: a
+    # no-script copy, a JSON rendering) repeats them too
+    earlier: list[str] = []
+    for index, block in enumerate(blocks):
+        key = keys[index]
+        if not key:
+            continue
+        if len(key) >= min_run_chars and earlier:
+            covered = sum(len(piece) for piece in earlier if piece in key)
+            if covered >= 0.8 * len(key):
+                block.removed = "repeated_in_page"
+                continue
+        if len(key) >= 30:
+            earlier.append(key)
 
 
-def _trafilatura(tree: object, url: str, options: ExtractionOptions, *, favor_precision: bool) -> Any:
+def _trafilatura(
+    tree: object, url: str, options: ExtractionOptions, *, favor_precision: bool, fast: bool | None = None
+) -> Any:
     return trafilatura.bare_extraction(
         tree,
         url=url or None,
@@ -334,7 +351,7 @@ def _trafilatura(tree: object, url: str, options: ExtractionOptions, *, favor_pr
         include_tables=options.include_tables,
         favor_precision=favor_precision,
         favor_recall=options.favor_recall and not favor_precision,
-        fast=not options.fallback,
+        fast=(not options.fallback) if fast is None else fast,
         with_metadata=False,
     )
 
@@ -350,7 +367,8 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _clean_text(text: str) -> str:
-    return _BLANK_LINES.sub("\n\n", text or "").strip()
+    """NFC, as trafilatura's own text output (and as content hashes expect)."""
+    return unicodedata.normalize("NFC", _BLANK_LINES.sub("\n\n", text or "").strip())
 
 
 # --- language and metadata ---------------------------------------------------------------------

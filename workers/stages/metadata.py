@@ -323,13 +323,13 @@ def parse_iso(value: str | None) -> datetime | None:
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
-def _htmldate(tree: HtmlElement, url: str | None, *, original: bool) -> str | None:
+def _htmldate(tree: HtmlElement, url: str | None, *, original: bool, extensive: bool = True) -> str | None:
     try:
         return find_date(
             tree,
             url=url,
             original_date=original,
-            extensive_search=True,
+            extensive_search=extensive,
             outputformat=_DATE_FORMAT,
             max_date=datetime.now(UTC).strftime("%Y-%m-%d"),
         )
@@ -410,6 +410,31 @@ def _header_badge(tree: HtmlElement) -> str | None:
     return None
 
 
+class _LazyFallback:
+    """trafilatura's metadata heuristics (byline search, htmldate's extensive date search...) cost
+    more than everything else here together: run them only when the declared metadata lacks a
+    field, once per page."""
+
+    def __init__(self, tree: HtmlElement, url: str | None) -> None:
+        self._tree, self._url = tree, url
+        self._document: Any = None
+        self._done = False
+
+    def get(self, name: str) -> Any:
+        if not self._done:
+            self._done = True
+            try:
+                self._document = extract_metadata(
+                    self._tree, self._url,
+                    {"original_date": True, "extensive_search": True, "outputformat": _DATE_FORMAT,
+                     "max_date": datetime.now(UTC).strftime("%Y-%m-%d")},
+                    True,
+                )
+            except Exception:  # noqa: BLE001 - trafilatura's metadata heuristics raise on odd markup
+                self._document = None
+        return getattr(self._document, name, None) if self._document is not None else None
+
+
 # --- the whole ----------------------------------------------------------------------------------
 
 
@@ -445,18 +470,12 @@ def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) ->
 def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     meta = _meta(tree)
     ld = json_ld_article(tree) or {}
-    try:
-        fallback = extract_metadata(
-            tree, url, {"original_date": True, "extensive_search": True, "outputformat": _DATE_FORMAT,
-                        "max_date": datetime.now(UTC).strftime("%Y-%m-%d")}, True,
-        )
-    except Exception:  # noqa: BLE001 - trafilatura's metadata heuristics raise on odd markup
-        fallback = None
+    fallback = _LazyFallback(tree, url)
 
     publisher = ld.get("publisher")
     site_name = clean_text(_first(meta, "og:site_name", "application-name", "twitter:site")) or (
         clean_text(publisher.get("name")) if isinstance(publisher, dict) else None
-    ) or (fallback.sitename if fallback else None)
+    ) or fallback.get("sitename")
     if site_name:
         site_name = site_name.lstrip("@")
     host = (urlsplit(url).hostname or "") if url else ""
@@ -472,7 +491,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         "og": _first(meta, "og:title", "dc.title"),
         "h1": headings[0] if headings else None,
         "tw": _first(meta, "twitter:title"),
-        "tt": title_tag or (clean_text(fallback.title) if fallback else None),
+        "tt": title_tag,
     }
     declared_titles = [t for t in title_sources.values() if t]
     title = choose_title(title_sources, site_names)
@@ -481,8 +500,8 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     if not author_names:
         author_names = [v for key in ("author", "article:author", "dc.creator", "byl", "sailthru.author", "parsely-author")
                         for v in meta.get(key, []) if not v.startswith("http")]
-    if not author_names and fallback and fallback.author:
-        author_names = [fallback.author]
+    if not author_names and (fallback_author := fallback.get("author")):
+        author_names = [fallback_author]
     if not author_names:
         author_names = _names(ld.get("author"), organisations=True)
     authors = clean_authors(author_names)
@@ -490,10 +509,10 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     published = _plausible(clean_text(ld.get("datePublished"))) or _plausible(
         _first(meta, "article:published_time", "og:published_time", "datepublished", "pubdate", "publishdate",
                "dc.date.issued", "dcterms.created", "date", "sailthru.date", "parsely-pub-date")
-    ) or _plausible(fallback.date if fallback else None) or _plausible(_htmldate(tree, url, original=True))
+    ) or _plausible(fallback.get("date"))
     modified = _plausible(clean_text(ld.get("dateModified"))) or _plausible(
         _first(meta, "article:modified_time", "og:updated_time", "datemodified", "lastmod", "dcterms.modified")
-    ) or _plausible(_htmldate(tree, url, original=False))
+    ) or _plausible(_htmldate(tree, url, original=False, extensive=False))
     if modified and published and (parse_iso(modified) or datetime.min.replace(tzinfo=UTC)) < (
         parse_iso(published) or datetime.min.replace(tzinfo=UTC)
     ):
@@ -510,16 +529,16 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         image = urljoin(url, image)
 
     categories = [c for c in _strings(ld.get("articleSection"))] + meta.get("article:section", [])
-    if not categories and fallback and fallback.categories:
-        categories = list(fallback.categories)
+    if not categories:
+        categories = list(fallback.get("categories") or [])
     keywords = ld.get("keywords")
     tag_values = _strings(keywords) if not isinstance(keywords, str) else keywords.split(",")
     tag_values += meta.get("article:tag", [])
     for key in ("news_keywords", "keywords"):
         for value in meta.get(key, []):
             tag_values += value.split(",")
-    if not tag_values and fallback and fallback.tags:
-        tag_values = list(fallback.tags)
+    if not tag_values:
+        tag_values = list(fallback.get("tags") or [])
     categories_clean = _unique(categories)
     tags_clean = _unique(tag_values)
 

@@ -1,0 +1,204 @@
+"""The extraction stage on small hand-written pages: options, structural filters, metadata."""
+
+from __future__ import annotations
+
+import html
+import pickle
+
+import pytest
+from trafilatura.utils import load_html
+
+from workers.stages import teasers
+from workers.stages.chrome import block_hash
+from workers.stages.extract import ExtractedDocument, ExtractionOptions, extract_document
+from workers.stages.metadata import choose_title, clean_authors, extract_page_metadata, strip_site_name
+from workers.stages.outcome import Dropped, Failed, Kept
+
+PARAGRAPHS = [
+    "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
+    "with the mayor promising that the money would go first to schools and to the repair of the old bridge.",
+    "Opposition members argued that the plan leaves the harbour district without the investment it was "
+    "promised two years ago, and that the tax increase will hit small shops harder than large chains.",
+    "The finance director said the city had no choice after the regional government cut its transfers, "
+    "and that the budget would be reviewed in spring once the new figures for tourism were available.",
+    "Residents who spoke at the public session were divided: some welcomed the school programme, others "
+    "asked why the museum renovation had been postponed again for the third year in a row.",
+]
+
+
+def page(*, body: str = "", head: str = "", before: str = "", after: str = "", lang: str = "en") -> str:
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in PARAGRAPHS)
+    return f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">{head}</head><body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/city">City</a></li><li><a href="/sport">Sport</a></li></ul></nav></header>
+<main><article><h1>City council approves the budget</h1>{before}<div class="body">{paragraphs}{body}</div>{after}</article></main>
+<footer><p>Copyright 2024 The Daily Example</p></footer></body></html>"""
+
+
+def kept(result: object) -> ExtractedDocument:
+    assert isinstance(result, Kept), result
+    return result.value
+
+
+def extract(html_text: str, url: str = "https://news.example/city/budget", **options: object) -> ExtractedDocument:
+    return kept(extract_document(html_text, url, ExtractionOptions(**options)))  # type: ignore[arg-type]
+
+
+def test_body_metadata_and_removed_blocks() -> None:
+    head = """<title>City council approves the budget | The Daily Example</title>
+<link rel="canonical" href="https://www.news.example/city/budget?utm_source=rss">
+<meta property="og:site_name" content="The Daily Example">
+<meta property="og:image" content="/img/budget.jpg">
+<meta name="description" content="The council approved the budget.">
+<meta property="article:published_time" content="2024-03-05T18:30:00+01:00">
+<meta property="article:modified_time" content="2024-03-06T09:00:00+01:00">
+<meta property="article:section" content="City">
+<meta property="article:tag" content="budget"><meta property="article:tag" content="council">
+<script type="application/ld+json">{"@context":"https://schema.org","@type":"NewsArticle",
+ "headline":"City council approves the budget","author":[{"@type":"Person","name":"Jane Doe"},
+ {"@type":"Person","name":"John Roe"}],"datePublished":"2024-03-05T18:30:00+01:00"}</script>"""
+    doc = extract(page(head=head))
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+    assert "City council approves the budget" not in doc.text  # the headline is the title
+    assert doc.title == "City council approves the budget"
+    assert doc.authors == ("Jane Doe", "John Roe")
+    assert doc.published_at is not None and doc.published_at.isoformat() == "2024-03-05T18:30:00+01:00"
+    assert doc.modified_at is not None and doc.modified_at.isoformat() == "2024-03-06T09:00:00+01:00"
+    assert doc.site_name == "The Daily Example"
+    assert doc.description == "The council approved the budget."
+    assert doc.image == "https://news.example/img/budget.jpg"
+    assert doc.canonical_url == "https://www.news.example/city/budget"
+    assert doc.categories == ("City",) and doc.tags == ("budget", "council")
+    assert doc.language == "en" and doc.declared_language == "en"
+    assert doc.urgent is False
+    assert doc.block_hashes >= {block_hash(p) for p in PARAGRAPHS}
+    assert any(r.reason == "title" for r in doc.removed)
+    # picklable: it travels back from the pool's worker processes
+    assert pickle.loads(pickle.dumps(doc)) == doc
+
+
+def test_not_a_page_and_too_short() -> None:
+    assert isinstance(extract_document("", "https://a.example/", ExtractionOptions()), (Dropped, Failed))
+    short = "<html><body><article><p>Too short.</p></article></body></html>"
+    assert isinstance(extract_document(short, "https://a.example/", ExtractionOptions()), Dropped)
+
+
+def test_a_related_list_inside_the_article_goes_in_any_language() -> None:
+    items = "".join(
+        f'<li><div><p>{who}: {what}...<a href="/story/{n}">{more}</a></p></div></li>'
+        for n, (who, what, more) in enumerate([
+            ("Από τον Γιάννη", "Νέα μέτρα για την οικονομία ανακοίνωσε η κυβέρνηση", "περισσότερα"),
+            ("Από τη Μαρία", "Ο δήμαρχος παρουσίασε το σχέδιο για το λιμάνι", "περισσότερα"),
+            ("Από τον Νίκο", "Απεργία στα μέσα μεταφοράς την Πέμπτη", "περισσότερα"),
+            ("Από την Ελένη", "Το μουσείο ανοίγει ξανά μετά την ανακαίνιση", "περισσότερα"),
+        ])
+    )
+    doc = extract(page(after=f'<div class="x1"><ul>{items}</ul></div>'))
+    assert "Νέα μέτρα" not in doc.text and "μουσείο" not in doc.text
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+
+
+def test_teaser_items_are_found_by_structure() -> None:
+    tree = load_html(
+        "<html><body><div>"
+        + "".join(f'<div class="card"><a href="/a/{n}">Headline number {n} of the day here</a><p>Summary {n}.</p></div>'
+                  for n in range(4))
+        + "</div><div>"
+        + "".join(f"<div class='para'><p>Paragraph {n} mentions <a href='/x/{n}'>a link</a> in the middle of a long "
+                  f"sentence that goes on and on about the subject at hand, as body text does.</p></div>" for n in range(4))
+        + "</div></body></html>"
+    )
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings())
+    assert [element.get("class") for element in found] == ["card"] * 4
+
+
+def test_link_lines_contact_boxes_and_datelines_go() -> None:
+    extra = (
+        '<p>Read more: <a href="/city/harbour-plan">The harbour plan explained in five charts</a></p>'
+        '<p>Follow us on <a href="https://twitter.com/dailyexample">Twitter</a> and '
+        '<a href="https://www.facebook.com/dailyexample">Facebook</a> for more city news.</p>'
+    )
+    doc = extract(page(body=extra, before='<p class="meta">Published 05.03.2024 18:30</p>'))
+    reasons = {r.reason: r.text for r in doc.removed}
+    assert "harbour plan explained" not in doc.text
+    assert "Follow us" not in doc.text  # (trafilatura may drop it first; otherwise "contact_cta")
+    assert reasons.get("contact_cta", "Follow us").startswith("Follow us")
+    assert "05.03.2024" not in doc.text
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+
+
+def test_known_chrome_is_removed_with_a_reason_and_the_guard_keeps_the_article() -> None:
+    box = "Support independent local journalism: become a member of The Daily Example today."
+    html_text = page(body=f"<p>{box}</p>")
+    cold = extract(html_text)
+    assert box in cold.text and block_hash(box) in cold.block_hashes
+    learned = extract_document(html_text, "https://news.example/x", ExtractionOptions(),
+                               known_chrome=frozenset({block_hash(box)}))
+    doc = kept(learned)
+    assert box not in doc.text
+    assert [r.reason for r in doc.removed if r.text == box] == ["site_chrome"]
+    assert block_hash(box) in doc.block_hashes  # still reported, so it stays known
+    # statistics claiming the article itself is chrome: withheld, nothing removed
+    everything = frozenset(block_hash(p) for p in PARAGRAPHS)
+    guarded = kept(extract_document(html_text, "https://news.example/x", ExtractionOptions(), known_chrome=everything))
+    assert guarded.chrome_withheld
+    for paragraph in PARAGRAPHS:
+        assert paragraph in guarded.text
+
+
+def test_a_page_rendered_twice_is_kept_once_but_repeated_items_stay() -> None:
+    twice = "".join(f"<p>{html.escape(p)}</p>" for p in PARAGRAPHS)
+    doc = extract(page(after=f'<div class="amp-copy">{twice}</div>'))
+    for paragraph in PARAGRAPHS:
+        assert doc.text.count(paragraph) == 1
+    schedule = "<ul>" + "<li>Monday: council session at the town hall, open to the public</li>" * 3 + "</ul>"
+    doc = extract(page(body=schedule))
+    assert doc.text.count("Monday: council session") == 3
+
+
+@pytest.mark.parametrize(
+    ("headline", "badge", "tags", "urgent"),
+    [
+        ("Breaking: Council approves the budget", "", "", True),
+        ("عاجل: المجلس يقر الميزانية", "", "", True),
+        ("Council approves the budget", '<span class="label-breaking">Eilmeldung</span>', "", True),
+        ("Council approves the budget", "", '<meta property="article:tag" content="Breaking News">', True),
+        ("Council approves the budget", "", "", False),
+    ],
+)
+def test_urgent_is_the_article_flagged_not_a_ticker_on_the_page(headline: str, badge: str, tags: str, urgent: bool) -> None:
+    html_text = f"""<html lang="en"><head>{tags}<title>{headline}</title></head><body>
+<div class="breaking-ticker"><span class="breaking">Breaking</span><a href="/b/1">Another story entirely</a></div>
+<article><header>{badge}<h1>{html.escape(headline)}</h1></header>
+{''.join(f'<p>{p}</p>' for p in PARAGRAPHS)}</article></body></html>"""
+    meta = extract_page_metadata(load_html(html_text), "https://news.example/a")
+    assert meta.urgent is urgent, meta.urgent_signal
+
+
+def test_language_is_detected_and_cross_checked_with_the_declared_one() -> None:
+    doc = extract(page(lang="de"))  # the page says German, the text is English
+    assert doc.declared_language == "de"
+    assert doc.language == "en" and doc.detected_language == "en"
+
+
+def test_title_choice_and_site_name_stripping() -> None:
+    sites = ["The Daily Example", "news.example"]
+    assert strip_site_name("Budget approved | The Daily Example", sites) == "Budget approved"
+    assert strip_site_name("Budget approved - Seznam Zprávy", ["seznamzpravy.cz", "seznamzpravy"]) == "Budget approved"
+    assert strip_site_name("Trump: BBC apologises for the edit", ["bbc.co.uk", "bbc"]) == "Trump: BBC apologises for the edit"
+    title = choose_title(
+        {"ld": "Budget approved", "og": "Budget approved - City | The Daily Example", "h1": "Budget approved",
+         "tw": None, "tt": "Budget approved | The Daily Example"},
+        sites,
+    )
+    assert title == "Budget approved"
+
+
+def test_authors_are_a_clean_list() -> None:
+    assert clean_authors(["By Jane Doe and John Roe"]) == ("Jane Doe", "John Roe")
+    assert clean_authors(["Corina Gall (cog.)", "David Vonplon (dvp)"]) == ("Corina Gall", "David Vonplon")
+    assert clean_authors(["Jane Doe; jane@news.example; https://news.example/jane"]) == ("Jane Doe",)
+    assert clean_authors(["Sophie Foster", "sophie-foster"]) == ("Sophie Foster",)
+    assert clean_authors(["بقلم محمد الدليمي"]) == ("محمد الدليمي",)
