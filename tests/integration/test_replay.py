@@ -1,12 +1,8 @@
-"""``wirefeed replay`` on the real broker and Redis, with real worker processes.
-
-Passing without the pipeline integration: the plan (time and offset ranges, per partition), the
-dry run, the copies (key, partition, timestamp, headers), and the pipeline's idempotence under
-replay (Redis byte-for-byte, an update per article only after a version bump).
-Needing it (the pipeline calling the alert engine with the replay marker of the record's headers,
-the worker registering the webhook agent, the settings of alerts):
-``test_seed_pages_fire_once_and_a_replay_fires_nothing_new``.
-"""
+"""``wirefeed replay`` on the real broker and Redis, with real worker processes: the plan (time
+and offset ranges, per partition), the dry run, the copies (key, partition, timestamp, headers),
+the pipeline's idempotence under replay (Redis byte-for-byte, an update per article only after a
+version bump), and alerts end to end (keyword and breaking-story rules, signed webhooks, nothing
+new on replay)."""
 
 from __future__ import annotations
 
@@ -206,8 +202,9 @@ def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
 
 
 def test_seed_pages_fire_once_and_a_replay_fires_nothing_new(settings: Settings, samples, receiver, tmp_path: Path):
-    """NEEDS THE INTEGRATION (see the module docstring), and for the breaking-story rule the story
-    tracker wired into the pipeline (it must put the two seed pages into one story)."""
+    """The two seed pages are one story from two outlets: the breaking-story rule (N=2) fires
+    once for it, the keyword rule once per article, and replays (with or without --alerts) fire
+    nothing new."""
     url, received = receiver
     rules = tmp_path / "rules.yaml"
     rules.write_text(
