@@ -15,57 +15,32 @@ Prints one JSON document. Usage (the local stack of the settings, started when d
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import json
-import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
+from common import REPO, clear, isolated_settings, load_pages, page_record, warm_up
 from kafka import KafkaConsumer
+from worker_harness import WorkerProcess, outcomes_for, page_status, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "bench")]
-
-from throughput import load_pages  # noqa: E402
-from worker_harness import WorkerProcess, outcomes_for, page_status, wait_for  # noqa: E402
-
-from workers import localstack  # noqa: E402
-from workers.feed import Record, produce  # noqa: E402
-from workers.replay import Progress, ReplayMarker, feed, new_replay_id, plan_replay  # noqa: E402
-from workers.settings import Settings  # noqa: E402
-from workers.topics import ensure_topics  # noqa: E402
+from workers import localstack
+from workers.feed import produce
+from workers.replay import Progress, ReplayMarker, feed, new_replay_id, plan_replay
+from workers.settings import Settings
+from workers.topics import ensure_topics
 
 
 def measure(base: Settings, pages: list[tuple[str, bytes]], *, processes: int, rate: float | None, log_dir: Path) -> dict[str, object]:
-    run = uuid.uuid4().hex[:8]
-    settings = base.model_copy(update={
-        "app_name": f"bench-replay-{run}",
-        "topic_pages_raw": f"bench-replay-{run}.pages.raw",
-        "topic_articles": f"bench-replay-{run}.articles",
-        "topic_dlq": f"bench-replay-{run}.pages.dlq",
-        "redis_prefix": f"benchreplay{run}",
-        "extraction_processes": processes,
-        "data_dir": log_dir / f"worker-{run}",
-    })
+    settings = isolated_settings(base, "replay", processes=processes, log_dir=log_dir)
     ensure_topics(settings)
-    now = datetime.now(UTC).isoformat()
-
-    def record(url: str, raw: bytes) -> Record:
-        message = {"url": url, "fetched_at": now, "content_type": "text/html", "html_b64": base64.b64encode(raw).decode()}
-        return Record(url.encode(), json.dumps(message).encode())
-
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    worker = WorkerProcess(settings, log_dir / f"worker-{run}.log").start()
+    worker = WorkerProcess(settings, log_dir / f"{settings.app_name}.log").start()
     try:
-        warm = [record("https://bench.wirefeed.invalid/warm-up", pages[0][1])]
-        sent = produce(settings, warm)
-        wait_for(lambda: outcomes_for(client, settings, warm, sent), timeout_s=300, what="the warm-up page", worker=worker)
-
-        records = [record(url, raw) for url, raw in pages]
+        warm_up(client, settings, worker, pages[0][1])
+        records = [page_record(url, raw) for url, raw in pages]
         start = time.perf_counter()
         sent = produce(settings, records)
         wait_for(
@@ -112,8 +87,7 @@ def measure(base: Settings, pages: list[tuple[str, bytes]], *, processes: int, r
         }
     finally:
         worker.stop()
-        for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
-            client.delete(key)
+        clear(client, settings)
 
 
 def main() -> None:

@@ -15,43 +15,25 @@ RSS of the worker's process tree. Usage:
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import multiprocessing
 import os
 import statistics
-import sys
 import threading
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 import trafilatura
+from common import REPO, clear, isolated_settings, load_pages, page_record, warm_up
+from worker_harness import WorkerProcess, outcomes_for, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from worker_harness import WorkerProcess, outcomes_for  # noqa: E402
-
-from workers import localstack  # noqa: E402
-from workers.feed import Record, produce  # noqa: E402
-from workers.models import Article  # noqa: E402
-from workers.settings import Settings  # noqa: E402
-from workers.stages.decode import decode_html_bytes  # noqa: E402
-from workers.topics import ensure_topics  # noqa: E402
-
-DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus")
-
-
-def load_pages(bench: Path, limit: int | None) -> list[tuple[str, bytes]]:
-    pages = []
-    for dataset in DATASETS:
-        for path in sorted((bench / dataset).glob("*.html")):
-            pages.append((f"https://bench.wirefeed.invalid/{dataset}/{path.stem}", path.read_bytes()))
-    return pages[:limit] if limit else pages
-
+from workers import localstack
+from workers.feed import produce
+from workers.models import Article
+from workers.settings import Settings
+from workers.stages.decode import decode_html_bytes
+from workers.topics import ensure_topics
 
 def _plain_extract(html: str) -> int:
     return len(trafilatura.extract(html, include_comments=False, deduplicate=False) or "")
@@ -139,36 +121,21 @@ class TreeRss:
 
 
 def pipeline_run(base: Settings, pages: list[tuple[str, bytes]], processes: int, log_dir: Path) -> dict[str, object]:
-    run = uuid.uuid4().hex[:8]
-    settings = base.model_copy(update={
-        "app_name": f"bench-{run}",
-        "topic_pages_raw": f"bench-{run}.pages.raw",
-        "topic_articles": f"bench-{run}.articles",
-        "topic_dlq": f"bench-{run}.pages.dlq",
-        "redis_prefix": f"bench{run}",
-        "extraction_processes": processes,
-        "data_dir": log_dir / f"worker-{run}",
-    })
+    settings = isolated_settings(base, "throughput", processes=processes, log_dir=log_dir)
     ensure_topics(settings)
-    now = datetime.now(UTC).isoformat()
-
-    def record(url: str, raw: bytes) -> Record:
-        message = {"url": url, "fetched_at": now, "content_type": "text/html", "html_b64": base64.b64encode(raw).decode()}
-        return Record(url.encode(), json.dumps(message).encode())
-
     client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    worker = WorkerProcess(settings, log_dir / f"worker-{run}.log").start()
+    worker = WorkerProcess(settings, log_dir / f"{settings.app_name}.log").start()
     try:
-        warm = [record("https://bench.wirefeed.invalid/warm-up", pages[0][1])]
-        sent = produce(settings, warm)
-        _wait(lambda: outcomes_for(client, settings, warm, sent), worker, "the warm-up page")
-
-        records = [record(url, raw) for url, raw in pages]
+        warm_up(client, settings, worker, pages[0][1])
+        records = [page_record(url, raw) for url, raw in pages]
         with TreeRss(worker.pid) as rss:
             start = time.perf_counter()
             sent = produce(settings, records)
             produced = time.perf_counter() - start
-            _wait(lambda: len(outcomes_for(client, settings, records, sent)) == len(records), worker, "every page")
+            wait_for(
+                lambda: len(outcomes_for(client, settings, records, sent)) == len(records),
+                timeout_s=1800, what="every page", worker=worker,
+            )
             elapsed = time.perf_counter() - start
         outcomes = outcomes_for(client, settings, records, sent)
         latencies = []
@@ -191,16 +158,7 @@ def pipeline_run(base: Settings, pages: list[tuple[str, bytes]], processes: int,
         }
     finally:
         worker.stop()
-        for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
-            client.delete(key)
-
-
-def _wait(condition, worker: WorkerProcess, what: str, timeout_s: float = 900) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if not worker.alive or time.monotonic() > deadline:
-            raise SystemExit(f"gave up waiting for {what}:\n{worker.log_tail()}")
-        time.sleep(0.05)
+        clear(client, settings)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

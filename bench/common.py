@@ -1,0 +1,68 @@
+"""What the benchmarks share: the bench pages, isolated settings per run, page records, a warm-up."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from worker_harness import WorkerProcess, outcomes_for, wait_for  # noqa: E402
+
+from workers.feed import Record, produce  # noqa: E402
+from workers.settings import Settings  # noqa: E402
+
+DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus")
+
+
+def load_pages(bench: Path, limit: int | None) -> list[tuple[str, bytes]]:
+    """(a unique URL, the original bytes) of every page of the datasets, in a fixed order."""
+    pages = []
+    for dataset in DATASETS:
+        for path in sorted((bench / dataset).glob("*.html")):
+            pages.append((f"https://bench.wirefeed.invalid/{dataset}/{path.stem}", path.read_bytes()))
+    return pages[:limit] if limit else pages
+
+
+def isolated_settings(base: Settings, label: str, *, processes: int, log_dir: Path) -> Settings:
+    """Topics, consumer group and Redis prefix of this run alone."""
+    run = f"{label}-{uuid.uuid4().hex[:8]}"
+    return base.model_copy(update={
+        "app_name": f"bench-{run}",
+        "topic_pages_raw": f"bench-{run}.pages.raw",
+        "topic_articles": f"bench-{run}.articles",
+        "topic_dlq": f"bench-{run}.pages.dlq",
+        "redis_prefix": f"bench{run.replace('-', '')}",
+        "extraction_processes": processes,
+        "data_dir": log_dir / f"worker-{run}",
+    })
+
+
+def page_record(url: str, raw: bytes, fetched_at: datetime | None = None) -> Record:
+    """A pages.raw message carrying the page's bytes, as a crawler that does not decode sends it."""
+    message = {
+        "url": url,
+        "fetched_at": (fetched_at or datetime.now(UTC)).isoformat(),
+        "content_type": "text/html",
+        "html_b64": base64.b64encode(raw).decode(),
+    }
+    return Record(url.encode(), json.dumps(message).encode())
+
+
+def warm_up(client: redis.Redis, settings: Settings, worker: WorkerProcess, raw: bytes) -> None:
+    """One page through the worker, so that the clock starts with the group joined and the pool up."""
+    warm = [page_record("https://bench.wirefeed.invalid/warm-up", raw)]
+    sent = produce(settings, warm)
+    wait_for(lambda: outcomes_for(client, settings, warm, sent), timeout_s=300, what="the warm-up page", worker=worker)
+
+
+def clear(client: redis.Redis, settings: Settings) -> None:
+    for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
+        client.delete(key)
