@@ -77,6 +77,7 @@ class FilterSettings:
     teaser_share: float = 0.8
     region: bool = True
     region_min_share: float = 0.3
+    region_lead_words: int = 15
     dateline_max_words: int = 12
     caption_max_words: int = 30
     cta_max_words: int = 40
@@ -90,11 +91,14 @@ class FilterSettings:
     datelines: bool = True
 
 
+_NO_SPACE_SCRIPT = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
 def words(text: str) -> int:
     count = len(text.split())
-    # scripts without spaces: about three characters a word
-    if count <= 2 and len(text) > 12:
-        count = max(count, len(text) // 3)
+    # scripts written without spaces (Chinese, Japanese, Thai...): about two characters a word
+    if _NO_SPACE_SCRIPT.search(text):
+        count = max(count, len(_NO_SPACE_SCRIPT.findall(text)) // 2)
     return count
 
 
@@ -203,7 +207,10 @@ def apply_filters(
             block.removed = "link_dense"
             continue
         if region is not None and (
-            (span is not None and (span.end <= region[0] or span.start >= region[1]))
+            (span is not None and span.start >= region[1])
+            # before the region: the standfirst (lead) sits there too; only short blocks go
+            or (span is not None and span.end <= region[0]
+                and (block.words < settings.region_lead_words or block.tag != "p"))
             or (span is None and " ".join(block.text.split()) not in precision_texts)
         ):
             block.removed = "outside_main_region"

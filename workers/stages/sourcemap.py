@@ -16,6 +16,7 @@ from lxml.html import HtmlElement
 
 _SKIP = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
 _PROBE = 48
+_MAX_OCCURRENCES = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,10 @@ class SourceMap:
 
         walk(tree, False, False)
         self.text = "".join(parts)
+        # the same text without any white space, for matching: inline markup makes the page say
+        # "NEW DELHI : Their" where the extractor says "NEW DELHI: Their"
+        self._squeezed_at = [index for index, char in enumerate(self.text) if char != " "]
+        self._squeezed = "".join(self.text[index] for index in self._squeezed_at)
         self._cursor = 0
 
     def rewind(self) -> None:
@@ -81,28 +86,60 @@ class SourceMap:
         self._cursor = 0
 
     def locate(self, block: str) -> Span | None:
-        wanted = " ".join(block.split())
+        """Where the block is in the page. When its text occurs several times (the article's
+        lead also quoted in a teaser of itself, a headline in a "most read" list), the
+        occurrence outside the marked elements wins, then the first one after the previous
+        block's."""
+        wanted = "".join(block.split())
         if not wanted:
             return None
-        start = self._find(wanted)
         length = len(wanted)
-        if start < 0 and len(wanted) > _PROBE:
-            start = self._find(wanted[:_PROBE])
-            if start < 0:
-                tail = self._find(wanted[-_PROBE:])
-                start = tail - (length - _PROBE) if tail >= 0 else -1
-        if start < 0:
+        starts = self._occurrences(wanted)
+        if not starts and length > _PROBE:
+            # the extractor changed the text a little: anchor on its beginning (or end), keep
+            # the occurrences that agree longest with the block
+            scored = [(self._agreement(start, wanted), start) for start in self._occurrences(wanted[:_PROBE])]
+            if not scored:
+                scored = [
+                    (self._agreement(tail - (length - _PROBE), wanted), tail - (length - _PROBE))
+                    for tail in self._occurrences(wanted[-_PROBE:])
+                ]
+            if scored:
+                best = max(score for score, _ in scored)
+                starts = [start for score, start in scored if score == best]
+        if not starts:
             return None
-        start = max(0, start)
-        end = min(len(self.text), start + length)
-        self._cursor = end
-        return self._span(start, end)
+        spans = []
+        for start in starts:
+            first = max(0, start)
+            last = min(len(self._squeezed_at), first + length) - 1
+            if last < first:
+                continue
+            spans.append(self._span(self._squeezed_at[first], self._squeezed_at[last] + 1))
+        if not spans:
+            return None
+        chosen = min(spans, key=lambda span: (span.marked_share > 0.5, span.start < self._cursor, span.start))
+        self._cursor = chosen.end
+        return chosen
 
-    def _find(self, needle: str) -> int:
-        index = self.text.find(needle, self._cursor)
-        if index < 0:
-            index = self.text.find(needle)
-        return index
+    def _occurrences(self, needle: str, limit: int = _MAX_OCCURRENCES) -> list[int]:
+        found: list[int] = []
+        index = self._squeezed.find(needle)
+        while index >= 0 and len(found) < limit:
+            found.append(index)
+            index = self._squeezed.find(needle, index + 1)
+        return found
+
+    def _agreement(self, start: int, wanted: str) -> int:
+        """How many characters of ``wanted`` the (squeezed) page text repeats from ``start``."""
+        if start < 0:
+            return 0
+        count = 0
+        for a, b in zip(self._squeezed[start : start + len(wanted)], wanted, strict=False):
+            if a != b:
+                break
+            count += 1
+        return count
 
     def _span(self, start: int, end: int) -> Span:
         first = max(0, bisect.bisect_right(self._starts, start) - 1)
