@@ -14,6 +14,7 @@ reason, recorded on the article:
   missed the article never cuts anything).
 * ``dateline``: a short block that is a date/time line ("12/08 19:32", "Published 18 November
   2019"): it is metadata (published), not body.
+* ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
 * ``caption``: a short block inside a figure caption or a photo credit.
 * ``widget_heading``: a heading after the last paragraph of the article, with nothing of the
@@ -41,6 +42,7 @@ _DATE = re.compile(
     r"|\b\w+\.?\s+\d{1,2},?\s+(?:19|20)\d{2}\b"  # December 8, 2016
     r"|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"  # 2016年12月8日
 )
+_BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
 # Links that make a block a call to action: write to us, call us, follow us, share this. Contact
@@ -214,6 +216,10 @@ def apply_filters(
             or (span is None and " ".join(block.text.split()) not in precision_texts)
         ):
             block.removed = "outside_main_region"
+            continue
+        if _BARE_URL.match(block.text.strip()):
+            # a URL printed as text (the canonical or image address of a print or meta block)
+            block.removed = "url_line"
             continue
         if settings.datelines and block.words <= settings.dateline_max_words and block.tag in ("p", "head") \
                 and _DATE.search(block.text):
