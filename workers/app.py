@@ -19,6 +19,8 @@ from workers.acks import consume_in_offset_order
 from workers.alerts.agent import TopicAlertPublisher, run_webhook_agent
 from workers.alerts.engine import AlertEngine
 from workers.alerts.ledger import AlertLedger
+from workers.chrome_index import RedisChromeIndex
+from workers.chrome_index import settings_from as chrome_settings_from
 from workers.dedup.index import DedupConfig, DedupIndex
 from workers.models import Article, DeadLetter
 from workers.pipeline import PagePipeline, SourceRecord
@@ -91,6 +93,7 @@ def create_app(settings: Settings) -> faust.App:
             pool=pool,
             store=ArticleStore.from_settings(redis_client, settings),
             publisher=publisher,
+            chrome=RedisChromeIndex(redis_client, settings.redis_prefix, chrome_settings_from(settings)),
             dedup=DedupIndex(redis_client, settings.redis_prefix, DedupConfig.from_settings(settings)),
             alerts=AlertEngine.from_settings(
                 settings, ledger=AlertLedger.from_settings(redis_client, settings), publisher=alert_publisher

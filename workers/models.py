@@ -60,6 +60,8 @@ class ExtractionInfo(_Message):
     html_bytes: int
     text_chars: int
     declared_language: str | None = None
+    detected_language: str | None = None
+    language_confidence: float | None = None
     encoding: str
     removed: list[RemovedBlock] = Field(default_factory=list)
 
@@ -76,6 +78,15 @@ class Article(_Message):
     text: str
     language: str | None
     published_at: datetime | None
+    modified_at: datetime | None = None
+    authors: list[str] = Field(default_factory=list)
+    site_name: str | None = None
+    description: str | None = None
+    image: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    # The article itself is marked breaking/urgent (not the site's ticker, which is removed).
+    urgent: bool = False
     fetched_at: datetime
     content_hash: str
     pipeline_version: int

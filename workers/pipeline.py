@@ -12,6 +12,7 @@ from typing import Protocol, TypeVar
 
 from workers.alerts.engine import AlertEngine
 from workers.alerts.match import StoryInfo
+from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
 from workers.models import Article, DeadLetter, Outcome, SourcePosition
 from workers.pool import ExtractionPool
@@ -19,7 +20,7 @@ from workers.replay import ReplayMarker
 from workers.retry import until_done
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
-from workers.stages.article import build_article
+from workers.stages.article import build_article, domain_of
 from workers.stages.deadletter import dead_letter
 from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractionOptions
@@ -60,6 +61,7 @@ class PagePipeline:
         pool: ExtractionPool,
         store: ArticleStore,
         publisher: Publisher,
+        chrome: ChromeIndex,
         dedup: DedupIndex,
         alerts: AlertEngine,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -68,6 +70,7 @@ class PagePipeline:
         self._pool = pool
         self._store = store
         self._publisher = publisher
+        self._chrome = chrome
         self._dedup = dedup
         self._alerts = alerts
         self._clock = clock
@@ -88,7 +91,9 @@ class PagePipeline:
         if not isinstance(decoded, Kept):
             return await self._reject(record, decoded, None)
         page = decoded.value
-        extracted = await self._pool.extract(page.html, page.effective_url, self._options)
+        domain = domain_of(page.effective_url)
+        known_chrome = await self._retry(lambda: self._chrome.known_chrome(domain), what="reading a site's chrome")
+        extracted = await self._pool.extract(page.html, page.effective_url, self._options, known_chrome=known_chrome)
         if not isinstance(extracted, Kept):
             return await self._reject(record, extracted, str(page.page.url))
 
@@ -117,10 +122,15 @@ class PagePipeline:
             # and the ack: a crash in between redelivers the page, and firing is once-only.
             await self._alerts.on_article(
                 article,
-                urgent=False,
+                urgent=article.urgent,
                 story=await self._story(decision.story_id),
                 replay=ReplayMarker.from_headers(record.headers),
             )
+        # Learnt from every kept page, once per article id (a re-crawl or replay adds nothing).
+        await self._retry(
+            lambda: self._chrome.observe(domain, article.article_id, extracted.value.block_hashes),
+            what="recording a site's blocks",
+        )
         await self._retry(
             lambda: self._store.record_page_outcome(
                 article.url,

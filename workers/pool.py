@@ -46,8 +46,15 @@ class ExtractionPool:
             context=context,
         )
 
-    async def extract(self, html: str, url: str, options: ExtractionOptions) -> StageResult[ExtractedDocument]:
-        future = self._pool.schedule(extract.extract_document, args=(html, url, options), timeout=self._timeout_s)
+    async def extract(
+        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str] = frozenset()
+    ) -> StageResult[ExtractedDocument]:
+        future = self._pool.schedule(
+            extract.extract_document,
+            args=(html, url, options),
+            kwargs={"known_chrome": known_chrome},
+            timeout=self._timeout_s,
+        )
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeout:

@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     max_html_bytes: int = Field(default=8 * MIB, ge=64 * 1024)
     min_text_chars: int = Field(default=80, ge=0)
 
+    # --- site-learned chrome (workers/chrome_index.py) -------------------------------------
+    # A body block on at least this many distinct pages of a domain, and on at least this share
+    # of them (decayed), is that site's chrome; a domain with fewer pages has none (cold start).
+    chrome_min_pages: int = Field(default=3, ge=2)
+    chrome_min_share: float = Field(default=0.05, gt=0, le=1)
+    chrome_half_life_days: float = Field(default=14.0, gt=0)
+    chrome_max_blocks: int = Field(default=5000, ge=1)
+    chrome_max_pages: int = Field(default=5000, ge=1)
+    chrome_max_known: int = Field(default=1000, ge=1)
+    chrome_ttl_days: float = Field(default=30.0, gt=0)
+
     # --- Redis layout ---------------------------------------------------------------------
     redis_prefix: str = "wf"
     article_ttl_days: float = Field(default=30.0, gt=0)
