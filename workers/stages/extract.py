@@ -1,26 +1,33 @@
 """Stage 2: HTML -> main text and metadata. Runs inside the extraction pool's worker processes
 (see workers/pool.py), so everything here is picklable and process-local: no Redis, no network.
 
-The steps, each measured on the evaluation sets (bench/extraction.py, bench/extraction.md):
+The steps, each measured on the evaluation sets (bench/extraction.py, numbers in bench/extraction.md):
 
-1. Metadata from the untouched page (workers/stages/metadata.py).
-2. Structural teaser removal on a copy of the page (workers/stages/teasers.py): lists of
-   pointers to other articles and "Read more: <link>" lines go, whatever their language.
-3. trafilatura on what is left, with deliberate options (``ExtractionOptions``):
+1. Metadata from the page (workers/stages/metadata.py): title, authors, published/modified,
+   site name, description, canonical URL, declared language, image, categories/tags, urgent.
+2. Teasers found by structure (workers/stages/teasers.py): lists of pointers to other articles
+   and "label: <linked headline>" lines, in any language. The page itself is not modified.
+3. trafilatura on the page, with deliberate options (``ExtractionOptions``, measured):
    - ``include_comments=False``: reader comments are not the article.
    - ``deduplicate=False``: trafilatura's deduplication keeps a process-wide LRU cache, so the
      same page would extract differently depending on what that process saw before; replays
-     would not be deterministic. Repeats *within* the page are removed here instead.
-   - precision/recall focus, tables and the fallback extractors: chosen by measurement.
-4. Block post-processing on trafilatura's body: the headline repeated as the first line (it is
-   the title, metadata), blocks repeated within the page, and the blocks the site-learned chrome
-   index knows as chrome for this domain (``known_chrome``: hashes passed in by the main
-   process, which reads them from Redis; see workers/chrome_index.py).
-5. The page's block hashes are returned (``ExtractedDocument.block_hashes``) for the main
-   process to record in the chrome index. They are the hashes of the body *before* known-chrome
-   removal, so that chrome stays known while it keeps appearing.
+     would not be deterministic. Repeats *within* the page are handled here instead.
+   - balanced focus, tables kept, fallback extractors on; plus a second, precision-focused run
+     whose main region bounds the first (``precision_region``).
+4. Every block of trafilatura's body is traced back to the page (workers/stages/sourcemap.py)
+   and filtered by structure (workers/stages/blocks.py): teasers, link-dense blocks, blocks
+   outside the main region or after the article container, datelines, captions, screen-reader
+   text, widget headings, contact/follow/share calls to action, bare URLs, the headline repeated
+   as the first line (it is the title), and the page rendered twice.
+5. Site-learned chrome: blocks whose hash the main process passed in as ``known_chrome`` (read
+   from Redis, see workers/chrome_index.py) are removed, unless that would take more than
+   ``chrome_max_share`` of the body (the guard: then the statistics are wrong, not the page).
+6. The page's block hashes are returned (``ExtractedDocument.block_hashes``) for the main
+   process to record in the chrome index. They are the hashes of the body after the structural
+   filters and *before* known-chrome removal, so chrome stays known while it keeps appearing.
 
-Every removal is listed in ``ExtractedDocument.removed`` with its reason.
+Every removal is listed in ``ExtractedDocument.removed`` (text and reason). A failure in steps
+4-5 leaves trafilatura's body as it is: the stage is never worse than trafilatura alone.
 """
 
 from __future__ import annotations
@@ -146,41 +153,45 @@ def extract_document(
         return Dropped(STAGE, "no_content", "trafilatura found no main content")
 
     body = document.body
-    source = SourceMap(tree, frozenset(id(e) for e in (*teaser_items, *link_lines)))
-    precision_spans: list = []
-    precision_chars = 0
-    precision_texts: set[str] = set()
-    if precision is not None and precision.body is not None:
-        for unit in _units(precision.body):
-            precision_chars += len(unit.text)
-            precision_texts.add(unit.text)
-            if (span := source.locate(unit.text)) is not None:
-                precision_spans.append(span)
-        source.rewind()
     blocks = [Block(unit.element, unit.text, words(unit.text)) for unit in _units(body)]
-    locate(blocks, source)
-    apply_filters(
-        blocks,
-        FilterSettings(
-            link_dense=options.link_dense,
-            region=options.precision_region,
-            region_min_share=options.precision_region_min_share,
-            datelines=options.drop_datelines,
-            captions=options.drop_captions,
-            hidden=options.drop_hidden,
-            widget_headings=options.drop_widget_headings,
-            contact_cta=options.drop_contact_cta,
-            after_article=options.drop_after_article,
-        ),
-        teaser_links=frozenset(id(e) for e in link_lines),
-        precision_spans=precision_spans,
-        precision_chars=precision_chars,
-        precision_texts=frozenset(precision_texts),
-    )
-    if options.drop_title_line and meta.title:
-        _mark_title(blocks, meta.title)
-    if options.drop_repeated_blocks:
-        _mark_repeats(blocks, options.min_repeated_run_blocks, options.min_repeated_chars)
+    try:
+        source = SourceMap(tree, frozenset(id(e) for e in (*teaser_items, *link_lines)))
+        precision_spans: list = []
+        precision_chars = 0
+        precision_texts: set[str] = set()
+        if precision is not None and precision.body is not None:
+            for unit in _units(precision.body):
+                precision_chars += len(unit.text)
+                precision_texts.add(unit.text)
+                if (span := source.locate(unit.text)) is not None:
+                    precision_spans.append(span)
+            source.rewind()
+        locate(blocks, source)
+        apply_filters(
+            blocks,
+            FilterSettings(
+                link_dense=options.link_dense,
+                region=options.precision_region,
+                region_min_share=options.precision_region_min_share,
+                datelines=options.drop_datelines,
+                captions=options.drop_captions,
+                hidden=options.drop_hidden,
+                widget_headings=options.drop_widget_headings,
+                contact_cta=options.drop_contact_cta,
+                after_article=options.drop_after_article,
+            ),
+            teaser_links=frozenset(id(e) for e in link_lines),
+            precision_spans=precision_spans,
+            precision_chars=precision_chars,
+            precision_texts=frozenset(precision_texts),
+        )
+        if options.drop_title_line and meta.title:
+            _mark_title(blocks, meta.title)
+        if options.drop_repeated_blocks:
+            _mark_repeats(blocks, options.min_repeated_run_blocks, options.min_repeated_chars)
+    except Exception:  # noqa: BLE001 - never worse than trafilatura: on a bug here, keep its body
+        for block in blocks:
+            block.removed = None
     live = [block for block in blocks if not block.removed]
     hashes = [(block_hash(block.text), len(block.text)) for block in live]
     decision = select_chrome(

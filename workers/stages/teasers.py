@@ -1,4 +1,4 @@
-"""Structural removal of teasers and tickers from the page, before the main-text extractor runs.
+"""Structural detection of teasers and tickers in the page (what the body filters then remove).
 
 News templates put pointers to *other* articles everywhere, including inside the article
 container: "read also" boxes, "related" lists, "…more" teasers, tickers, "most read" rails. They
@@ -13,8 +13,9 @@ are recognised here by structure and links, in any language, never by their word
 * **Link lines.** A short block that is a link with at most a short label in front of it
   ("Read more: <headline>", "اقرأ أيضا: <headline>").
 
-Every removal is returned with its text and reason so that the article can say what was taken
-out and why.
+The page is not modified: the elements found are marked in the source map
+(workers/stages/sourcemap.py), and body blocks that come from them are removed with the reason
+``teaser_list`` or ``teaser_link`` (workers/stages/blocks.py).
 """
 
 from __future__ import annotations
@@ -54,12 +55,6 @@ class TeaserSettings:
     max_line_words: int = 30
     max_label_words: int = 4
     link_line_density: float = 0.6
-
-
-@dataclass(frozen=True, slots=True)
-class Removal:
-    text: str
-    reason: str
 
 
 def _text(element: HtmlElement) -> str:
@@ -107,7 +102,7 @@ def _is_teaser_item(item: HtmlElement, settings: TeaserSettings) -> str | None:
     for _anchor, target, link_text in links:
         if _words(link_text) >= settings.min_headline_words and text.startswith(link_text[:40]):
             return target
-    last_anchor, last_target, last_text = links[-1]
+    _, last_target, last_text = links[-1]
     before = text[: len(text) - len(last_text)] if text.endswith(last_text) else None
     if before is not None and _ELLIPSIS.search(before):
         return last_target
@@ -183,98 +178,3 @@ def find_link_lines(tree: HtmlElement, settings: TeaserSettings) -> list[HtmlEle
             continue
         doomed.append(element)
     return doomed
-
-
-def _drop(element: HtmlElement) -> None:
-    """Remove an element but keep its tail text (which belongs to the parent)."""
-    parent = element.getparent()
-    if parent is None:
-        return
-    tail = element.tail
-    previous = element.getprevious()
-    if tail and tail.strip():
-        if previous is not None:
-            previous.tail = (previous.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(element)
-
-
-_SEGMENT_TAGS = ("p", "div", "a", "h1", "h2", "h3", "h4", "h5", "h6", "span", "li", "strong", "em", "b", "td", "dd", "dt")
-# A body block that is only a substring of a teaser (not equal to a whole element of it) must be
-# at least this long (normalised characters) to be matched: short texts match anywhere.
-MIN_SUBSTRING_CHARS = 30
-
-
-@dataclass(slots=True)
-class TeaserIndex:
-    """The teasers found in the page, in the normalised form the body blocks are compared in.
-
-    The extractor runs on the untouched page (removing elements first changes which container
-    it picks, sometimes for the worse); its body blocks are then matched against this index. A
-    block that is also present in the page *outside* every teaser (the article's own lead
-    repeated in a "most read" teaser of itself) is kept.
-    """
-
-    segments: dict[str, str]
-    wholes: str
-    outside: str
-
-    @classmethod
-    def build(cls, tree: HtmlElement, settings: TeaserSettings, *, lists: bool, lines: bool) -> TeaserIndex:
-        from workers.stages.chrome import normalise_block
-
-        found: list[tuple[HtmlElement, str]] = []
-        if lists:
-            found += [(element, "teaser_list") for element in find_teaser_lists(tree, settings)]
-        if lines:
-            inside = {id(element) for element, _ in found}
-            for element in find_link_lines(tree, settings):
-                if not any(id(a) in inside for a in element.iterancestors()) and id(element) not in inside:
-                    found.append((element, "teaser_link"))
-        segments: dict[str, str] = {}
-        wholes = []
-        for element, reason in found:
-            whole = normalise_block(" ".join(element.itertext()))
-            if not whole:
-                continue
-            segments.setdefault(whole, reason)
-            if reason == "teaser_list":
-                wholes.append(whole)
-                for child in element.iter(*_SEGMENT_TAGS):
-                    text = normalise_block(" ".join(child.itertext()))
-                    if text:
-                        segments.setdefault(text, reason)
-        if not found:
-            return cls({}, "", "")
-        # the page's text outside the teasers
-        marked = {id(element) for element, _ in found}
-        parts: list[str] = []
-        _outside_text(tree, marked, parts)
-        return cls(segments, "\x00".join(wholes), normalise_block(" ".join(parts)))
-
-    def reason_for(self, block: str) -> str | None:
-        if not block or not self.segments:
-            return None
-        reason = self.segments.get(block)
-        if reason is None and len(block) >= MIN_SUBSTRING_CHARS and block in self.wholes:
-            reason = "teaser_list"
-        if reason is None:
-            return None
-        if block in self.outside:
-            return None
-        return reason
-
-
-def _outside_text(element: HtmlElement, marked: set[int], parts: list[str]) -> None:
-    if id(element) in marked:
-        if element.tail:
-            parts.append(element.tail)
-        return
-    if isinstance(element.tag, str) and element.tag not in _SKIP and element.text:
-        parts.append(element.text)
-    if not isinstance(element.tag, str) or element.tag not in _SKIP:
-        for child in element:
-            _outside_text(child, marked, parts)
-    if element.tail:
-        parts.append(element.tail)
