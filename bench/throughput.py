@@ -157,7 +157,7 @@ def pipeline_run(base: Settings, pages: list[tuple[str, bytes]], processes: int,
             produced = time.perf_counter() - start
             wait_for(
                 lambda: len(outcomes_for(client, settings, records, sent)) == len(records),
-                timeout_s=1800, what="every page", worker=worker,
+                timeout_s=1800, what="every page", worker=worker, interval_s=1.0,
             )
             elapsed = time.perf_counter() - start
         outcomes = outcomes_for(client, settings, records, sent)

@@ -101,7 +101,14 @@ class WorkerProcess:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def wait_for(condition: Callable[[], T], *, timeout_s: float, what: str, worker: WorkerProcess | None = None) -> T:
+def wait_for(
+    condition: Callable[[], T],
+    *,
+    timeout_s: float,
+    what: str,
+    worker: WorkerProcess | None = None,
+    interval_s: float = 0.25,
+) -> T:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         result = condition()
@@ -109,7 +116,7 @@ def wait_for(condition: Callable[[], T], *, timeout_s: float, what: str, worker:
             return result
         if worker is not None and not worker.alive:
             raise AssertionError(f"the worker died while waiting for {what}:\n{worker.log_tail()}")
-        time.sleep(0.25)
+        time.sleep(interval_s)
     tail = f"\nworker log:\n{worker.log_tail()}" if worker is not None else ""
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{tail}")
 
@@ -126,13 +133,16 @@ def page_status(client: redis.Redis, settings: Settings, url: str) -> dict[str, 
 def outcomes_for(
     client: redis.Redis, settings: Settings, records: Iterable[Record], sent: Iterable[RecordMetadata]
 ) -> dict[str, dict[str, str]]:
-    """Page statuses that belong to exactly these produced records (not to an earlier delivery)."""
+    """Page statuses that belong to exactly these produced records (not to an earlier delivery).
+    One pipelined round trip, so that polling does not load the machine being measured."""
+    keyed = [(record.key.decode(), meta) for record, meta in zip(records, sent, strict=True) if record.key is not None]
+    with client.pipeline(transaction=False) as pipe:
+        for url, _ in keyed:
+            pipe.hgetall(f"{settings.redis_prefix}:page:{url_id(url)}")
+        replies = pipe.execute()
     found = {}
-    for record, meta in zip(records, sent, strict=True):
-        if record.key is None:
-            continue
-        url = record.key.decode()
-        status = page_status(client, settings, url)
+    for (url, meta), raw in zip(keyed, replies, strict=True):
+        status = {k.decode(): v.decode() for k, v in raw.items()}
         if status and (int(status["partition"]), int(status["offset"])) == (meta.partition, meta.offset):
             found[url] = status
     return found
