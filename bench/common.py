@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from worker_harness import WorkerProcess, outcomes_for, wait_for  # noqa: E402
 
+from workers import localstack  # noqa: E402
 from workers.feed import Record, produce  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
@@ -66,3 +67,21 @@ def warm_up(client: redis.Redis, settings: Settings, worker: WorkerProcess, raw:
 def clear(client: redis.Redis, settings: Settings) -> None:
     for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
         client.delete(key)
+
+
+def local_stack(settings: Settings) -> Path:
+    """Start the local stack of the settings when it is down; return the directory for worker logs."""
+    if not localstack.status(settings):
+        localstack.up(settings)
+    log_dir = REPO / ".wirefeed" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return log_dir
+
+
+def emit(result: dict[str, object], out: Path | None) -> None:
+    """Print the figures as JSON, and keep them in ``out`` when asked."""
+    text = json.dumps(result, indent=2, default=float)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
-from common import REPO, clear, isolated_settings, load_pages, page_record, warm_up
+from common import REPO, clear, emit, isolated_settings, load_pages, local_stack, page_record, warm_up
 from kafka import KafkaConsumer
 from worker_harness import WorkerProcess, outcomes_for, page_status, wait_for
 
-from workers import localstack
 from workers.feed import produce
 from workers.replay import Progress, ReplayMarker, feed, new_replay_id, plan_replay
 from workers.settings import Settings
@@ -100,17 +98,9 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    if not localstack.status(settings):
-        localstack.up(settings)
-    log_dir = REPO / ".wirefeed" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = local_stack(settings)
     pages = load_pages(args.bench, args.pages)
-    result = measure(settings, pages, processes=args.processes or settings.extraction_processes, rate=args.rate, log_dir=log_dir)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(measure(settings, pages, processes=args.processes or settings.extraction_processes, rate=args.rate, log_dir=log_dir), args.out)
 
 
 if __name__ == "__main__":

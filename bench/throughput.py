@@ -17,7 +17,6 @@ RSS of the worker's process tree. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
@@ -29,10 +28,9 @@ from typing import TypeVar
 
 import redis
 import trafilatura
-from common import REPO, clear, isolated_settings, load_pages, page_record, warm_up
+from common import REPO, clear, emit, isolated_settings, load_pages, local_stack, page_record, warm_up
 from worker_harness import WorkerProcess, outcomes_for, wait_for
 
-from workers import localstack
 from workers.feed import produce
 from workers.models import Article
 from workers.settings import Settings
@@ -199,8 +197,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    if not localstack.status(settings):
-        localstack.up(settings)
+    log_dir = local_stack(settings)
     pages = load_pages(args.bench, args.pages)
     texts = []
     for _, raw in pages:
@@ -209,8 +206,6 @@ def main() -> None:
 
     raw = rates(_plain_extract, texts)
     stage = rates(_stage_extract, [(url, html) for (url, _), html in zip(pages, texts, strict=True)])
-    log_dir = REPO / ".wirefeed" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
     one = pipeline_run(settings, pages, 1, log_dir)
     many = pipeline_run(settings, pages, cores, log_dir)
@@ -230,11 +225,7 @@ def main() -> None:
         },
         "target": {"pipeline_all_cores_over_parallel_extract": ">= 0.85"},
     }
-    text = json.dumps(result, indent=2, default=float)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":
