@@ -130,3 +130,15 @@ def test_undeclared_legacy_bytes_are_detected():
 def test_invalid_base64_fails_clearly():
     result = decode(message(html_b64="not base64 at all!"))
     assert isinstance(result, Failed) and result.reason == "bad_base64"
+
+
+@pytest.mark.parametrize("bom, codec", [(b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")])
+def test_a_byte_order_mark_decides_the_charset(bom, codec):
+    text = "<meta charset='windows-1256'><p>أعلن مسؤول أميركي</p>"
+    result = decode(message(html_b64=base64.b64encode(bom + text.encode(codec)).decode(), charset="iso-8859-1"))
+    assert isinstance(result, Kept) and result.value.html == text and result.value.encoding == codec
+
+
+def test_bytes_that_contradict_their_byte_order_mark_fail():
+    result = decode(message(html_b64=base64.b64encode(b"\xef\xbb\xbf" + "<p>حلب</p>".encode("cp1256")).decode()))
+    assert isinstance(result, Failed) and result.reason == "charset_mismatch"

@@ -105,7 +105,8 @@ def decode_message(value: bytes | None, *, max_html_bytes: int) -> StageResult[D
 def decode_html_bytes(raw: bytes, declared: str | None) -> tuple[str, str] | Failed:
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
-            return _strict(raw[len(bom) :], encoding) or _mismatch(encoding, "byte-order mark")
+            text = _strict(raw[len(bom) :], encoding)
+            return (text, encoding) if text is not None else _mismatch(encoding, "byte-order mark")
     if not raw.isascii() and (text := _strict(raw, "utf-8")) is not None:
         return text, "utf-8"
     candidates: list[tuple[str, str]] = []
