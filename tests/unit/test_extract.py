@@ -202,3 +202,16 @@ def test_authors_are_a_clean_list() -> None:
     assert clean_authors(["Jane Doe; jane@news.example; https://news.example/jane"]) == ("Jane Doe",)
     assert clean_authors(["Sophie Foster", "sophie-foster"]) == ("Sophie Foster",)
     assert clean_authors(["بقلم محمد الدليمي"]) == ("محمد الدليمي",)
+
+
+def test_a_charset_in_the_language_declaration_is_not_a_language():
+    html = (
+        '<html><head><meta http-equiv="Content-Language" content="utf-8"></head><body><article>'
+        + "<p>新华社北京4月24日电 习近平主席向首届中国－拉美和加勒比国家航天合作论坛致贺信，在会场内外引发热烈反响。</p>"
+        + "<p>大家表示，贺信阐明了当前建设高水平中拉航天合作伙伴关系的重要意义，为深入开展航天国际交流合作指明了方向。</p>"
+        + "<p>中国国家航天局国际合作司副司长说，航天科技是当今世界科技发展的重要领域，也是人类和平利用太空的重要手段。</p>"
+        + "</article></body></html>"
+    )
+    result = extract_document(html, "https://politics.people.example/n1/1.html", ExtractionOptions())
+    assert isinstance(result, Kept)
+    assert result.value.declared_language is None and result.value.language == "zh"

@@ -17,6 +17,7 @@ the extraction process.
 
 from __future__ import annotations
 
+import codecs
 import html
 import json
 import re
@@ -444,9 +445,23 @@ def declared_language(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[st
     if ld and isinstance(ld.get("inLanguage"), str):
         candidates.append(ld["inLanguage"])
     for value in candidates:
-        if value and (match := _HTML_LANG.match(value.strip())):
+        if value and not _is_charset(value) and (match := _HTML_LANG.match(value.strip())):
             return match.group(0).lower()
     return None
+
+
+def _is_charset(value: str) -> bool:
+    """Pages put their charset where the language belongs (``Content-Language: utf-8``, seen on a
+    People's Daily page); "utf" is no language. Only names with a digit count: "hz" is both a
+    codec and Herero."""
+    value = value.strip()
+    if not any(char.isdigit() for char in value):
+        return False
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        return False
+    return True
 
 
 def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) -> str | None:
