@@ -186,9 +186,9 @@ async def stream_alerts(ledger: AlertLedger, redis_client) -> list[Alert]:
 
 async def test_alerts_fire_once_into_the_stream_and_the_topic_whatever_the_redelivery_or_replay(alerting, redis_client):
     engine = alerting.engine
-    first = await engine.on_article(SEED_000, urgent=False, story=None, replay=None)
-    second = await engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=None)
-    other = await engine.on_article(OTHER, urgent=False, story=None, replay=None)
+    first = await engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    second = await engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/7")
+    other = await engine.on_article(OTHER, urgent=False, story=None, replay=None, source="pages.raw/0/7")
     assert [a.rule_id for a in first] == ["aleppo"] and first[0].matched_terms == ["حلب"]
     assert sorted(a.rule_id for a in second) == ["aleppo", "breaking"]
     assert other == []
@@ -197,8 +197,8 @@ async def test_alerts_fire_once_into_the_stream_and_the_topic_whatever_the_redel
 
     # Redelivery of both pages, the story seen again, a replay with and without alerts: nothing new.
     for replay in (None, ReplayMarker("r1", alerts=True), ReplayMarker("r2", alerts=False)):
-        assert await engine.on_article(SEED_000, urgent=False, story=seeds_story(), replay=replay) == []
-        assert await engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=replay) == []
+        assert await engine.on_article(SEED_000, urgent=False, story=seeds_story(), replay=replay, source="pages.raw/0/7") == []
+        assert await engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=replay, source="pages.raw/0/7") == []
 
     fired = first + second
     in_stream = await stream_alerts(alerting.ledger, redis_client)
@@ -212,29 +212,50 @@ async def test_alerts_fire_once_into_the_stream_and_the_topic_whatever_the_redel
 
 
 async def test_a_replay_without_alerts_fires_nothing_and_leaves_no_trace(alerting, redis_client):
-    assert await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=ReplayMarker("r", alerts=False)) == []
+    assert await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=ReplayMarker("r", alerts=False), source="pages.raw/0/7") == []
     assert await redis_client.xlen(alerting.ledger.stream_key) == 0
     # ... so the live article still fires afterwards.
-    (alert,) = await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None)
+    (alert,) = await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
     assert alert.replay_id is None
 
 
 async def test_a_crash_between_firing_and_publishing_republishes_on_redelivery(alerting, redis_client):
     alerting.topics.fail_next_alert = True
     with pytest.raises(RuntimeError):
-        await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None)
+        await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
     (in_stream,) = await stream_alerts(alerting.ledger, redis_client)  # fired, not published
 
     # The redelivered page: not fired again (nothing new), but published now, with the stored bytes.
     later = AlertEngine(alerting.rules, ledger=alerting.ledger, publisher=alerting.topics, pipeline_version=1,
                         retry_backoff_max_s=1, clock=lambda: datetime.now(UTC) + timedelta(hours=1))
-    assert await later.on_article(SEED_000, urgent=False, story=None, replay=None) == []
+    assert await later.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7") == []
     (published,) = read_topic(alerting.settings, alerting.alerts_topic, at_least=1)
     assert Alert.model_validate_json(published.value) == in_stream
-    assert await later.on_article(SEED_000, urgent=False, story=None, replay=None) == []
+    assert await later.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7") == []
     await asyncio.sleep(1)
     assert len(read_topic(alerting.settings, alerting.alerts_topic, at_least=1)) == 1
     assert await redis_client.xlen(alerting.ledger.stream_key) == 1
+
+
+async def test_a_story_alert_fired_by_two_pages_at_once_is_published_by_one(alerting, redis_client):
+    # Both seed pages joined the story before either evaluated the rules (pages run concurrently):
+    # both fire the breaking-story alert. The first to fire owns it; its publish fails here, as if
+    # it were still in flight or had crashed. The other page must not publish it too.
+    # (OTHER matches no article rule: its page fires the story alert alone.)
+    alerting.topics.fail_next_alert = True
+    with pytest.raises(RuntimeError):
+        await alerting.engine.on_article(OTHER, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/1")
+    await alerting.engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=None, source="pages.raw/1/1")
+    keyword_alerts = len(await stream_alerts(alerting.ledger, redis_client)) - 1
+    await asyncio.sleep(1)
+    published = read_topic(alerting.settings, alerting.alerts_topic, at_least=keyword_alerts)
+    assert "breaking" not in {Alert.model_validate_json(r.value).rule_id for r in published}
+
+    # The owner's record is redelivered (it was never acknowledged) and publishes it, once.
+    await alerting.engine.on_article(OTHER, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/1")
+    published = read_topic(alerting.settings, alerting.alerts_topic, at_least=keyword_alerts + 1)
+    rules = [Alert.model_validate_json(r.value).rule_id for r in published]
+    assert rules.count("breaking") == 1
 
 
 def dispatcher(alerting: Alerting, session: aiohttp.ClientSession, *, max_attempts: int = 4) -> WebhookDispatcher:
@@ -247,8 +268,8 @@ def dispatcher(alerting: Alerting, session: aiohttp.ClientSession, *, max_attemp
 
 
 async def fired_records(alerting: Alerting) -> list[bytes]:
-    await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None)
-    await alerting.engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=None)
+    await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    await alerting.engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/7")
     return [r.value for r in read_topic(alerting.settings, alerting.alerts_topic, at_least=3)]
 
 

@@ -135,11 +135,12 @@ class AlertEngine:
         )
 
     async def on_article(
-        self, article: Article, *, urgent: bool, story: StoryInfo | None, replay: ReplayMarker | None
+        self, article: Article, *, urgent: bool, story: StoryInfo | None, replay: ReplayMarker | None, source: str
     ) -> list[Alert]:
         """Evaluate the rules on a stored article (and its story); fire what matches and was not
         fired before. Returns the alerts fired for the first time. A replayed article fires only
-        when its replay asked for alerts, and even then never an alert that already fired."""
+        when its replay asked for alerts, and even then never an alert that already fired.
+        ``source`` names the record being processed (``topic/partition/offset``)."""
         if replay is not None and not replay.alerts:
             return []
         matcher = self._rules.current()
@@ -166,13 +167,13 @@ class AlertEngine:
             ]
         fired = []
         for alert in candidates:
-            if await self._fire(alert):
+            if await self._fire(alert, source):
                 fired.append(alert)
         return fired
 
-    async def _fire(self, alert: Alert) -> bool:
-        result = await self._retry(lambda: self._ledger.fire(alert), what="firing an alert")
-        if not result.published:
+    async def _fire(self, alert: Alert, source: str) -> bool:
+        result = await self._retry(lambda: self._ledger.fire(alert, source=source), what="firing an alert")
+        if not result.published and result.owned:
             await self._retry(lambda: self._publisher.publish_alert(result.alert), what="publishing an alert")
             await self._retry(lambda: self._ledger.mark_published(result.alert), what="marking an alert published")
         if result.first_time:

@@ -2,7 +2,7 @@
 
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
-| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s``: longer than the ``pages.raw`` replay window, so a replay never fires again |
+| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s``: longer than the ``pages.raw`` replay window, so a replay never fires again |
 | ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` | ``fired_ttl_s`` |
 | ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
 
@@ -27,15 +27,15 @@ from workers.settings import Settings
 
 _FIRE = """
 local alert_key, stream = KEYS[1], KEYS[2]
-local json, ttl, maxlen, alert_id, rule_id = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local stored = redis.call('HMGET', alert_key, 'json', 'published')
+local json, ttl, maxlen, alert_id, rule_id, source = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local stored = redis.call('HMGET', alert_key, 'json', 'published', 'source')
 if stored[1] then
-  return {0, stored[1], stored[2] or ''}
+  return {0, stored[1], stored[2] or '', stored[3] or ''}
 end
-redis.call('HSET', alert_key, 'json', json)
+redis.call('HSET', alert_key, 'json', json, 'source', source)
 redis.call('EXPIRE', alert_key, ttl)
 redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'alert_id', alert_id, 'rule_id', rule_id, 'json', json)
-return {1, json, ''}
+return {1, json, '', source}
 """
 
 # Only on an alert still held: a marker on an expired alert would recreate it without a TTL.
@@ -61,6 +61,11 @@ class Fired:
     """The alert as first fired (for a repeat: the stored one, not the one just built)."""
     first_time: bool
     published: bool
+    owned: bool
+    """Fired while processing this very source record (a redelivery of it, or its first run): only
+    its owner publishes an unpublished alert. Another page that fires the same story alert at the
+    same moment must not, or the topic gets it twice; if the owner crashes before publishing, its
+    record is redelivered, owns the alert again and publishes it then."""
 
 
 class AlertLedger:
@@ -91,8 +96,8 @@ class AlertLedger:
     def webhooks_key(self, alert_id: str) -> str:
         return f"{self._prefix}:alert:{alert_id}:webhooks"
 
-    async def fire(self, alert: Alert) -> Fired:
-        first_time, stored, published = await self._fire(
+    async def fire(self, alert: Alert, *, source: str) -> Fired:
+        first_time, stored, published, owner = await self._fire(
             keys=[self.alert_key(alert.alert_id), self.stream_key],
             args=[
                 alert.model_dump_json(by_alias=True),
@@ -100,12 +105,14 @@ class AlertLedger:
                 self._stream_maxlen,
                 alert.alert_id,
                 alert.rule_id,
+                source,
             ],
         )
         return Fired(
             alert=alert if first_time else Alert.model_validate_json(stored),
             first_time=bool(first_time),
             published=published == b"1",
+            owned=owner.decode() == source,
         )
 
     async def mark_published(self, alert: Alert) -> None:
