@@ -4,7 +4,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``published`` (``content_hash|pipeline_version`` last sent to ``articles``) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | last outcome for a page URL: ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
@@ -38,14 +38,14 @@ _SAVE_ARTICLE = """
 local article_key, time_index, domain_index = KEYS[1], KEYS[2], KEYS[3]
 local json, content_hash, version = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local domain, score, now, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local article_id, time_cap, domain_cap = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+local article_id, time_cap, domain_cap, writer = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
 
-local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published')
+local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer')
 local result
 if not stored[1] then
   result = 'new'
 elseif tonumber(stored[2]) > version then
-  return {'stale', stored[3] or ''}
+  return {'stale', stored[3] or '', stored[4] or ''}
 elseif stored[1] == content_hash and tonumber(stored[2]) == version then
   result = 'unchanged'
 else
@@ -53,7 +53,8 @@ else
 end
 if result ~= 'unchanged' then
   redis.call('HSET', article_key, 'json', json, 'content_hash', content_hash,
-             'pipeline_version', version, 'domain', domain, 'published_ts', score)
+             'pipeline_version', version, 'domain', domain, 'published_ts', score, 'writer', writer)
+  stored[4] = writer
   redis.call('HSETNX', article_key, 'first_seen_ts', now)
   redis.call('ZADD', time_index, score, article_id)
   redis.call('ZADD', domain_index, score, article_id)
@@ -62,7 +63,7 @@ if result ~= 'unchanged' then
 end
 redis.call('EXPIRE', article_key, ttl)
 redis.call('EXPIRE', domain_index, ttl)
-return {result, stored[3] or ''}
+return {result, stored[3] or '', stored[4] or ''}
 """
 
 _MARK_PUBLISHED = """
@@ -89,6 +90,10 @@ class SavedArticle:
 
 def url_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def writer_of(article: Article) -> str:
+    return f"{article.source.topic}/{article.source.partition}/{article.source.offset}"
 
 
 def publish_marker(article: Article) -> str:
@@ -140,7 +145,7 @@ class ArticleStore:
 
     async def save(self, article: Article, *, now: datetime) -> SavedArticle:
         score = (article.published_at or article.fetched_at).timestamp()
-        result, published = await self._save(
+        result, published, writer = await self._save(
             keys=[self.article_key(article.article_id), self.time_index_key, self.domain_index_key(article.domain)],
             args=[
                 article.model_dump_json(by_alias=True),
@@ -152,10 +157,18 @@ class ArticleStore:
                 self._article_ttl_s,
                 article.article_id,
                 *self._index_caps,
+                writer_of(article),
             ],
         )
         saved = SaveResult(result.decode())
-        needs_publish = saved is not SaveResult.STALE and published.decode() != publish_marker(article)
+        # Only the record that wrote this version publishes it: another record of the same page in
+        # flight at the same moment (a replay copy, a re-crawl) would publish it a second time.
+        # If the writer crashes before publishing, its record is redelivered and publishes then.
+        needs_publish = (
+            saved is not SaveResult.STALE
+            and published.decode() != publish_marker(article)
+            and writer.decode() == writer_of(article)
+        )
         return SavedArticle(result=saved, needs_publish=needs_publish)
 
     async def mark_published(self, article: Article) -> None:

@@ -1,0 +1,54 @@
+"""The article sink's publish decision on the real Redis, when records of one page race."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from workers.models import SourcePosition
+from workers.settings import Settings
+from workers.sinks.redis_store import ArticleStore, SaveResult
+from workers.stages.article import build_article
+from workers.stages.decode import decode_message
+from workers.stages.extract import ExtractedDocument
+from workers.stages.outcome import Kept
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def article_from(offset: int, *, version: int = 1, text: str = "نص المقال عن المحادثات في حلب"):
+    raw = json.dumps({"url": "https://news.example/a", "fetched_at": "2026-11-22T09:00:00Z", "html": "<p>x</p>"})
+    decoded = decode_message(raw.encode(), max_html_bytes=1 << 20)
+    assert isinstance(decoded, Kept)
+    document = ExtractedDocument(title="حلب", text=text, language="ar", declared_language="ar", published_at=NOW, canonical_url=None)
+    source = SourcePosition(topic="pages.raw", partition=0, offset=offset)
+    return build_article(decoded.value, document, source=source, pipeline_version=version, processed_at=NOW)
+
+
+async def test_only_the_record_that_wrote_a_version_publishes_it(settings: Settings, redis_client):
+    store = ArticleStore.from_settings(redis_client, settings)
+    original, copy = article_from(10, version=2), article_from(99, version=2)  # a page and its replay copy
+
+    first = await store.save(original, now=NOW)
+    assert first.result is SaveResult.NEW and first.needs_publish
+    # The copy arrives while the original is still being published: it must not publish too.
+    racing = await store.save(copy, now=NOW)
+    assert racing.result is SaveResult.UNCHANGED and not racing.needs_publish
+    # The original's record, redelivered after a crash before publishing, still publishes.
+    assert (await store.save(original, now=NOW)).needs_publish
+    await store.mark_published(original)
+    assert not (await store.save(original, now=NOW)).needs_publish
+    assert not (await store.save(copy, now=NOW)).needs_publish
+
+
+async def test_a_changed_page_is_published_by_the_record_that_changed_it(settings: Settings, redis_client):
+    store = ArticleStore.from_settings(redis_client, settings)
+    await store.save(article_from(1), now=NOW)
+    await store.mark_published(article_from(1))
+    changed = await store.save(article_from(2, text="نص جديد بعد التحديث"), now=NOW)
+    assert changed.result is SaveResult.UPDATED and changed.needs_publish
+    stale = await store.save(article_from(3, version=0), now=NOW)
+    assert stale.result is SaveResult.STALE and not stale.needs_publish
