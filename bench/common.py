@@ -6,6 +6,8 @@ import base64
 import json
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from worker_harness import WorkerProcess, outcomes_for, wait_for  # noqa: E402
 from workers import localstack  # noqa: E402
 from workers.feed import Record, produce  # noqa: E402
 from workers.settings import Settings  # noqa: E402
+from workers.topics import ensure_topics  # noqa: E402
 
 DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus")
 
@@ -64,9 +67,22 @@ def warm_up(client: redis.Redis, settings: Settings, worker: WorkerProcess, raw:
     wait_for(lambda: outcomes_for(client, settings, warm, sent), timeout_s=300, what="the warm-up page", worker=worker)
 
 
-def clear(client: redis.Redis, settings: Settings) -> None:
-    for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
-        client.delete(key)
+@contextmanager
+def warm_worker(
+    base: Settings, label: str, *, processes: int, log_dir: Path, warm_page: bytes
+) -> Iterator[tuple[Settings, redis.Redis, WorkerProcess]]:
+    """A worker on topics and a Redis prefix of its own, warmed up; stopped and its keys removed after."""
+    settings = isolated_settings(base, label, processes=processes, log_dir=log_dir)
+    ensure_topics(settings)
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    worker = WorkerProcess(settings, log_dir / f"{settings.app_name}.log").start()
+    try:
+        warm_up(client, settings, worker, warm_page)
+        yield settings, client, worker
+    finally:
+        worker.stop()
+        for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000):
+            client.delete(key)
 
 
 def local_stack(settings: Settings) -> Path:

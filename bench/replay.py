@@ -20,31 +20,21 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import redis
-from common import REPO, clear, emit, isolated_settings, load_pages, local_stack, page_record, warm_up
+from common import REPO, emit, load_pages, local_stack, page_record, warm_worker
 from kafka import KafkaConsumer
-from worker_harness import WorkerProcess, outcomes_for, page_status, wait_for
+from worker_harness import page_status, wait_for, wait_for_outcomes
 
 from workers.feed import produce
 from workers.replay import Progress, ReplayMarker, feed, new_replay_id, plan_replay
 from workers.settings import Settings
-from workers.topics import ensure_topics
 
 
 def measure(base: Settings, pages: list[tuple[str, bytes]], *, processes: int, rate: float | None, log_dir: Path) -> dict[str, object]:
-    settings = isolated_settings(base, "replay", processes=processes, log_dir=log_dir)
-    ensure_topics(settings)
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    worker = WorkerProcess(settings, log_dir / f"{settings.app_name}.log").start()
-    try:
-        warm_up(client, settings, worker, pages[0][1])
+    with warm_worker(base, "replay", processes=processes, log_dir=log_dir, warm_page=pages[0][1]) as (settings, client, worker):
         records = [page_record(url, raw) for url, raw in pages]
         start = time.perf_counter()
         sent = produce(settings, records)
-        wait_for(
-            lambda: len(outcomes_for(client, settings, records, sent)) == len(records),
-            timeout_s=1800, what="every live page", worker=worker,
-        )
+        wait_for_outcomes(client, settings, records, sent, worker=worker, timeout_s=1800)
         live_s = time.perf_counter() - start
 
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
@@ -83,9 +73,6 @@ def measure(base: Settings, pages: list[tuple[str, bytes]], *, processes: int, r
             },
             "replay_over_live": replay_rate / live_rate,
         }
-    finally:
-        worker.stop()
-        clear(client, settings)
 
 
 def main() -> None:

@@ -22,14 +22,14 @@ import os
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-import redis
 import trafilatura
-from common import REPO, clear, emit, isolated_settings, load_pages, local_stack, page_record, warm_up
-from worker_harness import WorkerProcess, outcomes_for, wait_for
+from common import REPO, emit, load_pages, local_stack, page_record, warm_worker
+from worker_harness import wait_for_outcomes
 
 from workers.feed import produce
 from workers.models import Article
@@ -37,7 +37,6 @@ from workers.settings import Settings
 from workers.stages.decode import decode_html_bytes
 from workers.stages.extract import ExtractionOptions, extract_document
 from workers.stages.outcome import Kept
-from workers.topics import ensure_topics
 
 T = TypeVar("T")
 
@@ -142,44 +141,29 @@ class TreeRss:
 
 
 def pipeline_run(base: Settings, pages: list[tuple[str, bytes]], processes: int, log_dir: Path) -> dict[str, object]:
-    settings = isolated_settings(base, "throughput", processes=processes, log_dir=log_dir)
-    ensure_topics(settings)
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
-    worker = WorkerProcess(settings, log_dir / f"{settings.app_name}.log").start()
-    try:
-        warm_up(client, settings, worker, pages[0][1])
+    with warm_worker(base, "throughput", processes=processes, log_dir=log_dir, warm_page=pages[0][1]) as (settings, client, worker):
         records = [page_record(url, raw) for url, raw in pages]
         with TreeRss(worker.pid) as rss:
             start = time.perf_counter()
             sent = produce(settings, records)
             produced = time.perf_counter() - start
-            wait_for(
-                lambda: len(outcomes_for(client, settings, records, sent)) == len(records),
-                timeout_s=1800, what="every page", worker=worker, interval_s=1.0,
-            )
+            outcomes = wait_for_outcomes(client, settings, records, sent, worker=worker, timeout_s=1800, interval_s=1.0)
             elapsed = time.perf_counter() - start
-        outcomes = outcomes_for(client, settings, records, sent)
         latencies = []
         for status in outcomes.values():
             if status["outcome"] == "kept":
                 article = Article.model_validate_json(client.hget(f"{settings.redis_prefix}:article:{status['article_id']}", "json"))
                 latencies.append(article.processed_at.timestamp() * 1000 - int(status["source_ts_ms"]))
-        counts: dict[str, int] = {}
-        for status in outcomes.values():
-            counts[status["outcome"]] = counts.get(status["outcome"], 0) + 1
         return {
             "extraction_processes": processes,
             "pages_per_s": len(records) / elapsed,
             "seconds": elapsed,
             "produce_seconds": produced,
-            "outcomes": counts,
+            "outcomes": dict(Counter(status["outcome"] for status in outcomes.values())),
             "latency_ms": _percentiles(latencies),
             "peak_rss_mb": rss.peak_bytes / 2**20,
             "cpu_seconds": rss.cpu_seconds(),
         }
-    finally:
-        worker.stop()
-        clear(client, settings)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

@@ -156,12 +156,15 @@ def wait_for_outcomes(
     *,
     worker: WorkerProcess,
     timeout_s: float = 90,
+    interval_s: float = 0.25,
 ) -> dict[str, dict[str, str]]:
     def all_there() -> dict[str, dict[str, str]] | None:
         found = outcomes_for(client, settings, records, sent)
         return found if len(found) == len(records) else None
 
-    return wait_for(all_there, timeout_s=timeout_s, what=f"outcomes of {len(records)} page(s)", worker=worker)
+    return wait_for(
+        all_there, timeout_s=timeout_s, what=f"outcomes of {len(records)} page(s)", worker=worker, interval_s=interval_s
+    )
 
 
 def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: float = 30) -> list[ConsumerRecord]:
