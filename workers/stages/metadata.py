@@ -9,8 +9,8 @@ the extraction process.
   og:title, ``<title>``), else the declared title with the site name cut off ("Headline | Site").
 * authors: a list of names (JSON-LD author objects, author meta tags, trafilatura's byline).
 * published / modified: JSON-LD ``datePublished``/``dateModified`` and ``article:*_time`` with
-  their time and offset; htmldate (original date / last modification) when the page declares
-  none.
+  their time and offset; for the publication date, htmldate's search when the page declares none
+  (the modification date is only taken when declared).
 * urgent: the *article* is flagged as breaking news (a marker in its headline, a breaking/urgent
   badge in the article header, or a "breaking" tag), not a ticker somewhere on the page.
 """
@@ -30,8 +30,10 @@ from urllib.parse import urljoin, urlsplit
 
 from courlan import normalize_url
 from htmldate import find_date
+from lxml.etree import XPath
 from lxml.html import HtmlElement
-from trafilatura.metadata import extract_metadata
+from trafilatura.json_metadata import normalize_authors
+from trafilatura.metadata import extract_catstags, extract_sitename
 
 _ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -59,6 +61,17 @@ _AUTHOR_CLEAN = re.compile(
 )
 _AUTHOR_PAREN = re.compile(r"\s*\([^)]*\)\s*")
 _HTML_LANG = re.compile(r"^[A-Za-z]{2,3}")
+# Meta tags (name, property or itemprop) declaring the article's authors, dates and keywords.
+_AUTHOR_KEYS = (
+    "author", "article:author", "authors", "dc.creator", "dc:creator", "dcterms.creator", "citation_author", "byl",
+    "sailthru.author", "parsely-author", "creator", "rbauthors", "atc-metaauthor", "dcsext.author",
+)
+_PUBLISHED_KEYS = (
+    "article:published_time", "og:published_time", "datepublished", "pubdate", "publishdate", "dc.date.issued",
+    "dcterms.created", "date", "sailthru.date", "parsely-pub-date",
+)
+_MODIFIED_KEYS = ("article:modified_time", "og:updated_time", "datemodified", "lastmod", "dcterms.modified")
+_TAG_KEYS = ("news_keywords", "keywords", "parsely-tags", "citation_keywords", "dcterms.subject", "tags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,18 +337,25 @@ def parse_iso(value: str | None) -> datetime | None:
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
-def _htmldate(tree: HtmlElement, url: str | None, *, original: bool, extensive: bool = True) -> str | None:
-    try:
-        return find_date(
-            tree,
-            url=url,
-            original_date=original,
-            extensive_search=extensive,
-            outputformat=_DATE_FORMAT,
-            max_date=datetime.now(UTC).strftime("%Y-%m-%d"),
-        )
-    except Exception:  # noqa: BLE001 - htmldate raises anything on odd markup
-        return None
+def _searched_date(tree: HtmlElement, url: str | None) -> str | None:
+    """htmldate's guess at the publication date, for pages that declare none. Its quick search
+    (markup, URL, date patterns) first; the extensive one (free text, dateparser) costs several
+    times more and runs only when the quick one finds nothing."""
+    for extensive in (False, True):
+        try:
+            found = find_date(
+                tree,
+                url=url,
+                original_date=True,
+                extensive_search=extensive,
+                outputformat=_DATE_FORMAT,
+                max_date=datetime.now(UTC).strftime("%Y-%m-%d"),
+            )
+        except Exception:  # noqa: BLE001 - htmldate raises anything on odd markup
+            found = None
+        if found:
+            return found
+    return None
 
 
 def _plausible(value: str | None) -> str | None:
@@ -411,29 +431,126 @@ def _header_badge(tree: HtmlElement) -> str | None:
     return None
 
 
-class _LazyFallback:
-    """trafilatura's metadata heuristics (byline search, htmldate's extensive date search...) cost
-    more than everything else here together: run them only when the declared metadata lacks a
-    field, once per page."""
+# --- markup fallbacks ----------------------------------------------------------------------------
+# For pages that declare no author, site name, categories or tags. trafilatura's own search
+# (``extract_metadata``) costs more than everything else here together (a copy of the whole tree,
+# XPaths with regular expressions run on every element, htmldate's extensive date search) and
+# computes all fields when one is missing: these run one field at a time, only when needed.
 
-    def __init__(self, tree: HtmlElement, url: str | None) -> None:
-        self._tree, self._url = tree, url
-        self._document: Any = None
-        self._done = False
+# Byline markup, trafilatura's three expressions (``trafilatura.xpaths.AUTHOR_XPATHS``) in its
+# order of preference, each as a test of one element's attributes. One pass over the elements with
+# one plain regular expression finds the few candidates (an XPath with trafilatura's regular
+# expressions, or even with as many contains(), costs several times more on large pages).
+_BYLINE_HINT = re.compile(r"uthor|yline|byl|BBL|name|writer|zuozhe|bianji|xiaobian|-by")
 
-    def get(self, name: str) -> Any:
-        if not self._done:
-            self._done = True
-            try:
-                self._document = extract_metadata(
-                    self._tree, self._url,
-                    {"original_date": True, "extensive_search": True, "outputformat": _DATE_FORMAT,
-                     "max_date": datetime.now(UTC).strftime("%Y-%m-%d")},
-                    True,
-                )
-            except Exception:  # noqa: BLE001 - trafilatura's metadata heuristics raise on odd markup
-                self._document = None
-        return getattr(self._document, name, None) if self._document is not None else None
+
+def _byline_candidate(element: HtmlElement) -> bool:
+    get = element.get
+    return bool(
+        element.tag == "author" or _BYLINE_HINT.search(get("class") or "") or _BYLINE_HINT.search(get("id") or "")
+        or "author" in (get("itemprop") or "") or get("rel") == "author"
+        or get("data-testid") in ("AuthorCard", "AuthorURL") or "Byline" in (get("data-component") or "")
+    )
+
+
+_BYLINE_TIERS: tuple[tuple[frozenset[str] | None, Any], ...] = (
+    (
+        frozenset({"a", "address", "div", "link", "p", "span", "strong"}),
+        lambda e: e.get("rel") == "author" or e.get("id") == "author" or e.get("class") == "author"
+        or e.get("itemprop") == "author name" or e.get("data-testid") in ("AuthorCard", "AuthorURL")
+        or re.search(r"author-?name|AuthorName|authorName", e.get("class") or ""),
+    ),
+    (
+        frozenset({"a", "div", "h3", "h4", "p", "span"}),
+        lambda e: e.get("class") in ("byline", "username", "byl", "BBL") or "author" in (e.get("itemprop") or "")
+        or re.search(r"author|zuozhe|bianji|xiaobian", e.get("id") or "")
+        or re.search(
+            r"author|channel-name|zuozhe|bianji|xiaobian|submitted-by|posted-by|journalist-name", e.get("class") or ""
+        ),
+    ),
+    (
+        None,
+        lambda e: "Byline" in (e.get("data-component") or "") or "author" in (e.get("itemprop") or "")
+        or re.search(r"[Aa]uthor", e.get("id") or "")
+        or re.search(r"[Aa]uthor|screenname|writer|[Bb]yline", e.get("class") or ""),
+    ),
+)
+# Where a name is not the article's byline (trafilatura.xpaths.AUTHOR_DISCARD_XPATHS): comments,
+# sidebars, quotes, dates, figures.
+_BYLINE_DISCARD_CLASS = re.compile(
+    r"^[Cc]omments|commentlist|comments-list|sidebar|is-hidden|quote|embedly-instagram|article-(?:share|support)"
+    r"|print|category|meta-date|meta-reviewer"
+)
+_BYLINE_DISCARD_ID = re.compile(r"^comments|comment-?list|ProductReviews")
+
+
+def _off_byline(element: HtmlElement) -> bool:
+    tag = element.tag
+    if tag in ("time", "figure"):
+        return True
+    if tag not in ("a", "div", "section", "span"):
+        return False
+    css, ident = element.get("class") or "", element.get("id") or ""
+    return (
+        css in ("comments", "title", "date") or ident == "comments" or bool(_BYLINE_DISCARD_CLASS.search(css))
+        or bool(_BYLINE_DISCARD_ID.search(ident)) or "Figure" in (element.get("data-component") or "")
+    )
+
+
+def _byline_text(element: HtmlElement) -> str:
+    """The element's text without the parts that are no byline (a <time> inside it...)."""
+    parts = [element.text or ""]
+    for child in element:
+        if isinstance(child.tag, str) and not _off_byline(child):
+            parts.append(_byline_text(child))
+        parts.append(child.tail or "")
+    return " ".join(parts)
+
+
+def byline(tree: HtmlElement) -> str | None:
+    """The author names of the page's byline markup ("Jane Doe; John Roe"), as trafilatura's
+    ``extract_author`` finds them."""
+    candidates = [
+        e for e in tree.iter()
+        if isinstance(e.tag, str) and _byline_candidate(e) and not any(_off_byline(a) for a in (e, *e.iterancestors()))
+    ]
+    for tags, matches in _BYLINE_TIERS:
+        for element in candidates:
+            if (tags is None or element.tag in tags) and matches(element):
+                text = " ".join(_byline_text(element).split())
+                if 2 < len(text) < 120:
+                    return normalize_authors(None, text)
+    return None
+
+
+# trafilatura's category and tag markup only keeps links to /category/... or /tag/... pages: a page
+# without such a link has none, and most pages have none.
+_TERM_LINKS = XPath("//a/@href[contains(., '/categor') or contains(., '/tag')]")
+
+
+def _linked_terms(tree: HtmlElement, kind: str) -> list[str]:
+    marker = "/categor" if kind == "category" else "/tag"
+    if not any(marker in href for href in _TERM_LINKS(tree)):
+        return []
+    try:
+        return extract_catstags(kind, tree)
+    except Exception:  # noqa: BLE001 - trafilatura's heuristics raise on odd markup
+        return []
+
+
+def _site_name(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[str, Any], url: str | None) -> str | None:
+    """The declared site name; else the part of <title> that looks like a domain ("News - site.com")
+    or the page's domain."""
+    publisher = ld.get("publisher")
+    name = (
+        _first(meta, "og:site_name", "application-name", "twitter:site")
+        or (clean_text(publisher.get("name")) if isinstance(publisher, dict) else None)
+        or clean_text(extract_sitename(tree))
+    )
+    if name:
+        return name.lstrip("@") or None
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host.removeprefix("www.") or None
 
 
 # --- the whole ----------------------------------------------------------------------------------
@@ -485,14 +602,8 @@ def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) ->
 def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     meta = _meta(tree)
     ld = json_ld_article(tree) or {}
-    fallback = _LazyFallback(tree, url)
 
-    publisher = ld.get("publisher")
-    site_name = clean_text(_first(meta, "og:site_name", "application-name", "twitter:site")) or (
-        clean_text(publisher.get("name")) if isinstance(publisher, dict) else None
-    ) or fallback.get("sitename")
-    if site_name:
-        site_name = site_name.lstrip("@")
+    site_name = _site_name(tree, meta, ld, url)
     host = (urlsplit(url).hostname or "") if url else ""
     site_names = [s for s in (site_name, host.removeprefix("www."), host.removeprefix("www.").split(".")[0]) if s]
 
@@ -513,21 +624,20 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
 
     author_names = _names(ld.get("author")) or _names(ld.get("creator"))
     if not author_names:
-        author_names = [v for key in ("author", "article:author", "dc.creator", "byl", "sailthru.author", "parsely-author")
-                        for v in meta.get(key, []) if not v.startswith("http")]
-    if not author_names and (fallback_author := fallback.get("author")):
-        author_names = [fallback_author]
+        author_names = [v for key in _AUTHOR_KEYS for v in meta.get(key, []) if not v.startswith("http")]
+    if not author_names and (names := byline(tree)):
+        author_names = names.split("; ")
     if not author_names:
         author_names = _names(ld.get("author"), organisations=True)
     authors = clean_authors(author_names)
 
-    published = _plausible(clean_text(ld.get("datePublished"))) or _plausible(
-        _first(meta, "article:published_time", "og:published_time", "datepublished", "pubdate", "publishdate",
-               "dc.date.issued", "dcterms.created", "date", "sailthru.date", "parsely-pub-date")
-    ) or _plausible(fallback.get("date"))
-    modified = _plausible(clean_text(ld.get("dateModified"))) or _plausible(
-        _first(meta, "article:modified_time", "og:updated_time", "datemodified", "lastmod", "dcterms.modified")
-    ) or _plausible(_htmldate(tree, url, original=False, extensive=False))
+    published = (
+        _plausible(clean_text(ld.get("datePublished")))
+        or _plausible(_first(meta, *_PUBLISHED_KEYS))
+        or _plausible(_searched_date(tree, url))
+    )
+    # only a declared one: guessing it would be a second date search of the page
+    modified = _plausible(clean_text(ld.get("dateModified"))) or _plausible(_first(meta, *_MODIFIED_KEYS))
     if modified and published and (parse_iso(modified) or datetime.min.replace(tzinfo=UTC)) < (
         parse_iso(published) or datetime.min.replace(tzinfo=UTC)
     ):
@@ -543,17 +653,17 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     if image and url:
         image = urljoin(url, image)
 
-    categories = [c for c in _strings(ld.get("articleSection"))] + meta.get("article:section", [])
+    categories = [*_strings(ld.get("articleSection")), *meta.get("article:section", [])]
     if not categories:
-        categories = list(fallback.get("categories") or [])
+        categories = _linked_terms(tree, "category")
     keywords = ld.get("keywords")
     tag_values = _strings(keywords) if not isinstance(keywords, str) else keywords.split(",")
     tag_values += meta.get("article:tag", [])
-    for key in ("news_keywords", "keywords"):
+    for key in _TAG_KEYS:
         for value in meta.get(key, []):
             tag_values += value.split(",")
     if not tag_values:
-        tag_values = list(fallback.get("tags") or [])
+        tag_values = _linked_terms(tree, "tag")
     categories_clean = _unique(categories)
     tags_clean = _unique(tag_values)
 
