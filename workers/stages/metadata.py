@@ -276,13 +276,34 @@ def _headings(tree: HtmlElement) -> list[str]:
     return found
 
 
+# Where a title splits into parts for agreement between sources: the site-name separators and "*"
+# ("Headline * Site * by Author"). Not a kicker's colon: "Kicker: Headline" is as often the title.
+_PART_SEPARATORS = re.compile(_TITLE_SEPARATORS.pattern + r"|\s+\*\s+")
+# How much a source's agreement counts. twitter:title and <title> are mostly copies of og:title
+# made by the same CMS field, not independent evidence: they count half.
+_SOURCE_WEIGHT = {"ld": 1.0, "og": 1.0, "h1": 1.0, "tw": 0.5, "tt": 0.5}
+
+
 def _forms(title: str) -> set[str]:
-    """The title and every part of it on either side of a separator ("A | B" -> A | B, A, B)."""
-    found = {clean_text(title) or ""}
-    for match in _TITLE_SEPARATORS.finditer(title):
-        found.add(clean_text(title[: match.start()]) or "")
-        found.add(clean_text(title[match.end() :]) or "")
-    return {form for form in found if form}
+    """The title and every run of its parts between separators ("A | B - C" -> A | B - C, A | B,
+    B - C, A, B, C)."""
+    cuts = [(0, 0), *((m.start(), m.end()) for m in _PART_SEPARATORS.finditer(title)), (len(title), len(title))]
+    found = set()
+    for i in range(len(cuts) - 1):
+        for j in range(i + 1, len(cuts)):
+            if form := clean_text(title[cuts[i][1] : cuts[j][0]]):
+                found.add(form)
+    return found
+
+
+def _title_options(values: dict[str, str], site_names: list[str]) -> list[tuple[str, str]]:
+    """(source, option): each source's text, and the declared titles without the site name."""
+    options = []
+    for key, value in values.items():
+        options.append((key, value))
+        if key in ("og", "tw", "tt"):
+            options.append((key, clean_text(strip_site_name(value, site_names)) or value))
+    return options
 
 
 def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | None:
@@ -291,28 +312,22 @@ def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | Non
     ``candidates`` maps a source (``ld`` JSON-LD headline, ``og`` og:title, ``h1`` the visible
     headline, ``tw`` twitter:title, ``tt`` <title>) to its text, in order of preference. Each
     source's text, and the declared ones with the site name cut off, is a candidate; a candidate
-    is supported by every source whose text is it or has it as a part between separators
-    ("Headline - Section | Site" supports "Headline"). The best supported wins, ties going to the
+    is supported, by the source's weight, by every source whose text is it or has it as a run of
+    parts between separators ("Kicker | Headline - Section | Site" supports "Headline"). The best supported wins, ties going to the
     preferred source.
     """
-    values = {key: value for key, value in candidates.items() if value}
+    values = {key: text for key, value in candidates.items() if value and (text := clean_text(value))}
     if not values:
         return None
     forms = {key: _forms(value) for key, value in values.items()}
     order = list(values)
-    best: tuple[int, int, int, str] | None = None
-    for rank, (key, value) in enumerate(values.items()):
-        options = [clean_text(value)]
-        if key in ("og", "tw", "tt"):
-            options.append(clean_text(strip_site_name(value, site_names)))
-        for option in options:
-            if not option:
-                continue
-            support = sum(1 for other in forms.values() if option in other)
-            score = (support, -rank, -order.index(key), option)
-            if best is None or score > best:
-                best = score
-    return best[3] if best else None
+    best: tuple[float, int, str] | None = None
+    for key, option in _title_options(values, site_names):
+        support = sum(_SOURCE_WEIGHT.get(other, 1.0) for other, parts in forms.items() if option in parts)
+        score = (support, -order.index(key), option)
+        if best is None or score[:2] > best[:2]:
+            best = score
+    return best[2] if best else None
 
 
 # --- dates --------------------------------------------------------------------------------------

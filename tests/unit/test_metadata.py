@@ -1,0 +1,69 @@
+"""Page metadata: title agreement, the cheap fallbacks, one date search at most."""
+
+from __future__ import annotations
+
+import pytest
+from trafilatura.metadata import extract_author
+from trafilatura.utils import load_html
+
+from workers.stages import metadata
+from workers.stages.metadata import byline, choose_title, extract_page_metadata
+
+
+def test_the_headline_and_visible_heading_outvote_og_title_copies() -> None:
+    # twitter:title and <title> repeat og:title: together they weigh as much as one more source
+    title = choose_title(
+        {"ld": "Only a third of the children came", "og": "Calm but hot Monday", "h1": "Only a third of the children came",
+         "tw": "Calm but hot Monday", "tt": "Calm but hot Monday"},
+        ["news.example"],
+    )
+    assert title == "Only a third of the children came"
+
+
+def test_a_title_between_a_kicker_and_the_site_name_is_supported() -> None:
+    sites = ["The Times", "times.example"]
+    headline = "Newborns left in dustbins: state tops cases for 5th year"
+    title = choose_title(
+        {"ld": headline, "og": f"Infant Abandonment | {headline} | City News - The Times", "h1": headline,
+         "tw": f"Infant Abandonment | {headline} | City News - The Times", "tt": f"Infant Abandonment | {headline} | City News - The Times"},
+        sites,
+    )
+    assert title == headline
+
+
+PAGE = """<html lang="en"><head><title>Budget approved - news.example</title>
+{head}</head><body><h1>Budget approved</h1>
+<div class="byline">By Jane Doe <time>May 5</time></div>
+<div class="comments"><span class="author">Troll Person</span></div>
+<p>The council approved the budget.</p></body></html>"""
+
+
+def test_declared_dates_need_no_date_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("htmldate called")
+
+    monkeypatch.setattr(metadata, "find_date", no_search)
+    head = '<meta property="article:published_time" content="2024-03-05T10:00:00+01:00">'
+    meta = extract_page_metadata(load_html(PAGE.format(head=head)), "https://news.example/a")
+    assert meta.published == "2024-03-05T10:00:00+01:00"
+    assert meta.modified is None  # not declared: not guessed
+
+
+def test_an_undeclared_date_is_searched_once_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bool] = []
+
+    def quick(*args: object, extensive_search: bool, **kwargs: object) -> str:
+        calls.append(extensive_search)
+        return "2024-03-05T00:00:00"
+
+    monkeypatch.setattr(metadata, "find_date", quick)
+    meta = extract_page_metadata(load_html(PAGE.format(head="")), "https://news.example/a")
+    assert meta.published == "2024-03-05T00:00:00" and calls == [False]
+
+
+def test_byline_fallback_is_trafilaturas() -> None:
+    tree = load_html(PAGE.format(head=""))
+    assert byline(tree) == extract_author(tree) == "Jane Doe"
+    meta = extract_page_metadata(tree, "https://www.news.example/a")
+    assert meta.authors == ("Jane Doe",)
+    assert meta.site_name == "news.example"  # the domain part of <title>
