@@ -313,8 +313,8 @@ def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | Non
     headline, ``tw`` twitter:title, ``tt`` <title>) to its text, in order of preference. Each
     source's text, and the declared ones with the site name cut off, is a candidate; a candidate
     is supported, by the source's weight, by every source whose text is it or has it as a run of
-    parts between separators ("Kicker | Headline - Section | Site" supports "Headline"). The best supported wins, ties going to the
-    preferred source.
+    parts between separators ("Kicker | Headline - Section | Site" supports "Headline"). The best
+    supported wins, ties going to the preferred source.
     """
     values = {key: text for key, value in candidates.items() if value and (text := clean_text(value))}
     if not values:
