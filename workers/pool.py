@@ -5,8 +5,9 @@ per-page timeout.
 for minutes on a pathological page (trafilatura#704). pebble's pool kills the worker process
 that exceeds the timeout and starts a fresh one, so one bad page costs one timeout, not a
 stalled partition. Worker processes are forked from a forkserver that has already imported
-trafilatura (a replacement is ready in milliseconds) and never from the Faust process itself,
-whose threads and event loop must not be forked.
+trafilatura and run a few pages through the extraction (workers/pool_warmup.py), so a
+replacement is ready, and warm, in milliseconds; never from the Faust process itself, whose
+threads and event loop must not be forked.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from workers.stages.outcome import Failed, StageResult
 
 log = logging.getLogger(__name__)
 
+# Imported by the forkserver only: importing it here would warm up the Faust process for nothing.
+_FORKSERVER_PRELOAD = "workers.pool_warmup"
+
 
 def _limit_memory(limit_mb: int) -> None:
     # An address-space cap turns a runaway page into a MemoryError in that process, which the
@@ -36,7 +40,7 @@ def _limit_memory(limit_mb: int) -> None:
 class ExtractionPool:
     def __init__(self, *, processes: int, timeout_s: float, memory_limit_mb: int, tasks_per_process: int) -> None:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([extract.__name__])
+        context.set_forkserver_preload([_FORKSERVER_PRELOAD])
         self._timeout_s = timeout_s
         self._pool = pebble.ProcessPool(
             max_workers=processes,

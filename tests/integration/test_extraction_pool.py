@@ -92,9 +92,28 @@ async def test_a_killed_extraction_process_fails_the_page_and_is_replaced(pool):
 
 
 async def test_the_memory_cap_stops_a_runaway_page_and_the_pool_goes_on(pool):
-    extraction = pool(memory_limit_mb=350)
+    # the cap is on address space, which starts at ~400 MB in a warm extraction process
+    extraction = pool(memory_limit_mb=700)
     result = await extraction.extract(slow_html(60000), "https://huge.example/", OPTIONS)
     # lxml reports its own allocation failure as an unparsable document, so trafilatura may call
     # it "no content" rather than raise: either way the page is not kept and nothing else suffers.
     assert not isinstance(result, Kept), result
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+async def test_every_extraction_process_starts_warm_even_a_replacement(pool):
+    """The forkserver runs the warm-up (workers/pool_warmup.py) before it forks: a process forked
+    after the first one was retired has dateparser's parser and justext's stop lists already."""
+    warm_pool = pool(tasks_per_process=1)
+    for _ in range(2):  # one page per process: the second runs in a replacement
+        assert isinstance(await warm_pool.extract(SAMPLE, "https://example.com/a", OPTIONS), Kept)
+        # the pool has no API for running anything else; its pebble pool does, and a builtin
+        # with a string argument is what pickles into the process without this test module
+        probe = warm_pool._pool.schedule(eval, args=(_DATEPARSER_READY,))
+        assert await asyncio.wrap_future(probe) == (1, 1)
+
+
+_DATEPARSER_READY = (
+    "(lambda info: (info.currsize, info.misses))"
+    "(__import__('htmldate.extractors', fromlist=['_']).get_external_parser.cache_info())"
+)
