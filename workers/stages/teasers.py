@@ -114,6 +114,20 @@ def _is_teaser_item(item: HtmlElement, settings: TeaserSettings) -> str | None:
     return None
 
 
+def _link_holders(tree: HtmlElement) -> set[HtmlElement]:
+    """Every element that holds a link to somewhere (the link included). Both finders need one,
+    and most elements of a page hold none: they are skipped without reading their text."""
+    holders: set[HtmlElement] = set()
+    for anchor in tree.iter("a"):
+        if _target(anchor) is None:
+            continue
+        for element in (anchor, *anchor.iterancestors()):
+            if element in holders:
+                break
+            holders.add(element)
+    return holders
+
+
 def _is_block(element: HtmlElement) -> bool:
     return any(isinstance(child.tag, str) and child.tag in _BLOCK_CHILDREN for child in element)
 
@@ -121,17 +135,18 @@ def _is_block(element: HtmlElement) -> bool:
 def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings) -> list[HtmlElement]:
     """The items of teaser lists in the page (outermost first, none inside another)."""
     doomed: list[HtmlElement] = []
+    holders = _link_holders(tree)
     for parent in tree.iter():
-        if not isinstance(parent.tag, str) or parent.tag in _SKIP:
+        if parent not in holders or not isinstance(parent.tag, str) or parent.tag in _SKIP:
             continue
         groups: dict[tuple[str, str], list[HtmlElement]] = defaultdict(list)
         for child in parent:
             if isinstance(child.tag, str) and child.tag in ITEM_TAGS:
                 groups[_signature(child)].append(child)
         for members in groups.values():
-            if len(members) < settings.min_items:
+            if sum(1 for member in members if member in holders) < settings.min_items:
                 continue
-            targets = [_is_teaser_item(member, settings) for member in members]
+            targets = [_is_teaser_item(member, settings) if member in holders else None for member in members]
             teasers = [member for member, target in zip(members, targets, strict=True) if target]
             if (
                 len(teasers) >= settings.min_items
@@ -152,8 +167,9 @@ def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings) -> list[HtmlE
 def find_link_lines(tree: HtmlElement, settings: TeaserSettings) -> list[HtmlElement]:
     """Short "label: <linked headline>" lines."""
     doomed = []
+    holders = _link_holders(tree)
     for element in tree.iter(*LINE_TAGS):
-        if _is_block(element):
+        if element not in holders or _is_block(element):
             continue
         text = _text(element)
         if not text:
