@@ -156,6 +156,7 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
         article("https://one.example/b", FOOTBALL, minutes=7),
     ]
     first = [await index.classify(a) for a in stream]
+    await index.flush()  # the document frequencies counted, into Redis
     p = settings.redis_prefix
 
     async def state() -> list[object]:
@@ -170,6 +171,7 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
 
     before = await state()
     replay = [await index.classify(a) for a in stream]
+    await index.flush()
     assert replay == first
     assert [d.status for d in first] == [Status.NEW, Status.DUPLICATE, Status.NEW]
     assert first[1].duplicate_of == stream[0].article_id  # never a duplicate of itself

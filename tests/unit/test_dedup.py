@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datasketch import MinHash
 
 from workers.dedup import minhash, stories
 from workers.dedup.index import DedupConfig, DedupDecision, Status
@@ -114,6 +115,26 @@ def test_band_keys_are_deterministic_and_per_band() -> None:
         minhash.band_keys(a, 65, 2)
 
 
+@pytest.mark.parametrize("repeat", [1, 40])  # 40: more shingles than one block of the sketch
+def test_signatures_are_datasketch_affine32_bit_for_bit(repeat: int) -> None:
+    # The signature is part of the stored format: workers and versions must agree on it.
+    lines = token_lines("\n".join([seed(SEED_000)[1]] * repeat))
+    hashes = minhash.shingles(lines)
+    assert repeat == 1 or hashes.size > 4096
+    def reference(values: list[int]) -> np.ndarray:
+        m = MinHash(
+            num_perm=minhash.NUM_PERM,
+            permutations=minhash._PERMUTATIONS,
+            scheme="affine32",
+            hashfunc=int,
+        )
+        m.update_batch(values)
+        return m.hashvalues
+
+    assert np.array_equal(minhash.sketch(lines).signature, reference(hashes.tolist()))
+    assert np.array_equal(minhash.sketch([]).signature, reference([]))
+
+
 def test_stored_signature_is_compact_and_estimates_the_same() -> None:
     a, b = sketch(seed(SEED_000)[1]), sketch(edited(seed(SEED_000)[1], 25, random.Random(1)))
     assert len(a.stored()) == minhash.NUM_PERM * minhash.STORED_BITS // 8
@@ -180,6 +201,35 @@ def test_term_stats_sum_the_days_as_redis_keeps_them() -> None:
     day[3] = 5
     stats = stories.TermStats.from_days([day.tobytes(), None, day[:4].tobytes()], 7)
     assert stats.counters[3] == 10 and stats.counters.sum() == 10 and stats.documents == 7
+
+
+def test_counts_added_as_redis_keeps_them_saturate_and_trim() -> None:
+    added = np.zeros(stories.DF_SLOTS, dtype=np.int64)
+    added[[2, 5]] = [3, 70_000]
+    first = stories.add_counts(None, added)
+    assert len(first) == 2 * 6  # up to the highest counter written, as BITFIELD left it
+    again = stories.add_counts(first, added)
+    stats = stories.TermStats.from_days([again], 2)
+    assert stats.counters[2] == 6 and stats.counters[5] == 0xFFFF
+    assert stats.counters.sum() == 6 + 0xFFFF
+    assert stories.add_counts(None, np.zeros(stories.DF_SLOTS, dtype=np.int64)) == b""
+
+
+def test_a_worker_counts_its_articles_in_its_snapshot() -> None:
+    stats = stories.TermStats.empty()
+    stats.count(np.array([7, 9, 7], dtype=np.uint32))  # two terms may share a slot
+    assert stats.documents == 1 and stats.counters[7] == 2 and stats.counters[9] == 1
+
+
+def test_the_first_documents_barely_change_the_weights() -> None:
+    # Two articles on one event, the first two of their language: the words they share must
+    # not weigh much less than the others (the seeds would no longer be one story).
+    title, text = seed(SEED_000)
+    stats = stories.TermStats.empty()
+    stats.count(stories.df_slots(vector(title, text).ids))
+    other_title, other_text = seed(SEED_004)
+    idf = stats.idf(vector(other_title, other_text).ids)
+    assert idf.min() > 0.8 * idf.max()  # without the prior: 1 against 1 + ln 2
 
 
 def test_centroid_decays_merges_and_truncates() -> None:

@@ -48,7 +48,8 @@ key                         type    content                                     
                                     -> (8-byte story id + 4-byte minute) of the  write
                                     last 4 stories that had it in their top
                                     terms
-``{p}:st:df:{lang}:{D}``    STRING  document-frequency counters (256 KiB)        W after the day
+``{p}:st:df:{lang}:{D}``    STRING  document-frequency counters (<= 256 KiB),    W after the day
+                                    added by each worker every ``df_refresh_s``
 ``{p}:st:n:{lang}:{D}``     STRING  documents counted on that day                W after the day
 ==========================  ======  ===========================================  ===================
 
@@ -72,9 +73,10 @@ updates). A failed check makes the classification start again from the reads (op
 concurrency; a conflict needs two articles in the same milliseconds).
 Races accepted: (1) two articles about one event that share none of their top terms and are
 classified within the same milliseconds may found two stories; later articles join one of them,
-and stories are never merged; (2) document frequencies are read from a snapshot refreshed every
-``df_refresh_s`` (sooner while they are few), so two workers may weigh terms slightly
-differently for a while.
+and stories are never merged; (2) a worker counts its new articles in its own snapshot of the
+document frequencies at once, and adds them to the shared counters (read, add, write back under
+WATCH) and re-reads those every ``df_refresh_s``, so two workers may weigh terms slightly
+differently for a while, and a worker killed loses its last counts (:meth:`DedupIndex.flush`).
 Scripts build the index key names themselves (see ``_LOOKUP``): all keys must live on one
 server (a standalone Redis >= 7.0, or one cluster slot through a hash-tagged prefix).
 
@@ -86,6 +88,7 @@ first decision). A recrawl (other fetched_at) with the same content is ``unchang
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -97,7 +100,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import redis.asyncio as aioredis
+from redis.exceptions import WatchError
 
 from workers.dedup import minhash, stories
 from workers.retry import Contention
@@ -192,8 +197,8 @@ local function uint32(bytes, at)
   local b1, b2, b3, b4 = string.byte(bytes, at, at + 3)
   return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
 end
-local function hex(bytes)
-  return (string.gsub(bytes, '.', function(c) return string.format('%02x', string.byte(c)) end))
+local function hex(id)  -- the 8 bytes of a doc ref or story id
+  return string.format('%02x%02x%02x%02x%02x%02x%02x%02x', string.byte(id, 1, 8))
 end
 local function split(blob, size, out)
   for i = 1, #blob, size do out[#out + 1] = string.sub(blob, i, i + size - 1) end
@@ -261,12 +266,11 @@ return {doc, dd, st, exact and 1 or 0, originals, stories}
 """
 
 # The commit of a classification (DedupIndex._commit): checks, then writes all or nothing.
-# KEYS: 1 doc, 2 signature, 3 story, 4 its centroid, 5 its articles, 6 its outlets, 7 DF
-# counters, 8 DF document count; the index buckets are named here, as in _LOOKUP.
-# ARGV[1] is a JSON header of the scalars (see _commit); then the
-# binary values: 2 the decision (the memo), 3 and 4 the doc's fp and t as read, 5 the new
-# fingerprint, 6 the signature, 7 the near-duplicate entry value (doc ref + minute), 8 the
-# centroid or "", 9 the DF counter indexes (big-endian uint32s) or "", then n_dd entries, n_dd
+# KEYS: 1 doc, 2 signature, 3 story, 4 its centroid, 5 its articles, 6 its outlets; the index
+# buckets are named here, as in _LOOKUP.
+# ARGV[1] is a JSON header of the scalars (see _commit); then the binary values: 2 the decision
+# (the memo), 3 and 4 the doc's fp and t as read, 5 the new fingerprint, 6 the signature, 7 the
+# near-duplicate entry value (doc ref + minute), 8 the centroid or "", then n_dd entries, n_dd
 # values as read, n_st terms, n_st values as read, n_st new values ("" when absent).
 # Returns 1 when committed, 0 when a check failed (retry), or the stored decision of a twin
 # delivery committed first.
@@ -286,7 +290,7 @@ local doc = redis.call('HMGET', KEYS[1], 'id', 'fp', 't')
 if (doc[1] or '') ~= h.doc_id or (doc[2] or '') ~= ARGV[3] or (doc[3] or '') ~= ARGV[4] then
   return 0
 end
-local dd, st = 9, 9 + 2 * n_dd
+local dd, st = 8, 8 + 2 * n_dd
 for i = 1, n_dd do
   local key = bucket('dd', ARGV[dd + i])
   if (redis.call('HGET', key, ARGV[dd + i]) or '') ~= ARGV[dd + n_dd + i] then return 0 end
@@ -303,14 +307,23 @@ local function expire_at_least(key, at)
 end
 local function minute(value) return uint32(value, 9) end
 -- Sets an index entry; a new field may make the bucket drop the entries out of its window.
+-- A bucket gets its expiry when created (here), so GT (later only) is enough afterwards: one
+-- call instead of EXPIRETIME and EXPIREAT, for each of the ~40 entries of an article.
 local function put(key, field, value, cutoff, expiry)
-  if redis.call('HSET', key, field, value) == 1 and redis.call('HLEN', key) % 64 == 0 then
-    local all = redis.call('HGETALL', key)
-    for i = 1, #all, 2 do
-      if minute(all[i + 1]) < cutoff then redis.call('HDEL', key, all[i]) end
+  if redis.call('HSET', key, field, value) == 1 then
+    local size = redis.call('HLEN', key)
+    if size == 1 then
+      redis.call('EXPIREAT', key, expiry)
+      return
+    end
+    if size % 64 == 0 then
+      local all = redis.call('HGETALL', key)
+      for i = 1, #all, 2 do
+        if minute(all[i + 1]) < cutoff then redis.call('HDEL', key, all[i]) end
+      end
     end
   end
-  expire_at_least(key, expiry)
+  redis.call('EXPIREAT', key, expiry, 'GT')
 end
 
 local fields = {h.memo, ARGV[2], 'fp', ARGV[5], 't', h.at}
@@ -347,23 +360,6 @@ if h.story ~= '' then
   local oldest = '(' .. (at - h.story_window)
   for key = 5, 6 do redis.call('ZREMRANGEBYSCORE', KEYS[key], '-inf', oldest) end
   for key = 3, 6 do redis.call('EXPIREAT', KEYS[key], math.ceil(last + h.story_window)) end
-end
-if ARGV[9] ~= '' then
-  -- BITFIELD calls of at most 500 increments: Lua's unpack() has a small stack limit.
-  local args, n = {'OVERFLOW', 'SAT'}, 2
-  for i = 1, #ARGV[9], 4 do
-    local b1, b2, b3, b4 = string.byte(ARGV[9], i, i + 3)
-    args[n + 1] = 'INCRBY'; args[n + 2] = 'u16'; args[n + 4] = 1
-    args[n + 3] = (((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 16  -- a bit offset
-    n = n + 4
-    if n >= 2002 or i + 4 > #ARGV[9] then
-      redis.call('BITFIELD', KEYS[7], unpack(args, 1, n))
-      n = 2
-    end
-  end
-  redis.call('INCR', KEYS[8])
-  redis.call('EXPIREAT', KEYS[7], h.df_expiry)
-  redis.call('EXPIREAT', KEYS[8], h.df_expiry)
 end
 return 1
 """
@@ -405,9 +401,20 @@ class _Article:
 
 @dataclass(slots=True)
 class _Stats:
+    """A language's document frequencies as read (worker clock), with the articles this
+    worker counted since then."""
+
     stats: stories.TermStats
     read_at: float
-    counted_since: int = 0
+
+
+@dataclass(slots=True)
+class _Counts:
+    """The DF slots of each article this worker counted on one day in one language, not yet
+    added to the shared counters; ``since``: worker clock of the first."""
+
+    since: float
+    slots: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -459,6 +466,11 @@ class DedupIndex:
         self._window_s = self._config.window_days * 86400.0
         self._story_window_s = self._config.story_window_days * 86400.0
         self._stats: dict[str, _Stats] = {}
+        self._counts: dict[tuple[str, int], _Counts] = {}  # by (language, day)
+        self._flushing = asyncio.Lock()
+        # EVALSHA: the scripts' text is sent once, not with every call.
+        self._lookup_script = redis.register_script(_LOOKUP)
+        self._commit_script = redis.register_script(_COMMIT)
 
     # --- the entry point ---------------------------------------------------------------------
 
@@ -517,19 +529,23 @@ class DedupIndex:
     def _story(self, story_id: str, part: str = "") -> str:
         return f"{self._p}:st:{story_id}{part}"
 
+    def _df(self, language: str, day: int, kind: str = "df") -> str:
+        """The day's DF counters (``df``) or number of documents counted (``n``)."""
+        return f"{self._p}:st:{kind}:{language}:{day}"
+
     # --- document frequencies ----------------------------------------------------------------
 
     async def _term_stats(self, language: str) -> stories.TermStats:
-        """The language's DF snapshot, re-read when older than ``df_refresh_s`` or when this
-        worker alone has counted 10% more documents than it holds (young counters, where every
-        document changes the weights, are re-read often; mature ones rarely)."""
+        """The language's DF snapshot, re-read every ``df_refresh_s`` for the counts of the
+        other workers, after adding this worker's to the shared counters (:meth:`flush`), with
+        those of other languages waiting as long (a language without articles since)."""
         now = self._clock()
         cached = self._stats.get(language)
-        if cached is not None and (
-            now - cached.read_at < self._config.df_refresh_s
-            and cached.counted_since < max(10, cached.stats.documents // 10)
-        ):
+        if cached is not None and now - cached.read_at < self._config.df_refresh_s:
             return cached.stats
+        await self.flush(
+            lambda lang, counts: lang == language or now - counts.since >= self._config.df_refresh_s
+        )
         # The worker's clock, not an article's: one snapshot serves the articles of the next
         # minute, whatever their fetched_at.
         wall = time.time()
@@ -537,13 +553,66 @@ class DedupIndex:
             for day in range(
                 math.floor(wall / DF_DAY_S), math.floor((wall - self._window_s) / DF_DAY_S) - 1, -1
             ):
-                pipe.get(f"{self._p}:st:df:{language}:{day}")
-                pipe.get(f"{self._p}:st:n:{language}:{day}")
+                pipe.get(self._df(language, day))
+                pipe.get(self._df(language, day, "n"))
             replies = await pipe.execute()
         documents = sum(int(n) for n in replies[1::2] if n is not None)
         stats = stories.TermStats.from_days(replies[0::2], documents)
         self._stats[language] = _Stats(stats, now)
         return stats
+
+    def _count(self, art: _Article) -> None:
+        """Count a new article's terms in the document frequencies: in this worker's snapshot
+        at once, in the shared counters at the next :meth:`flush` (adding them in Redis article
+        by article cost more than all the rest of a classification: one counter increment per
+        distinct term)."""
+        slots = stories.df_slots(art.terms.ids)
+        self._stats[art.language].stats.count(slots)
+        key = (art.language, math.floor(art.at / DF_DAY_S))
+        self._counts.setdefault(key, _Counts(self._clock())).slots.append(slots)
+
+    async def flush(self, which: Callable[[str, _Counts], bool] = lambda *_: True) -> None:
+        """Add the document frequencies this worker counted (of the languages ``which``
+        selects) to the shared counters.
+
+        Classification does it every ``df_refresh_s``; a worker that stops without it loses
+        the counts of its last minute, which only weigh terms slightly differently for a while
+        (decisions already made are never revisited)."""
+        async with self._flushing:
+            for (language, day), counts in list(self._counts.items()):
+                if not which(language, counts):
+                    continue
+                # Out before the await: what is counted meanwhile waits for the next flush.
+                del self._counts[language, day]
+                try:
+                    await self._add_counts(language, day, counts.slots)
+                except BaseException:
+                    again = self._counts.setdefault((language, day), _Counts(counts.since))
+                    again.slots.extend(counts.slots)
+                    raise
+
+    async def _add_counts(self, language: str, day: int, counted: list[np.ndarray]) -> None:
+        """Add the articles ``counted`` (the DF slots of each) to the day's counters: read,
+        add, write back if nobody wrote in between (WATCH). One read and one write of the whole
+        array (<= 256 KiB) cost less than incrementing the counters of thousands of terms one by
+        one."""
+        key, documents = self._df(language, day), self._df(language, day, "n")
+        expiry = math.ceil((day + 1) * DF_DAY_S + self._window_s)
+        added = np.bincount(np.concatenate(counted), minlength=stories.DF_SLOTS)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_ATTEMPTS):
+                try:
+                    await pipe.watch(key)
+                    counters = stories.add_counts(await pipe.get(key), added)
+                    pipe.multi()
+                    pipe.set(key, counters, exat=expiry)
+                    pipe.incrby(documents, len(counted))
+                    pipe.expireat(documents, expiry)
+                    await pipe.execute()
+                    return
+                except WatchError:
+                    continue
+        raise ClassifyConflict(f"{key}: {MAX_ATTEMPTS} attempts to add counts lost a race")
 
     # --- one optimistic attempt --------------------------------------------------------------
 
@@ -569,20 +638,20 @@ class DedupIndex:
 
     async def _lookup(self, art: _Article, terms: list[bytes]) -> _Read:
         """Read 1 (:data:`_LOOKUP`): everything the decision rests on, in one round trip."""
-        doc, dd_found, st_found, exact, originals, found_stories = await self._redis.eval(
-            _LOOKUP,
-            1,
-            self._doc(art.ref),
-            f"m:{art.delivery}",
-            self._p,
-            self._config.buckets,
-            _minute(art.at - self._window_s),
-            _minute(art.at - self._story_window_s),
-            art.entries[0] if art.entries else b"",
-            b"".join(art.entries[1:]),
-            b"".join(terms),
-            art.ref,
-            MAX_CANDIDATES,
+        doc, dd_found, st_found, exact, originals, found_stories = await self._lookup_script(
+            keys=[self._doc(art.ref)],
+            args=[
+                f"m:{art.delivery}",
+                self._p,
+                self._config.buckets,
+                _minute(art.at - self._window_s),
+                _minute(art.at - self._story_window_s),
+                art.entries[0] if art.entries else b"",
+                b"".join(art.entries[1:]),
+                b"".join(terms),
+                art.ref,
+                MAX_CANDIDATES,
+            ],
         )
         memo, doc_id, doc_fp, doc_t, doc_story, doc_dup = doc
         return _Read(
@@ -690,7 +759,6 @@ class DedupIndex:
             and art.terms.ids.size > 0
             and stories.counted_in_df(art.article_id, self._stats[art.language].stats)
         )
-        day = math.floor(art.at / DF_DAY_S)
         header: dict[str, Any] = {
             "prefix": self._p,
             "buckets": self._config.buckets,
@@ -699,7 +767,6 @@ class DedupIndex:
             "at": repr(art.at),
             "expiry": math.ceil(art.at + self._window_s),
             "st_expiry": math.ceil(art.at + self._story_window_s),
-            "df_expiry": math.ceil((day + 1) * DF_DAY_S + self._window_s),
             "dd_cutoff": _minute(art.at - self._window_s),
             "st_cutoff": _minute(art.at - self._story_window_s),
             "id": "" if read.doc_id is not None else art.article_id,
@@ -719,12 +786,7 @@ class DedupIndex:
             self._doc(art.ref),
             self._sig(art.ref),
             *(self._story(story_id, part) for part in ("", ":c", ":a", ":o")),
-            f"{self._p}:st:df:{art.language}:{day}",
-            f"{self._p}:st:n:{art.language}:{day}",
         ]
-        slots = b""
-        if counted:
-            slots = stories.df_slots(art.terms.ids).astype(">u4").tobytes()
         args: list[bytes | str] = [
             json.dumps(header),
             decision.encode(),
@@ -734,20 +796,19 @@ class DedupIndex:
             art.sketch.stored(),
             art.ref + _minute(art.at).to_bytes(4, "big"),
             plan.centroid.pack() if plan.centroid is not None else b"",
-            slots,
             *dd_entries,
             *(read.dd_found.get(e, b"") for e in dd_entries),
             *(t for t, _ in plan.story_terms),
             *(read.st_found.get(t, b"") for t, _ in plan.story_terms),
             *(v for _, v in plan.story_terms),
         ]
-        reply = await self._redis.eval(_COMMIT, len(keys), *keys, *args)
+        reply = await self._commit_script(keys=keys, args=args)
         if isinstance(reply, bytes):  # a twin delivery committed first: its decision is ours
             return DedupDecision.decode(reply)
         if reply != 1:
             return None
         if counted:
-            self._stats[art.language].counted_since += 1
+            self._count(art)
         return decision
 
 

@@ -15,7 +15,6 @@ one article look different. A line of fewer than :data:`MIN_LINE_WORDS` words is
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import zlib
 from collections.abc import Sequence
@@ -44,6 +43,9 @@ of the memory; two unrelated values then agree by chance with probability 2**-16
 # that reads an index written by another, must use the same ones. datasketch draws them from
 # this seed.
 _PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=20240611).permutations
+_A, _B = (np.ascontiguousarray(row, dtype=np.uint32) for row in _PERMUTATIONS)
+_EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's value of a signature with nothing in it
+_BLOCK = 4096
 _LOW_BITS = np.uint32((1 << STORED_BITS) - 1)
 
 
@@ -65,14 +67,6 @@ class Sketch:
 _MIX = np.array([0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F][:SHINGLE], dtype=np.uint64)
 
 
-@functools.lru_cache(maxsize=1 << 17)  # vocabulary is Zipfian: most calls are repeats
-def _token_hash(token: str) -> int:
-    # CRC-32: deterministic across processes (unlike hash()) and a fraction of SHA-1's cost;
-    # datasketch's affine32 scheme mixes each value with the murmur3 finalizer before
-    # permuting, so CRC's linearity does not reach the signature.
-    return zlib.crc32(token.encode())
-
-
 def shingles(lines: Sequence[Sequence[str]]) -> np.ndarray:
     """The 32-bit hashes of the shingles of the prose lines among token ``lines`` (a shingle
     that recurs is there as often: a minimum does not care)."""
@@ -85,7 +79,12 @@ def shingles(lines: Sequence[Sequence[str]]) -> np.ndarray:
     tokens = [token for line in prose for token in line]
     if not tokens:
         return np.empty(0, dtype=np.uint32)
-    ids = np.fromiter(map(_token_hash, tokens), dtype=np.uint64, count=len(tokens))
+    # Token hashes: CRC-32, deterministic across processes (unlike hash()) and a fraction of
+    # SHA-1's cost; the affine32 scheme mixes each value with the murmur3 finalizer before
+    # permuting, so CRC's linearity does not reach the signature. Two C-level maps: cheaper
+    # than a cache lookup per token.
+    hashed = map(zlib.crc32, map(str.encode, tokens))
+    ids = np.fromiter(hashed, dtype=np.uint64, count=len(tokens))
     # Shingles run across the line breaks between prose lines: the chrome between them is gone.
     n = max(1, len(ids) - SHINGLE + 1)
     width = min(SHINGLE, len(ids))
@@ -94,14 +93,33 @@ def shingles(lines: Sequence[Sequence[str]]) -> np.ndarray:
 
 
 def sketch(lines: Sequence[Sequence[str]]) -> Sketch:
-    """MinHash a text given as token lines (see :func:`shingles`)."""
+    """MinHash a text given as token lines (see :func:`shingles`).
+
+    datasketch's ``affine32`` scheme computed here for all shingles at once: its
+    ``update_batch`` goes through a Python list of the values, several times the cost of
+    the arithmetic. A unit test checks the signatures are datasketch's, bit for bit.
+    """
     hashes = shingles(lines)
-    # The shingles are hashed already: datasketch's hash function only has to pass them on.
-    minhash = MinHash(
-        num_perm=NUM_PERM, permutations=_PERMUTATIONS, scheme="affine32", hashfunc=int
-    )
-    minhash.update_batch(hashes.tolist())
-    return Sketch(signature=minhash.hashvalues.astype(np.uint32), size=len(hashes))
+    if hashes.size == 0:
+        return Sketch(signature=np.full(NUM_PERM, _EMPTY, dtype=np.uint32), size=0)
+    mixed = _fmix32(hashes)
+    signature = np.full(NUM_PERM, _EMPTY, dtype=np.uint32)
+    # In blocks: a long text would otherwise make a NUM_PERM x shingles temporary of 100s of MB.
+    for start in range(0, len(mixed), _BLOCK):
+        # One row per permutation: the minimum is then taken along contiguous memory.
+        permuted = np.multiply.outer(_A, mixed[start : start + _BLOCK])  # uint32: mod 2**32
+        permuted += _B[:, np.newaxis]  # in place: another temporary costs as much as the sum
+        np.minimum(signature, permuted.min(axis=1), out=signature)
+    return Sketch(signature=signature, size=len(hashes))
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, the pre-mix of datasketch's affine32 scheme."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
 
 
 def jaccard(new: Sketch, stored: bytes) -> float:

@@ -17,11 +17,10 @@ costly part (one counter increment per distinct term). :class:`TermStats` reads 
 
 from __future__ import annotations
 
-import functools
 import math
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +39,10 @@ DF_SLOTS = 1 << 17
 """16-bit document-frequency counters per language and day (256 KiB). A term shares its
 counter with others; with a vocabulary of ~10^5 terms a week, a rare term shares one with a
 frequent term (and so gets too low an IDF) in about 1% of cases."""
+DF_PRIOR = 10
+"""Pseudo-documents in the IDF (see :meth:`TermStats.idf`). Without them the first few
+documents of a language make the words they share the least weighty: two articles on one
+event, the first two seen, would look less alike than unrelated ones."""
 DF_FULL = 1000
 DF_SAMPLE = 8
 """Past DF_FULL documents of a language in the window, one new article in DF_SAMPLE (by
@@ -78,11 +81,26 @@ class TermVector:
         )
 
 
-@functools.lru_cache(maxsize=1 << 17)  # vocabulary is Zipfian: most calls are repeats
 def _term_id(token: str) -> int:
     """CRC-32 of the token's :func:`workers.textnorm.term`, or -1 for a token too short to
     mean anything alone (one-letter articles, conjunctions and initials in spaced scripts)."""
     return zlib.crc32(term(token).encode()) if len(token) > 1 else -1
+
+
+_TERM_IDS: dict[str, int] = {}
+_TERM_IDS_MAX = 1 << 18
+
+
+def _term_ids(tokens: Collection[str]) -> np.ndarray:
+    """:func:`_term_id` of distinct ``tokens``, memoised per process: the vocabulary is
+    Zipfian (most tokens are repeats) and :func:`workers.textnorm.term` is Python code. The
+    memo is emptied when full: bounded memory without an LRU's bookkeeping on every hit."""
+    missing = set(tokens).difference(_TERM_IDS)
+    if len(_TERM_IDS) + len(missing) > _TERM_IDS_MAX:
+        _TERM_IDS.clear()
+        missing = set(tokens)
+    _TERM_IDS.update(zip(missing, map(_term_id, missing)))
+    return np.fromiter(map(_TERM_IDS.__getitem__, tokens), dtype=np.int64, count=len(tokens))
 
 
 def term_counts(title: Sequence[str], text: Sequence[str]) -> TermVector:
@@ -92,7 +110,7 @@ def term_counts(title: Sequence[str], text: Sequence[str]) -> TermVector:
     for token in title:
         tokens[token] += 1 + TITLE_WEIGHT
     # Distinct tokens first (Counter counts in C), then terms: several tokens make one term.
-    ids = np.fromiter(map(_term_id, tokens), dtype=np.int64, count=len(tokens))
+    ids = _term_ids(tokens)
     counts = np.fromiter(tokens.values(), dtype=np.float32, count=len(tokens))
     keep = ids >= 0
     unique, inverse = np.unique(ids[keep], return_inverse=True)
@@ -105,16 +123,30 @@ def counted_in_df(article_id: str, stats: TermStats) -> bool:
     return stats.documents < DF_FULL or zlib.crc32(article_id.encode()) % DF_SAMPLE == 0
 
 
+def add_counts(counters: bytes | None, added: np.ndarray) -> bytes:
+    """One day's counters as Redis keeps them (big-endian uint16, saturating; the string
+    only as long as its highest non-zero counter, the rest reads as zero) with ``added``
+    (uint[DF_SLOTS]) added."""
+    total = added.astype(np.uint32)
+    if counters:
+        old = np.frombuffer(counters, dtype=">u2", count=min(len(counters) // 2, total.size))
+        total[: old.size] += old
+    np.minimum(total, np.uint32(0xFFFF), out=total)
+    used = int(np.flatnonzero(total)[-1]) + 1 if total.any() else 0
+    return total[:used].astype(">u2").tobytes()
+
+
 def df_slots(term_ids: np.ndarray) -> np.ndarray:
     """The counter of each term (multiply-shift hashing of the 32-bit id)."""
     mixed = term_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps mod 2**64
     return (mixed >> np.uint64(64 - DF_SLOTS.bit_length() + 1)).astype(np.uint32)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TermStats:
     """Document frequencies of one language over the window: the sum of the days'
-    counters (uint32[DF_SLOTS]) and the number of documents counted."""
+    counters (uint32[DF_SLOTS]) and the number of documents counted. Mutable: a worker
+    counts its own articles in its snapshot at once (:meth:`count`)."""
 
     counters: np.ndarray
     documents: int
@@ -125,8 +157,7 @@ class TermStats:
 
     @classmethod
     def from_days(cls, days: list[bytes | None], documents: int) -> TermStats:
-        """Sum the days' counters as Redis keeps them (big-endian uint16; a BITFIELD
-        string is only as long as its highest counter written, the rest reads as zero)."""
+        """Sum the days' counters as Redis keeps them (:func:`add_counts`)."""
         counters = np.zeros(DF_SLOTS, dtype=np.uint32)
         for data in days:
             if data:
@@ -134,11 +165,19 @@ class TermStats:
                 counters[: values.size] += values
         return cls(counters, documents)
 
+    def count(self, slots: np.ndarray) -> None:
+        """Count one more document, whose terms have these :func:`df_slots`."""
+        shared, times = np.unique(slots, return_counts=True)  # two terms may share a slot
+        self.counters[shared] += times.astype(np.uint32)
+        self.documents += 1
+
     def idf(self, term_ids: np.ndarray) -> np.ndarray:
-        """Smoothed IDF, ``ln((1 + N) / (1 + df)) + 1``: 1 for every term while nothing has
-        been counted yet (plain TF weighting), and never zero or negative."""
+        """Smoothed IDF, ``ln((1 + N + P) / (1 + df + P)) + 1`` with :data:`DF_PRIOR`
+        pseudo-documents that have every term: 1 for every term while nothing has been counted
+        (plain TF weighting), close to it while little has, never zero or negative."""
         df = self.counters[df_slots(term_ids)]
-        idf: np.ndarray = np.log((1.0 + self.documents) / (1.0 + df)) + 1.0
+        prior = 1.0 + DF_PRIOR
+        idf: np.ndarray = np.log((prior + self.documents) / (prior + df)) + 1.0
         return idf.astype(np.float32)
 
 
