@@ -21,6 +21,11 @@ reason, recorded on the article:
   article after it ("Comments", "Most read", "Newsletter").
 * ``title``: the headline repeated at the top of the body (it is the title).
 * ``repeated_in_page``: a block rendered twice in the same page.
+* ``boilerplate_box``: a short block inside a small page element whose class or id names it
+  as a box of the site's own (newsletter, subscription or paywall notice, promotion, advert,
+  disclaimer, share bar, related links...). Class names are the markup's conventions, not
+  the text's wording; the element must be small, so a container that wraps the article itself
+  (``articlePaywall``, ``membership-content``) never counts.
 """
 
 from __future__ import annotations
@@ -45,6 +50,18 @@ _DATE = re.compile(
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
+# Words of class names and ids (split at -, _, spaces and camelCase) that name a site's own
+# boxes rather than the article's text.
+# Not "paywall", "premium" or "subscription": sites put those on the paragraphs *behind* the
+# wall (the article itself), as much as on the notice. Not "disclaimer": an editorial note
+# ("the views expressed...") is the article's; an affiliate "disclosure" is commercial.
+_BOILERPLATE_WORDS = frozenset({
+    "ad", "ads", "advert", "advertisement", "advertising", "sponsor", "sponsored", "promo", "promotion",
+    "newsletter", "signup", "subscribe", "donate", "donation", "disclosure", "share", "sharing",
+    "social", "related", "recommended", "cta", "popup", "toast", "tooltip", "consent", "cookie",
+    "placeholder",
+})
+_CLASS_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 # Links that make a block a call to action: write to us, call us, follow us, share this. Contact
 # schemes, and the *profile* or *share* pages of social networks (not a post, a video or a
 # tweet, which an article may quote).
@@ -84,6 +101,9 @@ class FilterSettings:
     caption_max_words: int = 30
     cta_max_words: int = 40
     after_article_max_words: int = 60
+    box_max_words: int = 60
+    box_element_max_words: int = 120
+    box_depth: int = 4
     main_container_share: float = 0.6
     contact_cta: bool = True
     after_article: bool = True
@@ -91,6 +111,7 @@ class FilterSettings:
     hidden: bool = True
     captions: bool = True
     datelines: bool = True
+    boilerplate_boxes: bool = True
 
 
 _NO_SPACE_SCRIPT = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -113,6 +134,24 @@ def _classes(element: HtmlElement | None, depth: int) -> list[tuple[str, str]]:
         current = current.getparent()
         depth -= 1
     return found
+
+
+def _class_words(element: HtmlElement) -> set[str]:
+    attrs = f"{element.get('class') or ''} {element.get('id') or ''}"
+    return {word.lower() for word in _CLASS_WORD.findall(attrs)}
+
+
+def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:
+    """Whether one of the element's nearest ancestors (itself included) is a small box whose
+    class or id names it as the site's own (see ``_BOILERPLATE_WORDS``)."""
+    current: HtmlElement | None = element
+    for _ in range(settings.box_depth):
+        if current is None or not isinstance(current.tag, str):
+            return False
+        if _class_words(current) & _BOILERPLATE_WORDS:
+            return words(current.text_content()) <= settings.box_element_max_words
+        current = current.getparent()
+    return False
 
 
 def _is_cta_link(href: str) -> bool:
@@ -229,6 +268,11 @@ def apply_filters(
             ancestry = _classes(span.element, 8)
             if settings.hidden and any(_HIDDEN.search(attrs) for _, attrs in ancestry[:2]):
                 block.removed = "hidden"
+                continue
+            if settings.boilerplate_boxes and block.words <= settings.box_max_words and _in_boilerplate_box(
+                span.element, settings
+            ):
+                block.removed = "boilerplate_box"
                 continue
             if settings.captions and block.words <= settings.caption_max_words and any(
                 tag == "figcaption" or _CAPTION.search(attrs) for tag, attrs in ancestry[:3]

@@ -17,7 +17,8 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
 4. Every block of trafilatura's body is traced back to the page (workers/stages/sourcemap.py)
    and filtered by structure (workers/stages/blocks.py): teasers, link-dense blocks, blocks
    outside the main region or after the article container, datelines, captions, screen-reader
-   text, widget headings, contact/follow/share calls to action, bare URLs, the headline repeated
+   text, widget headings, contact/follow/share calls to action, small boxes named by their class
+   (newsletter, advert, disclosure...), bare URLs, the headline repeated
    as the first line (it is the title), and the page rendered twice.
 5. Site-learned chrome: blocks whose hash the main process passed in as ``known_chrome`` (read
    from Redis, see workers/chrome_index.py) are removed, unless that would take more than
@@ -87,6 +88,7 @@ class ExtractionOptions:
     drop_widget_headings: bool = True
     drop_contact_cta: bool = True
     drop_after_article: bool = True
+    drop_boilerplate_boxes: bool = True
     drop_title_line: bool = True
     drop_repeated_blocks: bool = True
     min_repeated_run_blocks: int = 4
@@ -180,6 +182,7 @@ def extract_document(
                 widget_headings=options.drop_widget_headings,
                 contact_cta=options.drop_contact_cta,
                 after_article=options.drop_after_article,
+                boilerplate_boxes=options.drop_boilerplate_boxes,
             ),
             teaser_links=frozenset(id(e) for e in link_lines),
             precision_spans=precision_spans,
