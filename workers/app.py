@@ -9,6 +9,7 @@ agent delivers alerts from the ``alerts`` topic the same way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -30,6 +31,7 @@ from workers.sinks.redis_store import ArticleStore
 
 log = logging.getLogger(__name__)
 
+_FLUSH_ON_STOP_S = 5.0
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -88,13 +90,14 @@ def create_app(settings: Settings) -> faust.App:
             memory_limit_mb=settings.extraction_memory_limit_mb,
             tasks_per_process=settings.extraction_tasks_per_process,
         )
+        dedup = DedupIndex(redis_client, settings.redis_prefix, DedupConfig.from_settings(settings))
         pipeline = PagePipeline(
             settings,
             pool=pool,
             store=ArticleStore.from_settings(redis_client, settings),
             publisher=publisher,
             chrome=RedisChromeIndex(redis_client, settings.redis_prefix, chrome_settings_from(settings)),
-            dedup=DedupIndex(redis_client, settings.redis_prefix, DedupConfig.from_settings(settings)),
+            dedup=dedup,
             alerts=AlertEngine.from_settings(
                 settings, ledger=AlertLedger.from_settings(redis_client, settings), publisher=alert_publisher
             ),
@@ -118,6 +121,12 @@ def create_app(settings: Settings) -> faust.App:
             await consume_in_offset_order(stream.noack().events(), handle, max_in_flight=settings.max_in_flight)
         finally:
             pool.close()
+            try:
+                # the document frequencies counted since the last refresh; bounded, so that a
+                # Redis outage does not hold the shutdown up (they only weigh terms, see flush)
+                await asyncio.wait_for(dedup.flush(), timeout=_FLUSH_ON_STOP_S)
+            except Exception:  # noqa: BLE001 - losing them is harmless, blocking the stop is not
+                log.warning("document frequencies not flushed at stop", exc_info=True)
             await redis_client.aclose()
             log.info("pipeline stopped: %s", dict(pipeline.counts))
 

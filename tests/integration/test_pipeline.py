@@ -135,3 +135,22 @@ def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settin
         assert wait_for_outcomes(client, settings, [good_records[0]], after, worker=worker)
     finally:
         worker.stop()
+
+
+def test_a_stopping_worker_adds_the_document_frequencies_it_counted(settings: Settings, tmp_path: Path):
+    """Document frequencies are counted in the worker and added to Redis every refresh period
+    (an hour here, longer than the test) and when the worker stops: none are lost at a stop."""
+    settings = settings.model_copy(update={"story_df_refresh_s": 3600.0})
+    ensure_topics(settings)
+    arabic = [path for path in sorted(SAMPLES.glob("*.html")) if path.name.startswith(("seed-", "ar-"))]
+    records = list(records_from_paths(arabic, base_url="https://samples.wirefeed.invalid/"))
+    client = sync_redis(settings)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        outcomes = wait_for_outcomes(client, settings, records, produce(settings, records), worker=worker)
+        assert {status["outcome"] for status in outcomes.values()} == {"kept"}, outcomes
+        assert list(client.scan_iter(match=f"{settings.redis_prefix}:st:n:ar:*")) == []  # not before the stop
+    finally:
+        assert worker.stop() == 0
+    counted = [int(client.get(key)) for key in client.scan_iter(match=f"{settings.redis_prefix}:st:n:ar:*")]
+    assert sum(counted) == len(records) == 3
