@@ -24,7 +24,9 @@ Prints one JSON document (and writes it to ``--out``):
   on half of the pairs (by pair id), by the same rule without the false-positive bound, and
   reported on the other half and on all, per language.
 * ``seeds``: the two seed pages of shared/seeds, expected one story and not duplicates.
-* ``cost``: ``trafilatura.extract`` time on the bench pages, and the time of
+* ``cost``: ``trafilatura.extract`` time on the bench pages, the time of the pipeline's own
+  extraction stage on them (what a worker runs before classifying; warmed up as in the pool),
+  and the time of
   ``classify`` (dedup + stories, Redis round trips included) on the same pages' texts in one
   growing index, in this run on this machine, with the final ``flush`` of the document
   frequencies the worker counted (done every ``df_refresh_s`` in a worker); Redis bytes per
@@ -482,14 +484,23 @@ async def bench_cost(
 ) -> dict[str, Any]:
     import trafilatura
 
+    import workers.pool_warmup  # noqa: F401 - warms the stage up as the pool's forkserver does
+    from workers.stages.decode import decode_html_bytes
+    from workers.stages.extract import ExtractionOptions, extract_document
+
     rng = random.Random(seed)
     dressers = [p for p in pages if p.head or p.foot]
-    extract_ms = []
+    extract_ms, stage_ms = [], []
     for page in pages:
         html = page.html.read_bytes()
         start = time.perf_counter()
         trafilatura.extract(html)
         extract_ms.append((time.perf_counter() - start) * 1e3)
+        decoded = decode_html_bytes(html, None)
+        text = decoded[0] if isinstance(decoded, tuple) else html.decode("utf-8", "replace")
+        start = time.perf_counter()
+        extract_document(text, f"https://{page.dataset}.example/{page.page_id}", ExtractionOptions())
+        stage_ms.append((time.perf_counter() - start) * 1e3)
     # Buckets sized as the settings advise: about (articles per period x 33) / 100.
     buckets = max(16, len(pages) * 33 // 100)
     prefix = f"{root}cost"
@@ -517,7 +528,7 @@ async def bench_cost(
     per_article = {k: round(v / len(pages), 1) for k, v in sorted(usage.items())}
     dedup_bytes = sum(v for k, v in usage.items() if k.startswith("dd:")) / len(pages)
     total = sum(usage.values()) / len(pages)
-    mean_extract = statistics.mean(extract_ms)
+    mean_extract, mean_stage = statistics.mean(extract_ms), statistics.mean(stage_ms)
     mean_classify = (sum(classify_ms) + flush_ms) / len(classify_ms)
     languages = len({p.language for p in pages})
     return {
@@ -526,6 +537,10 @@ async def bench_cost(
             "mean": round(mean_extract, 2),
             "median": round(statistics.median(extract_ms), 2),
         },
+        "pipeline_extraction_stage_ms": {
+            "mean": round(mean_stage, 2),
+            "median": round(statistics.median(stage_ms), 2),
+        },
         "classify_ms": {
             "mean": round(mean_classify, 2),  # the flush included
             "flush": round(flush_ms, 2),
@@ -533,6 +548,7 @@ async def bench_cost(
             "p90": round(sorted(classify_ms)[int(0.9 * len(classify_ms))], 2),
         },
         "classify_over_extract": round(mean_classify / mean_extract, 4),
+        "classify_over_pipeline_extraction_stage": round(mean_classify / mean_stage, 4),
         "index_buckets": buckets,
         "redis_bytes_per_article": {
             "dedup_index": round(dedup_bytes),
