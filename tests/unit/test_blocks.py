@@ -34,3 +34,30 @@ def test_a_large_element_named_like_a_box_is_the_article_and_stays() -> None:
     doc = extract(wrapped)
     for paragraph in PARAGRAPHS:
         assert paragraph in doc.text
+
+
+def test_a_short_line_beside_one_long_paragraph_is_the_article() -> None:
+    # the long paragraph weighs most of the body alone; the line after it, in the same
+    # container, is not "after the article"
+    long_paragraph = " ".join(PARAGRAPHS)
+    closing = "Gut investierte zwanzig Cent, auch wenn das Bild kein Meisterwerk war."
+    html_text = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body>
+<main><article><h1>A small joy</h1><div class="entry"><p>{long_paragraph}</p>
+<div class="wp-caption"><img src="/a.jpg" alt=""><p class="wp-caption-text">The basket</p></div>
+<p>{closing}</p></div><div class="entryfooter"><p>Tags: <a href="/tag/a">a</a></p></div></article></main>
+</body></html>"""
+    doc = extract(html_text)
+    assert closing in doc.text
+
+
+def test_a_long_box_below_the_article_container_goes() -> None:
+    about = (
+        "Example Corp is a global provider of communication solutions for hospitals and care homes, "
+        "with offices in twenty countries and more than three thousand employees. " * 3
+    ).strip()
+    more = f"<p>{PARAGRAPHS[1]} {PARAGRAPHS[2]}</p>"
+    doc = extract(page(body=more, after=f'<div class="text parbase"><p>{about}</p></div>'))
+    assert "Example Corp" not in doc.text
+    assert [r.reason for r in doc.removed if r.text.startswith("Example Corp")] == ["after_article"]
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text

@@ -17,6 +17,11 @@ reason, recorded on the article:
 * ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
 * ``caption``: a short block inside a figure caption or a photo credit.
+* ``contact_cta``: a short block whose own links are contact schemes (mail, phone, messengers)
+  or the profile or share pages of social networks: "write to us", "follow us", "share this".
+* ``after_article``: a block of at most ``after_article_max_words`` after the end of the
+  article's container (the deepest element holding most of the body) and outside it: the
+  site's boxes below the article ("about the company", a donation appeal, share tools).
 * ``widget_heading``: a heading after the last paragraph of the article, with nothing of the
   article after it ("Comments", "Most read", "Newsletter").
 * ``title``: the headline repeated at the top of the body (it is the title).
@@ -100,7 +105,7 @@ class FilterSettings:
     dateline_max_words: int = 12
     caption_max_words: int = 30
     cta_max_words: int = 40
-    after_article_max_words: int = 60
+    after_article_max_words: int = 150
     box_max_words: int = 60
     box_element_max_words: int = 120
     box_depth: int = 4
@@ -176,9 +181,10 @@ def _block_links(block: Block) -> list[str]:
 
 
 def _main_container(blocks: list[Block], share: float) -> tuple[HtmlElement | None, int | None]:
-    """The deepest page element holding ``share`` of the body's located text, and where in the
-    page text its last body block ends."""
+    """The article's container: the deepest page element holding ``share`` of the body's located
+    text and more than one of its blocks, and where in the page text its last body block ends."""
     weights: dict[int, int] = {}
+    counts: dict[int, int] = {}
     elements: dict[int, HtmlElement] = {}
     total = 0
     for block in blocks:
@@ -188,6 +194,7 @@ def _main_container(blocks: list[Block], share: float) -> tuple[HtmlElement | No
         total += len(block.text)
         for element in (span.element, *span.element.iterancestors()):
             weights[id(element)] = weights.get(id(element), 0) + len(block.text)
+            counts[id(element)] = counts.get(id(element), 0) + 1
             elements[id(element)] = element
     if not total:
         return None, None
@@ -200,6 +207,10 @@ def _main_container(blocks: list[Block], share: float) -> tuple[HtmlElement | No
                 best, depth = element, level
     if best is None:
         return None, None
+    if counts[id(best)] == 1 and best.getparent() is not None:
+        # one long paragraph can outweigh the rest of a short body: it is not the container, and
+        # the paragraphs beside it are not "after the article"
+        best = best.getparent()
     ends = [
         b.span.end for b in blocks
         if b.span is not None and b.span.element is not None
