@@ -27,10 +27,11 @@ reason, recorded on the article:
 * ``title``: the headline repeated at the top of the body (it is the title).
 * ``repeated_in_page``: a block rendered twice in the same page.
 * ``boilerplate_box``: a short block inside a small page element whose class or id names it
-  as a box of the site's own (newsletter, subscription or paywall notice, promotion, advert,
-  disclaimer, share bar, related links...). Class names are the markup's conventions, not
-  the text's wording; the element must be small, so a container that wraps the article itself
-  (``articlePaywall``, ``membership-content``) never counts.
+  as a box of the site's own (newsletter sign-up, donation appeal, promotion, advert,
+  affiliate disclosure, share bar, related links, cookie consent...). Class names are the
+  markup's conventions, not the text's wording; the element must be small, so a container that
+  wraps the article itself never counts. Paywall and subscription classes do not count: sites
+  put them on the article's own paragraphs behind the wall as often as on the notice.
 """
 
 from __future__ import annotations
