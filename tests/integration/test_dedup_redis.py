@@ -143,8 +143,32 @@ async def test_two_outlets_on_the_same_talks_are_one_story(
     )
     assert (a.status, b.status) == (Status.NEW, Status.NEW)
     assert a.story_id == b.story_id
-    outlets = await redis_client.zrange(f"{settings.redis_prefix}:st:{a.story_id}:o", 0, -1)
-    assert sorted(outlets) == [b"one.example", b"two.example"]
+    assert a.story_id is not None
+    outlets = await index.story_outlets(a.story_id)
+    assert outlets == {"one.example": T0, "two.example": T0 + timedelta(minutes=236)}
+    story = await index.story(a.story_id)
+    assert story is not None
+    assert (story.first, story.last) == (T0, T0 + timedelta(minutes=236))
+    assert story.outlets == outlets
+    assert sorted(story.articles.values()) == [T0, T0 + timedelta(minutes=236)]
+
+
+async def test_a_duplicate_of_an_article_whose_story_expired_joins_no_live_story(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # The story window (3 days) is shorter than the duplicate window (7): a copy may take the
+    # story id of an original whose story has expired (deleted here: expiry is absolute).
+    a = await index.classify(article("https://one.example/a", body(SEED_000)))
+    assert a.story_id is not None
+    await redis_client.delete(*(f"{settings.redis_prefix}:st:{a.story_id}:{k}" for k in "sm"))
+    copy = await index.classify(article("https://two.example/a", body(SEED_000), minutes=5))
+    assert copy.status is Status.DUPLICATE and copy.story_id == a.story_id
+    story = await index.story(a.story_id)
+    assert story is not None and story.first == story.last == T0 + timedelta(minutes=5)
+    assert story.outlets == {"two.example": T0 + timedelta(minutes=5)}
+    # The story string has no centroid: an article on the same event founds a new story.
+    later = await index.classify(article("https://three.example/b", body(SEED_004), minutes=9))
+    assert later.status is Status.NEW and later.story_id not in (None, a.story_id)
 
 
 async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
@@ -162,9 +186,8 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
     async def state() -> list[object]:
         story = first[0].story_id
         return [
-            await redis_client.zrange(f"{p}:st:{story}:a", 0, -1, withscores=True),
-            await redis_client.zrange(f"{p}:st:{story}:o", 0, -1, withscores=True),
-            await redis_client.hgetall(f"{p}:st:{story}"),
+            await redis_client.zrange(f"{p}:st:{story}:m", 0, -1, withscores=True),
+            await redis_client.get(f"{p}:st:{story}:s"),
             sorted([k async for k in redis_client.scan_iter(match=f"{p}:*")]),
             [await redis_client.get(k) async for k in redis_client.scan_iter(match=f"{p}:st:n:*")],
         ]
@@ -176,7 +199,7 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
     assert [d.status for d in first] == [Status.NEW, Status.DUPLICATE, Status.NEW]
     assert first[1].duplicate_of == stream[0].article_id  # never a duplicate of itself
     assert await state() == before
-    assert before[4] == [b"2"]  # the two new articles, once each
+    assert before[3] == [b"2"]  # the two new articles, once each
 
 
 async def test_every_key_has_a_ttl(
@@ -190,8 +213,8 @@ async def test_every_key_has_a_ttl(
     await index.classify(article("https://four.example/d", FOOTBALL, minutes=17))
     keys = [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")]
     kinds = {k.decode().split(":")[1] + ":" + k.decode().split(":")[2] for k in keys}
-    assert {"dd:doc", "dd:sig", "dd:ix", "st:ix"} <= kinds
-    assert any(k.endswith(b":c") for k in keys) and any(k.endswith(b":o") for k in keys)
+    assert {"dd:doc", "dd:s8", "dd:ix", "st:ix"} <= kinds
+    assert any(k.endswith(b":s") for k in keys) and any(k.endswith(b":m") for k in keys)
     no_ttl = [k for k in keys if await redis_client.ttl(k) <= 0]
     assert no_ttl == []
 

@@ -32,18 +32,22 @@ key                         type    content                                     
                                     content, ``story``, ``dup`` duplicate_of;
                                     ``m:{d}`` the decision made for delivery
                                     ``d`` (what a replay returns)
-``{p}:dd:sig:{u}``          STRING  MinHash signature of that content,           as the doc
-                                    128 x 16 bit
-``{p}:dd:ix:{b}``           HASH    near-duplicate index, bucket ``b``: 8-byte   W after its last
-                                    LSH band key (or ``=`` + fingerprint) ->     write
-                                    8-byte ``u`` of the first live article that
-                                    had it + 4-byte minute it was written
-``{p}:st:{s}``              HASH    story ``s``: ``first``, ``last`` (seen),     SW after ``last``
-                                    ``t`` time and ``v`` version of centroid
-``{p}:st:{s}:c``            STRING  its centroid (<= 64 terms: uint32, float16)  SW after ``last``
-``{p}:st:{s}:a``            ZSET    article_id -> fetched_at it joined (in SW)   SW after ``last``
-``{p}:st:{s}:o``            ZSET    outlet (domain) -> fetched_at it first       SW after ``last``
-                                    reported it (in SW)
+``{p}:dd:s8:{u}``           STRING  MinHash signature of that content,           as the doc
+                                    128 x 8 bit
+``{p}:dd:ix:{b}``           HASH    near-duplicate index, bucket ``b``: first 4  W after its last
+                                    bytes of an 8-byte LSH band key (or ``=`` +  write
+                                    8-byte fingerprint) -> 8-byte ``u`` of the
+                                    first live article that had it + 4-byte
+                                    minute it was written
+``{p}:st:{s}:s``            STRING  story ``s``: header (big-endian float64      SW after ``last``
+                                    ``first``, ``last`` seen and centroid time,
+                                    uint32 centroid version), then its centroid
+                                    (<= 64 terms: uint32 ids, then float16
+                                    weights; none for a story of duplicates
+                                    whose own story had expired)
+``{p}:st:{s}:m``            ZSET    its members in SW: ``a:{article_id}`` ->     SW after ``last``
+                                    fetched_at it joined, ``o:{domain}`` ->
+                                    fetched_at the outlet first reported it
 ``{p}:st:ix:{b}``           HASH    story index, bucket ``b``: 4-byte term id    SW after its last
                                     -> (8-byte story id + 4-byte minute) of the  write
                                     last 4 stories that had it in their top
@@ -52,6 +56,13 @@ key                         type    content                                     
                                     added by each worker every ``df_refresh_s``
 ``{p}:st:n:{lang}:{D}``     STRING  documents counted on that day                W after the day
 ==========================  ======  ===========================================  ===================
+
+Memory is what limits the window: about 2 KB an article, of which ~90 bytes per key of its
+own is Redis's, hence one string per story (header and centroid) and one sorted set for its
+articles and outlets, and 8 bits per signature value (see :data:`minhash.STORED_BITS`).
+:meth:`DedupIndex.story` reads a story. What the previous layout wrote is never read:
+its keys (``dd:sig``, ``st:{s}`` and its ``:c``, ``:a``, ``:o``) expire by their TTLs, and its
+8-byte band fields in ``dd:ix`` age out of their buckets.
 
 Index hashes are split into ``buckets`` so that each stays small (about 100 entries when
 ``buckets`` is sized as (articles per window x 33) / 100): Redis keeps a small hash as a
@@ -93,6 +104,7 @@ import hashlib
 import json
 import math
 import re
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,6 +161,17 @@ class DedupDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryView:
+    """A story: first and last seen (``fetched_at`` of its articles), its articles with when
+    each joined and its outlets with when each first reported it (those of the story window)."""
+
+    first: datetime
+    last: datetime
+    articles: dict[str, datetime]
+    outlets: dict[str, datetime]
+
+
+@dataclass(frozen=True, slots=True)
 class DedupConfig:
     """Tuning of the index. ``threshold`` and ``story_threshold`` were chosen on one half of
     the benchmark pairs of bench/dedup.py and checked on the other half."""
@@ -178,6 +201,23 @@ class DedupConfig:
         )
 
 
+# Where both scripts find an index entry: the bucket is the entry's last 4 bytes, as a
+# big-endian number, modulo the number of buckets; the field is the entry, except that an
+# LSH band key (8 bytes, dd) keeps only its first 4: its last 4 already chose the bucket, and
+# a false match among the ~100 fields of a bucket only adds a candidate that the signature
+# check rejects. (Fields of the old 8-byte layout are never matched: they only age out.)
+_SLOT = """
+local function uint32(bytes, at)
+  local b1, b2, b3, b4 = string.byte(bytes, at, at + 3)
+  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+end
+local function slot(prefix, buckets, kind, entry)
+  local key = prefix .. ':' .. kind .. ':ix:' .. (uint32(entry, #entry - 3) % buckets)
+  if kind == 'dd' and #entry == 8 then return key, string.sub(entry, 1, 4) end
+  return key, entry
+end
+"""
+
 # Read 1 of a classification (DedupIndex._lookup): everything the decision needs, in one
 # round trip. KEYS[1] the URL's doc. ARGV: 1 memo field, 2 prefix, 3 number of buckets, 4 and
 # 5 the oldest minute still in the window and in the story window, 6 the fingerprint entry
@@ -186,17 +226,15 @@ class DedupConfig:
 # Returns {doc fields}, {entry, value ...} found in the near-duplicate index (the commit checks
 # they are unchanged), the same for the story index, 1 if the fingerprint was found (else 0),
 # the candidate originals {ref, signature, id, story ...} (the exact one alone when the
-# fingerprint is found) and the candidate stories {id, last, t, v, centroid ...}, most votes
-# (shared entries) first. The script names keys itself (bucket: the entry's last 4 bytes, as
-# a big-endian number, modulo the number of buckets; others as DedupIndex._sig, _doc and
-# _story do): passing them all would make the call several times larger.
-_LOOKUP = """
+# fingerprint is found) and the candidate stories {id, story string ...}, most votes (shared
+# entries) first. The script names keys itself (see slot() for the index; others as
+# DedupIndex._sig, _doc and _story do): passing them all would make the call several times
+# larger.
+_LOOKUP = (
+    _SLOT
+    + """
 local p, buckets, own, limit = ARGV[2], tonumber(ARGV[3]), ARGV[9], tonumber(ARGV[10])
 local doc = redis.call('HMGET', KEYS[1], ARGV[1], 'id', 'fp', 't', 'story', 'dup')
-local function uint32(bytes, at)
-  local b1, b2, b3, b4 = string.byte(bytes, at, at + 3)
-  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-end
 local function hex(id)  -- the 8 bytes of a doc ref or story id
   return string.format('%02x%02x%02x%02x%02x%02x%02x%02x', string.byte(id, 1, 8))
 end
@@ -207,8 +245,8 @@ end
 local function find(kind, entries, each)
   local found = {}
   for _, entry in ipairs(entries) do
-    local key = p .. ':' .. kind .. ':ix:' .. (uint32(entry, #entry - 3) % buckets)
-    local value = redis.call('HGET', key, entry)
+    local key, field = slot(p, buckets, kind, entry)
+    local value = redis.call('HGET', key, field)
     if value then
       found[#found + 1] = entry; found[#found + 1] = value
       each(entry, value)
@@ -233,7 +271,7 @@ local ref_votes, exact = {}, nil
 local dd = find('dd', split(ARGV[7], 8, ARGV[6] ~= '' and {ARGV[6]} or {}), function(entry, value)
   local ref = string.sub(value, 1, 8)
   if ref == own or uint32(value, 9) < dd_cutoff then return end
-  if string.sub(entry, 1, 1) == '=' then exact = ref end
+  if entry == ARGV[6] then exact = ref end
   ref_votes[ref] = (ref_votes[ref] or 0) + 1
 end)
 local story_votes = {}
@@ -250,39 +288,36 @@ local originals = {}
 for _, ref in ipairs(exact and {exact} or ranked(ref_votes)) do
   local d = redis.call('HMGET', p .. ':dd:doc:' .. hex(ref), 'id', 'story')
   originals[#originals + 1] = ref
-  originals[#originals + 1] = redis.call('GET', p .. ':dd:sig:' .. hex(ref))
+  originals[#originals + 1] = redis.call('GET', p .. ':dd:s8:' .. hex(ref))
   originals[#originals + 1] = d[1]
   originals[#originals + 1] = d[2]
 end
 local stories = {}
 for _, id in ipairs(ranked(story_votes)) do
-  local key = p .. ':st:' .. hex(id)
-  local s = redis.call('HMGET', key, 'last', 't', 'v')
   stories[#stories + 1] = hex(id)
-  for i = 1, 3 do stories[#stories + 1] = s[i] end
-  stories[#stories + 1] = redis.call('GET', key .. ':c')
+  stories[#stories + 1] = redis.call('GET', p .. ':st:' .. hex(id) .. ':s')
 end
 return {doc, dd, st, exact and 1 or 0, originals, stories}
 """
+)
 
 # The commit of a classification (DedupIndex._commit): checks, then writes all or nothing.
-# KEYS: 1 doc, 2 signature, 3 story, 4 its centroid, 5 its articles, 6 its outlets; the index
-# buckets are named here, as in _LOOKUP.
+# KEYS: 1 doc, 2 signature, 3 story (header and centroid), 4 its members; the index buckets
+# are named here, as in _LOOKUP.
 # ARGV[1] is a JSON header of the scalars (see _commit); then the binary values: 2 the decision
 # (the memo), 3 and 4 the doc's fp and t as read, 5 the new fingerprint, 6 the signature, 7 the
 # near-duplicate entry value (doc ref + minute), 8 the centroid or "", then n_dd entries, n_dd
 # values as read, n_st terms, n_st values as read, n_st new values ("" when absent).
 # Returns 1 when committed, 0 when a check failed (retry), or the stored decision of a twin
 # delivery committed first.
-_COMMIT = """
+_COMMIT = (
+    _SLOT
+    + """
 local h = cjson.decode(ARGV[1])
 local n_dd, n_st = h.n_dd, h.n_st
-local function uint32(bytes, at)
-  local b1, b2, b3, b4 = string.byte(bytes, at, at + 3)
-  return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-end
-local function bucket(kind, entry)
-  return h.prefix .. ':' .. kind .. ':ix:' .. (uint32(entry, #entry - 3) % h.buckets)
+local function get(kind, entry)
+  local key, field = slot(h.prefix, h.buckets, kind, entry)
+  return redis.call('HGET', key, field) or ''
 end
 local memo = redis.call('HGET', KEYS[1], h.memo)
 if memo then return memo end
@@ -292,14 +327,16 @@ if (doc[1] or '') ~= h.doc_id or (doc[2] or '') ~= ARGV[3] or (doc[3] or '') ~= 
 end
 local dd, st = 8, 8 + 2 * n_dd
 for i = 1, n_dd do
-  local key = bucket('dd', ARGV[dd + i])
-  if (redis.call('HGET', key, ARGV[dd + i]) or '') ~= ARGV[dd + n_dd + i] then return 0 end
+  if get('dd', ARGV[dd + i]) ~= ARGV[dd + n_dd + i] then return 0 end
 end
 for i = 1, n_st do
-  local key = bucket('st', ARGV[st + i])
-  if (redis.call('HGET', key, ARGV[st + i]) or '') ~= ARGV[st + n_st + i] then return 0 end
+  if get('st', ARGV[st + i]) ~= ARGV[st + n_st + i] then return 0 end
 end
-if h.story_v and (redis.call('HGET', KEYS[3], 'v') or '') ~= h.story_v then return 0 end
+-- The story: first and last seen, centroid time and version, then the centroid (h.header).
+local story = h.story ~= '' and redis.call('GET', KEYS[3])
+local first, last, centroid_t, version = nil, nil, 0, 0
+if story then first, last, centroid_t, version = struct.unpack(h.header, story) end
+if h.story_v and version ~= h.story_v then return 0 end
 
 -- A key's expiry only ever moves later (EXPIRETIME is -1 without one, -2 without the key).
 local function expire_at_least(key, at)
@@ -309,7 +346,8 @@ local function minute(value) return uint32(value, 9) end
 -- Sets an index entry; a new field may make the bucket drop the entries out of its window.
 -- A bucket gets its expiry when created (here), so GT (later only) is enough afterwards: one
 -- call instead of EXPIRETIME and EXPIREAT, for each of the ~40 entries of an article.
-local function put(key, field, value, cutoff, expiry)
+local function put(kind, entry, value, cutoff, expiry)
+  local key, field = slot(h.prefix, h.buckets, kind, entry)
   if redis.call('HSET', key, field, value) == 1 then
     local size = redis.call('HLEN', key)
     if size == 1 then
@@ -337,32 +375,30 @@ for i = 1, n_dd do
   -- The first live article to have an entry keeps it (and stays findable by it).
   local old = ARGV[dd + n_dd + i]
   if old == '' or minute(old) < h.dd_cutoff then
-    put(bucket('dd', ARGV[dd + i]), ARGV[dd + i], ARGV[7], h.dd_cutoff, h.expiry)
+    put('dd', ARGV[dd + i], ARGV[7], h.dd_cutoff, h.expiry)
   end
 end
 for i = 1, n_st do
-  put(bucket('st', ARGV[st + i]), ARGV[st + i], ARGV[st + 2 * n_st + i], h.st_cutoff, h.st_expiry)
+  put('st', ARGV[st + i], ARGV[st + 2 * n_st + i], h.st_cutoff, h.st_expiry)
 end
 if h.story ~= '' then
   local at = tonumber(h.at)
+  local centroid = story and string.sub(story, struct.size(h.header) + 1) or ''
   if ARGV[8] ~= '' then
-    redis.call('SET', KEYS[4], ARGV[8])
-    redis.call('HINCRBY', KEYS[3], 'v', 1)
-    redis.call('HSET', KEYS[3], 't', h.centroid_t)
+    centroid, centroid_t, version = ARGV[8], tonumber(h.centroid_t), version + 1
   end
-  local first = tonumber(redis.call('HGET', KEYS[3], 'first'))
-  local last = tonumber(redis.call('HGET', KEYS[3], 'last'))
-  if not first or at < first then redis.call('HSET', KEYS[3], 'first', h.at) end
-  if not last or at > last then last = at; redis.call('HSET', KEYS[3], 'last', h.at) end
+  first, last = math.min(first or at, at), math.max(last or at, at)
+  local expiry = math.ceil(last + h.story_window)
+  local header = struct.pack(h.header, first, last, centroid_t, version)
+  redis.call('SET', KEYS[3], header .. centroid, 'EXAT', expiry)
   -- Membership is a set: a replay or a second version never counts twice.
-  redis.call('ZADD', KEYS[5], 'NX', at, h.article_id)
-  redis.call('ZADD', KEYS[6], 'NX', at, h.domain)
-  local oldest = '(' .. (at - h.story_window)
-  for key = 5, 6 do redis.call('ZREMRANGEBYSCORE', KEYS[key], '-inf', oldest) end
-  for key = 3, 6 do redis.call('EXPIREAT', KEYS[key], math.ceil(last + h.story_window)) end
+  redis.call('ZADD', KEYS[4], 'NX', at, 'a:' .. h.article_id, at, 'o:' .. h.domain)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (at - h.story_window))
+  redis.call('EXPIREAT', KEYS[4], expiry)
 end
 return 1
 """
+)
 
 MAX_ATTEMPTS = 8
 """Optimistic attempts of one classification before giving up: a conflict needs another
@@ -376,6 +412,9 @@ DF_DAY_S = 86400.0
 """Document frequencies are counted per day; a snapshot sums the days of the window."""
 _ID_BYTES = 8
 _STORY_ITEM = _ID_BYTES + 4  # a story id and the minute it was indexed
+_STORY_HEADER = struct.Struct(">dddI")
+"""Head of a story string, before its centroid: first and last seen, the centroid's time (all
+fetched_at seconds) and version. _COMMIT is given the format: Redis Lua's struct reads it alike."""
 _LANGUAGE = re.compile(r"[^0-9a-z_-]")
 
 
@@ -431,8 +470,26 @@ class _Read:
     st_found: dict[bytes, bytes]  # story index: term -> value, as read
     exact: bool  # originals is the one article with the same fingerprint
     originals: list[tuple[bytes | None, bytes | None, bytes | None]]  # (signature, id, story)
-    stories: list[tuple[str, bytes | None, bytes | None, bytes | None, bytes | None]]
-    # (story id, last, t, v, centroid)
+    stories: list[_Story]
+
+
+@dataclass(frozen=True, slots=True)
+class _Story:
+    """A candidate story as read: the story string's header (see :data:`_STORY_HEADER`) and
+    its centroid (None for a story of duplicates only, whose own story had expired)."""
+
+    story_id: str
+    last: float
+    centroid_t: float
+    version: int
+    centroid: stories.TermVector | None
+
+    @classmethod
+    def unpack(cls, story_id: str, data: bytes) -> _Story:
+        _, last, centroid_t, version = _STORY_HEADER.unpack_from(data)
+        packed = data[_STORY_HEADER.size :]
+        centroid = stories.TermVector.unpack(packed) if packed else None
+        return cls(story_id, last, centroid_t, version, centroid)
 
 
 @dataclass(slots=True)
@@ -444,7 +501,7 @@ class _Plan:
     count_terms: bool = False
     centroid: stories.TermVector | None = None
     centroid_t: float = 0.0
-    story_version: bytes | None = None  # expected version of the joined story ("" founds)
+    story_version: int | None = None  # expected version of the joined story (0 founds)
     story_terms: list[tuple[bytes, bytes]] = field(default_factory=list)  # (term, new value)
 
 
@@ -487,8 +544,25 @@ class DedupIndex:
     async def story_outlets(self, story_id: str) -> dict[str, datetime]:
         """The outlets (domains) reporting a story, each with when it first did (its article's
         ``fetched_at``): what the breaking-story alert rule counts."""
-        outlets = await self._redis.zrange(self._story(story_id, ":o"), 0, -1, withscores=True)
-        return {domain.decode(): datetime.fromtimestamp(first, UTC) for domain, first in outlets}
+        members = await self._redis.zrange(self._story(story_id, ":m"), 0, -1, withscores=True)
+        return _members(members, b"o:")
+
+    async def story(self, story_id: str) -> StoryView | None:
+        """A live story as the newsroom reads it (None once it has expired): its header is
+        binary, its members a sorted set (``ZRANGE {p}:st:{s}:m 0 -1 WITHSCORES``)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.getrange(self._story(story_id, ":s"), 0, _STORY_HEADER.size - 1)
+            pipe.zrange(self._story(story_id, ":m"), 0, -1, withscores=True)
+            header, members = await pipe.execute()
+        if not header:
+            return None
+        first, last, _, _ = _STORY_HEADER.unpack(header)
+        return StoryView(
+            first=datetime.fromtimestamp(first, UTC),
+            last=datetime.fromtimestamp(last, UTC),
+            articles=_members(members, b"a:"),
+            outlets=_members(members, b"o:"),
+        )
 
     # --- pure preparation --------------------------------------------------------------------
 
@@ -524,9 +598,9 @@ class DedupIndex:
         return f"{self._p}:dd:doc:{ref.hex()}"
 
     def _sig(self, ref: bytes) -> str:
-        return f"{self._p}:dd:sig:{ref.hex()}"
+        return f"{self._p}:dd:s8:{ref.hex()}"
 
-    def _story(self, story_id: str, part: str = "") -> str:
+    def _story(self, story_id: str, part: str) -> str:
         return f"{self._p}:st:{story_id}{part}"
 
     def _df(self, language: str, day: int, kind: str = "df") -> str:
@@ -669,8 +743,9 @@ class DedupIndex:
                 for i in range(0, len(originals), 4)
             ],
             stories=[
-                (found_stories[i].decode(), *found_stories[i + 1 : i + 5])
-                for i in range(0, len(found_stories), 5)
+                _Story.unpack(found_stories[i].decode(), found_stories[i + 1])
+                for i in range(0, len(found_stories), 2)
+                if found_stories[i + 1] is not None
             ],
         )
 
@@ -708,19 +783,19 @@ class DedupIndex:
 
     def _by_story(self, art: _Article, vector: stories.TermVector, read: _Read) -> _Plan:
         """A new article: join the closest live story, or found one."""
-        best: tuple[float, str, stories.TermVector, float, bytes] | None = None
-        for story_id, last, t, version, packed in read.stories:
-            if last is None or packed is None or art.at - float(last) > self._story_window_s:
+        best: tuple[float, _Story, stories.TermVector] | None = None
+        for story in read.stories:
+            if story.centroid is None or art.at - story.last > self._story_window_s:
                 continue
-            centroid = stories.TermVector.unpack(packed)
-            score = stories.cosine(vector, centroid)
+            score = stories.cosine(vector, story.centroid)
             if score >= self._config.story_threshold and (best is None or score > best[0]):
-                best = (score, story_id, centroid, float(t or last), version or b"")
+                best = (score, story, story.centroid)
         if best is None:
             story_id = _digest(art.article_id, art.fingerprint.hex()).hex()
-            centroid, centroid_t, version = stories.merge(None, 0.0, vector), art.at, b""
+            centroid, centroid_t, version = stories.merge(None, 0.0, vector), art.at, 0
         else:
-            _, story_id, old, old_t, version = best
+            _, joined, old = best
+            story_id, old_t, version = joined.story_id, joined.centroid_t, joined.version
             kept = stories.decay(art.at - old_t, self._config.story_half_life_hours * 3600.0)
             centroid, centroid_t = stories.merge(old, kept, vector), max(old_t, art.at)
         # The story is indexed under the article's top terms, ahead of the other live stories
@@ -775,17 +850,18 @@ class DedupIndex:
             "article_id": art.article_id,
             "domain": art.domain,
             "story_window": self._story_window_s,
+            "header": _STORY_HEADER.format,
             "centroid_t": repr(plan.centroid_t),
             "n_dd": len(dd_entries),
             "n_st": len(plan.story_terms),
         }
         if plan.story_version is not None:  # absent, not null: cjson's null is true in Lua
-            header["story_v"] = plan.story_version.decode()
+            header["story_v"] = plan.story_version
         story_id = decision.story_id or "-"
         keys = [
             self._doc(art.ref),
             self._sig(art.ref),
-            *(self._story(story_id, part) for part in ("", ":c", ":a", ":o")),
+            *(self._story(story_id, part) for part in (":s", ":m")),
         ]
         args: list[bytes | str] = [
             json.dumps(header),
@@ -817,6 +893,16 @@ def _duplicate(original: bytes | None, story: bytes | None, similarity: float) -
     if original is None:
         return None
     return _Plan(DedupDecision(Status.DUPLICATE, original.decode(), similarity, _text(story)))
+
+
+def _members(members: list[tuple[bytes, float]], kind: bytes) -> dict[str, datetime]:
+    """The members of one ``kind`` (``a:`` articles, ``o:`` outlets) of a story's sorted set,
+    untagged, with their times."""
+    return {
+        member[len(kind) :].decode(): datetime.fromtimestamp(at, UTC)
+        for member, at in members
+        if member.startswith(kind)
+    }
 
 
 def _minute(at: float) -> int:
