@@ -21,6 +21,7 @@ from worker_harness import WorkerProcess, outcomes_for, wait_for  # noqa: E402
 from workers import localstack  # noqa: E402
 from workers.feed import Record, produce  # noqa: E402
 from workers.settings import Settings  # noqa: E402
+from workers.stages.decode import decode_html_bytes  # noqa: E402
 from workers.topics import ensure_topics  # noqa: E402
 
 DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus")
@@ -33,6 +34,18 @@ def load_pages(bench: Path, limit: int | None) -> list[tuple[str, bytes]]:
         for path in sorted((bench / dataset).glob("*.html")):
             pages.append((f"https://bench.wirefeed.invalid/{dataset}/{path.stem}", path.read_bytes()))
     return pages[:limit] if limit else pages
+
+
+def decoded_html(raw: bytes) -> str:
+    """A bench page's text as the pipeline decodes it, or leniently as UTF-8 when it cannot
+    (a benchmark scores every page, even one the pipeline would dead-letter)."""
+    try:
+        decoded = decode_html_bytes(raw, None)
+        if isinstance(decoded, tuple):
+            return decoded[0]
+    except Exception:  # noqa: BLE001 - fall back to a lenient decode below
+        pass
+    return raw.decode("utf-8", errors="replace")
 
 
 def isolated_settings(base: Settings, label: str, *, processes: int, log_dir: Path) -> Settings:

@@ -485,7 +485,7 @@ async def bench_cost(
     import trafilatura
 
     import workers.pool_warmup  # noqa: F401 - warms the stage up as the pool's forkserver does
-    from workers.stages.decode import decode_html_bytes
+    from common import decoded_html
     from workers.stages.extract import ExtractionOptions, extract_document
 
     rng = random.Random(seed)
@@ -496,8 +496,7 @@ async def bench_cost(
         start = time.perf_counter()
         trafilatura.extract(html)
         extract_ms.append((time.perf_counter() - start) * 1e3)
-        decoded = decode_html_bytes(html, None)
-        text = decoded[0] if isinstance(decoded, tuple) else html.decode("utf-8", "replace")
+        text = decoded_html(html)
         start = time.perf_counter()
         extract_document(text, f"https://{page.dataset}.example/{page.page_id}", ExtractionOptions())
         stage_ms.append((time.perf_counter() - start) * 1e3)

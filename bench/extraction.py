@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from common import decoded_html  # noqa: E402
+
 from workers.chrome_index import ChromeIndexSettings, MemoryChromeIndex, RedisChromeIndex  # noqa: E402
 from workers.stages.extract import ExtractionOptions  # noqa: E402
 
@@ -117,24 +119,12 @@ def crawl_order(pages: list[Page], seed: int) -> list[list[Page]]:
 # --- work done in the pool --------------------------------------------------------------------
 
 
-def _decode(raw: bytes) -> str:
-    try:
-        from workers.stages.decode import decode_html_bytes
-
-        decoded = decode_html_bytes(raw, None)
-        if isinstance(decoded, tuple):
-            return decoded[0]
-    except Exception:  # noqa: BLE001 - fall back to a lenient decode below
-        pass
-    return raw.decode("utf-8", errors="replace")
-
-
 def run_project(path: str, url: str, options: ExtractionOptions, known: frozenset[str]) -> dict[str, Any]:
     from workers.stages.article import article_id_for, canonical_url
     from workers.stages.extract import extract_document
     from workers.stages.outcome import Kept
 
-    html = _decode(Path(path).read_bytes())
+    html = decoded_html(Path(path).read_bytes())
     start = time.perf_counter()
     result = extract_document(html, url, options, known_chrome=known)
     elapsed = time.perf_counter() - start
@@ -165,7 +155,7 @@ def run_project(path: str, url: str, options: ExtractionOptions, known: frozense
 def run_plain(path: str, url: str) -> dict[str, Any]:
     import trafilatura
 
-    html = _decode(Path(path).read_bytes())
+    html = decoded_html(Path(path).read_bytes())
     start = time.perf_counter()
     try:
         text = trafilatura.extract(html, url=url or None, include_comments=False) or ""

@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import trafilatura
-from common import REPO, emit, load_pages, local_stack, page_record, warm_worker
+from common import REPO, decoded_html, emit, load_pages, local_stack, page_record, warm_worker
 from worker_harness import wait_for_outcomes
 
 from workers.feed import produce
 from workers.models import Article
 from workers.settings import Settings
-from workers.stages.decode import decode_html_bytes
 from workers.stages.extract import ExtractionOptions, extract_document
 from workers.stages.outcome import Kept
 
@@ -183,10 +182,7 @@ def main() -> None:
     settings = Settings()
     log_dir = local_stack(settings)
     pages = load_pages(args.bench, args.pages)
-    texts = []
-    for _, raw in pages:
-        decoded = decode_html_bytes(raw, None)
-        texts.append(decoded[0] if isinstance(decoded, tuple) else raw.decode("utf-8", "replace"))
+    texts = [decoded_html(raw) for _, raw in pages]
 
     raw = rates(_plain_extract, texts)
     stage = rates(_stage_extract, [(url, html) for (url, _), html in zip(pages, texts, strict=True)])
