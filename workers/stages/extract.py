@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import trafilatura
@@ -56,7 +56,6 @@ from workers.stages.outcome import Dropped, Failed, Kept, StageResult
 STAGE = "extract"
 EXTRACTOR_VERSION = trafilatura.__version__
 
-_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 # Below this normalised probability the page's declared language is the better guess.
 _MIN_LANGUAGE_CONFIDENCE = 0.9
 # Loaded once per extraction process (unpickling the model takes ~0.3 s).
@@ -407,17 +406,3 @@ def _legacy_metadata(meta: PageMetadata) -> dict[str, object]:
         "tags": list(meta.tags),
     }
     return {key: value for key, value in values.items() if value}
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """htmldate gives local time with an offset when the page has one, a naive time when it has
-    none (taken as UTC: the page did not say), and a bare date when there is no time at all."""
-    if not value:
-        return None
-    for fmt in (_DATE_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            parsed = datetime.strptime(value, fmt)
-        except ValueError:
-            continue
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
