@@ -109,7 +109,7 @@ def test_teaser_items_are_found_by_structure() -> None:
                   f"sentence that goes on and on about the subject at hand, as body text does.</p></div>" for n in range(4))
         + "</div></body></html>"
     )
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings())
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree))
     assert [element.get("class") for element in found] == ["card"] * 4
 
 

@@ -139,8 +139,9 @@ def extract_document(
             min_items=options.teaser_min_items, max_item_chars=options.teaser_max_item_chars
         )
         # the lists keep the elements alive, so their id() stays valid while they are used
-        teaser_items = teasers.find_teaser_lists(tree, teaser_settings) if options.remove_teasers else []
-        link_lines = teasers.find_link_lines(tree, teaser_settings) if options.remove_link_lines else []
+        holders = teasers.link_holders(tree) if options.remove_teasers or options.remove_link_lines else set()
+        teaser_items = teasers.find_teaser_lists(tree, teaser_settings, holders) if options.remove_teasers else []
+        link_lines = teasers.find_link_lines(tree, teaser_settings, holders) if options.remove_link_lines else []
         document = _trafilatura(tree, url, options, favor_precision=options.favor_precision)
         precision = (
             # without fallbacks: the region comes out the same on every evaluation set
@@ -207,7 +208,7 @@ def extract_document(
         if block.removed:
             removed.append(_removed(block.text, block.removed))
             _remove_element(block.element)
-    del teaser_items, link_lines
+    del teaser_items, link_lines, holders
 
     text = _clean_text(xmltotxt(body, False))
     if len(text) < options.min_text_chars:

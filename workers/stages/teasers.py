@@ -114,9 +114,10 @@ def _is_teaser_item(item: HtmlElement, settings: TeaserSettings) -> str | None:
     return None
 
 
-def _link_holders(tree: HtmlElement) -> set[HtmlElement]:
-    """Every element that holds a link to somewhere (the link included). Both finders need one,
-    and most elements of a page hold none: they are skipped without reading their text."""
+def link_holders(tree: HtmlElement) -> set[HtmlElement]:
+    """Every element that holds a link to somewhere (the link included), for both finders: most
+    elements of a page hold none, and are skipped without reading their text. The set keeps the
+    elements alive, so they stay the same objects while the finders walk the tree."""
     holders: set[HtmlElement] = set()
     for anchor in tree.iter("a"):
         if _target(anchor) is None:
@@ -132,10 +133,10 @@ def _is_block(element: HtmlElement) -> bool:
     return any(isinstance(child.tag, str) and child.tag in _BLOCK_CHILDREN for child in element)
 
 
-def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings) -> list[HtmlElement]:
-    """The items of teaser lists in the page (outermost first, none inside another)."""
+def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement]) -> list[HtmlElement]:
+    """The items of teaser lists in the page (outermost first, none inside another);
+    ``holders``: :func:`link_holders` of the page."""
     doomed: list[HtmlElement] = []
-    holders = _link_holders(tree)
     for parent in tree.iter():
         if parent not in holders or not isinstance(parent.tag, str) or parent.tag in _SKIP:
             continue
@@ -164,10 +165,9 @@ def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings) -> list[HtmlE
     return found
 
 
-def find_link_lines(tree: HtmlElement, settings: TeaserSettings) -> list[HtmlElement]:
-    """Short "label: <linked headline>" lines."""
+def find_link_lines(tree: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement]) -> list[HtmlElement]:
+    """Short "label: <linked headline>" lines; ``holders``: :func:`link_holders` of the page."""
     doomed = []
-    holders = _link_holders(tree)
     for element in tree.iter(*LINE_TAGS):
         if element not in holders or _is_block(element):
             continue
