@@ -213,26 +213,10 @@ def _first(meta: dict[str, list[str]], *keys: str) -> str | None:
 # --- title --------------------------------------------------------------------------------------
 
 
-def _comparable(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).casefold()).split())
-
-
 def _squashed(text: str) -> str:
     """Lower case, no accents, no spaces or punctuation: "Seznam Zprávy" ~ "seznamzpravy"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if c.isalnum())
-
-
-def _overlap(a: str, b: str) -> float:
-    """Share of the shorter text's tokens found in the other (1.0 = one contains the other)."""
-    ta, tb = _comparable(a).split(), _comparable(b).split()
-    if not ta or not tb:
-        return 0.0
-    if len(ta) == 1 and len(tb) == 1 and len(ta[0]) > 8:  # no-space scripts: compare characters
-        sa, sb = set(ta[0]), set(tb[0])
-        return len(sa & sb) / min(len(sa), len(sb))
-    shorter, longer = (ta, set(tb)) if len(ta) <= len(tb) else (tb, set(ta))
-    return sum(1 for token in shorter if token in longer) / len(shorter)
 
 
 def strip_site_name(title: str, site_names: list[str]) -> str:
