@@ -61,3 +61,25 @@ def test_a_long_box_below_the_article_container_goes() -> None:
     assert [r.reason for r in doc.removed if r.text.startswith("Example Corp")] == ["after_article"]
     for paragraph in PARAGRAPHS:
         assert paragraph in doc.text
+
+
+def test_a_sentence_citing_several_links_is_the_article() -> None:
+    # most of the sentence is link text, as in a report that cites its sources as it goes
+    cited = (
+        '<p>The government <a href="/a">imposed tariffs on steel and aluminium</a> in 2018, '
+        '<a href="/b">prompting retaliatory measures on farm goods</a>, until both sides '
+        '<a href="/c">agreed to lift them</a> a year later.</p>'
+    )
+    doc = extract(page(body=cited))
+    assert "prompting retaliatory measures" in doc.text
+    assert not [r for r in doc.removed if "retaliatory" in r.text]
+
+
+def test_a_paragraph_of_links_without_a_sentence_goes() -> None:
+    menu = (
+        '<p><a href="/a">Steel and aluminium tariffs explained</a> · <a href="/b">Farm goods and '
+        'retaliation</a> · <a href="/c">Lifting the tariffs a year later</a></p>'
+    )
+    doc = extract(page(body=menu))
+    assert "Farm goods and retaliation" not in doc.text
+    assert [r.reason for r in doc.removed if "Farm goods" in r.text] == ["link_dense"]

@@ -8,6 +8,8 @@ reason, recorded on the article:
 * ``teaser_list`` / ``teaser_link``: the block lies inside a teaser list or is a "label: <linked
   headline>" line (workers/stages/teasers.py).
 * ``link_dense``: most of the block's text is link text in the page (a menu, a list of links).
+  A paragraph of the page written as sentences keeps its inline links up to a higher density
+  (``prose_link_dense``): reports cite and link as they go, menus do not end in a full stop.
 * ``outside_main_region``: trafilatura in precision mode, run on the same page, agrees on a main
   region; a block of the balanced result lying before its start or after its end is a widget
   beside the article (only when the precision result is substantial, so a precision run that
@@ -99,6 +101,8 @@ class Block:
 @dataclass(frozen=True, slots=True)
 class FilterSettings:
     link_dense: float = 0.5
+    prose_link_dense: float = 0.75
+    prose_min_words: int = 12
     teaser_share: float = 0.8
     region: bool = True
     region_min_share: float = 0.3
@@ -158,6 +162,19 @@ def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:
             return words(current.text_content()) <= settings.box_element_max_words
         current = current.getparent()
     return False
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？؟۔।][\"'”’»)\]]*$")
+
+
+def _is_prose_paragraph(block: Block, settings: FilterSettings) -> bool:
+    """A paragraph of the page (``p`` in the source, not a list item or a heading) of at least
+    ``prose_min_words`` words that ends as a sentence ends."""
+    span = block.span
+    return (
+        span is not None and span.element is not None and span.element.tag == "p" and block.tag == "p"
+        and block.words >= settings.prose_min_words and bool(_SENTENCE_END.search(block.text.rstrip()))
+    )
 
 
 def _is_cta_link(href: str) -> bool:
@@ -256,7 +273,9 @@ def apply_filters(
             )
             block.removed = "teaser_link" if in_line else "teaser_list"
             continue
-        if span is not None and span.link_density >= settings.link_dense:
+        if span is not None and span.link_density >= settings.link_dense and not (
+            span.link_density < settings.prose_link_dense and _is_prose_paragraph(block, settings)
+        ):
             block.removed = "link_dense"
             continue
         if region is not None and (
