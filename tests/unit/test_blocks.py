@@ -83,3 +83,21 @@ def test_a_paragraph_of_links_without_a_sentence_goes() -> None:
     doc = extract(page(body=menu))
     assert "Farm goods and retaliation" not in doc.text
     assert [r.reason for r in doc.removed if "Farm goods" in r.text] == ["link_dense"]
+
+
+def test_the_article_continued_after_an_advert_in_the_same_markup_stays() -> None:
+    # the site splits its body into segments of identical markup around an advert; the last
+    # paragraph is in the second segment, so outside the container that holds most of the text
+    first = "".join(f'<div class="seg"><p class="txt">{p}</p></div>' for p in PARAGRAPHS[:3])
+    closing = ("The budget takes effect in January, and the council will publish a first report on "
+               "the school programme before the summer break.")
+    html_text = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body>
+<main><article><h1>City council approves the budget</h1>
+<div class="body-part"><div class="col">{first}</div></div>
+<div class="advert-slot"><a href="/ads/1"><img src="/ad.png" alt=""></a></div>
+<div class="body-part"><div class="col"><div class="seg"><p class="txt">{closing}</p></div>
+<div class="seg"><p class="txt">Photo: Jane Roe</p></div></div></div>
+</article></main></body></html>"""
+    doc = extract(html_text)
+    assert closing in doc.text
+    assert "Photo: Jane Roe" not in doc.text

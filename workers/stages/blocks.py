@@ -23,7 +23,9 @@ reason, recorded on the article:
   or the profile or share pages of social networks: "write to us", "follow us", "share this".
 * ``after_article``: a block of at most ``after_article_max_words`` after the end of the
   article's container (the deepest element holding most of the body) and outside it: the
-  site's boxes below the article ("about the company", a donation appeal, share tools).
+  site's boxes below the article ("about the company", a donation appeal, share tools). A
+  prose paragraph in a copy of the container's markup nearby is the article continued after
+  an advert or an embed, and stays.
 * ``widget_heading``: a heading after the last paragraph of the article, with nothing of the
   article after it ("Comments", "Most read", "Newsletter").
 * ``title``: the headline repeated at the top of the body (it is the title).
@@ -237,6 +239,24 @@ def _main_container(blocks: list[Block], share: float) -> tuple[HtmlElement | No
     return best, max(ends) if ends else None
 
 
+def _continues(element: HtmlElement, main: HtmlElement, levels: int = 4) -> bool:
+    """Whether the element lies in a copy of the article's container: an element with the
+    container's tag and class, under the same ancestor within ``levels`` levels. Sites split the
+    body into segments of identical markup around an advert, a teaser box or an embed (a
+    paragraph written as sentences there is the article continued; a short credit line in the
+    same markup is not, hence only prose paragraphs are kept this way)."""
+    classes = main.get("class")
+    if not classes:
+        return False
+    near = {id(a) for _, a in zip(range(levels), main.iterancestors())}
+    for candidate in (element, *element.iterancestors()):
+        if candidate is main:
+            return False
+        if candidate.tag == main.tag and candidate.get("class") == classes:
+            return any(id(a) in near for _, a in zip(range(levels), candidate.iterancestors()))
+    return False
+
+
 def locate(blocks: list[Block], source: SourceMap) -> None:
     for block in blocks:
         block.span = source.locate(block.text)
@@ -322,6 +342,7 @@ def apply_filters(
             main is not None and main_end is not None and span is not None and span.element is not None
             and block.words <= settings.after_article_max_words and span.start >= main_end
             and not (span.element is main or any(a is main for a in span.element.iterancestors()))
+            and not (_is_prose_paragraph(block, settings) and _continues(span.element, main))
         ):
             block.removed = "after_article"
             continue
