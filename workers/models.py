@@ -64,6 +64,7 @@ class ExtractionInfo(_Message):
     language_confidence: float | None = None
     encoding: str
     removed: list[RemovedBlock] = Field(default_factory=list)
+    body_source: Literal["page", "embedded"] = "page"
 
 
 class Article(_Message):

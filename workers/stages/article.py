@@ -86,6 +86,7 @@ def build_article(
             language_confidence=document.language_confidence,
             encoding=decoded.encoding,
             removed=list(document.removed),
+            body_source=document.body_source,
         ),
     )
 

@@ -27,6 +27,11 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    process to record in the chrome index. They are the hashes of the body after the structural
    filters and *before* known-chrome removal, so chrome stays known while it keeps appearing.
 
+7. A page where steps 3-5 find no article (an empty shell rendered by JavaScript) gets them again
+   on the article found in the data of its scripts (workers/stages/embedded.py: JSON state
+   blobs, React Server Components payloads); the article says so
+   (``body_source``, published as ``extraction.body_source``).
+
 Every removal is listed in ``ExtractedDocument.removed`` (text and reason). A failure in steps
 4-5 leaves trafilatura's body as it is: the stage is never worse than trafilatura alone.
 """
@@ -35,18 +40,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import trafilatura
 from lxml.etree import _Element
+from lxml.html import HtmlElement
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from workers.models import RemovedBlock
-from workers.stages import teasers
+from workers.stages import embedded, teasers
 from workers.stages.blocks import Block, FilterSettings, apply_filters, locate, words
 from workers.stages.sourcemap import SourceMap
 from workers.stages.chrome import block_hash, normalise_block, select_chrome
@@ -96,6 +102,8 @@ class ExtractionOptions:
     # share of the body it may take on one page before the guard withholds it
     chrome_max_block_chars: int = 600
     chrome_max_share: float = 0.5
+    # a page whose HTML holds no article text: look for it in the data of its scripts
+    embedded_fallback: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +114,6 @@ class ExtractedDocument:
     declared_language: str | None
     published_at: datetime | None
     canonical_url: str | None
-    metadata: dict[str, object] = field(default_factory=dict)
     authors: tuple[str, ...] = ()
     modified_at: datetime | None = None
     site_name: str | None = None
@@ -121,6 +128,16 @@ class ExtractedDocument:
     # hashes of the body's blocks before known-chrome removal (for the chrome index)
     block_hashes: frozenset[str] = frozenset()
     chrome_withheld: bool = False
+    # "page": the page's HTML; "embedded": the data of its scripts (step 7)
+    body_source: str = "page"
+
+
+@dataclass(slots=True)
+class _Body:
+    text: str
+    removed: tuple[RemovedBlock, ...]
+    block_hashes: frozenset[str]
+    chrome_withheld: bool
 
 
 def extract_document(
@@ -135,6 +152,56 @@ def extract_document(
         if tree is None:
             return Dropped(STAGE, "no_content", "the page has no parsable HTML")
         meta = extract_page_metadata(tree, url)
+    except Exception as exc:  # noqa: BLE001 - lxml raises anything on hostile HTML
+        return Failed.from_exception(STAGE, "extractor_error", exc)
+    body = _body(tree, url, meta, options, known_chrome)
+    source = "page"
+    if isinstance(body, Dropped) and options.embedded_fallback:
+        # a page rendered by JavaScript: the article is in the data of its scripts
+        try:
+            fragment = embedded.article_fragment(tree)
+            page = load_html(embedded.page_of(fragment, meta.declared_language)) if fragment else None
+        except Exception:  # noqa: BLE001 - the page's own outcome stands
+            page = None
+        if page is not None and isinstance(found := _body(page, url, meta, options, known_chrome), _Body):
+            body, source = found, "embedded"
+    if not isinstance(body, _Body):
+        return body
+
+    detected, confidence = _detect_language(body.text)
+    declared = meta.declared_language
+    language = detected if (confidence >= _MIN_LANGUAGE_CONFIDENCE or declared is None) else declared
+    return Kept(
+        ExtractedDocument(
+            title=meta.title,
+            text=body.text,
+            language=language,
+            declared_language=declared,
+            published_at=parse_iso(meta.published),
+            canonical_url=meta.canonical_url,
+            authors=meta.authors,
+            modified_at=parse_iso(meta.modified),
+            site_name=meta.site_name,
+            description=meta.description,
+            image=meta.image,
+            categories=meta.categories,
+            tags=meta.tags,
+            urgent=meta.urgent,
+            detected_language=detected,
+            language_confidence=round(confidence, 4),
+            removed=body.removed,
+            block_hashes=body.block_hashes,
+            chrome_withheld=body.chrome_withheld,
+            body_source=source,
+        )
+    )
+
+
+def _body(
+    tree: HtmlElement, url: str, meta: PageMetadata, options: ExtractionOptions, known_chrome: frozenset[str]
+) -> _Body | Dropped | Failed:
+    """Steps 2-6 of the module docstring on one page tree."""
+    try:
         teaser_settings = teasers.TeaserSettings(
             min_items=options.teaser_min_items, max_item_chars=options.teaser_max_item_chars
         )
@@ -214,32 +281,11 @@ def extract_document(
     if len(text) < options.min_text_chars:
         return Dropped(STAGE, "too_short", f"{len(text)} characters of text < {options.min_text_chars}")
 
-    detected, confidence = _detect_language(text)
-    declared = meta.declared_language
-    language = detected if (confidence >= _MIN_LANGUAGE_CONFIDENCE or declared is None) else declared
-    return Kept(
-        ExtractedDocument(
-            title=meta.title,
-            text=text,
-            language=language,
-            declared_language=declared,
-            published_at=parse_iso(meta.published),
-            canonical_url=meta.canonical_url,
-            metadata=_legacy_metadata(meta),
-            authors=meta.authors,
-            modified_at=parse_iso(meta.modified),
-            site_name=meta.site_name,
-            description=meta.description,
-            image=meta.image,
-            categories=meta.categories,
-            tags=meta.tags,
-            urgent=meta.urgent,
-            detected_language=detected,
-            language_confidence=round(confidence, 4),
-            removed=tuple(removed),
-            block_hashes=frozenset(digest for digest, _ in hashes if digest),
-            chrome_withheld=decision.withheld,
-        )
+    return _Body(
+        text=text,
+        removed=tuple(removed),
+        block_hashes=frozenset(digest for digest, _ in hashes if digest),
+        chrome_withheld=decision.withheld,
     )
 
 
@@ -395,15 +441,3 @@ def _detect_language(text: str) -> tuple[str | None, float]:
         return None, 0.0
     detected, probability = _LANGUAGE_IDENTIFIER.classify(sample)
     return detected, float(probability)
-
-
-def _legacy_metadata(meta: PageMetadata) -> dict[str, object]:
-    values: dict[str, object] = {
-        "author": "; ".join(meta.authors) or None,
-        "sitename": meta.site_name,
-        "description": meta.description,
-        "image": meta.image,
-        "categories": list(meta.categories),
-        "tags": list(meta.tags),
-    }
-    return {key: value for key, value in values.items() if value}

@@ -89,7 +89,6 @@ class PageMetadata:
     tags: tuple[str, ...] = ()
     urgent: bool = False
     urgent_signal: str | None = None
-    article_body: str | None = None  # JSON-LD articleBody, used to cross-check the extraction
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -298,7 +297,7 @@ def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | Non
     source's text, and the declared ones with the site name cut off, is a candidate; a candidate
     is supported, by the source's weight, by every source whose text is it or has it as a run of
     parts between separators ("Kicker | Headline - Section | Site" supports "Headline"). The best
-    supported wins, ties going to the preferred source.
+    supported wins; ties go to the preferred source, and then to its text without the site name.
     """
     values = {key: text for key, value in candidates.items() if value and (text := clean_text(value))}
     if not values:
@@ -308,10 +307,11 @@ def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | Non
     best: tuple[float, int, str] | None = None
     for key, option in _title_options(values, site_names):
         support = sum(_SOURCE_WEIGHT.get(other, 1.0) for other, parts in forms.items() if option in parts)
-        score = (support, -order.index(key), option)
-        if best is None or score[:2] > best[:2]:
+        # equal support: the preferred source, and of its texts the one without the site name
+        score = (support, -order.index(key), option != values[key], option)
+        if best is None or score[:3] > best[:3]:
             best = score
-    return best[2] if best else None
+    return best[3] if best else None
 
 
 # --- dates --------------------------------------------------------------------------------------
@@ -679,7 +679,6 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
                 urgent_signal = f"tag:{tag}"
                 break
 
-    body = ld.get("articleBody")
     return PageMetadata(
         title=title,
         authors=authors,
@@ -694,7 +693,6 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         tags=tags_clean,
         urgent=urgent_signal is not None,
         urgent_signal=urgent_signal,
-        article_body=body if isinstance(body, str) and body.strip() else None,
     )
 
 
