@@ -14,8 +14,15 @@ import redis.asyncio as aioredis
 from workers import localstack
 from workers.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+from tests.shared_data import REPO, SHARED, missing
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if absent := missing():
+        raise pytest.UsageError(
+            f"the tests read the seed pages and the evaluation sets from {SHARED}, the project's shared "
+            f"folder checked out beside the repository; missing: {', '.join(str(p) for p in absent)}"
+        )
 
 
 def _stack_settings() -> Settings:

@@ -16,11 +16,12 @@ from workers.dedup.index import DedupConfig, DedupIndex, Status
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.settings import Settings
 
+from tests.shared_data import SEEDS
+
 # The session loop: the redis_client fixture lives in it (tests/conftest.py).
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-SEED_000, SEED_004 = sorted((SHARED / "seeds").glob("*.txt"))
+SEED_000, SEED_004 = sorted(SEEDS.glob("*.txt"))
 # Expiry is absolute and follows fetched_at: the articles must be recent for keys to live.
 T0 = datetime.now(UTC).replace(microsecond=0)
 _offsets = itertools.count()

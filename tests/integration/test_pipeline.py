@@ -11,6 +11,8 @@ import pytest
 from contract import assert_valid
 from worker_harness import WorkerProcess, read_topic, sync_redis, wait_for_outcomes
 
+from tests.shared_data import SEEDS
+
 from workers.feed import Record, produce, records_from_paths
 from workers.settings import Settings
 from workers.topics import ensure_topics
@@ -18,7 +20,6 @@ from workers.topics import ensure_topics
 pytestmark = pytest.mark.integration
 
 SAMPLES = Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages"
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 MB = 1024 * 1024
 
 

@@ -13,8 +13,9 @@ from workers.dedup import minhash, stories
 from workers.dedup.index import DedupConfig, DedupDecision, Status
 from workers.textnorm import normalize, token_lines, tokenize
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-SEED_000, SEED_004 = sorted((SHARED / "seeds").glob("*.txt"))
+from tests.shared_data import SEEDS
+
+SEED_000, SEED_004 = sorted(SEEDS.glob("*.txt"))
 CONFIG = DedupConfig()
 
 

@@ -29,8 +29,9 @@ from workers.stages.chrome import normalise_block
 from workers.stages.extract import ExtractedDocument, ExtractionOptions, extract_document
 from workers.stages.outcome import Kept
 
-REPO = Path(__file__).resolve().parents[2]
-SEEDS = REPO.parent / "shared" / "seeds"
+from tests import shared_data
+
+SEEDS = shared_data.SEEDS
 
 
 # --- the seed files ---------------------------------------------------------------------------
@@ -292,9 +293,6 @@ def _extract_with(page: str, url: str, options: ExtractionOptions, known: frozen
 
 
 # --- tests ------------------------------------------------------------------------------------
-
-pytestmark = pytest.mark.skipif(not SEEDS.exists(), reason="shared/seeds is not checked out beside the repository")
-
 
 def test_the_seed_files_split_as_the_readme_says() -> None:
     by_name = {seed.name: seed for seed in seeds()}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from workers.textnorm import _reference_normalize, normalize, term, token_lines, tokenize
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-SEEDS = sorted((SHARED / "seeds").glob("*.txt"))
+from tests.shared_data import BENCH, SEEDS
+
+SEED_FILES = sorted(SEEDS.glob("*.txt"))
 
 
 def terms(text: str) -> list[str]:
@@ -68,12 +68,12 @@ def test_nfkc_casefold_and_accents() -> None:
 
 
 def test_fast_normalize_equals_its_definition_on_real_text() -> None:
-    texts = [p.read_text(encoding="utf-8") for p in SEEDS]
+    texts = [p.read_text(encoding="utf-8") for p in SEED_FILES]
     texts += [
         "北京大学 東京タワー ภาษาไทย हिन्दी Ελληνικά Кириллица ﻻ ²³ ①",
         "İSTANBUL'DA ÇOK GÜZEL",
     ]
-    pairs = SHARED / "bench" / "semeval8" / "pairs.jsonl"
+    pairs = BENCH / "semeval8" / "pairs.jsonl"
     with pairs.open(encoding="utf-8") as lines:
         for line, _ in zip(lines, range(200), strict=False):
             row = json.loads(line)
@@ -117,7 +117,7 @@ def test_token_lines_keep_line_structure_for_every_script() -> None:
         ["third"],
         ["fourth"],
     ]
-    seed = SEEDS[0].read_text(encoding="utf-8")
+    seed = SEED_FILES[0].read_text(encoding="utf-8")
     assert token_lines(seed) == [
         t for line in normalize(seed).splitlines() if (t := tokenize(line))
     ]
