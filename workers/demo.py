@@ -13,18 +13,16 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import redis
 
-from workers import localstack
+from workers import SAMPLE_PAGES, localstack
 from workers.feed import produce, records_from_paths
 from workers.models import Article
 from workers.settings import Settings
 from workers.sinks.redis_store import url_id
 from workers.topics import ensure_topics
 
-SAMPLES = Path(__file__).resolve().parent / "samples" / "pages"
 _WAIT_S = 180
 
 
@@ -34,7 +32,7 @@ def run_demo(settings: Settings) -> int:
         localstack.up(settings)
     ensure_topics(settings)
 
-    records = list(records_from_paths([SAMPLES], base_url="https://samples.wirefeed.invalid/"))
+    records = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
     worker = subprocess.Popen(
         [sys.executable, "-m", "workers", "--log-level", "warning", "worker"],
         env=os.environ.copy(),

@@ -12,16 +12,15 @@ it a date written in words (~2 s of CPU alone).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from htmldate.extractors import get_external_parser
 
+from workers import SAMPLE_PAGES
 from workers.stages.decode import decode_html_bytes
 from workers.stages.extract import ExtractionOptions, extract_document
 
 log = logging.getLogger(__name__)
 
-SAMPLES = Path(__file__).resolve().parent / "samples" / "pages"
 # A date no locale reads: dateparser then tries, and so prepares, every one of its locales.
 _UNREADABLE_DATE = "zzqx 1"
 
@@ -29,7 +28,7 @@ _UNREADABLE_DATE = "zzqx 1"
 def warm_up() -> None:
     try:
         get_external_parser().get_date_data(_UNREADABLE_DATE)
-        for path in sorted(SAMPLES.glob("*.html")):
+        for path in sorted(SAMPLE_PAGES.glob("*.html")):
             decoded = decode_html_bytes(path.read_bytes(), None)
             if isinstance(decoded, tuple):
                 extract_document(decoded[0], f"https://warm-up.wirefeed.invalid/{path.stem}", ExtractionOptions())

@@ -11,13 +11,13 @@ import pytest
 from kafka import KafkaAdminClient, TopicPartition
 from worker_harness import WorkerProcess, outcomes_for, page_status, read_topic, sync_redis, wait_for, wait_for_outcomes
 
+from workers import SAMPLE_PAGES
 from workers.feed import Record, produce, records_from_paths
 from workers.settings import Settings
 from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages"
 MB = 1024 * 1024
 
 
@@ -49,7 +49,7 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
     })
     ensure_topics(settings)
     head = slow_page("https://slow.example/head", 30000)
-    fast = list(records_from_paths([SAMPLES], base_url="https://samples.wirefeed.invalid/"))
+    fast = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
     sent = produce(settings, [head, *fast])
     head_offset = sent[0].offset
     client = sync_redis(settings)
@@ -81,7 +81,7 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
 
 def test_redelivery_leaves_redis_byte_for_byte_the_same_and_publishes_nothing_new(settings: Settings, tmp_path: Path):
     ensure_topics(settings)
-    records = list(records_from_paths([SAMPLES], base_url="https://samples.wirefeed.invalid/"))
+    records = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
     client = sync_redis(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:

@@ -13,13 +13,13 @@ from worker_harness import WorkerProcess, read_topic, sync_redis, wait_for_outco
 
 from tests.shared_data import SEEDS
 
+from workers import SAMPLE_PAGES
 from workers.feed import Record, produce, records_from_paths
 from workers.settings import Settings
 from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages"
 MB = 1024 * 1024
 
 
@@ -37,7 +37,7 @@ def worker(settings: Settings, tmp_path: Path):
 
 
 def test_sample_pages_become_articles_in_redis_and_on_the_articles_topic(settings, worker):
-    records = list(records_from_paths([SAMPLES], base_url="https://samples.wirefeed.invalid/"))
+    records = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
     sent = produce(settings, records)
     client = sync_redis(settings)
     outcomes = wait_for_outcomes(client, settings, records, sent, worker=worker)
@@ -78,7 +78,7 @@ def test_sample_pages_become_articles_in_redis_and_on_the_articles_topic(setting
 def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settings: Settings, tmp_path: Path):
     settings = settings.model_copy(update={"extraction_timeout_s": 1.5})
     ensure_topics(settings)
-    good = [p for p in sorted(SAMPLES.glob("*.html")) if p.name.startswith(("ar-", "en-"))]
+    good = [p for p in sorted(SAMPLE_PAGES.glob("*.html")) if p.name.startswith(("ar-", "en-"))]
     good_records = list(records_from_paths(good, base_url="https://good.example/"))
     slow_html = "<html><body>" + "".join(
         f"<div class='c{i % 7}'><p>{' '.join(f'word{(i * 31 + j) % 997}' for j in range(60))} <a href='/x{i}'>link</a></p></div>"
@@ -143,7 +143,7 @@ def test_a_stopping_worker_adds_the_document_frequencies_it_counted(settings: Se
     (an hour here, longer than the test) and when the worker stops: none are lost at a stop."""
     settings = settings.model_copy(update={"story_df_refresh_s": 3600.0})
     ensure_topics(settings)
-    arabic = [path for path in sorted(SAMPLES.glob("*.html")) if path.name.startswith(("seed-", "ar-"))]
+    arabic = [path for path in sorted(SAMPLE_PAGES.glob("*.html")) if path.name.startswith(("seed-", "ar-"))]
     records = list(records_from_paths(arabic, base_url="https://samples.wirefeed.invalid/"))
     client = sync_redis(settings)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()

@@ -23,6 +23,7 @@ from kafka import KafkaConsumer
 from pydantic import SecretStr
 from worker_harness import WorkerProcess, page_status, read_topic, sync_redis, wait_for, wait_for_outcomes
 
+from workers import SAMPLE_PAGES
 from workers.feed import Record, make_producer, produce, records_from_paths
 from workers.replay import REPLAY_ALERTS_HEADER, REPLAY_HEADER, Progress, ReplayMarker, feed, plan_replay, register, run
 from workers.settings import Settings
@@ -30,7 +31,6 @@ from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
-SAMPLES = Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages"
 BASE_URL = "https://samples.wirefeed.invalid/"
 SECRET = "newsdesk-secret"
 
@@ -104,7 +104,7 @@ def test_plans_by_time_and_offset_dry_run_and_copies_that_keep_key_partition_tim
 @pytest.fixture
 def samples(settings: Settings) -> list[Record]:
     ensure_topics(settings)
-    return list(records_from_paths([SAMPLES], base_url=BASE_URL))
+    return list(records_from_paths([SAMPLE_PAGES], base_url=BASE_URL))
 
 
 def wait_until_replayed(client, settings: Settings, samples: list[Record], *, replays: int, worker: WorkerProcess) -> None:

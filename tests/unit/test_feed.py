@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
+from workers import SAMPLE_PAGES
 from workers.feed import page_from_html_file, records_from_jsonl, records_from_paths
 
-SAMPLES = Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages"
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 def test_an_html_file_is_sent_as_its_bytes_under_its_canonical_url():
-    page = page_from_html_file(SAMPLES / "seed-004-masr-news.html", base_url="https://x.example/", fetched_at=NOW)
+    page = page_from_html_file(SAMPLE_PAGES / "seed-004-masr-news.html", base_url="https://x.example/", fetched_at=NOW)
     assert str(page.url) == "https://masr-news.example/egypt/2016/12/08/aleppo-ceasefire-talks"
     assert page.html is None and page.html_b64 and page.charset is None  # windows-1256 bytes, found by the pipeline
 
@@ -23,8 +23,8 @@ def test_a_file_without_canonical_link_gets_the_base_url(tmp_path: Path):
 
 
 def test_a_directory_yields_every_html_file_keyed_by_url():
-    records = list(records_from_paths([SAMPLES], base_url="https://x.example/"))
-    assert len(records) == len(list(SAMPLES.glob("*.html")))
+    records = list(records_from_paths([SAMPLE_PAGES], base_url="https://x.example/"))
+    assert len(records) == len(list(SAMPLE_PAGES.glob("*.html")))
     assert all(json.loads(r.value)["url"] == r.key.decode() for r in records)
 
 

@@ -3,11 +3,11 @@ passes too (the integration tests also validate messages read back from the real
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from contract import SCHEMAS, TOPIC_SCHEMAS, assert_valid, validator
 
+from workers import SAMPLE_PAGES
 from workers.feed import page_from_html_file
 from workers.models import SourcePosition
 from workers.stages.article import build_article
@@ -16,7 +16,6 @@ from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractedDocument
 from workers.stages.outcome import Failed, Kept
 
-SAMPLES = Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages"
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SOURCE = SourcePosition(topic="pages.raw", partition=0, offset=7)
 
@@ -41,7 +40,7 @@ def test_the_schema_rejects_what_the_pipeline_rejects():
 
 
 def test_messages_built_by_the_feeder_follow_the_pages_raw_schema():
-    for path in sorted(SAMPLES.glob("*.html")):
+    for path in sorted(SAMPLE_PAGES.glob("*.html")):
         page = page_from_html_file(path, base_url="https://samples.example/", fetched_at=NOW)
         assert_valid("pages.raw", page.model_dump_json(by_alias=True, exclude_none=True))
 
