@@ -46,6 +46,12 @@ class SourcePosition(_Message):
     partition: int
     offset: int
 
+    @property
+    def label(self) -> str:
+        """``topic/partition/offset``: the record, as Redis remembers which one wrote or fired
+        something (the articles sink, the alert ledger)."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
 
 class RemovedBlock(_Message):
     """A piece of the page that did not make it into the body, and why."""

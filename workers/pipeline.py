@@ -125,7 +125,7 @@ class PagePipeline:
                 urgent=article.urgent,
                 story=await self._story(decision.story_id),
                 replay=ReplayMarker.from_headers(record.headers),
-                source=f"{record.topic}/{record.partition}/{record.offset}",
+                source=record.position.label,
             )
         # Learnt from every kept page, once per article id (a re-crawl or replay adds nothing).
         await self._retry(

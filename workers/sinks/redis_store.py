@@ -92,10 +92,6 @@ def url_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
 
-def writer_of(article: Article) -> str:
-    return f"{article.source.topic}/{article.source.partition}/{article.source.offset}"
-
-
 def publish_marker(article: Article) -> str:
     return f"{article.content_hash}|{article.pipeline_version}"
 
@@ -157,7 +153,7 @@ class ArticleStore:
                 self._article_ttl_s,
                 article.article_id,
                 *self._index_caps,
-                writer_of(article),
+                article.source.label,
             ],
         )
         saved = SaveResult(result.decode())
@@ -167,7 +163,7 @@ class ArticleStore:
         needs_publish = (
             saved is not SaveResult.STALE
             and published.decode() != publish_marker(article)
-            and writer.decode() == writer_of(article)
+            and writer.decode() == article.source.label
         )
         return SavedArticle(result=saved, needs_publish=needs_publish)
 
