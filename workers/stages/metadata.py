@@ -527,9 +527,10 @@ def byline(tree: HtmlElement) -> str | None:
 _TERM_LINKS = XPath("//a/@href[contains(., '/categor') or contains(., '/tag')]")
 
 
-def _linked_terms(tree: HtmlElement, kind: str) -> list[str]:
+def _linked_terms(tree: HtmlElement, kind: str, term_links: list[str]) -> list[str]:
+    """``term_links``: the page's ``_TERM_LINKS``, read once for both kinds."""
     marker = "/categor" if kind == "category" else "/tag"
-    if not any(marker in href for href in _TERM_LINKS(tree)):
+    if not any(marker in href for href in term_links):
         return []
     try:
         return extract_catstags(kind, tree)
@@ -537,7 +538,7 @@ def _linked_terms(tree: HtmlElement, kind: str) -> list[str]:
         return []
 
 
-def _site_name(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[str, Any], url: str | None) -> str | None:
+def _site_name(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[str, Any], domain: str) -> str | None:
     """The declared site name; else the part of <title> that looks like a domain ("News - site.com")
     or the page's domain."""
     publisher = ld.get("publisher")
@@ -548,8 +549,7 @@ def _site_name(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[str, Any]
     )
     if name:
         return name.lstrip("@") or None
-    host = (urlsplit(url).hostname or "") if url else ""
-    return host.removeprefix("www.") or None
+    return domain or None
 
 
 # --- the whole ----------------------------------------------------------------------------------
@@ -602,9 +602,9 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     meta = _meta(tree)
     ld = json_ld_article(tree) or {}
 
-    site_name = _site_name(tree, meta, ld, url)
-    host = (urlsplit(url).hostname or "") if url else ""
-    site_names = [s for s in (site_name, host.removeprefix("www."), host.removeprefix("www.").split(".")[0]) if s]
+    domain = ((urlsplit(url).hostname or "") if url else "").removeprefix("www.")
+    site_name = _site_name(tree, meta, ld, domain)
+    site_names = [s for s in (site_name, domain, domain.split(".")[0]) if s]
 
     title_tag = None
     for element in tree.iter("title"):
@@ -653,16 +653,16 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         image = urljoin(url, image)
 
     categories = [*_strings(ld.get("articleSection")), *meta.get("article:section", [])]
-    if not categories:
-        categories = _linked_terms(tree, "category")
     keywords = ld.get("keywords")
     tag_values = _strings(keywords) if not isinstance(keywords, str) else keywords.split(",")
     tag_values += meta.get("article:tag", [])
     for key in _TAG_KEYS:
         for value in meta.get(key, []):
             tag_values += value.split(",")
-    if not tag_values:
-        tag_values = _linked_terms(tree, "tag")
+    if not categories or not tag_values:
+        term_links = _TERM_LINKS(tree)
+        categories = categories or _linked_terms(tree, "category", term_links)
+        tag_values = tag_values or _linked_terms(tree, "tag", term_links)
     categories_clean = _unique(categories)
     tags_clean = _unique(tag_values)
 
