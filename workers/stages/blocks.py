@@ -137,20 +137,24 @@ def words(text: str) -> int:
     return count
 
 
+def _attrs(element: HtmlElement) -> str:
+    """The element's class and id, the names the markup gives it."""
+    return f"{element.get('class') or ''} {element.get('id') or ''}"
+
+
 def _classes(element: HtmlElement | None, depth: int) -> list[tuple[str, str]]:
     found = []
     current = element
     while current is not None and depth > 0:
         if isinstance(current.tag, str):
-            found.append((current.tag, f"{current.get('class') or ''} {current.get('id') or ''}"))
+            found.append((current.tag, _attrs(current)))
         current = current.getparent()
         depth -= 1
     return found
 
 
 def _class_words(element: HtmlElement) -> set[str]:
-    attrs = f"{element.get('class') or ''} {element.get('id') or ''}"
-    return {word.lower() for word in _CLASS_WORD.findall(attrs)}
+    return {word.lower() for word in _CLASS_WORD.findall(_attrs(element))}
 
 
 def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:

@@ -97,7 +97,6 @@ def _flight_rows(payload: str) -> Iterator[str]:
     data = payload.encode("utf-8")
     position = 0
     while position < len(data):
-        line_end = data.find(b"\n", position)
         head = data[position:position + 24].decode("ascii", "ignore")
         row = _FLIGHT_ROW.match(head)
         if row and head[row.end():row.end() + 1] == "T" and "," in head[row.end():]:
@@ -113,6 +112,7 @@ def _flight_rows(payload: str) -> Iterator[str]:
                     yield text
                 position = start + length
                 continue
+        line_end = data.find(b"\n", position)
         end = len(data) if line_end < 0 else line_end
         if row:
             yield from _html_strings(_loads(data[position + row.end():end].decode("utf-8", "replace")))

@@ -42,7 +42,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import trafilatura
 from lxml.etree import _Element
@@ -129,7 +129,7 @@ class ExtractedDocument:
     block_hashes: frozenset[str] = frozenset()
     chrome_withheld: bool = False
     # "page": the page's HTML; "embedded": the data of its scripts (step 7)
-    body_source: str = "page"
+    body_source: Literal["page", "embedded"] = "page"
 
 
 @dataclass(slots=True)
@@ -155,7 +155,7 @@ def extract_document(
     except Exception as exc:  # noqa: BLE001 - lxml raises anything on hostile HTML
         return Failed.from_exception(STAGE, "extractor_error", exc)
     body = _body(tree, url, meta, options, known_chrome)
-    source = "page"
+    source: Literal["page", "embedded"] = "page"
     if isinstance(body, Dropped) and options.embedded_fallback:
         # a page rendered by JavaScript: the article is in the data of its scripts
         try:
