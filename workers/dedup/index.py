@@ -783,19 +783,19 @@ class DedupIndex:
 
     def _by_story(self, art: _Article, vector: stories.TermVector, read: _Read) -> _Plan:
         """A new article: join the closest live story, or found one."""
-        best: tuple[float, _Story, stories.TermVector] | None = None
+        best: tuple[float, _Story] | None = None
         for story in read.stories:
             if story.centroid is None or art.at - story.last > self._story_window_s:
                 continue
             score = stories.cosine(vector, story.centroid)
             if score >= self._config.story_threshold and (best is None or score > best[0]):
-                best = (score, story, story.centroid)
+                best = (score, story)
         if best is None:
             story_id = _digest(art.article_id, art.fingerprint.hex()).hex()
             centroid, centroid_t, version = stories.merge(None, 0.0, vector), art.at, 0
         else:
-            _, joined, old = best
-            story_id, old_t, version = joined.story_id, joined.centroid_t, joined.version
+            _, joined = best
+            story_id, old, old_t, version = joined.story_id, joined.centroid, joined.centroid_t, joined.version
             kept = stories.decay(art.at - old_t, self._config.story_half_life_hours * 3600.0)
             centroid, centroid_t = stories.merge(old, kept, vector), max(old_t, art.at)
         # The story is indexed under the article's top terms, ahead of the other live stories

@@ -123,13 +123,18 @@ def counted_in_df(article_id: str, stats: TermStats) -> bool:
     return stats.documents < DF_FULL or zlib.crc32(article_id.encode()) % DF_SAMPLE == 0
 
 
+def _stored_counters(data: bytes) -> np.ndarray:
+    """One day's counters as Redis keeps them: big-endian uint16, saturating; the string only
+    as long as its highest non-zero counter, the rest reads as zero."""
+    return np.frombuffer(data, dtype=">u2", count=min(len(data) // 2, DF_SLOTS))
+
+
 def add_counts(counters: bytes | None, added: np.ndarray) -> bytes:
-    """One day's counters as Redis keeps them (big-endian uint16, saturating; the string
-    only as long as its highest non-zero counter, the rest reads as zero) with ``added``
+    """One day's counters as Redis keeps them (:func:`_stored_counters`) with ``added``
     (uint[DF_SLOTS]) added."""
     total = added.astype(np.uint32)
     if counters:
-        old = np.frombuffer(counters, dtype=">u2", count=min(len(counters) // 2, total.size))
+        old = _stored_counters(counters)
         total[: old.size] += old
     np.minimum(total, np.uint32(0xFFFF), out=total)
     used = int(np.flatnonzero(total)[-1]) + 1 if total.any() else 0
@@ -157,11 +162,11 @@ class TermStats:
 
     @classmethod
     def from_days(cls, days: list[bytes | None], documents: int) -> TermStats:
-        """Sum the days' counters as Redis keeps them (:func:`add_counts`)."""
+        """Sum the days' counters as Redis keeps them (:func:`_stored_counters`)."""
         counters = np.zeros(DF_SLOTS, dtype=np.uint32)
         for data in days:
             if data:
-                values = np.frombuffer(data, dtype=">u2", count=min(len(data) // 2, counters.size))
+                values = _stored_counters(data)
                 counters[: values.size] += values
         return cls(counters, documents)
 
