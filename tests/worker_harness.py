@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from workers.feed import Record
 from workers.settings import Settings
-from workers.sinks.redis_store import url_id
+from workers.sinks.redis_store import page_key
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -126,7 +126,10 @@ def sync_redis(settings: Settings) -> redis.Redis:
 
 
 def page_status(client: redis.Redis, settings: Settings, url: str) -> dict[str, str]:
-    raw = client.hgetall(f"{settings.redis_prefix}:page:{url_id(url)}")
+    return _decoded(client.hgetall(page_key(settings.redis_prefix, url)))
+
+
+def _decoded(raw: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
@@ -138,11 +141,11 @@ def outcomes_for(
     keyed = [(record.key.decode(), meta) for record, meta in zip(records, sent, strict=True) if record.key is not None]
     with client.pipeline(transaction=False) as pipe:
         for url, _ in keyed:
-            pipe.hgetall(f"{settings.redis_prefix}:page:{url_id(url)}")
+            pipe.hgetall(page_key(settings.redis_prefix, url))
         replies = pipe.execute()
     found = {}
     for (url, meta), raw in zip(keyed, replies, strict=True):
-        status = {k.decode(): v.decode() for k, v in raw.items()}
+        status = _decoded(raw)
         if status and (int(status["partition"]), int(status["offset"])) == (meta.partition, meta.offset):
             found[url] = status
     return found

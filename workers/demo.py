@@ -20,7 +20,7 @@ from workers import SAMPLE_PAGES, localstack
 from workers.feed import produce, records_from_paths
 from workers.models import Article
 from workers.settings import Settings
-from workers.sinks.redis_store import url_id
+from workers.sinks.redis_store import page_key
 from workers.topics import ensure_topics
 
 _WAIT_S = 180
@@ -58,7 +58,7 @@ def _wait_for_outcomes(client, settings, records, sent, worker) -> dict[str, dic
     deadline = time.monotonic() + _WAIT_S
     while len(outcomes) < len(wanted) and time.monotonic() < deadline and worker.poll() is None:
         for url, (partition, offset) in wanted.items():
-            status = client.hgetall(f"{settings.redis_prefix}:page:{url_id(url)}")
+            status = client.hgetall(page_key(settings.redis_prefix, url))
             if status and int(status["partition"]) == partition and int(status["offset"]) == offset:
                 outcomes[url] = status
         time.sleep(0.5)

@@ -92,6 +92,11 @@ def url_id(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
 
+def page_key(prefix: str, url: str) -> str:
+    """The key of a page URL's last outcome (the demo and the tests read it too)."""
+    return f"{prefix}:page:{url_id(url)}"
+
+
 def publish_marker(article: Article) -> str:
     return f"{article.content_hash}|{article.pipeline_version}"
 
@@ -130,7 +135,7 @@ class ArticleStore:
         return f"{self._prefix}:article:{article_id}"
 
     def page_key(self, url: str) -> str:
-        return f"{self._prefix}:page:{url_id(url)}"
+        return page_key(self._prefix, url)
 
     @property
     def time_index_key(self) -> str:
