@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tests.shared_data import BENCH
 from tests.unit.test_extract import PARAGRAPHS, extract, page
 
 
@@ -101,3 +104,78 @@ def test_the_article_continued_after_an_advert_in_the_same_markup_stays() -> Non
     doc = extract(html_text)
     assert closing in doc.text
     assert "Photo: Jane Roe" not in doc.text
+
+
+# --- an article body split into segments (split_body_segments) ---------------------------------
+
+CONTINUED = [
+    "Engineers in the north have tested the coating on frozen ponds for three winters, measuring how "
+    "much sunlight the treated ice reflects back into the sky.",
+    "The results were mixed: on some days the treated ice lasted a week longer, on others the wind "
+    "carried the material away before it could make any difference at all.",
+    "Critics say that spreading anything over the Arctic is a gamble, and that the money would do more "
+    "good if it were spent on cutting emissions at the source.",
+    "The team answers that the two are not alternatives, and that a few more summers of ice could "
+    "matter a great deal to the animals and people who depend on it.",
+]
+
+
+def _segment(paragraphs: list[str], *, extra: str = "") -> str:
+    # a section of the page grid: a segment of the body, and an advert beside it. trafilatura takes
+    # the *first* element whose class names it as the article body ("article-body") as the article
+    text = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (f'<div class="grid"><div class="grid-item"><div class="article-body">{extra}{text}</div></div>'
+            '<div class="grid-item"><aside class="ad"><a href="/ad"><img src="/ad.png" alt=""></a></aside></div></div>')
+
+
+def _split_page(*segments: str, after: str = "") -> str:
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/city">City</a></li></ul></nav></header>
+<article class="story"><header><h1>A heat shield for the ice</h1></header><div class="chunks">
+{'<div class="newsletter"><p>Sign up for the daily newsletter.</p></div>'.join(segments)}
+</div></article>{after}<footer><p>Copyright 2024 The Daily Example</p></footer></body></html>"""
+
+
+def test_an_article_split_into_segments_of_the_same_markup_is_kept_whole_and_in_order() -> None:
+    html_text = _split_page(_segment(PARAGRAPHS), _segment(CONTINUED[:2]), _segment(CONTINUED[2:]))
+    without = extract(html_text, recover_split_body=False)
+    assert not any(p in without.text for p in CONTINUED), "trafilatura alone keeps the first segment only"
+    doc = extract(html_text)
+    positions = [doc.text.find(p) for p in (*PARAGRAPHS, *CONTINUED)]
+    assert -1 not in positions and positions == sorted(positions)
+    assert "Sign up for the daily newsletter" not in doc.text
+
+
+def test_a_copy_of_the_body_markup_with_a_headline_of_its_own_is_another_article() -> None:
+    # an endless-scroll page appends the next article in the same markup, inside the same element
+    html_text = _split_page(_segment(PARAGRAPHS), _segment(CONTINUED, extra="<h1>The next story</h1>"))
+    doc = extract(html_text)
+    assert not any(p in doc.text for p in CONTINUED)
+
+
+def test_the_body_markup_outside_the_article_element_is_not_the_article() -> None:
+    other = f'<div class="chunks">{_segment(CONTINUED)}</div>'
+    doc = extract(_split_page(_segment(PARAGRAPHS), after=other))
+    assert not any(p in doc.text for p in CONTINUED)
+
+
+def test_a_copy_holding_one_paragraph_or_a_form_is_a_widget() -> None:
+    form = f'<form action="/comment"><p>{CONTINUED[0]}</p><p>{CONTINUED[1]}</p></form>'
+    doc = extract(_split_page(_segment(PARAGRAPHS), _segment(CONTINUED[2:3]), _segment([], extra=form)))
+    assert not any(p in doc.text for p in CONTINUED)
+
+
+def test_a_real_article_split_across_the_page_grid_is_kept_whole() -> None:
+    # The New Yorker (fundus test data, MIT): three body segments; trafilatura alone keeps the first
+    page_id = "us_TheNewYorker_2023_05_16"
+    truth = next(
+        record for line in (BENCH / "fundus" / "ground_truth.jsonl").read_text().splitlines()
+        if (record := json.loads(line))["id"] == page_id
+    )
+    paragraphs = [line.strip() for line in truth["text"].splitlines() if line.strip()]
+    html_text = (BENCH / "fundus" / f"{page_id}.html").read_text(encoding="utf-8")
+    doc = extract(html_text, truth["url"])
+    found = [paragraph[:60] in doc.text for paragraph in paragraphs]
+    assert found[-1] and sum(found) >= len(paragraphs) - 2, found
+    alone = extract(html_text, truth["url"], recover_split_body=False)
+    assert paragraphs[-1][:60] not in alone.text

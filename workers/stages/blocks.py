@@ -36,11 +36,17 @@ reason, recorded on the article:
   markup's conventions, not the text's wording; the element must be small, so a container that
   wraps the article itself never counts. Paywall and subscription classes do not count: sites
   put them on the article's own paragraphs behind the wall as often as on the notice.
+
+One addition, ``split_body_segments``: the paragraphs of an article whose body the site split
+into segments of the same markup, which the extractor left out because it takes the first
+segment as the article.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from lxml.etree import _Element
@@ -117,6 +123,7 @@ class FilterSettings:
     box_element_max_words: int = 120
     box_depth: int = 4
     main_container_share: float = 0.6
+    segment_min_paragraphs: int = 2
     contact_cta: bool = True
     after_article: bool = True
     widget_headings: bool = True
@@ -173,13 +180,22 @@ def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:
 _SENTENCE_END = re.compile(r"[.!?。！？؟۔।][\"'”’»)\]]*$")
 
 
+def _ends_as_sentence(text: str) -> bool:
+    """Whether the text ends as a sentence ends, in any script; an end mark after the full stop
+    (a magazine's closing ♦ or ■) does not count against it."""
+    end = len(text)
+    while end and (text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("S")):
+        end -= 1
+    return bool(_SENTENCE_END.search(text, 0, end))
+
+
 def _is_prose_paragraph(block: Block, settings: FilterSettings) -> bool:
     """A paragraph of the page (``p`` in the source, not a list item or a heading) of at least
     ``prose_min_words`` words that ends as a sentence ends."""
     span = block.span
     return (
         span is not None and span.element is not None and span.element.tag == "p" and block.tag == "p"
-        and block.words >= settings.prose_min_words and bool(_SENTENCE_END.search(block.text.rstrip()))
+        and block.words >= settings.prose_min_words and _ends_as_sentence(block.text)
     )
 
 
@@ -252,12 +268,12 @@ def _continues(element: HtmlElement, main: HtmlElement, levels: int = 4) -> bool
     classes = main.get("class")
     if not classes:
         return False
-    near = {id(a) for _, a in zip(range(levels), main.iterancestors())}
+    near = list(itertools.islice(main.iterancestors(), levels))
     for candidate in (element, *element.iterancestors()):
         if candidate is main:
             return False
         if candidate.tag == main.tag and candidate.get("class") == classes:
-            return any(id(a) in near for _, a in zip(range(levels), candidate.iterancestors()))
+            return any(a is b for a in itertools.islice(candidate.iterancestors(), levels) for b in near)
     return False
 
 
@@ -350,3 +366,56 @@ def apply_filters(
         ):
             block.removed = "after_article"
             continue
+
+
+def split_body_segments(blocks: list[Block], settings: FilterSettings, marked: frozenset[int]) -> list[HtmlElement]:
+    """The article's paragraphs that the extractor left out because the site split its body into
+    segments of identical markup (an advert or a newsletter box between them, each segment in a
+    section of the page grid of its own): the extractor takes one segment as the article.
+
+    The segments are the elements with the tag and class of the container of the kept body,
+    inside the same ``article`` (or ``main``) element, that hold no headline of their own (the
+    next article of an endless-scroll page has one). From each, the prose paragraphs not yet in
+    the body (``p``, ``prose_min_words`` words, ending as a sentence ends, not mostly link text,
+    not in a form, not in a teaser: ``marked``), when it holds at least ``segment_min_paragraphs``
+    of them: a segment of the article continues it, a widget holds one line. In page order."""
+    live = [block for block in blocks if not block.removed]
+    main, _ = _main_container(live, settings.main_container_share)
+    classes = main.get("class") if main is not None else None
+    if main is None or not classes:
+        return []
+    # proxies kept alive so that the identity tests below compare elements, not recycled ids
+    above = list(main.iterancestors())
+    scope = next((element for element in above if element.tag in ("article", "main")), None)
+    if scope is None:
+        return []
+    present = "".join("".join(block.text.split()) for block in blocks)
+    found: list[HtmlElement] = []
+    for segment in scope.iter(main.tag):
+        if segment is main or segment.get("class") != classes or any(segment is a for a in above):
+            continue
+        if any(a is main for a in segment.iterancestors()) or next(segment.iter("h1"), None) is not None:
+            continue
+        paragraphs = [p for p in segment.iter("p") if _continues_article(p, segment, present, marked, settings)]
+        if len(paragraphs) >= settings.segment_min_paragraphs:
+            found.extend(p for p in paragraphs if not any(p is q for q in found))
+    return found
+
+
+def _continues_article(
+    paragraph: HtmlElement, segment: HtmlElement, present: str, marked: frozenset[int], settings: FilterSettings
+) -> bool:
+    text = " ".join(paragraph.text_content().split())
+    if not text or "".join(text.split()) in present:
+        return False
+    if words(text) < settings.prose_min_words or not _ends_as_sentence(text):
+        return False
+    link_chars = sum(len(" ".join(a.text_content().split())) for a in paragraph.iter("a"))
+    if link_chars > settings.link_dense * len(text):
+        return False
+    for element in (paragraph, *paragraph.iterancestors()):
+        if element is segment:
+            return True
+        if element.tag == "form" or id(element) in marked:
+            return False
+    return True

@@ -19,7 +19,10 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    outside the main region or after the article container, datelines, captions, screen-reader
    text, widget headings, contact/follow/share calls to action, small boxes named by their class
    (newsletter, advert, disclosure...), bare URLs, the headline repeated
-   as the first line (it is the title), and the page rendered twice.
+   as the first line (it is the title), and the page rendered twice. Then what trafilatura left
+   out of an article split into segments of the same markup (it takes the first element whose
+   class names it as the body): their prose paragraphs are added where they stand in the page
+   (``split_body_segments``).
 5. Site-learned chrome: blocks whose hash the main process passed in as ``known_chrome`` (read
    from Redis, see workers/chrome_index.py) are removed, unless that would take more than
    ``chrome_max_share`` of the body (the guard: then the statistics are wrong, not the page).
@@ -53,7 +56,7 @@ from trafilatura.xml import xmltotxt
 
 from workers.models import RemovedBlock
 from workers.stages import embedded, teasers
-from workers.stages.blocks import Block, FilterSettings, apply_filters, locate, words
+from workers.stages.blocks import Block, FilterSettings, apply_filters, locate, split_body_segments, words
 from workers.stages.sourcemap import SourceMap
 from workers.stages.chrome import block_hash, normalise_block, select_chrome
 from workers.stages.metadata import PageMetadata, extract_page_metadata, parse_iso
@@ -94,6 +97,7 @@ class ExtractionOptions:
     drop_contact_cta: bool = True
     drop_after_article: bool = True
     drop_boilerplate_boxes: bool = True
+    recover_split_body: bool = True
     drop_title_line: bool = True
     drop_repeated_blocks: bool = True
     min_repeated_run_blocks: int = 4
@@ -237,25 +241,30 @@ def _body(
                     precision_spans.append(span)
             source.rewind()
         locate(blocks, source)
+        filter_settings = FilterSettings(
+            link_dense=options.link_dense,
+            region=options.precision_region,
+            region_min_share=options.precision_region_min_share,
+            datelines=options.drop_datelines,
+            captions=options.drop_captions,
+            hidden=options.drop_hidden,
+            widget_headings=options.drop_widget_headings,
+            contact_cta=options.drop_contact_cta,
+            after_article=options.drop_after_article,
+            boilerplate_boxes=options.drop_boilerplate_boxes,
+        )
         apply_filters(
             blocks,
-            FilterSettings(
-                link_dense=options.link_dense,
-                region=options.precision_region,
-                region_min_share=options.precision_region_min_share,
-                datelines=options.drop_datelines,
-                captions=options.drop_captions,
-                hidden=options.drop_hidden,
-                widget_headings=options.drop_widget_headings,
-                contact_cta=options.drop_contact_cta,
-                after_article=options.drop_after_article,
-                boilerplate_boxes=options.drop_boilerplate_boxes,
-            ),
+            filter_settings,
             teaser_links=frozenset(id(e) for e in link_lines),
             precision_spans=precision_spans,
             precision_chars=precision_chars,
             precision_texts=frozenset(precision_texts),
         )
+        if options.recover_split_body:
+            marked = frozenset(id(e) for e in (*teaser_items, *link_lines))
+            if segments := split_body_segments(blocks, filter_settings, marked):
+                blocks = _insert_segments(tree, blocks, segments)
         if options.drop_title_line and meta.title:
             _mark_title(blocks, meta.title)
         if options.drop_repeated_blocks:
@@ -326,6 +335,48 @@ def _units(body: _Element) -> list[_Unit]:
 
     visit(body)
     return units
+
+
+def _insert_segments(tree: HtmlElement, blocks: list[Block], paragraphs: list[HtmlElement]) -> list[Block]:
+    """The blocks with the page's ``paragraphs`` added to the body (and to the blocks) where
+    they stand in the page: after the last kept block that comes before them."""
+    elements = list(tree.iter())  # alive, so that their ids stay theirs while ``order`` is used
+    order = {id(element): index for index, element in enumerate(elements)}
+    live = [
+        (order[id(block.span.element)], block) for block in blocks
+        if not block.removed and block.span is not None and block.span.element is not None
+        and id(block.span.element) in order
+    ]
+    live.sort(key=lambda item: item[0])
+    if not live:
+        return blocks
+    result = list(blocks)
+    for paragraph in paragraphs:
+        position = order[id(paragraph)]
+        before = [block for index, block in live if index < position]
+        anchor = before[-1] if before else live[0][1]
+        element = _top_level(anchor.element)
+        text = " ".join(paragraph.text_content().split())
+        added = element.makeelement("p", {})
+        added.text = text
+        block = Block(added, text, words(text))
+        if before:
+            element.addnext(added)
+            result.insert(result.index(anchor) + 1, block)
+            live.append((position, block))
+            live.sort(key=lambda item: item[0])
+        else:
+            element.addprevious(added)
+            result.insert(result.index(anchor), block)
+            live.insert(0, (position, block))
+    return result
+
+
+def _top_level(element: _Element) -> _Element:
+    """The element, or the list or table holding it: where a paragraph can stand beside it."""
+    while (parent := element.getparent()) is not None and parent.tag not in _CONTAINERS:
+        element = parent
+    return element
 
 
 def _remove_element(element: _Element) -> None:

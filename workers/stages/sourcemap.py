@@ -161,11 +161,12 @@ class SourceMap:
 def _common_ancestor(a: HtmlElement, b: HtmlElement) -> HtmlElement | None:
     if a is b:
         return a
-    ancestors = {id(a)}
-    ancestors.update(id(x) for x in a.iterancestors())
-    if id(b) in ancestors:
-        return b
-    for candidate in b.iterancestors():
-        if id(candidate) in ancestors:
+    # the list keeps the ancestors' proxies alive: lxml makes a new proxy object for an element
+    # each time one is asked for, so the id() of a proxy already dropped can be reused by another
+    # element's, and a set of such ids matches elements that are no ancestors at all
+    ancestors = [a, *a.iterancestors()]
+    known = {id(element) for element in ancestors}
+    for candidate in (b, *b.iterancestors()):
+        if id(candidate) in known:
             return candidate
     return None
