@@ -41,6 +41,7 @@ Every removal is listed in ``ExtractedDocument.removed`` (text and reason). A fa
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -339,36 +340,37 @@ def _units(body: _Element) -> list[_Unit]:
 
 def _insert_segments(tree: HtmlElement, blocks: list[Block], paragraphs: list[HtmlElement]) -> list[Block]:
     """The blocks with the page's ``paragraphs`` added to the body (and to the blocks) where
-    they stand in the page: after the last kept block that comes before them."""
+    they stand in the page: after the last kept block that comes before them (before the first
+    kept block when none does)."""
     elements = list(tree.iter())  # alive, so that their ids stay theirs while ``order`` is used
     order = {id(element): index for index, element in enumerate(elements)}
-    live = [
-        (order[id(block.span.element)], block) for block in blocks
-        if not block.removed and block.span is not None and block.span.element is not None
-        and id(block.span.element) in order
-    ]
-    live.sort(key=lambda item: item[0])
-    if not live:
+    # (page position, block) of the kept blocks traced to the page, in page order
+    placed = sorted(
+        (
+            (order[id(block.span.element)], block) for block in blocks
+            if not block.removed and block.span is not None and id(block.span.element) in order
+        ),
+        key=lambda item: item[0],
+    )
+    if not placed:
         return blocks
     result = list(blocks)
     for paragraph in paragraphs:
         position = order[id(paragraph)]
-        before = [block for index, block in live if index < position]
-        anchor = before[-1] if before else live[0][1]
-        element = _top_level(anchor.element)
         text = " ".join(paragraph.text_content().split())
-        added = element.makeelement("p", {})
+        preceding = bisect.bisect_left([index for index, _ in placed], position)
+        anchor = placed[max(0, preceding - 1)][1]
+        at = next(i for i, block in enumerate(result) if block is anchor)
+        added = anchor.element.makeelement("p", {})
         added.text = text
-        block = Block(added, text, words(text))
-        if before:
-            element.addnext(added)
-            result.insert(result.index(anchor) + 1, block)
-            live.append((position, block))
-            live.sort(key=lambda item: item[0])
+        if preceding:
+            _top_level(anchor.element).addnext(added)
+            at += 1
         else:
-            element.addprevious(added)
-            result.insert(result.index(anchor), block)
-            live.insert(0, (position, block))
+            _top_level(anchor.element).addprevious(added)
+        block = Block(added, text, words(text))
+        result.insert(at, block)
+        placed.insert(preceding, (position, block))
     return result
 
 
