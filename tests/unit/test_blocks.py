@@ -179,3 +179,15 @@ def test_a_real_article_split_across_the_page_grid_is_kept_whole() -> None:
     assert found[-1] and sum(found) >= len(paragraphs) - 2, found
     alone = extract(html_text, truth["url"], recover_split_body=False)
     assert paragraphs[-1][:60] not in alone.text
+
+
+def test_a_subheading_over_short_paragraphs_at_the_end_is_the_article() -> None:
+    # an explainer ends with a section of short paragraphs: its heading comes after the last long
+    # paragraph, like a widget's heading, but the article goes on after it
+    section = ("<h2>Who checks the budget?</h2><p>The regional audit office reviews the accounts every "
+               "year and publishes its findings in the spring.</p>")
+    comments = "<h2>Comments</h2><ul><li><a href='/login'>Log in to comment</a></li></ul>"
+    doc = extract(page(body=section, after=comments))
+    assert "Who checks the budget?" in doc.text
+    assert "The regional audit office reviews" in doc.text
+    assert "Comments" not in doc.text

@@ -301,6 +301,7 @@ def apply_filters(
         if b.words >= 30 and (b.span is None or b.span.link_density < 0.3) and b.tag not in ("head",)
     ]
     last_long = max(long_blocks) if long_blocks else len(blocks)
+    late_headings: list[int] = []
     main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
 
     for index, block in enumerate(blocks):
@@ -351,7 +352,7 @@ def apply_filters(
                 block.removed = "caption"
                 continue
         if settings.widget_headings and block.tag == "head" and index > last_long:
-            block.removed = "widget_heading"
+            late_headings.append(index)
             continue
         if settings.contact_cta and block.words <= settings.cta_max_words and any(
             _is_cta_link(href) for href in _block_links(block)
@@ -366,6 +367,13 @@ def apply_filters(
         ):
             block.removed = "after_article"
             continue
+
+    # a heading after the last long paragraph is a widget's ("Comments", "Most read") unless a
+    # paragraph of the article that stays comes after it (a subheading over short paragraphs)
+    kept_prose = [i for i, b in enumerate(blocks) if not b.removed and _is_prose_paragraph(b, settings)]
+    for index in late_headings:
+        if not blocks[index].removed and not (kept_prose and kept_prose[-1] > index):
+            blocks[index].removed = "widget_heading"
 
 
 def split_body_segments(blocks: list[Block], settings: FilterSettings, marked: frozenset[int]) -> list[HtmlElement]:
