@@ -370,13 +370,17 @@ def apply_filters(
 
     # a heading after the last long paragraph is a widget's ("Comments", "Most read") unless a
     # paragraph of the article that stays comes after it (a subheading over short paragraphs)
-    kept_prose = [i for i, b in enumerate(blocks) if not b.removed and _is_prose_paragraph(b, settings)]
+    last_prose = max(
+        (i for i, b in enumerate(blocks) if not b.removed and _is_prose_paragraph(b, settings)), default=-1
+    )
     for index in late_headings:
-        if not blocks[index].removed and not (kept_prose and kept_prose[-1] > index):
+        if not blocks[index].removed and index > last_prose:
             blocks[index].removed = "widget_heading"
 
 
-def split_body_segments(blocks: list[Block], settings: FilterSettings, marked: frozenset[int]) -> list[HtmlElement]:
+def split_body_segments(
+    blocks: list[Block], settings: FilterSettings, marked: frozenset[int]
+) -> list[tuple[HtmlElement, str]]:
     """The article's paragraphs that the extractor left out because the site split its body into
     segments of identical markup (an advert or a newsletter box between them, each segment in a
     section of the page grid of its own): the extractor takes one segment as the article.
@@ -386,7 +390,8 @@ def split_body_segments(blocks: list[Block], settings: FilterSettings, marked: f
     next article of an endless-scroll page has one). From each, the prose paragraphs not yet in
     the body (``p``, ``prose_min_words`` words, ending as a sentence ends, not mostly link text,
     not in a form, not in a teaser: ``marked``), when it holds at least ``segment_min_paragraphs``
-    of them: a segment of the article continues it, a widget holds one line. In page order."""
+    of them: a segment of the article continues it, a widget holds one line. In page order, each
+    with its text (white space collapsed)."""
     live = [block for block in blocks if not block.removed]
     main, _ = _main_container(live, settings.main_container_share)
     classes = main.get("class") if main is not None else None
@@ -398,32 +403,36 @@ def split_body_segments(blocks: list[Block], settings: FilterSettings, marked: f
     if scope is None:
         return []
     present = "".join("".join(block.text.split()) for block in blocks)
-    found: list[HtmlElement] = []
+    found: list[tuple[HtmlElement, str]] = []
     for segment in scope.iter(main.tag):
         if segment is main or segment.get("class") != classes or any(segment is a for a in above):
             continue
         if any(a is main for a in segment.iterancestors()) or next(segment.iter("h1"), None) is not None:
             continue
-        paragraphs = [p for p in segment.iter("p") if _continues_article(p, segment, present, marked, settings)]
+        paragraphs = [
+            (p, text) for p in segment.iter("p")
+            if (text := _article_paragraph_text(p, segment, present, marked, settings))
+        ]
         if len(paragraphs) >= settings.segment_min_paragraphs:
-            found.extend(p for p in paragraphs if not any(p is q for q in found))
+            found.extend(item for item in paragraphs if not any(item[0] is p for p, _ in found))
     return found
 
 
-def _continues_article(
+def _article_paragraph_text(
     paragraph: HtmlElement, segment: HtmlElement, present: str, marked: frozenset[int], settings: FilterSettings
-) -> bool:
+) -> str | None:
+    """The paragraph's text when it continues the article, else None."""
     text = " ".join(paragraph.text_content().split())
     if not text or "".join(text.split()) in present:
-        return False
+        return None
     if words(text) < settings.prose_min_words or not _ends_as_sentence(text):
-        return False
+        return None
     link_chars = sum(len(" ".join(a.text_content().split())) for a in paragraph.iter("a"))
     if link_chars > settings.link_dense * len(text):
-        return False
+        return None
     for element in (paragraph, *paragraph.iterancestors()):
         if element is segment:
-            return True
+            return text
         if element.tag == "form" or id(element) in marked:
-            return False
-    return True
+            return None
+    return text

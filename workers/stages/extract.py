@@ -230,7 +230,8 @@ def _body(
     body = document.body
     blocks = [Block(unit.element, unit.text, words(unit.text)) for unit in _units(body)]
     try:
-        source = SourceMap(tree, frozenset(id(e) for e in (*teaser_items, *link_lines)))
+        marked = frozenset(id(e) for e in (*teaser_items, *link_lines))
+        source = SourceMap(tree, marked)
         precision_spans: list = []
         precision_chars = 0
         precision_texts: set[str] = set()
@@ -263,7 +264,6 @@ def _body(
             precision_texts=frozenset(precision_texts),
         )
         if options.recover_split_body:
-            marked = frozenset(id(e) for e in (*teaser_items, *link_lines))
             if segments := split_body_segments(blocks, filter_settings, marked):
                 blocks = _insert_segments(tree, blocks, segments)
         if options.drop_title_line and meta.title:
@@ -338,10 +338,12 @@ def _units(body: _Element) -> list[_Unit]:
     return units
 
 
-def _insert_segments(tree: HtmlElement, blocks: list[Block], paragraphs: list[HtmlElement]) -> list[Block]:
-    """The blocks with the page's ``paragraphs`` added to the body (and to the blocks) where
-    they stand in the page: after the last kept block that comes before them (before the first
-    kept block when none does)."""
+def _insert_segments(
+    tree: HtmlElement, blocks: list[Block], paragraphs: list[tuple[HtmlElement, str]]
+) -> list[Block]:
+    """The blocks with the page's ``paragraphs`` (element, text) added to the body (and to the
+    blocks) where they stand in the page: after the last kept block that comes before them
+    (before the first kept block when none does)."""
     elements = list(tree.iter())  # alive, so that their ids stay theirs while ``order`` is used
     order = {id(element): index for index, element in enumerate(elements)}
     # (page position, block) of the kept blocks traced to the page, in page order
@@ -355,10 +357,9 @@ def _insert_segments(tree: HtmlElement, blocks: list[Block], paragraphs: list[Ht
     if not placed:
         return blocks
     result = list(blocks)
-    for paragraph in paragraphs:
+    for paragraph, text in paragraphs:
         position = order[id(paragraph)]
-        text = " ".join(paragraph.text_content().split())
-        preceding = bisect.bisect_left([index for index, _ in placed], position)
+        preceding = bisect.bisect_left(placed, position, key=lambda item: item[0])
         anchor = placed[max(0, preceding - 1)][1]
         at = next(i for i, block in enumerate(result) if block is anchor)
         added = anchor.element.makeelement("p", {})
