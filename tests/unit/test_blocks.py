@@ -191,3 +191,29 @@ def test_a_subheading_over_short_paragraphs_at_the_end_is_the_article() -> None:
     assert "Who checks the budget?" in doc.text
     assert "The regional audit office reviews" in doc.text
     assert "Comments" not in doc.text
+
+
+@pytest.mark.parametrize(
+    "closing",
+    ["Crédits photos : Bestimage", "（責任編輯：年巍）", "Filed under: City politics |", "المصدر: وكالات"],
+)
+def test_a_label_line_closing_the_body_is_an_attribution_and_goes(closing: str) -> None:
+    doc = extract(page(body=f"<p>{closing}</p>"))
+    assert closing not in doc.text
+    assert [r.reason for r in doc.removed if r.text == closing] == ["attribution_line"]
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+
+
+def test_a_label_line_inside_the_body_or_in_a_closing_list_stays() -> None:
+    facts = "<p>Address: 5 Harbour Street</p>" + "".join(f"<p>{p}</p>" for p in PARAGRAPHS[:2])
+    doc = extract(page(before=f'<div class="body">{facts}</div>'))
+    assert "Address: 5 Harbour Street" in doc.text
+    listed = extract(page(body="<ul><li>Schools: 12 million</li><li>Bridge: 4 million</li></ul>"))
+    assert "Bridge: 4 million" in listed.text
+
+
+def test_a_closing_quotation_that_ends_as_a_sentence_stays() -> None:
+    closing = "The mayor said: we build it."
+    doc = extract(page(body=f"<p>{closing}</p>"))
+    assert closing in doc.text

@@ -28,6 +28,10 @@ reason, recorded on the article:
   an advert or an embed, and stays.
 * ``widget_heading``: a heading after the last paragraph of the article, with nothing of the
   article after it ("Comments", "Most read", "Newsletter").
+* ``attribution_line``: a short "Label: value" line that closes the body and is not a sentence
+  ("Photo credits: X", "Filed under: Y", "Short URL: ...", "（責任編輯：Z）"): a note about the
+  article (credits, source, editor, tags), not its text. Only a paragraph, never a list item,
+  and only the last kept block: the same shape inside the article is a list of facts.
 * ``title``: the headline repeated at the top of the body (it is the title).
 * ``repeated_in_page``: a block rendered twice in the same page.
 * ``boilerplate_box``: a short block inside a small page element whose class or id names it
@@ -63,6 +67,9 @@ _DATE = re.compile(
     r"|\b\w+\.?\s+\d{1,2},?\s+(?:19|20)\d{2}\b"  # December 8, 2016
     r"|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"  # 2016年12月8日
 )
+# "Label: value": a label of at most 25 characters holding a letter (so not a time like 03:15),
+# an ASCII or full-width colon, and something after it.
+_LABEL_LINE = re.compile(r"^(?=[^:：]*[^\W\d_])[^:：]{1,25}\s?[:：]\s?\S")
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
@@ -124,6 +131,7 @@ class FilterSettings:
     box_depth: int = 4
     main_container_share: float = 0.6
     segment_min_paragraphs: int = 2
+    attribution_max_words: int = 6
     contact_cta: bool = True
     after_article: bool = True
     widget_headings: bool = True
@@ -131,6 +139,7 @@ class FilterSettings:
     captions: bool = True
     datelines: bool = True
     boilerplate_boxes: bool = True
+    attribution_line: bool = True
 
 
 _NO_SPACE_SCRIPT = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -376,6 +385,19 @@ def apply_filters(
     for index in late_headings:
         if not blocks[index].removed and index > last_prose:
             blocks[index].removed = "widget_heading"
+
+    if settings.attribution_line:
+        kept = [block for block in blocks if not block.removed]
+        if len(kept) > 1 and _is_attribution_line(kept[-1], settings):
+            kept[-1].removed = "attribution_line"
+
+
+def _is_attribution_line(block: Block, settings: FilterSettings) -> bool:
+    text = " ".join(block.text.split())
+    return (
+        block.tag == "p" and block.words <= settings.attribution_max_words
+        and _LABEL_LINE.match(text) is not None and not _ends_as_sentence(text)
+    )
 
 
 def split_body_segments(

@@ -98,6 +98,7 @@ class ExtractionOptions:
     drop_contact_cta: bool = True
     drop_after_article: bool = True
     drop_boilerplate_boxes: bool = True
+    drop_attribution_line: bool = True
     recover_split_body: bool = True
     drop_title_line: bool = True
     drop_repeated_blocks: bool = True
@@ -254,6 +255,7 @@ def _body(
             contact_cta=options.drop_contact_cta,
             after_article=options.drop_after_article,
             boilerplate_boxes=options.drop_boilerplate_boxes,
+            attribution_line=options.drop_attribution_line,
         )
         apply_filters(
             blocks,
