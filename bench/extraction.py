@@ -149,6 +149,7 @@ def run_project(path: str, url: str, options: ExtractionOptions, known: frozense
         "block_hashes": sorted(doc.block_hashes),
         "removed": [(r.reason, r.text) for r in doc.removed],
         "chrome_withheld": doc.chrome_withheld,
+        "recovered_paragraphs": doc.recovered_paragraphs,
     }
 
 
@@ -445,6 +446,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for reason, _ in result.get("removed", []):
             removed[reason] = removed.get(reason, 0) + 1
     summary["removed_blocks"] = removed
+    recovered = [r["recovered_paragraphs"] for r in project.values() if r.get("recovered_paragraphs")]
+    summary["recovered_split_body"] = {"pages": len(recovered), "paragraphs": sum(recovered)}
     summary["chrome_withheld_pages"] = sum(1 for r in project.values() if r.get("chrome_withheld"))
     summary["pages_with_known_chrome"] = sum(1 for r in project.values() if r.get("known_chrome"))
     summary["outcomes"] = {}
@@ -485,7 +488,7 @@ def main() -> None:
         Path(args.record).parent.mkdir(parents=True, exist_ok=True)
         Path(args.record).write_text(text + "\n", encoding="utf-8")
     if args.quiet:
-        brief = {k: summary.get(k) for k in ("project", "plain", "plain_arabic", "removed_blocks", "timing_project")}
+        brief = {k: summary.get(k) for k in ("project", "plain", "plain_arabic", "removed_blocks", "recovered_split_body", "timing_project")}
         meta = summary.get("metadata", {})
         brief["metadata"] = {
             name: {k: v for k, v in values.items() if k not in ("misses", "pages_detail")} for name, values in meta.items()

@@ -71,6 +71,7 @@ class ExtractionInfo(_Message):
     encoding: str
     removed: list[RemovedBlock] = Field(default_factory=list)
     body_source: Literal["page", "embedded"] = "page"
+    recovered_paragraphs: int = Field(default=0, ge=0)
 
 
 class Article(_Message):

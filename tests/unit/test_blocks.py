@@ -144,6 +144,7 @@ def test_an_article_split_into_segments_of_the_same_markup_is_kept_whole_and_in_
     positions = [doc.text.find(p) for p in (*PARAGRAPHS, *CONTINUED)]
     assert -1 not in positions and positions == sorted(positions)
     assert "Sign up for the daily newsletter" not in doc.text
+    assert (doc.recovered_paragraphs, without.recovered_paragraphs) == (len(CONTINUED), 0)
 
 
 def test_a_copy_of_the_body_markup_with_a_headline_of_its_own_is_another_article() -> None:
@@ -151,6 +152,7 @@ def test_a_copy_of_the_body_markup_with_a_headline_of_its_own_is_another_article
     html_text = _split_page(_segment(PARAGRAPHS), _segment(CONTINUED, extra="<h1>The next story</h1>"))
     doc = extract(html_text)
     assert not any(p in doc.text for p in CONTINUED)
+    assert doc.recovered_paragraphs == 0
 
 
 def test_the_body_markup_outside_the_article_element_is_not_the_article() -> None:

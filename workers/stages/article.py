@@ -87,6 +87,7 @@ def build_article(
             encoding=decoded.encoding,
             removed=list(document.removed),
             body_source=document.body_source,
+            recovered_paragraphs=document.recovered_paragraphs,
         ),
     )
 

@@ -22,7 +22,7 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    as the first line (it is the title), and the page rendered twice. Then what trafilatura left
    out of an article split into segments of the same markup (it takes the first element whose
    class names it as the body): their prose paragraphs are added where they stand in the page
-   (``split_body_segments``).
+   (``split_body_segments``); how many is counted on the article (``recovered_paragraphs``).
 5. Site-learned chrome: blocks whose hash the main process passed in as ``known_chrome`` (read
    from Redis, see workers/chrome_index.py) are removed, unless that would take more than
    ``chrome_max_share`` of the body (the guard: then the statistics are wrong, not the page).
@@ -136,6 +136,8 @@ class ExtractedDocument:
     chrome_withheld: bool = False
     # "page": the page's HTML; "embedded": the data of its scripts (step 7)
     body_source: Literal["page", "embedded"] = "page"
+    # paragraphs of a split body that trafilatura left out and step 4 added back
+    recovered_paragraphs: int = 0
 
 
 @dataclass(slots=True)
@@ -144,6 +146,7 @@ class _Body:
     removed: tuple[RemovedBlock, ...]
     block_hashes: frozenset[str]
     chrome_withheld: bool
+    recovered_paragraphs: int
 
 
 def extract_document(
@@ -199,6 +202,7 @@ def extract_document(
             block_hashes=body.block_hashes,
             chrome_withheld=body.chrome_withheld,
             body_source=source,
+            recovered_paragraphs=body.recovered_paragraphs,
         )
     )
 
@@ -230,6 +234,7 @@ def _body(
 
     body = document.body
     blocks = [Block(unit.element, unit.text, words(unit.text)) for unit in _units(body)]
+    found = {id(block) for block in blocks}  # the blocks stay alive, so their ids stay theirs
     try:
         marked = frozenset(id(e) for e in (*teaser_items, *link_lines))
         source = SourceMap(tree, marked)
@@ -287,6 +292,7 @@ def _body(
         if block.removed:
             removed.append(_removed(block.text, block.removed))
             _remove_element(block.element)
+    recovered = sum(1 for block in blocks if id(block) not in found and not block.removed)
     del teaser_items, link_lines, holders
 
     text = _clean_text(xmltotxt(body, False))
@@ -298,6 +304,7 @@ def _body(
         removed=tuple(removed),
         block_hashes=frozenset(digest for digest, _ in hashes if digest),
         chrome_withheld=decision.withheld,
+        recovered_paragraphs=recovered,
     )
 
 
