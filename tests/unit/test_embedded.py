@@ -76,6 +76,37 @@ def test_a_page_with_its_article_in_the_html_does_not_use_the_scripts() -> None:
     assert "another article" not in doc.text
 
 
+COOKIE_NOTICE = (
+    "We use cookies to measure the audience of this site and to show you offers that suit you. "
+    "You can change your choice at any time in the privacy settings."
+)
+
+
+def test_a_shell_whose_only_text_is_a_cookie_notice_takes_the_article_from_the_scripts() -> None:
+    state = {"article": {"body": ARTICLE_HTML}}
+    html_text = shell(f'<script type="application/json">{json.dumps(state)}</script>').replace(
+        '<div id="root"></div>', f'<div id="root"></div><div class="notice"><p>{COOKIE_NOTICE}</p></div>'
+    )
+    alone = extract(html_text, embedded_below_chars=0)
+    assert alone.body_source == "page" and "We use cookies" in alone.text, "the notice alone passes as a body"
+    doc = extract(html_text)
+    assert doc.body_source == "embedded"
+    assert "We use cookies" not in doc.text
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+
+
+def test_a_short_article_in_the_html_stays_when_the_scripts_hold_little_more() -> None:
+    brief = PARAGRAPHS[0]
+    state = {"article": {"body": f"<p>{html.escape(brief)}</p><p>{html.escape(PARAGRAPHS[1][:120])}</p>"}}
+    html_text = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<script type="application/json">{json.dumps(state)}</script></head><body>
+<main><article><h1>Budget approved</h1><p>{html.escape(brief)}</p></article></main></body></html>"""
+    doc = extract(html_text)
+    assert doc.body_source == "page"
+    assert doc.text.strip() == brief
+
+
 def test_a_shell_without_data_is_still_dropped() -> None:
     result = extract_document(shell('<script>window.app = {"ready": true};</script>'), "https://news.example/a",
                               ExtractionOptions())

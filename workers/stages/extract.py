@@ -30,8 +30,9 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    process to record in the chrome index. They are the hashes of the body after the structural
    filters and *before* known-chrome removal, so chrome stays known while it keeps appearing.
 
-7. A page where steps 3-5 find no article (an empty shell rendered by JavaScript) gets them again
-   on the article found in the data of its scripts (workers/stages/embedded.py: JSON state
+7. A page where steps 3-5 find no article (an empty shell rendered by JavaScript), or only a
+   short text (the shell's cookie notice or menu), gets them again on the article found in the
+   data of its scripts, and takes it when it is much longer than what the HTML gave (workers/stages/embedded.py: JSON state
    blobs, React Server Components payloads); the article says so
    (``body_source``, published as ``extraction.body_source``).
 
@@ -108,8 +109,13 @@ class ExtractionOptions:
     # share of the body it may take on one page before the guard withholds it
     chrome_max_block_chars: int = 600
     chrome_max_share: float = 0.5
-    # a page whose HTML holds no article text: look for it in the data of its scripts
+    # a page whose HTML holds no article text: look for it in the data of its scripts; also a
+    # page whose body is shorter than ``embedded_below_chars`` (a shell whose only text is a
+    # cookie notice or a menu), which takes the embedded article when it is at least
+    # ``embedded_min_gain`` times as long
     embedded_fallback: bool = True
+    embedded_below_chars: int = 500
+    embedded_min_gain: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +171,18 @@ def extract_document(
         return Failed.from_exception(STAGE, "extractor_error", exc)
     body = _body(tree, url, meta, options, known_chrome)
     source: Literal["page", "embedded"] = "page"
-    if isinstance(body, Dropped) and options.embedded_fallback:
+    if options.embedded_fallback and (
+        isinstance(body, Dropped) or (isinstance(body, _Body) and len(body.text) < options.embedded_below_chars)
+    ):
         # a page rendered by JavaScript: the article is in the data of its scripts
         try:
             fragment = embedded.article_fragment(tree)
             page = load_html(embedded.page_of(fragment, meta.declared_language)) if fragment else None
         except Exception:  # noqa: BLE001 - the page's own outcome stands
             page = None
-        if page is not None and isinstance(found := _body(page, url, meta, options, known_chrome), _Body):
+        if page is not None and isinstance(found := _body(page, url, meta, options, known_chrome), _Body) and (
+            not isinstance(body, _Body) or len(found.text) >= options.embedded_min_gain * len(body.text)
+        ):
             body, source = found, "embedded"
     if not isinstance(body, _Body):
         return body
