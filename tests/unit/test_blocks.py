@@ -219,3 +219,27 @@ def test_a_closing_quotation_that_ends_as_a_sentence_stays() -> None:
     closing = "The mayor said: we build it."
     doc = extract(page(body=f"<p>{closing}</p>"))
     assert closing in doc.text
+
+
+def test_a_short_paragraph_set_entirely_in_small_print_goes() -> None:
+    captions = [
+        "<p><em><sub>Abbildung 4: klassische Schwachschicht, Quelle SLF Davos</sub></em></p>",
+        "<p><small>E-Mail eines Mandanten, November 2018</small></p>",
+    ]
+    doc = extract(page(body="".join(captions)))
+    assert "Abbildung 4" not in doc.text and "E-Mail eines Mandanten" not in doc.text
+    assert sorted({r.reason for r in doc.removed if "Abbildung" in r.text or "Mandanten" in r.text}) == ["small_print"]
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+
+
+def test_small_print_inside_a_sentence_or_as_the_body_type_stays() -> None:
+    inline = "<p>The council will vote again in May <small>(two members abstained)</small> on the harbour plan.</p>"
+    doc = extract(page(body=inline))
+    assert "two members abstained" in doc.text
+    # a site that sets all its text small: its short paragraphs are the article too
+    small_site = page(body="<p>The vote ended at midnight.</p>").replace("<p>", "<p><small>").replace("</p>", "</small></p>")
+    doc = extract(small_site)
+    assert "The vote ended at midnight." in doc.text
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text

@@ -19,6 +19,9 @@ reason, recorded on the article:
 * ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
 * ``caption``: a short block inside a figure caption or a photo credit.
+* ``small_print``: a short block set entirely in ``<small>`` or ``<sub>`` (figure captions,
+  credits and notes that the page marks by typography rather than by a class). Only when the
+  page's long paragraphs are not set that way: a site that sets its whole text small keeps it.
 * ``contact_cta``: a short block whose own links are contact schemes (mail, phone, messengers)
   or the profile or share pages of social networks: "write to us", "follow us", "share this".
 * ``after_article``: a block of at most ``after_article_max_words`` after the end of the
@@ -73,6 +76,7 @@ _LABEL_LINE = re.compile(r"^(?=[^:：]*[^\W\d_])[^:：]{1,25}\s?[:：]\s?\S")
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
+_SMALL_PRINT_TAGS = ("small", "sub")
 # Words of class names and ids (split at -, _, spaces and camelCase) that name a site's own
 # boxes rather than the article's text.
 # Not "paywall", "premium" or "subscription": sites put those on the paragraphs *behind* the
@@ -187,6 +191,35 @@ def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:
 
 
 _SENTENCE_END = re.compile(r"[.!?。！？؟۔।][\"'”’»)\]]*$")
+
+
+def _small_print_blocks(blocks: list[Block], settings: FilterSettings) -> set[int]:
+    """Indexes of the short blocks whose page element is set entirely in small print; none when a
+    long block is too, or when small print is half the text (then it is the site's body type)."""
+    found, chars, total = set(), 0, 0
+    for index, block in enumerate(blocks):
+        total += len(block.text)
+        if block.span is None or block.span.element is None or not _in_small_print(block.span.element):
+            continue
+        if block.words > settings.caption_max_words:
+            return set()
+        found.add(index)
+        chars += len(block.text)
+    return found if 2 * chars < total else set()
+
+
+def _in_small_print(element: HtmlElement) -> bool:
+    if any(e.tag in _SMALL_PRINT_TAGS for e in itertools.islice(element.iterancestors(), 2)) or (
+        element.tag in _SMALL_PRINT_TAGS
+    ):
+        return True
+    text = "".join(element.text_content().split())
+    small = "".join(
+        "".join(e.text_content().split()) for e in element.iterdescendants(*_SMALL_PRINT_TAGS)
+        # the outermost ones only, or nested text would count twice
+        if not any(a.tag in _SMALL_PRINT_TAGS for a in itertools.takewhile(lambda a: a is not element, e.iterancestors()))
+    )
+    return bool(text) and small == text
 
 
 def _ends_as_sentence(text: str) -> bool:
@@ -312,6 +345,7 @@ def apply_filters(
     last_long = max(long_blocks) if long_blocks else len(blocks)
     late_headings: list[int] = []
     main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
+    small_print = _small_print_blocks(blocks, settings) if settings.captions else set()
 
     for index, block in enumerate(blocks):
         if block.removed:
@@ -359,6 +393,9 @@ def apply_filters(
                 tag == "figcaption" or _CAPTION.search(attrs) for tag, attrs in ancestry[:3]
             ):
                 block.removed = "caption"
+                continue
+            if index in small_print:
+                block.removed = "small_print"
                 continue
         if settings.widget_headings and block.tag == "head" and index > last_long:
             late_headings.append(index)
