@@ -243,3 +243,39 @@ def test_small_print_inside_a_sentence_or_as_the_body_type_stays() -> None:
     assert "The vote ended at midnight." in doc.text
     for paragraph in PARAGRAPHS:
         assert paragraph in doc.text
+
+
+_LOOK_ALIKES = str.maketrans("AaeioscpyxABEKMHOPCTX", "АаеіоѕсрухАВЕКМНОРСТХ")  # Latin -> Cyrillic
+
+
+def _disguised(text: str) -> str:
+    """Text with Latin letters swapped for Cyrillic look-alikes, as advertising inserts do."""
+    return text.translate(_LOOK_ALIKES)
+
+
+def test_text_disguised_with_look_alike_letters_goes() -> None:
+    advert = "Advertise with the most visited news site ~ " + _disguised(
+        "We offer fully customizable and flexible digital marketing packages. Contact us at sales."
+    )
+    doc = extract(page(body=f"<p>{advert}</p>"))
+    assert "marketing" not in doc.text and "Advertise" not in doc.text
+    assert [r.reason for r in doc.removed if "Advertise" in r.text] == ["obfuscated"]
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+
+
+def test_scripts_side_by_side_are_not_look_alikes() -> None:
+    russian = "Компания Apple представила новый iPhone 16 в Москве, сообщает агентство Reuters со ссылкой на пресс-службу."
+    greek = "Η κυβέρνηση ανακοίνωσε ότι τα σωματίδια PM2.5 και PM10 μετρήθηκαν σε 5 μm φίλτρα στην Αθήνα."
+    doc = extract(page(body=f"<p>{russian}</p><p>{greek}</p>"))
+    assert russian in doc.text and greek in doc.text
+
+
+def test_an_article_disguised_throughout_is_still_the_article() -> None:
+    # a site that swaps letters in its whole text against copying: that is its article
+    html_text = page()
+    for paragraph in PARAGRAPHS:
+        html_text = html_text.replace(paragraph, _disguised(paragraph))
+    doc = extract(html_text)
+    for paragraph in PARAGRAPHS:
+        assert _disguised(paragraph) in doc.text

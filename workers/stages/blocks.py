@@ -14,6 +14,10 @@ reason, recorded on the article:
   region; a block of the balanced result lying before its start or after its end is a widget
   beside the article (only when the precision result is substantial, so a precision run that
   missed the article never cuts anything).
+* ``obfuscated``: a block whose words mix Latin letters with Cyrillic or Greek look-alikes inside
+  the same word ("Аdvеrtіѕе" with a Cyrillic А, е, і, ѕ): text disguised so that filters
+  reading words miss it, which is what advertising inserts do; no language writes words so. Only
+  as a minority of the body: a site that disguises its whole article against copying keeps it.
 * ``dateline``: a short block that is a date/time line ("12/08 19:32", "Published 18 November
   2019"): it is metadata (published), not body.
 * ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
@@ -54,6 +58,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml.etree import _Element
@@ -73,6 +78,8 @@ _DATE = re.compile(
 # "Label: value": a label of at most 25 characters holding a letter (so not a time like 03:15),
 # an ASCII or full-width colon, and something after it.
 _LABEL_LINE = re.compile(r"^(?=[^:：]*[^\W\d_])[^:：]{1,25}\s?[:：]\s?\S")
+_LATIN = re.compile(r"[A-Za-z]")
+_LOOK_ALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
@@ -135,6 +142,9 @@ class FilterSettings:
     box_depth: int = 4
     main_container_share: float = 0.6
     segment_min_paragraphs: int = 2
+    # words mixing scripts that make a block obfuscated: at least this many, and this share
+    obfuscated_min_words: int = 3
+    obfuscated_min_share: float = 0.2
     attribution_max_words: int = 6
     contact_cta: bool = True
     after_article: bool = True
@@ -193,15 +203,24 @@ def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:
 _SENTENCE_END = re.compile(r"[.!?。！？؟۔।][\"'”’»)\]]*$")
 
 
-def _small_print_blocks(blocks: list[Block], settings: FilterSettings) -> set[int]:
-    """Indexes of the short blocks whose page element is set entirely in small print; none when a
-    long block is too, or when small print is half the text (then it is the site's body type)."""
+def _is_obfuscated(text: str, settings: FilterSettings) -> bool:
+    if not _LOOK_ALIKE.search(text):
+        return False
+    tokens = re.findall(r"\w+", text)
+    mixed = sum(1 for token in tokens if _LATIN.search(token) and _LOOK_ALIKE.search(token))
+    return mixed >= settings.obfuscated_min_words and mixed >= settings.obfuscated_min_share * len(tokens)
+
+
+def _minority(blocks: list[Block], test: Callable[[Block], bool], *, max_words: int | None = None) -> set[int]:
+    """Indexes of the blocks that pass ``test``, when they are a minority of the text and none is
+    longer than ``max_words``; else none: what the whole page does is the site's way of writing
+    its article (all text in small print, all text disguised against copying), not a box in it."""
     found, chars, total = set(), 0, 0
     for index, block in enumerate(blocks):
         total += len(block.text)
-        if block.span is None or block.span.element is None or not _in_small_print(block.span.element):
+        if not test(block):
             continue
-        if block.words > settings.caption_max_words:
+        if max_words is not None and block.words > max_words:
             return set()
         found.add(index)
         chars += len(block.text)
@@ -345,7 +364,11 @@ def apply_filters(
     last_long = max(long_blocks) if long_blocks else len(blocks)
     late_headings: list[int] = []
     main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
-    small_print = _small_print_blocks(blocks, settings) if settings.captions else set()
+    small_print = _minority(
+        blocks, lambda b: b.span is not None and b.span.element is not None and _in_small_print(b.span.element),
+        max_words=settings.caption_max_words,
+    ) if settings.captions else set()
+    obfuscated = _minority(blocks, lambda b: _is_obfuscated(b.text, settings))
 
     for index, block in enumerate(blocks):
         if block.removed:
@@ -370,6 +393,9 @@ def apply_filters(
             or (span is None and " ".join(block.text.split()) not in precision_texts)
         ):
             block.removed = "outside_main_region"
+            continue
+        if index in obfuscated:
+            block.removed = "obfuscated"
             continue
         if _BARE_URL.match(block.text.strip()):
             # a URL printed as text (the canonical or image address of a print or meta block)
