@@ -10,6 +10,16 @@ from tests.shared_data import BENCH
 from tests.unit.test_extract import PARAGRAPHS, extract, page
 
 
+def assert_removed_for(body: str, marker: str, reason: str) -> None:
+    """On the test page with ``body`` at the end of the article, the block holding ``marker`` goes
+    (for ``reason``) and the article's paragraphs stay."""
+    doc = extract(page(body=body))
+    assert marker not in doc.text
+    assert {r.reason for r in doc.removed if marker in r.text} == {reason}
+    for paragraph in PARAGRAPHS:
+        assert paragraph in doc.text
+
+
 @pytest.mark.parametrize(
     "box_class",
     # (trafilatura already drops boxes it knows by name, "newsletter" or "share": not these)
@@ -17,11 +27,7 @@ from tests.unit.test_extract import PARAGRAPHS, extract, page
 )
 def test_a_small_box_named_by_its_class_goes(box_class: str) -> None:
     box = f'<div class="{box_class}"><p>Get the best of the city in your inbox every morning, free.</p></div>'
-    doc = extract(page(body=box))
-    assert "in your inbox" not in doc.text
-    assert [r.reason for r in doc.removed if "in your inbox" in r.text] == ["boilerplate_box"]
-    for paragraph in PARAGRAPHS:
-        assert paragraph in doc.text
+    assert_removed_for(box, "in your inbox", "boilerplate_box")
 
 
 def test_a_class_name_is_read_by_its_words_not_as_a_substring() -> None:
@@ -200,11 +206,7 @@ def test_a_subheading_over_short_paragraphs_at_the_end_is_the_article() -> None:
     ["Crédits photos : Bestimage", "（責任編輯：年巍）", "Filed under: City politics |", "المصدر: وكالات"],
 )
 def test_a_label_line_closing_the_body_is_an_attribution_and_goes(closing: str) -> None:
-    doc = extract(page(body=f"<p>{closing}</p>"))
-    assert closing not in doc.text
-    assert [r.reason for r in doc.removed if r.text == closing] == ["attribution_line"]
-    for paragraph in PARAGRAPHS:
-        assert paragraph in doc.text
+    assert_removed_for(f"<p>{closing}</p>", closing, "attribution_line")
 
 
 def test_a_label_line_inside_the_body_or_in_a_closing_list_stays() -> None:
@@ -222,15 +224,12 @@ def test_a_closing_quotation_that_ends_as_a_sentence_stays() -> None:
 
 
 def test_a_short_paragraph_set_entirely_in_small_print_goes() -> None:
-    captions = [
-        "<p><em><sub>Abbildung 4: klassische Schwachschicht, Quelle SLF Davos</sub></em></p>",
-        "<p><small>E-Mail eines Mandanten, November 2018</small></p>",
-    ]
-    doc = extract(page(body="".join(captions)))
-    assert "Abbildung 4" not in doc.text and "E-Mail eines Mandanten" not in doc.text
-    assert sorted({r.reason for r in doc.removed if "Abbildung" in r.text or "Mandanten" in r.text}) == ["small_print"]
-    for paragraph in PARAGRAPHS:
-        assert paragraph in doc.text
+    captions = (
+        "<p><em><sub>Abbildung 4: klassische Schwachschicht, Quelle SLF Davos</sub></em></p>"
+        "<p><small>E-Mail eines Mandanten, November 2018</small></p>"
+    )
+    assert_removed_for(captions, "Abbildung 4", "small_print")
+    assert_removed_for(captions, "E-Mail eines Mandanten", "small_print")
 
 
 def test_small_print_inside_a_sentence_or_as_the_body_type_stays() -> None:
@@ -257,11 +256,7 @@ def test_text_disguised_with_look_alike_letters_goes() -> None:
     advert = "Advertise with the most visited news site ~ " + _disguised(
         "We offer fully customizable and flexible digital marketing packages. Contact us at sales."
     )
-    doc = extract(page(body=f"<p>{advert}</p>"))
-    assert "marketing" not in doc.text and "Advertise" not in doc.text
-    assert [r.reason for r in doc.removed if "Advertise" in r.text] == ["obfuscated"]
-    for paragraph in PARAGRAPHS:
-        assert paragraph in doc.text
+    assert_removed_for(f"<p>{advert}</p>", "Advertise", "obfuscated")
 
 
 def test_scripts_side_by_side_are_not_look_alikes() -> None:

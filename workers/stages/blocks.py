@@ -24,8 +24,9 @@ reason, recorded on the article:
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
 * ``caption``: a short block inside a figure caption or a photo credit.
 * ``small_print``: a short block set entirely in ``<small>`` or ``<sub>`` (figure captions,
-  credits and notes that the page marks by typography rather than by a class). Only when the
-  page's long paragraphs are not set that way: a site that sets its whole text small keeps it.
+  credits and notes that the page marks by typography rather than by a class; switched with
+  ``caption``). Only when the page's long paragraphs are not set that way: a site that sets its
+  whole text small keeps it.
 * ``contact_cta``: a short block whose own links are contact schemes (mail, phone, messengers)
   or the profile or share pages of social networks: "write to us", "follow us", "share this".
 * ``after_article``: a block of at most ``after_article_max_words`` after the end of the
@@ -154,6 +155,7 @@ class FilterSettings:
     datelines: bool = True
     boilerplate_boxes: bool = True
     attribution_line: bool = True
+    obfuscated: bool = True
 
 
 _NO_SPACE_SCRIPT = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -228,6 +230,7 @@ def _minority(blocks: list[Block], test: Callable[[Block], bool], *, max_words: 
 
 
 def _in_small_print(element: HtmlElement) -> bool:
+    # the element itself, inside <small> (<small><p>, <small><div><p>), or all its text in them
     if any(e.tag in _SMALL_PRINT_TAGS for e in itertools.islice(element.iterancestors(), 2)) or (
         element.tag in _SMALL_PRINT_TAGS
     ):
@@ -368,7 +371,7 @@ def apply_filters(
         blocks, lambda b: b.span is not None and b.span.element is not None and _in_small_print(b.span.element),
         max_words=settings.caption_max_words,
     ) if settings.captions else set()
-    obfuscated = _minority(blocks, lambda b: _is_obfuscated(b.text, settings))
+    obfuscated = _minority(blocks, lambda b: _is_obfuscated(b.text, settings)) if settings.obfuscated else set()
 
     for index, block in enumerate(blocks):
         if block.removed:

@@ -100,6 +100,7 @@ class ExtractionOptions:
     drop_after_article: bool = True
     drop_boilerplate_boxes: bool = True
     drop_attribution_line: bool = True
+    drop_obfuscated: bool = True
     recover_split_body: bool = True
     drop_title_line: bool = True
     drop_repeated_blocks: bool = True
@@ -271,6 +272,7 @@ def _body(
             after_article=options.drop_after_article,
             boilerplate_boxes=options.drop_boilerplate_boxes,
             attribution_line=options.drop_attribution_line,
+            obfuscated=options.drop_obfuscated,
         )
         apply_filters(
             blocks,
