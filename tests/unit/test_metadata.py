@@ -61,6 +61,37 @@ def test_an_undeclared_date_is_searched_once_quickly(monkeypatch: pytest.MonkeyP
     assert meta.published == "2024-03-05T00:00:00" and calls == [False]
 
 
+def _undated_page(lang: str, dateline: str) -> str:
+    """A page that declares no date: a logo h1, the headline, a dateline in words under it, and a
+    copyright year in the footer (which htmldate's extensive search takes for 1 January)."""
+    return f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"></head><body>
+<header><h1>CNN</h1></header><main><h1>معارضون يسيطرون على مخازن للصواريخ بريف دمشق</h1>
+<div class="stamp">{dateline}</div><p>{"قال المرصد السوري لحقوق الإنسان إن مقاتلين سيطروا على مستودعات. " * 4}</p></main>
+<footer><p>© 2013 Cable News Network</p></footer></body></html>"""
+
+
+@pytest.mark.parametrize(
+    "dateline",
+    ["الأربعاء، 28 آب/اغسطس 2013، آخر تحديث 14:00", "الأربعاء ٢٨ أغسطس ٢٠١٣"],
+)
+def test_a_dateline_in_words_under_the_headline_gives_the_day(dateline: str) -> None:
+    # Levantine month names (آب, أيلول...) with or without their Egyptian twin, Eastern digits
+    meta = extract_page_metadata(load_html(_undated_page("ar", dateline)), "https://arabic.example/syria/clashes")
+    assert meta.published == "2013-08-28T00:00:00"
+
+
+def test_a_year_found_alone_is_no_publication_day() -> None:
+    # no dateline, or no declared language to read it in: the date stays unknown, not "1 January"
+    for page in (_undated_page("ar", "آخر تحديث"), _undated_page("", "الأربعاء، 28 آب/اغسطس 2013")):
+        meta = extract_page_metadata(load_html(page), "https://arabic.example/syria/clashes")
+        assert meta.published is None
+
+
+def test_a_relative_dateline_is_not_read_against_the_clock() -> None:
+    meta = extract_page_metadata(load_html(_undated_page("de", "Heute, 14:00 Uhr · Archiv seit 2013")), "https://news.example/a")
+    assert meta.published is None
+
+
 def test_byline_fallback_is_trafilaturas() -> None:
     tree = load_html(PAGE.format(head=""))
     assert byline(tree) == extract_author(tree) == "Jane Doe"

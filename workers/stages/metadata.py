@@ -9,8 +9,10 @@ the extraction process.
   og:title, ``<title>``), else the declared title with the site name cut off ("Headline | Site").
 * authors: a list of names (JSON-LD author objects, author meta tags, trafilatura's byline).
 * published / modified: JSON-LD ``datePublished``/``dateModified`` and ``article:*_time`` with
-  their time and offset; for the publication date, htmldate's search when the page declares none
-  (the modification date is only taken when declared).
+  their time and offset; for the publication date, htmldate's search when the page declares none,
+  and when that finds only a year, the dateline written in words under the headline, read in the
+  page's language (Levantine Arabic month names included); else no date rather than 1 January.
+  The modification date is only taken when declared.
 * urgent: the *article* is flagged as breaking news (a marker in its headline, a breaking/urgent
   badge in the article header, or a "breaking" tag), not a ticker somewhere on the page.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import html
+import itertools
 import json
 import re
 import unicodedata
@@ -29,6 +32,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from courlan import normalize_url
+from dateparser.search import search_dates
 from htmldate import find_date
 from lxml.etree import XPath
 from lxml.html import HtmlElement
@@ -336,10 +340,12 @@ def parse_iso(value: str | None) -> datetime | None:
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
-def _searched_date(tree: HtmlElement, url: str | None) -> str | None:
+def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> str | None:
     """htmldate's guess at the publication date, for pages that declare none. Its quick search
     (markup, URL, date patterns) first; the extensive one (free text, dateparser) costs several
-    times more and runs only when the quick one finds nothing."""
+    times more and runs only when the quick one finds nothing. A guess of 1 January at midnight is
+    a year found alone (a copyright line, a URL's year): the day is then read from the dateline
+    under the headline, or the date stays unknown rather than made up."""
     for extensive in (False, True):
         try:
             found = find_date(
@@ -352,9 +358,67 @@ def _searched_date(tree: HtmlElement, url: str | None) -> str | None:
             )
         except Exception:  # noqa: BLE001 - htmldate raises anything on odd markup
             found = None
-        if found:
+        if found and not found[4:].startswith("-01-01T00:00:00"):
             return found
+        if found:
+            return _dateline_date(tree, language)
+    return _dateline_date(tree, language)
+
+
+# Levantine and Iraqi month names, which dateparser does not read; sites often write both forms
+# ("آب/أغسطس"), so a Levantine name followed by "/" is dropped for the other.
+_LEVANTINE_MONTHS = {
+    "كانون الثاني": "يناير", "شباط": "فبراير", "آذار": "مارس", "نيسان": "أبريل", "أيار": "مايو",
+    "حزيران": "يونيو", "تموز": "يوليو", "آب": "أغسطس", "أيلول": "سبتمبر", "تشرين الأول": "أكتوبر",
+    "تشرين الثاني": "نوفمبر", "كانون الأول": "ديسمبر",
+}
+_LEVANTINE_MONTH = re.compile("(" + "|".join(sorted(_LEVANTINE_MONTHS, key=len, reverse=True)) + r")(\s*/\s*)?")
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|(?<![٠-٩])[١٢][٠٩][٠-٩][٠-٩](?![٠-٩])")
+# How far below the headline a dateline is looked for, and how long it may be.
+_DATELINE_ELEMENTS = 80
+_DATELINE_MAX_CHARS = 120
+
+
+def _dateline_date(tree: HtmlElement, language: str | None) -> str | None:
+    """The date written in words in a short line under the headline ("الأربعاء، 28
+    آب/اغسطس 2013", "5 stycznia 2012"), read by dateparser in the page's declared language (only
+    then: guessing the language of a short line is slow and unreliable; a date in figures alone,
+    "05/01/2012", is ambiguous and not read)."""
+    if not language:
+        return None
+    # the article's headline: the longest h1 (the first is often the site's logo)
+    headline = max(tree.iter("h1"), key=lambda h: len(clean_text(h.text_content()) or ""), default=None)
+    if headline is None:
+        return None
+    for element in itertools.islice(_following(headline), _DATELINE_ELEMENTS):
+        text = clean_text(element.text_content())
+        if not text or len(text) > _DATELINE_MAX_CHARS or not _YEAR.search(text):
+            continue
+        text = _LEVANTINE_MONTH.sub(lambda m: "" if m.group(2) else _LEVANTINE_MONTHS[m.group(1)], text)
+        try:
+            found = search_dates(
+                text, languages=[language.split("-")[0]],
+                settings={"REQUIRE_PARTS": ["day", "month", "year"], "RETURN_AS_TIMEZONE_AWARE": False},
+            )
+        except Exception:  # noqa: BLE001 - dateparser raises on some inputs and unknown languages
+            return None
+        for matched, value in found or ():
+            # a month written in words and the year in the matched text itself: not a relative
+            # date ("today", "Monday"), which dateparser resolves against the clock
+            if _YEAR.search(matched) and any(c.isalpha() for c in matched):
+                return value.strftime(_DATE_FORMAT)
     return None
+
+
+def _following(element: HtmlElement) -> Iterator[HtmlElement]:
+    """The elements after ``element`` in document order (not its own descendants)."""
+    current = element
+    while current is not None:
+        for sibling in current.itersiblings():
+            if isinstance(sibling.tag, str):
+                yield sibling
+                yield from (e for e in sibling.iterdescendants() if isinstance(e.tag, str))
+        current = current.getparent()
 
 
 def _plausible(value: str | None) -> str | None:
@@ -630,10 +694,11 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         author_names = _names(ld.get("author"), organisations=True)
     authors = clean_authors(author_names)
 
+    language = declared_language(tree, meta, ld or None)
     published = (
         _plausible(clean_text(ld.get("datePublished")))
         or _plausible(_first(meta, *_PUBLISHED_KEYS))
-        or _plausible(_searched_date(tree, url))
+        or _plausible(_searched_date(tree, url, language))
     )
     # only a declared one: guessing it would be a second date search of the page
     modified = _plausible(clean_text(ld.get("dateModified"))) or _plausible(_first(meta, *_MODIFIED_KEYS))
@@ -687,7 +752,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         site_name=site_name,
         description=description,
         canonical_url=canonical(tree, meta, url),
-        declared_language=declared_language(tree, meta, ld or None),
+        declared_language=language,
         image=image,
         categories=categories_clean,
         tags=tags_clean,
