@@ -17,9 +17,10 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
 4. Every block of trafilatura's body is traced back to the page (workers/stages/sourcemap.py)
    and filtered by structure (workers/stages/blocks.py): teasers, link-dense blocks, blocks
    outside the main region or after the article container, datelines, captions, screen-reader
-   text, widget headings, contact/follow/share calls to action, small boxes named by their class
-   (newsletter, advert, disclosure...), bare URLs, the headline repeated
-   as the first line (it is the title), and the page rendered twice. Then what trafilatura left
+   text and small print, widget headings, contact/follow/share calls to action, small boxes named
+   by their class (newsletter, advert, disclosure...), text disguised with look-alike letters,
+   bare URLs, a closing "Label: value" attribution line, the headline repeated as the first line
+   (it is the title), and the page rendered twice. Then what trafilatura left
    out of an article split into segments of the same markup (it takes the first element whose
    class names it as the body): their prose paragraphs are added where they stand in the page
    (``split_body_segments``); how many is counted on the article (``recovered_paragraphs``).
@@ -32,8 +33,8 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
 
 7. A page where steps 3-5 find no article (an empty shell rendered by JavaScript), or only a
    short text (the shell's cookie notice or menu), gets them again on the article found in the
-   data of its scripts, and takes it when it is much longer than what the HTML gave (workers/stages/embedded.py: JSON state
-   blobs, React Server Components payloads); the article says so
+   data of its scripts (workers/stages/embedded.py: JSON state blobs, React Server Components
+   payloads), and takes it when it is much longer than what the HTML gave; the article says so
    (``body_source``, published as ``extraction.body_source``).
 
 Every removal is listed in ``ExtractedDocument.removed`` (text and reason). A failure in steps

@@ -344,8 +344,9 @@ def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> 
     """htmldate's guess at the publication date, for pages that declare none. Its quick search
     (markup, URL, date patterns) first; the extensive one (free text, dateparser) costs several
     times more and runs only when the quick one finds nothing. A guess of 1 January at midnight is
-    a year found alone (a copyright line, a URL's year): the day is then read from the dateline
-    under the headline, or the date stays unknown rather than made up."""
+    a year found alone (a copyright line, a URL's year); for it, as when neither search finds a
+    date, the day is read from the dateline under the headline, or the date stays unknown
+    rather than made up."""
     for extensive in (False, True):
         try:
             found = find_date(
@@ -358,10 +359,9 @@ def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> 
             )
         except Exception:  # noqa: BLE001 - htmldate raises anything on odd markup
             found = None
-        if found and not found[4:].startswith("-01-01T00:00:00"):
-            return found
         if found:
-            return _dateline_date(tree, language)
+            year_alone = found[4:].startswith("-01-01T00:00:00")
+            return _dateline_date(tree, language) if year_alone else found
     return _dateline_date(tree, language)
 
 
