@@ -7,7 +7,7 @@ from trafilatura.metadata import extract_author
 from trafilatura.utils import load_html
 
 from workers.stages import metadata
-from workers.stages.metadata import byline, choose_title, extract_page_metadata
+from workers.stages.metadata import byline, choose_title, extract_page_metadata, standard_month_names
 
 
 def test_the_headline_and_visible_heading_outvote_og_title_copies() -> None:
@@ -78,6 +78,13 @@ def test_a_dateline_in_words_under_the_headline_gives_the_day(dateline: str) -> 
     # Levantine month names (آب, أيلول...) with or without their Egyptian twin, Eastern digits
     meta = extract_page_metadata(load_html(_undated_page("ar", dateline)), "https://arabic.example/syria/clashes")
     assert meta.published == "2013-08-28T00:00:00"
+
+
+def test_levantine_month_names_are_replaced_as_whole_words_only() -> None:
+    assert standard_month_names("28 آب/اغسطس 2013") == "28 اغسطس 2013"
+    assert standard_month_names("3 تشرين الأول 2012") == "3 أكتوبر 2012"
+    # "آب" (August) begins "آباء" (fathers) and "آبار" (wells)
+    assert standard_month_names("الآباء يحفرون 5 آبار في 12 آب 2013") == "الآباء يحفرون 5 آبار في 12 أغسطس 2013"
 
 
 def test_a_year_found_alone_is_no_publication_day() -> None:

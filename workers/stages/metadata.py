@@ -366,13 +366,16 @@ def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> 
 
 
 # Levantine and Iraqi month names, which dateparser does not read; sites often write both forms
-# ("آب/أغسطس"), so a Levantine name followed by "/" is dropped for the other.
+# ("آب/أغسطس"), so a Levantine name followed by "/" is dropped for the other. Whole words only:
+# "آب" (August) begins "آباء" (fathers) and "آبار" (wells).
 _LEVANTINE_MONTHS = {
     "كانون الثاني": "يناير", "شباط": "فبراير", "آذار": "مارس", "نيسان": "أبريل", "أيار": "مايو",
     "حزيران": "يونيو", "تموز": "يوليو", "آب": "أغسطس", "أيلول": "سبتمبر", "تشرين الأول": "أكتوبر",
     "تشرين الثاني": "نوفمبر", "كانون الأول": "ديسمبر",
 }
-_LEVANTINE_MONTH = re.compile("(" + "|".join(sorted(_LEVANTINE_MONTHS, key=len, reverse=True)) + r")(\s*/\s*)?")
+_LEVANTINE_MONTH = re.compile(
+    r"(?<!\w)(" + "|".join(sorted(_LEVANTINE_MONTHS, key=len, reverse=True)) + r")(?!\w)(\s*/\s*)?"
+)
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|(?<![٠-٩])[١٢][٠٩][٠-٩][٠-٩](?![٠-٩])")
 # How far below the headline a dateline is looked for, and how long it may be.
 _DATELINE_ELEMENTS = 80
@@ -390,11 +393,13 @@ def _dateline_date(tree: HtmlElement, language: str | None) -> str | None:
     headline = max(tree.iter("h1"), key=lambda h: len(clean_text(h.text_content()) or ""), default=None)
     if headline is None:
         return None
+    tried: set[str] = set()  # a wrapper and its only child hold the same line
     for element in itertools.islice(_following(headline), _DATELINE_ELEMENTS):
         text = clean_text(element.text_content())
-        if not text or len(text) > _DATELINE_MAX_CHARS or not _YEAR.search(text):
+        if not text or len(text) > _DATELINE_MAX_CHARS or text in tried or not _YEAR.search(text):
             continue
-        text = _LEVANTINE_MONTH.sub(lambda m: "" if m.group(2) else _LEVANTINE_MONTHS[m.group(1)], text)
+        tried.add(text)
+        text = standard_month_names(text)
         try:
             found = search_dates(
                 text, languages=[language.split("-")[0]],
@@ -408,6 +413,11 @@ def _dateline_date(tree: HtmlElement, language: str | None) -> str | None:
             if _YEAR.search(matched) and any(c.isalpha() for c in matched):
                 return value.strftime(_DATE_FORMAT)
     return None
+
+
+def standard_month_names(text: str) -> str:
+    """The text with its Levantine month names replaced by the names dateparser reads."""
+    return _LEVANTINE_MONTH.sub(lambda m: "" if m.group(2) else _LEVANTINE_MONTHS[m.group(1)], text)
 
 
 def _following(element: HtmlElement) -> Iterator[HtmlElement]:
