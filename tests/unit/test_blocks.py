@@ -30,6 +30,39 @@ def test_a_small_box_named_by_its_class_goes(box_class: str) -> None:
     assert_removed_for(box, "in your inbox", "boilerplate_box")
 
 
+@pytest.mark.parametrize(
+    ("block", "marker", "reason"),
+    [
+        # calls to action whose own links are contact schemes or social profiles
+        ('<p>Got a tip about the council? Write to us at <a href="mailto:tips@news.example">'
+         'tips@news.example</a> or on <a href="https://wa.me/4912345">WhatsApp</a>.</p>', "Got a tip", "contact_cta"),
+        ('<p>Questions about the budget? <a href="mailto:city@news.example">Write to the city desk</a></p>',
+         "Questions about", "contact_cta"),
+        ("<p>Updated: March 6, 2024 09:00</p>", "Updated:", "dateline"),
+        ('<div class="photo-credit"><p>Photo by Jane Doe for The Daily Example</p></div>', "Photo by", "caption"),
+        ('<p class="sr-only">Press enter to skip to the next section of this article.</p>', "Press enter", "hidden"),
+        ("<p>https://www.news.example/city/budget</p>", "https://www.news.example", "url_line"),
+        ("<h2>Most read this week</h2><p>Bridge closed</p>", "Most read", "widget_heading"),
+    ],
+)
+def test_a_block_about_the_page_not_the_story_goes(block: str, marker: str, reason: str) -> None:
+    assert_removed_for(block, marker, reason)
+
+
+def test_a_sentence_naming_a_date_or_linking_a_profile_within_the_article_stays() -> None:
+    # the dateline filter takes short lines, and the call-to-action filter a sentence only when
+    # it closes the article ("Email the author at ...")
+    sentence = (
+        '<p>The budget, first presented on March 6, 2024, was drafted by the finance director, who '
+        'described it on <a href="https://twitter.com/financedirector">her public account</a> as the '
+        "hardest of her career, because the regional transfers fell by a fifth within a single year.</p>"
+    )
+    closing = "The council will vote on the museum renovation in a separate session next month."
+    doc = extract(page(body=f"{sentence}<p>{closing}</p>"))
+    assert "hardest of her career" in doc.text and closing in doc.text
+    assert not doc.removed or {r.reason for r in doc.removed} == {"title"}
+
+
 def test_a_class_name_is_read_by_its_words_not_as_a_substring() -> None:
     # "head", "shadow", "loaded": none of them is the word "ad"
     box = '<div class="shadow-loaded head"><p>The bridge will close for two weeks in March for repairs.</p></div>'

@@ -366,6 +366,7 @@ def apply_filters(
     ]
     last_long = max(long_blocks) if long_blocks else len(blocks)
     late_headings: list[int] = []
+    late_calls: list[int] = []
     main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
     small_print = _minority(
         blocks, lambda b: b.span is not None and b.span.element is not None and _in_small_print(b.span.element),
@@ -432,8 +433,11 @@ def apply_filters(
         if settings.contact_cta and block.words <= settings.cta_max_words and any(
             _is_cta_link(href) for href in _block_links(block)
         ):
-            block.removed = "contact_cta"
-            continue
+            if not _is_prose_paragraph(block, settings):
+                block.removed = "contact_cta"
+                continue
+            # a sentence linking an address or a profile: the article's, unless it closes it
+            late_calls.append(index)
         if (
             main is not None and main_end is not None and span is not None and span.element is not None
             and block.words <= settings.after_article_max_words and span.start >= main_end
@@ -445,12 +449,21 @@ def apply_filters(
 
     # a heading after the last long paragraph is a widget's ("Comments", "Most read") unless a
     # paragraph of the article that stays comes after it (a subheading over short paragraphs)
+    # ("Email the author at ...", "Follow us on ...": the calls to action close the article too)
+    calls = set(late_calls)
     last_prose = max(
-        (i for i, b in enumerate(blocks) if not b.removed and _is_prose_paragraph(b, settings)), default=-1
+        (
+            i for i, b in enumerate(blocks)
+            if not b.removed and i not in calls and _is_prose_paragraph(b, settings)
+        ),
+        default=-1,
     )
     for index in late_headings:
         if not blocks[index].removed and index > last_prose:
             blocks[index].removed = "widget_heading"
+    for index in late_calls:
+        if not blocks[index].removed and index > last_prose:
+            blocks[index].removed = "contact_cta"
 
     if settings.attribution_line:
         kept = [block for block in blocks if not block.removed]
