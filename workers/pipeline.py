@@ -15,7 +15,7 @@ from workers.alerts.match import StoryInfo
 from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
 from workers.models import Article, DeadLetter, Outcome, SourcePosition
-from workers.pool import ExtractionPool
+from workers.pool import ExtractionPool, PoolUnavailable
 from workers.replay import ReplayMarker
 from workers.retry import until_done
 from workers.settings import Settings
@@ -93,7 +93,12 @@ class PagePipeline:
         page = decoded.value
         domain = domain_of(page.effective_url)
         known_chrome = await self._retry(lambda: self._chrome.known_chrome(domain), what="reading a site's chrome")
-        extracted = await self._pool.extract(page.html, page.effective_url, self._options, known_chrome=known_chrome)
+        extracted = await until_done(
+            lambda: self._pool.extract(page.html, page.effective_url, self._options, known_chrome=known_chrome),
+            what="extracting a page",
+            backoff_max_s=self._settings.retry_backoff_max_s,
+            retry_on=lambda exc: isinstance(exc, PoolUnavailable),
+        )
         if not isinstance(extracted, Kept):
             return await self._reject(record, extracted, str(page.page.url))
 

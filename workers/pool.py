@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import resource
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 
 import pebble
 
@@ -37,28 +38,79 @@ def _limit_memory(limit_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+class _PoolRefused(RuntimeError):
+    """pebble refused a task: the pool is stopped or its process manager failed."""
+
+
+class PoolUnavailable(RuntimeError):
+    """The pool cannot take work and could not be rebuilt (no process can be started): not the
+    page's fault, so the page waits for the pool, as it would for Redis or Kafka."""
+
+
 class ExtractionPool:
     def __init__(self, *, processes: int, timeout_s: float, memory_limit_mb: int, tasks_per_process: int) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([_FORKSERVER_PRELOAD])
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload([_FORKSERVER_PRELOAD])
         self._timeout_s = timeout_s
-        self._pool = pebble.ProcessPool(
-            max_workers=processes,
-            max_tasks=tasks_per_process,
+        self._processes = processes
+        self._memory_limit_mb = memory_limit_mb
+        self._tasks_per_process = tasks_per_process
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> pebble.ProcessPool:
+        return pebble.ProcessPool(
+            max_workers=self._processes,
+            max_tasks=self._tasks_per_process,
             initializer=_limit_memory,
-            initargs=(memory_limit_mb,),
-            context=context,
+            initargs=(self._memory_limit_mb,),
+            context=self._context,
         )
+
+    def _rebuild(self, broken: pebble.ProcessPool, error: BaseException) -> None:
+        # pebble leaves a pool whose process manager failed (its forkserver was killed, e.g. by the
+        # kernel's OOM killer) refusing every task for good; multiprocessing starts a new
+        # forkserver for the new pool. Every page in flight sees the break: the first rebuilds.
+        if broken is not self._pool:
+            return
+        log.error("extraction pool broken (%r); starting a new one", error)
+        broken.stop()
+        self._pool = self._new_pool()
 
     async def extract(
         self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str] = frozenset()
     ) -> StageResult[ExtractedDocument]:
-        future = self._pool.schedule(
-            extract.extract_document,
-            args=(html, url, options),
-            kwargs={"known_chrome": known_chrome},
-            timeout=self._timeout_s,
-        )
+        """The page's extraction. A pool found broken is rebuilt: before the page was sent to it,
+        the page simply goes to the new pool (``PoolUnavailable`` if that one refuses too); when it
+        broke while working on the page, the page is tried once more, and breaking it again is the
+        page's doing (a ``pool_error`` failure)."""
+        refused = broke = False
+        while True:
+            pool = self._pool
+            try:
+                return await self._run(pool, html, url, options, known_chrome)
+            except _PoolRefused as exc:
+                if refused:
+                    raise PoolUnavailable(f"no extraction pool can be started: {exc}") from exc
+                refused = True
+                self._rebuild(pool, exc)
+            except BrokenProcessPool as exc:
+                self._rebuild(pool, exc)
+                if broke:
+                    return Failed.from_exception(extract.STAGE, "pool_error", exc)
+                broke = True
+
+    async def _run(
+        self, pool: pebble.ProcessPool, html: str, url: str, options: ExtractionOptions, known_chrome: frozenset[str]
+    ) -> StageResult[ExtractedDocument]:
+        try:
+            future = pool.schedule(
+                extract.extract_document,
+                args=(html, url, options),
+                kwargs={"known_chrome": known_chrome},
+                timeout=self._timeout_s,
+            )
+        except (RuntimeError, OSError) as exc:  # "Unexpected error within the Pool", or no fork
+            raise _PoolRefused(str(exc)) from exc
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeout:
@@ -70,6 +122,8 @@ class ExtractionPool:
             )
         except pebble.ProcessExpired as exc:
             return Failed(extract.STAGE, "process_died", "ProcessExpired", f"extraction process died: {exc}")
+        except BrokenProcessPool:
+            raise
         except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled back
             return Failed.from_exception(extract.STAGE, "pool_error", exc)
 
