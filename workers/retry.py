@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+
 class Contention(RuntimeError):
     """Lost an optimistic-concurrency race against another worker too often in a row; trying
     again later wins it."""
@@ -28,6 +29,11 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
+    # a replica not yet promoted after a failover, or a full Redis: writes succeed again later
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.OutOfMemoryError,
     KafkaTimeoutError,
     ConnectionError,
     TimeoutError,

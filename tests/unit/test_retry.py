@@ -1,0 +1,76 @@
+"""Which errors are an outage (retried until they pass) and which are the page's (raised)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.exceptions
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, NodeNotReadyError
+
+from workers import retry
+from workers.retry import Contention, is_transient, until_done
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ConnectionError("connection refused"),
+        redis.exceptions.TimeoutError("timed out"),
+        redis.exceptions.BusyLoadingError("LOADING Redis is loading the dataset in memory"),
+        redis.exceptions.ReadOnlyError("READONLY You can't write against a read only replica."),
+        redis.exceptions.OutOfMemoryError("OOM command not allowed when used memory > 'maxmemory'."),
+        redis.exceptions.MasterDownError("MASTERDOWN Link with MASTER is down"),
+        KafkaTimeoutError(),
+        NodeNotReadyError(),
+        Contention("lost the race five times"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_an_outage_is_transient(error: BaseException) -> None:
+    assert is_transient(error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        redis.exceptions.DataError("Invalid input of type: 'dict'"),
+        MessageSizeTooLargeError(),
+        ValueError("a bug"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_a_fault_of_the_data_or_the_code_is_not(error: BaseException) -> None:
+    assert not is_transient(error)
+
+
+def test_until_done_retries_an_outage_with_growing_capped_delays(monkeypatch: pytest.MonkeyPatch) -> None:
+    delays: list[float] = []
+
+    async def no_wait(delay: float) -> None:
+        delays.append(delay)
+
+    monkeypatch.setattr(retry.asyncio, "sleep", no_wait)
+    failures = [redis.exceptions.ReadOnlyError("READONLY")] * 5
+
+    async def write() -> str:
+        if failures:
+            raise failures.pop()
+        return "written"
+
+    assert asyncio.run(until_done(write, what="a write", backoff_max_s=0.5)) == "written"
+    assert delays == [0.1, 0.2, 0.4, 0.5, 0.5]
+
+
+def test_until_done_raises_what_is_not_an_outage_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def must_not_wait(delay: float) -> None:
+        raise AssertionError("a data error was retried")
+
+    monkeypatch.setattr(retry.asyncio, "sleep", must_not_wait)
+
+    async def write() -> None:
+        raise redis.exceptions.ResponseError("WRONGTYPE")
+
+    with pytest.raises(redis.exceptions.ResponseError):
+        asyncio.run(until_done(write, what="a write", backoff_max_s=0.5))
