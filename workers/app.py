@@ -28,6 +28,7 @@ from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import ExtractionPool
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
+from workers.stages.deadletter import record_key
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class TopicPublisher:
 
     async def publish_dead_letter(self, record: DeadLetter) -> None:
         pending = await self._dead_letters.send(
-            key=(record.url or f"{record.source.topic}:{record.source.partition}:{record.source.offset}").encode(),
+            key=record_key(record),
             value=record.model_dump_json(by_alias=True).encode(),
         )
         await pending

@@ -9,8 +9,13 @@ from datetime import datetime
 from workers.models import DeadLetter, SourcePosition
 from workers.stages.outcome import Dropped, Failed
 
-# Bytes of the dead-letter record besides the base64 body: schema fields, error text, URL.
+# Bytes of the dead-letter record besides the original's key, value and URL: schema fields, error
+# text (at most 2,000 characters, see ``Failed.from_exception``), source.
 _RECORD_OVERHEAD = 16 * 1024
+# A URL is for people reading the dead letters (and the record's Kafka key): longer ones are cut.
+_MAX_URL_CHARS = 4096
+# The original key may take at most this share of the record (a key of megabytes is not a URL).
+_MAX_KEY_SHARE = 8
 
 
 def dead_letter(
@@ -24,28 +29,46 @@ def dead_letter(
     failed_at: datetime,
     max_record_bytes: int,
 ) -> DeadLetter:
+    """The page's dead letter, which fits ``max_record_bytes`` together with its Kafka key (the
+    URL): a dead letter the topic refuses would hold up the partition, retried for ever."""
     original = value or b""
-    # base64 grows the body by 4/3. A body that would not fit the topic's limit is cut, and the
-    # record says so: the whole original stays readable at `source` for the topic's retention.
-    keep = max(0, (max_record_bytes - _RECORD_OVERHEAD) * 3 // 4)
-    truncated = len(original) > keep
-    body = original[:keep] if truncated else original
+    url = _url_of(key, original)
+    if url is not None and len(url) > _MAX_URL_CHARS:
+        url = url[:_MAX_URL_CHARS]
+    kept_key = key[: max_record_bytes // _MAX_KEY_SHARE] if key is not None else None
+    # base64 grows key and value by 4/3; the URL is written twice (field and Kafka key), and
+    # JSON may escape each of its characters to six bytes
+    url_bytes = 2 * 6 * len(url) if url else 0
+    key_bytes = _base64_length(len(kept_key)) if kept_key is not None else 0
+    keep = max(0, (max_record_bytes - _RECORD_OVERHEAD - url_bytes - key_bytes) * 3 // 4)
+    # What is cut stays readable at `source` for the topic's retention.
+    truncated = len(original) > keep or (key is not None and len(kept_key or b"") < len(key))
     return DeadLetter(
         outcome="failed" if isinstance(result, Failed) else "dropped",
         stage=result.stage,
         reason=result.reason,
         error_class=result.error_class if isinstance(result, Failed) else "Dropped",
         error_message=result.detail,
-        original_key_b64=base64.b64encode(key).decode("ascii") if key is not None else None,
-        original_value_b64=base64.b64encode(body).decode("ascii"),
+        original_key_b64=base64.b64encode(kept_key).decode("ascii") if kept_key is not None else None,
+        original_value_b64=base64.b64encode(original[:keep]).decode("ascii"),
         original_value_bytes=len(original),
         original_truncated=truncated,
         source=source,
         source_timestamp_ms=source_timestamp_ms,
-        url=_url_of(key, original),
+        url=url,
         pipeline_version=pipeline_version,
         failed_at=failed_at,
     )
+
+
+def record_key(letter: DeadLetter) -> bytes:
+    """The dead letter's Kafka key: the page URL when known, else where the page was read."""
+    source = letter.source
+    return (letter.url or f"{source.topic}:{source.partition}:{source.offset}").encode()
+
+
+def _base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
 
 
 def _url_of(key: bytes | None, value: bytes) -> str | None:
