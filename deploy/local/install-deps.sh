@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local stack (deploy/local/stack.sh) and `make venv` need on a fresh
-# Debian/Ubuntu machine: redis-server + redis-cli, a Java 17 runtime, Maven, make, and
+# Debian/Ubuntu machine: redis-server + redis-cli, a Java 17+ runtime, Maven, make, and
 # python3-venv when `python3 -m venv` does not work. Prints nothing and changes nothing when
 # all of it is already there; runs `apt-get update` once, only when something is missing.
 set -euo pipefail
@@ -11,9 +11,24 @@ have() {
     command -v "$1" >/dev/null 2>&1
 }
 
+# Kafka needs Java 17 or newer (stack.sh checks). The distribution's default runtime is that on
+# Debian 12 (17) and 13 (21, which has no openjdk-17) but not on Ubuntu 22.04 (11): there,
+# openjdk-17. Decided after `apt-get update`, since a fresh image has no package lists.
+java_package() {
+    local major
+    major="$(apt-cache depends default-jre-headless 2>/dev/null \
+        | sed -n 's/.*Depends: openjdk-\([0-9][0-9]*\)-jre-headless.*/\1/p' | head -n 1)"
+    if [[ -n "${major}" ]] && (( major >= 17 )); then
+        echo default-jre-headless
+    else
+        echo openjdk-17-jre-headless
+    fi
+}
+
+need_java=no
 have redis-server || packages+=(redis-server)
 have redis-cli || packages+=(redis-tools)
-have java || packages+=(openjdk-17-jre-headless)
+have java || need_java=yes
 have mvn || packages+=(maven)
 have make || packages+=(make)
 
@@ -31,28 +46,36 @@ else
     packages+=(python3 python3-venv)
 fi
 
-if [[ ${#packages[@]} -eq 0 ]]; then
+if [[ ${#packages[@]} -eq 0 && "${need_java}" == no ]]; then
     exit 0
 fi
 
-echo "install-deps: missing, installing: ${packages[*]}"
+wanted=("${packages[@]}")
+[[ "${need_java}" == yes ]] && wanted+=("a Java 17+ runtime")
+echo "install-deps: missing, installing: ${wanted[*]}"
 if ! have apt-get; then
-    echo "install-deps: error: no apt-get here; install these by hand: ${packages[*]}" >&2
+    echo "install-deps: error: no apt-get here; install these by hand: ${wanted[*]}" >&2
     exit 1
 fi
 
 sudo_cmd=()
 if [[ "$(id -u)" -ne 0 ]]; then
     if ! have sudo; then
-        echo "install-deps: error: not root and no sudo; as root run: apt-get install ${packages[*]}" >&2
+        echo "install-deps: error: not root and no sudo; run this script as root (missing: ${wanted[*]})" >&2
         exit 1
     fi
-    # -n: fail rather than wait for a password nobody can type (CI has no stdin).
-    sudo_cmd=(sudo -n)
+    # Without a terminal (CI) nobody can type a password: -n fails at once instead of waiting.
+    # At a terminal, sudo may ask for it.
+    if [[ -n "${CI:-}" || ! -t 0 ]]; then
+        sudo_cmd=(sudo -n)
+    else
+        sudo_cmd=(sudo)
+    fi
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
+[[ "${need_java}" == yes ]] && packages+=("$(java_package)")
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "install-deps: installed ${packages[*]}"
 

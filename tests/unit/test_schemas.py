@@ -5,11 +5,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 from contract import SCHEMAS, TOPIC_SCHEMAS, assert_valid, validator
 
 from workers import SAMPLE_PAGES
 from workers.feed import page_from_html_file
-from workers.models import SourcePosition
+from workers.models import RawPage, SourcePosition
 from workers.stages.article import build_article
 from workers.stages.deadletter import dead_letter
 from workers.stages.decode import decode_message
@@ -39,8 +40,22 @@ def test_the_schema_rejects_what_the_pipeline_rejects():
     assert list(validator("pages.raw").iter_errors({"url": "https://a.example/", "fetched_at": "yesterday", "html": "x"}))
 
 
+def test_the_pages_raw_schema_takes_the_same_bodies_as_the_model():
+    base = {"url": "https://a.example/", "fetched_at": "2026-11-22T10:00:00Z"}
+    # A producer that serialises every field sends the absent body as null.
+    for body in ({"html": "x", "html_b64": None}, {"html": None, "html_b64": "eA=="}):
+        RawPage.model_validate(base | body)
+        assert_valid("pages.raw", base | body)
+    for body in ({"html": "x", "html_b64": "eA=="}, {}, {"html": None}, {"html": None, "html_b64": None}):
+        with pytest.raises(ValidationError):
+            RawPage.model_validate(base | body)
+        assert list(validator("pages.raw").iter_errors(base | body)), body
+
+
 def test_messages_built_by_the_feeder_follow_the_pages_raw_schema():
-    for path in sorted(SAMPLE_PAGES.glob("*.html")):
+    sample_pages = sorted(SAMPLE_PAGES.glob("*.html"))
+    assert sample_pages, f"no sample pages in {SAMPLE_PAGES}"
+    for path in sample_pages:
         page = page_from_html_file(path, base_url="https://samples.example/", fetched_at=NOW)
         assert_valid("pages.raw", page.model_dump_json(by_alias=True, exclude_none=True))
 
