@@ -11,12 +11,14 @@ impossible: whatever faust commits, every offset below it has been fully process
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 E = TypeVar("E")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, eq=False)
@@ -57,28 +59,57 @@ class OrderedAcks(Generic[E]):
 
 
 async def consume_in_offset_order(
-    events: AsyncIterable[Any], handle: Callable[[Any], Awaitable[None]], *, max_in_flight: int
+    events: AsyncIterable[Any],
+    handle: Callable[[Any], Awaitable[None]],
+    *,
+    max_in_flight: int,
+    max_unacked: int | None = None,
+    retry_backoff_max_s: float = 30.0,
 ) -> None:
     """Run ``handle(event)`` on up to ``max_in_flight`` events of a Faust ``stream.noack().events()``
     at once and acknowledge them in offset order per partition, so that one slow event holds up
     neither the others nor the commit of the events before it. Events still running at shutdown or
-    rebalance are not acknowledged, hence redelivered; ``handle`` must therefore be idempotent and
-    must not raise (an event whose handler raised is never acknowledged)."""
+    rebalance are not acknowledged, hence redelivered; ``handle`` must therefore be idempotent.
+
+    ``handle`` is meant to route every failure itself. If it raises all the same (a bug), the
+    event is neither acknowledged nor dropped: it is handled again, with capped backoff, and its
+    partition's commits wait for it. Finished events waiting behind an unacknowledged one are
+    bounded by ``max_unacked`` (default 8 x ``max_in_flight``): then no new event is read, so a
+    stuck event costs lag, never unbounded memory."""
     acks: OrderedAcks[Any] = OrderedAcks()
     window = asyncio.Semaphore(max_in_flight)
+    unacked_limit = max_unacked if max_unacked is not None else 8 * max_in_flight
+    progress = asyncio.Condition()
     running: set[asyncio.Task[None]] = set()
+
+    async def handle_until_done(event: Any) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await handle(event)
+                return
+            except Exception:  # noqa: BLE001 - see the docstring: retried, never lost, never fatal
+                log.exception(
+                    "handler raised on %s@%d; retrying in %.1f s", event.message.tp, event.message.offset, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, retry_backoff_max_s)
 
     async def run(event: Any, slot: Slot[Any]) -> None:
         try:
-            await handle(event)
+            await handle_until_done(event)
             for finished in acks.complete(slot):
                 finished.ack()
         finally:
             window.release()
+            async with progress:
+                progress.notify_all()
 
     try:
         async for event in events:
             await window.acquire()
+            async with progress:
+                await progress.wait_for(lambda: acks.in_flight < unacked_limit)
             slot = acks.track(event.message.tp, event.message.offset, event)
             task = asyncio.create_task(run(event, slot))
             running.add(task)

@@ -119,7 +119,12 @@ def create_app(settings: Settings) -> faust.App:
             )
 
         try:
-            await consume_in_offset_order(stream.noack().events(), handle, max_in_flight=settings.max_in_flight)
+            await consume_in_offset_order(
+                stream.noack().events(),
+                handle,
+                max_in_flight=settings.max_in_flight,
+                retry_backoff_max_s=settings.retry_backoff_max_s,
+            )
         finally:
             pool.close()
             try:

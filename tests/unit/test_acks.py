@@ -1,4 +1,10 @@
-from workers.acks import OrderedAcks
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from workers import acks as acks_module
+from workers.acks import OrderedAcks, consume_in_offset_order
 
 
 def test_events_are_released_only_as_an_in_order_prefix():
@@ -46,3 +52,84 @@ def test_tracking_after_a_rewind_starts_a_new_generation():
     assert acks.complete(two) == []
     assert acks.complete(one) == [1, 2]
     assert acks.complete(stale) == []
+
+
+@dataclass
+class FakeMessage:
+    tp: str
+    offset: int
+
+
+@dataclass
+class FakeEvent:
+    message: FakeMessage
+    acked: list[int] = field(default_factory=list)
+
+    def ack(self) -> None:
+        self.acked.append(self.message.offset)
+
+
+_sleep = asyncio.sleep
+
+
+def events_of(offsets: range, acked: list[int], read: list[int]):
+    """A partition's events; like a live stream, it stays open, here until every event is acked
+    (or the event loop has turned 10,000 times: then what is not acked never will be)."""
+
+    async def stream():
+        for offset in offsets:
+            read.append(offset)
+            yield FakeEvent(FakeMessage("p0", offset), acked)
+        for _ in range(10_000):
+            if len(acked) >= len(offsets):
+                break
+            await _sleep(0)
+
+    return stream()
+
+
+def test_an_event_whose_handler_raises_is_handled_again_not_acked_past(monkeypatch: pytest.MonkeyPatch) -> None:
+    # faust would ack an event whose handler raised and lose the page: here it is retried, and
+    # the events after it are acknowledged only once it is done
+    async def no_wait(delay: float) -> None:
+        await _sleep(0)
+
+    monkeypatch.setattr(acks_module.asyncio, "sleep", no_wait)
+    acked: list[int] = []
+    failures = {3: 2}
+    handled: list[int] = []
+
+    async def handle(event: FakeEvent) -> None:
+        offset = event.message.offset
+        if failures.get(offset):
+            failures[offset] -= 1
+            raise RuntimeError(f"bug on {offset}")
+        handled.append(offset)
+
+    asyncio.run(consume_in_offset_order(events_of(range(8), acked, []), handle, max_in_flight=4))
+    assert acked == list(range(8))
+    assert sorted(handled) == list(range(8))
+
+
+def test_a_stuck_event_stops_the_reading_instead_of_growing_memory() -> None:
+    acked: list[int] = []
+    read: list[int] = []
+    release = asyncio.Event()
+
+    async def handle(event: FakeEvent) -> None:
+        if event.message.offset == 0:
+            await release.wait()
+
+    async def scenario() -> None:
+        consumer = asyncio.create_task(
+            consume_in_offset_order(events_of(range(100), acked, read), handle, max_in_flight=2, max_unacked=5)
+        )
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert len(read) == 6  # five tracked (the head and four finished behind it), the sixth waits
+        assert acked == []
+        release.set()
+        await consumer
+
+    asyncio.run(scenario())
+    assert acked == list(range(100))

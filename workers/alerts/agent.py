@@ -49,6 +49,7 @@ async def run_webhook_agent(stream: faust.StreamT, settings: Settings, dead_lett
                 stream.noack().events(),
                 lambda event: dispatcher.dispatch(event.message.value),
                 max_in_flight=settings.webhook_max_in_flight,
+                retry_backoff_max_s=settings.retry_backoff_max_s,
             )
     finally:
         await redis_client.aclose()
