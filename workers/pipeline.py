@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from workers.alerts.engine import AlertEngine
 from workers.alerts.match import StoryInfo
@@ -17,7 +17,7 @@ from workers.dedup.index import DedupIndex
 from workers.models import Article, DeadLetter, Outcome, SourcePosition
 from workers.pool import ExtractionPool, PoolUnavailable
 from workers.replay import ReplayMarker
-from workers.retry import until_done
+from workers.retry import Retrying, until_done
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
 from workers.stages.article import build_article, domain_of
@@ -27,7 +27,6 @@ from workers.stages.extract import ExtractionOptions
 from workers.stages.outcome import Dropped, Failed, Kept
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +73,7 @@ class PagePipeline:
         self._dedup = dedup
         self._alerts = alerts
         self._clock = clock
+        self._retry = Retrying(settings.retry_backoff_max_s)
         self._options = ExtractionOptions(min_text_chars=settings.min_text_chars)
         self.counts: Counter[str] = Counter()
 
@@ -132,6 +132,8 @@ class PagePipeline:
                 replay=ReplayMarker.from_headers(record.headers),
                 source=record.position.label,
             )
+        else:
+            await self._retry(lambda: self._store.touch(article), what="renewing an article")
         # Learnt from every kept page, once per article id (a re-crawl or replay adds nothing).
         await self._retry(
             lambda: self._chrome.observe(domain, article.article_id, extracted.value.block_hashes),
@@ -205,6 +207,3 @@ class PagePipeline:
             except Exception:  # noqa: BLE001 - the dead letter already holds the page
                 log.exception("could not record the outcome of %s", page_url)
         return outcome
-
-    async def _retry(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
-        return await until_done(operation, what=what, backoff_max_s=self._settings.retry_backoff_max_s)

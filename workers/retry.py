@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import redis.exceptions
@@ -64,3 +65,13 @@ async def until_done(
             await asyncio.sleep(delay)
             delay = min(delay * 2, backoff_max_s)
             attempt += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """``until_done`` of an outage with one backoff cap, for a class that retries many writes."""
+
+    backoff_max_s: float
+
+    async def __call__(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+        return await until_done(operation, what=what, backoff_max_s=self.backoff_max_s)

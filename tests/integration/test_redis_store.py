@@ -19,8 +19,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
-def article_from(offset: int, *, version: int = 1, text: str = "نص المقال عن المحادثات في حلب"):
-    raw = json.dumps({"url": "https://news.example/a", "fetched_at": "2026-11-22T09:00:00Z", "html": "<p>x</p>"})
+def article_from(
+    offset: int, *, version: int = 1, text: str = "نص المقال عن المحادثات في حلب", fetched_at: str = "2026-11-22T09:00:00Z"
+):
+    raw = json.dumps({"url": "https://news.example/a", "fetched_at": fetched_at, "html": "<p>x</p>"})
     decoded = decode_message(raw.encode(), max_html_bytes=1 << 20)
     assert isinstance(decoded, Kept)
     document = ExtractedDocument(title="حلب", text=text, language="ar", declared_language="ar", published_at=NOW, canonical_url=None)
@@ -52,3 +54,38 @@ async def test_a_changed_page_is_published_by_the_record_that_changed_it(setting
     assert changed.result is SaveResult.UPDATED and changed.needs_publish
     stale = await store.save(article_from(3, version=0), now=NOW)
     assert stale.result is SaveResult.STALE and not stale.needs_publish
+
+
+async def test_a_replay_of_an_older_crawl_never_puts_back_the_replaced_text(settings: Settings, redis_client):
+    store = ArticleStore.from_settings(redis_client, settings)
+    morning = article_from(10, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z")
+    evening = article_from(20, text="الصيغة المحدثة من الخبر", fetched_at="2026-11-22T20:00:00Z")
+    assert (await store.save(morning, now=NOW)).result is SaveResult.NEW
+    assert (await store.save(evening, now=NOW)).result is SaveResult.UPDATED
+    await store.mark_published(evening)
+    # a replay of the morning's range only, by the same pipeline or a newer one
+    for replayed in (article_from(30, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z"),
+                     article_from(31, version=2, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z")):
+        saved = await store.save(replayed, now=NOW)
+        assert saved.result is SaveResult.STALE and not saved.needs_publish
+    stored = await redis_client.hget(store.article_key(evening.article_id), "json")
+    assert json.loads(stored)["text"] == evening.text
+    # the evening's crawl run by a newer pipeline replaces it
+    assert (await store.save(article_from(40, version=2, text="الصيغة المحدثة من الخبر", fetched_at="2026-11-22T20:00:00Z"), now=NOW)).needs_publish
+
+
+async def test_a_sighting_that_writes_nothing_renews_the_article(settings: Settings, redis_client):
+    store = ArticleStore.from_settings(redis_client, settings)
+    article = article_from(1)
+    await store.save(article, now=NOW)
+    key, index = store.article_key(article.article_id), store.domain_index_key(article.domain)
+    await redis_client.expire(key, 60)
+    await redis_client.expire(index, 60)
+    later = article_from(2, fetched_at="2026-11-23T09:00:00Z")  # the same content, crawled a day later
+    await store.touch(later)
+    ttl_s = settings.article_ttl_days * 86400
+    assert await redis_client.ttl(key) > ttl_s - 60 and await redis_client.ttl(index) > ttl_s - 60
+    # an article that is not (or no longer) stored is not brought back as an empty hash
+    await redis_client.delete(key)
+    await store.touch(later)
+    assert not await redis_client.exists(key)

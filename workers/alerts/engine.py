@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from workers.alerts.ledger import AlertLedger
 from workers.alerts.match import ArticleFacts, Matcher, StoryInfo
@@ -24,11 +24,10 @@ from workers.alerts.messages import Alert, AlertArticle, AlertStory, StoryOutlet
 from workers.alerts.rules import EMPTY, Rule, RulesError, load_rules
 from workers.models import Article
 from workers.replay import ReplayMarker
-from workers.retry import until_done
+from workers.retry import Retrying
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class AlertPublisher(Protocol):
@@ -121,7 +120,7 @@ class AlertEngine:
         self._ledger = ledger
         self._publisher = publisher
         self._pipeline_version = pipeline_version
-        self._retry_backoff_max_s = retry_backoff_max_s
+        self._retry = Retrying(retry_backoff_max_s)
         self._clock = clock
 
     @classmethod
@@ -211,6 +210,3 @@ class AlertEngine:
             pipeline_version=self._pipeline_version,
             replay_id=replay.replay_id if replay is not None else None,
         )
-
-    async def _retry(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
-        return await until_done(operation, what=what, backoff_max_s=self._retry_backoff_max_s)

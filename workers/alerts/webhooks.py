@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import aiohttp
 from pydantic import SecretStr, ValidationError
@@ -39,11 +39,10 @@ from workers.alerts.engine import RulesFile
 from workers.alerts.ledger import AlertLedger, DeliveryState
 from workers.alerts.messages import Alert, AlertDeadLetter
 from workers.alerts.rules import WebhookTarget
-from workers.retry import until_done
+from workers.retry import Retrying, until_done
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SIGNATURE_HEADER = "X-Wirefeed-Signature"
 TIMESTAMP_HEADER = "X-Wirefeed-Timestamp"
@@ -194,6 +193,7 @@ class WebhookDispatcher:
         self._sender = sender
         self._dead_letters = dead_letters
         self._retry_backoff_max_s = retry_backoff_max_s
+        self._retry = Retrying(retry_backoff_max_s)
         self._clock = clock
 
     async def dispatch(self, body: bytes | None) -> None:
@@ -251,6 +251,3 @@ class WebhookDispatcher:
             last_error=report.last_error,
             failed_at=self._clock(),
         )
-
-    async def _retry(self, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
-        return await until_done(operation, what=what, backoff_max_s=self._retry_backoff_max_s)

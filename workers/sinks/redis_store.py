@@ -4,27 +4,29 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
-| ``{p}:page:{url_id}`` | hash | last outcome for a page URL: ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
+| ``{p}:page:{url_id}`` | hash | last outcome for a page URL: ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
 
-``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled.
+``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled
+(``workers.stages.article.url_digest``).
 
 Indexes are scored by publication time, not by arrival, so that a replay writes the same bytes and
 old pages replayed today sort where they belong. They are bounded by count; an index member whose
 article record has already expired is possible for a while, and readers skip ids whose hash is gone.
 
-A write replaces the stored article only when it comes from a newer pipeline version or its
-content changed, all inside one Lua script, so a redelivery or replay of the same page leaves
-the record byte-for-byte as it was and concurrent workers cannot interleave half-writes. The
+A write replaces the stored article only when it comes from a newer crawl, or from the same crawl
+with a newer pipeline version or changed content, all inside one Lua script: a redelivery or
+replay of the same page leaves the record byte-for-byte as it was, a replay of an older crawl
+never puts back content that a newer crawl replaced, and concurrent workers cannot interleave
+half-writes. The
 ``published`` field is set only after the ``articles`` topic acknowledged the record, which makes
 the publish decision survive a crash between the two writes.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -33,27 +35,33 @@ import redis.asyncio as aioredis
 
 from workers.models import Article, SourcePosition
 from workers.settings import Settings
+from workers.stages.article import url_digest
 
 _SAVE_ARTICLE = """
 local article_key, time_index, domain_index = KEYS[1], KEYS[2], KEYS[3]
 local json, content_hash, version = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local domain, score, now, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local article_id, time_cap, domain_cap, writer = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
+local fetched = tonumber(ARGV[12])
 
-local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer')
+local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer', 'fetched_ts')
 local result
 if not stored[1] then
   result = 'new'
-elseif tonumber(stored[2]) > version then
-  return {'stale', stored[3] or '', stored[4] or ''}
-elseif stored[1] == content_hash and tonumber(stored[2]) == version then
-  result = 'unchanged'
 else
-  result = 'updated'
+  local stored_version, stored_fetched = tonumber(stored[2]), tonumber(stored[5]) or 0
+  if fetched < stored_fetched or (fetched == stored_fetched and stored_version > version) then
+    -- an older crawl (a replay of an earlier range), or an older pipeline's run of this crawl
+    result = 'stale'
+  elseif stored[1] == content_hash and stored_version == version then
+    result = 'unchanged'
+  else
+    result = 'updated'
+  end
 end
-if result ~= 'unchanged' then
-  redis.call('HSET', article_key, 'json', json, 'content_hash', content_hash,
-             'pipeline_version', version, 'domain', domain, 'published_ts', score, 'writer', writer)
+if result == 'new' or result == 'updated' then
+  redis.call('HSET', article_key, 'json', json, 'content_hash', content_hash, 'pipeline_version', version,
+             'domain', domain, 'published_ts', score, 'writer', writer, 'fetched_ts', fetched)
   stored[4] = writer
   redis.call('HSETNX', article_key, 'first_seen_ts', now)
   redis.call('ZADD', time_index, score, article_id)
@@ -64,6 +72,14 @@ end
 redis.call('EXPIRE', article_key, ttl)
 redis.call('EXPIRE', domain_index, ttl)
 return {result, stored[3] or '', stored[4] or ''}
+"""
+
+# A sighting that writes nothing (the same content crawled again): the article and its domain
+# index live on. The record itself is left byte-for-byte as it was.
+_TOUCH_ARTICLE = """
+if redis.call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
 """
 
 _MARK_PUBLISHED = """
@@ -88,13 +104,9 @@ class SavedArticle:
     needs_publish: bool
 
 
-def url_id(url: str) -> str:
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
-
-
 def page_key(prefix: str, url: str) -> str:
     """The key of a page URL's last outcome (the demo and the tests read it too)."""
-    return f"{prefix}:page:{url_id(url)}"
+    return f"{prefix}:page:{url_digest(url)}"
 
 
 def publish_marker(article: Article) -> str:
@@ -119,6 +131,7 @@ class ArticleStore:
         self._index_caps = (time_index_max_articles, domain_index_max_articles)
         self._save = client.register_script(_SAVE_ARTICLE)
         self._mark = client.register_script(_MARK_PUBLISHED)
+        self._touch = client.register_script(_TOUCH_ARTICLE)
 
     @classmethod
     def from_settings(cls, client: aioredis.Redis, settings: Settings) -> ArticleStore:
@@ -159,6 +172,7 @@ class ArticleStore:
                 article.article_id,
                 *self._index_caps,
                 article.source.label,
+                article.fetched_at.timestamp(),
             ],
         )
         saved = SaveResult(result.decode())
@@ -171,6 +185,13 @@ class ArticleStore:
             and writer.decode() == article.source.label
         )
         return SavedArticle(result=saved, needs_publish=needs_publish)
+
+    async def touch(self, article: Article) -> None:
+        """Renew the stored article's TTL on a sighting that writes nothing."""
+        await self._touch(
+            keys=[self.article_key(article.article_id), self.domain_index_key(article.domain)],
+            args=[self._article_ttl_s],
+        )
 
     async def mark_published(self, article: Article) -> None:
         await self._mark(keys=[self.article_key(article.article_id)], args=[article.content_hash, publish_marker(article)])
@@ -202,7 +223,3 @@ class ArticleStore:
             pipe.hset(key, mapping=fields)
             pipe.expire(key, self._page_status_ttl_s)
             await pipe.execute()
-
-    async def load(self, article_id: str) -> Article | None:
-        raw = await self._redis.hget(self.article_key(article_id), "json")
-        return Article.model_validate_json(raw) if raw is not None else None

@@ -34,8 +34,14 @@ def canonical_url(page_url: str, declared_canonical: str | None) -> str:
         return chosen
 
 
+def url_digest(url: str) -> str:
+    """The first 32 hex digits of the URL's SHA-256: article ids (of canonical URLs) and the keys
+    of page outcomes (of URLs as crawled)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
 def article_id_for(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    return url_digest(canonical)
 
 
 def content_hash(title: str | None, text: str) -> str:
