@@ -170,8 +170,31 @@ def wait_for_outcomes(
     )
 
 
+def wait_until_handled(worker: WorkerProcess, topic: str, *, timeout_s: float = 180) -> None:
+    """Every record now on ``topic`` handled by the worker: its consumer group's committed offsets
+    reach the topic's end offsets. The worker acknowledges a record only once it and every record
+    before it in its partition were handled (workers/acks.py), and Faust commits only what was
+    acknowledged. Unlike a page's last outcome in Redis, this holds when two records of one page
+    were in flight at once and the older finished last."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=worker.settings.kafka_bootstrap, group_id=worker.settings.group_id, enable_auto_commit=False
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        assert partitions, f"{topic}: no partitions"
+        end = consumer.end_offsets(partitions)
+        wait_for(
+            lambda: all((consumer.committed(tp) or 0) >= end[tp] for tp in partitions),
+            timeout_s=timeout_s, what=f"every record of {topic} up to offsets {end} handled", worker=worker,
+        )
+    finally:
+        consumer.close()
+
+
 def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: float = 30) -> list[ConsumerRecord]:
-    """Every record of the topic from the beginning, once at least ``at_least`` are there."""
+    """Every record of the topic from the beginning, once at least ``at_least`` are there: up to
+    the end offsets the broker reports at that moment, so that a record beyond the ``at_least``
+    (a duplicate the test must see) is read too. ``at_least=0`` reads the topic as it is now."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         enable_auto_commit=False,
@@ -185,13 +208,16 @@ def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: floa
         consumer.seek_to_beginning(*partitions)
         records: list[ConsumerRecord] = []
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            records.extend(consumer)
+        while True:
             if len(records) >= at_least:
-                # One more poll: there may be more than asked for, and the test wants them all.
-                records.extend(consumer)
-                return records
-        raise AssertionError(f"{topic}: {len(records)} records after {timeout_s:g} s, expected at least {at_least}")
+                end = consumer.end_offsets(partitions)
+                if all(consumer.position(tp) >= end[tp] for tp in partitions):
+                    return records
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{topic}: {len(records)} records after {timeout_s:g} s, expected at least {at_least}"
+                    " and every record up to the end offsets"
+                )
+            records.extend(consumer)  # until a second passes without a record
     finally:
         consumer.close()
-
