@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from worker_harness import wait_for
 
 from workers.pool import ExtractionPool
 from workers.stages.extract import ExtractionOptions
@@ -77,27 +78,33 @@ async def test_a_page_over_the_timeout_fails_and_the_pool_goes_on(pool):
 
 
 async def test_a_killed_extraction_process_fails_the_page_and_is_replaced(pool):
-    extraction = pool()
+    extraction = pool()  # one process, which serves every task below (it retires after 100)
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    # The pool's one extraction process says who it is (see the warm-up test for this probe).
+    worker = await asyncio.wrap_future(extraction._pool.schedule(eval, args=("__import__('os').getpid()",)))
+    assert worker in descendants() and worker != os.getpid()
+    idle = cpu_ticks(worker)
     running = asyncio.create_task(extraction.extract(slow_html(20000), "https://slow.example/", OPTIONS))
-    await asyncio.sleep(0.5)
-    # The process busy on the page is the one whose CPU time grows; kill it as the OOM killer would.
-    first = {pid: cpu_ticks(pid) for pid in descendants()}
-    await asyncio.sleep(0.5)
-    busy = max(first, key=lambda pid: cpu_ticks(pid) - first[pid])
-    os.kill(busy, signal.SIGKILL)
+    # Kill it as the OOM killer would, once it is busy on the page (its CPU time grows), not before
+    # it took the page: a page still queued would simply go to the replacement.
+    await asyncio.to_thread(
+        wait_for, lambda: cpu_ticks(worker) >= idle + 20, timeout_s=30, what="the extraction process busy on the page"
+    )
+    assert not running.done()
+    os.kill(worker, signal.SIGKILL)
     result = await running
     assert isinstance(result, Failed) and result.reason == "process_died"
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
 
 
 async def test_the_memory_cap_stops_a_runaway_page_and_the_pool_goes_on(pool):
-    # the cap is on address space, which starts at ~400 MB in a warm extraction process
-    extraction = pool(memory_limit_mb=700)
+    # The cap is on address space, which starts at ~380 MB in a warm extraction process; the page
+    # reaches 700 MB within seconds. Without the cap it is extracted (Kept) after a minute or
+    # two, so the timeout is far beyond both: a timeout cannot pass for the cap.
+    extraction = pool(memory_limit_mb=700, timeout_s=600.0)
     result = await extraction.extract(slow_html(60000), "https://huge.example/", OPTIONS)
-    # lxml reports its own allocation failure as an unparsable document, so trafilatura may call
-    # it "no content" rather than raise: either way the page is not kept and nothing else suffers.
-    assert not isinstance(result, Kept), result
+    assert isinstance(result, Failed), result
+    assert (result.stage, result.reason, result.error_class) == ("extract", "extractor_error", "MemoryError"), result
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
 
 
