@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -232,7 +233,7 @@ async def test_a_crash_between_firing_and_publishing_republishes_on_redelivery(a
     (published,) = read_topic(alerting.settings, alerting.alerts_topic, at_least=1)
     assert Alert.model_validate_json(published.value) == in_stream
     assert await later.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7") == []
-    await asyncio.sleep(1)
+    # on_article returns once the topic acknowledged what it published: read up to the end offsets
     assert len(read_topic(alerting.settings, alerting.alerts_topic, at_least=1)) == 1
     assert await redis_client.xlen(alerting.ledger.stream_key) == 1
 
@@ -247,7 +248,7 @@ async def test_a_story_alert_fired_by_two_pages_at_once_is_published_by_one(aler
         await alerting.engine.on_article(OTHER, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/1")
     await alerting.engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=None, source="pages.raw/1/1")
     keyword_alerts = len(await stream_alerts(alerting.ledger, redis_client)) - 1
-    await asyncio.sleep(1)
+    # on_article returned: what it published is acknowledged, and read_topic reads to the end offsets
     published = read_topic(alerting.settings, alerting.alerts_topic, at_least=keyword_alerts)
     assert "breaking" not in {Alert.model_validate_json(r.value).rule_id for r in published}
 
@@ -315,8 +316,24 @@ async def test_failures_are_retried_with_backoff_then_dead_lettered_and_the_agen
 
 async def test_an_unreachable_receiver_is_retried_then_dead_lettered(alerting, receiver):
     records = await fired_records(alerting)
-    alerting.rules_path.write_text(RULES % {"url": f"http://127.0.0.1:{free_port()}/hook"}, encoding="utf-8")
-    await asyncio.sleep(1.1)  # the rules file's check interval; the new URL is picked up without a restart
+    unreachable = f"http://127.0.0.1:{free_port()}/hook"
+    before = alerting.rules_path.stat().st_mtime_ns
+    alerting.rules_path.write_text(RULES % {"url": unreachable}, encoding="utf-8")
+    # A change is seen in (mtime, size, inode); the same size and inode are likely here, and the
+    # write may land in the same timestamp tick as the first one: move the mtime on explicitly.
+    later = before + 2_000_000_000
+    os.utime(alerting.rules_path, ns=(later, later))
+
+    async def picked_up() -> bool:  # checked every second: the new URL without a restart
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:
+            target = alerting.rules.current().ruleset.webhook("desk")
+            if target is not None and target.url == unreachable:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    assert await picked_up(), "the rewritten rules file was not reloaded within 10 s"
     async with aiohttp.ClientSession() as session:
         await dispatcher(alerting, session, max_attempts=2).dispatch(records[0])
     (letter,) = read_topic(alerting.settings, alerting.dlq_topic, at_least=1)
