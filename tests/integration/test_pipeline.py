@@ -152,6 +152,7 @@ def test_a_stopping_worker_adds_the_document_frequencies_it_counted(settings: Se
         assert {status["outcome"] for status in outcomes.values()} == {"kept"}, outcomes
         assert list(client.scan_iter(match=f"{settings.redis_prefix}:st:n:ar:*")) == []  # not before the stop
     finally:
-        assert worker.stop() == 0
+        exit_code = worker.stop()  # asserted after the block, so that a failure above is the one reported
+    assert exit_code == 0
     counted = [int(client.get(key)) for key in client.scan_iter(match=f"{settings.redis_prefix}:st:n:ar:*")]
     assert sum(counted) == len(records) == 3
