@@ -1,15 +1,21 @@
-"""Two workers in one consumer group share the partitions and process every page once."""
+"""Two workers in one consumer group share the partitions and process every page once.
+
+A kept page handled twice leaves no second trace (its article is unchanged, so it is not
+published again), but every handling of a rejected page publishes a dead letter: empty pages on
+every partition make a page handled twice, by either worker, a second letter on the DLQ."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
-from worker_harness import WorkerProcess, sync_redis, wait_for, wait_for_outcomes
+from worker_harness import WorkerProcess, read_topic, sync_redis, wait_for, wait_for_outcomes
 
 from workers.feed import Record, produce
 from workers.settings import Settings
@@ -57,15 +63,29 @@ def test_two_workers_split_the_partitions_and_process_every_page(settings: Setti
         assert split[0] | split[1] == {0, 1, 2, 3}
 
         now = datetime.now(UTC).isoformat()
-        records = [
+        good = [
             Record(url.encode(), json.dumps({"url": url, "fetched_at": now, "html": PAGE}).encode())
             for url in (f"https://scale.example/story/{i}" for i in range(24))
         ]
+        empty = [
+            Record(url.encode(), json.dumps({"url": url, "fetched_at": now, "html": ""}).encode())
+            for url in (f"https://scale.example/empty/{i}" for i in range(12))
+        ]
+        records = [page for pair in zip(good[::2], good[1::2], empty, strict=True) for page in pair]
         sent = produce(settings, records)
-        assert {meta.partition for meta in sent} == {0, 1, 2, 3}
+        partitions = {page.key: meta.partition for page, meta in zip(records, sent, strict=True)}
+        assert {partitions[page.key] for page in good} == {partitions[page.key] for page in empty} == {0, 1, 2, 3}
         outcomes = wait_for_outcomes(sync_redis(settings), settings, records, sent, worker=workers[0], timeout_s=120)
-        assert {s["outcome"] for s in outcomes.values()} == {"kept"}
+        assert Counter(s["outcome"] for s in outcomes.values()) == {"kept": len(good), "dropped": len(empty)}
         assert all(worker.alive for worker in workers)
     finally:
-        for worker in workers:
-            worker.stop()
+        exit_codes = [worker.stop() for worker in workers]
+    assert exit_codes == [0, 0]
+    # The workers are stopped: everything they published is on the topics, read to their end offsets.
+    dead_letters = read_topic(settings, settings.topic_dlq, at_least=len(empty))
+    letters = Counter(base64.b64decode(json.loads(r.value)["original_key_b64"]) for r in dead_letters)
+    assert letters == Counter(page.key for page in empty)  # every empty page handled, each once
+    article_ids = {outcomes[page.key.decode()]["article_id"] for page in good}
+    assert len(article_ids) == len(good)
+    published = Counter(r.key.decode() for r in read_topic(settings, settings.topic_articles, at_least=len(good)))
+    assert published == Counter(article_ids)  # every kept page's article, each once
