@@ -129,6 +129,5 @@ def test_malformed_data_finds_nothing_and_raises_nothing() -> None:
         "<script>self.__next_f.push([1,\"24:T9999,<p>" + "shorter than it claims. " * 12 + "</p>\"])</script>"
     )
     tree = document_fromstring(shell(scripts))
-    fragment = article_fragment(tree)
-    assert fragment is None or "shorter than it claims" in fragment
+    assert article_fragment(tree) is None
     assert "<article>" in page_of("<p>x</p>", "ar") and 'lang="ar"' in page_of("<p>x</p>", "ar")

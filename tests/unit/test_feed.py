@@ -24,7 +24,7 @@ def test_a_file_without_canonical_link_gets_the_base_url(tmp_path: Path):
 
 def test_a_directory_yields_every_html_file_keyed_by_url():
     records = list(records_from_paths([SAMPLE_PAGES], base_url="https://x.example/"))
-    assert len(records) == len(list(SAMPLE_PAGES.glob("*.html")))
+    assert records and len(records) == len(list(SAMPLE_PAGES.glob("*.html")))
     assert all(json.loads(r.value)["url"] == r.key.decode() for r in records)
 
 
