@@ -125,6 +125,25 @@ def sync_redis(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url.get_secret_value())
 
 
+def stored_values(client: redis.Redis, keys: Iterable[bytes]) -> dict[bytes, object]:
+    """What each key holds, value by value: a hash's fields, a sorted set's members and scores.
+    (Not ``DUMP``: the bytes of a hash table depend on where Redis is in rehashing it.)"""
+    values: dict[bytes, object] = {}
+    for key in keys:
+        kind = client.type(key)
+        if kind == b"hash":
+            values[key] = client.hgetall(key)
+        elif kind == b"zset":
+            values[key] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"set":
+            values[key] = sorted(client.smembers(key))
+        elif kind == b"list":
+            values[key] = client.lrange(key, 0, -1)
+        else:
+            values[key] = client.get(key)
+    return values
+
+
 def page_status(client: redis.Redis, settings: Settings, url: str) -> dict[str, str]:
     return _decoded(client.hgetall(page_key(settings.redis_prefix, url)))
 

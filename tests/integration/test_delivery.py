@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, TopicPartition
-from worker_harness import WorkerProcess, outcomes_for, page_status, read_topic, sync_redis, wait_for, wait_for_outcomes
+from worker_harness import (
+    WorkerProcess,
+    outcomes_for,
+    page_status,
+    read_topic,
+    stored_values,
+    sync_redis,
+    wait_for,
+    wait_for_outcomes,
+)
 
 from workers import SAMPLE_PAGES
 from workers.feed import Record, produce, records_from_paths
@@ -89,13 +98,13 @@ def test_redelivery_leaves_redis_byte_for_byte_the_same_and_publishes_nothing_ne
         wait_for_outcomes(client, settings, records, first, worker=worker)
         keys = sorted(client.scan_iter(match=f"{settings.redis_prefix}:*"))
         article_and_index_keys = [k for k in keys if b":page:" not in k]
-        before = {k: client.dump(k) for k in article_and_index_keys}
+        before = stored_values(client, article_and_index_keys)
         published_before = read_topic(settings, settings.topic_articles, at_least=len(records))
 
         again = produce(settings, records)  # the same pages, delivered a second time
         wait_for_outcomes(client, settings, records, again, worker=worker)
         assert outcomes_for(client, settings, records, again)
-        after = {k: client.dump(k) for k in article_and_index_keys}
+        after = stored_values(client, article_and_index_keys)
         assert after == before
         assert sorted(client.scan_iter(match=f"{settings.redis_prefix}:*")) == keys
         time.sleep(1)

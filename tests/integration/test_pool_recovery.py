@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from tests.worker_harness import wait_for
+from worker_harness import wait_for
 from workers.pool import ExtractionPool
 from workers.stages.extract import ExtractionOptions
 from workers.stages.outcome import Kept

@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 from pydantic import SecretStr
-from worker_harness import WorkerProcess, read_topic, sync_redis, wait_for, wait_for_outcomes, wait_until_handled
+from worker_harness import (
+    WorkerProcess,
+    read_topic,
+    stored_values,
+    sync_redis,
+    wait_for,
+    wait_for_outcomes,
+    wait_until_handled,
+)
 
 from workers import SAMPLE_PAGES
 from workers.feed import Record, make_producer, produce, records_from_paths
@@ -116,9 +124,9 @@ def wait_until_replayed(settings: Settings, samples: list[Record], *, replays: i
     wait_until_handled(worker, settings.topic_pages_raw)
 
 
-def articles_and_indexes(client, settings: Settings) -> dict[bytes, bytes]:
+def articles_and_indexes(client, settings: Settings) -> dict[bytes, object]:
     keys = sorted(k for k in client.scan_iter(match=f"{settings.redis_prefix}:*") if b":page:" not in k)
-    return {k: client.dump(k) for k in keys}
+    return stored_values(client, keys)
 
 
 def test_replaying_the_same_range_twice_leaves_redis_byte_for_byte_the_same(settings: Settings, samples, tmp_path: Path):
