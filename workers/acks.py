@@ -11,14 +11,14 @@ impossible: whatever faust commits, every offset below it has been fully process
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from workers.retry import until_done
+
 E = TypeVar("E")
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, eq=False)
@@ -82,22 +82,15 @@ async def consume_in_offset_order(
     progress = asyncio.Condition()
     running: set[asyncio.Task[None]] = set()
 
-    async def handle_until_done(event: Any) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await handle(event)
-                return
-            except Exception:  # noqa: BLE001 - see the docstring: retried, never lost, never fatal
-                log.exception(
-                    "handler raised on %s@%d; retrying in %.1f s", event.message.tp, event.message.offset, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, retry_backoff_max_s)
-
     async def run(event: Any, slot: Slot[Any]) -> None:
         try:
-            await handle_until_done(event)
+            # retried whatever the error: see the docstring
+            await until_done(
+                lambda: handle(event),
+                what=f"handling {event.message.tp}@{event.message.offset}",
+                backoff_max_s=retry_backoff_max_s,
+                retry_on=lambda _exc: True,
+            )
             for finished in acks.complete(slot):
                 finished.ack()
         finally:

@@ -61,7 +61,13 @@ async def until_done(
         except Exception as exc:
             if not retry_on(exc):
                 raise
-            log.warning("%s failed (attempt %d, retrying in %.1f s): %r", what, attempt, delay, exc)
+            # an outage is expected to pass; anything else retried is a fault to see, with its trace
+            outage = is_transient(exc)
+            log.log(
+                logging.WARNING if outage else logging.ERROR,
+                "%s failed (attempt %d, retrying in %.1f s): %r", what, attempt, delay, exc,
+                exc_info=not outage,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, backoff_max_s)
             attempt += 1

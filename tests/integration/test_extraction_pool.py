@@ -62,6 +62,19 @@ def descendants() -> set[int]:
     return seen
 
 
+def forkservers() -> set[int]:
+    """This process's multiprocessing forkserver (the parent of every pool's processes), alive."""
+    found = set()
+    for pid in children_of(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing.forkserver" in cmdline:  # empty once it is a zombie
+            found.add(pid)
+    return found
+
+
 def cpu_ticks(pid: int) -> int:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -124,3 +137,16 @@ _DATEPARSER_READY = (
     "(lambda info: (info.currsize, info.misses))"
     "(__import__('htmldate.extractors', fromlist=['_']).get_external_parser.cache_info())"
 )
+
+
+async def test_a_pool_whose_forkserver_was_killed_is_rebuilt_and_takes_the_next_page(pool):
+    # One page per process: the next page needs a new process, which the dead forkserver cannot
+    # fork; the kernel's OOM killer picking the warm forkserver looks exactly like this. (Last in
+    # this file: the forkserver is shared by every pool of the process; the rebuild starts another.)
+    extraction = pool(tasks_per_process=1)
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    [forkserver] = forkservers()
+    os.kill(forkserver, signal.SIGKILL)
+    await asyncio.to_thread(wait_for, lambda: forkserver not in forkservers(), timeout_s=10, what="the forkserver to die")
+    for _ in range(3):
+        assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)

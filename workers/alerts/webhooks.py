@@ -192,7 +192,6 @@ class WebhookDispatcher:
         self._ledger = ledger
         self._sender = sender
         self._dead_letters = dead_letters
-        self._retry_backoff_max_s = retry_backoff_max_s
         self._retry = Retrying(retry_backoff_max_s)
         self._clock = clock
 
@@ -232,7 +231,7 @@ class WebhookDispatcher:
         await until_done(
             lambda: self._dead_letters.publish_dead_letter(letter),
             what="publishing an alert dead letter",
-            backoff_max_s=self._retry_backoff_max_s,
+            backoff_max_s=self._retry.backoff_max_s,
             retry_on=lambda _exc: True,
         )
         await self._retry(

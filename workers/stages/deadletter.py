@@ -42,7 +42,7 @@ def dead_letter(
     key_bytes = _base64_length(len(kept_key)) if kept_key is not None else 0
     keep = max(0, (max_record_bytes - _RECORD_OVERHEAD - url_bytes - key_bytes) * 3 // 4)
     # What is cut stays readable at `source` for the topic's retention.
-    truncated = len(original) > keep or (key is not None and len(kept_key or b"") < len(key))
+    truncated = len(original) > keep or kept_key != key
     return DeadLetter(
         outcome="failed" if isinstance(result, Failed) else "dropped",
         stage=result.stage,
