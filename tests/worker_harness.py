@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import RecordMetadata
 from pydantic import SecretStr
@@ -189,25 +189,35 @@ def wait_for_outcomes(
     )
 
 
+def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The worker group's committed offset of each partition of ``topic`` that has one."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        offsets = admin.list_group_offsets(settings.group_id).get(settings.group_id, {})
+    finally:
+        admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+
+
 def wait_until_handled(worker: WorkerProcess, topic: str, *, timeout_s: float = 180) -> None:
     """Every record now on ``topic`` handled by the worker: its consumer group's committed offsets
     reach the topic's end offsets. The worker acknowledges a record only once it and every record
     before it in its partition were handled (workers/acks.py), and Faust commits only what was
     acknowledged. Unlike a page's last outcome in Redis, this holds when two records of one page
     were in flight at once and the older finished last."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=worker.settings.kafka_bootstrap, group_id=worker.settings.group_id, enable_auto_commit=False
-    )
+    consumer = KafkaConsumer(bootstrap_servers=worker.settings.kafka_bootstrap)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         assert partitions, f"{topic}: no partitions"
-        end = consumer.end_offsets(partitions)
-        wait_for(
-            lambda: all((consumer.committed(tp) or 0) >= end[tp] for tp in partitions),
-            timeout_s=timeout_s, what=f"every record of {topic} up to offsets {end} handled", worker=worker,
-        )
+        end = {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
     finally:
         consumer.close()
+
+    def handled() -> bool:
+        committed = committed_offsets(worker.settings, topic)
+        return all(committed.get(partition, 0) >= offset for partition, offset in end.items())
+
+    wait_for(handled, timeout_s=timeout_s, what=f"every record of {topic} up to offsets {end} handled", worker=worker)
 
 
 def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: float = 30) -> list[ConsumerRecord]:

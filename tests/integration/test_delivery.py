@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, TopicPartition
 from worker_harness import (
     WorkerProcess,
+    committed_offsets,
     outcomes_for,
     page_status,
     read_topic,
@@ -40,16 +40,6 @@ def slow_page(url: str, paragraphs: int) -> Record:
     return Record(url.encode(), json.dumps(message).encode())
 
 
-def committed_offset(settings: Settings, partition: int) -> int | None:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        offsets = admin.list_group_offsets(settings.group_id).get(settings.group_id, {})
-    finally:
-        admin.close()
-    meta = offsets.get(TopicPartition(settings.topic_pages_raw, partition))
-    return None if meta is None or meta.offset < 0 else meta.offset
-
-
 def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_path: Path):
     # One partition: the slow page is the head, the fast ones finish behind it. faust-streaming
     # 0.15 would commit past the head here (faust#606); the worker must not.
@@ -68,7 +58,7 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
         wait_for_outcomes(client, settings, fast, sent[1:], worker=worker)
         time.sleep(4 * settings.commit_interval_s)  # every chance to commit whatever it would
         assert not page_status(client, settings, "https://slow.example/head"), "the head page finished too soon to test anything"
-        committed = committed_offset(settings, 0)
+        committed = committed_offsets(settings, settings.topic_pages_raw).get(0)
         assert committed is None or committed <= head_offset, f"committed {committed} past the in-flight page {head_offset}"
     finally:
         worker.kill()
@@ -77,7 +67,10 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
     try:
         outcomes = wait_for_outcomes(client, settings, [head, *fast], sent, worker=restarted, timeout_s=180)
         assert outcomes["https://slow.example/head"]["outcome"] == "kept"
-        wait_for(lambda: committed_offset(settings, 0) == sent[-1].offset + 1, timeout_s=30, what="the final commit")
+        wait_for(
+            lambda: committed_offsets(settings, settings.topic_pages_raw).get(0) == sent[-1].offset + 1,
+            timeout_s=30, what="the final commit",
+        )
     finally:
         restarted.stop()
 
