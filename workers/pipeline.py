@@ -125,13 +125,19 @@ class PagePipeline:
                 return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
             # After the article is stored (a receiver may fetch it) and before the page outcome
             # and the ack: a crash in between redelivers the page, and firing is once-only.
-            await self._alerts.on_article(
-                article,
-                urgent=article.urgent,
-                story=await self._story(decision.story_id),
-                replay=ReplayMarker.from_headers(record.headers),
-                source=record.position.label,
-            )
+            try:
+                await self._alerts.on_article(
+                    article,
+                    urgent=article.urgent,
+                    story=await self._story(decision.story_id),
+                    replay=ReplayMarker.from_headers(record.headers),
+                    source=record.position.label,
+                )
+            except Exception as exc:  # noqa: BLE001 - outages are retried inside; this is a bug or a bad rule
+                # The article is stored and published, so the page stays kept; the alerts it may
+                # have owed are dead-lettered, to be fired by a replay of its offset with --alerts.
+                log.exception("alerts failed for %s from %s", article.url, record.position.label)
+                await self._publish_dead_letter(record, Failed.from_exception("alerts", "alert_error", exc))
         else:
             await self._retry(lambda: self._store.touch(article), what="renewing an article")
         # Learnt from every kept page, once per article id (a re-crawl or replay adds nothing).
@@ -166,29 +172,8 @@ class PagePipeline:
             await self._retry(lambda: self._store.mark_published(article), what="marking an article published")
 
     async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Outcome:
-        letter = dead_letter(
-            result,
-            key=record.key,
-            value=record.value,
-            source=record.position,
-            source_timestamp_ms=record.timestamp_ms,
-            pipeline_version=self._settings.pipeline_version,
-            failed_at=self._clock(),
-            max_record_bytes=self._settings.max_message_bytes,
-        )
+        letter = await self._publish_dead_letter(record, result)
         outcome = Outcome.FAILED if isinstance(result, Failed) else Outcome.DROPPED
-        log.info(
-            "%s %s[%d]@%d at %s: %s (%s)",
-            outcome, record.topic, record.partition, record.offset, result.stage, result.reason, result.detail[:200],
-        )
-        # A dead letter that cannot be written is retried whatever the error: acknowledging the
-        # page without it would lose the page silently.
-        await until_done(
-            lambda: self._publisher.publish_dead_letter(letter),
-            what="publishing a dead letter",
-            backoff_max_s=self._settings.retry_backoff_max_s,
-            retry_on=lambda _exc: True,
-        )
         page_url = url or letter.url
         if page_url:
             try:
@@ -207,3 +192,29 @@ class PagePipeline:
             except Exception:  # noqa: BLE001 - the dead letter already holds the page
                 log.exception("could not record the outcome of %s", page_url)
         return outcome
+
+    async def _publish_dead_letter(self, record: SourceRecord, result: Dropped | Failed) -> DeadLetter:
+        letter = dead_letter(
+            result,
+            key=record.key,
+            value=record.value,
+            source=record.position,
+            source_timestamp_ms=record.timestamp_ms,
+            pipeline_version=self._settings.pipeline_version,
+            failed_at=self._clock(),
+            max_record_bytes=self._settings.max_message_bytes,
+        )
+        log.info(
+            "%s %s[%d]@%d at %s: %s (%s)",
+            letter.outcome, record.topic, record.partition, record.offset, result.stage, result.reason,
+            result.detail[:200],
+        )
+        # A dead letter that cannot be written is retried whatever the error: acknowledging the
+        # page without it would lose the page silently.
+        await until_done(
+            lambda: self._publisher.publish_dead_letter(letter),
+            what="publishing a dead letter",
+            backoff_max_s=self._settings.retry_backoff_max_s,
+            retry_on=lambda _exc: True,
+        )
+        return letter

@@ -1,0 +1,157 @@
+"""What the pipeline does when something other than the page goes wrong, on the real Redis: a bug
+in any stage costs that page a dead letter (``internal_error``), never the worker and never the
+next page; alerts that fail after the article was stored leave the page kept, its article stored
+and published once, and the alerts dead-lettered for a replay with ``--alerts``.
+
+The pipeline is driven directly (no Faust, no broker): what is checked is its routing, with the
+real store, dedup, chrome and alert ledger on Redis. The Kafka side of dead letters is covered by
+tests/integration/test_pipeline.py on the real broker."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from contract import assert_valid
+from worker_harness import page_status, sync_redis
+
+from workers import SAMPLE_PAGES
+from workers.alerts.engine import AlertEngine, RulesFile
+from workers.alerts.ledger import AlertLedger
+from workers.alerts.messages import Alert
+from workers.chrome_index import RedisChromeIndex
+from workers.chrome_index import settings_from as chrome_settings_from
+from workers.dedup.index import DedupConfig, DedupIndex
+from workers.feed import records_from_paths
+from workers.models import Article, DeadLetter, Outcome
+from workers.pipeline import PagePipeline, SourceRecord
+from workers.settings import Settings
+from workers.sinks.redis_store import ArticleStore
+from workers.stages.extract import ExtractionOptions, extract_document
+from workers.stages.outcome import StageResult
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+SEED_PAGE = SAMPLE_PAGES / "seed-004-masr-news.html"
+OTHER_PAGE = SAMPLE_PAGES / "en-cbc-gaza-ceasefire.html"
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.articles: list[Article] = []
+        self.dead_letters: list[DeadLetter] = []
+
+    async def publish_article(self, article: Article) -> None:
+        self.articles.append(article)
+
+    async def publish_dead_letter(self, record: DeadLetter) -> None:
+        self.dead_letters.append(record)
+
+
+class InProcessPool:
+    """The extraction stage itself, in this process; ``broken_for`` URLs raise as a bug would."""
+
+    def __init__(self, broken_for: frozenset[str] = frozenset()) -> None:
+        self._broken_for = broken_for
+
+    async def extract(
+        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str]
+    ) -> StageResult:
+        if url in self._broken_for:
+            raise RuntimeError("a bug in the extraction adapter")
+        return extract_document(html, url, options, known_chrome=known_chrome)
+
+
+class RefusingAlertPublisher:
+    """The ``alerts`` topic refusing the record for good (not an outage: not retried)."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def publish_alert(self, alert: Alert) -> None:
+        self.attempts += 1
+        raise ValueError("the alerts topic refused the record")
+
+
+def source_record(path: Path, offset: int) -> SourceRecord:
+    (record,) = records_from_paths([path], base_url="https://routing.wirefeed.invalid/")
+    return SourceRecord(
+        topic="pages.raw", partition=0, offset=offset, key=record.key, value=record.value, timestamp_ms=1_700_000_000_000
+    )
+
+
+@pytest.fixture
+async def build_pipeline(settings: Settings, redis_client: aioredis.Redis, tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    # the seed page is about the Syrian talks in Arabic: every Arabic article matches
+    rules.write_text("version: 1\nrules: [{id: arabic, kind: article, match: {languages: [ar]}}]\n", encoding="utf-8")
+
+    def build(pool: InProcessPool, alert_publisher: RefusingAlertPublisher) -> tuple[PagePipeline, RecordingPublisher]:
+        publisher = RecordingPublisher()
+        pipeline = PagePipeline(
+            settings,
+            pool=pool,  # type: ignore[arg-type]
+            store=ArticleStore.from_settings(redis_client, settings),
+            publisher=publisher,
+            chrome=RedisChromeIndex(redis_client, settings.redis_prefix, chrome_settings_from(settings)),
+            dedup=DedupIndex(redis_client, settings.redis_prefix, DedupConfig.from_settings(settings)),
+            alerts=AlertEngine(
+                RulesFile(rules, secret_names=(), check_interval_s=60),
+                ledger=AlertLedger.from_settings(redis_client, settings),
+                publisher=alert_publisher,
+                pipeline_version=settings.pipeline_version,
+                retry_backoff_max_s=0.1,
+            ),
+        )
+        return pipeline, publisher
+
+    return build
+
+
+async def test_a_bug_in_a_stage_costs_the_page_a_dead_letter_and_the_next_page_goes_through(
+    settings: Settings, build_pipeline
+):
+    broken = source_record(OTHER_PAGE, offset=7)
+    pipeline, publisher = build_pipeline(
+        InProcessPool(broken_for=frozenset({broken.key.decode()})), RefusingAlertPublisher()
+    )
+
+    assert await pipeline.handle(broken) is Outcome.FAILED
+    (letter,) = publisher.dead_letters
+    assert (letter.stage, letter.reason, letter.error_class) == ("pipeline", "internal_error", "RuntimeError")
+    assert "a bug in the extraction adapter" in letter.error_message
+    assert base64.b64decode(letter.original_value_b64) == broken.value
+    assert (letter.source.partition, letter.source.offset) == (0, 7)
+    assert_valid("pages.dlq", letter.model_dump_json(by_alias=True))
+    assert publisher.articles == []
+
+    following = source_record(SEED_PAGE, offset=8)
+    assert await pipeline.handle(following) is Outcome.KEPT
+    assert [article.url for article in publisher.articles] == [following.key.decode()]
+
+
+async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_and_dead_letter_the_alerts(
+    settings: Settings, build_pipeline
+):
+    refusing = RefusingAlertPublisher()
+    pipeline, publisher = build_pipeline(InProcessPool(), refusing)
+    record = source_record(SEED_PAGE, offset=3)
+
+    assert await pipeline.handle(record) is Outcome.KEPT
+    assert refusing.attempts == 1  # it did try to fire: the rule matched
+    (article,) = publisher.articles
+    (letter,) = publisher.dead_letters
+    assert (letter.outcome, letter.stage, letter.reason, letter.error_class) == (
+        "failed", "alerts", "alert_error", "ValueError"
+    )
+    assert base64.b64decode(letter.original_value_b64) == record.value
+    assert (letter.source.partition, letter.source.offset) == (0, 3)
+    assert_valid("pages.dlq", letter.model_dump_json(by_alias=True))
+
+    client = sync_redis(settings)
+    stored = client.hget(f"{settings.redis_prefix}:article:{article.article_id}", "json")
+    assert stored is not None
+    outcome = page_status(client, settings, article.url)
+    assert (outcome["outcome"], outcome["article_id"]) == ("kept", article.article_id)
