@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from workers.dedup.index import DedupConfig, DedupIndex, Status
+from workers.dedup.index import MEMOS_KEPT, DedupConfig, DedupIndex, Status
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.settings import Settings
 
@@ -201,6 +201,30 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
     assert first[1].duplicate_of == stream[0].article_id  # never a duplicate of itself
     assert await state() == before
     assert before[3] == [b"2"]  # the two new articles, once each
+
+
+async def test_a_url_whose_text_changes_at_every_crawl_keeps_only_its_newest_decisions(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    url = "https://live.example/blog"
+    crawls = [
+        article(url, body(SEED_000) + f"\nآخر تحديث: الدقيقة {minute}", minutes=minute)
+        for minute in range(0, 5 * (MEMOS_KEPT + 8), 5)
+    ]
+    decisions = [await index.classify(crawl) for crawl in crawls]
+    assert [d.status for d in decisions] == [Status.NEW] + [Status.UPDATE] * (len(crawls) - 1)
+    (doc,) = [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}:dd:doc:*")]
+    memos = [field for field in await redis_client.hkeys(doc) if field.startswith(b"m:")]
+    assert len(memos) == MEMOS_KEPT
+
+    # a redelivery of a recent crawl gets its own decision back, and changes nothing
+    before = await redis_client.hgetall(doc)
+    assert await index.classify(crawls[-MEMOS_KEPT]) == decisions[-MEMOS_KEPT]
+    assert await redis_client.hgetall(doc) == before
+    # an older one is older than the version the index holds: nothing to emit, nothing written
+    oldest = await index.classify(crawls[0])
+    assert oldest.status is Status.UNCHANGED and not oldest.emit
+    assert await redis_client.hgetall(doc) == before
 
 
 async def test_every_key_has_a_ttl(

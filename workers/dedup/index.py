@@ -30,8 +30,9 @@ key                         type    content                                     
                                     BLAKE2b): ``id`` article_id, ``fp`` content  ``fetched_at``
                                     fingerprint, ``t`` fetched_at of that
                                     content, ``story``, ``dup`` duplicate_of;
-                                    ``m:{d}`` the decision made for delivery
-                                    ``d`` (what a replay returns)
+                                    ``m:{minute}:{d}`` the decision made for
+                                    delivery ``d`` (what a replay returns),
+                                    the newest :data:`MEMOS_KEPT` only
 ``{p}:dd:s8:{u}``           STRING  MinHash signature of that content,           as the doc
                                     128 x 8 bit
 ``{p}:dd:ix:{b}``           HASH    near-duplicate index, bucket ``b``: first 4  W after its last
@@ -94,7 +95,10 @@ server (a standalone Redis >= 7.0, or one cluster slot through a hash-tagged pre
 Replays (at-least-once delivery). A delivery is identified by (article_id, fetched_at,
 content fingerprint). The decision made for it is stored with the URL's doc, and is what a
 replay returns; nothing is counted twice (story membership is a set, DF counts only on the
-first decision). A recrawl (other fetched_at) with the same content is ``unchanged``.
+first decision). A recrawl (other fetched_at) with the same content is ``unchanged``. A URL keeps
+the decisions of its :data:`MEMOS_KEPT` newest deliveries (a page whose text changes at every
+crawl would otherwise grow its doc for as long as it is crawled); a replay of an older one finds
+a newer version and is ``unchanged``, which is what the store would make of it anyway.
 """
 
 from __future__ import annotations
@@ -369,6 +373,21 @@ for _, name in ipairs({'id', 'story', 'dup'}) do
   if h[name] ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = h[name] end
 end
 redis.call('HSET', KEYS[1], unpack(fields))
+-- A URL whose text changes at every crawl (a live page, a clock or a counter in the text) adds a
+-- memo each time, and its doc lives as long as it is crawled: only the newest memos stay (5
+-- fields are not memos). A replay of an older delivery then finds a newer version: unchanged.
+if redis.call('HLEN', KEYS[1]) > h.memos_kept + 5 then
+  local memos = {}
+  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+    local at = string.match(name, '^m:(%d+):')
+    if at then memos[#memos + 1] = {tonumber(at), name} end
+  end
+  table.sort(memos, function(a, b)
+    if a[1] ~= b[1] then return a[1] > b[1] end
+    return a[2] > b[2]
+  end)
+  for i = h.memos_kept + 1, #memos do redis.call('HDEL', KEYS[1], memos[i][2]) end
+end
 expire_at_least(KEYS[1], h.expiry)
 redis.call('SET', KEYS[2], ARGV[6], 'EXAT', h.expiry)
 for i = 1, n_dd do
@@ -400,6 +419,9 @@ return 1
 """
 )
 
+MEMOS_KEPT = 32
+"""Decisions kept per URL for redeliveries and replays (the newest deliveries): bounds the doc
+of a URL whose text changes at every crawl."""
 MAX_ATTEMPTS = 8
 """Optimistic attempts of one classification before giving up: a conflict needs another
 article touching the same entries within the same milliseconds, so more means a bug."""
@@ -436,6 +458,11 @@ class _Article:
     entries: list[bytes]
     terms: stories.TermVector  # raw term frequencies
     language: str
+
+    @property
+    def memo_field(self) -> str:
+        # the minute first, so that the commit can keep the newest memos without reading them
+        return f"m:{_minute(self.at)}:{self.delivery}"
 
 
 @dataclass(slots=True)
@@ -715,7 +742,7 @@ class DedupIndex:
         doc, dd_found, st_found, exact, originals, found_stories = await self._lookup_script(
             keys=[self._doc(art.ref)],
             args=[
-                f"m:{art.delivery}",
+                art.memo_field,
                 self._p,
                 self._config.buckets,
                 _minute(art.at - self._window_s),
@@ -837,7 +864,8 @@ class DedupIndex:
         header: dict[str, Any] = {
             "prefix": self._p,
             "buckets": self._config.buckets,
-            "memo": f"m:{art.delivery}",
+            "memo": art.memo_field,
+            "memos_kept": MEMOS_KEPT,
             "doc_id": _text(read.doc_id) or "",
             "at": repr(art.at),
             "expiry": math.ceil(art.at + self._window_s),
