@@ -7,7 +7,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError, model_validator
+
+
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def crawled_url(url: str) -> str:
+    """``url`` as ``RawPage.url`` holds it (WHATWG parsing: lowercase host, punycode, percent-
+    encoded path, "/" for an empty path), or as given when it is not a valid URL. Page outcomes are
+    keyed by it, so that a page dead-lettered before its message was parsed (its URL is then the
+    record's key, as the crawler wrote it) and the same URL kept later share one record."""
+    try:
+        return str(_HTTP_URL.validate_python(url))
+    except ValidationError:
+        return url
 
 
 class _Message(BaseModel):

@@ -1,7 +1,8 @@
 """What the pipeline does when something other than the page goes wrong, on the real Redis: a bug
 in any stage costs that page a dead letter (``internal_error``), never the worker and never the
 next page; alerts that fail after the article was stored leave the page kept, its article stored
-and published once, and the alerts dead-lettered for a replay with ``--alerts``.
+and published once, and the alerts dead-lettered for a replay with ``--alerts``; a URL's outcomes
+land on one page record whichever stage recorded them.
 
 The pipeline is driven directly (no Faust, no broker): what is checked is its routing, with the
 real store, dedup, chrome and alert ledger on Redis. The Kafka side of dead letters is covered by
@@ -10,6 +11,7 @@ tests/integration/test_pipeline.py on the real broker."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from workers.chrome_index import RedisChromeIndex
 from workers.chrome_index import settings_from as chrome_settings_from
 from workers.dedup.index import DedupConfig, DedupIndex
 from workers.feed import records_from_paths
-from workers.models import Article, DeadLetter, Outcome
+from workers.models import Article, DeadLetter, Outcome, crawled_url
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
@@ -155,3 +157,30 @@ async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_an
     assert stored is not None
     outcome = page_status(client, settings, article.url)
     assert (outcome["outcome"], outcome["article_id"]) == ("kept", article.article_id)
+
+
+async def test_a_url_dead_lettered_before_parsing_and_kept_later_has_one_page_record(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    # As a crawler writes it: mixed-case host, an Arabic path; the parsed form differs from it.
+    url = "https://Masr-News.example/مصر/حلب"
+    page = base64.b64encode(SEED_PAGE.read_bytes()).decode("ascii")
+
+    def crawl(offset: int, status: int) -> SourceRecord:
+        message = {"url": url, "fetched_at": f"2026-11-22T10:0{offset}:00+00:00", "status": status, "html_b64": page}
+        return SourceRecord(
+            topic="pages.raw", partition=0, offset=offset, key=url.encode(),
+            value=json.dumps(message, ensure_ascii=False).encode(), timestamp_ms=None,
+        )
+
+    pipeline, publisher = build_pipeline(InProcessPool(), RefusingAlertPublisher())
+    assert await pipeline.handle(crawl(1, 503)) is Outcome.DROPPED
+    assert publisher.dead_letters[0].url == url  # the dead letter keeps the URL as sent
+    pages = [key async for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:page:*")]
+    assert len(pages) == 1
+    assert await pipeline.handle(crawl(2, 200)) is Outcome.KEPT
+
+    assert [key async for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:page:*")] == pages
+    outcome = page_status(sync_redis(settings), settings, url)
+    assert (outcome["outcome"], outcome["offset"]) == ("kept", "2")
+    assert outcome["url"] == crawled_url(url) == "https://masr-news.example/%D9%85%D8%B5%D8%B1/%D8%AD%D9%84%D8%A8"

@@ -9,8 +9,10 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | last outcome for a page URL: ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
 
-``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled
-(``workers.stages.article.url_digest``).
+``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled, in the form
+``pages.raw`` messages are parsed to (``workers.models.crawled_url``: lowercase host, punycode,
+percent-encoded path), which is also what the ``url`` field holds: a page dead-lettered before its
+message was parsed and the same URL crawled again later share one record.
 
 Indexes are scored by publication time, not by arrival, so that a replay writes the same bytes and
 old pages replayed today sort where they belong. They are bounded by count; an index member whose
@@ -33,7 +35,7 @@ from enum import StrEnum
 
 import redis.asyncio as aioredis
 
-from workers.models import Article, SourcePosition
+from workers.models import Article, SourcePosition, crawled_url
 from workers.settings import Settings
 from workers.stages.article import url_digest
 
@@ -106,7 +108,7 @@ class SavedArticle:
 
 def page_key(prefix: str, url: str) -> str:
     """The key of a page URL's last outcome (the demo and the tests read it too)."""
-    return f"{prefix}:page:{url_digest(url)}"
+    return f"{prefix}:page:{url_digest(crawled_url(url))}"
 
 
 def publish_marker(article: Article) -> str:
@@ -209,7 +211,7 @@ class ArticleStore:
     ) -> None:
         key = self.page_key(url)
         fields = {
-            "url": url,
+            "url": crawled_url(url),
             "outcome": outcome,
             "stage": stage,
             "reason": reason,
