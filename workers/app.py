@@ -23,6 +23,8 @@ from workers.alerts.ledger import AlertLedger
 from workers.chrome_index import RedisChromeIndex
 from workers.chrome_index import settings_from as chrome_settings_from
 from workers.dedup.index import DedupConfig, DedupIndex
+from workers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from workers.metrics import PipelineMetrics
 from workers.models import Article, DeadLetter
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import ExtractionPool
@@ -78,6 +80,11 @@ def create_app(settings: Settings) -> faust.App:
     articles = app.topic(settings.topic_articles, partitions=settings.articles_partitions, **_RAW)
     dead_letters = app.topic(settings.topic_dlq, partitions=settings.dlq_partitions, **_RAW)
     publisher = TopicPublisher(articles, dead_letters)
+    metrics = PipelineMetrics()
+
+    @app.page("/metrics")
+    async def expose_metrics(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return view.bytes(metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     alerts = app.topic(settings.topic_alerts, partitions=settings.alerts_partitions, **_RAW)
     alert_publisher = TopicAlertPublisher(alerts, app.topic(settings.topic_alerts_dlq, partitions=1, **_RAW))
@@ -102,6 +109,7 @@ def create_app(settings: Settings) -> faust.App:
             alerts=AlertEngine.from_settings(
                 settings, ledger=AlertLedger.from_settings(redis_client, settings), publisher=alert_publisher
             ),
+            metrics=metrics,
         )
 
         async def handle(event: faust.EventT) -> None:
@@ -134,7 +142,7 @@ def create_app(settings: Settings) -> faust.App:
             except Exception:  # noqa: BLE001 - losing them is harmless, blocking the stop is not
                 log.warning("document frequencies not flushed at stop", exc_info=True)
             await redis_client.aclose()
-            log.info("pipeline stopped: %s", dict(pipeline.counts))
+            log.info("pipeline stopped: %s", metrics.pages_by_outcome())
 
     @app.agent(alerts, name="webhooks")
     async def deliver_webhooks(stream: faust.StreamT[Any]) -> None:

@@ -4,7 +4,7 @@ hands it a ``SourceRecord`` and acknowledges the message once ``handle`` returns
 from __future__ import annotations
 
 import logging
-from collections import Counter
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +14,7 @@ from workers.alerts.engine import AlertEngine
 from workers.alerts.match import StoryInfo
 from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
+from workers.metrics import PipelineMetrics
 from workers.models import Article, DeadLetter, Outcome, SourcePosition
 from workers.pool import ExtractionPool, PoolUnavailable
 from workers.replay import ReplayMarker
@@ -44,6 +45,16 @@ class SourceRecord:
         return SourcePosition(topic=self.topic, partition=self.partition, offset=self.offset)
 
 
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """How a page ended, and the stage and reason that decided it (``sink`` and the dedup
+    status for a kept page)."""
+
+    outcome: Outcome
+    stage: str
+    reason: str
+
+
 class Publisher(Protocol):
     """Sends to the output topics and returns once the broker has acknowledged the record."""
 
@@ -63,6 +74,7 @@ class PagePipeline:
         chrome: ChromeIndex,
         dedup: DedupIndex,
         alerts: AlertEngine,
+        metrics: PipelineMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
@@ -72,33 +84,39 @@ class PagePipeline:
         self._chrome = chrome
         self._dedup = dedup
         self._alerts = alerts
+        self._metrics = metrics
         self._clock = clock
         self._retry = Retrying(settings.retry_backoff_max_s)
         self._options = ExtractionOptions(min_text_chars=settings.min_text_chars)
-        self.counts: Counter[str] = Counter()
 
     async def handle(self, record: SourceRecord) -> Outcome:
+        started = time.monotonic()
         try:
-            outcome = await self._process(record)
+            handled = await self._process(record)
         except Exception as exc:  # noqa: BLE001 - a bug must cost one dead letter, not the worker
             log.exception("unexpected error on %s[%d]@%d", record.topic, record.partition, record.offset)
-            outcome = await self._reject(record, Failed.from_exception("pipeline", "internal_error", exc), None)
-        self.counts[outcome] += 1
-        return outcome
+            handled = await self._reject(record, Failed.from_exception("pipeline", "internal_error", exc), None)
+        self._metrics.pages.labels(handled.outcome.value, handled.stage, handled.reason).inc()
+        self._metrics.page_seconds.observe(time.monotonic() - started)
+        if record.timestamp_ms is not None:
+            self._metrics.page_delay_seconds.observe(max(0.0, self._clock().timestamp() - record.timestamp_ms / 1000))
+        return handled.outcome
 
-    async def _process(self, record: SourceRecord) -> Outcome:
+    async def _process(self, record: SourceRecord) -> Handled:
         decoded = decode_message(record.value, max_html_bytes=self._settings.max_html_bytes)
         if not isinstance(decoded, Kept):
             return await self._reject(record, decoded, None)
         page = decoded.value
         domain = domain_of(page.effective_url)
         known_chrome = await self._retry(lambda: self._chrome.known_chrome(domain), what="reading a site's chrome")
+        extraction_started = time.monotonic()
         extracted = await until_done(
             lambda: self._pool.extract(page.html, page.effective_url, self._options, known_chrome=known_chrome),
             what="extracting a page",
             backoff_max_s=self._settings.retry_backoff_max_s,
             retry_on=lambda exc: isinstance(exc, PoolUnavailable),
         )
+        self._metrics.extraction_seconds.observe(time.monotonic() - extraction_started)
         if not isinstance(extracted, Kept):
             return await self._reject(record, extracted, str(page.page.url))
 
@@ -126,13 +144,14 @@ class PagePipeline:
             # After the article is stored (a receiver may fetch it) and before the page outcome
             # and the ack: a crash in between redelivers the page, and firing is once-only.
             try:
-                await self._alerts.on_article(
+                fired = await self._alerts.on_article(
                     article,
                     urgent=article.urgent,
                     story=await self._story(decision.story_id),
                     replay=ReplayMarker.from_headers(record.headers),
                     source=record.position.label,
                 )
+                self._metrics.alerts_fired.inc(len(fired))
             except Exception as exc:  # noqa: BLE001 - outages are retried inside; this is a bug or a bad rule
                 # The article is stored and published, so the page stays kept; the alerts it may
                 # have owed are dead-lettered, to be fired by a replay of its offset with --alerts.
@@ -157,7 +176,7 @@ class PagePipeline:
             ),
             what="recording a page outcome",
         )
-        return Outcome.KEPT
+        return Handled(Outcome.KEPT, "sink", decision.status.value)
 
     async def _story(self, story_id: str | None) -> StoryInfo | None:
         if story_id is None:
@@ -171,7 +190,7 @@ class PagePipeline:
             await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article")
             await self._retry(lambda: self._store.mark_published(article), what="marking an article published")
 
-    async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Outcome:
+    async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:
         letter = await self._publish_dead_letter(record, result)
         outcome = Outcome.FAILED if isinstance(result, Failed) else Outcome.DROPPED
         page_url = url or letter.url
@@ -191,7 +210,7 @@ class PagePipeline:
                 )
             except Exception:  # noqa: BLE001 - the dead letter already holds the page
                 log.exception("could not record the outcome of %s", page_url)
-        return outcome
+        return Handled(outcome, result.stage, result.reason)
 
     async def _publish_dead_letter(self, record: SourceRecord, result: Dropped | Failed) -> DeadLetter:
         letter = dead_letter(
@@ -217,4 +236,5 @@ class PagePipeline:
             backoff_max_s=self._settings.retry_backoff_max_s,
             retry_on=lambda _exc: True,
         )
+        self._metrics.dead_letters.labels(result.stage, result.reason).inc()
         return letter

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.request
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from contract import assert_valid
 from worker_harness import WorkerProcess, read_topic, sync_redis, wait_for_outcomes
 
@@ -134,6 +137,27 @@ def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settin
         # The pool recovered from the killed process: a page sent afterwards is extracted.
         after = produce(settings, [good_records[0]])
         assert wait_for_outcomes(client, settings, [good_records[0]], after, worker=worker)
+
+        # Its operators see the same on GET /metrics of the worker's web server.
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.settings.web_port}/metrics", timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=")  # the exposition format
+            exposed = response.read().decode()
+        families = {family.name: family for family in text_string_to_metric_families(exposed)}
+        pages = {
+            (sample.labels["outcome"], sample.labels["stage"], sample.labels["reason"]): sample.value
+            for sample in families["wirefeed_pages"].samples
+            if sample.name == "wirefeed_pages_total"
+        }
+        expected = Counter(
+            (document["outcome"], document["stage"], document["reason"]) for document in by_url.values()
+        )
+        # the page sent again is the same delivery: its decision is the first one's
+        expected[("kept", "sink", "new")] = 3
+        assert pages == expected
+        extraction_count = next(
+            s.value for s in families["wirefeed_extraction_seconds"].samples if s.name.endswith("_count")
+        )
+        assert extraction_count == 4  # the two good pages, the page sent again and the slow one
     finally:
         worker.stop()
 

@@ -27,6 +27,7 @@ from workers.chrome_index import RedisChromeIndex
 from workers.chrome_index import settings_from as chrome_settings_from
 from workers.dedup.index import DedupConfig, DedupIndex
 from workers.feed import records_from_paths
+from workers.metrics import PipelineMetrics
 from workers.models import Article, DeadLetter, Outcome, crawled_url
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.settings import Settings
@@ -77,6 +78,17 @@ class RefusingAlertPublisher:
         raise ValueError("the alerts topic refused the record")
 
 
+def counted(metrics: PipelineMetrics) -> dict[tuple[str, tuple[str, ...]], float]:
+    """The non-zero counters of the metrics, by sample name and label values."""
+    return {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in metrics.registry.collect()
+        if family.type == "counter"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.value
+    }
+
+
 def source_record(path: Path, offset: int) -> SourceRecord:
     (record,) = records_from_paths([path], base_url="https://routing.wirefeed.invalid/")
     return SourceRecord(
@@ -90,8 +102,10 @@ async def build_pipeline(settings: Settings, redis_client: aioredis.Redis, tmp_p
     # the seed page is about the Syrian talks in Arabic: every Arabic article matches
     rules.write_text("version: 1\nrules: [{id: arabic, kind: article, match: {languages: [ar]}}]\n", encoding="utf-8")
 
-    def build(pool: InProcessPool, alert_publisher: RefusingAlertPublisher) -> tuple[PagePipeline, RecordingPublisher]:
-        publisher = RecordingPublisher()
+    def build(
+        pool: InProcessPool, alert_publisher: RefusingAlertPublisher
+    ) -> tuple[PagePipeline, RecordingPublisher, PipelineMetrics]:
+        publisher, metrics = RecordingPublisher(), PipelineMetrics()
         pipeline = PagePipeline(
             settings,
             pool=pool,  # type: ignore[arg-type]
@@ -106,8 +120,9 @@ async def build_pipeline(settings: Settings, redis_client: aioredis.Redis, tmp_p
                 pipeline_version=settings.pipeline_version,
                 retry_backoff_max_s=0.1,
             ),
+            metrics=metrics,
         )
-        return pipeline, publisher
+        return pipeline, publisher, metrics
 
     return build
 
@@ -116,7 +131,7 @@ async def test_a_bug_in_a_stage_costs_the_page_a_dead_letter_and_the_next_page_g
     settings: Settings, build_pipeline
 ):
     broken = source_record(OTHER_PAGE, offset=7)
-    pipeline, publisher = build_pipeline(
+    pipeline, publisher, metrics = build_pipeline(
         InProcessPool(broken_for=frozenset({broken.key.decode()})), RefusingAlertPublisher()
     )
 
@@ -132,13 +147,21 @@ async def test_a_bug_in_a_stage_costs_the_page_a_dead_letter_and_the_next_page_g
     following = source_record(SEED_PAGE, offset=8)
     assert await pipeline.handle(following) is Outcome.KEPT
     assert [article.url for article in publisher.articles] == [following.key.decode()]
+    assert counted(metrics) == {
+        ("wirefeed_pages_total", ("failed", "pipeline", "internal_error")): 1,
+        ("wirefeed_pages_total", ("kept", "sink", "new")): 1,
+        ("wirefeed_dead_letters_total", ("pipeline", "internal_error")): 1,
+        # the alerts of the page kept (an Arabic article) are refused too
+        ("wirefeed_dead_letters_total", ("alerts", "alert_error")): 1,
+    }
+    assert metrics.pages_by_outcome() == {"failed": 1, "kept": 1}  # what a stopping worker logs
 
 
 async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_and_dead_letter_the_alerts(
     settings: Settings, build_pipeline
 ):
     refusing = RefusingAlertPublisher()
-    pipeline, publisher = build_pipeline(InProcessPool(), refusing)
+    pipeline, publisher, metrics = build_pipeline(InProcessPool(), refusing)
     record = source_record(SEED_PAGE, offset=3)
 
     assert await pipeline.handle(record) is Outcome.KEPT
@@ -157,6 +180,10 @@ async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_an
     assert stored is not None
     outcome = page_status(client, settings, article.url)
     assert (outcome["outcome"], outcome["article_id"]) == ("kept", article.article_id)
+    assert counted(metrics) == {
+        ("wirefeed_pages_total", ("kept", "sink", "new")): 1,
+        ("wirefeed_dead_letters_total", ("alerts", "alert_error")): 1,
+    }
 
 
 async def test_a_url_dead_lettered_before_parsing_and_kept_later_has_one_page_record(
@@ -173,7 +200,7 @@ async def test_a_url_dead_lettered_before_parsing_and_kept_later_has_one_page_re
             value=json.dumps(message, ensure_ascii=False).encode(), timestamp_ms=None,
         )
 
-    pipeline, publisher = build_pipeline(InProcessPool(), RefusingAlertPublisher())
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RefusingAlertPublisher())
     assert await pipeline.handle(crawl(1, 503)) is Outcome.DROPPED
     assert publisher.dead_letters[0].url == url  # the dead letter keeps the URL as sent
     pages = [key async for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:page:*")]
