@@ -242,6 +242,27 @@ def test_a_label_line_closing_the_body_is_an_attribution_and_goes(closing: str) 
     assert_removed_for(f"<p>{closing}</p>", closing, "attribution_line")
 
 
+@pytest.mark.parametrize(
+    "closing",
+    [
+        "© 2022, Breaking News Ltd. This article is the copyrighted property of Breaking News. Written "
+        "permission must be obtained before reprint.",
+        "Copyright © 2023 The Daily Gazette, LLC.",
+        "© جميع الحقوق محفوظة لموقع الأخبار 2024",
+    ],
+)
+def test_a_copyright_notice_closing_the_body_goes(closing: str) -> None:
+    assert_removed_for(f"<p>{closing}</p>", closing[:20], "copyright_line")
+
+
+def test_a_copyright_sign_inside_the_body_or_deep_in_a_closing_sentence_stays() -> None:
+    inside = "<p>© Reuters: the agency's photograph of the bridge was the one every paper printed.</p>"
+    doc = extract(page(before=f'<div class="body">{inside}</div>'))
+    assert "the agency's photograph" in doc.text
+    closing = "The exhibition shows the posters of the 1950s, each marked © by the studio that printed it."
+    assert closing in extract(page(body=f"<p>{closing}</p>")).text
+
+
 def test_a_label_line_inside_the_body_or_in_a_closing_list_stays() -> None:
     facts = "<p>Address: 5 Harbour Street</p>" + "".join(f"<p>{p}</p>" for p in PARAGRAPHS[:2])
     doc = extract(page(before=f'<div class="body">{facts}</div>'))

@@ -40,6 +40,10 @@ reason, recorded on the article:
   ("Photo credits: X", "Filed under: Y", "Short URL: ...", "（責任編輯：Z）"): a note about the
   article (credits, source, editor, tags), not its text. Only a paragraph, never a list item,
   and only the last kept block: the same shape inside the article is a list of facts.
+* ``copyright_line``: a short closing paragraph with a copyright sign among its first words
+  ("© 2019 Science X Network", "Copyright © 2023 The Washington Times, LLC."): the site's or the
+  agency's notice, not the article. The sign is the same in every language; one in the middle of
+  a sentence, or anywhere but the closing paragraph, is the article's.
 * ``title``: the headline repeated at the top of the body (it is the title).
 * ``repeated_in_page``: a block rendered twice in the same page.
 * ``boilerplate_box``: a short block inside a small page element whose class or id names it
@@ -147,6 +151,7 @@ class FilterSettings:
     obfuscated_min_words: int = 3
     obfuscated_min_share: float = 0.2
     attribution_max_words: int = 6
+    copyright_max_words: int = 60
     contact_cta: bool = True
     after_article: bool = True
     widget_headings: bool = True
@@ -155,6 +160,7 @@ class FilterSettings:
     datelines: bool = True
     boilerplate_boxes: bool = True
     attribution_line: bool = True
+    copyright_line: bool = True
     obfuscated: bool = True
 
 
@@ -465,10 +471,21 @@ def apply_filters(
         if not blocks[index].removed and index > last_prose:
             blocks[index].removed = "contact_cta"
 
+    if settings.copyright_line:
+        kept = [block for block in blocks if not block.removed]
+        if len(kept) > 1 and _is_copyright_line(kept[-1], settings):
+            kept[-1].removed = "copyright_line"
     if settings.attribution_line:
         kept = [block for block in blocks if not block.removed]
         if len(kept) > 1 and _is_attribution_line(kept[-1], settings):
             kept[-1].removed = "attribution_line"
+
+
+def _is_copyright_line(block: Block, settings: FilterSettings) -> bool:
+    """A short closing block that starts with a copyright sign, or has one among its first few
+    words ("Copyright © 2022 X", "© 2022, X. Reprinting..."): the site's notice, in any language."""
+    head = " ".join(block.text.split()[:4])
+    return block.tag == "p" and block.words <= settings.copyright_max_words and "©" in head
 
 
 def _is_attribution_line(block: Block, settings: FilterSettings) -> bool:

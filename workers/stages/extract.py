@@ -19,8 +19,8 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    outside the main region or after the article container, datelines, captions, screen-reader
    text and small print, widget headings, contact/follow/share calls to action, small boxes named
    by their class (newsletter, advert, disclosure...), text disguised with look-alike letters,
-   bare URLs, a closing "Label: value" attribution line, the headline repeated as the first line
-   (it is the title), and the page rendered twice. Then what trafilatura left
+   bare URLs, a closing "Label: value" attribution line, a closing copyright notice, the headline
+   repeated as the first line (it is the title), and the page rendered twice. Then what trafilatura left
    out of an article split into segments of the same markup (it takes the first element whose
    class names it as the body): their prose paragraphs are added where they stand in the page
    (``split_body_segments``); how many is counted on the article (``recovered_paragraphs``).
@@ -101,6 +101,7 @@ class ExtractionOptions:
     drop_after_article: bool = True
     drop_boilerplate_boxes: bool = True
     drop_attribution_line: bool = True
+    drop_copyright_line: bool = True
     drop_obfuscated: bool = True
     recover_split_body: bool = True
     drop_title_line: bool = True
@@ -273,6 +274,7 @@ def _body(
             after_article=options.drop_after_article,
             boilerplate_boxes=options.drop_boilerplate_boxes,
             attribution_line=options.drop_attribution_line,
+            copyright_line=options.drop_copyright_line,
             obfuscated=options.drop_obfuscated,
         )
         apply_filters(
