@@ -1,4 +1,5 @@
-"""The article sink's publish decision on the real Redis, when records of one page race."""
+"""The article sink's publish decision on the real Redis, when records of one page race, and a
+page's outcome when its records are handled out of order."""
 
 from __future__ import annotations
 
@@ -89,3 +90,27 @@ async def test_a_sighting_that_writes_nothing_renews_the_article(settings: Setti
     await redis_client.delete(key)
     await store.touch(later)
     assert not await redis_client.exists(key)
+
+
+async def test_a_page_keeps_the_outcome_of_its_newest_record_whatever_the_order_handled(
+    settings: Settings, redis_client
+):
+    store = ArticleStore.from_settings(redis_client, settings)
+    url = "https://news.example/a"
+
+    async def record(outcome: str, offset: int, source_ts_ms: int | None) -> dict[bytes, bytes]:
+        await store.record_page_outcome(
+            url, outcome=outcome, stage="sink" if outcome == "kept" else "decode", reason=outcome,
+            article_id=None, source=SourcePosition(topic="pages.raw", partition=0, offset=offset),
+            source_ts_ms=source_ts_ms,
+        )
+        return await redis_client.hgetall(store.page_key(url))
+
+    assert (await record("kept", 20, 2_000))[b"outcome"] == b"kept"
+    # a replay of an older range: its failure is older than the success, which stays
+    kept = await redis_client.hgetall(store.page_key(url))
+    assert await record("failed", 10, 1_000) == kept
+    # a newer crawl, and a record without a timestamp, are written
+    assert (await record("failed", 30, 3_000))[b"offset"] == b"30"
+    assert (await record("kept", 31, None))[b"offset"] == b"31"
+    assert 0 < await redis_client.ttl(store.page_key(url)) <= settings.page_status_ttl_days * 86400

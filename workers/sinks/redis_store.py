@@ -7,7 +7,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 | ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
-| ``{p}:page:{url_id}`` | hash | last outcome for a page URL: ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
+| ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
 
 ``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled, in the form
 ``pages.raw`` messages are parsed to (``workers.models.crawled_url``: lowercase host, punycode,
@@ -84,6 +84,19 @@ if redis.call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
 end
 """
 
+# A page's last outcome is the outcome of its newest record (by the Kafka timestamp, which the
+# crawler's produce sets and a replay's copy keeps), not of the last one handled: a replay of an
+# older range must not put an old failure over a later success. KEYS[1] the page hash; ARGV[1]
+# its TTL, ARGV[2] the record's timestamp ('' when it has none: written, as nothing orders it),
+# then the fields and values.
+_RECORD_PAGE_OUTCOME = """
+local stored, ts = tonumber(redis.call('HGET', KEYS[1], 'source_ts_ms') or ''), tonumber(ARGV[2])
+if ts and stored and stored > ts then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
 _MARK_PUBLISHED = """
 if redis.call('HGET', KEYS[1], 'content_hash') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'published', ARGV[2])
@@ -134,6 +147,7 @@ class ArticleStore:
         self._save = client.register_script(_SAVE_ARTICLE)
         self._mark = client.register_script(_MARK_PUBLISHED)
         self._touch = client.register_script(_TOUCH_ARTICLE)
+        self._record_outcome = client.register_script(_RECORD_PAGE_OUTCOME)
 
     @classmethod
     def from_settings(cls, client: aioredis.Redis, settings: Settings) -> ArticleStore:
@@ -209,7 +223,7 @@ class ArticleStore:
         source: SourcePosition,
         source_ts_ms: int | None,
     ) -> None:
-        key = self.page_key(url)
+        timestamp = source_ts_ms if source_ts_ms is not None else ""
         fields = {
             "url": crawled_url(url),
             "outcome": outcome,
@@ -219,9 +233,9 @@ class ArticleStore:
             "topic": source.topic,
             "partition": source.partition,
             "offset": source.offset,
-            "source_ts_ms": source_ts_ms if source_ts_ms is not None else "",
+            "source_ts_ms": timestamp,
         }
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, self._page_status_ttl_s)
-            await pipe.execute()
+        await self._record_outcome(
+            keys=[self.page_key(url)],
+            args=[self._page_status_ttl_s, timestamp, *(item for pair in fields.items() for item in pair)],
+        )
