@@ -11,6 +11,7 @@ tests/integration/test_pipeline.py on the real broker."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from workers.feed import records_from_paths
 from workers.metrics import PipelineMetrics
 from workers.models import Article, DeadLetter, Outcome, crawled_url
 from workers.pipeline import PagePipeline, SourceRecord
+from workers.replay import ReplayMarker
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
 from workers.stages.extract import ExtractionOptions, extract_document
@@ -65,6 +67,14 @@ class InProcessPool:
         if url in self._broken_for:
             raise RuntimeError("a bug in the extraction adapter")
         return extract_document(html, url, options, known_chrome=known_chrome)
+
+
+class RecordingAlertPublisher:
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    async def publish_alert(self, alert: Alert) -> None:
+        self.alerts.append(alert)
 
 
 class RefusingAlertPublisher:
@@ -103,7 +113,7 @@ async def build_pipeline(settings: Settings, redis_client: aioredis.Redis, tmp_p
     rules.write_text("version: 1\nrules: [{id: arabic, kind: article, match: {languages: [ar]}}]\n", encoding="utf-8")
 
     def build(
-        pool: InProcessPool, alert_publisher: RefusingAlertPublisher
+        pool: InProcessPool, alert_publisher: RefusingAlertPublisher | RecordingAlertPublisher
     ) -> tuple[PagePipeline, RecordingPublisher, PipelineMetrics]:
         publisher, metrics = RecordingPublisher(), PipelineMetrics()
         pipeline = PagePipeline(
@@ -184,6 +194,16 @@ async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_an
         ("wirefeed_pages_total", ("kept", "sink", "new")): 1,
         ("wirefeed_dead_letters_total", ("alerts", "alert_error")): 1,
     }
+
+    # Once the topic takes alerts again, a replay of that offset with --alerts fires what the page
+    # owed, once, and changes nothing else: no second article record, no second alert.
+    delivered = RecordingAlertPublisher()
+    replaying, replay_publisher, _ = build_pipeline(InProcessPool(), delivered)
+    replay = dataclasses.replace(record, offset=40, headers=tuple(ReplayMarker("r1", alerts=True).headers()))
+    for _ in range(2):
+        assert await replaying.handle(replay) is Outcome.KEPT
+    assert [(alert.rule_id, alert.article.article_id) for alert in delivered.alerts] == [("arabic", article.article_id)]
+    assert replay_publisher.articles == [] and replay_publisher.dead_letters == []
 
 
 async def test_a_url_dead_lettered_before_parsing_and_kept_later_has_one_page_record(

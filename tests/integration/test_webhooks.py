@@ -93,11 +93,16 @@ class KafkaAlertTopics:
     def __init__(self, producer: AIOKafkaProducer, alerts: str, dead_letters: str) -> None:
         self._producer, self._alerts, self._dead_letters = producer, alerts, dead_letters
         self.fail_next_alert = False
+        self.refuse_next_alert = False
 
     async def publish_alert(self, alert: Alert) -> None:
         if self.fail_next_alert:
             self.fail_next_alert = False
-            raise RuntimeError("the worker dies between firing and publishing")
+            # the worker is stopped or dies between firing and publishing: nothing after this runs
+            raise asyncio.CancelledError
+        if self.refuse_next_alert:
+            self.refuse_next_alert = False
+            raise ValueError("the topic refuses the record for good")
         await self._producer.send_and_wait(self._alerts, alert.model_dump_json(by_alias=True).encode(), key=alert.alert_id.encode())
 
     async def publish_dead_letter(self, letter: AlertDeadLetter) -> None:
@@ -222,7 +227,7 @@ async def test_a_replay_without_alerts_fires_nothing_and_leaves_no_trace(alertin
 
 async def test_a_crash_between_firing_and_publishing_republishes_on_redelivery(alerting, redis_client):
     alerting.topics.fail_next_alert = True
-    with pytest.raises(RuntimeError):
+    with pytest.raises(asyncio.CancelledError):
         await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
     (in_stream,) = await stream_alerts(alerting.ledger, redis_client)  # fired, not published
 
@@ -244,7 +249,7 @@ async def test_a_story_alert_fired_by_two_pages_at_once_is_published_by_one(aler
     # it were still in flight or had crashed. The other page must not publish it too.
     # (OTHER matches no article rule: its page fires the story alert alone.)
     alerting.topics.fail_next_alert = True
-    with pytest.raises(RuntimeError):
+    with pytest.raises(asyncio.CancelledError):
         await alerting.engine.on_article(OTHER, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/1")
     await alerting.engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=None, source="pages.raw/1/1")
     keyword_alerts = len(await stream_alerts(alerting.ledger, redis_client)) - 1
@@ -257,6 +262,27 @@ async def test_a_story_alert_fired_by_two_pages_at_once_is_published_by_one(aler
     published = read_topic(alerting.settings, alerting.alerts_topic, at_least=keyword_alerts + 1)
     rules = [Alert.model_validate_json(r.value).rule_id for r in published]
     assert rules.count("breaking") == 1
+
+
+async def test_an_alert_its_owner_could_not_publish_for_good_is_published_by_the_next_page_firing_it(
+    alerting, redis_client
+):
+    # The owner's publish fails for good (not an outage): its page is acknowledged with the alerts
+    # dead-lettered, so no redelivery will publish the alert. It hands the alert over instead.
+    alerting.topics.refuse_next_alert = True
+    with pytest.raises(ValueError):
+        await alerting.engine.on_article(OTHER, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/1")
+    assert await alerting.engine.on_article(
+        SEED_004, urgent=False, story=seeds_story(), replay=None, source="pages.raw/1/1"
+    )  # its own keyword alert fires; the story alert was fired already, so it is not returned
+    keyword_alerts = len(await stream_alerts(alerting.ledger, redis_client)) - 1
+    published = read_topic(alerting.settings, alerting.alerts_topic, at_least=keyword_alerts + 1)
+    rules = [Alert.model_validate_json(r.value).rule_id for r in published]
+    assert rules.count("breaking") == 1
+    # and it stays published once, whoever fires it again
+    await alerting.engine.on_article(OTHER, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/1")
+    published = read_topic(alerting.settings, alerting.alerts_topic, at_least=keyword_alerts + 1)
+    assert [Alert.model_validate_json(r.value).rule_id for r in published].count("breaking") == 1
 
 
 def dispatcher(alerting: Alerting, session: aiohttp.ClientSession, *, max_attempts: int = 4) -> WebhookDispatcher:

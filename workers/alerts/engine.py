@@ -173,7 +173,14 @@ class AlertEngine:
     async def _fire(self, alert: Alert, source: str) -> bool:
         result = await self._retry(lambda: self._ledger.fire(alert, source=source), what="firing an alert")
         if not result.published and result.owned:
-            await self._retry(lambda: self._publisher.publish_alert(result.alert), what="publishing an alert")
+            try:
+                await self._retry(lambda: self._publisher.publish_alert(result.alert), what="publishing an alert")
+            except Exception:
+                # Not an outage (those are retried): the record goes on without the alert on the
+                # topic, and no redelivery of it will come. The next record that fires the alert
+                # (a replay of this one with alerts on) publishes it instead.
+                await self._retry(lambda: self._ledger.release(result.alert, source=source), what="releasing an alert")
+                raise
             await self._retry(lambda: self._ledger.mark_published(result.alert), what="marking an alert published")
         if result.first_time:
             log.info("alert %s: rule %s on %s", alert.alert_id, alert.rule_id, alert.article.url)

@@ -2,7 +2,7 @@
 
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
-| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s``: longer than the ``pages.raw`` replay window, so a replay never fires again |
+| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s``: longer than the ``pages.raw`` replay window, so a replay never fires again |
 | ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` | ``fired_ttl_s`` |
 | ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
 
@@ -30,12 +30,24 @@ local alert_key, stream = KEYS[1], KEYS[2]
 local json, ttl, maxlen, alert_id, rule_id, source = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local stored = redis.call('HMGET', alert_key, 'json', 'published', 'source')
 if stored[1] then
-  return {0, stored[1], stored[2] or '', stored[3] or ''}
+  local owner = stored[3] or ''
+  if owner == '' and stored[2] ~= '1' then
+    -- released by a record that could not publish it (AlertLedger.release): this one takes it over
+    redis.call('HSET', alert_key, 'source', source)
+    owner = source
+  end
+  return {0, stored[1], stored[2] or '', owner}
 end
 redis.call('HSET', alert_key, 'json', json, 'source', source)
 redis.call('EXPIRE', alert_key, ttl)
 redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'alert_id', alert_id, 'rule_id', rule_id, 'json', json)
 return {1, json, '', source}
+"""
+
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'source') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'source', '')
+end
 """
 
 # Only on an alert still held: a marker on an expired alert would recreate it without a TTL.
@@ -65,7 +77,9 @@ class Fired:
     """Fired while processing this very source record (a redelivery of it, or its first run): only
     its owner publishes an unpublished alert. Another page that fires the same story alert at the
     same moment must not, or the topic gets it twice; if the owner crashes before publishing, its
-    record is redelivered, owns the alert again and publishes it then."""
+    record is redelivered, owns the alert again and publishes it then; if it could not publish it
+    for good, it released it (:meth:`AlertLedger.release`) and the next record firing the alert
+    owns it."""
 
 
 class AlertLedger:
@@ -76,6 +90,7 @@ class AlertLedger:
         self._stream_maxlen = stream_maxlen
         self._fire = client.register_script(_FIRE)
         self._mark = client.register_script(_MARK_PUBLISHED)
+        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_settings(cls, client: aioredis.Redis, settings: Settings) -> AlertLedger:
@@ -114,6 +129,12 @@ class AlertLedger:
             published=published == b"1",
             owned=owner.decode() == source,
         )
+
+    async def release(self, alert: Alert, *, source: str) -> None:
+        """Give up the publishing of an alert that ``source`` owns and could not publish for good
+        (the record will be acknowledged without it): the next record that fires it publishes it,
+        e.g. a replay of ``source`` with alerts on."""
+        await self._release(keys=[self.alert_key(alert.alert_id)], args=[source])
 
     async def mark_published(self, alert: Alert) -> None:
         await self._mark(keys=[self.alert_key(alert.alert_id)])
