@@ -24,6 +24,8 @@ from workers.sinks.redis_store import page_key
 from workers.topics import ensure_topics
 
 _WAIT_S = 180
+# Bodies up to this long are printed whole (both seed articles are), longer ones cut here.
+_BODY_CHARS = 3000
 
 
 def run_demo(settings: Settings) -> int:
@@ -92,7 +94,8 @@ def _report(client, settings, records, outcomes) -> None:  # type: ignore[no-unt
         for block in info.removed:
             print(f"  removed   : [{block.reason}] {textwrap.shorten(block.text, 90)}")
         print("  body      :")
-        for line in textwrap.wrap(article.text[:600], 96):
-            print(f"    {line}")
-        if len(article.text) > 600:
+        for paragraph in article.text[:_BODY_CHARS].split("\n"):
+            for line in textwrap.wrap(paragraph, 96):
+                print(f"    {line}")
+        if len(article.text) > _BODY_CHARS:
             print("    ...")
