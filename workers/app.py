@@ -10,12 +10,14 @@ agent delivers alerts from the ``alerts`` topic the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import faust
 import redis.asyncio as aioredis
 
+from workers import logs
 from workers.acks import consume_in_offset_order
 from workers.alerts.agent import TopicAlertPublisher, run_webhook_agent
 from workers.alerts.engine import AlertEngine
@@ -57,7 +59,7 @@ class TopicPublisher:
         await pending
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
     app = faust.App(
         settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -89,6 +91,16 @@ def create_app(settings: Settings) -> faust.App:
     alerts = app.topic(settings.topic_alerts, partitions=settings.alerts_partitions, **_RAW)
     alert_publisher = TopicAlertPublisher(alerts, app.topic(settings.topic_alerts_dlq, partitions=1, **_RAW))
 
+    async def stop_pipeline(dedup: DedupIndex, redis_client: aioredis.Redis) -> None:
+        try:
+            # the document frequencies counted since the last refresh; bounded, so that a Redis
+            # outage does not hold the shutdown up (they only weigh terms, see flush)
+            await asyncio.wait_for(dedup.flush(), timeout=_FLUSH_ON_STOP_S)
+        except Exception:  # noqa: BLE001 - losing them is harmless, blocking the stop is not
+            log.warning("document frequencies not flushed at stop", exc_info=True)
+        log.info("pipeline stopped: %s", metrics.pages_by_outcome())
+        await redis_client.aclose()
+
     @app.agent(pages, name="pages")
     async def process_pages(stream: faust.StreamT[Any]) -> None:
         redis_client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
@@ -97,6 +109,7 @@ def create_app(settings: Settings) -> faust.App:
             timeout_s=settings.extraction_timeout_s,
             memory_limit_mb=settings.extraction_memory_limit_mb,
             tasks_per_process=settings.extraction_tasks_per_process,
+            log_config=logs.logging_config(settings.log_format, log_level),
         )
         dedup = DedupIndex(redis_client, settings.redis_prefix, DedupConfig.from_settings(settings))
         pipeline = PagePipeline(
@@ -135,14 +148,12 @@ def create_app(settings: Settings) -> faust.App:
             )
         finally:
             pool.close()
-            try:
-                # the document frequencies counted since the last refresh; bounded, so that a
-                # Redis outage does not hold the shutdown up (they only weigh terms, see flush)
-                await asyncio.wait_for(dedup.flush(), timeout=_FLUSH_ON_STOP_S)
-            except Exception:  # noqa: BLE001 - losing them is harmless, blocking the stop is not
-                log.warning("document frequencies not flushed at stop", exc_info=True)
-            await redis_client.aclose()
-            log.info("pipeline stopped: %s", metrics.pages_by_outcome())
+            # Faust cancels the agent more than once while it stops: the cleanup, bounded by the
+            # flush timeout, is shielded from the repeats and finished before the agent ends.
+            cleanup = asyncio.ensure_future(stop_pipeline(dedup, redis_client))
+            while not cleanup.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(cleanup)
 
     @app.agent(alerts, name="webhooks")
     async def deliver_webhooks(stream: faust.StreamT[Any]) -> None:

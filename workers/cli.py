@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from workers import logs
 from workers.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # kafka-python narrates every connection at INFO.
-    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         settings = Settings()
     except ValidationError as exc:
         print(f"wirefeed: invalid settings (WIREFEED_* environment or .env):\n{exc}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format, args.log_level)
     return int(args.command(settings, args) or 0)
 
 
@@ -70,8 +68,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from workers.topics import ensure_topics
 
     ensure_topics(settings)
-    app = create_app(settings)
-    worker = faust.Worker(app, loglevel=args.log_level.upper(), quiet=True)
+    app = create_app(settings, log_level=args.log_level)
+    # Faust installs its own logging at start: the same configuration as every other command.
+    worker = faust.Worker(
+        app, loglevel=args.log_level.upper(), quiet=True,
+        logging_config=logs.logging_config(settings.log_format, args.log_level),
+    )
     worker.execute_from_commandline()
     return 0
 

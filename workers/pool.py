@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import multiprocessing
 import resource
+from typing import Any
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
@@ -31,11 +33,15 @@ log = logging.getLogger(__name__)
 _FORKSERVER_PRELOAD = "workers.pool_warmup"
 
 
-def _limit_memory(limit_mb: int) -> None:
+def _start_process(limit_mb: int, log_config: dict[str, Any] | None) -> None:
     # An address-space cap turns a runaway page into a MemoryError in that process, which the
     # stage reports as a failure, instead of the kernel's OOM killer picking a victim.
     limit = limit_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # a forked process starts with the forkserver's logging, not the worker's
+    if log_config is not None:
+        logging.config.dictConfig(log_config)
+        logging.captureWarnings(True)
 
 
 class _PoolRefused(RuntimeError):
@@ -48,21 +54,30 @@ class PoolUnavailable(RuntimeError):
 
 
 class ExtractionPool:
-    def __init__(self, *, processes: int, timeout_s: float, memory_limit_mb: int, tasks_per_process: int) -> None:
+    def __init__(
+        self,
+        *,
+        processes: int,
+        timeout_s: float,
+        memory_limit_mb: int,
+        tasks_per_process: int,
+        log_config: dict[str, Any] | None = None,
+    ) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload([_FORKSERVER_PRELOAD])
         self._timeout_s = timeout_s
         self._processes = processes
         self._memory_limit_mb = memory_limit_mb
         self._tasks_per_process = tasks_per_process
+        self._log_config = log_config
         self._pool = self._new_pool()
 
     def _new_pool(self) -> pebble.ProcessPool:
         return pebble.ProcessPool(
             max_workers=self._processes,
             max_tasks=self._tasks_per_process,
-            initializer=_limit_memory,
-            initargs=(self._memory_limit_mb,),
+            initializer=_start_process,
+            initargs=(self._memory_limit_mb, self._log_config),
             context=self._context,
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,8 @@ class Settings(BaseSettings):
 
     # --- services -------------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # "json": one JSON object a line, for a log collector (workers/logs.py)
+    log_format: Literal["text", "json"] = "text"
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
 
     # --- topics ---------------------------------------------------------------------------

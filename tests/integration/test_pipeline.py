@@ -180,3 +180,30 @@ def test_a_stopping_worker_adds_the_document_frequencies_it_counted(settings: Se
     assert exit_code == 0
     counted = [int(client.get(key)) for key in client.scan_iter(match=f"{settings.redis_prefix}:st:n:ar:*")]
     assert sum(counted) == len(records) == 3
+
+
+def test_with_json_logs_every_line_a_worker_writes_is_a_json_object(
+    settings: Settings, tmp_path: Path
+):
+    settings = settings.model_copy(update={"log_format": "json"})
+    ensure_topics(settings)
+    records = [
+        Record(b"https://bad.example/not-json", b"<html>this is not JSON</html>"),
+        *records_from_paths([SAMPLE_PAGES / "seed-004-masr-news.html"], base_url="https://x.example/"),
+    ]
+    sent = produce(settings, records)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        assert wait_for_outcomes(sync_redis(settings), settings, records, sent, worker=worker)
+    finally:
+        assert worker.stop() == 0
+    lines = [line for line in worker.log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"not a JSON log line: {line[:300]}")
+    assert {"time", "level", "logger", "message", "pid"} <= set(entries[0])
+    assert any("not_json" in entry["message"] and entry["logger"] == "workers.pipeline" for entry in entries)
+    assert any(entry["message"] == "pipeline stopped: {'failed': 1, 'kept': 1}" for entry in entries)

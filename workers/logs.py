@@ -1,0 +1,57 @@
+"""Log output: text for a terminal, or one JSON object a line for a log collector
+(``WIREFEED_LOG_FORMAT=json``, as the container manifests set it). The same configuration holds in
+every command, in the Faust worker (which installs it through its own ``logging_config``) and in
+the extraction processes (their pool's initializer), so that one worker's output is all one
+format; Python warnings are logged too, not printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+LogFormat = Literal["text", "json"]
+
+_TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries that narrate every connection or page at INFO.
+_QUIET_LOGGERS = ("kafka", "aiokafka", "trafilatura", "htmldate")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` configuration: the root logger at ``level`` to stderr."""
+    level_number = logging.getLevelName(level.upper())
+    formatter: dict[str, Any] = {"()": JsonFormatter} if log_format == "json" else {"format": _TEXT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+        },
+        "root": {"level": level_number, "handlers": ["default"]},
+        "loggers": {name: {"level": max(logging.WARNING, level_number)} for name in _QUIET_LOGGERS},
+    }
+
+
+def configure(log_format: LogFormat, level: str) -> None:
+    logging.config.dictConfig(logging_config(log_format, level))
+    logging.captureWarnings(True)
