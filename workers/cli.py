@@ -69,11 +69,9 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     ensure_topics(settings)
     app = create_app(settings, log_level=args.log_level)
-    # Faust installs its own logging at start: the same configuration as every other command.
-    worker = faust.Worker(
-        app, loglevel=args.log_level.upper(), quiet=True,
-        logging_config=logs.logging_config(settings.log_format, args.log_level),
-    )
+    # Faust installs its own logging at start: JSON as every other command, or its own text.
+    json_logs = logs.logging_config("json", args.log_level) if settings.log_format == "json" else None
+    worker = faust.Worker(app, loglevel=args.log_level.upper(), quiet=True, logging_config=json_logs)
     worker.execute_from_commandline()
     return 0
 

@@ -1,8 +1,9 @@
 """Log output: text for a terminal, or one JSON object a line for a log collector
-(``WIREFEED_LOG_FORMAT=json``, as the container manifests set it). The same configuration holds in
-every command, in the Faust worker (which installs it through its own ``logging_config``) and in
-the extraction processes (their pool's initializer), so that one worker's output is all one
-format; Python warnings are logged too, not printed.
+(``WIREFEED_LOG_FORMAT=json``, as the container manifests set it). JSON holds in every command, in
+the Faust worker (which installs it through its own ``logging_config``) and in the extraction
+processes (their pool's initializer), so that one worker's output is all one format; Python
+warnings are logged too, not printed. In text mode the Faust worker keeps its own formatter, which
+renders partition assignments and subscriptions as tables.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any, Literal
 LogFormat = Literal["text", "json"]
 
 _TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Libraries that narrate every connection or page at INFO.
-_QUIET_LOGGERS = ("kafka", "aiokafka", "trafilatura", "htmldate")
+# Libraries that narrate every connection (kafka-python) or page (the extractors) at INFO.
+_QUIET_LOGGERS = ("kafka", "trafilatura", "htmldate")
 
 
 class JsonFormatter(logging.Formatter):
