@@ -1,0 +1,32 @@
+"""JSON log lines: one object a line, with the exception's traceback when there is one, and
+any script as it is (not escaped)."""
+
+import json
+import logging
+
+from workers.logs import JsonFormatter, logging_config
+
+
+def format_record(message: str, *, exc_info=None) -> dict:
+    record = logging.LogRecord("workers.pipeline", logging.ERROR, __file__, 1, message, (), exc_info)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    return json.loads(line)
+
+
+def test_a_record_is_one_json_object_with_its_traceback():
+    try:
+        raise ValueError("the topic refused the record")
+    except ValueError as exc:
+        entry = format_record("alerts failed for https://masr-news.example/حلب", exc_info=(type(exc), exc, exc.__traceback__))
+    assert (entry["level"], entry["logger"]) == ("ERROR", "workers.pipeline")
+    assert entry["message"] == "alerts failed for https://masr-news.example/حلب"
+    assert "ValueError: the topic refused the record" in entry["exception"]
+    assert "exception" not in format_record("no error here")
+
+
+def test_chatty_libraries_log_at_warning_or_above_whatever_the_level():
+    assert logging_config("json", "info")["loggers"]["kafka"]["level"] == logging.WARNING
+    assert logging_config("text", "error")["loggers"]["kafka"]["level"] == logging.ERROR
+    debug = logging_config("text", "debug")
+    assert (debug["root"]["level"], debug["loggers"]["trafilatura"]["level"]) == (logging.DEBUG, logging.WARNING)
