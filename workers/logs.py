@@ -54,5 +54,10 @@ def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
 
 
 def configure(log_format: LogFormat, level: str) -> None:
-    logging.config.dictConfig(logging_config(log_format, level))
+    apply(logging_config(log_format, level))
+
+
+def apply(config: dict[str, Any]) -> None:
+    """Install a :func:`logging_config` (in an extraction process, the worker's)."""
+    logging.config.dictConfig(config)
     logging.captureWarnings(True)

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.config
 import multiprocessing
 import resource
-from typing import Any
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 import pebble
 
+from workers import logs
 from workers.stages import extract
 from workers.stages.extract import ExtractedDocument, ExtractionOptions
 from workers.stages.outcome import Failed, StageResult
@@ -40,8 +40,7 @@ def _start_process(limit_mb: int, log_config: dict[str, Any] | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # a forked process starts with the forkserver's logging, not the worker's
     if log_config is not None:
-        logging.config.dictConfig(log_config)
-        logging.captureWarnings(True)
+        logs.apply(log_config)
 
 
 class _PoolRefused(RuntimeError):

@@ -472,13 +472,16 @@ def apply_filters(
             blocks[index].removed = "contact_cta"
 
     if settings.copyright_line:
-        kept = [block for block in blocks if not block.removed]
-        if len(kept) > 1 and _is_copyright_line(kept[-1], settings):
-            kept[-1].removed = "copyright_line"
+        _mark_closing_note(blocks, lambda block: _is_copyright_line(block, settings), "copyright_line")
     if settings.attribution_line:
-        kept = [block for block in blocks if not block.removed]
-        if len(kept) > 1 and _is_attribution_line(kept[-1], settings):
-            kept[-1].removed = "attribution_line"
+        _mark_closing_note(blocks, lambda block: _is_attribution_line(block, settings), "attribution_line")
+
+
+def _mark_closing_note(blocks: list[Block], is_note: Callable[[Block], bool], reason: str) -> None:
+    """The last kept block goes when it is such a note (never the only block)."""
+    kept = [block for block in blocks if not block.removed]
+    if len(kept) > 1 and is_note(kept[-1]):
+        kept[-1].removed = reason
 
 
 def _is_copyright_line(block: Block, settings: FilterSettings) -> bool:
