@@ -172,6 +172,29 @@ async def test_a_duplicate_of_an_article_whose_story_expired_joins_no_live_story
     assert later.status is Status.NEW and later.story_id not in (None, a.story_id)
 
 
+async def test_an_article_whose_doc_expired_rejoins_the_story_it_founded(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # A founds a story; a copy keeps it alive. A's doc expires (its window is counted from its
+    # own crawl; deleted here) and the story is out of reach by its terms (the story index is
+    # emptied here, as newer stories on the same terms would do). A crawled again with the same
+    # text would found the same story id: it rejoins it (it used to lose the commit's version
+    # check on every attempt, and the page was retried for ever).
+    url = "https://one.example/founder"
+    first = await index.classify(article(url, body(SEED_000)))
+    copy = await index.classify(article("https://two.example/copy", body(SEED_000), minutes=5))
+    assert (first.status, copy.status, copy.story_id) == (Status.NEW, Status.DUPLICATE, first.story_id)
+    doc = f"{settings.redis_prefix}:dd:doc:{hashlib.blake2b(url.encode(), digest_size=8).hexdigest()}"
+    assert await redis_client.delete(doc) == 1
+    story_index = [key async for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:st:ix:*")]
+    await redis_client.delete(*story_index)
+
+    again = await asyncio.wait_for(index.classify(article(url, body(SEED_000), minutes=60)), timeout=10)
+    assert (again.status, again.story_id) == (Status.NEW, first.story_id)
+    story = await index.story(first.story_id)
+    assert story is not None and story.last == T0 + timedelta(minutes=60)
+
+
 async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
     index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
 ) -> None:

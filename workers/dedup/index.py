@@ -226,12 +226,13 @@ end
 # round trip. KEYS[1] the URL's doc. ARGV: 1 memo field, 2 prefix, 3 number of buckets, 4 and
 # 5 the oldest minute still in the window and in the story window, 6 the fingerprint entry
 # ("" for none), 7 the band keys (8 bytes each) and 8 the story terms (4 bytes each),
-# concatenated, 9 the article's own doc ref, 10 the most candidates to return.
+# concatenated, 9 the article's own doc ref, 10 the most candidates to return, 11 the id of
+# the story the article would found (8 bytes).
 # Returns {doc fields}, {entry, value ...} found in the near-duplicate index (the commit checks
 # they are unchanged), the same for the story index, 1 if the fingerprint was found (else 0),
 # the candidate originals {ref, signature, id, story ...} (the exact one alone when the
 # fingerprint is found) and the candidate stories {id, story string ...}, most votes (shared
-# entries) first. The script names keys itself (see slot() for the index; others as
+# entries) first, then the story the article would found, if it exists. The script names keys itself (see slot() for the index; others as
 # DedupIndex._sig, _doc and _story do): passing them all would make the call several times
 # larger.
 _LOOKUP = (
@@ -296,10 +297,15 @@ for _, ref in ipairs(exact and {exact} or ranked(ref_votes)) do
   originals[#originals + 1] = d[1]
   originals[#originals + 1] = d[2]
 end
-local stories = {}
+local stories, listed = {}, {}
 for _, id in ipairs(ranked(story_votes)) do
   stories[#stories + 1] = hex(id)
   stories[#stories + 1] = redis.call('GET', p .. ':st:' .. hex(id) .. ':s')
+  listed[id] = true
+end
+if not listed[ARGV[11]] then
+  local founded = redis.call('GET', p .. ':st:' .. hex(ARGV[11]) .. ':s')
+  if founded then stories[#stories + 1] = hex(ARGV[11]); stories[#stories + 1] = founded end
 end
 return {doc, dd, st, exact and 1 or 0, originals, stories}
 """
@@ -458,6 +464,7 @@ class _Article:
     entries: list[bytes]
     terms: stories.TermVector  # raw term frequencies
     language: str
+    founding_story: str  # the id of the story it founds when it joins none
 
     @property
     def memo_field(self) -> str:
@@ -617,6 +624,7 @@ class DedupIndex:
             entries=entries if tokens else [],
             terms=stories.term_counts(tokenize(normalize(article.title or "")), tokens),
             language=_LANGUAGE.sub("", (article.language or "und").lower())[:16] or "und",
+            founding_story=_digest(article.article_id, fingerprint.hex()).hex(),
         )
 
     # --- keys --------------------------------------------------------------------------------
@@ -752,6 +760,7 @@ class DedupIndex:
                 b"".join(terms),
                 art.ref,
                 MAX_CANDIDATES,
+                bytes.fromhex(art.founding_story),
             ],
         )
         memo, doc_id, doc_fp, doc_t, doc_story, doc_dup = doc
@@ -817,11 +826,15 @@ class DedupIndex:
             score = stories.cosine(vector, story.centroid)
             if score >= self._config.story_threshold and (best is None or score > best[0]):
                 best = (score, story)
-        if best is None:
-            story_id = _digest(art.article_id, art.fingerprint.hex()).hex()
+        # The story this content founded before can outlive its doc (its copies keep it alive)
+        # and be out of reach by its terms: founding it again would find its id taken on every
+        # attempt. The article rejoins it instead.
+        founded = next((story for story in read.stories if story.story_id == art.founding_story), None)
+        joined = best[1] if best is not None else founded
+        if joined is None:
+            story_id = art.founding_story
             centroid, centroid_t, version = stories.merge(None, 0.0, vector), art.at, 0
         else:
-            _, joined = best
             story_id, old, old_t, version = joined.story_id, joined.centroid, joined.centroid_t, joined.version
             kept = stories.decay(art.at - old_t, self._config.story_half_life_hours * 3600.0)
             centroid, centroid_t = stories.merge(old, kept, vector), max(old_t, art.at)
