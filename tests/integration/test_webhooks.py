@@ -217,6 +217,19 @@ async def test_alerts_fire_once_into_the_stream_and_the_topic_whatever_the_redel
         assert 0 < await redis_client.ttl(alerting.ledger.alert_key(alert.alert_id)) <= 3600
 
 
+async def test_a_copy_fires_no_article_rule_not_even_when_its_text_changes(alerting, redis_client):
+    """A re-crawl of a copy with a line added is an ``update`` that is still ``duplicate_of`` the
+    original: it is the same news, and fires the article rules no more than the copy did."""
+    copy = OTHER.model_copy(update={"title": SEED_000.title, "text": SEED_000.text, "duplicate_of": SEED_000.article_id})
+    (original,) = await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/1")
+    assert await alerting.engine.on_article(
+        copy.model_copy(update={"status": "duplicate"}), urgent=False, story=None, replay=None, source="pages.raw/0/2"
+    ) == []
+    updated = copy.model_copy(update={"status": "update", "text": copy.text + " وأضاف المسؤول أن المحادثات ستستأنف."})
+    assert await alerting.engine.on_article(updated, urgent=False, story=None, replay=None, source="pages.raw/0/3") == []
+    assert await stream_alerts(alerting.ledger, redis_client) == [original]
+
+
 async def test_a_replay_without_alerts_fires_nothing_and_leaves_no_trace(alerting, redis_client):
     assert await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=ReplayMarker("r", alerts=False), source="pages.raw/0/7") == []
     assert await redis_client.xlen(alerting.ledger.stream_key) == 0

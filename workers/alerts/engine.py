@@ -143,11 +143,12 @@ class AlertEngine:
         if replay is not None and not replay.alerts:
             return []
         matcher = self._rules.current()
-        # A copy of an article already seen fires no article rule again; it still counts as one
-        # more outlet for the story rules.
+        # A copy of an article already seen fires no article rule again, nor does a new version
+        # of a copy (status ``update``, still ``duplicate_of`` its original); it still counts as
+        # one more outlet for the story rules.
         candidates = (
             []
-            if article.status == "duplicate"
+            if article.duplicate_of is not None
             else [
                 self._alert(match.rule, article, urgent, subject_id=article.article_id, terms=match.terms, replay=replay)
                 for match in matcher.match_article(ArticleFacts.of(article, urgent=urgent))
