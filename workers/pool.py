@@ -16,6 +16,7 @@ import asyncio
 import logging
 import multiprocessing
 import resource
+import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -88,6 +89,10 @@ class ExtractionPool:
             return
         log.error("extraction pool broken (%r); starting a new one", error)
         broken.stop()
+        # stop() only asks: join() kills the old pool's surviving processes and ends its manager
+        # threads (without it each rebuild leaks them for the worker's life). It blocks, so not
+        # on the event loop.
+        threading.Thread(target=broken.join, kwargs={"timeout": 10}, name="extraction-pool-join", daemon=True).start()
         self._pool = self._new_pool()
 
     async def extract(

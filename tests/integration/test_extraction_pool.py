@@ -139,6 +139,22 @@ _DATEPARSER_READY = (
 )
 
 
+async def test_a_rebuild_stops_the_processes_of_the_broken_pool(pool):
+    extraction = pool(processes=2, tasks_per_process=100)
+    broken = extraction._pool
+    # the pebble pool runs anything picklable; a builtin with a string argument needs no import
+    probes = [broken.schedule(eval, args=("__import__('os').getpid()",)) for _ in range(8)]
+    old = {await asyncio.wrap_future(probe) for probe in probes}
+    assert old
+    extraction._rebuild(broken, RuntimeError("a simulated break"))
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+    def gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() for pid in old)
+
+    await asyncio.to_thread(wait_for, gone, timeout_s=20, what="the broken pool's processes to stop")
+
+
 async def test_a_pool_whose_forkserver_was_killed_is_rebuilt_and_takes_the_next_page(pool):
     # One page per process: the next page needs a new process, which the dead forkserver cannot
     # fork; the kernel's OOM killer picking the warm forkserver looks exactly like this. (Last in
