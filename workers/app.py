@@ -72,6 +72,9 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
         broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
         consumer_max_fetch_size=settings.max_message_bytes,
+        # Faust prefetches up to this many records per agent (default 4096: about a gigabyte of
+        # raw pages during a catch-up); the agent works on max_in_flight and holds 8x that unacked.
+        stream_buffer_maxsize=4 * settings.max_in_flight,
         producer_max_request_size=settings.max_message_bytes,
         producer_compression_type=None if settings.compression == "none" else settings.compression,
         producer_acks=-1,

@@ -6,7 +6,8 @@ that decided it (``sink``/``new`` for a kept page, ``extract``/``timeout`` for a
 the same codes as ``pages.dlq`` and the page outcomes in Redis, a fixed set, so the label
 cardinality is bounded. The histograms say where the time goes (extraction against the whole
 page) and how far behind the input the worker runs (``wirefeed_page_delay_seconds``: from the
-record's timestamp to its outcome; a replay's copies carry the time they were copied). Outages are
+record's timestamp to its outcome; a replay's copies keep the original's timestamp, so they are not
+observed there: a replay of last week would read as a week of delay). Outages are
 not counted here: pages wait for Redis and Kafka instead of failing, so consumer lag is what shows
 them.
 
@@ -63,7 +64,7 @@ class PipelineMetrics:
         )
         self.page_delay_seconds = Histogram(
             "wirefeed_page_delay_seconds",
-            "Time from the input record's timestamp to the page's outcome.",
+            "Time from the input record's timestamp to the page's outcome (live records; not replay copies).",
             buckets=_DELAY_BUCKETS,
             registry=self.registry,
         )

@@ -98,7 +98,7 @@ class PagePipeline:
             handled = await self._reject(record, Failed.from_exception("pipeline", "internal_error", exc), None)
         self._metrics.pages.labels(handled.outcome.value, handled.stage, handled.reason).inc()
         self._metrics.page_seconds.observe(time.monotonic() - started)
-        if record.timestamp_ms is not None:
+        if record.timestamp_ms is not None and ReplayMarker.from_headers(record.headers) is None:
             self._metrics.page_delay_seconds.observe(max(0.0, self._clock().timestamp() - record.timestamp_ms / 1000))
         return handled.outcome
 

@@ -99,6 +99,10 @@ def counted(metrics: PipelineMetrics) -> dict[tuple[str, tuple[str, ...]], float
     }
 
 
+def delays_observed(metrics: PipelineMetrics) -> float:
+    return metrics.registry.get_sample_value("wirefeed_page_delay_seconds_count") or 0.0
+
+
 def source_record(path: Path, offset: int) -> SourceRecord:
     (record,) = records_from_paths([path], base_url="https://routing.wirefeed.invalid/")
     return SourceRecord(
@@ -198,12 +202,14 @@ async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_an
     # Once the topic takes alerts again, a replay of that offset with --alerts fires what the page
     # owed, once, and changes nothing else: no second article record, no second alert.
     delivered = RecordingAlertPublisher()
-    replaying, replay_publisher, _ = build_pipeline(InProcessPool(), delivered)
+    replaying, replay_publisher, replay_metrics = build_pipeline(InProcessPool(), delivered)
     replay = dataclasses.replace(record, offset=40, headers=tuple(ReplayMarker("r1", alerts=True).headers()))
     for _ in range(2):
         assert await replaying.handle(replay) is Outcome.KEPT
     assert [(alert.rule_id, alert.article.article_id) for alert in delivered.alerts] == [("arabic", article.article_id)]
     assert replay_publisher.articles == [] and replay_publisher.dead_letters == []
+    # a replay copy keeps the original's timestamp: it is not "behind the input" by that much
+    assert (delays_observed(metrics), delays_observed(replay_metrics)) == (1, 0)
 
 
 async def test_a_url_dead_lettered_before_parsing_and_kept_later_has_one_page_record(
