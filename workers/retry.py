@@ -41,9 +41,20 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+_MAX_CAUSES = 4
+
+
 def is_transient(exc: BaseException) -> bool:
     # aiokafka marks the errors a retry can cure; a record too large for the topic is not one.
-    return isinstance(exc, _TRANSIENT_ERRORS) or (isinstance(exc, KafkaError) and exc.retriable)
+    # Faust's producer wraps them (ProducerSendError from a KafkaTimeoutError): the cause decides.
+    cause: BaseException | None = exc
+    for _ in range(_MAX_CAUSES):
+        if cause is None:
+            return False
+        if isinstance(cause, _TRANSIENT_ERRORS) or (isinstance(cause, KafkaError) and cause.retriable):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 async def until_done(

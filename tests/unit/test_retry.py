@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 import redis.exceptions
-from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, NodeNotReadyError
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, NodeNotReadyError, UnknownTopicOrPartitionError
+from faust.exceptions import ProducerSendError
 
 from workers import retry
 from workers.retry import Contention, is_transient, until_done
@@ -43,6 +44,21 @@ def test_an_outage_is_transient(error: BaseException) -> None:
 )
 def test_a_fault_of_the_data_or_the_code_is_not(error: BaseException) -> None:
     assert not is_transient(error)
+
+
+def wrapped(error: BaseException) -> BaseException:
+    """``error`` as Faust's producer raises it (``ProducerSendError(...) from error``)."""
+    try:
+        raise ProducerSendError(f"Error while sending: {error!r}") from error
+    except ProducerSendError as outer:
+        return outer
+
+
+def test_the_cause_of_a_wrapped_error_decides() -> None:
+    assert is_transient(wrapped(KafkaTimeoutError()))
+    assert is_transient(wrapped(UnknownTopicOrPartitionError()))  # metadata not had: the broker is away
+    assert not is_transient(wrapped(MessageSizeTooLargeError()))
+    assert not is_transient(ProducerSendError("no cause"))
 
 
 def test_until_done_retries_an_outage_with_growing_capped_delays(monkeypatch: pytest.MonkeyPatch) -> None:
