@@ -187,7 +187,14 @@ class PagePipeline:
     async def _write(self, article: Article) -> None:
         saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
         if saved.needs_publish:
-            await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article")
+            try:
+                await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article")
+            except Exception:
+                # Not an outage (those are retried): the page is dead-lettered and acknowledged, so
+                # no redelivery comes to publish it; a replay of its offset saves the same version
+                # and takes the publishing over.
+                await self._retry(lambda: self._store.release(article), what="releasing an article")
+                raise
             await self._retry(lambda: self._store.mark_published(article), what="marking an article published")
 
     async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:

@@ -55,6 +55,20 @@ class RecordingPublisher:
         self.dead_letters.append(record)
 
 
+class RefusingArticlePublisher(RecordingPublisher):
+    """The ``articles`` topic refusing the next record for good (not an outage: not retried)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_next = True
+
+    async def publish_article(self, article: Article) -> None:
+        if self.refuse_next:
+            self.refuse_next = False
+            raise ValueError("the articles topic refused the record")
+        await super().publish_article(article)
+
+
 class InProcessPool:
     """The extraction stage itself, in this process; ``broken_for`` URLs raise as a bug would."""
 
@@ -117,9 +131,11 @@ async def build_pipeline(settings: Settings, redis_client: aioredis.Redis, tmp_p
     rules.write_text("version: 1\nrules: [{id: arabic, kind: article, match: {languages: [ar]}}]\n", encoding="utf-8")
 
     def build(
-        pool: InProcessPool, alert_publisher: RefusingAlertPublisher | RecordingAlertPublisher
+        pool: InProcessPool,
+        alert_publisher: RefusingAlertPublisher | RecordingAlertPublisher,
+        publisher: RecordingPublisher | None = None,
     ) -> tuple[PagePipeline, RecordingPublisher, PipelineMetrics]:
-        publisher, metrics = RecordingPublisher(), PipelineMetrics()
+        publisher, metrics = publisher or RecordingPublisher(), PipelineMetrics()
         pipeline = PagePipeline(
             settings,
             pool=pool,  # type: ignore[arg-type]
@@ -237,3 +253,22 @@ async def test_a_url_dead_lettered_before_parsing_and_kept_later_has_one_page_re
     outcome = page_status(sync_redis(settings), settings, url)
     assert (outcome["outcome"], outcome["offset"]) == ("kept", "2")
     assert outcome["url"] == crawled_url(url) == "https://masr-news.example/%D9%85%D8%B5%D8%B1/%D8%AD%D9%84%D8%A8"
+
+
+async def test_an_article_the_topic_refused_for_good_is_published_by_a_replay_of_its_offset(
+    settings: Settings, build_pipeline
+):
+    refusing = RefusingArticlePublisher()
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), refusing)
+    record = source_record(OTHER_PAGE, offset=5)
+    assert await pipeline.handle(record) is Outcome.FAILED
+    (letter,) = publisher.dead_letters
+    assert (letter.stage, letter.reason) == ("sink", "sink_error")
+    assert publisher.articles == []
+
+    # The article is stored; a replay copy of the offset (another record) saves the same version
+    # and publishes it, once.
+    replay = dataclasses.replace(record, offset=50, headers=tuple(ReplayMarker("r1", alerts=False).headers()))
+    for _ in range(2):
+        assert await pipeline.handle(replay) is Outcome.KEPT
+    assert [article.url for article in publisher.articles] == [record.key.decode()]

@@ -4,7 +4,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
@@ -57,6 +57,11 @@ else
     result = 'stale'
   elseif stored[1] == content_hash and stored_version == version then
     result = 'unchanged'
+    if (stored[4] or '') == '' then
+      -- released by a record that could not publish it (ArticleStore.release): this one takes over
+      redis.call('HSET', article_key, 'writer', writer)
+      stored[4] = writer
+    end
   else
     result = 'updated'
   end
@@ -95,6 +100,13 @@ if ts and stored and stored > ts then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
+"""
+
+# Only the record that wrote the version lets it go (a newer crawl may have written since).
+_RELEASE_ARTICLE = """
+if redis.call('HGET', KEYS[1], 'writer') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'writer', '')
+end
 """
 
 _MARK_PUBLISHED = """
@@ -147,6 +159,7 @@ class ArticleStore:
         self._save = client.register_script(_SAVE_ARTICLE)
         self._mark = client.register_script(_MARK_PUBLISHED)
         self._touch = client.register_script(_TOUCH_ARTICLE)
+        self._release = client.register_script(_RELEASE_ARTICLE)
         self._record_outcome = client.register_script(_RECORD_PAGE_OUTCOME)
 
     @classmethod
@@ -208,6 +221,11 @@ class ArticleStore:
             keys=[self.article_key(article.article_id), self.domain_index_key(article.domain)],
             args=[self._article_ttl_s],
         )
+
+    async def release(self, article: Article) -> None:
+        """Give up publishing the version ``article``'s record wrote (the topic refused it for
+        good): the next record that saves the same version (a replay of this offset) publishes it."""
+        await self._release(keys=[self.article_key(article.article_id)], args=[article.source.label])
 
     async def mark_published(self, article: Article) -> None:
         await self._mark(keys=[self.article_key(article.article_id)], args=[article.content_hash, publish_marker(article)])
