@@ -3,9 +3,11 @@ hands it a ``SourceRecord`` and acknowledges the message once ``handle`` returns
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -55,6 +57,28 @@ class Handled:
     reason: str
 
 
+class KeyedLock:
+    """An asyncio lock per key, kept only while someone holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 class Publisher(Protocol):
     """Sends to the output topics and returns once the broker has acknowledged the record."""
 
@@ -88,6 +112,7 @@ class PagePipeline:
         self._clock = clock
         self._retry = Retrying(settings.retry_backoff_max_s)
         self._options = ExtractionOptions(min_text_chars=settings.min_text_chars)
+        self._writing = KeyedLock()
 
     async def handle(self, record: SourceRecord) -> Outcome:
         started = time.monotonic()
@@ -185,6 +210,14 @@ class PagePipeline:
         return StoryInfo(story_id, outlets)
 
     async def _write(self, article: Article) -> None:
+        # One article's save, publish and mark run one at a time in this worker: two crawls of a
+        # URL in flight together (a live page re-crawled) would otherwise both be told to
+        # publish, and the older one, retried longer through an outage, could reach the
+        # compacted topic last and stay its value.
+        async with self._writing.hold(article.article_id):
+            await self._save_and_publish(article)
+
+    async def _save_and_publish(self, article: Article) -> None:
         saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
         if saved.needs_publish:
             try:

@@ -10,6 +10,7 @@ tests/integration/test_pipeline.py on the real broker."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -272,3 +273,34 @@ async def test_an_article_the_topic_refused_for_good_is_published_by_a_replay_of
     for _ in range(2):
         assert await pipeline.handle(replay) is Outcome.KEPT
     assert [article.url for article in publisher.articles] == [record.key.decode()]
+
+
+class SlowFirstPublisher(RecordingPublisher):
+    """The first article's publish takes a while (a broker that answers slowly, or retries)."""
+
+    async def publish_article(self, article: Article) -> None:
+        if not self.articles and not getattr(self, "slowed", False):
+            self.slowed = True
+            await asyncio.sleep(0.5)
+        await super().publish_article(article)
+
+
+async def test_two_crawls_of_a_url_in_flight_together_leave_the_newer_last_on_the_topic(
+    settings: Settings, build_pipeline
+):
+    url = "https://www.cbc.ca/news/world/gaza-israel-ceasefire-negotiations-sinwar-1.7287711"
+    html = OTHER_PAGE.read_bytes()
+    newer_html = html.replace(b"many in Gaza wondered", b"many in Gaza, and in Cairo, wondered")
+    assert newer_html != html
+
+    def crawl(offset: int, minute: int, page: bytes) -> SourceRecord:
+        message = {"url": url, "fetched_at": f"2026-11-22T10:{minute:02d}:00+00:00", "html_b64": base64.b64encode(page).decode()}
+        return SourceRecord(
+            topic="pages.raw", partition=0, offset=offset, key=url.encode(),
+            value=json.dumps(message).encode(), timestamp_ms=None,
+        )
+
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), SlowFirstPublisher())
+    older, newer = crawl(10, 0, html), crawl(11, 5, newer_html)
+    assert await asyncio.gather(pipeline.handle(older), pipeline.handle(newer)) == [Outcome.KEPT, Outcome.KEPT]
+    assert "in Cairo" in publisher.articles[-1].text  # what the compacted topic keeps
