@@ -195,6 +195,21 @@ async def test_an_article_whose_doc_expired_rejoins_the_story_it_founded(
     assert story is not None and story.last == T0 + timedelta(minutes=60)
 
 
+async def test_pages_older_than_the_window_are_remembered_for_the_pages_after_them(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # A reprocess after a version bump (or a replay of last month) goes through pages fetched
+    # more than the window ago: their keys expired at once, and a copy came out new.
+    nine_days = -9 * 24 * 60
+    original = await index.classify(article("https://one.example/old", body(SEED_000), minutes=nine_days))
+    copy = await index.classify(article("https://two.example/old-copy", body(SEED_000), minutes=nine_days + 30))
+    assert (original.status, copy.status) == (Status.NEW, Status.DUPLICATE)
+    assert copy.story_id == original.story_id
+    assert (await index.story(original.story_id)) is not None
+    for key in [key async for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")]:
+        assert await redis_client.ttl(key) > 0, key  # kept a while, not for ever
+
+
 async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
     index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
 ) -> None:

@@ -18,7 +18,9 @@ index.classify(article)``; if ``decision.emit``, it writes the article with ``st
 after :data:`MAX_ATTEMPTS` lost races.
 
 Times are the article's ``fetched_at``, not the worker's clock, so that a replay classifies
-like the first run did; expiry is absolute (EXPIREAT) from the same times.
+like the first run did; expiry is absolute (EXPIREAT) from the same times, but never sooner than
+a window from the time of writing (a replay of pages older than the window must remember them
+for the pages after them).
 
 Key layout (``{p}`` is the prefix given to the constructor, ``W`` the window, ``SW`` the story
 window, ``D`` a day number, ``fetched_at // 86400``; every key has a TTL)
@@ -413,7 +415,7 @@ if h.story ~= '' then
     centroid, centroid_t, version = ARGV[8], tonumber(h.centroid_t), version + 1
   end
   first, last = math.min(first or at, at), math.max(last or at, at)
-  local expiry = math.ceil(last + h.story_window)
+  local expiry = math.max(math.ceil(last + h.story_window), h.st_expiry)
   local header = struct.pack(h.header, first, last, centroid_t, version)
   redis.call('SET', KEYS[3], header .. centroid, 'EXAT', expiry)
   -- Membership is a set: a replay or a second version never counts twice.
@@ -549,11 +551,13 @@ class DedupIndex:
         config: DedupConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._p = prefix
         self._config = config or DedupConfig()
         self._clock = clock
+        self._wall_clock = wall_clock
         self._window_s = self._config.window_days * 86400.0
         self._story_window_s = self._config.story_window_days * 86400.0
         self._stats: dict[str, _Stats] = {}
@@ -737,7 +741,7 @@ class DedupIndex:
             plan = self._by_content(art, read) or self._by_story(art, vector, read)
         if plan.decision.status is Status.UNCHANGED:
             # Recrawled and unchanged: keep the URL known for as long as it is crawled.
-            expiry = math.ceil(art.at + self._window_s)
+            expiry = self._expiry(art, self._window_s)
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.expireat(self._doc(art.ref), expiry, gt=True)
                 pipe.expireat(self._sig(art.ref), expiry, gt=True)
@@ -865,6 +869,14 @@ class DedupIndex:
 
     # --- committing --------------------------------------------------------------------------
 
+    def _expiry(self, art: _Article, window_s: float) -> int:
+        """When what an article writes expires: a window after its crawl, and never less than
+        a window from now. A page older than the window (a reprocess after a pipeline version
+        bump, a replay of last month) would otherwise write keys already expired, and the next
+        old page, its copy, would find nothing and be ``new`` again. Decisions do not depend on
+        it: lookups ignore entries older than the window of the article being classified."""
+        return math.ceil(max(art.at, self._wall_clock()) + window_s)
+
     async def _commit(self, art: _Article, read: _Read, plan: _Plan) -> DedupDecision | None:
         """Run :data:`_COMMIT`: the decision (ours or a twin's), or None to retry."""
         decision = plan.decision
@@ -881,8 +893,8 @@ class DedupIndex:
             "memos_kept": MEMOS_KEPT,
             "doc_id": _text(read.doc_id) or "",
             "at": repr(art.at),
-            "expiry": math.ceil(art.at + self._window_s),
-            "st_expiry": math.ceil(art.at + self._story_window_s),
+            "expiry": self._expiry(art, self._window_s),
+            "st_expiry": self._expiry(art, self._story_window_s),
             "dd_cutoff": _minute(art.at - self._window_s),
             "st_cutoff": _minute(art.at - self._story_window_s),
             "id": "" if read.doc_id is not None else art.article_id,
