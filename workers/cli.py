@@ -6,10 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from kafka.errors import KafkaTimeoutError
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from workers import logs
 from workers.settings import Settings
+
+DESCRIPTION = (
+    "Turns crawled news pages (Kafka topic pages.raw) into clean articles in Redis and on the articles "
+    "topic. Settings come from WIREFEED_* environment variables or a .env file."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,15 +24,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings()
-    except ValidationError as exc:
-        print(f"wirefeed: invalid settings (WIREFEED_* environment or .env):\n{exc}", file=sys.stderr)
+    except (ValidationError, SettingsError) as exc:
+        problems = _settings_problems(exc)
+        print(f"wirefeed: invalid settings (WIREFEED_* environment or .env): {problems}", file=sys.stderr)
         return 2
     logs.configure(settings.log_format, args.log_level)
-    return int(args.command(settings, args) or 0)
+    try:
+        return int(args.command(settings, args) or 0)
+    except KafkaTimeoutError as exc:
+        # What kafka-python raises when no broker answers within its bootstrap timeout; its
+        # traceback says less than the address does.
+        print(f"wirefeed: Kafka at {settings.kafka_bootstrap} did not answer ({exc})", file=sys.stderr)
+        return 1
+
+
+def _settings_problems(exc: ValidationError | SettingsError) -> str:
+    """Where and what is wrong, on one line, without the input values: they may be secrets."""
+    if isinstance(exc, SettingsError):
+        # Its message names the field and the source; the value is only in its cause.
+        return str(exc)
+    return "; ".join(
+        f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_context=False, include_input=False)
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wirefeed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="wirefeed", description=DESCRIPTION)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 

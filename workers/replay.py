@@ -23,6 +23,7 @@ after each bound), ``beginning_offsets``/``end_offsets`` to clamp to what the lo
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import time
@@ -150,6 +151,8 @@ class TokenBucket:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not 0 < rate < math.inf:
+            raise ValueError(f"rate must be a positive number of records per second, not {rate}")
         self._rate = rate
         self._burst = burst if burst is not None else max(1.0, rate)
         self._tokens = self._burst
@@ -247,7 +250,7 @@ def feed(
         fetch_max_bytes=2 * settings.max_message_bytes,
     )
     producer = make_producer(settings)
-    bucket = TokenBucket(rate) if rate else None
+    bucket = TokenBucket(rate) if rate is not None else None
     failures: list[BaseException] = []
     copied = skipped = 0
     try:
@@ -311,12 +314,24 @@ def parse_when(value: str, *, now: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def parse_rate(value: str) -> float:
+    """Records per second: a positive, finite number (no --rate at all means no limit)."""
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan  # refused below with the message of any other non-rate
+    if not 0 < rate < math.inf:
+        raise argparse.ArgumentTypeError(f"not a rate: {value!r} (records per second, more than 0)")
+    return rate
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     now = datetime.now(UTC)
     parser = commands.add_parser(
         "replay",
         help="reprocess pages of a time or offset range (copies them into the pipeline's input)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Copy the crawled pages of a time or offset range back into the pipeline's input topic, "
+        "where the live workers process them again.",
     )
     parser.add_argument("--topic", help="topic to replay from (default: the pages.raw topic of the settings)")
     parser.add_argument("--into", help="topic to copy into (default: the pages.raw topic of the settings)")
@@ -325,13 +340,20 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument("--from-offset", type=int, help="first offset, in every chosen partition")
     parser.add_argument("--to-offset", type=int, help="offset after the last one, in every chosen partition")
     parser.add_argument("--partition", type=int, action="append", help="replay only this partition (repeatable)")
-    parser.add_argument("--rate", type=float, help="at most this many records per second")
+    parser.add_argument("--rate", type=parse_rate, help="at most this many records per second (default: no limit)")
     parser.add_argument("--alerts", action="store_true", help="let replayed articles fire alerts (never one already fired)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the counts, copy nothing")
     parser.set_defaults(command=run)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.from_offset is not None and args.to_offset is not None and args.to_offset <= args.from_offset:
+        print(
+            f"wirefeed replay: empty offset range {args.from_offset}..{args.to_offset}: --to-offset is the offset "
+            "after the last one to replay, so it must be greater than --from-offset",
+            file=sys.stderr,
+        )
+        return 2
     source = args.topic or settings.topic_pages_raw
     into = args.into or settings.topic_pages_raw
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)

@@ -51,6 +51,13 @@ def test_the_token_bucket_does_not_sleep_below_the_rate():
     assert clock.slept == 0
 
 
+@pytest.mark.parametrize("rate", [0, -5, float("nan"), float("inf")])
+def test_the_token_bucket_refuses_a_rate_that_is_not_positive(rate: float):
+    # Else -5 would end in a negative sleep and 0 in a division by zero, at the second record.
+    with pytest.raises(ValueError, match="positive"):
+        TokenBucket(rate)
+
+
 def test_progress_shows_rate_and_eta_as_lines_when_not_on_a_terminal():
     clock, out = FakeTime(), io.StringIO()
     progress = Progress(1000, out=out, log_interval_s=5, monotonic=clock.monotonic)

@@ -1,0 +1,113 @@
+"""The ``wirefeed`` entry point, run in-process with no broker: what it prints and returns when the
+settings, the arguments or the broker are wrong."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
+
+from workers import SAMPLE_PAGES, cli, replay
+
+SECRET = "s3cr3t-hmac-key-0123456789"
+NOWHERE = "127.0.0.1:1"  # a port nothing listens on
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only the settings a test sets: no developer's WIREFEED_* variables or .env file, and the
+    test process's logging left as it is. A command that gets as far as connecting fails fast
+    instead of reaching a broker someone runs on the default address."""
+    for name in [name for name in os.environ if name.startswith("WIREFEED_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.logs, "configure", lambda log_format, level: None)
+    monkeypatch.setenv("WIREFEED_KAFKA_BOOTSTRAP", NOWHERE)
+    # kafka-python waits 30 s for a broker by default and the settings do not change that.
+    for client in (KafkaConsumer, KafkaProducer, KafkaAdminClient):
+        monkeypatch.setitem(client.DEFAULT_CONFIG, "bootstrap_timeout_ms", 300)
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        pytest.param({"WIREFEED_ALERT_WEBHOOK_SECRETS": f'"{SECRET}"'}, id="field error"),
+        pytest.param(
+            {
+                "WIREFEED_DEDUP_BANDS": "100",
+                "WIREFEED_REDIS_URL": f"redis://:{SECRET}@redis:6379/0",
+                "WIREFEED_ALERT_WEBHOOK_SECRETS": f'{{"newsdesk": "{SECRET}"}}',
+            },
+            id="model validator error",
+        ),
+        pytest.param({"WIREFEED_ALERT_WEBHOOK_SECRETS": f'{{"newsdesk": "{SECRET}"'}, id="malformed JSON"),
+    ],
+)
+def test_invalid_settings_are_one_line_without_the_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], environment: dict[str, str]
+):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["check"]) == 2
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err
+    assert err.startswith("wirefeed: invalid settings")
+    assert err.count("\n") == 1
+
+
+def test_a_settings_error_names_the_field(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("WIREFEED_ALERT_WEBHOOK_SECRETS", f'"{SECRET}"')
+    monkeypatch.setenv("WIREFEED_DEDUP_BANDS", "100")
+    cli.main(["check"])
+    err = capsys.readouterr().err
+    assert "alert_webhook_secrets: Input should be a valid dictionary" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["replay", "--dry-run"], ["topics", "create"], ["produce", str(SAMPLE_PAGES / "ja-asahi.html")]],
+    ids=["replay", "topics create", "produce"],
+)
+def test_an_unreachable_broker_is_one_line_naming_its_address(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+):
+    started = time.monotonic()
+    assert cli.main(argv) == 1
+    assert time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"wirefeed: Kafka at {NOWHERE} did not answer")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("rate", ["-5", "0", "nan", "inf", "fast"])
+def test_replay_refuses_a_rate_that_is_not_positive(capsys: pytest.CaptureFixture[str], rate: str):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["replay", "--rate", rate, "--dry-run"])
+    assert exit.value.code == 2
+    assert f"--rate: not a rate: '{rate}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("to_offset", ["5", "10"])
+def test_replay_refuses_an_empty_offset_range_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], to_offset: str
+):
+    def no_connection(**config: object) -> None:
+        raise AssertionError("connected to Kafka")
+
+    monkeypatch.setattr(replay, "KafkaConsumer", no_connection)
+    assert cli.main(["replay", "--from-offset", "10", "--to-offset", to_offset]) == 2
+    err = capsys.readouterr().err
+    assert f"empty offset range 10..{to_offset}" in err
+    assert "must be greater than --from-offset" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["replay", "--help"]], ids=["wirefeed", "replay"])
+def test_help_is_written_for_users(capsys: pytest.CaptureFixture[str], argv: list[str]):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(argv)
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert "``" not in out
+    assert "Settings are built here" not in out
