@@ -268,13 +268,31 @@ class PagePipeline:
             letter.outcome, record.topic, record.partition, record.offset, result.stage, result.reason,
             result.detail[:200],
         )
-        # A dead letter that cannot be written is retried whatever the error: acknowledging the
-        # page without it would lose the page silently.
-        await until_done(
-            lambda: self._publisher.publish_dead_letter(letter),
-            what="publishing a dead letter",
-            backoff_max_s=self._settings.retry_backoff_max_s,
-            retry_on=lambda _exc: True,
-        )
+        try:
+            await until_done(
+                lambda: self._publisher.publish_dead_letter(letter),
+                what="publishing a dead letter",
+                backoff_max_s=self._settings.retry_backoff_max_s,
+            )
+        except Exception as exc:  # noqa: BLE001 - not an outage: this letter is refused for good
+            # (an unencodable URL as its key, a size the topic refuses...). Retrying it would stop
+            # the partition for ever; the page's bytes stay at its source offset, which a letter
+            # without them and keyed by that offset still names.
+            log.exception("dead letter of %s refused; publishing it without the original", record.position.label)
+            letter = letter.model_copy(update={
+                "url": None,
+                "original_key_b64": None,
+                "original_value_b64": "",
+                "original_truncated": True,
+                "error_message": f"{letter.error_message[:1000]} (the dead letter with the original was refused: {exc!r:.300})",
+            })
+            # A dead letter that cannot be written even so is retried whatever the error:
+            # acknowledging the page without one would lose the page silently.
+            await until_done(
+                lambda: self._publisher.publish_dead_letter(letter),
+                what="publishing a dead letter",
+                backoff_max_s=self._settings.retry_backoff_max_s,
+                retry_on=lambda _exc: True,
+            )
         self._metrics.dead_letters.labels(result.stage, result.reason).inc()
         return letter

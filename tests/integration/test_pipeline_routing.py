@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from aiokafka.errors import MessageSizeTooLargeError
 from contract import assert_valid
 from worker_harness import page_status, sync_redis
 
@@ -35,6 +36,7 @@ from workers.pipeline import PagePipeline, SourceRecord
 from workers.replay import ReplayMarker
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
+from workers.stages.deadletter import record_key
 from workers.stages.extract import ExtractionOptions, extract_document
 from workers.stages.outcome import StageResult
 
@@ -304,3 +306,27 @@ async def test_two_crawls_of_a_url_in_flight_together_leave_the_newer_last_on_th
     older, newer = crawl(10, 0, html), crawl(11, 5, newer_html)
     assert await asyncio.gather(pipeline.handle(older), pipeline.handle(newer)) == [Outcome.KEPT, Outcome.KEPT]
     assert "in Cairo" in publisher.articles[-1].text  # what the compacted topic keeps
+
+
+class OriginalRefusingPublisher(RecordingPublisher):
+    """The dead-letter topic refusing, for good, every letter that carries the original (as a
+    broker refuses a record over its size limit)."""
+
+    async def publish_dead_letter(self, record: DeadLetter) -> None:
+        if record.original_value_b64:
+            raise MessageSizeTooLargeError("the dead-letter topic refused the record")
+        await super().publish_dead_letter(record)
+
+
+async def test_a_dead_letter_the_topic_cannot_take_is_sent_without_the_original_and_the_page_moves_on(
+    settings: Settings, build_pipeline
+):
+    record = dataclasses.replace(source_record(OTHER_PAGE, offset=9), value=b"not json")
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), OriginalRefusingPublisher())
+    assert await asyncio.wait_for(pipeline.handle(record), timeout=30) is Outcome.FAILED
+    (letter,) = publisher.dead_letters
+    assert (letter.reason, letter.url, letter.original_value_b64, letter.original_truncated) == ("not_json", None, "", True)
+    assert "refused" in letter.error_message
+    assert (letter.source.partition, letter.source.offset) == (0, 9)
+    assert record_key(letter) == b"pages.raw:0:9"
+    assert_valid("pages.dlq", letter.model_dump_json(by_alias=True))
