@@ -12,7 +12,10 @@ topic gets only what changed.
   partition too (a crawler's partitioner need not be kafka-python's).
 * The original record time is kept, so page outcomes in Redis are rewritten with the same bytes.
 * Copies made by an earlier replay are skipped: they lie in the same topic and carry old
-  timestamps, so they fall into later ranges, and their originals are replayed anyway.
+  timestamps, so they fall into later ranges, and their originals are replayed anyway. Except
+  in an explicit offset range (``--from-offset`` and ``--to-offset``), which names the records
+  to replay: a dead letter's offset may be a replay copy's (the README's recovery of an
+  ``alert_error``), and the copy is replayed again under the new replay's marker.
 * The plan is fixed before the first copy (end offsets included), so replaying a topic into
   itself terminates.
 
@@ -40,6 +43,7 @@ from workers.settings import Settings
 
 REPLAY_HEADER = "wirefeed-replay"
 REPLAY_ALERTS_HEADER = "wirefeed-replay-alerts"
+_MARKER_HEADERS = frozenset({REPLAY_HEADER, REPLAY_ALERTS_HEADER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +243,11 @@ def feed(
     marker: ReplayMarker,
     rate: float | None,
     progress: Progress,
+    include_replays: bool = False,
 ) -> FeedResult:
-    """Copy the planned records into topic ``into``; returns once the broker acknowledged all."""
+    """Copy the planned records into topic ``into``; returns once the broker acknowledged all.
+    Copies of earlier replays are skipped unless ``include_replays``; then they are copied with
+    this replay's marker instead of theirs."""
     started = time.monotonic()
     pending = {TopicPartition(plan.topic, r.partition): r for r in plan.ranges if r.count > 0}
     consumer = KafkaConsumer(
@@ -264,7 +271,7 @@ def feed(
                     if planned is None or record.offset >= planned.end:
                         break
                     headers = list(record.headers or ())
-                    if any(name == REPLAY_HEADER for name, _ in headers):
+                    if any(name == REPLAY_HEADER for name, _ in headers) and not include_replays:
                         skipped += 1
                     else:
                         if bucket is not None:
@@ -273,7 +280,7 @@ def feed(
                             into,
                             key=record.key,
                             value=record.value,
-                            headers=headers + marker.headers(),
+                            headers=[h for h in headers if h[0] not in _MARKER_HEADERS] + marker.headers(),
                             timestamp_ms=record.timestamp,
                             partition=record.partition if into == plan.topic else None,
                         ).add_errback(failures.append)
@@ -372,7 +379,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"dry run: would copy up to {plan.total} record(s) into {into}")
         return 0
     marker = ReplayMarker(new_replay_id(datetime.now(UTC)), alerts=args.alerts)
-    result = feed(settings, plan, into=into, marker=marker, rate=args.rate, progress=Progress(plan.total))
+    explicit_range = args.from_offset is not None and args.to_offset is not None
+    result = feed(
+        settings, plan, into=into, marker=marker, rate=args.rate, progress=Progress(plan.total),
+        include_replays=explicit_range,
+    )
     print(
         f"replay {marker.replay_id}: copied {result.copied} record(s) into {into} in {result.seconds:.1f} s "
         f"({result.copied / result.seconds if result.seconds else 0:,.0f}/s); skipped {result.skipped_replays} "

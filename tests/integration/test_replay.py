@@ -107,6 +107,13 @@ def test_plans_by_time_and_offset_dry_run_and_copies_that_keep_key_partition_tim
     assert run(settings, cli()) == 0
     assert "skipped 4 copies of earlier replays" in capsys.readouterr().out
     assert len(read_topic(settings, settings.topic_pages_raw, at_least=28)) == 12 + 4 + 12
+    # An explicit offset range names its records: a copy there (partition 0, offset 6, from the
+    # first replay) is replayed again, under this replay's marker alone.
+    assert run(settings, cli("--partition", "0", "--from-offset", "6", "--to-offset", "7", "--alerts")) == 0
+    assert "copied 1 record(s)" in capsys.readouterr().out
+    again = max((r for r in read_topic(settings, settings.topic_pages_raw, at_least=29) if r.partition == 0), key=lambda r: r.offset)
+    names = [name for name, _ in again.headers]
+    assert names.count(REPLAY_HEADER) == 1 and dict(again.headers)[REPLAY_ALERTS_HEADER] == b"1"
 
 
 @pytest.fixture
