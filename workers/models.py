@@ -3,14 +3,54 @@ tests check that these models and those schemas agree on real produced messages.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+# The limit of pydantic's HttpUrl (old browsers'), counted in characters as the schema's
+# maxLength counts them: HttpUrl counts UTF-8 bytes and so refused Arabic URLs the contract allows.
+_MAX_URL_CHARS = 2083
+# The pages.raw schema's URL pattern: pydantic alone also takes "https:a.example", "https:///a"
+# or leading blanks, which the contract refuses.
+_URL_START = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\s]")
+# RFC 3339 as the schemas' "date-time" format checks it. Pydantic alone also reads Unix times,
+# bare dates and times without an offset, which ``.timestamp()`` then takes as the worker's local time.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
 
 
-_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+def _web_url_text(value: object) -> object:
+    if isinstance(value, str):
+        if len(value) > _MAX_URL_CHARS:
+            raise ValueError(f"URL should have at most {_MAX_URL_CHARS} characters")
+        if not _URL_START.match(value):
+            raise ValueError("URL should start with http:// or https:// and a host")
+    return value
+
+
+def _rfc3339_text(value: object) -> object:
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise ValueError("should be an RFC 3339 date-time with its UTC offset, e.g. 2026-11-22T10:00:00Z")
+
+
+_WebUrl = Annotated[AnyHttpUrl, BeforeValidator(_web_url_text)]
+_Rfc3339Datetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(_WebUrl)
 
 
 def crawled_url(url: str) -> str:
@@ -32,10 +72,11 @@ class RawPage(_Message):
     """A crawled page as crawlers publish it on ``pages.raw`` (key: the URL, UTF-8)."""
 
     schema_: Literal["wirefeed.pages.raw/1"] = Field(default="wirefeed.pages.raw/1", alias="schema")
-    url: HttpUrl
-    final_url: HttpUrl | None = None
-    fetched_at: datetime
-    status: Annotated[int, Field(ge=100, le=599)] = 200
+    url: _WebUrl
+    final_url: _WebUrl | None = None
+    fetched_at: _Rfc3339Datetime
+    # Strict as the schema's "integer": a string "200" the contract refuses must not pass here.
+    status: Annotated[StrictInt, Field(ge=100, le=599)] = 200
     content_type: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     # Exactly one of the two: text the crawler already decoded, or the raw bytes (base64)
@@ -99,8 +140,8 @@ class Article(_Message):
     title: str | None
     text: str
     language: str | None
-    published_at: datetime | None
-    modified_at: datetime | None = None
+    published_at: AwareDatetime | None
+    modified_at: AwareDatetime | None = None
     authors: list[str] = Field(default_factory=list)
     site_name: str | None = None
     description: str | None = None
@@ -109,10 +150,10 @@ class Article(_Message):
     tags: list[str] = Field(default_factory=list)
     # The article itself is marked breaking/urgent (not the site's ticker, which is removed).
     urgent: bool = False
-    fetched_at: datetime
+    fetched_at: AwareDatetime
     content_hash: str
     pipeline_version: int
-    processed_at: datetime
+    processed_at: AwareDatetime
     source: SourcePosition
     extraction: ExtractionInfo
     # Set by deduplication (workers/dedup/index.py).
@@ -147,6 +188,6 @@ class DeadLetter(_Message):
     source_timestamp_ms: int | None
     url: str | None
     pipeline_version: int
-    failed_at: datetime
+    failed_at: AwareDatetime
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -2,8 +2,11 @@ import base64
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from workers.models import SourcePosition
 from workers.stages.deadletter import dead_letter, record_key
+from workers.stages.decode import decode_message
 from workers.stages.outcome import Dropped, Failed
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -69,3 +72,56 @@ def test_the_url_comes_from_the_key_or_else_from_the_value():
     assert letter(Dropped("d", "r", "x"), key=None).url == "https://a.example/x"
     assert letter(Dropped("d", "r", "x"), key=None, value=json.dumps([1]).encode()).url is None
     assert letter(Dropped("d", "r", "x"), key=b"\xff\xfe", value=b"\x00").url is None
+
+
+def page(**fields: object) -> bytes:
+    return json.dumps({"url": "https://a.example/x", "fetched_at": "2026-11-22T10:00:00Z"} | fields).encode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        page(html="<p>x</p>", content_type="application/octet-stream; " + "x" * (20 << 20)),
+        page(html_b64=base64.b64encode(bytes(range(128, 256)) * 4).decode(), charset="x" * (20 << 20)),
+        page(html="<p>x</p>", **{"x" * (20 << 20): 1}),
+        page(html="<p>x</p>", headers={"h" * (20 << 20): 1}),
+    ],
+    ids=["content type", "charset", "field name", "header name"],
+)
+def test_a_dead_letter_fits_the_topic_whatever_the_page_repeats_in_its_reason(value):
+    limit = 32 << 20
+    result = decode_message(value, max_html_bytes=8 << 20)
+    assert isinstance(result, Dropped | Failed)
+    assert record_size(letter(result, value=value, limit=limit)) <= limit
+
+
+def test_a_dead_letter_cuts_the_texts_of_any_stage():
+    # not every stage builds its Failed with Failed.from_exception, which cuts the text
+    limit = 32 << 20
+    huge = "x" * (20 << 20)
+    record = letter(Failed(huge, huge, huge, huge), value=b"{" + b" " * (28 << 20), limit=limit)
+    assert record_size(record) <= limit
+    assert len(record.error_message) <= 2000 and max(map(len, (record.stage, record.reason, record.error_class))) <= 100
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"url": "https://a.example/x", "status": ' + b"9" * 5000 + b"}",  # int() refuses over 4300 digits
+        b'{"url": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["5000-digit integer", "nested 100000 deep"],
+)
+@pytest.mark.parametrize("key", [None, b"\xff\xfe"])
+def test_a_value_json_cannot_read_still_gets_its_dead_letter(value, key):
+    record = letter(Failed("pipeline", "internal_error", "ValueError", "x"), key=key, value=value)
+    assert record.url is None and base64.b64decode(record.original_value_b64) == value
+
+
+def test_lone_surrogates_cannot_stop_a_dead_letter_being_written():
+    # "\ud800" is valid JSON but no UTF-8: a record holding it could never be serialised
+    failed = Failed("extract", "extractor_error", "ValueError", "bad \ud800 text")
+    record = letter(failed, key=None, value=b'{"url": "https://a.example/\\ud800"}')
+    assert record.url == "https://a.example/?" and record.error_message == "bad ? text"
+    assert record_key(record) == b"https://a.example/?"
+    json.loads(record.model_dump_json(by_alias=True))

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from workers import SAMPLE_PAGES
 from workers.stages.decode import decode_message
 from workers.stages.outcome import Dropped, Failed, Kept
 
@@ -51,9 +52,125 @@ def test_a_wrong_charset_with_nothing_to_rescue_it_fails_clearly():
     assert result.reason == "charset_mismatch" and "utf-8" in result.detail
 
 
-def test_an_unknown_charset_fails_clearly():
-    result = decode(message(html_b64=base64.b64encode(b"<p>hello</p>").decode(), charset="x-klingon"))
-    assert isinstance(result, Failed) and result.reason == "unknown_charset"
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def test_an_unknown_charset_label_is_ignored_as_browsers_ignore_it():
+    assert decode(message(html_b64=b64(b"<p>hello</p>"), charset="x-klingon")).value.html == "<p>hello</p>"
+    cyrillic = ("<p>" + "Москва — столица России, крупнейший город страны. " * 20 + "</p>").encode("cp1251")
+    sniffed = decode(message(html_b64=b64(cyrillic), charset="x-klingon"))
+    assert isinstance(sniffed, Kept) and sniffed.value.encoding == "cp1251"
+    # the next declared source decides
+    arabic = "<p>أعلن مسؤول أميركي</p>".encode("cp1256")
+    typed = decode(message(html_b64=b64(arabic), charset="x-klingon", content_type="text/html; charset=windows-1256"))
+    assert isinstance(typed, Kept) and typed.value.encoding == "cp1256"
+    # an unknown <meta> label is skipped for the next <meta>
+    meta = decode(message(html_b64=b64(b"<meta charset='x-klingon'><meta charset='windows-1256'>" + arabic)))
+    assert isinstance(meta, Kept) and "أعلن" in meta.value.html
+
+
+def test_undetectable_bytes_name_the_labels_that_were_ignored():
+    result = decode(message(html_b64=b64(bytes(range(128, 256)) * 4), charset="x-klingon"))
+    assert isinstance(result, Failed) and result.reason == "undetectable_charset" and "x-klingon" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("label", "text", "codec"),
+    [
+        ("windows-874", "ข่าวการเมือง", "cp874"),
+        ("dos-874", "ข่าวการเมือง", "cp874"),
+        ("iso-8859-8-i", "שלום עולם", "iso8859-8"),
+        ("iso-8859-6-i", "أعلن مسؤول", "iso8859-6"),
+        ("x-sjis", "日本の政府", "cp932"),
+        ("windows-31j", "日本の政府", "cp932"),
+        ("x-euc-jp", "日本の政府", "euc_jp"),
+        ("x-gbk", "习近平 镕", "gb18030"),
+        ("cn-big5", "政府今日宣布", "big5hkscs"),
+        ("x-cp1250", "Rząd ogłosił", "cp1250"),
+        ("x-cp1251", "Москва", "cp1251"),
+        ("x-cp1252", "Café “quoted”", "cp1252"),
+        ("x-cp1253", "Η κυβέρνηση", "cp1253"),
+        ("x-cp1254", "Hükümet açıkladı", "cp1254"),
+        ("x-cp1255", "שלום עולם", "cp1255"),
+        ("x-cp1256", "أعلن مسؤول", "cp1256"),
+        ("ks_c_5601-1989", "정부는 오늘", "cp949"),
+        ("windows-949", "정부는 오늘", "cp949"),
+        (" Windows-1256 ", "أعلن مسؤول", "cp1256"),
+    ],
+)
+def test_charset_labels_are_read_as_browsers_read_them(label, text, codec):
+    raw = f"<p>{text}</p>".encode(codec)
+    result = decode(message(html_b64=b64(raw), charset=label))
+    assert isinstance(result, Kept), result
+    assert result.value.html == f"<p>{text}</p>" and result.value.encoding == codec
+
+
+@pytest.mark.parametrize(
+    "label", ["rot13", "base64", "hex", "zlib", "uu", "utf-7", "unicode_escape", "raw_unicode_escape", "mbcs"]
+)
+def test_codecs_outside_the_encoding_standard_never_decode_a_page(label):
+    # each of them turns plain ASCII into other text (or raises: they are not text encodings)
+    page = b"<p>3c703e +ADw-script+AD4- \\u003cscript\\u003e</p>"
+    for fields in ({"charset": label}, {}):
+        raw = page if fields else b'<meta charset="' + label.encode() + b'">' + page
+        result = decode(message(html_b64=b64(raw), **fields))
+        assert isinstance(result, Kept) and result.value.html == raw.decode("ascii") and result.value.encoding == "ascii"
+
+
+@pytest.mark.parametrize("label", ["hz-gb-2312", "iso-2022-kr", "iso-2022-cn", "csiso2022kr"])
+def test_encodings_browsers_refuse_are_not_decoded(label):
+    raw = b"<p>~{<:Ky2;S{#,NpJ)l6HK!#~} \x1b$)C\x0e!!\x0f</p>"
+    for fields, origin in (({"charset": label}, "declared"), ({}, "<meta charset>")):
+        body = raw if fields else b'<meta charset="' + label.encode() + b'">' + raw
+        result = decode(message(html_b64=b64(body), **fields))
+        assert isinstance(result, Failed) and result.reason == "unsupported_charset", result
+        assert label in result.detail and origin in result.detail
+
+
+def test_a_meta_naming_utf16_in_an_ascii_page_means_utf8():
+    raw = "<meta charset='utf-16'><p>Café</p>".encode()
+    result = decode(message(html_b64=b64(raw)))
+    assert isinstance(result, Kept) and result.value.encoding == "utf-8" and "Café" in result.value.html
+    ascii_only = decode(message(html_b64=b64(b"<meta charset='utf-16'><p>The talks will continue.</p>")))
+    assert isinstance(ascii_only, Kept) and ascii_only.value.html.endswith("The talks will continue.</p>")
+
+
+@pytest.mark.parametrize("declared", ["iso-8859-1", "ISO-8859-1", "windows-1252", "us-ascii", "latin1"])
+def test_a_default_latin_charset_gives_way_to_the_pages_own_meta(declared):
+    # python-requests reports ISO-8859-1 for any text/html without a charset; the seed page says
+    # windows-1256 in its <meta>, and ISO-8859-1 would decode its bytes as Latin mojibake
+    raw = (SAMPLE_PAGES / "seed-004-masr-news.html").read_bytes()
+    result = decode(message(html_b64=b64(raw), charset=declared, content_type="text/html"))
+    assert isinstance(result, Kept) and result.value.encoding == "cp1256"
+    assert "اتفاق روسي أمريكي على مواصلة المحادثات" in result.value.html
+
+
+def test_a_default_latin_charset_gives_way_to_the_content_type_charset():
+    raw = "<p>أعلن مسؤول أميركي</p>".encode("cp1256")
+    result = decode(message(html_b64=b64(raw), charset="iso-8859-1", content_type="text/html; charset=windows-1256"))
+    assert isinstance(result, Kept) and result.value.encoding == "cp1256"
+
+
+def test_a_default_latin_charset_still_decodes_what_the_meta_does_not():
+    raw = "<meta charset='utf-8'><p>Café crème à Genève</p>".encode("latin-1")
+    result = decode(message(html_b64=b64(raw), charset="iso-8859-1"))
+    assert isinstance(result, Kept) and result.value.encoding == "cp1252" and "Café crème" in result.value.html
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"content_type": "text/html; charset=windows-1256"},
+        {"content_type": "text/html; Charset=\"windows-1256\"; foo=bar"},
+        {"headers": {"content-type": "text/html;charset=windows-1256"}},
+        {"content_type": "text/html", "headers": {"content-type": "text/html; charset=windows-1256"}},
+    ],
+)
+def test_the_charset_of_the_content_type_is_read_when_the_crawler_declared_none(fields):
+    raw = "<p>حلب</p>".encode("cp1256")  # too short to detect: statistics alone guessed Shift_JIS
+    result = decode(message(html_b64=b64(raw), **fields))
+    assert isinstance(result, Kept) and result.value.html == "<p>حلب</p>" and result.value.encoding == "cp1256"
 
 
 def test_gb2312_label_decodes_as_its_browser_superset():
@@ -78,6 +195,37 @@ def test_undecodable_messages_fail_with_a_reason(value, reason):
     result = decode(value)
     assert isinstance(result, Failed)
     assert result.reason == reason and result.stage == "decode" and result.detail
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Python's int() refuses more than 4300 digits: a plain ValueError, not a JSONDecodeError
+        json.dumps({"url": "https://a.example/", "fetched_at": "2026-11-22T10:00:00Z", "html": "x"}).encode()[:-1]
+        + b', "status": ' + b"9" * 5000 + b"}",
+        b'{"url": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+    ids=["5000-digit integer", "nested 100000 deep"],
+)
+def test_json_python_cannot_read_fails_as_not_json(value):
+    result = decode(value)
+    assert isinstance(result, Failed) and result.reason == "not_json" and result.detail
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"html": "<p>x</p>", "content_type": "application/octet-stream; " + "x" * (1 * MB)},
+        {"html": "<p>x</p>", "x" * (1 * MB): 1},
+        {"html": "<p>x</p>", "headers": {"y" * (1 * MB): 1}},
+        {"html_b64": b64(bytes(range(128, 256)) * 4), "charset": "x" * (1 * MB)},
+        {"html_b64": b64(bytes(range(128, 256)) * 4), "content_type": "text/html; charset=" + "z" * MB},
+    ],
+    ids=["content type", "field name", "header name", "charset", "content-type charset"],
+)
+def test_input_repeated_in_a_reason_is_cut(fields):
+    result = decode(message(**fields))
+    assert isinstance(result, Dropped | Failed) and len(result.detail) < 2000
 
 
 def test_missing_url_names_the_field():
@@ -127,8 +275,9 @@ def test_undeclared_legacy_bytes_are_detected():
     assert isinstance(result, Kept) and "Москва" in result.value.html
 
 
-def test_invalid_base64_fails_clearly():
-    result = decode(message(html_b64="not base64 at all!"))
+@pytest.mark.parametrize("html_b64", ["not base64 at all!", "PHA+aGk8L3A+é", "PHA+حلب"])
+def test_invalid_base64_fails_clearly(html_b64):
+    result = decode(message(html_b64=html_b64))
     assert isinstance(result, Failed) and result.reason == "bad_base64"
 
 

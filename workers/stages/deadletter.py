@@ -9,9 +9,14 @@ from datetime import datetime
 from workers.models import DeadLetter, SourcePosition
 from workers.stages.outcome import Dropped, Failed
 
-# Bytes of the dead-letter record besides the original's key, value and URL: schema fields, error
-# text (at most 2,000 characters, see ``Failed.from_exception``), source.
+# Bytes of the dead-letter record besides the original's key, value and URL: schema fields, the
+# error text and stage, reason and class (cut here to the lengths below, at most six bytes a
+# character as JSON), source.
 _RECORD_OVERHEAD = 16 * 1024
+# Stages echo their input in the error text (a content type, a charset, field names): it is cut
+# here, whoever built it, as ``Failed.from_exception`` cuts an exception's text.
+_MAX_MESSAGE_CHARS = 2000
+_MAX_LABEL_CHARS = 100
 # A URL is for people reading the dead letters (and the record's Kafka key): longer ones are cut.
 _MAX_URL_CHARS = 4096
 # The original key may take at most this share of the record (a key of megabytes is not a URL).
@@ -33,8 +38,8 @@ def dead_letter(
     URL): a dead letter the topic refuses would hold up the partition, retried for ever."""
     original = value or b""
     url = _url_of(key, original)
-    if url is not None and len(url) > _MAX_URL_CHARS:
-        url = url[:_MAX_URL_CHARS]
+    if url is not None:
+        url = _text(url, _MAX_URL_CHARS)
     kept_key = key[: max_record_bytes // _MAX_KEY_SHARE] if key is not None else None
     # base64 grows key and value by 4/3; the URL is written twice (field and Kafka key), and
     # JSON may escape each of its characters to six bytes
@@ -45,10 +50,10 @@ def dead_letter(
     truncated = len(original) > keep or kept_key != key
     return DeadLetter(
         outcome="failed" if isinstance(result, Failed) else "dropped",
-        stage=result.stage,
-        reason=result.reason,
-        error_class=result.error_class if isinstance(result, Failed) else "Dropped",
-        error_message=result.detail,
+        stage=_text(result.stage, _MAX_LABEL_CHARS),
+        reason=_text(result.reason, _MAX_LABEL_CHARS),
+        error_class=_text(result.error_class, _MAX_LABEL_CHARS) if isinstance(result, Failed) else "Dropped",
+        error_message=_text(result.detail, _MAX_MESSAGE_CHARS),
         original_key_b64=base64.b64encode(kept_key).decode("ascii") if kept_key is not None else None,
         original_value_b64=base64.b64encode(original[:keep]).decode("ascii"),
         original_value_bytes=len(original),
@@ -71,6 +76,12 @@ def _base64_length(size: int) -> int:
     return 4 * ((size + 2) // 3)
 
 
+def _text(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, its lone surrogates (a JSON "\\ud800" escape decodes
+    to one) replaced: the record is UTF-8, which cannot hold them, and could never be written."""
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
 def _url_of(key: bytes | None, value: bytes) -> str | None:
     """Best effort, for people reading the dead letters: the key is the URL by contract, and a
     message whose key is missing may still carry a readable ``url`` field."""
@@ -81,7 +92,7 @@ def _url_of(key: bytes | None, value: bytes) -> str | None:
             pass
     try:
         payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not UTF-8 or JSON, a 4300-digit integer, deep nesting
         return None
     url = payload.get("url") if isinstance(payload, dict) else None
     return url if isinstance(url, str) else None

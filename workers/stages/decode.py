@@ -2,11 +2,17 @@
 
 Charset policy, in order: a byte-order mark; valid UTF-8 with non-ASCII in it (a legacy
 encoding practically never produces it by accident, and pages re-saved as UTF-8 keep their old
-``<meta charset>``: trafilatura decides the same way); the charset the crawler declared; the
-page's own ``<meta charset>``. The first that decodes the bytes *strictly* wins. With no
-declaration at all, statistical detection. A declared charset that does not decode the bytes,
-with no other that does, fails the page: guessing would publish mojibake into a newsroom feed,
-which is worse than a dead letter someone can look at.
+``<meta charset>``: trafilatura decides the same way); the charset the crawler declared (its
+``charset`` field, then the charset of the Content-Type); the page's own ``<meta charset>``. The
+first that decodes the bytes *strictly* wins. Labels are read as browsers read them (WHATWG
+Encoding Standard): one browsers do not know is ignored, as they ignore it, and no codec outside
+the standard ever decodes a page (Python's utf-7, unicode_escape or rot13 would turn plain ASCII
+into other text). A declared ISO-8859-1, US-ASCII or windows-1252 is tried last: HTTP clients
+report ISO-8859-1 for any text/html without a charset, and those encodings decode nearly any
+bytes, so it would always win over the page's own (right) ``<meta charset>``. With no usable
+declaration, statistical detection among the standard's encodings. A declared charset that does
+not decode the bytes, with no other that does, fails the page: guessing would publish mojibake
+into a newsroom feed, which is worse than a dead letter someone can look at.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import binascii
 import codecs
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import charset_normalizer
@@ -27,22 +34,93 @@ STAGE = "decode"
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_CONTENT_TYPE_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^"';,\s]+)""", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-# Browsers decode these labels with a superset (WHATWG Encoding Standard), and pages rely on it:
-# a page labelled GB2312 routinely contains GBK characters, one labelled ISO-8859-1 uses
-# windows-1252 quotes. Decoding them strictly with the narrow codec would fail real pages.
-_WHATWG_SUPERSETS = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "iso8859-1": "cp1252",
-    "ascii": "cp1252",
-    "iso8859-9": "cp1254",
-    "iso8859-11": "cp874",
-    "tis-620": "cp874",
-    "euc_kr": "cp949",
-    "shift_jis": "cp932",
-    "big5": "big5hkscs",
-}
+_META = "<meta charset>"
+# Input echoed in a reason's detail (a content type, a charset label, a field name) is cut to
+# this: the dead letter repeats the detail, and a dead letter must fit its topic.
+_MAX_ECHO_CHARS = 100
+
+# The WHATWG Encoding Standard's labels (https://encoding.spec.whatwg.org/#names-and-labels), each
+# group with the Python codec that decodes it as browsers do. Browsers decode several with a
+# superset, and pages rely on it: a page labelled GB2312 routinely contains GBK characters, one
+# labelled ISO-8859-1 uses windows-1252 quotes, Shift_JIS and EUC-KR pages use Microsoft's
+# extensions.
+_WHATWG_ENCODINGS: tuple[tuple[str, str], ...] = (
+    ("utf-8", "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8"),
+    ("cp866", "866 cp866 csibm866 ibm866"),
+    ("iso8859-2", "csisolatin2 iso-8859-2 iso-ir-101 iso8859-2 iso88592 iso_8859-2 iso_8859-2:1987 l2 latin2"),
+    ("iso8859-3", "csisolatin3 iso-8859-3 iso-ir-109 iso8859-3 iso88593 iso_8859-3 iso_8859-3:1988 l3 latin3"),
+    ("iso8859-4", "csisolatin4 iso-8859-4 iso-ir-110 iso8859-4 iso88594 iso_8859-4 iso_8859-4:1988 l4 latin4"),
+    ("iso8859-5", "csisolatincyrillic cyrillic iso-8859-5 iso-ir-144 iso8859-5 iso88595 iso_8859-5 iso_8859-5:1988"),
+    (
+        "iso8859-6",
+        "arabic asmo-708 csiso88596e csiso88596i csisolatinarabic ecma-114 iso-8859-6 iso-8859-6-e iso-8859-6-i"
+        " iso-ir-127 iso8859-6 iso88596 iso_8859-6 iso_8859-6:1987",
+    ),
+    (
+        "iso8859-7",
+        "csisolatingreek ecma-118 elot_928 greek greek8 iso-8859-7 iso-ir-126 iso8859-7 iso88597 iso_8859-7"
+        " iso_8859-7:1987 sun_eu_greek",
+    ),
+    (
+        "iso8859-8",
+        "csiso88598e csisolatinhebrew hebrew iso-8859-8 iso-8859-8-e iso-ir-138 iso8859-8 iso88598 iso_8859-8"
+        " iso_8859-8:1988 visual csiso88598i iso-8859-8-i logical",
+    ),
+    ("iso8859-10", "csisolatin6 iso-8859-10 iso-ir-157 iso8859-10 iso885910 l6 latin6"),
+    ("iso8859-13", "iso-8859-13 iso8859-13 iso885913"),
+    ("iso8859-14", "iso-8859-14 iso8859-14 iso885914"),
+    ("iso8859-15", "csisolatin9 iso-8859-15 iso8859-15 iso885915 iso_8859-15 l9"),
+    ("iso8859-16", "iso-8859-16"),
+    ("koi8-r", "cskoi8r koi koi8 koi8-r koi8_r"),
+    ("koi8-u", "koi8-ru koi8-u"),
+    ("mac-roman", "csmacintosh mac macintosh x-mac-roman"),
+    ("cp874", "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874"),
+    ("cp1250", "cp1250 windows-1250 x-cp1250"),
+    ("cp1251", "cp1251 windows-1251 x-cp1251"),
+    (
+        "cp1252",
+        "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100 iso8859-1 iso88591 iso_8859-1"
+        " iso_8859-1:1987 l1 latin1 us-ascii windows-1252 x-cp1252",
+    ),
+    # As HTML reads it in a <meta>: its own decoder maps bytes to private-use characters, for
+    # binary data, never for a page.
+    ("cp1252", "x-user-defined"),
+    ("cp1253", "cp1253 windows-1253 x-cp1253"),
+    (
+        "cp1254",
+        "cp1254 csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9 iso_8859-9:1989 l5 latin5"
+        " windows-1254 x-cp1254",
+    ),
+    ("cp1255", "cp1255 windows-1255 x-cp1255"),
+    ("cp1256", "cp1256 windows-1256 x-cp1256"),
+    ("cp1257", "cp1257 windows-1257 x-cp1257"),
+    ("cp1258", "cp1258 windows-1258 x-cp1258"),
+    ("mac-cyrillic", "x-mac-cyrillic x-mac-ukrainian"),
+    ("gb18030", "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58 x-gbk gb18030"),
+    ("big5hkscs", "big5 big5-hkscs cn-big5 csbig5 x-x-big5"),
+    ("euc_jp", "cseucpkdfmtjapanese euc-jp x-euc-jp"),
+    ("iso2022_jp", "csiso2022jp iso-2022-jp"),
+    ("cp932", "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis"),
+    (
+        "cp949",
+        "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987 ks_c_5601-1989 ksc5601 ksc_5601 windows-949",
+    ),
+    ("utf-16-be", "unicodefffe utf-16be"),
+    ("utf-16-le", "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16 utf-16le"),
+)
+_CODECS = {label: codec for codec, labels in _WHATWG_ENCODINGS for label in labels.split()}
+# The standard's "replacement" encoding: browsers refuse to decode these (their escape sequences
+# can hide markup from anything that reads the bytes as ASCII).
+_REFUSED_LABELS = frozenset("csiso2022kr hz-gb-2312 iso-2022-cn iso-2022-cn-ext iso-2022-kr replacement".split())
+# The bytes a <meta> was found in are ASCII-compatible, so HTML reads a <meta> naming UTF-16 as UTF-8.
+_META_OVERRIDES = {"utf-16-le": "utf-8", "utf-16-be": "utf-8"}
+# What ISO-8859-1, US-ASCII and windows-1252 decode with: HTTP clients report one of them for
+# any page whose Content-Type names no charset.
+_WEAK_CODEC = "cp1252"
+# Detection chooses among the standard's encodings only: left free, it may answer EBCDIC or UTF-7.
+_DETECTABLE = sorted(set(_CODECS.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +140,9 @@ def decode_message(value: bytes | None, *, max_html_bytes: int) -> StageResult[D
         return Failed(STAGE, "empty_message", "EmptyMessage", "the message value is empty")
     try:
         payload = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: not UTF-8, not JSON, or an integer of over 4300 digits (Python's limit);
+        # RecursionError: arrays or objects nested thousands deep.
         return Failed.from_exception(STAGE, "not_json", exc)
     if not isinstance(payload, dict):
         return Failed(STAGE, "not_an_object", "TypeError", f"expected a JSON object, got {type(payload).__name__}")
@@ -74,7 +154,7 @@ def decode_message(value: bytes | None, *, max_html_bytes: int) -> StageResult[D
     if not 200 <= page.status < 300:
         return Dropped(STAGE, "http_status", f"HTTP status {page.status}")
     if page.content_type and not page.content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES):
-        return Dropped(STAGE, "not_html", f"content type {page.content_type!r}")
+        return Dropped(STAGE, "not_html", f"content type {_echo(page.content_type)!r}")
 
     if page.html is not None:
         html, encoding, size = page.html, "utf-8", len(page.html.encode("utf-8", "surrogatepass"))
@@ -85,12 +165,12 @@ def decode_message(value: bytes | None, *, max_html_bytes: int) -> StageResult[D
             # binascii's strict mode validates in C; base64.b64decode(validate=True) runs a regex
             # over the whole page first and cost a fifth of the worker's CPU.
             raw = binascii.a2b_base64(page.html_b64 or "", strict_mode=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or a plain ValueError for non-ASCII text
             return Failed.from_exception(STAGE, "bad_base64", exc)
         size = len(raw)
         if size > max_html_bytes:
             return Dropped(STAGE, "too_large", f"{size} bytes of HTML > limit {max_html_bytes}")
-        decoded = decode_html_bytes(raw, page.charset)
+        decoded = decode_html_bytes(raw, page.charset, _content_type_charset(page))
         if isinstance(decoded, Failed):
             return decoded
         html, encoding = decoded
@@ -102,42 +182,89 @@ def decode_message(value: bytes | None, *, max_html_bytes: int) -> StageResult[D
     return Kept(DecodedPage(page=page, html=html, encoding=encoding, html_bytes=size))
 
 
-def decode_html_bytes(raw: bytes, declared: str | None) -> tuple[str, str] | Failed:
+def decode_html_bytes(
+    raw: bytes, declared: str | None, content_type_charset: str | None = None
+) -> tuple[str, str] | Failed:
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
             text = _strict(raw[len(bom) :], encoding)
             return (text, encoding) if text is not None else _mismatch(encoding, "byte-order mark")
     if not raw.isascii() and (text := _strict(raw, "utf-8")) is not None:
         return text, "utf-8"
-    candidates: list[tuple[str, str]] = []
-    if declared:
-        candidates.append((declared, "declared by the crawler"))
-    meta = _META_CHARSET.search(raw[:8192])
-    if meta:
-        candidates.append((meta.group(1).decode("ascii", "replace"), "<meta charset>"))
-    unknown = [name for name, _ in candidates if _codec_name(name) is None]
-    for name, _origin in candidates:
-        codec = _codec_name(name)
-        if codec and (text := _strict(raw, codec)) is not None:
-            return text, codec
+    http = ((declared, "declared by the crawler"), (content_type_charset, "Content-Type"))
+    candidates, ignored = _candidates(raw, http)
+    for candidate in candidates:
+        if candidate.codec and (text := _strict(raw, candidate.codec)) is not None:
+            return text, candidate.codec
     if candidates:
-        if unknown and len(unknown) == len(candidates):
-            return Failed(STAGE, "unknown_charset", "LookupError", f"unknown charset(s): {', '.join(unknown)}")
-        return _mismatch(candidates[0][0], candidates[0][1])
+        first = candidates[0]
+        if first.codec is None:
+            return Failed(
+                STAGE,
+                "unsupported_charset",
+                "LookupError",
+                f"{first.label!r} ({first.origin}) is an encoding browsers refuse to decode (WHATWG 'replacement'),"
+                " and no other declared charset decodes the bytes",
+            )
+        return _mismatch(first.label, first.origin)
     if raw.isascii():
         return raw.decode("ascii"), "ascii"
-    best = charset_normalizer.from_bytes(raw).best()
+    best = charset_normalizer.from_bytes(raw, cp_isolation=_DETECTABLE).best()
     if best is None:
-        return Failed(STAGE, "undetectable_charset", "UnicodeDecodeError", "no charset decodes these bytes")
-    return str(best), _codec_name(best.encoding) or best.encoding
+        unknown = f" (unknown charset labels ignored: {', '.join(map(repr, ignored))})" if ignored else ""
+        return Failed(STAGE, "undetectable_charset", "UnicodeDecodeError", f"no charset decodes these bytes{unknown}")
+    return str(best), codecs.lookup(best.encoding).name
 
 
-def _codec_name(name: str) -> str | None:
-    try:
-        codec = codecs.lookup(name.strip().lower()).name
-    except LookupError:
+@dataclass(frozen=True, slots=True)
+class _Charset:
+    """A charset label the page came with, where it came from, and the codec browsers decode it
+    with (None: a label they refuse to decode)."""
+
+    label: str
+    origin: str
+    codec: str | None
+
+    @property
+    def weak(self) -> bool:
+        return self.codec == _WEAK_CODEC and self.origin != _META
+
+
+def _candidates(raw: bytes, http: Iterable[tuple[str | None, str]]) -> tuple[list[_Charset], list[str]]:
+    """The charsets to try, in order: the declared ones, then the first <meta> label browsers
+    know, a weak declared one last; and the labels ignored, as browsers ignore them."""
+    labels = [(label, origin) for label, origin in http if label]
+    labels += [(match.group(1).decode("ascii"), _META) for match in _META_CHARSET.finditer(raw[:8192])]
+    found: list[_Charset] = []
+    ignored: list[str] = []
+    for label, origin in labels:
+        charset = _charset(label, origin)
+        if charset is None:
+            ignored.append(_echo(label))
+            continue
+        found.append(charset)
+        if origin == _META:
+            break
+    return sorted(found, key=lambda charset: charset.weak), ignored
+
+
+def _charset(label: str, origin: str) -> _Charset | None:
+    # quotes too: crawlers copy a Content-Type parameter as it was written
+    name = label.strip(" \t\n\f\r\"'").lower()
+    if name in _REFUSED_LABELS:
+        return _Charset(_echo(label), origin, None)
+    codec = _CODECS.get(name)
+    if codec is None:
         return None
-    return _WHATWG_SUPERSETS.get(codec, codec)
+    return _Charset(_echo(label), origin, _META_OVERRIDES.get(codec, codec) if origin == _META else codec)
+
+
+def _content_type_charset(page: RawPage) -> str | None:
+    """The charset parameter of the page's Content-Type: the field, else the header."""
+    for content_type in (page.content_type, page.headers.get("content-type")):
+        if content_type and (match := _CONTENT_TYPE_CHARSET.search(content_type)):
+            return match.group(1)
+    return None
 
 
 def _strict(raw: bytes, codec: str) -> str | None:
@@ -156,5 +283,11 @@ def _mismatch(charset: str, origin: str) -> Failed:
     )
 
 
+def _echo(value: str) -> str:
+    return value if len(value) <= _MAX_ECHO_CHARS else value[:_MAX_ECHO_CHARS] + "…"
+
+
 def _summarise(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:10])
+    return "; ".join(
+        f"{'.'.join(_echo(str(part)) for part in e['loc']) or '<root>'}: {_echo(e['msg'])}" for e in exc.errors()[:10]
+    )
