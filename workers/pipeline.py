@@ -269,11 +269,7 @@ class PagePipeline:
             result.detail[:200],
         )
         try:
-            await until_done(
-                lambda: self._publisher.publish_dead_letter(letter),
-                what="publishing a dead letter",
-                backoff_max_s=self._settings.retry_backoff_max_s,
-            )
+            await self._retry(lambda: self._publisher.publish_dead_letter(letter), what="publishing a dead letter")
         except Exception as exc:  # noqa: BLE001 - not an outage: this letter is refused for good
             # (an unencodable URL as its key, a size the topic refuses...). Retrying it would stop
             # the partition for ever; the page's bytes stay at its source offset, which a letter

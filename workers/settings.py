@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers import PIPELINE_VERSION
+from workers.logs import LogFormat
 
 MIB = 1024 * 1024
 
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     # --- services -------------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
     # "json": one JSON object a line, for a log collector (workers/logs.py)
-    log_format: Literal["text", "json"] = "text"
+    log_format: LogFormat = "text"
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
 
     # --- topics ---------------------------------------------------------------------------

@@ -234,9 +234,9 @@ end
 # they are unchanged), the same for the story index, 1 if the fingerprint was found (else 0),
 # the candidate originals {ref, signature, id, story ...} (the exact one alone when the
 # fingerprint is found) and the candidate stories {id, story string ...}, most votes (shared
-# entries) first, then the story the article would found, if it exists. The script names keys itself (see slot() for the index; others as
-# DedupIndex._sig, _doc and _story do): passing them all would make the call several times
-# larger.
+# entries) first, then the story the article would found, if it exists. The script names keys
+# itself (see slot() for the index; others as DedupIndex._sig, _doc and _story do): passing them
+# all would make the call several times larger.
 _LOOKUP = (
     _SLOT
     + """
@@ -833,8 +833,9 @@ class DedupIndex:
         # The story this content founded before can outlive its doc (its copies keep it alive)
         # and be out of reach by its terms: founding it again would find its id taken on every
         # attempt. The article rejoins it instead.
-        founded = next((story for story in read.stories if story.story_id == art.founding_story), None)
-        joined = best[1] if best is not None else founded
+        joined = best[1] if best is not None else next(
+            (story for story in read.stories if story.story_id == art.founding_story), None
+        )
         if joined is None:
             story_id = art.founding_story
             centroid, centroid_t, version = stories.merge(None, 0.0, vector), art.at, 0
