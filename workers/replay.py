@@ -332,6 +332,17 @@ def parse_rate(value: str) -> float:
     return rate
 
 
+def parse_offset(value: str) -> int:
+    """A Kafka offset: a whole number, 0 or more."""
+    try:
+        offset = int(value)
+    except ValueError:
+        offset = -1  # refused below with the message of any other non-offset
+    if offset < 0:
+        raise argparse.ArgumentTypeError(f"not an offset: {value!r} (a whole number, 0 or more)")
+    return offset
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     now = datetime.now(UTC)
     parser = commands.add_parser(
@@ -344,8 +355,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument("--into", help="topic to copy into (default: the pages.raw topic of the settings)")
     parser.add_argument("--since", type=lambda v: parse_when(v, now=now), help="ISO 8601 time, or a duration ago (6h)")
     parser.add_argument("--until", type=lambda v: parse_when(v, now=now), help="ISO 8601 time, or a duration ago (exclusive)")
-    parser.add_argument("--from-offset", type=int, help="first offset, in every chosen partition")
-    parser.add_argument("--to-offset", type=int, help="offset after the last one, in every chosen partition")
+    parser.add_argument("--from-offset", type=parse_offset, help="first offset, in every chosen partition")
+    parser.add_argument("--to-offset", type=parse_offset, help="offset after the last one, in every chosen partition")
     parser.add_argument("--partition", type=int, action="append", help="replay only this partition (repeatable)")
     parser.add_argument("--rate", type=parse_rate, help="at most this many records per second (default: no limit)")
     parser.add_argument("--alerts", action="store_true", help="let replayed articles fire alerts (never one already fired)")
@@ -358,6 +369,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"wirefeed replay: empty offset range {args.from_offset}..{args.to_offset}: --to-offset is the offset "
             "after the last one to replay, so it must be greater than --from-offset",
+            file=sys.stderr,
+        )
+        return 2
+    if args.since is not None and args.until is not None and args.until <= args.since:
+        print(
+            f"wirefeed replay: empty time range {args.since.isoformat()}..{args.until.isoformat()}: --until is "
+            "exclusive, so it must be later than --since",
             file=sys.stderr,
         )
         return 2

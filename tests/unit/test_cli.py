@@ -103,6 +103,31 @@ def test_replay_refuses_an_empty_offset_range_before_connecting(
     assert "must be greater than --from-offset" in err
 
 
+@pytest.mark.parametrize("option", ["--from-offset", "--to-offset"])
+@pytest.mark.parametrize("offset", ["-1", "1.5", "first"])
+def test_replay_refuses_an_offset_that_is_not_a_whole_number(
+    capsys: pytest.CaptureFixture[str], option: str, offset: str
+):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["replay", option, offset, "--dry-run"])
+    assert exit.value.code == 2
+    assert f"{option}: not an offset: '{offset}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("until", ["2026-11-01T00:00:00+00:00", "2026-10-31T00:00:00+00:00"])
+def test_replay_refuses_an_empty_time_range_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], until: str
+):
+    def no_connection(**config: object) -> None:
+        raise AssertionError("connected to Kafka")
+
+    monkeypatch.setattr(replay, "KafkaConsumer", no_connection)
+    assert cli.main(["replay", "--since", "2026-11-01T00:00:00+00:00", "--until", until]) == 2
+    err = capsys.readouterr().err
+    assert "empty time range 2026-11-01T00:00:00+00:00.." in err
+    assert "must be later than --since" in err
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["replay", "--help"]], ids=["wirefeed", "replay"])
 def test_help_is_written_for_users(capsys: pytest.CaptureFixture[str], argv: list[str]):
     with pytest.raises(SystemExit) as exit:
