@@ -80,11 +80,17 @@ def make_producer(settings: Settings) -> KafkaProducer:
     )
 
 
-def produce(settings: Settings, records: Iterable[Record], *, topic: str | None = None) -> list[RecordMetadata]:
-    """Send and wait for the broker's acknowledgement of every record; returns where each landed."""
+def produce(
+    settings: Settings, records: Iterable[Record], *, topic: str | None = None, partition: int | None = None
+) -> list[RecordMetadata]:
+    """Send and wait for the broker's acknowledgement of every record; returns where each landed.
+    Records go to the partition of their key unless ``partition`` names one."""
     producer = make_producer(settings)
     try:
-        futures = [producer.send(topic or settings.topic_pages_raw, key=r.key, value=r.value) for r in records]
+        futures = [
+            producer.send(topic or settings.topic_pages_raw, key=r.key, value=r.value, partition=partition)
+            for r in records
+        ]
         producer.flush()
         # get() raises the broker's error, e.g. a record over the topic's size limit.
         return [future.get(timeout=30) for future in futures]

@@ -33,6 +33,7 @@ from workers.feed import records_from_paths
 from workers.metrics import PipelineMetrics
 from workers.models import Article, DeadLetter, Outcome, crawled_url
 from workers.pipeline import PagePipeline, SourceRecord
+from workers.pool import PoolUnavailable
 from workers.replay import ReplayMarker
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore
@@ -84,6 +85,22 @@ class InProcessPool:
         if url in self._broken_for:
             raise RuntimeError("a bug in the extraction adapter")
         return extract_document(html, url, options, known_chrome=known_chrome)
+
+
+class UnavailableFirstPool(InProcessPool):
+    """A pool that cannot start its processes for the first ``failures`` pages it is given."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def extract(
+        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str]
+    ) -> StageResult:
+        if self.failures:
+            self.failures -= 1
+            raise PoolUnavailable("no extraction process could be started")
+        return await super().extract(html, url, options, known_chrome=known_chrome)
 
 
 class RecordingAlertPublisher:
@@ -277,13 +294,21 @@ async def test_an_article_the_topic_refused_for_good_is_published_by_a_replay_of
     assert [article.url for article in publisher.articles] == [record.key.decode()]
 
 
-class SlowFirstPublisher(RecordingPublisher):
-    """The first article's publish takes a while (a broker that answers slowly, or retries)."""
+class HeldFirstPublisher(RecordingPublisher):
+    """The first article's publish waits until the test lets it go (a broker that answers
+    slowly, or retries); the others go through at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: Article | None = None
+        self.first_started = asyncio.Event()
+        self.let_first_go = asyncio.Event()
 
     async def publish_article(self, article: Article) -> None:
-        if not self.articles and not getattr(self, "slowed", False):
-            self.slowed = True
-            await asyncio.sleep(0.5)
+        if self.first is None:
+            self.first = article
+            self.first_started.set()
+            await self.let_first_go.wait()
         await super().publish_article(article)
 
 
@@ -302,9 +327,26 @@ async def test_two_crawls_of_a_url_in_flight_together_leave_the_newer_last_on_th
             value=json.dumps(message).encode(), timestamp_ms=None,
         )
 
-    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), SlowFirstPublisher())
-    older, newer = crawl(10, 0, html), crawl(11, 5, newer_html)
-    assert await asyncio.gather(pipeline.handle(older), pipeline.handle(newer)) == [Outcome.KEPT, Outcome.KEPT]
+    publisher = HeldFirstPublisher()
+    pipeline, _, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), publisher)
+    older = asyncio.create_task(pipeline.handle(crawl(10, 0, html)))
+    await asyncio.wait_for(publisher.first_started.wait(), timeout=60)
+    newer = asyncio.create_task(pipeline.handle(crawl(11, 5, newer_html)))
+    assert publisher.first is not None
+
+    def newer_waits_or_went_past() -> bool:
+        # Without one writer per article, the newer crawl saves and publishes while the older
+        # one's publish hangs; with it, the newer waits for the older to finish.
+        _, users = pipeline._writing._locks.get(publisher.first.article_id, (None, 0))
+        return users == 2 or len(publisher.articles) > 0 or newer.done()
+
+    async def until_newer_waits_or_went_past() -> None:
+        while not newer_waits_or_went_past():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(until_newer_waits_or_went_past(), timeout=60)
+    publisher.let_first_go.set()
+    assert await asyncio.gather(older, newer) == [Outcome.KEPT, Outcome.KEPT]
     assert "in Cairo" in publisher.articles[-1].text  # what the compacted topic keeps
 
 
@@ -330,3 +372,67 @@ async def test_a_dead_letter_the_topic_cannot_take_is_sent_without_the_original_
     assert (letter.source.partition, letter.source.offset) == (0, 9)
     assert record_key(letter) == b"pages.raw:0:9"
     assert_valid("pages.dlq", letter.model_dump_json(by_alias=True))
+
+
+async def test_a_recrawl_with_the_same_text_renews_the_article_and_publishes_nothing(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    url = "https://www.cbc.ca/news/world/gaza-israel-ceasefire-negotiations-sinwar-1.7287711"
+    html = base64.b64encode(OTHER_PAGE.read_bytes()).decode()
+
+    def crawl(offset: int, minute: int) -> SourceRecord:
+        message = {"url": url, "fetched_at": f"2026-11-22T10:{minute:02d}:00+00:00", "html_b64": html}
+        return SourceRecord(
+            topic="pages.raw", partition=0, offset=offset, key=url.encode(),
+            value=json.dumps(message).encode(), timestamp_ms=None,
+        )
+
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(crawl(1, 0)) is Outcome.KEPT
+    (article,) = publisher.articles
+    article_key = ArticleStore.from_settings(redis_client, settings).article_key(article.article_id)
+    stored = await redis_client.hgetall(article_key)
+    await redis_client.expire(article_key, 100)  # as if the article had almost run out
+
+    assert await pipeline.handle(crawl(2, 30)) is Outcome.KEPT
+    assert publisher.articles == [article]
+    assert await redis_client.hgetall(article_key) == stored
+    assert await redis_client.ttl(article_key) > settings.article_ttl_days * 86400 - 60
+    outcome = page_status(sync_redis(settings), settings, url)
+    assert (outcome["outcome"], outcome["reason"], outcome["offset"]) == ("kept", "unchanged", "2")
+
+
+async def test_a_page_waits_for_an_extraction_pool_that_cannot_start_instead_of_being_dead_lettered(
+    settings: Settings, build_pipeline
+):
+    pool = UnavailableFirstPool(failures=3)
+    pipeline, publisher, _ = build_pipeline(pool, RecordingAlertPublisher())
+    record = source_record(OTHER_PAGE, offset=4)
+    assert await asyncio.wait_for(pipeline.handle(record), timeout=60) is Outcome.KEPT
+    assert pool.failures == 0
+    assert publisher.dead_letters == []
+    assert [article.url for article in publisher.articles] == [record.key.decode()]
+
+
+async def test_a_page_outcome_that_cannot_be_recorded_leaves_the_dead_letter_and_the_worker_going(
+    settings: Settings, build_pipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    async def refused(self: ArticleStore, url: str, **fields: object) -> None:
+        raise ValueError("the outcome does not fit")  # not an outage: not retried
+
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    empty = SourceRecord(
+        topic="pages.raw", partition=0, offset=6, key=b"https://empty.example/a",
+        value=json.dumps({"url": "https://empty.example/a", "fetched_at": "2026-11-22T10:00:00+00:00", "html": ""}).encode(),
+        timestamp_ms=None,
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(ArticleStore, "record_page_outcome", refused)
+        outcome = await pipeline.handle(empty)
+    assert outcome in (Outcome.DROPPED, Outcome.FAILED)
+    (letter,) = publisher.dead_letters
+    assert (letter.url, letter.source.offset) == ("https://empty.example/a", 6)
+    assert "could not record the outcome of https://empty.example/a" in caplog.text
+
+    following = source_record(OTHER_PAGE, offset=7)
+    assert await pipeline.handle(following) is Outcome.KEPT
