@@ -67,6 +67,8 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
         datadir=str(settings.data_dir),
         web_port=settings.web_port,
         web_host=settings.web_host,
+        # web_host only names the worker in its own URLs; web_bind is where it listens
+        web_bind=settings.web_host,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 4,
         broker_commit_interval=settings.commit_interval_s,

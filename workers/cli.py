@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from workers import logs
+from workers.localstack import StackError
 from workers.settings import Settings
 
 DESCRIPTION = (
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         # What kafka-python raises when no broker answers within its bootstrap timeout; its
         # traceback says less than the address does.
         print(f"wirefeed: Kafka at {settings.kafka_bootstrap} did not answer ({exc})", file=sys.stderr)
+        return 1
+    except KafkaError as exc:
+        print(f"wirefeed: Kafka at {settings.kafka_bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except StackError as exc:
+        print(f"wirefeed: {exc}", file=sys.stderr)
         return 1
 
 
@@ -112,6 +119,15 @@ def _produce(settings: Settings, args: argparse.Namespace) -> int:
         sent = produce(settings, records_from_paths(args.paths, base_url=args.base_url), topic=args.topic)
     except ValueError as exc:
         print(f"wirefeed produce: {exc}", file=sys.stderr)
+        return 2
+    except MessageSizeTooLargeError:
+        # kafka-python checks the record before compression; the pages before it may have gone
+        print(
+            f"wirefeed produce: a page is over the record limit of {settings.max_message_bytes} bytes before "
+            "compression (WIREFEED_MAX_MESSAGE_BYTES; bytes are sent as base64, a third larger); "
+            "the pages before it were published",
+            file=sys.stderr,
+        )
         return 2
     print(f"published {len(sent)} page(s) to {args.topic or settings.topic_pages_raw}")
     return 0

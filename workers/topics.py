@@ -25,7 +25,10 @@ class TopicSpec:
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     limit = str(settings.max_message_bytes)
-    return [
+    # With acks=all, a write is acknowledged once the in-sync replicas have it; the broker's
+    # default of 1 lets a lone leader acknowledge, and losing it then loses acknowledged pages.
+    durability = {"min.insync.replicas": str(min(2, settings.replication_factor))}
+    specs = [
         # Kept two weeks so that a pipeline improvement can be replayed over recent crawls.
         TopicSpec(
             settings.topic_pages_raw,
@@ -56,6 +59,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
         ),
     ]
+    return [TopicSpec(spec.name, spec.partitions, spec.config | durability) for spec in specs]
 
 
 def ensure_topics(settings: Settings) -> list[str]:

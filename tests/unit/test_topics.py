@@ -1,0 +1,26 @@
+"""The topics the worker creates, and where its web server listens: configuration a broker or a
+network would otherwise decide for us."""
+
+import pytest
+
+from workers.app import create_app
+from workers.settings import Settings
+from workers.topics import topic_specs
+
+
+@pytest.mark.parametrize(("replication", "in_sync"), [(1, "1"), (2, "2"), (3, "2")])
+def test_every_topic_needs_two_in_sync_replicas_to_acknowledge_when_it_has_them(replication: int, in_sync: str):
+    settings = Settings(_env_file=None, replication_factor=replication)
+    specs = topic_specs(settings)
+    assert {spec.name for spec in specs} == {
+        settings.topic_pages_raw, settings.topic_articles, settings.topic_dlq, settings.topic_alerts, settings.topic_alerts_dlq,
+    }
+    for spec in specs:
+        assert spec.config["min.insync.replicas"] == in_sync, spec.name
+        assert spec.config["max.message.bytes"] == str(settings.max_message_bytes), spec.name
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_the_web_server_listens_where_the_settings_say(host: str, tmp_path):
+    app = create_app(Settings(_env_file=None, web_host=host, data_dir=tmp_path))
+    assert app.conf.web_bind == host
