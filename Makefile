@@ -11,12 +11,13 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv deps demo test stack-up stack-down stack-status bench clean
+.PHONY: help venv constraints deps demo test stack-up stack-down stack-status bench clean
 
 help:
 	@echo "make demo          run the main job end to end on the local stack"
 	@echo "make test          run the test suite (starts its own local stack)"
-	@echo "make venv          create .venv and install wirefeed[test] (only when pyproject.toml changed)"
+	@echo "make venv          create .venv and install wirefeed[test] (only when pyproject.toml or constraints.txt changed)"
+	@echo "make constraints   re-pin constraints.txt to the newest versions pyproject.toml allows"
 	@echo "make deps          install redis-server, Java, Maven, python3-venv when missing (apt)"
 	@echo "make stack-up      start the local Kafka + Redis (stack-down, stack-status likewise)"
 	@echo "make bench         run bench/throughput.py"
@@ -25,14 +26,20 @@ help:
 venv: $(VENV_STAMP)
 
 # deps first (order only): a fresh Debian may lack python3-venv.
-$(VENV_STAMP): pyproject.toml | deps
+$(VENV_STAMP): pyproject.toml constraints.txt | deps
 	@test -x $(VENV_BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(VENV_BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV_BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(VENV_BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
 
+# Pins what .venv has now (after a dependency change in pyproject.toml and a passing test run).
+constraints: venv
+	$(VENV_BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade -e '.[test]'
+	@{ sed -n '/^#/p' constraints.txt; $(VENV_BIN)/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
 deps:
-	@bash deploy/local/install-deps.sh
+	@PYTHON=$(PYTHON) bash deploy/local/install-deps.sh
 
 demo: deps venv
 	$(VENV_BIN)/wirefeed demo

@@ -25,21 +25,36 @@ java_package() {
     fi
 }
 
+# A Java older than 17 counts as missing: stack.sh would refuse it only later.
+java_major() {
+    java -version 2>&1 | sed -n 's/.*version "\(1\.\)\{0,1\}\([0-9][0-9]*\).*/\2/p' | head -n 1
+}
+
+python="${PYTHON:-python3}"
 need_java=no
-have redis-server || packages+=(redis-server)
+installs_redis=no
+have redis-server || { packages+=(redis-server); installs_redis=yes; }
 have redis-cli || packages+=(redis-tools)
-have java || need_java=yes
+if ! have java || (( $(java_major || echo 0) < 17 )); then
+    need_java=yes
+fi
 have mvn || packages+=(maven)
 have make || packages+=(make)
 
-if have python3; then
+if have "${python}"; then
+    if ! "${python}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+        echo "install-deps: error: wirefeed needs Python 3.11 or newer; ${python} is" \
+            "$("${python}" --version 2>&1). Install python3.11 and python3.11-venv (Ubuntu 22.04:" \
+            "from its universe or deadsnakes), then run make with PYTHON=python3.11" >&2
+        exit 1
+    fi
     probe="$(mktemp -d)"
     trap 'rm -rf "${probe}"' EXIT
     # What `python3 -m venv` needs: the venv module, and ensurepip with its bundled pip
     # (Debian moves both pieces into python3-venv). The cheap form of a full venv, which
     # would take seconds on every `make`.
-    if ! python3 -m venv --without-pip "${probe}/venv" >/dev/null 2>&1 \
-            || ! python3 -c 'import ensurepip; ensurepip.version()' >/dev/null 2>&1; then
+    if ! "${python}" -m venv --without-pip "${probe}/venv" >/dev/null 2>&1 \
+            || ! "${python}" -c 'import ensurepip; ensurepip.version()' >/dev/null 2>&1; then
         packages+=(python3-venv)
     fi
 else
@@ -79,9 +94,13 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "install-deps: installed ${packages[*]}"
 
-# Debian's redis-server package may start a system-wide Redis on 6379 where an init system
-# runs; the local stack starts its own, so only say so.
-if have systemctl && systemctl is-active --quiet redis-server 2>/dev/null; then
+# Debian's redis-server package starts a system-wide Redis on 6379 where systemd runs, the port
+# of the local stack's own Redis. One this script installed is only there for its binary.
+if [[ "${installs_redis}" == yes ]] && have systemctl && systemctl is-active --quiet redis-server 2>/dev/null; then
+    "${sudo_cmd[@]}" systemctl disable --now redis-server >/dev/null 2>&1 \
+        && echo "install-deps: stopped and disabled the system redis-server service it started" \
+            "(the local stack runs its own Redis on 6379)"
+elif have systemctl && systemctl is-active --quiet redis-server 2>/dev/null; then
     echo "install-deps: note: the system redis-server service is running on 6379;" \
         "'sudo systemctl disable --now redis-server' frees that port for the local stack"
 fi
