@@ -1,20 +1,28 @@
-"""DedupIndex against the real Redis: duplicates, updates, stories, replays, expiry, races."""
+"""DedupIndex against the real Redis: duplicates, updates, stories, replays, expiry, races; and
+the alerts that its decisions lead to (the engine and its ledger on the same Redis), as the
+pipeline calls them."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from workers.dedup.index import MEMOS_KEPT, DedupConfig, DedupIndex, Status
+from workers.alerts.engine import AlertEngine, RulesFile
+from workers.alerts.ledger import AlertLedger
+from workers.alerts.match import StoryInfo
+from workers.alerts.messages import Alert, alert_id_for
+from workers.alerts.rules import RuleKind
+from workers.dedup.index import DF_LANGUAGES_HELD, MEMOS_KEPT, DedupConfig, DedupDecision, DedupIndex, Status
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.settings import Settings
+from workers.stages.extract import DETECTED_LANGUAGES
 
 from tests.shared_data import SEEDS
 
@@ -40,7 +48,9 @@ def body(path: Path) -> str:
     return "\n".join(path.read_text(encoding="utf-8").splitlines()[6:36])
 
 
-def article(url: str, text: str, *, title: str | None = None, minutes: float = 0.0) -> Article:
+def article(
+    url: str, text: str, *, title: str | None = None, minutes: float = 0.0, language: str | None = "ar"
+) -> Article:
     """An article as the extraction stage builds it (id from the canonical URL)."""
     fetched = T0 + timedelta(minutes=minutes)
     return Article(
@@ -50,7 +60,7 @@ def article(url: str, text: str, *, title: str | None = None, minutes: float = 0
         domain=url.split("/")[2],
         title=title,
         text=text,
-        language="ar",
+        language=language,
         published_at=None,
         fetched_at=fetched,
         content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
@@ -307,3 +317,201 @@ async def test_concurrent_replays_of_one_delivery_agree(index: DedupIndex) -> No
     a = article("https://one.example/a", body(SEED_000))
     decisions = await asyncio.gather(*(index.classify(a) for _ in range(4)))
     assert len(set(decisions)) == 1 and decisions[0].status is Status.NEW
+
+
+# --- stories over days, and the alerts they fire ---------------------------------------------------
+
+DAY = 24 * 60  # minutes
+
+
+class Published:
+    """The engine's publisher: what reached the ``alerts`` topic (the broker's side is tested in
+    tests/integration/test_webhooks.py)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    async def publish_alert(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+
+class Newsroom:
+    """The index, the alert engine and its ledger on the real Redis, called as the pipeline calls
+    them (workers/pipeline.py)."""
+
+    def __init__(self, index: DedupIndex, ledger: AlertLedger, rules: RulesFile) -> None:
+        self.index, self.ledger, self.published = index, ledger, Published()
+        self.engine = AlertEngine(rules, ledger=ledger, publisher=self.published, pipeline_version=1, retry_backoff_max_s=1)
+
+    async def process(self, page: Article) -> tuple[DedupDecision, list[Alert]]:
+        decision = await self.index.classify(page)
+        assert decision.emit
+        stored = page.model_copy(
+            update={
+                "status": decision.status.value,
+                "duplicate_of": decision.duplicate_of,
+                "similarity": decision.similarity,
+                "story_id": decision.story_id,
+            }
+        )
+        assert decision.story_id is not None
+        story = StoryInfo(decision.story_id, await self.index.story_outlets(decision.story_id))
+        fired = await self.engine.on_article(stored, urgent=stored.urgent, story=story, replay=None, source="pages.raw/0/1")
+        return decision, fired
+
+
+@pytest.fixture
+def newsroom(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings, tmp_path: Path
+) -> Callable[[str], Newsroom]:
+    def make(rules: str) -> Newsroom:
+        path = tmp_path / "rules.yaml"
+        path.write_text(rules, encoding="utf-8")
+        ledger = AlertLedger(redis_client, prefix=settings.redis_prefix, fired_ttl_s=3600, stream_maxlen=1000)
+        return Newsroom(index, ledger, RulesFile(path, secret_names=(), check_interval_s=60))
+
+    return make
+
+
+BREAKING = "version: 1\nrules: [{id: breaking, kind: breaking_story, match: {min_outlets: 3, within_minutes: 60}}]\n"
+
+
+async def test_a_slow_story_never_breaks_and_keeps_its_outlets_first_sightings(
+    newsroom: Callable[[str], Newsroom],
+) -> None:
+    # Three outlets on day 0, ten hours apart: not breaking news. A fourth reports every 12 h
+    # until day 4, then the first three follow up within minutes. Outlets used to leave the story
+    # a story window after their first sighting, even the one reporting right then, and come
+    # back with a fresh one: the follow-ups fired "breaking" four days late.
+    desk = newsroom(BREAKING)
+    start = -4 * DAY - 60  # minutes from T0: ends about now
+    pages = [("a", 0), ("b", 600), ("c", 1200)]
+    pages += [("d", minute) for minute in range(DAY, 4 * DAY + 1, DAY // 2)]
+    pages += [("a", 4 * DAY), ("b", 4 * DAY + 10), ("c", 4 * DAY + 20)]
+    fired, story_ids = [], set()
+    for n, (outlet, minute) in enumerate(pages):
+        decision, alerts = await desk.process(article(f"https://{outlet}.example/{n}", body(SEED_000), minutes=start + minute))
+        fired += alerts
+        story_ids.add(decision.story_id)
+    assert fired == []
+    (story_id,) = story_ids
+    first_seen = {o: T0 + timedelta(minutes=start + m) for o, m in [("a", 0), ("b", 600), ("c", 1200), ("d", DAY)]}
+    assert await desk.index.story_outlets(story_id) == {f"{o}.example": at for o, at in first_seen.items()}
+    # Articles still leave with the story window: outlets are what stays (one per domain).
+    story = await desk.index.story(story_id)
+    assert story is not None and min(story.articles.values()) >= story.last - timedelta(days=3)
+
+
+async def test_a_fired_alert_is_remembered_as_long_as_its_subject_goes_on(
+    newsroom: Callable[[str], Newsroom], redis_client: aioredis.Redis
+) -> None:
+    # The breaking burst stays in its story for good (outlets keep their first sightings): if the
+    # alert's marker expired while the story went on, its next article would fire it again.
+    desk = newsroom(BREAKING)
+    fired = []
+    for n, outlet in enumerate("abc"):
+        fired += (await desk.process(article(f"https://{outlet}.example/{n}", body(SEED_000), minutes=n)))[1]
+    (alert,) = fired
+    key = desk.ledger.alert_key(alert.alert_id)
+    await redis_client.expire(key, 30)  # stands for the end of fired_ttl_s, weeks into the story
+    assert (await desk.process(article("https://d.example/3", body(SEED_000), minutes=DAY)))[1] == []
+    assert 30 < await redis_client.ttl(key) <= 3600
+    assert await redis_client.xlen(desk.ledger.stream_key) == 1
+
+
+COPIES = """version: 1
+rules:
+  - {id: wires-urgent, kind: article, match: {urgent: true, domains: [reuters.com]}}
+  - {id: aleppo, kind: article, match: {terms: ["حلب"]}}
+  - {id: mosul, kind: article, match: {terms: ["الموصل"]}}
+"""
+
+
+async def test_a_copy_fires_the_article_rules_its_original_did_not_and_only_those(
+    newsroom: Callable[[str], Newsroom], redis_client: aioredis.Redis
+) -> None:
+    desk = newsroom(COPIES)
+    wire = body(SEED_000)
+    # A paper runs the wire and is crawled first; Reuters' own page, urgent, comes five minutes later.
+    paper = article("https://dailypaper.example/wire", wire)
+    decision, fired = await desk.process(paper)
+    assert decision.status is Status.NEW and [a.rule_id for a in fired] == ["aleppo"]
+    reuters = article("https://reuters.com/world/aleppo", wire, minutes=5).model_copy(update={"urgent": True})
+    decision, fired = await desk.process(reuters)
+    assert decision.status is Status.DUPLICATE and [a.rule_id for a in fired] == ["wires-urgent"]
+    assert fired[0].alert_id == alert_id_for("wires-urgent", RuleKind.ARTICLE, paper.article_id)
+    assert fired[0].article.url == reuters.url
+    # Its re-crawl with a line added is an update, still a copy: nothing fires again.
+    recrawl = article(reuters.url, wire + "\nوأضاف المسؤول أن المحادثات ستستأنف.", minutes=20)
+    decision, fired = await desk.process(recrawl.model_copy(update={"urgent": True}))
+    assert (decision.status, decision.duplicate_of, fired) == (Status.UPDATE, paper.article_id, [])
+    # An edited copy that adds a watched word fires that rule, once.
+    lines = wire.splitlines()
+    lines[2] += " واندلعت اشتباكات قرب الموصل أيضاً."
+    edited_copy = article("https://other.example/x", "\n".join(lines), minutes=9)
+    decision, fired = await desk.process(edited_copy)
+    assert decision.status is Status.DUPLICATE and [a.rule_id for a in fired] == ["mosul"]
+    assert (await desk.process(edited_copy))[1] == []  # a redelivery
+    assert await redis_client.xlen(desk.ledger.stream_key) == 3
+
+
+TITLE_A = "كيري: الجهود ستتواصل بشأن حلب.. والجيش السوري يستمر في التقدّم"
+TITLE_B = "كيري ولافروف يفشلان في الاتفاق حول حلب"
+
+
+async def test_a_story_dated_in_the_future_takes_no_article_of_today(index: DedupIndex) -> None:
+    # A crawler's clock a year ahead: the story its page founds was live for every article until
+    # then (now minus its last sighting is negative), and swallowed the year's events on the topic.
+    skewed = await index.classify(article("https://skewed.example/a", body(SEED_000), title=TITLE_A, minutes=365 * DAY))
+    today = await index.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=236))
+    assert today.status is Status.NEW and today.story_id not in (None, skewed.story_id)
+
+
+async def test_an_article_late_by_more_than_a_story_window_joins_the_story_it_falls_in(index: DedupIndex) -> None:
+    # A story from day -5 kept going by copies until today; an article from day -5 processed late
+    # (a backlog, a reprocess whose partitions run days apart) still belongs to it.
+    first = await index.classify(article("https://one.example/a", body(SEED_000), title=TITLE_A, minutes=-5 * DAY))
+    for n, minute in enumerate([-3 * DAY, -DAY, 0]):
+        await index.classify(article(f"https://copy{n}.example/a", body(SEED_000), minutes=minute))
+    late = await index.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=-5 * DAY + 236))
+    assert (late.status, late.story_id) == (Status.NEW, first.story_id)
+
+
+# --- document frequencies ---------------------------------------------------------------------
+
+
+def _distinct_text(i: int) -> str:
+    """A text that shares no word with another one's: each is new, and counted."""
+    return " ".join(f"كلمة{i}و{j}" for j in range(60))
+
+
+async def test_only_the_detector_s_languages_have_document_frequencies_of_their_own(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # A page's declared language is used when detection is unsure: any two or three letters.
+    # Each had a DF array of its own (512 KiB in every worker, a Redis key a day): 400 junk codes
+    # held 200 MiB.
+    for i, language in enumerate(["qqq", "xx", "ZZ", None, "AR"]):
+        decision = await index.classify(article(f"https://one.example/{i}", _distinct_text(i), minutes=i, language=language))
+        assert decision.status is Status.NEW
+    await index.flush()
+    counters = {
+        ":".join(key.decode().split(":")[2:4])
+        for kind in ("df", "n")
+        async for key in redis_client.scan_iter(match=f"{settings.redis_prefix}:st:{kind}:*")
+    }
+    assert counters == {"df:und", "n:und", "df:ar", "n:ar"}
+
+
+async def test_a_worker_holds_the_document_frequencies_of_a_bounded_number_of_languages(
+    index: DedupIndex,
+) -> None:
+    languages = sorted(DETECTED_LANGUAGES)[: DF_LANGUAGES_HELD + 1]  # the detector's
+    for i, language in enumerate(languages):
+        decision = await index.classify(article(f"https://one.example/{i}", _distinct_text(i), language=language))
+        assert decision.status is Status.NEW
+    assert len(index._stats) == DF_LANGUAGES_HELD and languages[0] not in index._stats  # the least recent left
+    # Read again, its snapshot has the article this worker counted in it before it left.
+    again = await index.classify(article("https://two.example/0", _distinct_text(999), language=languages[0]))
+    assert again.status is Status.NEW
+    assert index._stats[languages[0]].stats.documents == 2

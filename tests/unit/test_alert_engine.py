@@ -1,5 +1,7 @@
 """The rules in force: reloaded when the file changes, kept when a new version is invalid or gone.
-(Firing, once-only, on the real Redis and broker: tests/integration/test_webhooks.py.)"""
+(Firing, once-only, on the real Redis and broker: tests/integration/test_webhooks.py; after the
+dedup index's decisions, for copies and for stories that go on for days:
+tests/integration/test_dedup_redis.py.)"""
 
 import logging
 import os

@@ -1,11 +1,11 @@
 """The alert engine: called by the pipeline for every stored article, fires what the rules say.
 
-Once-only with at-least-once delivery: an alert's id is a hash of (rule, article) or (rule,
-story); :meth:`AlertLedger.fire` marks it fired and appends it to the Redis stream in one script,
-so the stream gets it once; the ``alerts`` topic gets it next and the ledger records the broker's
-acknowledgement, so a crash in between republishes on redelivery instead of losing it. Webhooks
-are not called here: their agent consumes the ``alerts`` topic (``workers.alerts.webhooks``), so a
-slow receiver never holds up page processing.
+Once-only with at-least-once delivery: an alert's id is a hash of (rule, article: for a copy, its
+original) or (rule, story); :meth:`AlertLedger.fire` marks it fired and appends it to the Redis
+stream in one script, so the stream gets it once; the ``alerts`` topic gets it next and the ledger
+records the broker's acknowledgement, so a crash in between republishes on redelivery instead of
+losing it. Webhooks are not called here: their agent consumes the ``alerts`` topic
+(``workers.alerts.webhooks``), so a slow receiver never holds up page processing.
 """
 
 from __future__ import annotations
@@ -143,17 +143,15 @@ class AlertEngine:
         if replay is not None and not replay.alerts:
             return []
         matcher = self._rules.current()
-        # A copy of an article already seen fires no article rule again, nor does a new version
-        # of a copy (status ``update``, still ``duplicate_of`` its original); it still counts as
-        # one more outlet for the story rules.
-        candidates = (
-            []
-            if article.duplicate_of is not None
-            else [
-                self._alert(match.rule, article, urgent, subject_id=article.article_id, terms=match.terms, replay=replay)
-                for match in matcher.match_article(ArticleFacts.of(article, urgent=urgent))
-            ]
-        )
+        # A copy (and a new version of one: status ``update``, still ``duplicate_of``) is matched
+        # on its own facts, for its original: it fires what the original did not (the wire's own
+        # page, urgent, crawled after a paper that ran it; an edit that adds a watched word), and
+        # never again what the original or another copy already fired.
+        subject_id = article.duplicate_of or article.article_id
+        candidates = [
+            self._alert(match.rule, article, urgent, subject_id=subject_id, terms=match.terms, replay=replay)
+            for match in matcher.match_article(ArticleFacts.of(article, urgent=urgent))
+        ]
         if story is not None:
             candidates += [
                 self._alert(

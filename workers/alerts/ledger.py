@@ -2,7 +2,7 @@
 
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
-| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s``: longer than the ``pages.raw`` replay window, so a replay never fires again |
+| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s`` after the last time it matched (it fired, or would have): longer than the ``pages.raw`` replay window, so a replay never fires again, and renewed while its subject goes on |
 | ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` | ``fired_ttl_s`` |
 | ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
 
@@ -30,6 +30,9 @@ local alert_key, stream = KEYS[1], KEYS[2]
 local json, ttl, maxlen, alert_id, rule_id, source = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local stored = redis.call('HMGET', alert_key, 'json', 'published', 'source')
 if stored[1] then
+  -- Its subject still matches: it is remembered for fired_ttl_s from now. A story or a live page
+  -- that goes on for longer than that would otherwise see the marker expire and fire again.
+  redis.call('EXPIRE', alert_key, ttl)
   local owner = stored[3] or ''
   if owner == '' and stored[2] ~= '1' then
     -- released by a record that could not publish it (AlertLedger.release): this one takes it over

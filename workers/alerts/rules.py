@@ -215,7 +215,7 @@ def explain(ruleset: RuleSet) -> str:
         lines.extend(f"  {line}" for line in _explain_conditions(rule.conditions))
         targets = ", ".join(f"{name} -> {ruleset.webhook(name).url}" for name in rule.webhooks)  # type: ignore[union-attr]
         lines.append(f"  delivered to: alerts topic, Redis stream{', webhooks ' + targets if targets else ''}")
-        once = "story" if rule.kind is RuleKind.BREAKING_STORY else "article"
+        once = "story" if rule.kind is RuleKind.BREAKING_STORY else "article and its copies"
         lines.append(f"  fires at most once per {once}")
     return "\n".join(lines)
 

@@ -48,9 +48,11 @@ key                         type    content                                     
                                     (<= 64 terms: uint32 ids, then float16
                                     weights; none for a story of duplicates
                                     whose own story had expired)
-``{p}:st:{s}:m``            ZSET    its members in SW: ``a:{article_id}`` ->     SW after ``last``
-                                    fetched_at it joined, ``o:{domain}`` ->
-                                    fetched_at the outlet first reported it
+``{p}:st:{s}:m``            ZSET    its members: ``a:{article_id}`` ->           SW after ``last``
+                                    fetched_at it joined (those of the last
+                                    SW), ``o:{domain}`` -> fetched_at the
+                                    outlet first reported it (every outlet,
+                                    while the story lives: one per domain)
 ``{p}:st:ix:{b}``           HASH    story index, bucket ``b``: 4-byte term id    SW after its last
                                     -> (8-byte story id + 4-byte minute) of the  write
                                     last 4 stories that had it in their top
@@ -59,6 +61,10 @@ key                         type    content                                     
                                     added by each worker every ``df_refresh_s``
 ``{p}:st:n:{lang}:{D}``     STRING  documents counted on that day                W after the day
 ==========================  ======  ===========================================  ===================
+
+Document frequencies are kept per language that the extraction stage's language detector
+knows; any other language (a page's declared one, used when detection is unsure) and none share
+those of ``und`` (see :data:`DF_LANGUAGES_HELD` for the worker's side).
 
 Memory is what limits the window: about 2 KB an article, of which ~90 bytes per key of its
 own is Redis's, hence one string per story (header and centroid) and one sorted set for its
@@ -109,9 +115,9 @@ import asyncio
 import hashlib
 import json
 import math
-import re
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,6 +130,7 @@ from redis.exceptions import WatchError
 
 from workers.dedup import minhash, stories
 from workers.retry import Contention
+from workers.stages.extract import DETECTED_LANGUAGES
 from workers.textnorm import normalize, token_lines, tokenize
 
 if TYPE_CHECKING:
@@ -168,8 +175,8 @@ class DedupDecision:
 
 @dataclass(frozen=True, slots=True)
 class StoryView:
-    """A story: first and last seen (``fetched_at`` of its articles), its articles with when
-    each joined and its outlets with when each first reported it (those of the story window)."""
+    """A story: first and last seen (``fetched_at`` of its articles), its articles of the
+    story window with when each joined, and every outlet with when it first reported it."""
 
     first: datetime
     last: datetime
@@ -418,9 +425,17 @@ if h.story ~= '' then
   local expiry = math.max(math.ceil(last + h.story_window), h.st_expiry)
   local header = struct.pack(h.header, first, last, centroid_t, version)
   redis.call('SET', KEYS[3], header .. centroid, 'EXAT', expiry)
-  -- Membership is a set: a replay or a second version never counts twice.
-  redis.call('ZADD', KEYS[4], 'NX', at, 'a:' .. h.article_id, at, 'o:' .. h.domain)
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (at - h.story_window))
+  -- Membership is a set: a replay or a second version never counts twice. An article keeps
+  -- when it joined (NX); an outlet keeps its first sighting (LT: only an earlier one, from a
+  -- replay, replaces it) for as long as the story lives. The breaking rule reads first
+  -- sightings: an outlet dropped and added again later would come back as a fresh report, and
+  -- the follow-ups of a slow story would look like a burst.
+  redis.call('ZADD', KEYS[4], 'NX', at, 'a:' .. h.article_id)
+  redis.call('ZADD', KEYS[4], 'LT', at, 'o:' .. h.domain)
+  -- Articles leave with the story window; outlets stay (at most one per domain).
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. (at - h.story_window))) do
+    if string.sub(member, 1, 2) == 'a:' then redis.call('ZREM', KEYS[4], member) end
+  end
   redis.call('EXPIREAT', KEYS[4], expiry)
 end
 return 1
@@ -445,7 +460,9 @@ _STORY_ITEM = _ID_BYTES + 4  # a story id and the minute it was indexed
 _STORY_HEADER = struct.Struct(">dddI")
 """Head of a story string, before its centroid: first and last seen, the centroid's time (all
 fetched_at seconds) and version. _COMMIT is given the format: Redis Lua's struct reads it alike."""
-_LANGUAGE = re.compile(r"[^0-9a-z_-]")
+DF_LANGUAGES_HELD = 64
+"""Languages whose DF snapshot (512 KiB each) a worker holds, the least recently used out first.
+One read again is read from Redis, after the counts this worker made in it were added there."""
 
 
 class ClassifyConflict(Contention):
@@ -515,6 +532,7 @@ class _Story:
     its centroid (None for a story of duplicates only, whose own story had expired)."""
 
     story_id: str
+    first: float
     last: float
     centroid_t: float
     version: int
@@ -522,10 +540,10 @@ class _Story:
 
     @classmethod
     def unpack(cls, story_id: str, data: bytes) -> _Story:
-        _, last, centroid_t, version = _STORY_HEADER.unpack_from(data)
+        first, last, centroid_t, version = _STORY_HEADER.unpack_from(data)
         packed = data[_STORY_HEADER.size :]
         centroid = stories.TermVector.unpack(packed) if packed else None
-        return cls(story_id, last, centroid_t, version, centroid)
+        return cls(story_id, first, last, centroid_t, version, centroid)
 
 
 @dataclass(slots=True)
@@ -560,7 +578,7 @@ class DedupIndex:
         self._wall_clock = wall_clock
         self._window_s = self._config.window_days * 86400.0
         self._story_window_s = self._config.story_window_days * 86400.0
-        self._stats: dict[str, _Stats] = {}
+        self._stats: OrderedDict[str, _Stats] = OrderedDict()  # least recently used first
         self._counts: dict[tuple[str, int], _Counts] = {}  # by (language, day)
         self._flushing = asyncio.Lock()
         # EVALSHA: the scripts' text is sent once, not with every call.
@@ -572,9 +590,10 @@ class DedupIndex:
     async def classify(self, article: Article) -> DedupDecision:
         """Classify ``article`` and record it; idempotent per delivery (see module docstring)."""
         art = self._prepare(article)
-        vector = stories.article_vector(art.terms, await self._term_stats(art.language))
+        stats = await self._term_stats(art.language)
+        vector = stories.article_vector(art.terms, stats)
         for _ in range(MAX_ATTEMPTS):
-            decision = await self._attempt(art, vector)
+            decision = await self._attempt(art, vector, stats)
             if decision is not None:
                 return decision
         raise ClassifyConflict(f"{article.article_id}: {MAX_ATTEMPTS} attempts lost a race")
@@ -627,7 +646,7 @@ class DedupIndex:
             sketch=sketch,
             entries=entries if tokens else [],
             terms=stories.term_counts(tokenize(normalize(article.title or "")), tokens),
-            language=_LANGUAGE.sub("", (article.language or "und").lower())[:16] or "und",
+            language=_df_language(article.language),
             founding_story=_digest(article.article_id, fingerprint.hex()).hex(),
         )
 
@@ -655,6 +674,7 @@ class DedupIndex:
         now = self._clock()
         cached = self._stats.get(language)
         if cached is not None and now - cached.read_at < self._config.df_refresh_s:
+            self._stats.move_to_end(language)
             return cached.stats
         await self.flush(
             lambda lang, counts: lang == language or now - counts.since >= self._config.df_refresh_s
@@ -672,15 +692,18 @@ class DedupIndex:
         documents = sum(int(n) for n in replies[1::2] if n is not None)
         stats = stories.TermStats.from_days(replies[0::2], documents)
         self._stats[language] = _Stats(stats, now)
+        self._stats.move_to_end(language)
+        if len(self._stats) > DF_LANGUAGES_HELD:
+            self._stats.popitem(last=False)
         return stats
 
-    def _count(self, art: _Article) -> None:
+    def _count(self, art: _Article, stats: stories.TermStats) -> None:
         """Count a new article's terms in the document frequencies: in this worker's snapshot
         at once, in the shared counters at the next :meth:`flush` (adding them in Redis article
         by article cost more than all the rest of a classification: one counter increment per
         distinct term)."""
         slots = stories.df_slots(art.terms.ids)
-        self._stats[art.language].stats.count(slots)
+        stats.count(slots)
         key = (art.language, math.floor(art.at / DF_DAY_S))
         self._counts.setdefault(key, _Counts(self._clock())).slots.append(slots)
 
@@ -729,7 +752,9 @@ class DedupIndex:
 
     # --- one optimistic attempt --------------------------------------------------------------
 
-    async def _attempt(self, art: _Article, vector: stories.TermVector) -> DedupDecision | None:
+    async def _attempt(
+        self, art: _Article, vector: stories.TermVector, stats: stories.TermStats
+    ) -> DedupDecision | None:
         """Read, decide, commit; None when the commit found the reads outdated."""
         top_terms = [int(t).to_bytes(4, "big") for t in vector.top(stories.INDEX_TERMS)]
         read = await self._lookup(art, top_terms)
@@ -747,7 +772,7 @@ class DedupIndex:
                 pipe.expireat(self._sig(art.ref), expiry, gt=True)
                 await pipe.execute()
             return plan.decision
-        return await self._commit(art, read, plan)
+        return await self._commit(art, read, plan, stats)
 
     async def _lookup(self, art: _Article, terms: list[bytes]) -> _Read:
         """Read 1 (:data:`_LOOKUP`): everything the decision rests on, in one round trip."""
@@ -824,8 +849,14 @@ class DedupIndex:
     def _by_story(self, art: _Article, vector: stories.TermVector, read: _Read) -> _Plan:
         """A new article: join the closest live story, or found one."""
         best: tuple[float, _Story] | None = None
+        window = self._story_window_s
         for story in read.stories:
-            if story.centroid is None or art.at - story.last > self._story_window_s:
+            # Live: the article falls within a story window of the story's span. An article
+            # late by more than the window (a backlog, a replay) still joins the story it falls
+            # in; one more than a window before the story began does not: a story founded by a
+            # page dated in the future (a crawler's clock off by a year) would otherwise be live
+            # for every article until then, and swallow the events of the year.
+            if story.centroid is None or not story.first - window <= art.at <= story.last + window:
                 continue
             score = stories.cosine(vector, story.centroid)
             if score >= self._config.story_threshold and (best is None or score > best[0]):
@@ -878,14 +909,23 @@ class DedupIndex:
         it: lookups ignore entries older than the window of the article being classified."""
         return math.ceil(max(art.at, self._wall_clock()) + window_s)
 
-    async def _commit(self, art: _Article, read: _Read, plan: _Plan) -> DedupDecision | None:
-        """Run :data:`_COMMIT`: the decision (ours or a twin's), or None to retry."""
+    async def _commit(
+        self, art: _Article, read: _Read, plan: _Plan, weighed: stories.TermStats
+    ) -> DedupDecision | None:
+        """Run :data:`_COMMIT`: the decision (ours or a twin's), or None to retry. ``weighed``:
+        the DF snapshot the article was weighed by."""
         decision = plan.decision
         dd_entries = art.entries if plan.index_entries else []
+        # A new article is counted in the language's snapshot in force, which a refresh may
+        # have replaced since it was weighed; if the language has left the table meanwhile, in
+        # the one it was weighed by (its count still reaches Redis before the language is read
+        # again: see _term_stats).
+        held = self._stats.get(art.language)
+        stats = held.stats if held is not None else weighed
         counted = (
             plan.count_terms
             and art.terms.ids.size > 0
-            and stories.counted_in_df(art.article_id, self._stats[art.language].stats)
+            and stories.counted_in_df(art.article_id, stats)
         )
         header: dict[str, Any] = {
             "prefix": self._p,
@@ -938,7 +978,7 @@ class DedupIndex:
         if reply != 1:
             return None
         if counted:
-            self._count(art)
+            self._count(art, stats)
         return decision
 
 
@@ -957,6 +997,15 @@ def _members(members: list[tuple[bytes, float]], kind: bytes) -> dict[str, datet
         for member, at in members
         if member.startswith(kind)
     }
+
+
+def _df_language(language: str | None) -> str:
+    """The document frequencies an article counts in and is weighed by: its language's if the
+    detector knows it (so as before for every such language), else the shared ``und`` ones. A
+    page's declared language, used when detection is unsure, can be any two or three letters; a
+    DF array for each (512 KiB in every worker, a Redis key a day) would be memory without bound."""
+    code = (language or "").lower()
+    return code if code in DETECTED_LANGUAGES else "und"
 
 
 def _minute(at: float) -> int:

@@ -72,6 +72,8 @@ EXTRACTOR_VERSION = trafilatura.__version__
 _MIN_LANGUAGE_CONFIDENCE = 0.9
 # Loaded once per extraction process (unpickling the model takes ~0.3 s).
 _LANGUAGE_IDENTIFIER = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+DETECTED_LANGUAGES = frozenset(_LANGUAGE_IDENTIFIER.nb_classes)
+"""The language codes the detector can give an article."""
 # Longest removed-block text kept on the article (the reason matters more than the full text).
 _REMOVED_TEXT_CHARS = 300
 
