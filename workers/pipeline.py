@@ -128,7 +128,9 @@ class PagePipeline:
         return handled.outcome
 
     async def _process(self, record: SourceRecord) -> Handled:
-        decoded = decode_message(record.value, max_html_bytes=self._settings.max_html_bytes)
+        decoded = decode_message(
+            record.value, max_html_bytes=self._settings.max_html_bytes, sent_at_ms=record.timestamp_ms
+        )
         if not isinstance(decoded, Kept):
             return await self._reject(record, decoded, None)
         page = decoded.value

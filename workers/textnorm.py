@@ -101,10 +101,17 @@ def normalize(text: str) -> str:
 
 # --- tokenize --------------------------------------------------------------------------------
 
-# Scripts that do not put spaces between words.
+# Scripts that do not put spaces between words, and Hangul: Korean spaces its phrases, but a
+# particle is written joined to its noun (북한이, 북한의, 북한은 are all "North Korea"), so its
+# words are matched as syllable bigrams like the others.
 _NO_SPACE_RANGES = (
     (0x0E00, 0x0EFF),  # Thai, Lao
     (0x1000, 0x109F),  # Myanmar
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x3130, 0x318F),  # Hangul compatibility Jamo
+    (0xA960, 0xA97F),  # Hangul Jamo extended A
+    (0xAC00, 0xD7AF),  # Hangul syllables
+    (0xD7B0, 0xD7FF),  # Hangul Jamo extended B
     (0x1780, 0x17FF),  # Khmer
     (0x3040, 0x30FF),  # Hiragana, Katakana (incl. the prolonged sound mark)
     (0x3400, 0x4DBF),  # CJK extension A

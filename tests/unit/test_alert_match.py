@@ -80,6 +80,10 @@ def test_the_seed_article_matches_arabic_keywords_and_reports_them_as_written():
         ("北京大学", "北京的大学", False),
         ("東京都", "東京都庁で会見", True),
         ("停火", "双方同意停火协议", True),
+        # Korean: a particle joined to the noun (이, 의, 은) still leaves the noun found.
+        ("북한", "합참은 북한의 미사일 발사를 포착했다", True),
+        ("북한", "북한이 탄도미사일을 발사했다", True),
+        ("미사일", "미사 일정", False),
     ],
 )
 def test_term_matching(term, text, hit):

@@ -1,10 +1,17 @@
+"""Stage 1, decoding (workers/stages/decode.py): which pages.raw messages become pages, with which
+text, URL and encoding, and why the others are dropped or fail."""
+
 import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from workers import SAMPLE_PAGES
+from workers.models import SourcePosition
+from workers.stages.article import article_id_for, build_article
 from workers.stages.decode import decode_message
+from workers.stages.extract import ExtractedDocument
 from workers.stages.outcome import Dropped, Failed, Kept
 
 MB = 1024 * 1024
@@ -25,6 +32,31 @@ def test_text_html_is_kept_as_is():
     assert isinstance(result, Kept)
     assert result.value.html == "<p>مرحبا</p>"
     assert result.value.effective_url == "https://news.example/a"
+
+
+@pytest.mark.parametrize(
+    ("declared_canonical", "identity"),
+    [
+        (None, "https://www.news.example/2026/11/talks-resume"),
+        # on the host the redirect led to: the page's own canonical link, not a cross-host hint
+        ("https://www.news.example/story/42", "https://www.news.example/story/42"),
+    ],
+)
+def test_the_url_a_redirect_led_to_gives_the_article_its_identity_and_domain(declared_canonical, identity):
+    crawled = "https://short.example/x7Qz"
+    result = decode(message(url=crawled, final_url="https://www.news.example/2026/11/talks-resume", html="<p>x</p>"))
+    assert isinstance(result, Kept)
+    document = ExtractedDocument(
+        title="Talks resume", text="The talks resume on Monday.", language="en", declared_language="en",
+        published_at=None, canonical_url=declared_canonical,
+    )
+    article = build_article(
+        result.value, document, source=SourcePosition(topic="pages.raw", partition=0, offset=7),
+        pipeline_version=1, processed_at=datetime(2026, 11, 22, 10, 1, tzinfo=UTC),
+    )
+    assert article.canonical_url == identity and article.article_id == article_id_for(identity)
+    assert article.domain == "news.example"
+    assert article.url == crawled  # what the crawler asked for stays on record
 
 
 def test_windows_1256_bytes_with_declared_charset_decode_to_arabic():
@@ -247,13 +279,38 @@ def test_binary_bytes_as_the_page_body_fail():
     ("fields", "reason"),
     [
         ({"html": "   \n  "}, "empty_html"),
-        ({"html": "<p>x</p>", "status": 404}, "http_status"),
         ({"html": "<p>x</p>", "content_type": "application/pdf"}, "not_html"),
     ],
 )
 def test_pages_we_do_not_publish_are_dropped_with_a_reason(fields, reason):
     result = decode(message(**fields))
     assert isinstance(result, Dropped) and result.reason == reason
+
+
+@pytest.mark.parametrize("status", [200, 203, 299])
+def test_a_2xx_status_is_a_page(status):
+    assert isinstance(decode(message(html="<p>x</p>", status=status)), Kept)
+
+
+@pytest.mark.parametrize("status", [100, 199, 300, 301, 304, 399, 404, 500])
+def test_a_status_outside_2xx_is_dropped(status):
+    # a 3xx body is the redirect notice, not the page it points to
+    result = decode(message(html="<p>x</p>", status=status))
+    assert isinstance(result, Dropped) and result.reason == "http_status" and str(status) in result.detail
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/xhtml+xml", "application/xhtml+xml; charset=utf-8", "Text/HTML ; charset=utf-8"]
+)
+def test_xhtml_and_html_content_types_are_html(content_type):
+    result = decode(message(html="<p>x</p>", content_type=content_type))
+    assert isinstance(result, Kept) and result.value.html == "<p>x</p>"
+
+
+def test_a_nul_character_in_decoded_text_fails_as_binary():
+    # the crawler decoded something that was not text: the check is on the text, however it came
+    result = decode(message(html="<html><body>\x00\x01PK\x03\x04</body></html>"))
+    assert isinstance(result, Failed) and result.reason == "binary_content"
 
 
 def test_a_page_over_the_size_limit_is_dropped_before_extraction():
@@ -291,3 +348,31 @@ def test_a_byte_order_mark_decides_the_charset(bom, codec):
 def test_bytes_that_contradict_their_byte_order_mark_fail():
     result = decode(message(html_b64=base64.b64encode(b"\xef\xbb\xbf" + "<p>حلب</p>".encode("cp1256")).decode()))
     assert isinstance(result, Failed) and result.reason == "charset_mismatch"
+
+
+SENT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("fetched_at", "kept"),
+    [
+        ("2026-11-22T10:10:00+00:00", True),  # a crawler's clock a little ahead: tolerated
+        ("2026-11-22T12:10:00+02:00", True),  # the same instant in another zone
+        ("2026-11-21T10:00:00+00:00", True),  # fetched long before it was sent: a backlog
+        ("2026-11-22T10:10:01+00:00", False),
+        ("2027-11-22T10:00:00+00:00", False),
+    ],
+)
+def test_a_page_fetched_after_its_record_was_sent_fails_as_a_wrong_clock(fetched_at: str, kept: bool):
+    sent_at_ms = int(SENT.timestamp() * 1000)
+    result = decode_message(message(fetched_at=fetched_at, html=ARABIC), max_html_bytes=MB, sent_at_ms=sent_at_ms)
+    if kept:
+        assert isinstance(result, Kept)
+    else:
+        assert isinstance(result, Failed)
+        assert (result.reason, result.error_class) == ("fetched_in_future", "ClockSkew")
+        assert "the crawler's clock is wrong" in result.detail
+
+
+def test_a_record_without_a_timestamp_is_not_checked_for_clock_skew():
+    assert isinstance(decode(message(fetched_at="2030-01-01T00:00:00+00:00", html=ARABIC)), Kept)

@@ -208,3 +208,25 @@ def test_a_charset_in_the_language_declaration_is_not_a_language():
     result = extract_document(html, "https://politics.people.example/n1/1.html", ExtractionOptions())
     assert isinstance(result, Kept)
     assert result.value.declared_language is None and result.value.language == "zh"
+
+
+def test_text_after_a_removed_block_stays_where_it_stood():
+    # trafilatura keeps the author box's link line as loose text after the bio paragraph; when
+    # the bio goes, that line must not jump to the top of the article.
+    paragraphs = "".join(
+        f"<p>Paragraph {i} of the report says that the council met on Tuesday and agreed on a plan "
+        "for the river, after a long debate among its members.</p>"
+        for i in range(8)
+    )
+    page = (
+        "<html><head><title>River plan agreed</title></head><body><div class='c9'><h1>River plan agreed</h1>"
+        f"<div class='c2'>{paragraphs}</div><div class='c1a'><img src='a.jpg'><p>Jane Doe is a reporter who "
+        "covers the city council and its long debates.</p><a href='/author/1'>All articles by Jane Doe</a></div>"
+        "</div></body></html>"
+    )
+    result = extract_document(page, "https://news.example/a", ExtractionOptions())
+    assert isinstance(result, Kept)
+    assert [block.reason for block in result.value.removed] == ["outside_main_region"]
+    lines = result.value.text.splitlines()
+    assert lines[0].startswith("Paragraph 0 ")
+    assert lines.index("All articles by Jane Doe") > lines.index(next(line for line in lines if line.startswith("Paragraph 7 ")))

@@ -95,6 +95,11 @@ def test_thai_has_no_spaces_either() -> None:
     assert tokenize(normalize("ภาษาไทย")) == ["ภา", "าษ", "ษา", "าไ", "ไท", "ทย"]
 
 
+def test_korean_words_become_syllable_bigrams_so_particles_do_not_hide_them() -> None:
+    assert tokenize(normalize("북한이 미사일을")) == ["북한", "한이", "미사", "사일", "일을"]
+    assert tokenize(normalize("북한 발사")) == ["북한", "발사"]
+
+
 def test_mixed_scripts_and_marks() -> None:
     assert tokenize(normalize("abc北京 def")) == ["abc", "北京", "def"]
     # Devanagari vowel signs are combining marks: words stay whole.

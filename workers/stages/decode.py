@@ -23,6 +23,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import charset_normalizer
 from pydantic import ValidationError
@@ -36,6 +37,9 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _CONTENT_TYPE_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^"';,\s]+)""", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+# How far a crawl's fetched_at may lie after the time its record was sent. Dedup and stories run
+# on fetched_at: one page dated a year ahead would found a story that never ends.
+_MAX_CLOCK_SKEW = timedelta(minutes=10)
 _META = "<meta charset>"
 # Input echoed in a reason's detail (a content type, a charset label, a field name) is cut to
 # this: the dead letter repeats the detail, and a dead letter must fit its topic.
@@ -135,7 +139,10 @@ class DecodedPage:
         return str(self.page.final_url or self.page.url)
 
 
-def decode_message(value: bytes | None, *, max_html_bytes: int) -> StageResult[DecodedPage]:
+def decode_message(
+    value: bytes | None, *, max_html_bytes: int, sent_at_ms: int | None = None
+) -> StageResult[DecodedPage]:
+    """The crawled page in a ``pages.raw`` record; ``sent_at_ms`` is the record's timestamp."""
     if not value:
         return Failed(STAGE, "empty_message", "EmptyMessage", "the message value is empty")
     try:
@@ -150,6 +157,14 @@ def decode_message(value: bytes | None, *, max_html_bytes: int) -> StageResult[D
         page = RawPage.model_validate(payload)
     except ValidationError as exc:
         return Failed(STAGE, "schema", "ValidationError", _summarise(exc))
+    if sent_at_ms is not None:
+        sent_at = datetime.fromtimestamp(sent_at_ms / 1000, UTC)
+        if page.fetched_at - sent_at > _MAX_CLOCK_SKEW:
+            return Failed(
+                STAGE, "fetched_in_future", "ClockSkew",
+                f"fetched_at {page.fetched_at.isoformat()} is after the record was sent ({sent_at.isoformat()}): "
+                "the crawler's clock is wrong",
+            )
 
     if not 200 <= page.status < 300:
         return Dropped(STAGE, "http_status", f"HTTP status {page.status}")

@@ -412,10 +412,14 @@ def _remove_element(element: _Element) -> None:
     parent = element.getparent()
     if parent is None:
         return
-    tail = element.tail
-    parent.remove(element)
+    tail, previous = element.tail, element.getprevious()
+    parent.remove(element)  # lxml removes the element's tail with it
     if tail and tail.strip():
-        parent.text = (parent.text or "") + tail
+        # the text after the block stays where it stood: after the block before it
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
     while parent is not None and parent.tag in _CONTAINERS and parent.tag != "body" and not len(parent) \
             and not (parent.text or "").strip() and parent.getparent() is not None:
         grand = parent.getparent()
