@@ -2,7 +2,6 @@
 settings, the arguments or the broker are wrong."""
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -73,12 +72,10 @@ def test_a_settings_error_names_the_field(monkeypatch: pytest.MonkeyPatch, capsy
 def test_an_unreachable_broker_is_one_line_naming_its_address(
     capsys: pytest.CaptureFixture[str], argv: list[str]
 ):
-    started = time.monotonic()
     assert cli.main(argv) == 1
-    assert time.monotonic() - started < 10
     err = capsys.readouterr().err
-    assert err.splitlines()[-1].startswith(f"wirefeed: Kafka at {NOWHERE} did not answer")
-    assert "Traceback" not in err
+    assert err.startswith(f"wirefeed: Kafka at {NOWHERE} did not answer")
+    assert err.count("\n") == 1  # no traceback
 
 
 @pytest.mark.parametrize("rate", ["-5", "0", "nan", "inf", "fast"])
@@ -136,3 +133,13 @@ def test_help_is_written_for_users(capsys: pytest.CaptureFixture[str], argv: lis
     out = capsys.readouterr().out
     assert "``" not in out
     assert "Settings are built here" not in out
+
+
+def test_a_stack_that_cannot_be_used_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("WIREFEED_KAFKA_BOOTSTRAP", "kafka.newsroom.example:9092")
+    assert cli.main(["stack", "status"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "wirefeed: kafka_bootstrap='kafka.newsroom.example:9092': the local stack runs one broker on 127.0.0.1, "
+        "so it must be 127.0.0.1:PORT"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from datasketch import MinHash
 
 from workers.dedup import minhash, stories
 from workers.dedup.index import DedupConfig, DedupDecision, Status
-from workers.textnorm import normalize, token_lines, tokenize
+from workers.textnorm import normalize, token_lines, tokenize, word_count
 
 from tests.shared_data import SEEDS
 
@@ -116,23 +117,34 @@ def test_band_keys_are_deterministic_and_per_band() -> None:
         minhash.band_keys(a, 65, 2)
 
 
+def specified_shingles(lines: list[list[str]]) -> list[int]:
+    """The shingle hashes of token ``lines`` as the stored format specifies them, spelled out:
+    the lines of 10 words or more (all lines when none is that long), CRC-32 of each token's
+    UTF-8, and each 4 consecutive token hashes combined with fixed odd multipliers, mod 2**32."""
+    prose = [tokens for tokens in lines if word_count(tokens) >= 10] or lines
+    ids = [zlib.crc32(token.encode()) for tokens in prose for token in tokens]
+    multipliers = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F)
+    return [
+        sum(m * h for m, h in zip(multipliers, ids[i : i + 4], strict=True)) % 2**32 for i in range(len(ids) - 3)
+    ]
+
+
 @pytest.mark.parametrize("repeat", [1, 40])  # 40: more shingles than one block of the sketch
-def test_signatures_are_datasketch_affine32_bit_for_bit(repeat: int) -> None:
-    # The signature is part of the stored format: workers and versions must agree on it.
+def test_signatures_are_datasketch_affine32_of_the_specified_shingles_bit_for_bit(repeat: int) -> None:
+    # The signature is part of the stored format: workers and versions must agree on it. The
+    # reference is the specification, not the module's constants: 128 permutations that
+    # datasketch draws from seed 20240611, its affine32 scheme, the shingles above.
     lines = token_lines("\n".join([seed(SEED_000)[1]] * repeat))
-    hashes = minhash.shingles(lines)
-    assert repeat == 1 or hashes.size > 4096
+    hashes = specified_shingles(lines)
+    assert repeat == 1 or len(hashes) > 4096
+
     def reference(values: list[int]) -> np.ndarray:
-        m = MinHash(
-            num_perm=minhash.NUM_PERM,
-            permutations=minhash._PERMUTATIONS,
-            scheme="affine32",
-            hashfunc=int,
-        )
+        m = MinHash(num_perm=128, seed=20240611, scheme="affine32", hashfunc=int)
         m.update_batch(values)
         return m.hashvalues
 
-    assert np.array_equal(minhash.sketch(lines).signature, reference(hashes.tolist()))
+    assert np.array_equal(minhash.shingles(lines), hashes)
+    assert np.array_equal(minhash.sketch(lines).signature, reference(hashes))
     assert np.array_equal(minhash.sketch([]).signature, reference([]))
 
 
