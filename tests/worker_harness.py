@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -39,6 +40,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = value.get_secret_value()
         env[f"WIREFEED_{name.upper()}"] = str(value)
     return env
+
+
+def slow_page(url: str, paragraphs: int = 3000) -> Record:
+    """A big but legitimate page: trafilatura needs several seconds for it."""
+    html = "<html><body>" + "".join(
+        f"<div class='c{i % 7}'><p>{' '.join(f'word{(i * 31 + j) % 997}' for j in range(60))} <a href='/x{i}'>link</a></p></div>"
+        for i in range(paragraphs)
+    ) + "</body></html>"
+    message = {"url": url, "fetched_at": datetime.now(UTC).isoformat(), "html": html}
+    return Record(url.encode(), json.dumps(message).encode())
 
 
 def free_port() -> int:

@@ -233,9 +233,9 @@ class PagePipeline:
             await self._retry(lambda: self._store.mark_published(article), what="marking an article published")
 
     async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:
-        letter = await self._publish_dead_letter(record, result)
+        letter_url = await self._publish_dead_letter(record, result)
         outcome = Outcome.FAILED if isinstance(result, Failed) else Outcome.DROPPED
-        page_url = url or letter.url
+        page_url = url or letter_url
         if page_url:
             try:
                 await self._retry(
@@ -254,7 +254,9 @@ class PagePipeline:
                 log.exception("could not record the outcome of %s", page_url)
         return Handled(outcome, result.stage, result.reason)
 
-    async def _publish_dead_letter(self, record: SourceRecord, result: Dropped | Failed) -> DeadLetter:
+    async def _publish_dead_letter(self, record: SourceRecord, result: Dropped | Failed) -> str | None:
+        """Publish the record's dead letter; returns the page URL it names (the page's outcome is
+        recorded under it, also when the letter had to go without the original and its URL)."""
         letter = dead_letter(
             result,
             key=record.key,
@@ -277,7 +279,7 @@ class PagePipeline:
             # the partition for ever; the page's bytes stay at its source offset, which a letter
             # without them and keyed by that offset still names.
             log.exception("dead letter of %s refused; publishing it without the original", record.position.label)
-            letter = letter.model_copy(update={
+            stripped = letter.model_copy(update={
                 "url": None,
                 "original_key_b64": None,
                 "original_value_b64": "",
@@ -287,10 +289,10 @@ class PagePipeline:
             # A dead letter that cannot be written even so is retried whatever the error:
             # acknowledging the page without one would lose the page silently.
             await until_done(
-                lambda: self._publisher.publish_dead_letter(letter),
+                lambda: self._publisher.publish_dead_letter(stripped),
                 what="publishing a dead letter",
                 backoff_max_s=self._settings.retry_backoff_max_s,
                 retry_on=lambda _exc: True,
             )
         self._metrics.dead_letters.labels(result.stage, result.reason).inc()
-        return letter
+        return letter.url

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from worker_harness import (
     outcomes_for,
     page_status,
     read_topic,
+    slow_page,
     stored_values,
     sync_redis,
     wait_for,
@@ -20,23 +19,13 @@ from worker_harness import (
 )
 
 from workers import SAMPLE_PAGES
-from workers.feed import Record, produce, records_from_paths
+from workers.feed import produce, records_from_paths
 from workers.settings import Settings
 from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
 MB = 1024 * 1024
-
-
-def slow_page(url: str, paragraphs: int) -> Record:
-    """A big but legitimate page: trafilatura needs several seconds for it."""
-    html = "<html><body>" + "".join(
-        f"<div class='c{i % 7}'><p>{' '.join(f'word{(i * 31 + j) % 997}' for j in range(60))} <a href='/x{i}'>link</a></p></div>"
-        for i in range(paragraphs)
-    ) + "</body></html>"
-    message = {"url": url, "fetched_at": datetime.now(UTC).isoformat(), "html": html}
-    return Record(url.encode(), json.dumps(message).encode())
 
 
 def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_path: Path):

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -138,9 +139,11 @@ def delays_observed(metrics: PipelineMetrics) -> float:
 
 
 def source_record(path: Path, offset: int) -> SourceRecord:
+    """The page as crawled now, sent a moment later."""
     (record,) = records_from_paths([path], base_url="https://routing.wirefeed.invalid/")
     return SourceRecord(
-        topic="pages.raw", partition=0, offset=offset, key=record.key, value=record.value, timestamp_ms=1_700_000_000_000
+        topic="pages.raw", partition=0, offset=offset, key=record.key, value=record.value,
+        timestamp_ms=int(time.time() * 1000),
     )
 
 

@@ -112,5 +112,8 @@ async def test_a_page_keeps_the_outcome_of_its_newest_record_whatever_the_order_
     assert await record("failed", 10, 1_000) == kept
     # a newer crawl, and a record without a timestamp, are written
     assert (await record("failed", 30, 3_000))[b"offset"] == b"30"
+    # two records of one millisecond (one producer batch), handled out of order: the later offset stays
+    assert (await record("dropped", 33, 3_500))[b"offset"] == b"33"
+    assert (await record("kept", 32, 3_500))[b"offset"] == b"33"
     assert (await record("kept", 31, None))[b"offset"] == b"31"
     assert 0 < await redis_client.ttl(store.page_key(url)) <= settings.page_status_ttl_days * 86400

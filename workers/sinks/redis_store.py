@@ -62,6 +62,11 @@ else
       redis.call('HSET', article_key, 'writer', writer)
       stored[4] = writer
     end
+    if stored[4] == writer and stored[3] ~= content_hash .. '|' .. version then
+      -- this record is about to publish the version (a takeover, or its own redelivery after a
+      -- crash before publishing): Redis holds what the topic will, to the processing time
+      redis.call('HSET', article_key, 'json', json)
+    end
   else
     result = 'updated'
   end
@@ -91,13 +96,17 @@ end
 
 # A page's last outcome is the outcome of its newest record (by the Kafka timestamp, which the
 # crawler's produce sets and a replay's copy keeps), not of the last one handled: a replay of an
-# older range must not put an old failure over a later success. KEYS[1] the page hash; ARGV[1]
-# its TTL, ARGV[2] the record's timestamp ('' when it has none: written, as nothing orders it),
-# then the fields and values.
+# older range must not put an old failure over a later success. Records sent in the same
+# millisecond (one producer batch) are ordered by offset: a URL's records share a partition.
+# KEYS[1] the page hash; ARGV[1] its TTL, ARGV[2] the record's timestamp ('' when it has none:
+# written, as nothing orders it), ARGV[3] its offset, then the fields and values.
 _RECORD_PAGE_OUTCOME = """
-local stored, ts = tonumber(redis.call('HGET', KEYS[1], 'source_ts_ms') or ''), tonumber(ARGV[2])
-if ts and stored and stored > ts then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+local held = redis.call('HMGET', KEYS[1], 'source_ts_ms', 'offset')
+local stored, ts = tonumber(held[1] or ''), tonumber(ARGV[2])
+if ts and stored and (stored > ts or (stored == ts and tonumber(held[2]) > tonumber(ARGV[3]))) then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
@@ -255,5 +264,5 @@ class ArticleStore:
         }
         await self._record_outcome(
             keys=[self.page_key(url)],
-            args=[self._page_status_ttl_s, timestamp, *(item for pair in fields.items() for item in pair)],
+            args=[self._page_status_ttl_s, timestamp, source.offset, *(item for pair in fields.items() for item in pair)],
         )

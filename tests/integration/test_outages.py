@@ -1,0 +1,541 @@
+"""Outages and refusals on the real services, with a real worker process.
+
+* Redis hung (SIGSTOP) or crashed (SIGKILL, then restarted) while pages are in flight: a Redis of
+  the test alone (the shared one is never touched), with the shared broker. Nothing is
+  dead-lettered (an outage is not the page's fault), no offset is committed past a page that had
+  not finished when Redis stopped, and afterwards every page is kept once: one article in Redis,
+  one record on ``articles``.
+* A topic that refuses a record for good (``max.message.bytes`` below the record, on the real
+  broker): a dead letter too big for ``pages.dlq`` goes without the original, keyed by its source
+  offset, and the partition moves on; an article too big for ``articles`` costs its page a
+  ``sink_error`` dead letter and is released, so that a replay of that offset publishes it once
+  the topic takes it.
+
+Which pages had finished when Redis stopped is read from Redis's own append-only file: the private
+server fsyncs it before every reply, so it holds every write the worker was told was done (and
+perhaps a few more it was not), exactly at the moment the process stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+from contract import assert_valid
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.producer.future import RecordMetadata
+from pydantic import SecretStr
+from worker_harness import (
+    WorkerProcess,
+    committed_offsets,
+    free_port,
+    outcomes_for,
+    page_status,
+    read_topic,
+    slow_page,
+    sync_redis,
+    wait_for,
+    wait_for_outcomes,
+    wait_until_handled,
+)
+
+from tests.shared_data import BENCH
+
+from workers import SAMPLE_PAGES
+from workers.feed import Record, make_producer, records_from_paths
+from workers.replay import register
+from workers.replay import run as run_replay
+from workers.settings import Settings
+from workers.topics import ensure_topics, topic_specs
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+# Longer than the consumer session of the test stack (6 s) and many commit intervals.
+OUTAGE_S = 8.0
+# Below the 16 KiB batches of the worker's producer, far above a dead letter without its original
+# (~2 KB) or a common article (< 4 KB compressed), far below the records refused here.
+SMALL_LIMIT = 20_000
+BIG_ARTICLE_PAGE = BENCH / "scrapinghub" / "3c6d3381ef52ca26be2fbde19c1b0fe17d85682b726dfecf5e300c1ca34546b1.html"
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def raw_page(url: str, **fields: object) -> Record:
+    message = {"url": url, "fetched_at": datetime.now(UTC).isoformat()} | fields
+    return Record(url.encode(), json.dumps(message, ensure_ascii=False).encode())
+
+
+def produce_to(settings: Settings, placed: list[tuple[int, Record]]) -> list[RecordMetadata]:
+    """``workers.feed.produce`` into chosen partitions of pages.raw, in this order."""
+    producer = make_producer(settings)
+    try:
+        futures = [
+            producer.send(settings.topic_pages_raw, key=record.key, value=record.value, partition=partition)
+            for partition, record in placed
+        ]
+        producer.flush()
+        return [future.get(timeout=30) for future in futures]
+    finally:
+        producer.close()
+
+
+def create_topic_with_limit(settings: Settings, name: str, max_message_bytes: int) -> None:
+    """The topic as ``wirefeed topics create`` makes it, with a smaller record limit; the worker's
+    own ``ensure_topics`` then leaves it as it is."""
+    (spec,) = [spec for spec in topic_specs(settings) if spec.name == name]
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(
+            spec.name, spec.partitions, settings.replication_factor,
+            topic_configs=spec.config | {"max.message.bytes": str(max_message_bytes)},
+        )])
+    finally:
+        admin.close()
+
+
+def topic_limit(settings: Settings, name: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs={"max.message.bytes": None})])
+    finally:
+        admin.close()
+    return int(described["topic"][name]["max.message.bytes"]["value"])
+
+
+def raise_topic_limit(settings: Settings, name: str, max_message_bytes: int) -> None:
+    """What an operator does once the refusal is understood (this test's own topic, not the broker)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs={"max.message.bytes": str(max_message_bytes)})])
+    finally:
+        admin.close()
+    wait_for(lambda: topic_limit(settings, name) == max_message_bytes, timeout_s=30, what=f"the new limit of {name}")
+
+
+def replay_offset(settings: Settings, partition: int, offset: int) -> None:
+    """``wirefeed replay --partition P --from-offset O --to-offset O+1``."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["replay", "--partition", str(partition), "--from-offset", str(offset), "--to-offset", str(offset + 1)]
+    )
+    assert run_replay(settings, args) == 0
+
+
+def letters_by_key(settings: Settings, *, at_least: int) -> dict[bytes, dict]:
+    letters = read_topic(settings, settings.topic_dlq, at_least=at_least)
+    documents = {letter.key: assert_valid("pages.dlq", letter.value) for letter in letters}
+    assert len(documents) == len(letters), f"two dead letters under one key: {[letter.key for letter in letters]}"
+    return documents
+
+
+# --- a Redis of the test's own --------------------------------------------------------------
+
+
+def _resp_commands(data: bytes) -> Iterator[list[bytes]]:
+    """The commands of an append-only file, up to the last complete one (a stop may cut one)."""
+    position = 0
+    while position < len(data):
+        try:
+            assert data[position:position + 1] == b"*"
+            end = data.index(b"\r\n", position)
+            count, position = int(data[position + 1:end]), end + 2
+            command = []
+            for _ in range(count):
+                assert data[position:position + 1] == b"$"
+                end = data.index(b"\r\n", position)
+                size, position = int(data[position + 1:end]), end + 2
+                if position + size + 2 > len(data):
+                    return
+                command.append(data[position:position + size])
+                position += size + 2
+        except (AssertionError, ValueError):
+            return
+        yield command
+
+
+class PrivateRedis:
+    """A redis-server of one test alone, which the test may hang, kill and restart. Append-only
+    file on (as docker-compose.yml runs Redis) and fsynced before every reply, so that the file
+    holds, when the process stops, every write the worker was told was done."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
+             "--logfile", str(self.directory / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_timeout=2)
+
+        def answers() -> bool:
+            assert self._process is not None and self._process.poll() is None, "redis-server exited"
+            try:
+                return bool(client.ping())
+            except redis.RedisError:  # not listening yet, or still loading its file
+                return False
+
+        try:
+            wait_for(answers, timeout_s=30, what=f"the private redis-server on port {self.port}")
+        finally:
+            client.close()
+        return self
+
+    def hang(self) -> None:
+        """SIGSTOP: connections stay open and connects succeed, nothing answers (a hung server)."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
+
+    def crash(self) -> None:
+        """SIGKILL: connections reset, connects refused until ``start`` again."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()  # also ends a stopped process
+            self._process.wait(timeout=10)
+
+    def finished_pages(self, settings: Settings) -> set[tuple[int, int]]:
+        """(partition, offset) of every pages.raw record whose page outcome, the last write of a
+        page, was in the append-only file. Read while the server is stopped, before any restart."""
+        finished: set[tuple[int, int]] = set()
+        transaction: list[list[bytes]] | None = None
+        page_keys = f"{settings.redis_prefix}:page:".encode()
+        increments = sorted(
+            (self.directory / "appendonlydir").glob("*.incr.aof"), key=lambda path: int(path.name.split(".")[-3])
+        )
+        for command in (command for path in increments for command in _resp_commands(path.read_bytes())):
+            name = command[0].upper()
+            if name == b"MULTI":
+                transaction = []
+                continue
+            if name == b"EXEC":
+                applied, transaction = transaction or [], None
+            elif transaction is not None:
+                transaction.append(command)
+                continue
+            else:
+                applied = [command]
+            for write in applied:
+                if write[0].upper() == b"HSET" and write[1].startswith(page_keys):
+                    fields = dict(zip(write[2::2], write[3::2], strict=True))
+                    if fields.get(b"topic") == settings.topic_pages_raw.encode():
+                        finished.add((int(fields[b"partition"]), int(fields[b"offset"])))
+        return finished
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path / "private-redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- 1. Redis outages -----------------------------------------------------------------------
+
+
+def test_private_redis_append_only_file_names_the_finished_pages(private_redis: PrivateRedis, settings: Settings):
+    """The oracle of the outage tests, checked on its own: the page outcome script's effects as
+    the append-only file records them (MULTI, HSET, PEXPIREAT, EXEC)."""
+    settings = settings.model_copy(update={"redis_url": SecretStr(private_redis.url)})
+    client = sync_redis(settings)
+    record_outcome = client.register_script(
+        "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) redis.call('EXPIRE', KEYS[1], ARGV[1]) return 1"
+    )
+    record_outcome(keys=[f"{settings.redis_prefix}:page:abc"], args=[
+        60, "outcome", "kept", "topic", settings.topic_pages_raw, "partition", 1, "offset", 41,
+    ])
+    client.hset(f"{settings.redis_prefix}:page:def", mapping={"topic": "elsewhere", "partition": 0, "offset": 3})
+    client.close()
+    private_redis.hang()
+    try:
+        assert private_redis.finished_pages(settings) == {(1, 41)}
+    finally:
+        private_redis.resume()
+
+
+@pytest.mark.parametrize("outage", ["hung", "crashed"])
+def test_pages_in_flight_through_a_redis_outage_are_kept_once_and_never_committed_early(
+    settings: Settings, private_redis: PrivateRedis, tmp_path: Path, outage: str
+):
+    settings = settings.model_copy(update={
+        "redis_url": SecretStr(private_redis.url),
+        "commit_interval_s": 0.5,  # every chance to commit whatever it would during the outage
+        "retry_backoff_max_s": 1.0,  # retries resume within a second of the end of the outage
+        "extraction_timeout_s": 120.0,
+    })
+    ensure_topics(settings)
+    # Partition 0: a slow head, real pages behind it that finish first (the commit point must stay
+    # at the head); partition 1: real pages of the evaluation set.
+    head = slow_page("https://slow.example/outage-head")
+    behind = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
+    others = list(records_from_paths(
+        sorted((BENCH / "scrapinghub").glob("*.html"))[:8], base_url="https://bench.wirefeed.invalid/scrapinghub/"
+    ))
+    placed = [(0, head), *((0, record) for record in behind), *((1, record) for record in others)]
+    records = [record for _, record in placed]
+    assert len({record.key for record in records}) == len(records)
+    sent = produce_to(settings, placed)
+    positions = [(meta.partition, meta.offset) for meta in sent]
+    head_position, behind_sent = positions[0], sent[1:1 + len(behind)]
+    end = {partition: max(o for p, o in positions if p == partition) + 1 for partition, _ in positions}
+    client = sync_redis(settings)
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        wait_for(
+            lambda: len(outcomes_for(client, settings, behind, behind_sent)) >= 2,
+            timeout_s=150, what="two pages behind the head finished", worker=worker, interval_s=0.1,
+        )
+        if outage == "hung":
+            private_redis.hang()
+        else:
+            private_redis.crash()
+        try:
+            finished = private_redis.finished_pages(settings)
+            unfinished = [position for position in positions if position not in finished]
+            assert head_position in unfinished, "the head page finished before the outage: nothing to test"
+            assert any(position in finished for position in positions[1:1 + len(behind)])
+            # Nothing finishes while Redis is away (a page's outcome is its last write): no offset
+            # may be committed past the first page of its partition not finished at the stop.
+            limit = {
+                partition: min((o for p, o in unfinished if p == partition), default=end[partition])
+                for partition in end
+            }
+            deadline = time.monotonic() + OUTAGE_S
+            while time.monotonic() < deadline:
+                committed = committed_offsets(settings, settings.topic_pages_raw)
+                past = {p: (offset, limit[p]) for p, offset in committed.items() if offset > limit[p]}
+                assert not past, f"committed past unfinished pages during the outage (committed, limit): {past}"
+                assert worker.alive, f"the worker died during the outage:\n{worker.log_tail()}"
+                time.sleep(0.25)
+        finally:
+            if outage == "hung":
+                private_redis.resume()
+            else:
+                private_redis.start()
+
+        outcomes = wait_for_outcomes(client, settings, records, sent, worker=worker, timeout_s=120)
+        wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
+    finally:
+        worker.stop()
+
+    assert read_topic(settings, settings.topic_dlq, at_least=0) == [], "an outage dead-lettered pages"
+    assert {(s["outcome"], s["stage"], s["reason"]) for s in outcomes.values()} == {("kept", "sink", "new")}, outcomes
+    article_ids = {status["article_id"] for status in outcomes.values()}
+    assert len(article_ids) == len(records)
+    stored_ids = {key.decode().rsplit(":", 1)[1] for key in client.scan_iter(match=f"{settings.redis_prefix}:article:*")}
+    assert stored_ids == article_ids
+    published = read_topic(settings, settings.topic_articles, at_least=len(article_ids))
+    assert Counter(record.key.decode() for record in published) == Counter(article_ids)  # once each
+    for record in published:
+        stored = client.hgetall(f"{settings.redis_prefix}:article:{record.key.decode()}")
+        assert record.value == stored[b"json"]
+        article = json.loads(stored[b"json"])
+        assert stored[b"published"].decode() == f"{article['content_hash']}|{article['pipeline_version']}"
+    # The outage was felt, not merely waited out: Redis calls failed and were retried (a hung
+    # server too: redis-py's 5 s socket timeout, shorter than the outage, ends the wait).
+    assert "failed (attempt" in worker.log_path.read_text(errors="replace")
+
+
+# --- 2. Records a topic refuses for good ----------------------------------------------------
+
+
+def test_a_dead_letter_the_topic_refuses_goes_without_the_original_and_the_partition_moves_on(
+    settings: Settings, redis_client, tmp_path: Path
+):
+    settings = settings.model_copy(update={"pages_raw_partitions": 1, "commit_interval_s": 0.5})
+    create_topic_with_limit(settings, settings.topic_dlq, SMALL_LIMIT)
+    ensure_topics(settings)
+    # A crawler that fetched a PDF: dropped (not_html); its dead letter, with the 200 kB original
+    # (incompressible), is ten times what pages.dlq takes.
+    pdf = raw_page(
+        "https://refused.example/report.pdf", content_type="application/pdf",
+        html_b64=base64.b64encode(random.Random(20261122).randbytes(150_000)).decode(),
+    )
+    small_bad = Record(b"https://refused.example/not-json", b"<html>this is not JSON</html>")
+    (good,) = records_from_paths([SAMPLE_PAGES / "seed-004-masr-news.html"], base_url="https://samples.wirefeed.invalid/")
+    sent = produce_to(settings, [(0, pdf), (0, small_bad), (0, good)])
+    client = sync_redis(settings)
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        wait_until_handled(worker, settings.topic_pages_raw, timeout_s=120)  # committed past all three
+        assert wait_for_outcomes(client, settings, [good], sent[2:], worker=worker)[good.key.decode()]["outcome"] == "kept"
+        assert worker.alive
+    finally:
+        worker.stop()
+
+    letters = letters_by_key(settings, at_least=2)
+    refused_key = f"{settings.topic_pages_raw}:0:{sent[0].offset}".encode()
+    assert set(letters) == {refused_key, small_bad.key}
+    refused = letters[refused_key]
+    assert (refused["outcome"], refused["stage"], refused["reason"]) == ("dropped", "decode", "not_html")
+    assert (refused["url"], refused["original_key_b64"], refused["original_value_b64"], refused["original_truncated"]) == (
+        None, None, "", True
+    )
+    assert refused["original_value_bytes"] == len(pdf.value)
+    assert "refused" in refused["error_message"]
+    assert (refused["source"]["topic"], refused["source"]["partition"], refused["source"]["offset"]) == (
+        settings.topic_pages_raw, 0, sent[0].offset
+    )
+    # the refusal was this letter's, not the topic's: the next one keeps its original
+    assert base64.b64decode(letters[small_bad.key]["original_value_b64"]) == small_bad.value
+    assert letters[small_bad.key]["reason"] == "not_json"
+    # and the good page behind both is stored and published
+    assert len(read_topic(settings, settings.topic_articles, at_least=1)) == 1
+
+
+def test_a_page_whose_dead_letter_was_refused_still_has_its_outcome_in_redis(
+    settings: Settings, redis_client, tmp_path: Path
+):
+    """README: ``{p}:page:{url_id}`` holds the outcome of a URL's newest record. A dead letter
+    sent without its original (the topic refused it) must not leave that record unwritten, nor an
+    older crawl's outcome in its place."""
+    settings = settings.model_copy(update={"pages_raw_partitions": 1, "commit_interval_s": 0.5})
+    create_topic_with_limit(settings, settings.topic_dlq, SMALL_LIMIT)
+    ensure_topics(settings)
+    url = "https://refused.example/report"
+    (earlier,) = records_from_paths([SAMPLE_PAGES / "seed-004-masr-news.html"], base_url="https://x.invalid/")
+    earlier = Record(url.encode(), json.dumps(json.loads(earlier.value) | {"url": url}).encode())
+    pdf = raw_page(
+        url, content_type="application/pdf",
+        html_b64=base64.b64encode(random.Random(20261123).randbytes(150_000)).decode(),
+    )
+    sent = produce_to(settings, [(0, earlier), (0, pdf)])
+    client = sync_redis(settings)
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        wait_until_handled(worker, settings.topic_pages_raw, timeout_s=120)
+    finally:
+        worker.stop()
+
+    assert f"{settings.topic_pages_raw}:0:{sent[1].offset}".encode() in letters_by_key(settings, at_least=1)
+    status = page_status(client, settings, url)
+    assert (status.get("outcome"), status.get("reason"), status.get("offset")) == (
+        "dropped", "not_html", str(sent[1].offset)
+    ), f"the page record of {url} after its newest crawl was dead-lettered: {status}"
+
+
+def test_an_article_the_topic_refuses_is_dead_lettered_released_and_published_by_a_replay(
+    settings: Settings, redis_client, tmp_path: Path
+):
+    settings = settings.model_copy(update={"pages_raw_partitions": 1, "commit_interval_s": 0.5})
+    create_topic_with_limit(settings, settings.topic_articles, SMALL_LIMIT)
+    ensure_topics(settings)
+    # A long Russian article (98 kB of JSON, ~28 kB compressed) and a short Arabic one (~3 kB).
+    (big,) = records_from_paths([BIG_ARTICLE_PAGE], base_url="https://bench.wirefeed.invalid/scrapinghub/")
+    (good,) = records_from_paths([SAMPLE_PAGES / "seed-004-masr-news.html"], base_url="https://samples.wirefeed.invalid/")
+    sent = produce_to(settings, [(0, big), (0, good)])
+    client = sync_redis(settings)
+    big_url = big.key.decode()
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        outcomes = wait_for_outcomes(client, settings, [big, good], sent, worker=worker, timeout_s=120)
+        wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
+        assert (outcomes[big_url]["outcome"], outcomes[big_url]["stage"], outcomes[big_url]["reason"]) == (
+            "failed", "sink", "sink_error"
+        )
+        assert outcomes[good.key.decode()]["outcome"] == "kept"  # the partition did not stall
+
+        (letter,) = letters_by_key(settings, at_least=1).values()
+        assert (letter["stage"], letter["reason"], letter["url"]) == ("sink", "sink_error", big_url)
+        assert base64.b64decode(letter["original_value_b64"]) == big.value
+        assert letter["source"]["offset"] == sent[0].offset
+        assert "MessageSizeTooLarge" in letter["error_class"] + letter["error_message"], letter["error_message"]
+
+        # The article is stored, but released: no record is its writer, nothing was published.
+        (big_key,) = [
+            key for key in client.scan_iter(match=f"{settings.redis_prefix}:article:*")
+            if json.loads(client.hget(key, "json"))["url"] == big_url
+        ]
+        stored = client.hgetall(big_key)
+        assert stored[b"writer"] == b"" and not stored.get(b"published"), stored.keys()
+        article_id = big_key.decode().rsplit(":", 1)[1]
+        before = read_topic(settings, settings.topic_articles, at_least=1)
+        assert [record.key.decode() for record in before] == [outcomes[good.key.decode()]["article_id"]]
+
+        # Once the topic takes it, a replay of that offset publishes it, and only once.
+        raise_topic_limit(settings, settings.topic_articles, settings.max_message_bytes)
+        for replay in (1, 2):
+            replay_offset(settings, 0, sent[0].offset)
+            wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
+            published = read_topic(settings, settings.topic_articles, at_least=2)
+            assert Counter(record.key.decode() for record in published) == Counter(
+                [article_id, outcomes[good.key.decode()]["article_id"]]
+            ), f"after replay {replay}"
+    finally:
+        worker.stop()
+
+    (record,) = [record for record in published if record.key.decode() == article_id]
+    stored = client.hgetall(big_key)
+    article = json.loads(stored[b"json"])
+    assert stored[b"published"].decode() == f"{article['content_hash']}|{article['pipeline_version']}"
+    assert page_status(client, settings, big_url)["outcome"] == "kept"
+    assert len(letters_by_key(settings, at_least=1)) == 1  # no second dead letter
+    assert json.loads(record.value)["content_hash"] == article["content_hash"]
+
+
+def test_an_article_published_by_a_replay_after_a_refusal_is_the_one_redis_holds(
+    settings: Settings, redis_client, tmp_path: Path
+):
+    """README: the article hash's ``json`` is "the article, as on ``articles``". The replay copy
+    that takes the publishing over saves nothing (same crawl, same content): what it publishes
+    must be the stored version, not its own copy of it."""
+    settings = settings.model_copy(update={"pages_raw_partitions": 1, "commit_interval_s": 0.5})
+    create_topic_with_limit(settings, settings.topic_articles, SMALL_LIMIT)
+    ensure_topics(settings)
+    (big,) = records_from_paths([BIG_ARTICLE_PAGE], base_url="https://bench.wirefeed.invalid/scrapinghub/")
+    sent = produce_to(settings, [(0, big)])
+    client = sync_redis(settings)
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        (status,) = wait_for_outcomes(client, settings, [big], sent, worker=worker, timeout_s=120).values()
+        assert (status["outcome"], status["reason"]) == ("failed", "sink_error")
+        raise_topic_limit(settings, settings.topic_articles, settings.max_message_bytes)
+        replay_offset(settings, 0, sent[0].offset)
+        wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
+    finally:
+        worker.stop()
+
+    (record,) = read_topic(settings, settings.topic_articles, at_least=1)
+    on_topic = json.loads(record.value)
+    stored = json.loads(client.hget(f"{settings.redis_prefix}:article:{record.key.decode()}", "json"))
+    differing = {key: (on_topic.get(key), stored.get(key)) for key in on_topic.keys() | stored.keys()
+                 if on_topic.get(key) != stored.get(key)}
+    assert not differing, f"fields published by the replay copy (on the topic, in Redis): {differing}"
