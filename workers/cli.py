@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+from dotenv import dotenv_values
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         problems = _settings_problems(exc)
         print(f"wirefeed: invalid settings (WIREFEED_* environment or .env): {problems}", file=sys.stderr)
         return 2
+    if unknown := _unknown_settings():
+        # extra="ignore" lets unrelated variables be; a misspelt or retired WIREFEED_ one would
+        # otherwise leave its default in force without a word
+        print(f"wirefeed: warning: no such setting, ignored: {', '.join(unknown)}", file=sys.stderr)
     logs.configure(settings.log_format, args.log_level)
     try:
         return int(args.command(settings, args) or 0)
@@ -43,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"wirefeed: {exc}", file=sys.stderr)
         return 1
+
+
+def _unknown_settings() -> list[str]:
+    """WIREFEED_* names in the environment or the .env file that name no setting."""
+    prefix = Settings.model_config["env_prefix"]
+    names = set(os.environ) | set(dotenv_values(Settings.model_config["env_file"]))
+    return sorted(
+        name for name in names
+        if name.upper().startswith(prefix) and name[len(prefix):].lower() not in Settings.model_fields
+    )
 
 
 def _settings_problems(exc: ValidationError | SettingsError) -> str:

@@ -143,3 +143,15 @@ def test_a_stack_that_cannot_be_used_is_one_line(monkeypatch: pytest.MonkeyPatch
         "wirefeed: kafka_bootstrap='kafka.newsroom.example:9092': the local stack runs one broker on 127.0.0.1, "
         "so it must be 127.0.0.1:PORT"
     ]
+
+
+def test_a_setting_that_does_not_exist_is_named_in_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    monkeypatch.setenv("WIREFEED_WEBHOOK_MAX_ATEMPTS", "3")
+    (tmp_path / ".env").write_text("WIREFEED_REDIS_PREFX=newsroom\nWIREFEED_LOG_FORMAT=text\nOTHER=1\n")
+    assert cli.main(["check", "--timeout", "0.2"]) == 1  # nothing listens: the warning is the point
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "wirefeed: warning: no such setting, ignored: WIREFEED_REDIS_PREFX, WIREFEED_WEBHOOK_MAX_ATEMPTS"
+    )
