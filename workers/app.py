@@ -25,12 +25,14 @@ from workers.alerts.ledger import AlertLedger
 from workers.chrome_index import RedisChromeIndex
 from workers.chrome_index import settings_from as chrome_settings_from
 from workers.dedup.index import DedupConfig, DedupIndex
+from workers.kafka_clients import faust_broker_credentials
 from workers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from workers.metrics import PipelineMetrics
 from workers.models import Article, DeadLetter
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import ExtractionPool
 from workers.settings import Settings
+from workers.sinks import redis_store
 from workers.sinks.redis_store import ArticleStore
 from workers.stages.deadletter import record_key
 
@@ -63,6 +65,7 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
     app = faust.App(
         settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_broker_credentials(settings),
         store="memory://",
         datadir=str(settings.data_dir),
         web_port=settings.web_port,
@@ -108,7 +111,7 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
 
     @app.agent(pages, name="pages")
     async def process_pages(stream: faust.StreamT[Any]) -> None:
-        redis_client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+        redis_client = redis_store.connect(settings)
         pool = ExtractionPool(
             processes=settings.extraction_processes,
             timeout_s=settings.extraction_timeout_s,
@@ -163,6 +166,6 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
     @app.agent(alerts, name="webhooks")
     async def deliver_webhooks(stream: faust.StreamT[Any]) -> None:
         # Its own agent, so that a slow or failing receiver never holds up page processing.
-        await run_webhook_agent(stream, settings, alert_publisher)
+        await run_webhook_agent(stream, settings, alert_publisher, metrics)
 
     return app

@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 from kafka.producer.future import RecordMetadata
 from pydantic import ValidationError
 
+from workers.kafka_clients import kafka_client_options
 from workers.models import RawPage
 from workers.settings import Settings
 
@@ -72,7 +73,7 @@ def records_from_jsonl(path: Path) -> Iterator[Record]:
 
 def make_producer(settings: Settings) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_options(settings),
         compression_type=None if settings.compression == "none" else settings.compression,
         max_request_size=settings.max_message_bytes,
         acks="all",

@@ -108,11 +108,10 @@ def status(settings: Settings) -> bool:
 def _kafka_answers(settings: Settings, timeout_s: float) -> bool:
     from kafka import KafkaAdminClient
 
+    from workers.kafka_clients import kafka_client_options
+
     timeout_ms = max(1000, int(timeout_s * 1000))
-    options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "request_timeout_ms": timeout_ms,
-    }
+    options: dict[str, object] = {**kafka_client_options(settings), "request_timeout_ms": timeout_ms}
     if "bootstrap_timeout_ms" in KafkaAdminClient.DEFAULT_CONFIG:
         options["bootstrap_timeout_ms"] = timeout_ms
     try:

@@ -49,6 +49,14 @@ class PipelineMetrics:
         self.alerts_fired = Counter(
             "wirefeed_alerts_fired", "Alerts fired for the first time.", registry=self.registry
         )
+        self.webhook_attempts = Counter(
+            "wirefeed_webhook_attempts",
+            "Webhook delivery attempts by webhook and what followed: delivered, retry (queued for "
+            "later), dead_lettered, or letter_lost (given up and alerts.dlq refused even a stripped "
+            "letter: only the logs and the alerts topic still have it).",
+            ["webhook", "outcome"],
+            registry=self.registry,
+        )
         self.extraction_seconds = Histogram(
             "wirefeed_extraction_seconds",
             "Time from handing a page to the extraction pool to its result, waiting for a free "

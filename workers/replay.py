@@ -39,6 +39,7 @@ from typing import TextIO
 from kafka import KafkaConsumer, TopicPartition
 
 from workers.feed import make_producer
+from workers.kafka_clients import kafka_client_options
 from workers.settings import Settings
 
 REPLAY_HEADER = "wirefeed-replay"
@@ -251,7 +252,7 @@ def feed(
     started = time.monotonic()
     pending = {TopicPartition(plan.topic, r.partition): r for r in plan.ranges if r.count > 0}
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_options(settings),
         enable_auto_commit=False,
         max_partition_fetch_bytes=2 * settings.max_message_bytes,
         fetch_max_bytes=2 * settings.max_message_bytes,
@@ -381,7 +382,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     source = args.topic or settings.topic_pages_raw
     into = args.into or settings.topic_pages_raw
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_client_options(settings), enable_auto_commit=False)
     try:
         plan = plan_replay(
             consumer, source, since=args.since, until=args.until,

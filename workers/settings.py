@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers import PIPELINE_VERSION
@@ -19,13 +20,25 @@ MIB = 1024 * 1024
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WIREFEED_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a validation error would otherwise print every input, secrets included.
+    model_config = SettingsConfigDict(env_prefix="WIREFEED_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     # --- services -------------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # How every Kafka client connects (workers/kafka_clients.py); a managed cluster usually wants
+    # SASL_SSL. SASL needs the mechanism, user name and password; TLS trusts the CAs of
+    # kafka_ssl_ca_file (PEM) when it is set, the system's otherwise.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: FilePath | None = None
     # "json": one JSON object a line, for a log collector (workers/logs.py)
     log_format: LogFormat = "text"
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # A Redis that hangs answers nothing: after this long a call fails as an outage and is
+    # retried (redis-py < 8 would wait for ever by default).
+    redis_timeout_s: float = Field(default=5.0, gt=0)
 
     # --- topics ---------------------------------------------------------------------------
     topic_pages_raw: str = "pages.raw"
@@ -115,12 +128,19 @@ class Settings(BaseSettings):
     # Longer than the pages.raw retention (the replay window): a replay never fires again.
     alert_fired_ttl_days: float = Field(default=30.0, gt=0)
     alert_stream_maxlen: int = Field(default=100_000, ge=1)
-    webhook_max_attempts: int = Field(default=6, ge=1)
+    # A failing webhook delivery is retried for this long from its first failed attempt (a
+    # receiver being redeployed or restarted loses nothing), then dead-lettered to alerts.dlq.
+    webhook_give_up_after_s: float = Field(default=30 * 60.0, gt=0)
     webhook_backoff_base_s: float = Field(default=1.0, gt=0)
     webhook_backoff_max_s: float = Field(default=60.0, gt=0)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
-    # Alerts being delivered at once per worker: a receiver that times out holds up only its own.
+    # Attempts in flight per webhook and worker (and alerts being queued at once per worker):
+    # each webhook has its own, so a receiver that is slow or down holds up only its deliveries.
     webhook_max_in_flight: int = Field(default=16, ge=1)
+    # How long the outcome of a delivery (delivered, dead-lettered) is remembered: longer than
+    # the alerts topic keeps a record (retention.ms + segment.ms, workers/topics.py), so that a
+    # re-read of the topic never delivers an alert again.
+    webhook_marker_ttl_days: float = Field(default=45.0, gt=0)
 
     # --- local stack (deploy/local) -------------------------------------------------------
     stack_dir: Path = Path(".wirefeed/stack")
@@ -130,6 +150,30 @@ class Settings(BaseSettings):
     def _lsh_fits_the_signature(self) -> Settings:
         if self.dedup_bands * self.dedup_rows > 128:
             raise ValueError("dedup_bands x dedup_rows must be at most 128 (the MinHash signature length)")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        # The messages name settings, never their values: the password must not reach a log.
+        protocol = self.kafka_security_protocol
+        sasl = {
+            "kafka_sasl_mechanism": self.kafka_sasl_mechanism,
+            "kafka_sasl_username": self.kafka_sasl_username,
+            "kafka_sasl_password": self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None,
+        }
+        if self.kafka_uses_sasl:
+            if missing := [name for name, value in sasl.items() if not value]:
+                raise ValueError(f"kafka_security_protocol {protocol} needs {', '.join(missing)}")
+        elif given := [name for name, value in sasl.items() if value]:
+            # Ignoring them would send no credentials to a broker that may want them.
+            raise ValueError(
+                f"{', '.join(given)} set, but kafka_security_protocol {protocol} does not use SASL "
+                "(SASL_SSL and SASL_PLAINTEXT do)"
+            )
+        if self.kafka_ssl_ca_file is not None and not self.kafka_uses_tls:
+            raise ValueError(
+                f"kafka_ssl_ca_file set, but kafka_security_protocol {protocol} does not use TLS (SSL and SASL_SSL do)"
+            )
         return self
 
     @field_validator("redis_prefix")
@@ -142,6 +186,14 @@ class Settings(BaseSettings):
     @property
     def group_id(self) -> str:
         return f"{self.app_name}-v{self.pipeline_version}"
+
+    @property
+    def kafka_uses_sasl(self) -> bool:
+        return self.kafka_security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @property
+    def kafka_uses_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
 
     @property
     def kafka_port(self) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from workers.kafka_clients import kafka_client_options
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,17 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             settings.dlq_partitions,
             {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
         ),
-        # Alerts are events, not state: kept as long as a newsroom tool may need to catch up.
+        # Alerts are events, not state: kept as long as a newsroom tool may need to catch up. A
+        # record lives until its segment is older than retention.ms; segments roll daily, so no
+        # record outlives the webhooks' delivery markers (workers/alerts/webhooks.py), whatever
+        # the broker's log.roll.hours.
         TopicSpec(
             settings.topic_alerts,
             settings.alerts_partitions,
-            {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
+            {
+                "max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "segment.ms": str(DAY_MS),
+                "compression.type": "producer",
+            },
         ),
         TopicSpec(
             settings.topic_alerts_dlq,
@@ -65,7 +72,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left as they are, but
     a partition count other than configured is reported, since scaling depends on it."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id=f"{settings.app_name}-admin")
+    admin = KafkaAdminClient(**kafka_client_options(settings), client_id=f"{settings.app_name}-admin")
     try:
         specs = topic_specs(settings)
         existing = set(admin.list_topics())

@@ -2,10 +2,12 @@
 
 * Firing: once per (rule, article) and (rule, story) into the Redis stream and the ``alerts``
   topic, whatever the redelivery or replay, and a crash between firing and publishing republishes.
-* Webhooks: signed POSTs, retries with backoff, dead letters on ``alerts.dlq``, no second POST
-  on redelivery.
+* Webhooks: signed POSTs, retries with backoff for a span of time, dead letters on
+  ``alerts.dlq`` (stripped when the topic refuses them), no second POST on redelivery or when two
+  workers read the same alert at once, a delivery taken over when its worker died, a receiver that
+  hangs holding up only its own deliveries, ``wirefeed alerts redrive``.
 
-These drive the alert engine and the webhook dispatcher directly. The end-to-end test with a
+These drive the alert engine, the webhook dispatcher and its lanes directly. The end-to-end test with a
 worker process (pages in, alerts and webhooks out) needs the pipeline to call the engine:
 ``test_seed_pages_fire_once_and_a_replay_fires_nothing_new`` in tests/integration/test_replay.py.
 """
@@ -14,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,24 +30,30 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 from contract import assert_valid
 from kafka.admin import KafkaAdminClient, NewTopic
 from pydantic import SecretStr
+import redis.asyncio as aioredis
 from worker_harness import free_port, read_topic
 
+from workers import cli
+from workers.alerts.agent import WebhookLanes, deliver_webhooks
 from workers.alerts.engine import AlertEngine, RulesFile
 from workers.alerts.ledger import AlertLedger, DeliveryState
 from workers.alerts.match import StoryInfo
-from workers.alerts.messages import Alert, AlertDeadLetter
+from workers.alerts.messages import Alert, AlertArticle, AlertDeadLetter
 from workers.alerts.webhooks import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    DeliveryQueue,
     RetryPolicy,
     WebhookDispatcher,
     WebhookSender,
     verify,
 )
+from workers.metrics import PipelineMetrics
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.replay import ReplayMarker
 from workers.settings import Settings
@@ -113,15 +124,25 @@ class KafkaAlertTopics:
 
 @dataclass
 class Receiver:
-    """A webhook receiver on a real local port that answers from a script of statuses (then 200)."""
+    """A webhook receiver on a real local port: answers each alert from its script of statuses
+    (then 200), or as ``answer`` says."""
 
-    statuses: list[int] = field(default_factory=list)
+    scripts: dict[str, list[int]] = field(default_factory=dict)
+    answer: Callable[[str], Awaitable[int]] | None = None
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    answered: int = 0
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append((dict(request.headers), await request.read()))
-        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
+        alert_id = request.headers[ALERT_ID_HEADER]
+        script = self.scripts.get(alert_id)
+        status = await self.answer(alert_id) if self.answer is not None else script.pop(0) if script else 200
+        self.answered += 1
+        return web.Response(status=status)
+
+    def requested(self, alert_id: str) -> int:
+        return sum(1 for headers, _body in self.requests if headers[ALERT_ID_HEADER] == alert_id)
 
     def verified_alert_ids(self) -> list[str]:
         ids = []
@@ -135,9 +156,8 @@ class Receiver:
         return ids
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    hook = Receiver()
+@asynccontextmanager
+async def serving(hook: Receiver) -> AsyncIterator[Receiver]:
     app = web.Application()
     app.router.add_post("/hook", hook.handle)
     runner = web.AppRunner(app)
@@ -146,13 +166,22 @@ async def receiver() -> AsyncIterator[Receiver]:
     await site.start()
     host, port = runner.addresses[0][:2]
     hook.url = f"http://{host}:{port}/hook"
-    yield hook
-    await runner.cleanup()
+    try:
+        yield hook
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with serving(Receiver()) as hook:
+        yield hook
 
 
 @dataclass
 class Alerting:
     settings: Settings
+    redis: aioredis.Redis
     alerts_topic: str
     dlq_topic: str
     ledger: AlertLedger
@@ -178,7 +207,7 @@ async def alerting(settings: Settings, redis_client, receiver: Receiver, tmp_pat
     await producer.start()
     topics = KafkaAlertTopics(producer, alerts_topic, dlq_topic)
     engine = AlertEngine(rules, ledger=ledger, publisher=topics, pipeline_version=1, retry_backoff_max_s=1)
-    yield Alerting(settings, alerts_topic, dlq_topic, ledger, topics, engine, rules, rules_path)
+    yield Alerting(settings, redis_client, alerts_topic, dlq_topic, ledger, topics, engine, rules, rules_path)
     await producer.stop()
 
 
@@ -217,9 +246,9 @@ async def test_alerts_fire_once_into_the_stream_and_the_topic_whatever_the_redel
         assert 0 < await redis_client.ttl(alerting.ledger.alert_key(alert.alert_id)) <= 3600
 
 
-async def test_a_copy_fires_no_article_rule_not_even_when_its_text_changes(alerting, redis_client):
-    """A re-crawl of a copy with a line added is an ``update`` that is still ``duplicate_of`` the
-    original: it is the same news, and fires the article rules no more than the copy did."""
+async def test_a_copy_and_its_updates_fire_no_article_rule_their_original_already_fired(alerting, redis_client):
+    """A copy, and a re-crawl of it with a line added (an ``update`` still ``duplicate_of`` the
+    original), are matched for the original: a rule that fired for it does not fire again."""
     copy = OTHER.model_copy(update={"title": SEED_000.title, "text": SEED_000.text, "duplicate_of": SEED_000.article_id})
     (original,) = await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/1")
     assert await alerting.engine.on_article(
@@ -298,13 +327,103 @@ async def test_an_alert_its_owner_could_not_publish_for_good_is_published_by_the
     assert [Alert.model_validate_json(r.value).rule_id for r in published].count("breaking") == 1
 
 
-def dispatcher(alerting: Alerting, session: aiohttp.ClientSession, *, max_attempts: int = 4) -> WebhookDispatcher:
-    policy = RetryPolicy(max_attempts=max_attempts, backoff_base_s=0.05, backoff_max_s=0.2, timeout_s=2)
-    return WebhookDispatcher(
-        alerting.rules, secrets={"desk": SECRET}, ledger=alerting.ledger,
-        sender=WebhookSender(session, policy, rng=random.Random(1)),
-        dead_letters=alerting.topics, retry_backoff_max_s=1,
+# --- webhook delivery ------------------------------------------------------------------------
+
+# Short retry spans and backoffs, so that a test's failing receiver is given up on soon.
+FAST = RetryPolicy(give_up_after_s=0.5, backoff_base_s=0.05, backoff_max_s=0.2, timeout_s=2)
+# Far more than any test waits: a request is never cut short by its timeout in these tests.
+PATIENT = RetryPolicy(give_up_after_s=600, backoff_base_s=0.05, backoff_max_s=0.2, timeout_s=600)
+SETTLE_TIMEOUT_S = 60
+
+
+def delivery_queue(alerting: Alerting, *, lease_s: float = 60.0) -> DeliveryQueue:
+    marker_ttl_s = int(timedelta(days=alerting.settings.webhook_marker_ttl_days).total_seconds())
+    return DeliveryQueue(
+        alerting.redis, alerting.ledger, prefix=alerting.settings.redis_prefix, marker_ttl_s=marker_ttl_s, lease_s=lease_s
     )
+
+
+def make_dispatcher(
+    alerting: Alerting,
+    session: aiohttp.ClientSession,
+    queue: DeliveryQueue,
+    *,
+    policy: RetryPolicy = FAST,
+    dead_letters: object = None,
+    rules: RulesFile | None = None,
+    wall_clock: Callable[[], float] = time.time,
+    metrics: PipelineMetrics | None = None,
+) -> WebhookDispatcher:
+    return WebhookDispatcher(
+        rules or alerting.rules, secrets={"desk": SECRET}, queue=queue,
+        sender=WebhookSender(session, timeout_s=policy.timeout_s), policy=policy,
+        dead_letters=dead_letters or alerting.topics,  # type: ignore[arg-type]
+        retry_backoff_max_s=0.05, metrics=metrics or PipelineMetrics(), wall_clock=wall_clock, rng=random.Random(1),
+    )
+
+
+@dataclass
+class DeliveryWorker:
+    """The delivery side of one worker: its dispatcher and its lanes, running."""
+
+    queue: DeliveryQueue
+    dispatcher: WebhookDispatcher
+    lanes: WebhookLanes
+    metrics: PipelineMetrics
+
+    def attempts(self, webhook: str = "desk") -> dict[str, float]:
+        """``wirefeed_webhook_attempts_total`` of the webhook, by outcome."""
+        return {
+            sample.labels["outcome"]: sample.value
+            for family in self.metrics.registry.collect()
+            for sample in family.samples
+            if sample.name == "wirefeed_webhook_attempts_total" and sample.labels["webhook"] == webhook
+        }
+
+    async def read(self, value: bytes) -> None:
+        """What the agent does with a record of the alerts topic."""
+        for webhook in await self.dispatcher.queue(value):
+            self.lanes.wake(webhook)
+
+
+@asynccontextmanager
+async def delivery_worker(
+    alerting: Alerting,
+    session: aiohttp.ClientSession,
+    *,
+    lease_s: float = 60.0,
+    max_in_flight: int = 4,
+    **dispatcher_options: object,
+) -> AsyncIterator[DeliveryWorker]:
+    queue = delivery_queue(alerting, lease_s=lease_s)
+    metrics = PipelineMetrics()
+    dispatcher = make_dispatcher(alerting, session, queue, metrics=metrics, **dispatcher_options)  # type: ignore[arg-type]
+    lanes = WebhookLanes(queue, dispatcher.attempt, max_in_flight=max_in_flight, retry_backoff_max_s=0.05, poll_s=0.05)
+    running = asyncio.create_task(lanes.run())
+    try:
+        yield DeliveryWorker(queue, dispatcher, lanes, metrics)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+    """Wait for ``condition``; the timeout only keeps a broken build from hanging."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, f"not within {timeout_s:g} s: {what}"
+        await asyncio.sleep(0.02)
+
+
+async def settled(queue: DeliveryQueue, *webhooks: str) -> None:
+    async def nothing_queued() -> bool:
+        return [await queue_length(queue, webhook) for webhook in webhooks or ("desk",)] == [0] * len(webhooks or ("desk",))
+
+    await eventually(nothing_queued, "every queued delivery ended")
+
+
+async def queue_length(queue: DeliveryQueue, webhook: str) -> int:
+    return await queue._redis.zcard(queue.due_key(webhook))
 
 
 async def fired_records(alerting: Alerting) -> list[bytes]:
@@ -313,44 +432,106 @@ async def fired_records(alerting: Alerting) -> list[bytes]:
     return [r.value for r in read_topic(alerting.settings, alerting.alerts_topic, at_least=3)]
 
 
-async def test_webhooks_get_signed_posts_once_even_when_the_alerts_topic_is_redelivered(alerting, receiver):
+def alert_ids(records: list[bytes]) -> list[str]:
+    return [json.loads(value)["alert_id"] for value in records]
+
+
+async def states(alerting: Alerting, ids: list[str], webhook: str = "desk") -> list[DeliveryState | None]:
+    return [await alerting.ledger.delivery_state(alert_id, webhook) for alert_id in ids]
+
+
+async def test_webhooks_get_signed_posts_once_even_when_the_alerts_topic_is_redelivered(alerting, receiver, redis_client):
     records = await fired_records(alerting)
-    async with aiohttp.ClientSession() as session:
-        hooks = dispatcher(alerting, session)
-        for value in records + records:  # the topic redelivered after a restart
-            await hooks.dispatch(value)
-    assert sorted(receiver.verified_alert_ids()) == sorted(json.loads(v)["alert_id"] for v in records)
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session) as worker:
+        for value in records + records:  # the topic redelivered while the first copies are queued
+            await worker.read(value)
+        await settled(worker.queue)
+        for value in records:  # and read again once delivered (a restart, another consumer group)
+            await worker.read(value)
+        await settled(worker.queue)
+    assert sorted(receiver.verified_alert_ids()) == sorted(alert_ids(records))
     assert sorted(body for _headers, body in receiver.requests) == sorted(records)  # the topic's bytes, as they are
-    for value in records:
-        state = await alerting.ledger.delivery_state(json.loads(value)["alert_id"], "desk")
-        assert state is DeliveryState.DELIVERED
+    assert await states(alerting, alert_ids(records)) == [DeliveryState.DELIVERED] * 3
+    # The markers outlive the alerts topic's records (tests/unit/test_alert_webhooks.py checks the setting).
+    for alert_id in alert_ids(records):
+        ttl_s = await redis_client.ttl(alerting.ledger.webhooks_key(alert_id))
+        assert timedelta(seconds=ttl_s) > timedelta(days=alerting.settings.webhook_marker_ttl_days) - timedelta(minutes=1)
+    assert await redis_client.keys(f"{alerting.settings.redis_prefix}:webhook:*") == []  # nothing left queued
 
 
-async def test_failures_are_retried_with_backoff_then_dead_lettered_and_the_agent_moves_on(alerting, receiver):
+async def test_two_workers_reading_the_same_alert_post_it_once_even_while_it_is_being_posted(alerting, receiver):
+    """The same alert twice on the topic (republished after a crash between the broker's ack and
+    its marker, or read by the consumer groups of two pipeline versions), read by two workers at
+    the same moment, and read again while the receiver is still answering the first POST: one POST."""
+    released = asyncio.Event()
+
+    async def when_released(_alert_id: str) -> int:
+        await released.wait()
+        return 200
+
+    receiver.answer = when_released
     records = await fired_records(alerting)
-    # The first alert: two 503s then 200. The second: a 400 (final). The third: 503 every time.
-    receiver.statuses = [503, 503, 200, 400, 503, 503, 503, 503]
+    ids = alert_ids(records)
+    async with (
+        aiohttp.ClientSession() as session,
+        delivery_worker(alerting, session) as one,
+        delivery_worker(alerting, session) as other,
+    ):
+        await asyncio.gather(*(worker.read(value) for value in records for worker in (one, other)))
+
+        async def all_being_posted() -> bool:
+            return all(receiver.requested(alert_id) for alert_id in ids)
+
+        await eventually(all_being_posted, "a POST of every alert under way")
+        for worker in (one, other):
+            for value in records:
+                assert await worker.dispatcher.queue(value) == []  # claimed: nothing queued again
+        released.set()
+        await settled(one.queue)
+    assert sorted(receiver.verified_alert_ids()) == sorted(ids)
+    assert await states(alerting, ids) == [DeliveryState.DELIVERED] * 3
+
+
+async def test_a_delivery_whose_worker_died_while_attempting_it_is_taken_over_when_its_lease_lapses(alerting, receiver):
+    records = await fired_records(alerting)
     async with aiohttp.ClientSession() as session:
-        hooks = dispatcher(alerting, session)
+        dying = delivery_queue(alerting, lease_s=1.0)
+        await make_dispatcher(alerting, session, dying).queue(records[0])
+        (taken,) = await dying.lease_due("desk", now_s=time.time(), limit=10)  # ... and the worker dies
+        async with delivery_worker(alerting, session) as survivor:
+            await settled(survivor.queue)
+    assert receiver.verified_alert_ids() == [taken.alert_id]
+    assert await alerting.ledger.delivery_state(taken.alert_id, "desk") is DeliveryState.DELIVERED
+
+
+async def test_failures_are_retried_with_backoff_then_dead_lettered_and_a_redelivery_posts_nothing_again(alerting, receiver):
+    records = await fired_records(alerting)
+    ids = alert_ids(records)
+    # The first alert: two 503s then 200. The second: a 400 (final). The third: 503 every time.
+    receiver.scripts = {ids[0]: [503, 503], ids[1]: [400], ids[2]: [503] * 1000}
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session) as worker:
         for value in records:
-            await hooks.dispatch(value)
+            await worker.read(value)
+        await settled(worker.queue)
+        requests = len(receiver.requests)
         for value in records:  # redelivered: neither the delivered nor the dead-lettered is POSTed again
-            await hooks.dispatch(value)
-    assert len(receiver.requests) == 3 + 1 + 4
-    ids = [json.loads(v)["alert_id"] for v in records]
-    assert receiver.verified_alert_ids() == [ids[0]] * 3 + [ids[1]] + [ids[2]] * 4
+            await worker.read(value)
+        await settled(worker.queue)
+    assert len(receiver.requests) == requests
+    assert worker.attempts() == {"delivered": 1, "dead_lettered": 2, "retry": 2 + receiver.requested(ids[2]) - 1}
+    assert set(receiver.verified_alert_ids()) == set(ids)  # every attempt signed
+    assert (receiver.requested(ids[0]), receiver.requested(ids[1])) == (3, 1)
+    assert receiver.requested(ids[2]) >= 2
 
     letters = {r.key.decode(): r.value for r in read_topic(alerting.settings, alerting.dlq_topic, at_least=2)}
     assert set(letters) == {ids[1], ids[2]}
     rejected, exhausted = (AlertDeadLetter.model_validate_json(letters[i]) for i in ids[1:])
     assert (rejected.reason, rejected.attempts, rejected.last_status) == ("rejected", 1, 400)
-    assert (exhausted.reason, exhausted.attempts, exhausted.last_status) == ("retries_exhausted", 4, 503)
-    assert exhausted.alert.alert_id == ids[2] and exhausted.url == receiver.url
+    assert (exhausted.reason, exhausted.attempts, exhausted.last_status) == ("retries_exhausted", receiver.requested(ids[2]), 503)
+    assert exhausted.alert.alert_id == ids[2] and exhausted.url == receiver.url and not exhausted.alert_truncated
     for value in letters.values():
         assert_valid("alerts.dlq", value)
-    assert [await alerting.ledger.delivery_state(i, "desk") for i in ids] == [
-        DeliveryState.DELIVERED, DeliveryState.DEAD_LETTERED, DeliveryState.DEAD_LETTERED,
-    ]
+    assert await states(alerting, ids) == [DeliveryState.DELIVERED, DeliveryState.DEAD_LETTERED, DeliveryState.DEAD_LETTERED]
 
 
 async def test_an_unreachable_receiver_is_retried_then_dead_lettered(alerting, receiver):
@@ -364,19 +545,284 @@ async def test_an_unreachable_receiver_is_retried_then_dead_lettered(alerting, r
     os.utime(alerting.rules_path, ns=(later, later))
 
     async def picked_up() -> bool:  # checked every second: the new URL without a restart
-        deadline = asyncio.get_running_loop().time() + 10
-        while asyncio.get_running_loop().time() < deadline:
-            target = alerting.rules.current().ruleset.webhook("desk")
-            if target is not None and target.url == unreachable:
-                return True
-            await asyncio.sleep(0.05)
-        return False
+        target = alerting.rules.current().ruleset.webhook("desk")
+        return target is not None and target.url == unreachable
 
-    assert await picked_up(), "the rewritten rules file was not reloaded within 10 s"
-    async with aiohttp.ClientSession() as session:
-        await dispatcher(alerting, session, max_attempts=2).dispatch(records[0])
+    await eventually(picked_up, "the rewritten rules file reloaded", timeout_s=10)
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session) as worker:
+        await worker.read(records[0])
+        await settled(worker.queue)
     (letter,) = read_topic(alerting.settings, alerting.dlq_topic, at_least=1)
     dead = AlertDeadLetter.model_validate_json(letter.value)
-    assert (dead.reason, dead.attempts, dead.last_status) == ("retries_exhausted", 2, None)
+    assert (dead.reason, dead.last_status) == ("retries_exhausted", None)
+    assert dead.attempts >= 2
     assert "Connect" in (dead.last_error or "")
     assert receiver.requests == []
+
+
+@dataclass
+class FakeClock:
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def deliver_on_fake_time(queue: DeliveryQueue, dispatcher: WebhookDispatcher, clock: FakeClock) -> None:
+    """Run the queue of ``desk`` to its end, the clock jumping to each next due attempt."""
+    while True:
+        leased = await queue.lease_due("desk", now_s=clock.now, limit=10)
+        for pending in leased:
+            await dispatcher.attempt(pending)
+        if not leased:
+            upcoming = await queue._redis.zrange(queue.due_key("desk"), 0, 0, withscores=True)
+            if not upcoming:
+                return
+            clock.now = max(clock.now, upcoming[0][1] / 1000)
+
+
+async def test_a_receiver_down_for_twenty_minutes_gets_its_alert_once_back_and_one_down_for_good_is_dead_lettered(
+    alerting, receiver
+):
+    """With the default settings: a receiver restarted or redeployed comes back long before the
+    retries stop; they stop once it failed for the whole retry span."""
+    policy = RetryPolicy.from_settings(alerting.settings)
+    records = await fired_records(alerting)
+    ids = alert_ids(records)
+    clock = FakeClock(time.time())
+    back_at = {ids[0]: clock.now + 20 * 60, ids[1]: math.inf}
+
+    async def down_until_back(alert_id: str) -> int:
+        return 503 if clock.now < back_at[alert_id] else 200
+
+    receiver.answer = down_until_back
+    async with aiohttp.ClientSession() as session:
+        queue = delivery_queue(alerting)
+        dispatcher = make_dispatcher(alerting, session, queue, policy=policy, wall_clock=clock)
+        for value in records[:2]:
+            await dispatcher.queue(value)
+        first_failure = clock.now
+        await deliver_on_fake_time(queue, dispatcher, clock)
+
+    assert await states(alerting, ids[:2]) == [DeliveryState.DELIVERED, DeliveryState.DEAD_LETTERED]
+    assert receiver.requested(ids[0]) > 6  # more than the attempts the old budget allowed
+    (letter,) = read_topic(alerting.settings, alerting.dlq_topic, at_least=1)
+    dead = AlertDeadLetter.model_validate_json(letter.value)
+    assert (dead.alert.alert_id, dead.reason, dead.attempts) == (ids[1], "retries_exhausted", receiver.requested(ids[1]))
+    retried_for = dead.failed_at - datetime.fromtimestamp(first_failure, UTC)
+    span = timedelta(seconds=policy.give_up_after_s)
+    assert span - timedelta(seconds=policy.backoff_max_s) <= retried_for <= span + timedelta(seconds=1)
+
+
+@dataclass
+class FakeEvent:
+    """What the agent reads from a Faust ``stream.noack().events()``."""
+
+    message: object
+    acked: bool = False
+
+    def ack(self) -> None:
+        self.acked = True
+
+
+@dataclass
+class FakeMessage:
+    tp: tuple[str, int]
+    offset: int
+    value: bytes
+
+
+def alert_for(webhook: str, n: int) -> Alert:
+    return Alert(
+        alert_id=f"{n:032x}", rule_id="aleppo", rule_kind="article", fired_at=T0,
+        article=AlertArticle(
+            article_id=SEED_000.article_id, url=SEED_000.url, domain=SEED_000.domain, title=SEED_000.title,
+            language="ar", published_at=T0, urgent=False,
+        ),
+        matched_terms=["حلب"], webhooks=[webhook], pipeline_version=1,
+    )
+
+
+async def test_a_receiver_that_hangs_holds_up_only_its_own_deliveries(alerting, receiver, tmp_path):
+    """20 alerts for a receiver that answers nothing, then one for a healthy receiver, through the
+    agent's reading of the topic: the healthy one is delivered while every request to the other
+    still hangs, and every record is acknowledged (its deliveries wait in Redis, not the topic)."""
+    released = asyncio.Event()
+
+    async def hang(_alert_id: str) -> int:
+        await released.wait()
+        return 200
+
+    async with serving(Receiver(answer=hang)) as hanging, aiohttp.ClientSession() as session:
+        rules_path = tmp_path / "two-webhooks.yaml"
+        rules_path.write_text(
+            "version: 1\n"
+            f"webhooks:\n  hanging: {{url: '{hanging.url}', secret: desk}}\n  desk: {{url: '{receiver.url}', secret: desk}}\n"
+            "rules:\n  - {id: aleppo, kind: article, match: {terms: [حلب]}, deliver: {webhooks: [hanging, desk]}}\n",
+            encoding="utf-8",
+        )
+        rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=60)
+        queue = delivery_queue(alerting, lease_s=PATIENT.timeout_s + 30)
+        dispatcher = make_dispatcher(alerting, session, queue, policy=PATIENT, rules=rules)
+        lanes = WebhookLanes(queue, dispatcher.attempt, max_in_flight=4, retry_backoff_max_s=0.05, poll_s=0.05)
+        alerts = [alert_for("hanging", n) for n in range(20)] + [alert_for("desk", 20)]
+        events = [
+            FakeEvent(FakeMessage(("alerts", 0), offset, alert.model_dump_json(by_alias=True).encode()))
+            for offset, alert in enumerate(alerts)
+        ]
+
+        async def topic() -> AsyncIterator[FakeEvent]:
+            for event in events:
+                yield event
+            await asyncio.Event().wait()  # the topic has nothing more for now
+
+        agent = asyncio.create_task(
+            deliver_webhooks(topic(), dispatcher=dispatcher, lanes=lanes, max_in_flight=4, retry_backoff_max_s=0.05)
+        )
+        try:
+            async def healthy_delivered() -> bool:
+                return await alerting.ledger.delivery_state(alerts[-1].alert_id, "desk") is DeliveryState.DELIVERED
+
+            await eventually(healthy_delivered, "the healthy receiver's alert delivered")
+            assert hanging.requests and hanging.answered == 0  # ... while the other one still hangs
+
+            async def all_acknowledged() -> bool:
+                return all(event.acked for event in events)
+
+            await eventually(all_acknowledged, "every record of the topic acknowledged")
+            released.set()
+            await settled(queue, "hanging", "desk")
+        finally:
+            agent.cancel()
+            await asyncio.gather(agent, return_exceptions=True)
+        assert sorted(hanging.verified_alert_ids()) == sorted(alert.alert_id for alert in alerts[:-1])
+        assert receiver.verified_alert_ids() == [alerts[-1].alert_id]
+
+
+class Letters:
+    """An alerts.dlq that fails as told before taking letters."""
+
+    def __init__(self, *errors: Exception, refuse_all: Exception | None = None) -> None:
+        self.errors = list(errors)
+        self.refuse_all = refuse_all
+        self.calls = 0
+        self.sent: list[AlertDeadLetter] = []
+
+    async def publish_dead_letter(self, letter: AlertDeadLetter) -> None:
+        self.calls += 1
+        if self.refuse_all is not None:
+            raise self.refuse_all
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append(letter)
+
+
+async def test_an_outage_of_the_dead_letter_topic_is_retried_with_the_whole_letter(alerting, receiver):
+    records = await fired_records(alerting)
+    receiver.scripts = {alert_ids(records)[0]: [400]}
+    letters = Letters(KafkaTimeoutError())
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session, dead_letters=letters) as worker:
+        await worker.read(records[0])
+        await settled(worker.queue)
+    (letter,) = letters.sent
+    assert letters.calls == 2 and not letter.alert_truncated
+    assert letter.alert == Alert.model_validate_json(records[0])
+
+
+async def test_a_dead_letter_topic_that_refuses_every_letter_does_not_stop_the_lane(alerting, receiver, caplog):
+    records = await fired_records(alerting)
+    ids = alert_ids(records)
+    receiver.scripts = {ids[0]: [400]}
+    letters = Letters(refuse_all=TopicAuthorizationFailedError())
+    # One attempt at a time: a delivery stuck on its dead letter would hold up the next one.
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session, dead_letters=letters, max_in_flight=1) as worker:
+        await worker.read(records[0])
+        await settled(worker.queue)
+        await worker.read(records[1])
+        await settled(worker.queue)
+    assert letters.calls == 2  # the letter, then the stripped letter; neither is an outage to wait out
+    assert worker.attempts() == {"letter_lost": 1, "delivered": 1}
+    assert await states(alerting, ids[:2]) == [DeliveryState.DEAD_LETTERED, DeliveryState.DELIVERED]
+    assert any(r.levelname == "ERROR" and "NO dead letter" in r.getMessage() and ids[0] in r.getMessage() for r in caplog.records)
+
+
+def run_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings: Settings, *argv: str) -> int:
+    """``wirefeed ARGV`` as an operator runs it, with the test's settings in the environment."""
+    monkeypatch.chdir(tmp_path)  # no .env file
+    monkeypatch.setattr(cli.logs, "configure", lambda log_format, level: None)
+    for name, value in {
+        "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "REDIS_URL": settings.redis_url.get_secret_value(),
+        "REDIS_PREFIX": settings.redis_prefix,
+        "TOPIC_ALERTS_DLQ": settings.topic_alerts_dlq,
+    }.items():
+        monkeypatch.setenv(f"WIREFEED_{name}", value)
+    return cli.main(list(argv))
+
+
+async def test_dead_lettered_deliveries_are_redriven_once_their_receiver_is_fixed(
+    alerting, receiver, monkeypatch, tmp_path, capsys
+):
+    records = await fired_records(alerting)
+    ids = alert_ids(records)
+    receiver.scripts = {ids[0]: [400], ids[1]: [400]}  # refused until fixed, then 200
+    settings = alerting.settings.model_copy(update={"topic_alerts_dlq": alerting.dlq_topic})
+
+    async def redrive(*options: str) -> str:
+        capsys.readouterr()
+        assert await asyncio.to_thread(run_cli, monkeypatch, tmp_path, settings, "alerts", "redrive", *options) == 0
+        return capsys.readouterr().out
+
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session) as worker:
+        for value in records:
+            await worker.read(value)
+        await settled(worker.queue)
+        assert await states(alerting, ids) == [DeliveryState.DEAD_LETTERED, DeliveryState.DEAD_LETTERED, DeliveryState.DELIVERED]
+        read_topic(settings, alerting.dlq_topic, at_least=2)
+
+        assert "1 to queue again" in await redrive("--alert-id", ids[0], "--dry-run")
+        assert await states(alerting, ids[:1]) == [DeliveryState.DEAD_LETTERED]
+        assert "1 queued again" in await redrive("--alert-id", ids[0], "--webhook", "desk", "--reason", "rejected")
+        await eventually(lambda: alert_state(alerting, ids[0], DeliveryState.DELIVERED), "the redriven alert delivered")
+        output = await redrive()  # all of them, the one redriven already included
+        assert "1 delivered since" in output and "1 queued again" in output
+        await eventually(lambda: alert_state(alerting, ids[1], DeliveryState.DELIVERED), "the second redriven alert delivered")
+        assert "2 delivered since" in await redrive("--since", "1h")
+        await settled(worker.queue)
+    assert sorted(receiver.verified_alert_ids()) == sorted([ids[0], ids[0], ids[1], ids[1], ids[2]])
+
+
+async def alert_state(alerting: Alerting, alert_id: str, state: DeliveryState) -> bool:
+    return await alerting.ledger.delivery_state(alert_id, "desk") is state
+
+
+async def test_a_dead_letter_too_large_for_its_topic_is_published_stripped_and_redriven_from_redis(
+    alerting, receiver, redis_client, monkeypatch, tmp_path, capsys
+):
+    small_dlq = f"{alerting.dlq_topic}.small"
+    admin = KafkaAdminClient(bootstrap_servers=alerting.settings.kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(small_dlq, 1, 1, topic_configs={"max.message.bytes": "4096"})])
+    finally:
+        admin.close()
+    huge = alert_for("desk", 1).model_copy(update={"article": alert_for("desk", 1).article.model_copy(update={"title": "حلب " * 5000})})
+    await alerting.ledger.fire(huge, source="pages.raw/0/9")  # as the engine does: the alert as fired stays in Redis
+    body = huge.model_dump_json(by_alias=True).encode()
+    receiver.scripts = {huge.alert_id: [400]}
+    letters = KafkaAlertTopics(alerting.topics._producer, alerting.alerts_topic, small_dlq)
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session, dead_letters=letters) as worker:
+        await worker.read(body)
+        await settled(worker.queue)
+        (record,) = read_topic(alerting.settings, small_dlq, at_least=1)
+        assert_valid("alerts.dlq", record.value)
+        letter = AlertDeadLetter.model_validate_json(record.value)
+        assert letter.alert_truncated and letter.alert.article.title is None
+        assert (letter.alert.alert_id, letter.reason, letter.last_status) == (huge.alert_id, "rejected", 400)
+        assert "MessageSizeTooLarge" in (letter.last_error or "")
+        assert await alerting.ledger.delivery_state(huge.alert_id, "desk") is DeliveryState.DEAD_LETTERED
+
+        settings = alerting.settings.model_copy(update={"topic_alerts_dlq": small_dlq})
+        assert await asyncio.to_thread(run_cli, monkeypatch, tmp_path, settings, "alerts", "redrive") == 0
+        assert "1 queued again" in capsys.readouterr().out
+        await eventually(lambda: alert_state(alerting, huge.alert_id, DeliveryState.DELIVERED), "the redriven alert delivered")
+    assert [body for _headers, body in receiver.requests] == [body, body]  # the whole alert, both times

@@ -1,10 +1,11 @@
-"""The topics the worker creates, and where its web server listens: configuration a broker or a
-network would otherwise decide for us."""
+"""The topics the worker creates, where its web server listens, how long it waits for Redis:
+configuration a broker, a network or a library's defaults would otherwise decide for us."""
 
 import pytest
 
 from workers.app import create_app
 from workers.settings import Settings
+from workers.sinks import redis_store
 from workers.topics import topic_specs
 
 
@@ -24,3 +25,9 @@ def test_every_topic_needs_two_in_sync_replicas_to_acknowledge_when_it_has_them(
 def test_the_web_server_listens_where_the_settings_say(host: str, tmp_path):
     app = create_app(Settings(_env_file=None, web_host=host, data_dir=tmp_path))
     assert app.conf.web_bind == host
+
+
+def test_a_hung_redis_fails_a_call_after_the_timeout_the_settings_give():
+    client = redis_store.connect(Settings(_env_file=None, redis_timeout_s=2.5))
+    options = client.connection_pool.connection_kwargs
+    assert (options["socket_timeout"], options["socket_connect_timeout"]) == (2.5, 2.5)

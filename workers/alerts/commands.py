@@ -1,19 +1,34 @@
-"""``wirefeed alerts tail`` and ``wirefeed rules check``: registered on the CLI by :func:`register`."""
+"""``wirefeed alerts tail``, ``wirefeed alerts redrive`` and ``wirefeed rules check``: registered on
+the CLI by :func:`register`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Collection
+import time
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, get_args
 
 import redis
+import redis.asyncio as aioredis
+from kafka import KafkaConsumer, TopicPartition
+from pydantic import ValidationError
 
-from workers.alerts.ledger import stream_key
-from workers.alerts.messages import Alert
+from workers.alerts.ledger import AlertLedger, stream_key
+from workers.alerts.messages import Alert, AlertDeadLetter, DeadLetterReason
 from workers.alerts.rules import RulesError, explain, load_rules
+from workers.alerts.webhooks import DeliveryQueue, Queued
+from workers.kafka_clients import kafka_client_options
+from workers.replay import parse_when
 from workers.settings import Settings
+
+# kafka-python stops iterating after this long without a record; reading goes on to the end offsets.
+_READ_IDLE_MS = 1000
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +39,24 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     tail.add_argument("--json", action="store_true", help="one alert JSON per line instead of a summary")
     tail.add_argument("--no-follow", dest="follow", action="store_false", help="print the recent alerts and exit")
     tail.set_defaults(command=_tail)
+    now = datetime.now(UTC)
+    redrive = alerts.add_parser(
+        "redrive",
+        help="queue the webhook deliveries dead-lettered on alerts.dlq again (once their receiver is fixed)",
+        description="Read the dead letters of alerts.dlq and queue each (alert, webhook) delivery again, with a new "
+        "retry span; the running workers deliver them. A delivery that succeeded or was queued again since is left "
+        "alone, so running it twice delivers nothing twice.",
+    )
+    redrive.add_argument("--webhook", action="append", help="only deliveries to this webhook (repeatable)")
+    redrive.add_argument(
+        "--reason", action="append", choices=get_args(DeadLetterReason), help="only letters with this reason (repeatable)"
+    )
+    redrive.add_argument("--alert-id", action="append", help="only this alert (repeatable)")
+    redrive.add_argument(
+        "--since", type=lambda v: parse_when(v, now=now), help="only letters written since (ISO 8601 time, or a duration ago: 6h)"
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="list the deliveries that would be queued, queue nothing")
+    redrive.set_defaults(command=_redrive)
 
     rules = commands.add_parser("rules", help="alert rules files").add_subparsers(required=True, metavar="ACTION")
     check = rules.add_parser("check", help="validate a rules file and explain what each rule does")
@@ -50,6 +83,96 @@ def check_rules(path: Path, *, secret_names: Collection[str] | None, out: TextIO
     print(f"{path}: valid", file=out)
     print(explain(ruleset), file=out)
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class LetterFilter:
+    webhooks: frozenset[str] = frozenset()
+    reasons: frozenset[str] = frozenset()
+    alert_ids: frozenset[str] = frozenset()
+
+    def __call__(self, letter: AlertDeadLetter) -> bool:
+        return (
+            (not self.webhooks or letter.webhook in self.webhooks)
+            and (not self.reasons or letter.reason in self.reasons)
+            and (not self.alert_ids or letter.alert.alert_id in self.alert_ids)
+        )
+
+
+def _redrive(settings: Settings, args: argparse.Namespace) -> int:
+    wanted = LetterFilter(frozenset(args.webhook or ()), frozenset(args.reason or ()), frozenset(args.alert_id or ()))
+    letters = [letter for letter in read_dead_letters(settings, since=args.since, errors=sys.stderr) if wanted(letter)]
+    return asyncio.run(redrive(settings, letters, dry_run=args.dry_run, out=sys.stdout))
+
+
+def read_dead_letters(settings: Settings, *, since: datetime | None, errors: TextIO) -> list[AlertDeadLetter]:
+    """The letters of ``alerts.dlq`` (from ``since``, else from the start) up to its end offsets
+    as they are now; a record that is not a letter is reported and skipped."""
+    topic = settings.topic_alerts_dlq
+    consumer = KafkaConsumer(
+        **kafka_client_options(settings),
+        enable_auto_commit=False,
+        consumer_timeout_ms=_READ_IDLE_MS,
+        max_partition_fetch_bytes=settings.max_message_bytes,
+        fetch_max_bytes=settings.max_message_bytes,
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        end = consumer.end_offsets(partitions)
+        start = consumer.beginning_offsets(partitions)
+        if since is not None:
+            found = consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
+            start = {tp: found[tp].offset if found[tp] is not None else end[tp] for tp in partitions}
+        for tp in partitions:
+            consumer.seek(tp, start[tp])
+        letters = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for record in consumer:
+                if record.offset >= end[TopicPartition(record.topic, record.partition)]:
+                    continue
+                try:
+                    letters.append(AlertDeadLetter.model_validate_json(record.value))
+                except ValidationError as exc:
+                    where = f"{topic}[{record.partition}]@{record.offset}"
+                    print(f"{where}: not an alert dead letter, skipped: {exc}", file=errors)
+        return letters
+    finally:
+        consumer.close()
+
+
+_REDRIVEN = {Queued.QUEUED: "queued again", Queued.QUEUED_ALREADY: "queued already", Queued.DELIVERED: "delivered since"}
+_UNAVAILABLE = "unavailable (its letter was stripped and Redis no longer holds the alert)"
+
+
+async def redrive(settings: Settings, letters: Iterable[AlertDeadLetter], *, dry_run: bool, out: TextIO) -> int:
+    """Queue the delivery of each letter again (the latest letter of a delivery counts); 1 when one
+    could not be (a stripped letter whose alert Redis no longer holds)."""
+    latest = {(letter.alert.alert_id, letter.webhook): letter for letter in letters}
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        ledger = AlertLedger.from_settings(client, settings)
+        queue = DeliveryQueue.from_settings(client, settings)
+        outcomes: Counter[str] = Counter()
+        for (alert_id, webhook), letter in latest.items():
+            # The alert as first fired is the topic's bytes, which receivers got on every attempt.
+            body = await client.hget(ledger.alert_key(alert_id), "json")
+            if body is None and not letter.alert_truncated:
+                body = letter.alert.model_dump_json(by_alias=True).encode()
+            if body is None:
+                outcome = _UNAVAILABLE
+            elif dry_run:
+                outcome = "to queue again (unless delivered or queued since)"
+            else:
+                outcome = _REDRIVEN[await queue.queue(alert_id, webhook, body, now_s=time.time(), redrive=True)]
+            outcomes[outcome] += 1
+            what = f"alert {alert_id} -> webhook {webhook} ({letter.reason}, {letter.failed_at.isoformat()})"
+            print(f"{what}: {outcome}", file=out)
+        summary = ", ".join(f"{count} {outcome}" for outcome, count in outcomes.items())
+        print(f"{len(latest)} dead-lettered delivery(ies){': ' + summary if summary else ''}", file=out)
+        return 1 if outcomes[_UNAVAILABLE] else 0
+    finally:
+        await client.aclose()
 
 
 def _tail(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
 | ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s`` after the last time it matched (it fired, or would have): longer than the ``pages.raw`` replay window, so a replay never fires again, and renewed while its subject goes on |
-| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` | ``fired_ttl_s`` |
+| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered``, written by ``workers.alerts.webhooks.DeliveryQueue`` | ``webhook_marker_ttl_days`` |
 | ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
 
 Firing is one Lua script: if the alert's hash is absent it is created and the alert is appended
@@ -145,10 +145,3 @@ class AlertLedger:
     async def delivery_state(self, alert_id: str, webhook: str) -> DeliveryState | None:
         state = await self._redis.hget(self.webhooks_key(alert_id), webhook)
         return DeliveryState(state.decode()) if state is not None else None
-
-    async def record_delivery(self, alert_id: str, webhook: str, state: DeliveryState) -> None:
-        key = self.webhooks_key(alert_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, webhook, state.value)
-            pipe.expire(key, self._fired_ttl_s)
-            await pipe.execute()

@@ -9,37 +9,62 @@ Every alert is POSTed, as the JSON on the topic, to each webhook its rule names,
 * ``X-Wirefeed-Alert-Id``: delivery is at least once, so receivers deduplicate on it.
 
 A 2xx answer is success. 408, 429, 5xx and network errors are retried with capped exponential
-backoff and full jitter (``Retry-After`` is honoured within the cap); any other answer is final
-(redirects included: a POST must not be silently turned into a GET elsewhere). A delivery given
-up on goes to ``alerts.dlq`` with the alert, and the agent moves on.
+backoff and full jitter (``Retry-After`` is honoured within the cap) for ``webhook_give_up_after_s``
+(30 minutes) from the first failed attempt, so that a receiver being redeployed or restarted loses
+nothing; any other answer is final (redirects included: a POST must not be silently turned into a
+GET elsewhere). A delivery given up on goes to ``alerts.dlq`` with the alert;
+``wirefeed alerts redrive`` queues such deliveries again once the receiver is fixed.
 
-Each (alert, webhook) outcome is recorded in Redis (:class:`AlertLedger`) once final, so a
-redelivered alert is not POSTed again where it already succeeded or was dead-lettered. The
-window between a receiver's 2xx and that record is the at-least-once part receivers dedupe.
+Deliveries wait in Redis, one queue per webhook, not in the agent: the agent queues each (alert,
+webhook) of a record and acknowledges the record, and every worker runs a lane per webhook that
+takes due deliveries from its queue (``agent.WebhookLanes``). So a receiver that is slow or down
+for half an hour holds up only its own deliveries, never the topic's partitions nor the other
+receivers, and a Faust rebalance never waits for a retry schedule. Queueing is once per (alert,
+webhook): a record read twice (republished after a crash, read by the groups of two pipeline
+versions, redelivered) finds its delivery queued or done and adds nothing. A worker takes a
+delivery with a lease (the attempt's timeout and a margin); a worker that dies while attempting
+leaves the lease to lapse, and the delivery is taken again by the next lane that looks. The
+window between a receiver's 2xx and its record here is the at-least-once part receivers dedupe.
+
+Keys (``{p}`` is ``WIREFEED_REDIS_PREFIX``); :class:`DeliveryQueue` is the only writer:
+
+| key | type | content | lifetime |
+| --- | --- | --- | --- |
+| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` (the final outcome; also in ``workers/alerts/ledger.py``'s table) | ``webhook_marker_ttl_days``: longer than the ``alerts`` topic keeps a record, so a re-read of the topic never delivers again |
+| ``{p}:webhook:{name}:due`` | sorted set | alert ids queued for the webhook, by when (Unix ms) they are due: their next attempt, or the end of the lease of the worker attempting them | emptied as deliveries end; ``webhook_marker_ttl_days`` from the last alert queued |
+| ``{p}:webhook:{name}:alert:{alert_id}`` | hash | ``body`` (the alert as on the topic), ``attempts`` (failed so far), ``first_failure_ms``, ``last_status``, ``last_error``, ``lease`` (the token of the attempt under way) | deleted when the delivery ends; ``webhook_marker_ttl_days`` at most |
+| ``{p}:webhooks`` | set | names of the webhooks with a ``due`` set, so that every worker runs a lane for each | ``webhook_marker_ttl_days`` from the last alert queued |
+
+Deliveries to a receiver that is down for long wait in Redis, not in memory. They rely on Redis
+keeping its writes, as the rest of the worker's state does (``appendonly`` in the shipped stacks).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 import aiohttp
+import redis.asyncio as aioredis
 from pydantic import SecretStr, ValidationError
 
 from workers import __version__
 from workers.alerts.engine import RulesFile
 from workers.alerts.ledger import AlertLedger, DeliveryState
-from workers.alerts.messages import Alert, AlertDeadLetter
+from workers.alerts.messages import Alert, AlertDeadLetter, DeadLetterReason
 from workers.alerts.rules import WebhookTarget
-from workers.retry import Retrying, until_done
+from workers.metrics import PipelineMetrics
+from workers.retry import Retrying
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +73,11 @@ SIGNATURE_HEADER = "X-Wirefeed-Signature"
 TIMESTAMP_HEADER = "X-Wirefeed-Timestamp"
 ALERT_ID_HEADER = "X-Wirefeed-Alert-Id"
 _RETRYABLE_4XX = {408, 429}
+# A receiver writes the reason phrase of its answer, which ends up in a dead letter.
+_MAX_ERROR_CHARS = 1000
+# A lease covers the POST (bounded by webhook_timeout_s) and the Redis writes after it, with room
+# for the clocks of two workers that differ by some seconds.
+_LEASE_MARGIN_S = 30.0
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -65,7 +95,8 @@ def verify(secret: bytes, *, timestamp: str, signature: str, body: bytes, now: f
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int
+    give_up_after_s: float
+    """Retry span of a delivery, from its first failed attempt."""
     backoff_base_s: float
     backoff_max_s: float
     timeout_s: float
@@ -73,7 +104,7 @@ class RetryPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
         return cls(
-            max_attempts=settings.webhook_max_attempts,
+            give_up_after_s=settings.webhook_give_up_after_s,
             backoff_base_s=settings.webhook_backoff_base_s,
             backoff_max_s=settings.webhook_backoff_max_s,
             timeout_s=settings.webhook_timeout_s,
@@ -82,81 +113,64 @@ class RetryPolicy:
     def delay(self, failed_attempts: int, rng: random.Random, *, retry_after_s: float | None = None) -> float:
         """Pause before the next attempt: full jitter over the exponential ceiling, so that
         the retries of many alerts to a receiver that just came back do not arrive together."""
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (failed_attempts - 1))
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** min(failed_attempts - 1, 64))
         jittered = rng.uniform(0, ceiling)
         return min(self.backoff_max_s, max(jittered, retry_after_s or 0.0))
 
+    def gives_up(self, *, first_failure_s: float, next_attempt_s: float) -> bool:
+        return next_attempt_s > first_failure_s + self.give_up_after_s
+
 
 @dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    delivered: bool
-    attempts: int
-    last_status: int | None
-    last_error: str | None
+class AttemptResult:
+    status: int | None
+    """HTTP status; None when no answer came (refused connection, timeout)."""
+    error: str | None
+    retry_after_s: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
     @property
     def rejected(self) -> bool:
         """The receiver refused for good (a 4xx other than 408/429, or a redirect)."""
-        return self.last_status is not None and not self.delivered and _final(self.last_status)
-
-
-def _final(status: int) -> bool:
-    return 300 <= status < 500 and status not in _RETRYABLE_4XX
+        return self.status is not None and 300 <= self.status < 500 and self.status not in _RETRYABLE_4XX
 
 
 class WebhookSender:
+    """One signed POST at a time; retrying is the dispatcher's."""
+
     def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        policy: RetryPolicy,
-        *,
-        wall_clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
+        self, session: aiohttp.ClientSession, *, timeout_s: float, wall_clock: Callable[[], float] = time.time
     ) -> None:
         self._session = session
-        self._policy = policy
+        self._timeout_s = timeout_s
         self._wall_clock = wall_clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()
 
-    async def send(self, target: WebhookTarget, secret: SecretStr, *, alert_id: str, body: bytes) -> DeliveryReport:
-        key = secret.get_secret_value().encode()
-        status: int | None = None
-        error: str | None = None
-        for attempt in range(1, self._policy.max_attempts + 1):
-            timestamp = int(self._wall_clock())
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": f"wirefeed/{__version__}",
-                SIGNATURE_HEADER: sign(key, timestamp, body),
-                TIMESTAMP_HEADER: str(timestamp),
-                ALERT_ID_HEADER: alert_id,
-            }
-            retry_after_s = None
-            try:
-                async with self._session.post(
-                    target.url,
-                    data=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=self._policy.timeout_s),
-                ) as response:
-                    status, error = response.status, f"{response.status} {response.reason or ''}".strip()
-                    if 200 <= status < 300:
-                        return DeliveryReport(True, attempt, status, None)
-                    if _final(status):
-                        return DeliveryReport(False, attempt, status, error)
-                    retry_after_s = _retry_after_s(response.headers.get("Retry-After"))
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}"
-            if attempt < self._policy.max_attempts:
-                delay = self._policy.delay(attempt, self._rng, retry_after_s=retry_after_s)
-                log.warning(
-                    "webhook %s, alert %s: attempt %d failed (%s), retrying in %.1f s", target.name, alert_id, attempt, error, delay
-                )
-                await self._sleep(delay)
-        return DeliveryReport(False, self._policy.max_attempts, status, error)
+    async def post(self, target: WebhookTarget, secret: SecretStr, *, alert_id: str, body: bytes) -> AttemptResult:
+        timestamp = int(self._wall_clock())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"wirefeed/{__version__}",
+            SIGNATURE_HEADER: sign(secret.get_secret_value().encode(), timestamp, body),
+            TIMESTAMP_HEADER: str(timestamp),
+            ALERT_ID_HEADER: alert_id,
+        }
+        try:
+            async with self._session.post(
+                target.url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+            ) as response:
+                if 200 <= response.status < 300:
+                    return AttemptResult(response.status, None)
+                error = f"{response.status} {response.reason or ''}".strip()[:_MAX_ERROR_CHARS]
+                return AttemptResult(response.status, error, _retry_after_s(response.headers.get("Retry-After")))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS])
 
 
 def _retry_after_s(value: str | None) -> float | None:
@@ -167,6 +181,233 @@ def _retry_after_s(value: str | None) -> float | None:
         return None
 
 
+# --- the queue in Redis ----------------------------------------------------------------------
+
+_QUEUE = """
+local markers, entry, due, lanes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local webhook, alert_id, body, now_ms, ttl, redrive = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local state = redis.call('HGET', markers, webhook)
+if state then
+  if redrive ~= '1' or state ~= 'dead_lettered' then
+    return state
+  end
+  redis.call('HDEL', markers, webhook)
+end
+if redis.call('EXISTS', entry) == 1 then
+  return 'queued_already'
+end
+redis.call('HSET', entry, 'body', body, 'attempts', 0)
+redis.call('EXPIRE', entry, ttl)
+redis.call('ZADD', due, now_ms, alert_id)
+redis.call('EXPIRE', due, ttl)
+redis.call('SADD', lanes, webhook)
+redis.call('EXPIRE', lanes, ttl)
+return 'queued'
+"""
+
+_LEASE = """
+local due, entry = KEYS[1], KEYS[2]
+local alert_id, now_ms, lease_end_ms, token = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local due_at = redis.call('ZSCORE', due, alert_id)
+if not due_at or tonumber(due_at) > now_ms then
+  return false  -- taken by another worker since it was listed
+end
+local pending = redis.call('HMGET', entry, 'body', 'attempts', 'first_failure_ms')
+if not pending[1] then
+  -- its entry expired: no worker ran for its whole lifetime
+  redis.call('ZREM', due, alert_id)
+  return false
+end
+redis.call('ZADD', due, lease_end_ms, alert_id)
+redis.call('HSET', entry, 'lease', token)
+return pending
+"""
+
+# A 2xx is the truth whoever holds the lease: another worker still attempting it (its own lease
+# lapsed meanwhile) finds the entry gone and records nothing.
+_DELIVERED = """
+local markers, entry, due = KEYS[1], KEYS[2], KEYS[3]
+redis.call('HSET', markers, ARGV[1], 'delivered')
+redis.call('EXPIRE', markers, ARGV[3])
+redis.call('DEL', entry)
+redis.call('ZREM', due, ARGV[2])
+"""
+
+_DEAD_LETTERED = """
+local markers, entry, due = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('HGET', entry, 'lease') ~= ARGV[4] then
+  return 0  -- another worker took the delivery over (or delivered it): its outcome stands
+end
+redis.call('HSET', markers, ARGV[1], 'dead_lettered')
+redis.call('EXPIRE', markers, ARGV[3])
+redis.call('DEL', entry)
+redis.call('ZREM', due, ARGV[2])
+return 1
+"""
+
+_RETRY_LATER = """
+local due, entry = KEYS[1], KEYS[2]
+local alert_id, token, at_ms = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('HGET', entry, 'lease') ~= token then
+  return 0
+end
+redis.call('HSET', entry, 'attempts', ARGV[4], 'first_failure_ms', ARGV[5], 'last_status', ARGV[6], 'last_error', ARGV[7])
+redis.call('HDEL', entry, 'lease')
+redis.call('ZADD', due, 'XX', at_ms, alert_id)
+return 1
+"""
+
+# Atomic with _QUEUE's SADD, so that a webhook with deliveries due is never left without lanes.
+_RETIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+class Queued(StrEnum):
+    """What queueing a delivery did."""
+
+    QUEUED = "queued"
+    QUEUED_ALREADY = "queued_already"
+    DELIVERED = DeliveryState.DELIVERED.value
+    DEAD_LETTERED = DeliveryState.DEAD_LETTERED.value
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """A delivery taken from its queue by this worker, until its lease ends."""
+
+    webhook: str
+    alert_id: str
+    body: bytes
+    failed_attempts: int
+    first_failure_s: float | None
+    lease: str
+
+
+class DeliveryQueue:
+    """The deliveries waiting, per webhook, and their final outcomes (see the module's key table).
+    Times are Unix seconds from the caller's clock (workers' clocks may differ by less than the
+    lease margin)."""
+
+    def __init__(
+        self, client: aioredis.Redis, ledger: AlertLedger, *, prefix: str, marker_ttl_s: int, lease_s: float
+    ) -> None:
+        self._redis = client
+        self._ledger = ledger
+        self._prefix = prefix
+        self._marker_ttl_s = marker_ttl_s
+        self._lease_s = lease_s
+        self._queue = client.register_script(_QUEUE)
+        self._lease = client.register_script(_LEASE)
+        self._delivered = client.register_script(_DELIVERED)
+        self._dead_lettered = client.register_script(_DEAD_LETTERED)
+        self._retry_later = client.register_script(_RETRY_LATER)
+        self._retire = client.register_script(_RETIRE)
+
+    @classmethod
+    def from_settings(cls, client: aioredis.Redis, settings: Settings) -> DeliveryQueue:
+        return cls(
+            client,
+            AlertLedger.from_settings(client, settings),
+            prefix=settings.redis_prefix,
+            marker_ttl_s=int(timedelta(days=settings.webhook_marker_ttl_days).total_seconds()),
+            lease_s=settings.webhook_timeout_s + _LEASE_MARGIN_S,
+        )
+
+    @property
+    def lanes_key(self) -> str:
+        return f"{self._prefix}:webhooks"
+
+    def due_key(self, webhook: str) -> str:
+        return f"{self._prefix}:webhook:{webhook}:due"
+
+    def entry_key(self, webhook: str, alert_id: str) -> str:
+        return f"{self._prefix}:webhook:{webhook}:alert:{alert_id}"
+
+    async def queue(self, alert_id: str, webhook: str, body: bytes, *, now_s: float, redrive: bool = False) -> Queued:
+        """Queue the delivery, due now, unless it is queued or done already. ``redrive``: a
+        delivery that was dead-lettered is queued again (its marker goes)."""
+        state = await self._queue(
+            keys=[
+                self._ledger.webhooks_key(alert_id), self.entry_key(webhook, alert_id), self.due_key(webhook), self.lanes_key
+            ],
+            args=[webhook, alert_id, body, _ms(now_s), self._marker_ttl_s, "1" if redrive else "0"],
+        )
+        return Queued(state.decode())
+
+    async def webhooks(self) -> set[str]:
+        """Webhooks that may have deliveries queued."""
+        return {name.decode() for name in await self._redis.smembers(self.lanes_key)}
+
+    async def lease_due(self, webhook: str, *, now_s: float, limit: int) -> list[PendingDelivery]:
+        """Up to ``limit`` deliveries due, each leased to the caller until ``now_s`` + the lease."""
+        due_key = self.due_key(webhook)
+        leased = []
+        for member in await self._redis.zrangebyscore(due_key, "-inf", _ms(now_s), start=0, num=limit):
+            alert_id, token = member.decode(), uuid.uuid4().hex
+            pending = await self._lease(
+                keys=[due_key, self.entry_key(webhook, alert_id)],
+                args=[alert_id, _ms(now_s), _ms(now_s + self._lease_s), token],
+            )
+            if pending is not None:
+                body, attempts, first_failure_ms = pending
+                leased.append(
+                    PendingDelivery(
+                        webhook=webhook,
+                        alert_id=alert_id,
+                        body=body,
+                        failed_attempts=int(attempts or 0),
+                        first_failure_s=int(first_failure_ms) / 1000 if first_failure_ms else None,
+                        lease=token,
+                    )
+                )
+        return leased
+
+    async def delivered(self, pending: PendingDelivery) -> None:
+        await self._delivered(keys=self._outcome_keys(pending), args=[pending.webhook, pending.alert_id, self._marker_ttl_s])
+
+    async def dead_lettered(self, pending: PendingDelivery) -> bool:
+        """Record the delivery given up on; False when another worker had taken it over."""
+        return bool(
+            await self._dead_lettered(
+                keys=self._outcome_keys(pending), args=[pending.webhook, pending.alert_id, self._marker_ttl_s, pending.lease]
+            )
+        )
+
+    def _outcome_keys(self, pending: PendingDelivery) -> list[str]:
+        return [
+            self._ledger.webhooks_key(pending.alert_id),
+            self.entry_key(pending.webhook, pending.alert_id),
+            self.due_key(pending.webhook),
+        ]
+
+    async def retry_later(
+        self, pending: PendingDelivery, *, at_s: float, failed_attempts: int, first_failure_s: float, result: AttemptResult
+    ) -> None:
+        await self._retry_later(
+            keys=[self.due_key(pending.webhook), self.entry_key(pending.webhook, pending.alert_id)],
+            args=[
+                pending.alert_id, pending.lease, _ms(at_s), failed_attempts, _ms(first_failure_s),
+                "" if result.status is None else result.status, result.error or "",
+            ],
+        )
+
+    async def retire(self, webhook: str) -> bool:
+        """Forget the webhook's lanes if nothing is queued for it (True), atomically with queueing."""
+        return bool(await self._retire(keys=[self.due_key(webhook), self.lanes_key], args=[webhook]))
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+
 class AlertDeadLetterPublisher(Protocol):
     """Sends to ``alerts.dlq`` and returns once the broker has acknowledged the record."""
 
@@ -174,79 +415,129 @@ class AlertDeadLetterPublisher(Protocol):
 
 
 class WebhookDispatcher:
-    """Delivers one alert (as read from the ``alerts`` topic) to each of its webhooks."""
+    """Queues the deliveries of an alert read from the ``alerts`` topic, and makes one attempt at a
+    delivery a lane took from its queue."""
 
     def __init__(
         self,
         rules: RulesFile,
         *,
         secrets: Mapping[str, SecretStr],
-        ledger: AlertLedger,
+        queue: DeliveryQueue,
         sender: WebhookSender,
+        policy: RetryPolicy,
         dead_letters: AlertDeadLetterPublisher,
         retry_backoff_max_s: float,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: PipelineMetrics,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self._rules = rules
+        self._attempts = metrics.webhook_attempts
         self._secrets = secrets
-        self._ledger = ledger
+        self._queue = queue
         self._sender = sender
+        self._policy = policy
         self._dead_letters = dead_letters
         self._retry = Retrying(retry_backoff_max_s)
-        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
 
-    async def dispatch(self, body: bytes | None) -> None:
-        """``body``: the record's value; POSTed as it is, so receivers get the topic's bytes."""
+    async def queue(self, value: bytes | None) -> list[str]:
+        """``value``: the record's, POSTed later as it is, so receivers get the topic's bytes.
+        Returns the webhooks that got a new delivery queued."""
+        body = value or b""
         try:
-            alert = Alert.model_validate_json(body or b"")
+            alert = Alert.model_validate_json(body)
         except ValidationError as exc:
             # Only this app writes the topic: a bad record is a bug to see in the logs, and no
             # retry or dead letter can make it deliverable.
             log.error("not an alert on the alerts topic, skipped: %s", exc)
-            return
-        await asyncio.gather(*(self._deliver(alert, name, body or b"") for name in alert.webhooks))
+            return []
+        queued = []
+        for webhook in alert.webhooks:
+            queue_delivery = partial(self._queue.queue, alert.alert_id, webhook, body, now_s=self._wall_clock())
+            if await self._retry(queue_delivery, what="queueing a webhook delivery") is Queued.QUEUED:
+                queued.append(webhook)
+        return queued
 
-    async def _deliver(self, alert: Alert, name: str, body: bytes) -> None:
-        state = await self._retry(lambda: self._ledger.delivery_state(alert.alert_id, name), what="reading a delivery marker")
-        if state is not None:
-            return
-        target = self._rules.current().ruleset.webhook(name)
-        secret = self._secrets.get(target.secret) if target is not None else None
+    async def attempt(self, pending: PendingDelivery) -> None:
+        """One attempt, then the delivery is recorded, queued for later or dead-lettered."""
+        target = self._rules.current().ruleset.webhook(pending.webhook)
         if target is None:
-            letter = self._letter(alert, name, None, "unknown_webhook", DeliveryReport(False, 0, None, "not in the rules file"))
-        elif secret is None:
-            letter = self._letter(alert, name, target.url, "missing_secret", DeliveryReport(False, 0, None, f"no secret {target.secret!r}"))
-        else:
-            report = await self._sender.send(target, secret, alert_id=alert.alert_id, body=body)
-            if report.delivered:
-                await self._retry(
-                    lambda: self._ledger.record_delivery(alert.alert_id, name, DeliveryState.DELIVERED),
-                    what="recording a delivery",
-                )
-                return
-            letter = self._letter(alert, name, target.url, "rejected" if report.rejected else "retries_exhausted", report)
-        log.error("webhook %s, alert %s: %s (%s), dead-lettered", name, alert.alert_id, letter.reason, letter.last_error)
-        # Whatever the error, as for page dead letters: moving on without it would lose the alert
-        # for this receiver silently.
-        await until_done(
-            lambda: self._dead_letters.publish_dead_letter(letter),
-            what="publishing an alert dead letter",
-            backoff_max_s=self._retry.backoff_max_s,
-            retry_on=lambda _exc: True,
+            result = AttemptResult(None, "not in the rules file")
+            await self._give_up(pending, None, "unknown_webhook", result, pending.failed_attempts)
+            return
+        secret = self._secrets.get(target.secret)
+        if secret is None:
+            result = AttemptResult(None, f"no secret {target.secret!r}")
+            await self._give_up(pending, target.url, "missing_secret", result, pending.failed_attempts)
+            return
+        result = await self._sender.post(target, secret, alert_id=pending.alert_id, body=pending.body)
+        attempts = pending.failed_attempts + 1
+        if result.delivered:
+            await self._retry(lambda: self._queue.delivered(pending), what="recording a delivery")
+            self._attempts.labels(pending.webhook, "delivered").inc()
+            return
+        if result.rejected:
+            await self._give_up(pending, target.url, "rejected", result, attempts)
+            return
+        now_s = self._wall_clock()
+        first_failure_s = pending.first_failure_s if pending.first_failure_s is not None else now_s
+        delay_s = self._policy.delay(attempts, self._rng, retry_after_s=result.retry_after_s)
+        if self._policy.gives_up(first_failure_s=first_failure_s, next_attempt_s=now_s + delay_s):
+            await self._give_up(pending, target.url, "retries_exhausted", result, attempts)
+            return
+        log.warning(
+            "webhook %s, alert %s: attempt %d failed (%s), retrying in %.1f s",
+            pending.webhook, pending.alert_id, attempts, result.error, delay_s,
         )
         await self._retry(
-            lambda: self._ledger.record_delivery(alert.alert_id, name, DeliveryState.DEAD_LETTERED),
-            what="recording a dead-lettered delivery",
+            lambda: self._queue.retry_later(
+                pending, at_s=now_s + delay_s, failed_attempts=attempts, first_failure_s=first_failure_s, result=result
+            ),
+            what="queueing a webhook retry",
         )
+        self._attempts.labels(pending.webhook, "retry").inc()
 
-    def _letter(self, alert: Alert, name: str, url: str | None, reason: str, report: DeliveryReport) -> AlertDeadLetter:
-        return AlertDeadLetter(
-            alert=alert,
-            webhook=name,
+    async def _give_up(
+        self, pending: PendingDelivery, url: str | None, reason: DeadLetterReason, result: AttemptResult, attempts: int
+    ) -> None:
+        letter = AlertDeadLetter(
+            alert=Alert.model_validate_json(pending.body),
+            webhook=pending.webhook,
             url=url,
-            reason=reason,  # type: ignore[arg-type]
-            attempts=report.attempts,
-            last_status=report.last_status,
-            last_error=report.last_error,
-            failed_at=self._clock(),
+            reason=reason,
+            attempts=attempts,
+            last_status=result.status,
+            last_error=result.error,
+            failed_at=datetime.fromtimestamp(self._wall_clock(), UTC),
         )
+        log.error("webhook %s, alert %s: %s (%s), dead-lettered", pending.webhook, pending.alert_id, reason, result.error)
+        published = await self._publish_dead_letter(letter)
+        await self._retry(lambda: self._queue.dead_lettered(pending), what="recording a dead-lettered delivery")
+        self._attempts.labels(pending.webhook, "dead_lettered" if published else "letter_lost").inc()
+
+    async def _publish_dead_letter(self, letter: AlertDeadLetter) -> bool:
+        """Whether ``alerts.dlq`` took the letter (whole or stripped)."""
+        try:
+            await self._retry(lambda: self._dead_letters.publish_dead_letter(letter), what="publishing an alert dead letter")
+        except Exception as exc:  # noqa: BLE001 - not an outage: alerts.dlq refuses this letter for good
+            # (too large, not authorised...). Retrying it would keep its lane slot for ever; what
+            # identifies the alert fits any topic that takes records at all.
+            log.exception(
+                "dead letter of alert %s for webhook %s refused; publishing it stripped", letter.alert.alert_id, letter.webhook
+            )
+            stripped = letter.stripped(f"{exc!r}")
+            try:
+                await self._retry(
+                    lambda: self._dead_letters.publish_dead_letter(stripped), what="publishing a stripped alert dead letter"
+                )
+            except Exception:  # noqa: BLE001 - the topic takes no letter at all: holding on would stop the lane
+                log.exception(
+                    "alerts.dlq refused even the stripped dead letter: alert %s is given up for webhook %s with NO dead "
+                    "letter (the alert is in the Redis stream and on the alerts topic)",
+                    letter.alert.alert_id, letter.webhook,
+                )
+                return False
+        return True

@@ -140,6 +140,15 @@ class SavedArticle:
     needs_publish: bool
 
 
+def connect(settings: Settings) -> aioredis.Redis:
+    """A worker's Redis client."""
+    return aioredis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+    )
+
+
 def page_key(prefix: str, url: str) -> str:
     """The key of a page URL's last outcome (the demo and the tests read it too)."""
     return f"{prefix}:page:{url_digest(crawled_url(url))}"
