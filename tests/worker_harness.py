@@ -21,6 +21,7 @@ from kafka.producer.future import RecordMetadata
 from pydantic import SecretStr
 
 from workers.feed import Record
+from workers.kafka_clients import kafka_client_options
 from workers.settings import Settings
 from workers.sinks.redis_store import page_key
 
@@ -236,7 +237,7 @@ def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: floa
     the end offsets the broker reports at that moment, so that a record beyond the ``at_least``
     (a duplicate the test must see) is read too. ``at_least=0`` reads the topic as it is now."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_client_options(settings),
         enable_auto_commit=False,
         max_partition_fetch_bytes=2 * settings.max_message_bytes,
         fetch_max_bytes=2 * settings.max_message_bytes,

@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaConnectionError, SaslAuthenticationFailedError, UnsupportedSaslMechanismError
-from worker_harness import WorkerProcess, settings_env, sync_redis, wait_for, wait_for_outcomes
+from worker_harness import WorkerProcess, read_topic, settings_env, sync_redis, wait_for, wait_for_outcomes
 
 from workers import SAMPLE_PAGES, cli
 from workers.feed import Record, produce, records_from_paths
-from workers.kafka_clients import kafka_client_options
 from workers.localstack import services_ready
 from workers.replay import REPLAY_HEADER
 from workers.settings import Settings
@@ -210,23 +207,6 @@ def with_security(
     return Settings.model_validate(values)
 
 
-def read_all(settings: Settings, topic: str, *, at_least: int, timeout_s: float = 30) -> list[ConsumerRecord]:
-    """Every record of the topic, once there are at least ``at_least``, read with the security settings."""
-    consumer = KafkaConsumer(**kafka_client_options(settings), enable_auto_commit=False, consumer_timeout_ms=1000)
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        records: list[ConsumerRecord] = []
-        deadline = time.monotonic() + timeout_s
-        while len(records) < at_least:
-            assert time.monotonic() < deadline, f"{topic}: {len(records)} record(s) after {timeout_s:g} s, expected {at_least}"
-            records.extend(consumer)
-        return records
-    finally:
-        consumer.close()
-
-
 def run_cli(settings: Settings, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
     """``wirefeed ARGV`` in this process, with the settings as its WIREFEED_* environment."""
     with monkeypatch.context() as patch:
@@ -261,7 +241,7 @@ def test_every_client_works_through_each_secured_listener(
         [status] = wait_for_outcomes(client, secured, records, sent, worker=worker, timeout_s=90).values()
         assert status["outcome"] == "kept", status
         # The worker's producer published it through the same listener.
-        [article] = read_all(secured, secured.topic_articles, at_least=1)
+        [article] = read_topic(secured, secured.topic_articles, at_least=1)
         assert article.key == status["article_id"].encode()
         assert json.loads(article.value)["article_id"] == status["article_id"]
 
@@ -270,7 +250,7 @@ def test_every_client_works_through_each_secured_listener(
         argv = ["replay", "--partition", str(partition), "--from-offset", str(offset), "--to-offset", str(offset + 1)]
         assert run_cli(secured, argv, monkeypatch) == 0, capsys.readouterr().err
         copies = [
-            r for r in read_all(secured, secured.topic_pages_raw, at_least=2) if r.partition == partition and r.offset > offset
+            r for r in read_topic(secured, secured.topic_pages_raw, at_least=2) if r.partition == partition and r.offset > offset
         ]
         assert [copy.key for copy in copies] == [records[0].key]
         assert REPLAY_HEADER in dict(copies[0].headers)

@@ -3,6 +3,7 @@ passes too (the integration tests also validate messages read back from the real
 
 import json
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Annotated
 
 import pytest
@@ -10,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from contract import SCHEMAS, TOPIC_SCHEMAS, assert_valid, validator
 
 from workers import SAMPLE_PAGES, models
+from workers.alerts import messages
 from workers.feed import page_from_html_file
 from workers.models import RawPage, SourcePosition
 from workers.stages.article import build_article
@@ -167,18 +169,24 @@ def test_articles_keep_the_offset_of_the_fetch_time_and_follow_the_schema():
     assert_valid("articles", article.model_dump_json(by_alias=True))
 
 
-def test_every_datetime_the_models_hold_is_aware():
+@pytest.mark.parametrize(
+    ("module", "some_fields"),
+    [
+        (models, {("RawPage", "fetched_at"), ("Article", "published_at"), ("Article", "processed_at"), ("DeadLetter", "failed_at")}),
+        (messages, {("AlertArticle", "published_at"), ("StoryOutlet", "first_seen"), ("Alert", "fired_at"), ("AlertDeadLetter", "failed_at")}),
+    ],
+    ids=["models", "alert messages"],
+)
+def test_every_datetime_a_message_holds_is_aware(module: ModuleType, some_fields: set[tuple[str, str]]):
     naive = datetime(2026, 11, 22, 10, 0)
     fields = [
         (model, name, field)
-        for model in vars(models).values()
+        for model in vars(module).values()
         if isinstance(model, type) and issubclass(model, BaseModel)
         for name, field in model.model_fields.items()
         if "datetime" in str(field.annotation).lower()
     ]
-    assert {(model.__name__, name) for model, name, _ in fields} >= {
-        ("RawPage", "fetched_at"), ("Article", "published_at"), ("Article", "processed_at"), ("DeadLetter", "failed_at")
-    }
+    assert {(model.__name__, name) for model, name, _ in fields} >= some_fields
     for _model, _name, field in fields:
         adapter = TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)
         with pytest.raises(ValidationError):
