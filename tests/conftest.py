@@ -60,6 +60,8 @@ def settings(stack: Settings, tmp_path: Path) -> Settings:
             "topic_pages_raw": f"test-{run}.pages.raw",
             "topic_articles": f"test-{run}.articles",
             "topic_dlq": f"test-{run}.pages.dlq",
+            "topic_alerts": f"test-{run}.alerts",
+            "topic_alerts_dlq": f"test-{run}.alerts.dlq",
             "pages_raw_partitions": 2,
             "articles_partitions": 2,
             "redis_prefix": f"wft{run}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from workers.kafka_clients import kafka_client_options
@@ -71,7 +71,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create missing topics; return the names created. Existing topics are left as they are, but
-    a partition count other than configured is reported, since scaling depends on it."""
+    a partition count or a managed config other than configured is reported: scaling depends on
+    the one, size limits, durability and retention on the others, and a topic created by an
+    earlier version keeps the configs it was created with."""
     admin = KafkaAdminClient(**kafka_client_options(settings), client_id=f"{settings.app_name}-admin")
     try:
         specs = topic_specs(settings)
@@ -88,11 +90,30 @@ def ensure_topics(settings: Settings) -> list[str]:
             except TopicAlreadyExistsError:
                 pass  # another worker created it between our list and our create
         kept = [spec for spec in specs if spec.name in existing]
-        partitions = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([s.name for s in kept])} if kept else {}
-        for spec in kept:
-            actual = partitions.get(spec.name, 0)
-            if actual != spec.partitions:
-                log.warning("topic %s has %d partitions, settings say %d", spec.name, actual, spec.partitions)
+        if kept:
+            _report_drift(admin, kept)
         return created
     finally:
         admin.close()
+
+
+def _report_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
+    partitions = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([spec.name for spec in specs])}
+    # "all": the values in force, the broker's defaults included (not only those set on the topic)
+    configs = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, spec.name) for spec in specs], config_filter="all"
+    )
+    for spec in specs:
+        actual = partitions.get(spec.name, 0)
+        if actual != spec.partitions:
+            log.warning("topic %s has %d partitions, settings say %d", spec.name, actual, spec.partitions)
+        held = configs.get("topic", {}).get(spec.name, {})
+        for key, wanted in spec.config.items():
+            value = held.get(key, {}).get("value")
+            if value != wanted:
+                # Altering it is the operator's call (it may be deliberate); this says how.
+                log.warning(
+                    "topic %s has %s=%s, settings say %s (kafka-configs.sh --alter --entity-type topics "
+                    "--entity-name %s --add-config %s=%s)",
+                    spec.name, key, value, wanted, spec.name, key, wanted,
+                )

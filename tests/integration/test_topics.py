@@ -1,0 +1,73 @@
+"""Topic creation on the real broker: what it creates, and what it says of topics it finds."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from worker_harness import wait_for
+
+from workers.kafka_clients import kafka_client_options
+from workers.settings import Settings
+from workers.topics import ensure_topics, topic_specs
+
+pytestmark = pytest.mark.integration
+
+WEEK_MS = str(7 * 24 * 3600 * 1000)
+
+
+def configs_in_force(settings: Settings, names: list[str]) -> dict[str, dict[str, str]]:
+    """Each topic's configs as the broker applies them (its defaults included); empty for a
+    topic the broker does not list yet (metadata reaches it a moment after a creation)."""
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    try:
+        listed = set(admin.list_topics())
+        found = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names if name in listed], config_filter="all"
+        ) if listed & set(names) else {}
+    finally:
+        admin.close()
+    topics = found.get("topic", {})
+    return {name: {key: entry["value"] for key, entry in topics.get(name, {}).items()} for name in names}
+
+
+def test_topics_are_created_with_every_config_the_settings_give(settings: Settings):
+    specs = topic_specs(settings)
+    assert sorted(ensure_topics(settings)) == sorted(spec.name for spec in specs)
+
+    def as_configured() -> bool:
+        held = configs_in_force(settings, [spec.name for spec in specs])
+        return all({key: held[spec.name].get(key) for key in spec.config} == spec.config for spec in specs)
+
+    wait_for(as_configured, timeout_s=30, what="the new topics with their configs")
+    assert ensure_topics(settings) == []
+
+
+def test_a_topic_found_with_other_configs_is_left_as_it_is_and_reported(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    (alerts,) = [spec for spec in topic_specs(settings) if spec.name == settings.topic_alerts]
+    # as an earlier version created it: weekly segments, one partition more
+    older = alerts.config | {"segment.ms": WEEK_MS}
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    try:
+        admin.create_topics([NewTopic(alerts.name, alerts.partitions + 1, settings.replication_factor, topic_configs=older)])
+    finally:
+        admin.close()
+    wait_for(
+        lambda: configs_in_force(settings, [alerts.name])[alerts.name].get("segment.ms") == WEEK_MS,
+        timeout_s=30, what="the older topic listed with its configs",
+    )
+
+    with caplog.at_level(logging.WARNING, logger="workers.topics"):
+        created = ensure_topics(settings)
+    assert alerts.name not in created
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "workers.topics")
+    assert warnings == sorted([
+        f"topic {alerts.name} has {alerts.partitions + 1} partitions, settings say {alerts.partitions}",
+        f"topic {alerts.name} has segment.ms={WEEK_MS}, settings say {alerts.config['segment.ms']} "
+        f"(kafka-configs.sh --alter --entity-type topics --entity-name {alerts.name} --add-config "
+        f"segment.ms={alerts.config['segment.ms']})",
+    ])
+    assert configs_in_force(settings, [alerts.name])[alerts.name]["segment.ms"] == WEEK_MS  # left as it is
