@@ -365,20 +365,24 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.set_defaults(command=run)
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def _empty_range(args: argparse.Namespace) -> str | None:
+    """Why the range asked for holds no record, if it cannot."""
     if args.from_offset is not None and args.to_offset is not None and args.to_offset <= args.from_offset:
-        print(
-            f"wirefeed replay: empty offset range {args.from_offset}..{args.to_offset}: --to-offset is the offset "
-            "after the last one to replay, so it must be greater than --from-offset",
-            file=sys.stderr,
+        return (
+            f"empty offset range {args.from_offset}..{args.to_offset}: --to-offset is the offset after the last "
+            "one to replay, so it must be greater than --from-offset"
         )
-        return 2
     if args.since is not None and args.until is not None and args.until <= args.since:
-        print(
-            f"wirefeed replay: empty time range {args.since.isoformat()}..{args.until.isoformat()}: --until is "
-            "exclusive, so it must be later than --since",
-            file=sys.stderr,
+        return (
+            f"empty time range {args.since.isoformat()}..{args.until.isoformat()}: --until is exclusive, so it "
+            "must be later than --since"
         )
+    return None
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    if problem := _empty_range(args):
+        print(f"wirefeed replay: {problem}", file=sys.stderr)
         return 2
     source = args.topic or settings.topic_pages_raw
     into = args.into or settings.topic_pages_raw
