@@ -826,3 +826,63 @@ async def test_a_dead_letter_too_large_for_its_topic_is_published_stripped_and_r
         assert "1 queued again" in capsys.readouterr().out
         await eventually(lambda: alert_state(alerting, huge.alert_id, DeliveryState.DELIVERED), "the redriven alert delivered")
     assert [body for _headers, body in receiver.requests] == [body, body]  # the whole alert, both times
+
+
+class SlowLetters(Letters):
+    """An alerts.dlq that takes a while to acknowledge (a broker catching up after an outage)."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    async def publish_dead_letter(self, letter: AlertDeadLetter) -> None:
+        await asyncio.sleep(self.delay_s)
+        await super().publish_dead_letter(letter)
+
+
+async def test_a_dead_letter_slower_than_the_lease_is_sent_once_and_its_alert_posted_once(alerting, receiver):
+    records = await fired_records(alerting)
+    ids = alert_ids(records)
+    receiver.scripts = {ids[0]: [400]}
+    letters = SlowLetters(delay_s=3.0)  # three leases long: the lease must be renewed meanwhile
+    async with aiohttp.ClientSession() as session, delivery_worker(
+        alerting, session, lease_s=1.0, dead_letters=letters
+    ) as worker:
+        await worker.read(records[0])
+        await settled(worker.queue)
+    assert receiver.requested(ids[0]) == 1
+    assert [letter.alert.alert_id for letter in letters.sent] == [ids[0]]
+    assert await states(alerting, ids[:1]) == [DeliveryState.DEAD_LETTERED]
+    assert worker.attempts() == {"dead_lettered": 1}
+
+
+async def test_a_webhook_this_worker_does_not_know_yet_is_retried_until_its_rules_file_names_it(
+    alerting, receiver, tmp_path
+):
+    """A rules change reaches the pods one by one: a worker whose rules file lacks a webhook
+    another worker fired for retries the delivery instead of dead-lettering it."""
+    rules_path = tmp_path / "late-rules.yaml"
+    rules_path.write_text(RULES % {"url": receiver.url}, encoding="utf-8")
+    rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=0.1)
+    alert = alert_for("late", 1)
+    async with aiohttp.ClientSession() as session, delivery_worker(
+        alerting, session, policy=PATIENT, rules=rules
+    ) as worker:
+        await worker.read(alert.model_dump_json(by_alias=True).encode())
+
+        async def retried() -> bool:
+            entry = await alerting.redis.hgetall(worker.queue.entry_key("late", alert.alert_id))
+            return int(entry.get(b"attempts", 0)) >= 2
+
+        await eventually(retried, "the delivery retried")
+        assert await alerting.ledger.delivery_state(alert.alert_id, "late") is None
+        rules_path.write_text(
+            (RULES % {"url": receiver.url}).replace(
+                "  desk: {url:", f'  late: {{url: "{receiver.url}", secret: desk}}\n  desk: {{url:'
+            ),
+            encoding="utf-8",
+        )
+        await settled(worker.queue, "late")
+    assert await alerting.ledger.delivery_state(alert.alert_id, "late") is DeliveryState.DELIVERED
+    assert receiver.requested(alert.alert_id) == 1
+    assert worker.attempts("late")["delivered"] == 1

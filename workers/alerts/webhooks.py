@@ -11,8 +11,10 @@ Every alert is POSTed, as the JSON on the topic, to each webhook its rule names,
 A 2xx answer is success. 408, 429, 5xx and network errors are retried with capped exponential
 backoff and full jitter (``Retry-After`` is honoured within the cap) for ``webhook_give_up_after_s``
 (30 minutes) from the first failed attempt, so that a receiver being redeployed or restarted loses
-nothing; any other answer is final (redirects included: a POST must not be silently turned into a
-GET elsewhere). A delivery given up on goes to ``alerts.dlq`` with the alert;
+nothing; so is a webhook this worker's rules file does not name yet, or whose secret it lacks (a
+rules change reaches the pods one by one). Any other answer is final (redirects included: a POST
+must not be silently turned into a GET elsewhere). A delivery given up on goes to ``alerts.dlq``
+with the alert;
 ``wirefeed alerts redrive`` queues such deliveries again once the receiver is fixed.
 
 Deliveries wait in Redis, one queue per webhook, not in the agent: the agent queues each (alert,
@@ -23,7 +25,8 @@ receivers, and a Faust rebalance never waits for a retry schedule. Queueing is o
 webhook): a record read twice (republished after a crash, read by the groups of two pipeline
 versions, redelivered) finds its delivery queued or done and adds nothing. A worker takes a
 delivery with a lease (the attempt's timeout and a margin); a worker that dies while attempting
-leaves the lease to lapse, and the delivery is taken again by the next lane that looks. The
+leaves the lease to lapse, and the delivery is taken again by the next lane that looks; a live
+one renews it while it works (a dead letter may wait out a Kafka outage). The
 window between a receiver's 2xx and its record here is the at-least-once part receivers dedupe.
 
 Keys (``{p}`` is ``WIREFEED_REDIS_PREFIX``); :class:`DeliveryQueue` is the only writer:
@@ -41,13 +44,15 @@ keeping its writes, as the rest of the worker's state does (``appendonly`` in th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -257,6 +262,16 @@ redis.call('ZADD', due, 'XX', at_ms, alert_id)
 return 1
 """
 
+# Keeps the lease of an attempt still under way (a dead letter held up by a Kafka outage): only
+# its holder's, whose token is on the entry.
+_RENEW = """
+if redis.call('HGET', KEYS[2], 'lease') ~= ARGV[2] then
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+return 1
+"""
+
 # Atomic with _QUEUE's SADD, so that a webhook with deliveries due is never left without lanes.
 _RETIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -307,6 +322,7 @@ class DeliveryQueue:
         self._dead_lettered = client.register_script(_DEAD_LETTERED)
         self._retry_later = client.register_script(_RETRY_LATER)
         self._retire = client.register_script(_RETIRE)
+        self._renew = client.register_script(_RENEW)
 
     @classmethod
     def from_settings(cls, client: aioredis.Redis, settings: Settings) -> DeliveryQueue:
@@ -396,6 +412,37 @@ class DeliveryQueue:
             ],
         )
 
+    async def renew(self, pending: PendingDelivery, *, now_s: float) -> bool:
+        """Extend the caller's lease to ``now_s`` + the lease; False when it is no longer the
+        caller's (it lapsed and another worker took the delivery)."""
+        return bool(
+            await self._renew(
+                keys=[self.due_key(pending.webhook), self.entry_key(pending.webhook, pending.alert_id)],
+                args=[pending.alert_id, pending.lease, _ms(now_s + self._lease_s)],
+            )
+        )
+
+    @contextlib.asynccontextmanager
+    async def holding(self, pending: PendingDelivery, wall_clock: Callable[[], float]) -> AsyncIterator[None]:
+        """The lease renewed every third of its length while the caller works on the delivery: a
+        POST is bounded, but publishing its dead letter waits out a Kafka outage, and a lapsed
+        lease would let another lane POST and dead-letter it again meanwhile."""
+
+        async def renew_until_cancelled() -> None:
+            while True:
+                await asyncio.sleep(self._lease_s / 3)
+                try:
+                    await self.renew(pending, now_s=wall_clock())
+                except Exception:  # noqa: BLE001 - Redis down too: the lease may lapse (at least once)
+                    log.warning("webhook %s, alert %s: lease not renewed", pending.webhook, pending.alert_id, exc_info=True)
+
+        renewing = asyncio.create_task(renew_until_cancelled())
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+
     async def retire(self, webhook: str) -> bool:
         """Forget the webhook's lanes if nothing is queued for it (True), atomically with queueing."""
         return bool(await self._retire(keys=[self.due_key(webhook), self.lanes_key], args=[webhook]))
@@ -462,31 +509,38 @@ class WebhookDispatcher:
         return queued
 
     async def attempt(self, pending: PendingDelivery) -> None:
-        """One attempt, then the delivery is recorded, queued for later or dead-lettered."""
+        """One attempt, then the delivery is recorded, queued for later or dead-lettered; the
+        lease is kept meanwhile."""
+        async with self._queue.holding(pending, self._wall_clock):
+            await self._attempt(pending)
+
+    async def _attempt(self, pending: PendingDelivery) -> None:
         target = self._rules.current().ruleset.webhook(pending.webhook)
+        secret = self._secrets.get(target.secret) if target is not None else None
+        reason: DeadLetterReason
         if target is None:
-            result = AttemptResult(None, "not in the rules file")
-            await self._give_up(pending, None, "unknown_webhook", result, pending.failed_attempts)
-            return
-        secret = self._secrets.get(target.secret)
-        if secret is None:
-            result = AttemptResult(None, f"no secret {target.secret!r}")
-            await self._give_up(pending, target.url, "missing_secret", result, pending.failed_attempts)
-            return
-        result = await self._sender.post(target, secret, alert_id=pending.alert_id, body=pending.body)
+            # Retried like a receiver that is down: during a rolling deploy, or while a changed
+            # rules file reaches each pod, this worker's rules may not have the webhook yet.
+            result, reason = AttemptResult(None, "not in the rules file"), "unknown_webhook"
+        elif secret is None:
+            result, reason = AttemptResult(None, f"no secret {target.secret!r}"), "missing_secret"
+        else:
+            result = await self._sender.post(target, secret, alert_id=pending.alert_id, body=pending.body)
+            if result.delivered:
+                await self._retry(lambda: self._queue.delivered(pending), what="recording a delivery")
+                self._attempts.labels(pending.webhook, "delivered").inc()
+                return
+            if result.rejected:
+                await self._give_up(pending, target.url, "rejected", result, pending.failed_attempts + 1)
+                return
+            reason = "retries_exhausted"
+        url = target.url if target is not None else None
         attempts = pending.failed_attempts + 1
-        if result.delivered:
-            await self._retry(lambda: self._queue.delivered(pending), what="recording a delivery")
-            self._attempts.labels(pending.webhook, "delivered").inc()
-            return
-        if result.rejected:
-            await self._give_up(pending, target.url, "rejected", result, attempts)
-            return
         now_s = self._wall_clock()
         first_failure_s = pending.first_failure_s if pending.first_failure_s is not None else now_s
         delay_s = self._policy.delay(attempts, self._rng, retry_after_s=result.retry_after_s)
         if self._policy.gives_up(first_failure_s=first_failure_s, next_attempt_s=now_s + delay_s):
-            await self._give_up(pending, target.url, "retries_exhausted", result, attempts)
+            await self._give_up(pending, url, reason, result, attempts)
             return
         log.warning(
             "webhook %s, alert %s: attempt %d failed (%s), retrying in %.1f s",
@@ -513,6 +567,11 @@ class WebhookDispatcher:
             last_error=result.error,
             failed_at=datetime.fromtimestamp(self._wall_clock(), UTC),
         )
+        still_ours = await self._retry(
+            lambda: self._queue.renew(pending, now_s=self._wall_clock()), what="checking a delivery's lease"
+        )
+        if not still_ours:
+            return  # it lapsed and another worker took the delivery over: its outcome stands
         log.error("webhook %s, alert %s: %s (%s), dead-lettered", pending.webhook, pending.alert_id, reason, result.error)
         published = await self._publish_dead_letter(letter)
         await self._retry(lambda: self._queue.dead_lettered(pending), what="recording a dead-lettered delivery")
