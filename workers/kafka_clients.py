@@ -96,22 +96,26 @@ def _refusal(configs: dict[str, Any]) -> KafkaError | None:
     accepts it, or when it could not be asked (unreachable, slow), which the client then reports."""
     server = configs["bootstrap_servers"].split(",")[0].strip()
     host, _, port = server.rpartition(":")
+    # no longer than the caller would wait for its own requests (a readiness check's deadline)
+    timeout_s = min(_CONNECTION_CHECK_TIMEOUT_S, configs.get("request_timeout_ms", 30_000) / 1000)
 
     async def connect() -> None:
-        connection = await create_conn(
-            host,
-            int(port),
-            request_timeout_ms=int(_CONNECTION_CHECK_TIMEOUT_S * 1000),
-            security_protocol=configs["security_protocol"],
-            ssl_context=configs.get("ssl_context"),
-            sasl_mechanism=configs.get("sasl_mechanism"),
-            sasl_plain_username=configs.get("sasl_plain_username"),
-            sasl_plain_password=configs.get("sasl_plain_password"),
-        )
+        async with asyncio.timeout(timeout_s):
+            connection = await create_conn(
+                host,
+                int(port),
+                request_timeout_ms=int(timeout_s * 1000),
+                security_protocol=configs["security_protocol"],
+                ssl_context=configs.get("ssl_context"),
+                sasl_mechanism=configs.get("sasl_mechanism"),
+                sasl_plain_username=configs.get("sasl_plain_username"),
+                sasl_plain_password=configs.get("sasl_plain_password"),
+            )
         connection.close()
 
     try:
-        # In a thread of its own: the caller may be running an event loop already.
+        # In a thread of its own: the caller may be running an event loop already (which this
+        # blocks for at most timeout_s; the kafka-python clients block their caller anyway).
         with ThreadPoolExecutor(max_workers=1) as thread:
             thread.submit(asyncio.run, connect()).result()
     except (aiokafka_errors.SaslAuthenticationFailed, aiokafka_errors.AuthenticationFailedError) as exc:

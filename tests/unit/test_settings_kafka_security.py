@@ -4,12 +4,13 @@ the password). Connecting with them is tested on a real broker: tests/integratio
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from workers import cli
+from workers import cli, kafka_clients
 from workers.settings import Settings
 
 PASSWORD = "Zq8vR2mK4xT9wL7pN3"
@@ -124,3 +125,17 @@ def test_the_command_line_names_what_is_missing_in_one_line_without_the_password
     assert PASSWORD not in out + err
     assert err == "wirefeed: invalid settings (WIREFEED_* environment or .env): settings: " \
         "Value error, kafka_security_protocol SASL_SSL needs kafka_sasl_username\n"
+
+
+@pytest.mark.timeout(5)  # the check's own limit is 10 s: only the caller's deadline ends it sooner
+def test_the_connection_check_keeps_to_the_callers_request_timeout():
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        configs = {
+            "bootstrap_servers": f"127.0.0.1:{port}", "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN", "sasl_plain_username": "desk", "sasl_plain_password": "x",
+            "request_timeout_ms": 300,
+        }
+        assert kafka_clients._refusal(configs) is None  # not a refusal: the client reports the silence
