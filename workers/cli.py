@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from dotenv import dotenv_values
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 

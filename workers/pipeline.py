@@ -156,14 +156,7 @@ class PagePipeline:
         )
         decision = await self._retry(lambda: self._dedup.classify(article), what="classifying an article")
         if decision.emit:
-            article = article.model_copy(
-                update={
-                    "status": decision.status.value,
-                    "duplicate_of": decision.duplicate_of,
-                    "similarity": decision.similarity,
-                    "story_id": decision.story_id,
-                }
-            )
+            article = decision.applied_to(article)
             try:
                 await self._write(article)
             except Exception as exc:  # noqa: BLE001 - non-transient sink errors (transient ones are retried)

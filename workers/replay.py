@@ -124,8 +124,8 @@ def plan_replay(
         raise ValueError(f"topic {topic!r} has no partition {', '.join(map(str, unknown))} (it has {len(available)})")
     tps = [TopicPartition(topic, p) for p in chosen]
     first, last = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
-    starts = _offsets_at(consumer, tps, since, last) if since else dict(first)
-    ends = _offsets_at(consumer, tps, until, last) if until else dict(last)
+    starts = offsets_at(consumer, tps, since, last) if since else dict(first)
+    ends = offsets_at(consumer, tps, until, last) if until else dict(last)
     ranges = []
     for tp in tps:
         start = max(first[tp], starts[tp], start_offset if start_offset is not None else 0)
@@ -134,7 +134,7 @@ def plan_replay(
     return ReplayPlan(topic, tuple(ranges))
 
 
-def _offsets_at(
+def offsets_at(
     consumer: KafkaConsumer, tps: list[TopicPartition], when: datetime, last: dict[TopicPartition, int]
 ) -> dict[TopicPartition, int]:
     """First offset with a timestamp at or after ``when``; the log end when there is none."""

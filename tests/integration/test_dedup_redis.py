@@ -346,14 +346,7 @@ class Newsroom:
     async def process(self, page: Article) -> tuple[DedupDecision, list[Alert]]:
         decision = await self.index.classify(page)
         assert decision.emit
-        stored = page.model_copy(
-            update={
-                "status": decision.status.value,
-                "duplicate_of": decision.duplicate_of,
-                "similarity": decision.similarity,
-                "story_id": decision.story_id,
-            }
-        )
+        stored = decision.applied_to(page)
         assert decision.story_id is not None
         story = StoryInfo(decision.story_id, await self.index.story_outlets(decision.story_id))
         fired = await self.engine.on_article(stored, urgent=stored.urgent, story=story, replay=None, source="pages.raw/0/1")

@@ -24,7 +24,7 @@ from workers.alerts.messages import Alert, AlertDeadLetter, DeadLetterReason
 from workers.alerts.rules import RulesError, explain, load_rules
 from workers.alerts.webhooks import DeliveryQueue, Queued
 from workers.kafka_clients import kafka_client_options
-from workers.replay import parse_when
+from workers.replay import offsets_at, parse_when
 from workers.settings import Settings
 
 # kafka-python stops iterating after this long without a record; reading goes on to the end offsets.
@@ -120,10 +120,7 @@ def read_dead_letters(settings: Settings, *, since: datetime | None, errors: Tex
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
         end = consumer.end_offsets(partitions)
-        start = consumer.beginning_offsets(partitions)
-        if since is not None:
-            found = consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in partitions})
-            start = {tp: found[tp].offset if found[tp] is not None else end[tp] for tp in partitions}
+        start = offsets_at(consumer, partitions, since, end) if since is not None else consumer.beginning_offsets(partitions)
         for tp in partitions:
             consumer.seek(tp, start[tp])
         letters = []

@@ -157,6 +157,17 @@ class DedupDecision:
         """Whether the article is to be written and published (not for ``unchanged``)."""
         return self.status is not Status.UNCHANGED
 
+    def applied_to(self, article: Article) -> Article:
+        """The article as it is stored and published: with this decision's status, original and story."""
+        return article.model_copy(
+            update={
+                "status": self.status.value,
+                "duplicate_of": self.duplicate_of,
+                "similarity": self.similarity,
+                "story_id": self.story_id,
+            }
+        )
+
     def encode(self) -> bytes:
         similarity = "" if self.similarity is None else f"{self.similarity:.4f}"
         fields = (self.status.value, self.duplicate_of or "", similarity, self.story_id or "")
