@@ -31,7 +31,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 
 SEED_000, SEED_004 = sorted(SEEDS.glob("*.txt"))
 # Expiry is absolute and follows fetched_at: the articles must be recent for keys to live.
-T0 = datetime.now(UTC).replace(microsecond=0)
+# Counts are kept per UTC day, so the tests' few hours of offsets start at 01:00 of yesterday:
+# a T0 of "now" put a test run at 23:55 across midnight and split a day's count in two.
+T0 = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=1)
 _offsets = itertools.count()
 
 FOOTBALL = (
