@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import redis
 from dotenv import dotenv_values
 from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 from pydantic import ValidationError
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except StackError as exc:
         print(f"wirefeed: {exc}", file=sys.stderr)
+        return 1
+    except redis.RedisError as exc:
+        # the address, never the URL: it may carry the password
+        print(f"wirefeed: Redis at {settings.redis_host}:{settings.redis_port}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from workers.settings import Settings
 
@@ -43,10 +42,9 @@ def _check_local(settings: Settings) -> None:
             f"kafka_bootstrap={settings.kafka_bootstrap!r}: the local stack runs one broker "
             "on 127.0.0.1, so it must be 127.0.0.1:PORT"
         )
-    redis_host = urlsplit(settings.redis_url.get_secret_value()).hostname or "127.0.0.1"
-    if redis_host not in LOCAL_HOSTS:
+    if settings.redis_host not in LOCAL_HOSTS:
         raise StackError(
-            f"redis_url points at {redis_host!r}: the local stack runs Redis on 127.0.0.1"
+            f"redis_url points at {settings.redis_host!r}: the local stack runs Redis on 127.0.0.1"
         )
 
 

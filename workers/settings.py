@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Literal
 
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
@@ -200,7 +201,9 @@ class Settings(BaseSettings):
         return int(self.kafka_bootstrap.rsplit(":", 1)[1])
 
     @property
-    def redis_port(self) -> int:
-        from urllib.parse import urlsplit
+    def redis_host(self) -> str:
+        return urlsplit(self.redis_url.get_secret_value()).hostname or "127.0.0.1"
 
+    @property
+    def redis_port(self) -> int:
         return urlsplit(self.redis_url.get_secret_value()).port or 6379

@@ -78,6 +78,17 @@ def test_an_unreachable_broker_is_one_line_naming_its_address(
     assert err.count("\n") == 1  # no traceback
 
 
+def test_an_unreachable_redis_is_one_line_naming_its_address_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("WIREFEED_REDIS_URL", f"redis://:{SECRET}@{NOWHERE}/0")
+    assert cli.main(["alerts", "tail", "--no-follow"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"wirefeed: Redis at {NOWHERE}: ConnectionError")
+    assert SECRET not in err
+    assert err.count("\n") == 1  # no traceback
+
+
 @pytest.mark.parametrize("rate", ["-5", "0", "nan", "inf", "fast"])
 def test_replay_refuses_a_rate_that_is_not_positive(capsys: pytest.CaptureFixture[str], rate: str):
     with pytest.raises(SystemExit) as exit:

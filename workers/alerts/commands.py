@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TextIO, get_args
 
 import redis
-import redis.asyncio as aioredis
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
@@ -26,6 +25,7 @@ from workers.alerts.webhooks import DeliveryQueue, Queued
 from workers.kafka_clients import kafka_client_options
 from workers.replay import offsets_at, parse_when
 from workers.settings import Settings
+from workers.sinks import redis_store
 
 # kafka-python stops iterating after this long without a record; reading goes on to the end offsets.
 _READ_IDLE_MS = 1000
@@ -146,7 +146,7 @@ async def redrive(settings: Settings, letters: Iterable[AlertDeadLetter], *, dry
     """Queue the delivery of each letter again (the latest letter of a delivery counts); 1 when one
     could not be (a stripped letter whose alert Redis no longer holds)."""
     latest = {(letter.alert.alert_id, letter.webhook): letter for letter in letters}
-    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    client = redis_store.connect(settings)
     try:
         ledger = AlertLedger.from_settings(client, settings)
         queue = DeliveryQueue.from_settings(client, settings)
@@ -172,8 +172,16 @@ async def redrive(settings: Settings, letters: Iterable[AlertDeadLetter], *, dry
         await client.aclose()
 
 
+_TAIL_BLOCK_MS = 5000
+
+
 def _tail(settings: Settings, args: argparse.Namespace) -> int:
-    client = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    client = redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_connect_timeout=settings.redis_timeout_s,
+        # a follow's XREAD waits up to its block time for an answer, by design
+        socket_timeout=settings.redis_timeout_s + _TAIL_BLOCK_MS / 1000,
+    )
     try:
         tail(client, stream_key(settings.redis_prefix), last=args.last, rules=set(args.rule or ()), as_json=args.json, follow=args.follow)
     except KeyboardInterrupt:
@@ -192,7 +200,7 @@ def tail(
     as_json: bool,
     follow: bool,
     out: TextIO = sys.stdout,
-    block_ms: int = 5000,
+    block_ms: int = _TAIL_BLOCK_MS,
 ) -> None:
     """The ``last`` most recent alerts of the stream, then (``follow``) every new one as it comes.
     A plain XREAD, not a consumer group: a terminal watching must not take alerts from the tools
