@@ -8,6 +8,7 @@ import pickle
 import pytest
 from trafilatura.utils import load_html
 
+from workers.stages import extract as extract_module
 from workers.stages import teasers
 from workers.stages.chrome import block_hash
 from workers.stages.extract import ExtractedDocument, ExtractionOptions, extract_document
@@ -174,6 +175,34 @@ def test_language_is_detected_and_cross_checked_with_the_declared_one() -> None:
     doc = extract(page(lang="de"))  # the page says German, the text is English
     assert doc.declared_language == "de"
     assert doc.language == "en" and doc.detected_language == "en"
+
+
+@pytest.mark.parametrize(
+    ("declarations", "language"),
+    [
+        ('<html lang="iw">', "he"),  # retired codes
+        ('<html lang="in-ID">', "id"),
+        ('<html lang="ar_EG">', "ar"),  # a locale written with an underscore
+        ('<html lang="cmn-Hans">', "zh"),  # a language of a macrolanguage
+        ('<html><head><meta http-equiv="Content-Language" content="ger">', "de"),  # ISO 639-2
+        ('<html lang="English">', "en"),
+        ('<html lang="und"><head><meta property="og:locale" content="ar_AR">', "ar"),  # says nothing
+        ('<html lang="mul">', None),
+    ],
+)
+def test_a_declared_language_is_named_as_bcp_47_names_it_now(declarations: str, language: str | None) -> None:
+    meta = extract_page_metadata(load_html(f"{declarations}<body><p>x</p><p>y</p></body></html>"), "https://news.example/a")
+    assert meta.declared_language == language
+
+
+@pytest.mark.parametrize(("declared", "language"), [("nb", "no"), ("tl", "tl"), ("iw", "he")])
+def test_an_unsure_detection_gives_the_declared_language_as_the_detector_names_it(
+    monkeypatch: pytest.MonkeyPatch, declared: str, language: str
+) -> None:
+    # a newsroom filtering on the detector's "no" must get the Norwegian page declared "nb"
+    monkeypatch.setattr(extract_module, "_detect_language", lambda text: ("en", 0.4))
+    doc = extract(page(lang=declared))
+    assert (doc.language, doc.detected_language) == (language, "en")
 
 
 def test_title_choice_and_site_name_stripping() -> None:

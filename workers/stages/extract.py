@@ -74,6 +74,10 @@ _MIN_LANGUAGE_CONFIDENCE = 0.9
 _LANGUAGE_IDENTIFIER = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 DETECTED_LANGUAGES = frozenset(_LANGUAGE_IDENTIFIER.nb_classes)
 """The language codes the detector can give an article."""
+# Where the detector's model names a language otherwise than BCP 47 does now (declared
+# languages are standardised, workers/stages/metadata.py): an article's language is one code
+# whoever named it, or a newsroom filtering on "no" misses the Norwegian page declared "nb".
+_DETECTOR_CODES = {"fil": "tl", "nb": "no"}
 # Longest removed-block text kept on the article (the reason matters more than the full text).
 _REMOVED_TEXT_CHARS = 300
 
@@ -194,7 +198,11 @@ def extract_document(
 
     detected, confidence = _detect_language(body.text)
     declared = meta.declared_language
-    language = detected if (confidence >= _MIN_LANGUAGE_CONFIDENCE or declared is None) else declared
+    language = (
+        detected
+        if (confidence >= _MIN_LANGUAGE_CONFIDENCE or declared is None)
+        else _DETECTOR_CODES.get(declared, declared)
+    )
     return Kept(
         ExtractedDocument(
             title=meta.title,

@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 from courlan import normalize_url
 from dateparser.search import search_dates
 from htmldate import find_date
+from langcodes import LanguageTagError, standardize_tag
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 from trafilatura.json_metadata import normalize_authors
@@ -636,8 +637,25 @@ def declared_language(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[st
         candidates.append(ld["inLanguage"])
     for value in candidates:
         if value and not _is_charset(value) and (match := _HTML_LANG.match(value.strip())):
-            return match.group(0).lower()
+            # "undetermined" and "multiple languages" say nothing: the next declaration may
+            if (code := _language_code(value.strip(), fallback=match.group(0))) not in ("und", "mul"):
+                return code
     return None
+
+
+def _language_code(value: str, *, fallback: str) -> str:
+    """The primary subtag as BCP 47 has it now: retired codes ("iw", "in", "ji"), ISO 639-2
+    codes ("ara", "ger"), locales ("ar_AR") and individual languages of a macrolanguage ("arb",
+    "cmn") name the language the detector and every other page call it ("he", "ar", "zh"); a
+    value that is no tag is read by its first letters ("English" as "eng", so "en")."""
+    for candidate in (value.replace("_", "-"), fallback):
+        try:
+            code = standardize_tag(candidate, macro=True).split("-")[0]
+        except LanguageTagError:
+            continue
+        if _HTML_LANG.fullmatch(code):
+            return code.lower()
+    return fallback.lower()
 
 
 def _is_charset(value: str) -> bool:
