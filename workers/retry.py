@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -41,6 +42,15 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# Refusals redis-py has no class for, each a state of the server that passes: a replica link
+# down under min-replicas-to-write, a failing disk under stop-writes-on-bgsave-error, another
+# client's slow script. A plain ResponseError otherwise, and every page would be dead-lettered
+# and acknowledged at full speed while it lasts.
+_TRANSIENT_REPLY_CODES = frozenset({"NOREPLICAS", "MISCONF", "BUSY"})
+# redis-py rewrites an error inside a MULTI as "Command # 1 (SET ...) of pipeline caused error:
+# ('NOREPLICAS ...',)": the code is no longer the message's first word.
+_PIPELINE_REPLY = re.compile(r"of pipeline caused error: \('([A-Z]+) ")
+
 _MAX_CAUSES = 4
 
 
@@ -53,8 +63,16 @@ def is_transient(exc: BaseException) -> bool:
             return False
         if isinstance(cause, _TRANSIENT_ERRORS) or (isinstance(cause, KafkaError) and cause.retriable):
             return True
+        if isinstance(cause, redis.exceptions.ResponseError) and _reply_code(cause) in _TRANSIENT_REPLY_CODES:
+            return True
         cause = cause.__cause__
     return False
+
+
+def _reply_code(error: redis.exceptions.ResponseError) -> str:
+    message = str(error)
+    match = _PIPELINE_REPLY.search(message)
+    return match.group(1) if match else message.split(" ", 1)[0]
 
 
 async def until_done(

@@ -5,6 +5,7 @@
   dead-lettered (an outage is not the page's fault), no offset is committed past a page that had
   not finished when Redis stopped, and afterwards every page is kept once: one article in Redis,
   one record on ``articles``.
+* Redis refusing writes for a while (``NOREPLICAS``): the same, pages wait and are kept after.
 * A topic that refuses a record for good (``max.message.bytes`` below the record, on the real
   broker): a dead letter too big for ``pages.dlq`` goes without the original, keyed by its source
   offset, and the partition moves on; an article too big for ``articles`` costs its page a
@@ -368,6 +369,47 @@ def test_pages_in_flight_through_a_redis_outage_are_kept_once_and_never_committe
     # The outage was felt, not merely waited out: Redis calls failed and were retried (a hung
     # server too: redis-py's 5 s socket timeout, shorter than the outage, ends the wait).
     assert "failed (attempt" in worker.log_path.read_text(errors="replace")
+
+
+def test_pages_wait_while_redis_refuses_writes_and_are_kept_after(
+    settings: Settings, private_redis: PrivateRedis, tmp_path: Path
+):
+    """A Redis that answers but refuses writes for a while (NOREPLICAS: its replica link is down
+    under ``min-replicas-to-write``; MISCONF and BUSY are alike) is an outage too: the pages wait,
+    uncommitted, and are kept once it passes. They were dead-lettered and acknowledged at full
+    speed: redis-py has no class for these replies."""
+    settings = settings.model_copy(update={
+        "redis_url": SecretStr(private_redis.url), "commit_interval_s": 0.5, "retry_backoff_max_s": 1.0,
+    })
+    ensure_topics(settings)
+    first, *refused = list(records_from_paths(
+        sorted((BENCH / "scrapinghub").glob("*.html"))[:3], base_url="https://bench.wirefeed.invalid/scrapinghub/"
+    ))
+    admin = redis.Redis.from_url(private_redis.url)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        wait_for_outcomes(admin, settings, [first], produce_to(settings, [(0, first)]), worker=worker)
+        admin.config_set("min-replicas-to-write", 1)
+        try:
+            sent = produce_to(settings, [(0, record) for record in refused])
+            wait_for(
+                lambda: "errorstat_NOREPLICAS" in admin.info("errorstats"),
+                timeout_s=60, what="a write refused", worker=worker,
+            )
+            deadline = time.monotonic() + OUTAGE_S
+            while time.monotonic() < deadline:
+                assert outcomes_for(admin, settings, refused, sent) == {}
+                assert committed_offsets(settings, settings.topic_pages_raw).get(0, 0) <= sent[0].offset
+                assert worker.alive, worker.log_tail()
+                time.sleep(0.25)
+        finally:
+            admin.config_set("min-replicas-to-write", 0)
+        outcomes = wait_for_outcomes(admin, settings, refused, sent, worker=worker, timeout_s=60)
+        wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
+    finally:
+        worker.stop()
+    assert read_topic(settings, settings.topic_dlq, at_least=0) == [], "refused writes dead-lettered pages"
+    assert {status["outcome"] for status in outcomes.values()} == {"kept"}, outcomes
 
 
 # --- 2. Records a topic refuses for good ----------------------------------------------------

@@ -13,6 +13,11 @@ from workers import retry
 from workers.retry import Contention, is_transient, until_done
 
 
+def error_id(error: BaseException) -> str:
+    """A reply error by its text (they share one class), any other by its class."""
+    return str(error)[:40] if type(error) is redis.exceptions.ResponseError else type(error).__name__
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -22,11 +27,17 @@ from workers.retry import Contention, is_transient, until_done
         redis.exceptions.ReadOnlyError("READONLY You can't write against a read only replica."),
         redis.exceptions.OutOfMemoryError("OOM command not allowed when used memory > 'maxmemory'."),
         redis.exceptions.MasterDownError("MASTERDOWN Link with MASTER is down"),
+        redis.exceptions.ResponseError("NOREPLICAS Not enough good replicas to write. script: 5e1f, on @user_script:3."),
+        redis.exceptions.ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's currently unable"),
+        redis.exceptions.ResponseError("BUSY Redis is busy running a script."),
+        redis.exceptions.ResponseError(
+            "Command # 1 (SET wf:st:df:en:20780...) of pipeline caused error: ('MISCONF Redis is configured to save',)"
+        ),
         KafkaTimeoutError(),
         NodeNotReadyError(),
         Contention("lost the race five times"),
     ],
-    ids=lambda error: type(error).__name__,
+    ids=error_id,
 )
 def test_an_outage_is_transient(error: BaseException) -> None:
     assert is_transient(error)
@@ -36,11 +47,13 @@ def test_an_outage_is_transient(error: BaseException) -> None:
     "error",
     [
         redis.exceptions.ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        redis.exceptions.ResponseError("BUSYKEY Target key name already exists."),
+        redis.exceptions.ResponseError("Command # 2 (HSET wf:a BUSY 1) of pipeline caused error: ('WRONGTYPE Operation',)"),
         redis.exceptions.DataError("Invalid input of type: 'dict'"),
         MessageSizeTooLargeError(),
         ValueError("a bug"),
     ],
-    ids=lambda error: type(error).__name__,
+    ids=error_id,
 )
 def test_a_fault_of_the_data_or_the_code_is_not(error: BaseException) -> None:
     assert not is_transient(error)
