@@ -28,7 +28,7 @@ from workers.dedup.index import DedupConfig, DedupIndex
 from workers.kafka_clients import faust_broker_credentials
 from workers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from workers.metrics import PipelineMetrics
-from workers.models import Article, DeadLetter
+from workers.models import Article, DeadLetter, SourcePosition
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import ExtractionPool
 from workers.settings import Settings
@@ -47,11 +47,12 @@ class TopicPublisher:
         self._articles = articles
         self._dead_letters = dead_letters
 
-    async def publish_article(self, article: Article) -> None:
+    async def publish_article(self, article: Article) -> SourcePosition:
         pending = await self._articles.send(
             key=article.article_id.encode(), value=article.model_dump_json(by_alias=True).encode()
         )
-        await pending  # resolves once the broker has the record
+        taken = await pending  # resolves once the broker has the record
+        return SourcePosition(topic=taken.topic, partition=taken.partition, offset=taken.offset)
 
     async def publish_dead_letter(self, record: DeadLetter) -> None:
         pending = await self._dead_letters.send(

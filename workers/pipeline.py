@@ -82,7 +82,7 @@ class KeyedLock:
 class Publisher(Protocol):
     """Sends to the output topics and returns once the broker has acknowledged the record."""
 
-    async def publish_article(self, article: Article) -> None: ...
+    async def publish_article(self, article: Article) -> SourcePosition: ...
 
     async def publish_dead_letter(self, record: DeadLetter) -> None: ...
 
@@ -207,23 +207,27 @@ class PagePipeline:
     async def _write(self, article: Article) -> None:
         # One article's save, publish and mark run one at a time in this worker: two crawls of a
         # URL in flight together (a live page re-crawled) would otherwise both be told to
-        # publish, and the older one, retried longer through an outage, could reach the
-        # compacted topic last and stay its value.
+        # publish. Across workers the mark sets the order right (ArticleStore.mark_published).
         async with self._writing.hold(article.article_id):
             await self._save_and_publish(article)
 
     async def _save_and_publish(self, article: Article) -> None:
         saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
-        if saved.needs_publish:
-            try:
-                await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article")
-            except Exception:
-                # Not an outage (those are retried): the page is dead-lettered and acknowledged, so
-                # no redelivery comes to publish it; a replay of its offset saves the same version
-                # and takes the publishing over.
-                await self._retry(lambda: self._store.release(article), what="releasing an article")
-                raise
-            await self._retry(lambda: self._store.mark_published(article), what="marking an article published")
+        if not saved.needs_publish:
+            return
+        try:
+            at = await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article")
+        except Exception:
+            # Not an outage (those are retried): the page is dead-lettered and acknowledged, so
+            # no redelivery comes to publish it; a replay of its offset saves the same version
+            # and takes the publishing over.
+            await self._retry(lambda: self._store.release(article), what="releasing an article")
+            raise
+        while (resend := await self._retry(
+            lambda: self._store.mark_published(article, at), what="marking an article published"
+        )) is not None:
+            article = resend
+            at = await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article again")
 
     async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:
         letter_url = await self._publish_dead_letter(record, result)

@@ -32,7 +32,7 @@ from workers.chrome_index import settings_from as chrome_settings_from
 from workers.dedup.index import DedupConfig, DedupIndex
 from workers.feed import records_from_paths
 from workers.metrics import PipelineMetrics
-from workers.models import Article, DeadLetter, Outcome, crawled_url
+from workers.models import Article, DeadLetter, Outcome, SourcePosition, crawled_url
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import PoolUnavailable
 from workers.replay import ReplayMarker
@@ -49,12 +49,15 @@ OTHER_PAGE = SAMPLE_PAGES / "en-cbc-gaza-ceasefire.html"
 
 
 class RecordingPublisher:
+    """``articles`` as one partition: the broker's order is the order of ``articles``."""
+
     def __init__(self) -> None:
         self.articles: list[Article] = []
         self.dead_letters: list[DeadLetter] = []
 
-    async def publish_article(self, article: Article) -> None:
+    async def publish_article(self, article: Article) -> SourcePosition:
         self.articles.append(article)
+        return SourcePosition(topic="articles", partition=0, offset=len(self.articles) - 1)
 
     async def publish_dead_letter(self, record: DeadLetter) -> None:
         self.dead_letters.append(record)
@@ -67,11 +70,11 @@ class RefusingArticlePublisher(RecordingPublisher):
         super().__init__()
         self.refuse_next = True
 
-    async def publish_article(self, article: Article) -> None:
+    async def publish_article(self, article: Article) -> SourcePosition:
         if self.refuse_next:
             self.refuse_next = False
             raise ValueError("the articles topic refused the record")
-        await super().publish_article(article)
+        return await super().publish_article(article)
 
 
 class InProcessPool:
@@ -307,34 +310,36 @@ class HeldFirstPublisher(RecordingPublisher):
         self.first_started = asyncio.Event()
         self.let_first_go = asyncio.Event()
 
-    async def publish_article(self, article: Article) -> None:
+    async def publish_article(self, article: Article) -> SourcePosition:
         if self.first is None:
             self.first = article
             self.first_started.set()
             await self.let_first_go.wait()
-        await super().publish_article(article)
+        return await super().publish_article(article)
+
+
+CBC_URL = "https://www.cbc.ca/news/world/gaza-israel-ceasefire-negotiations-sinwar-1.7287711"  # its canonical URL
+CBC_HTML = OTHER_PAGE.read_bytes()
+CBC_NEWER_HTML = CBC_HTML.replace(b"many in Gaza wondered", b"many in Gaza, and in Cairo, wondered")
+
+
+def cbc_crawl(offset: int, minute: int, page: bytes, *, url: str = CBC_URL, partition: int = 0) -> SourceRecord:
+    message = {"url": url, "fetched_at": f"2026-11-22T10:{minute:02d}:00+00:00", "html_b64": base64.b64encode(page).decode()}
+    return SourceRecord(
+        topic="pages.raw", partition=partition, offset=offset, key=url.encode(),
+        value=json.dumps(message).encode(), timestamp_ms=None,
+    )
 
 
 async def test_two_crawls_of_a_url_in_flight_together_leave_the_newer_last_on_the_topic(
     settings: Settings, build_pipeline
 ):
-    url = "https://www.cbc.ca/news/world/gaza-israel-ceasefire-negotiations-sinwar-1.7287711"
-    html = OTHER_PAGE.read_bytes()
-    newer_html = html.replace(b"many in Gaza wondered", b"many in Gaza, and in Cairo, wondered")
-    assert newer_html != html
-
-    def crawl(offset: int, minute: int, page: bytes) -> SourceRecord:
-        message = {"url": url, "fetched_at": f"2026-11-22T10:{minute:02d}:00+00:00", "html_b64": base64.b64encode(page).decode()}
-        return SourceRecord(
-            topic="pages.raw", partition=0, offset=offset, key=url.encode(),
-            value=json.dumps(message).encode(), timestamp_ms=None,
-        )
-
+    assert CBC_NEWER_HTML != CBC_HTML
     publisher = HeldFirstPublisher()
     pipeline, _, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), publisher)
-    older = asyncio.create_task(pipeline.handle(crawl(10, 0, html)))
+    older = asyncio.create_task(pipeline.handle(cbc_crawl(10, 0, CBC_HTML)))
     await asyncio.wait_for(publisher.first_started.wait(), timeout=60)
-    newer = asyncio.create_task(pipeline.handle(crawl(11, 5, newer_html)))
+    newer = asyncio.create_task(pipeline.handle(cbc_crawl(11, 5, CBC_NEWER_HTML)))
     assert publisher.first is not None
 
     def newer_waits_or_went_past() -> bool:
@@ -351,6 +356,24 @@ async def test_two_crawls_of_a_url_in_flight_together_leave_the_newer_last_on_th
     publisher.let_first_go.set()
     assert await asyncio.gather(older, newer) == [Outcome.KEPT, Outcome.KEPT]
     assert "in Cairo" in publisher.articles[-1].text  # what the compacted topic keeps
+
+
+async def test_two_workers_publishing_two_versions_at_once_leave_the_newer_last_on_the_topic(
+    settings: Settings, build_pipeline
+):
+    # Two crawled URLs with one canonical URL: two partitions, so two workers. The older crawl's
+    # publish is taken by the broker after the newer one's, which a lock in one worker cannot
+    # prevent: the worker that finds out sends the newer version again.
+    publisher = HeldFirstPublisher()
+    worker_a, _, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), publisher)
+    worker_b, _, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), publisher)
+    older = asyncio.create_task(worker_a.handle(cbc_crawl(10, 0, CBC_HTML, url=CBC_URL + "?utm_source=feed")))
+    await asyncio.wait_for(publisher.first_started.wait(), timeout=60)
+    newer = await asyncio.wait_for(worker_b.handle(cbc_crawl(20, 5, CBC_NEWER_HTML, partition=1)), timeout=60)
+    publisher.let_first_go.set()
+    assert [await asyncio.wait_for(older, timeout=60), newer] == [Outcome.KEPT, Outcome.KEPT]
+    assert len({article.article_id for article in publisher.articles}) == 1
+    assert ["in Cairo" in article.text for article in publisher.articles] == [True, False, True]
 
 
 class OriginalRefusingPublisher(RecordingPublisher):

@@ -31,6 +31,11 @@ def article_from(
     return build_article(decoded.value, document, source=source, pipeline_version=version, processed_at=NOW)
 
 
+def on_topic(offset: int, partition: int = 0) -> SourcePosition:
+    """Where the ``articles`` topic took a published record."""
+    return SourcePosition(topic="articles", partition=partition, offset=offset)
+
+
 async def test_only_the_record_that_wrote_a_version_publishes_it(settings: Settings, redis_client):
     store = ArticleStore.from_settings(redis_client, settings)
     original, copy = article_from(10, version=2), article_from(99, version=2)  # a page and its replay copy
@@ -42,7 +47,7 @@ async def test_only_the_record_that_wrote_a_version_publishes_it(settings: Setti
     assert racing.result is SaveResult.UNCHANGED and not racing.needs_publish
     # The original's record, redelivered after a crash before publishing, still publishes.
     assert (await store.save(original, now=NOW)).needs_publish
-    await store.mark_published(original)
+    assert await store.mark_published(original, on_topic(0)) is None
     assert not (await store.save(original, now=NOW)).needs_publish
     assert not (await store.save(copy, now=NOW)).needs_publish
 
@@ -50,7 +55,7 @@ async def test_only_the_record_that_wrote_a_version_publishes_it(settings: Setti
 async def test_a_changed_page_is_published_by_the_record_that_changed_it(settings: Settings, redis_client):
     store = ArticleStore.from_settings(redis_client, settings)
     await store.save(article_from(1), now=NOW)
-    await store.mark_published(article_from(1))
+    assert await store.mark_published(article_from(1), on_topic(0)) is None
     changed = await store.save(article_from(2, text="نص جديد بعد التحديث"), now=NOW)
     assert changed.result is SaveResult.UPDATED and changed.needs_publish
     stale = await store.save(article_from(3, version=0), now=NOW)
@@ -63,7 +68,7 @@ async def test_a_replay_of_an_older_crawl_never_puts_back_the_replaced_text(sett
     evening = article_from(20, text="الصيغة المحدثة من الخبر", fetched_at="2026-11-22T20:00:00Z")
     assert (await store.save(morning, now=NOW)).result is SaveResult.NEW
     assert (await store.save(evening, now=NOW)).result is SaveResult.UPDATED
-    await store.mark_published(evening)
+    assert await store.mark_published(evening, on_topic(0)) is None
     # a replay of the morning's range only, by the same pipeline or a newer one
     for replayed in (article_from(30, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z"),
                      article_from(31, version=2, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z")):
@@ -117,3 +122,42 @@ async def test_a_page_keeps_the_outcome_of_its_newest_record_whatever_the_order_
     assert (await record("kept", 32, 3_500))[b"offset"] == b"33"
     assert (await record("kept", 31, None))[b"offset"] == b"31"
     assert 0 < await redis_client.ttl(store.page_key(url)) <= settings.page_status_ttl_days * 86400
+
+
+MORNING = {"text": "الصيغة الأولى من الخبر", "fetched_at": "2026-11-22T08:00:00Z"}
+EVENING = {"text": "الصيغة المحدثة من الخبر", "fetched_at": "2026-11-22T20:00:00Z"}
+
+
+@pytest.mark.parametrize("evening_marks_first", [True, False], ids=["newer marked first", "older marked first"])
+async def test_an_older_version_the_topic_took_last_makes_the_held_one_sent_again(
+    settings: Settings, redis_client, evening_marks_first: bool
+):
+    # Two workers publish the morning's and the evening's crawl at once; the broker takes the
+    # evening's first (offset 5), the morning's last (offset 6): the compacted topic would keep
+    # the morning's text. Whichever mark comes second finds it out and returns the evening's.
+    store = ArticleStore.from_settings(redis_client, settings)
+    morning, evening = article_from(10, **MORNING), article_from(20, **EVENING)
+    assert (await store.save(morning, now=NOW)).needs_publish
+    assert (await store.save(evening, now=NOW)).needs_publish
+    if evening_marks_first:
+        assert await store.mark_published(evening, on_topic(5)) is None
+        resend = await store.mark_published(morning, on_topic(6))
+    else:
+        assert await store.mark_published(morning, on_topic(6)) is None
+        resend = await store.mark_published(evening, on_topic(5))
+    assert resend == evening
+    assert await store.mark_published(resend, on_topic(7)) is None
+    assert not (await store.save(evening, now=NOW)).needs_publish
+
+
+async def test_versions_the_topic_took_in_order_send_nothing_again(settings: Settings, redis_client):
+    store = ArticleStore.from_settings(redis_client, settings)
+    morning, evening = article_from(10, **MORNING), article_from(20, **EVENING)
+    await store.save(morning, now=NOW)
+    await store.save(evening, now=NOW)
+    # the morning's first on the topic, marked before or after the evening's: nothing to resend
+    assert await store.mark_published(evening, on_topic(6)) is None
+    assert await store.mark_published(morning, on_topic(5)) is None
+    # offsets of another partition (the topic's partition count changed) do not order anything
+    assert await store.mark_published(evening, on_topic(0, partition=3)) is None
+    assert not (await store.save(evening, now=NOW)).needs_publish

@@ -4,7 +4,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition``, ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
@@ -118,12 +118,39 @@ if redis.call('HGET', KEYS[1], 'writer') == ARGV[1] then
 end
 """
 
+# Two workers can publish two versions of one article at once (two crawled URLs with one
+# canonical URL sit in different partitions of pages.raw), and the broker may take the older one
+# last: the compacted topic would keep it for good. Each publish is marked with where the topic
+# put it, and the record at the highest offset decides: if it is not the version Redis holds,
+# the version Redis holds is sent again (the script returns its json), by whichever of the two
+# marks finds that out. KEYS[1] the article; ARGV[1] the published marker, ARGV[2] its partition
+# of ``articles``, ARGV[3] its offset. Offsets compare within one partition only (a changed
+# partition count moves the key: its newest record is then the one just published).
 _MARK_PUBLISHED = """
-if redis.call('HGET', KEYS[1], 'content_hash') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'published', ARGV[2])
-  return 1
+local held = redis.call('HMGET', KEYS[1], 'content_hash', 'pipeline_version', 'published', 'json',
+                        'last_partition', 'last_offset', 'last_published')
+if not held[1] then
+  return false
 end
-return 0
+local current = held[1] .. '|' .. held[2]
+local ours, partition, offset = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if held[5] == partition and tonumber(held[6]) > offset then
+  -- a record the topic took after ours: resend only if it is older than ours, which Redis holds
+  if ours == current and held[7] ~= current then
+    return held[4]
+  end
+  return false
+end
+redis.call('HSET', KEYS[1], 'last_partition', partition, 'last_offset', offset, 'last_published', ours)
+if ours == current then
+  redis.call('HSET', KEYS[1], 'published', ours)
+  return false
+end
+if held[3] == current then
+  -- the version Redis holds reached the topic before ours did
+  return held[4]
+end
+return false
 """
 
 
@@ -245,8 +272,14 @@ class ArticleStore:
         good): the next record that saves the same version (a replay of this offset) publishes it."""
         await self._release(keys=[self.article_key(article.article_id)], args=[article.source.label])
 
-    async def mark_published(self, article: Article) -> None:
-        await self._mark(keys=[self.article_key(article.article_id)], args=[article.content_hash, publish_marker(article)])
+    async def mark_published(self, article: Article, at: SourcePosition) -> Article | None:
+        """Record that ``article`` is on the ``articles`` topic at ``at``. Returns the version Redis
+        holds when that one must be sent again, for the topic's newest record of the article to be
+        it (a concurrent publish of an older version was taken after it)."""
+        resend = await self._mark(
+            keys=[self.article_key(article.article_id)], args=[publish_marker(article), at.partition, at.offset]
+        )
+        return Article.model_validate_json(resend) if resend else None
 
     async def record_page_outcome(
         self,
