@@ -118,8 +118,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import faust
 
     from workers.app import create_app
+    from workers.pool import ExtractionSettingsError, check_settings
     from workers.topics import ensure_topics
 
+    try:
+        check_settings(settings)
+    except ExtractionSettingsError as exc:
+        print(f"wirefeed: invalid settings: {exc}", file=sys.stderr)
+        return 2
     ensure_topics(settings)
     app = create_app(settings, log_level=args.log_level)
     # Faust installs its own logging at start: JSON as every other command, or its own text.

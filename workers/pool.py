@@ -8,6 +8,9 @@ stalled partition. Worker processes are forked from a forkserver that has alread
 trafilatura and run a few pages through the extraction (workers/pool_warmup.py), so a
 replacement is ready, and warm, in milliseconds; never from the Faust process itself, whose
 threads and event loop must not be forked.
+
+``check_settings`` runs before the worker starts: a memory limit that no extraction process can
+have, or work within, would otherwise fail every page, each dead-lettered as if it were its fault.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import logging
 import multiprocessing
 import resource
 import threading
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 import pebble
 
-from workers import logs
+from workers import SAMPLE_PAGES, logs
+from workers.settings import MIB, Settings
 from workers.stages import extract
 from workers.stages.extract import ExtractedDocument, ExtractionOptions
 from workers.stages.outcome import Failed, StageResult
@@ -32,16 +38,42 @@ log = logging.getLogger(__name__)
 
 # Imported by the forkserver only: importing it here would warm up the Faust process for nothing.
 _FORKSERVER_PRELOAD = "workers.pool_warmup"
+# An ordinary news page (29 KB) that the warm-up extracts too.
+_PROBE_PAGE = SAMPLE_PAGES / "ar-cnn-syria-clashes.html"
 
 
 def _start_process(limit_mb: int, log_config: dict[str, Any] | None) -> None:
     # An address-space cap turns a runaway page into a MemoryError in that process, which the
     # stage reports as a failure, instead of the kernel's OOM killer picking a victim.
-    limit = limit_mb * 1024 * 1024
+    limit = limit_mb * MIB
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # a forked process starts with the forkserver's logging, not the worker's
     if log_config is not None:
         logs.apply(log_config)
+
+
+def _start_pool(pool: pebble.ProcessPool, started: Future[None]) -> None:
+    # Reading ``active`` starts a pebble pool that has not started: it forks the first processes
+    # and waits for each until the forkserver answers, which a new forkserver does only once its
+    # warm-up is done (seconds). pebble would otherwise do it in the first schedule(), on the event
+    # loop; once started, it replaces processes in its own threads.
+    try:
+        pool.active
+    except BaseException as exc:  # noqa: BLE001 - the pages waiting for the pool get it
+        started.set_exception(exc)
+    else:
+        started.set_result(None)
+
+
+def _probe(page: Path) -> tuple[str | None, int]:
+    """In an extraction process: how the page's extraction failed (None if it did not), and the
+    address space the process has mapped after it, the measure RLIMIT_AS applies to."""
+    result = extract.extract_document(
+        page.read_text(encoding="utf-8"), f"https://probe.wirefeed.invalid/{page.stem}", ExtractionOptions()
+    )
+    failure = f"{result.reason}, {result.error_class}: {result.detail}" if isinstance(result, Failed) else None
+    with open("/proc/self/statm") as statm:
+        return failure, int(statm.read().split()[0]) * resource.getpagesize()
 
 
 class _PoolRefused(RuntimeError):
@@ -70,16 +102,23 @@ class ExtractionPool:
         self._memory_limit_mb = memory_limit_mb
         self._tasks_per_process = tasks_per_process
         self._log_config = log_config
-        self._pool = self._new_pool()
+        self._pool, self._started = self._new_pool()
 
-    def _new_pool(self) -> pebble.ProcessPool:
-        return pebble.ProcessPool(
+    def _new_pool(self) -> tuple[pebble.ProcessPool, Future[None]]:
+        """A pool and its start, begun in a thread at once: no process starts on the event loop."""
+        pool = pebble.ProcessPool(
             max_workers=self._processes,
             max_tasks=self._tasks_per_process,
             initializer=_start_process,
             initargs=(self._memory_limit_mb, self._log_config),
             context=self._context,
         )
+        started: Future[None] = Future()
+        # Running, it cannot be cancelled: a page given up on while it waits (asyncio.wrap_future
+        # passes the cancellation on) must not cancel the start that the other pages wait for.
+        started.set_running_or_notify_cancel()
+        threading.Thread(target=_start_pool, args=(pool, started), name="extraction-pool-start", daemon=True).start()
+        return pool, started
 
     def _rebuild(self, broken: pebble.ProcessPool, error: BaseException) -> None:
         # pebble leaves a pool whose process manager failed (its forkserver was killed, e.g. by the
@@ -93,7 +132,7 @@ class ExtractionPool:
         # threads (without it each rebuild leaks them for the worker's life). It blocks, so not
         # on the event loop.
         threading.Thread(target=broken.join, kwargs={"timeout": 10}, name="extraction-pool-join", daemon=True).start()
-        self._pool = self._new_pool()
+        self._pool, self._started = self._new_pool()
 
     async def extract(
         self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str] = frozenset()
@@ -104,9 +143,9 @@ class ExtractionPool:
         page's doing (a ``pool_error`` failure)."""
         refused = broke = False
         while True:
-            pool = self._pool
+            pool, started = self._pool, self._started
             try:
-                return await self._run(pool, html, url, options, known_chrome)
+                return await self._run(pool, started, html, url, options, known_chrome)
             except _PoolRefused as exc:
                 if refused:
                     raise PoolUnavailable(f"no extraction pool can be started: {exc}") from exc
@@ -119,9 +158,19 @@ class ExtractionPool:
                 broke = True
 
     async def _run(
-        self, pool: pebble.ProcessPool, html: str, url: str, options: ExtractionOptions, known_chrome: frozenset[str]
+        self,
+        pool: pebble.ProcessPool,
+        started: Future[None],
+        html: str,
+        url: str,
+        options: ExtractionOptions,
+        known_chrome: frozenset[str],
     ) -> StageResult[ExtractedDocument]:
         try:
+            if not started.done():
+                await asyncio.wrap_future(started)
+            # a start that failed left the pool unstarted: schedule() would start it here, on the loop
+            started.result()
             future = pool.schedule(
                 extract.extract_document,
                 args=(html, url, options),
@@ -149,3 +198,51 @@ class ExtractionPool:
     def close(self) -> None:
         self._pool.stop()
         self._pool.join(timeout=10)
+
+
+class ExtractionSettingsError(Exception):
+    """The extraction settings cannot work in this process: the worker does not start."""
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuses a memory limit that an extraction process cannot set or cannot extract a page within
+    (``ExtractionSettingsError``, one line naming the setting). Blocks for the forkserver's warm-up
+    and one page: before the worker starts, never on an event loop."""
+    limit_mb = settings.extraction_memory_limit_mb
+    setting = f"WIREFEED_EXTRACTION_MEMORY_LIMIT_MB={limit_mb}"
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY and limit_mb * MIB > hard:
+        # Refused, not lowered to the hard limit: the setting would then say one limit while
+        # pages are cut off at another, and which one applies is the operator's to decide.
+        raise ExtractionSettingsError(
+            f"{setting} is above this worker's hard address-space limit of {hard // MIB} MB (RLIMIT_AS, "
+            f"e.g. systemd LimitAS= or ulimit -v), which an extraction process cannot raise: set it to "
+            f"{hard // MIB} or less, or raise that limit"
+        )
+    pool = ExtractionPool(
+        processes=1,
+        timeout_s=settings.extraction_timeout_s,
+        memory_limit_mb=limit_mb,
+        tasks_per_process=settings.extraction_tasks_per_process,
+    )
+    try:
+        pool._started.result()
+        failure, mapped = pool._pool.schedule(_probe, args=(_PROBE_PAGE,), timeout=settings.extraction_timeout_s).result()
+    except Exception as exc:  # noqa: BLE001 - what stops the probe would stop every page
+        failure, mapped = f"{type(exc).__name__}: {exc}", 0
+    finally:
+        pool.close()
+    # A process already over its limit keeps what it has mapped but cannot map anything more: it
+    # extracts a small page only while memory freed by earlier pages lasts (the probe page, too).
+    if mapped >= limit_mb * MIB:
+        raise ExtractionSettingsError(
+            f"{setting} is not above the {mapped // MIB} MB of address space that an extraction process "
+            f"has mapped once it has extracted a page, so it could not map memory for the next one: "
+            f"set it well above that"
+        )
+    if failure is not None:
+        raise ExtractionSettingsError(
+            f"an extraction process cannot extract a bundled sample page ({_PROBE_PAGE.name}) with "
+            f"{setting} and WIREFEED_EXTRACTION_TIMEOUT_S={settings.extraction_timeout_s:g}: "
+            + " ".join(failure.split())
+        )

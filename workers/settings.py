@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # --- extraction -----------------------------------------------------------------------
     extraction_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     extraction_timeout_s: float = Field(default=20.0, gt=0)
+    # Address-space cap (RLIMIT_AS) of each extraction process. The worker refuses to start when
+    # it is above its own hard limit or not above what a warm extraction process already maps
+    # (about 370 MB, measured at start: workers/pool.py, check_settings).
     extraction_memory_limit_mb: int = Field(default=2048, ge=64)
     # A worker process is replaced after this many pages: lxml keeps memory it never returns.
     extraction_tasks_per_process: int = Field(default=500, ge=1)

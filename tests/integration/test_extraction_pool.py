@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
+import subprocess
+import sys
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from worker_harness import wait_for
 
-from workers.pool import ExtractionPool
+from workers.pool import ExtractionPool, check_settings
+from workers.settings import MIB, Settings
 from workers.stages.extract import ExtractionOptions
 from workers.stages.outcome import Failed, Kept
 
-SAMPLE = (Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages" / "ar-cnn-syria-clashes.html").read_text()
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = (REPO / "workers" / "samples" / "pages" / "ar-cnn-syria-clashes.html").read_text()
 OPTIONS = ExtractionOptions()
+NOWHERE = "127.0.0.1:1"  # a port nothing listens on
 
 
 def slow_html(paragraphs: int) -> str:
@@ -81,6 +91,55 @@ def cpu_ticks(pid: int) -> int:
     except OSError:
         return -1
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+async def kill_forkserver() -> None:
+    """The next process start needs a new forkserver, which imports and warms up (seconds) before
+    it forks anything."""
+    for pid in forkservers():
+        os.kill(pid, signal.SIGKILL)
+    await asyncio.to_thread(wait_for, lambda: not forkservers(), timeout_s=10, what="the forkserver to die")
+
+
+def forkserver_warming_up() -> bool:
+    """A forkserver of this process that has forked no process yet: still in its warm-up."""
+    return any(not children_of(pid) for pid in forkservers())
+
+
+async def watching_the_warm_up(work: Awaitable[T]) -> tuple[T, bool]:
+    """``work``'s result, and whether the event loop ran while a forkserver was warming up: a loop
+    blocked until the forkserver forks a process never sees it warming up."""
+    task = asyncio.ensure_future(work)
+    seen = False
+    while not task.done():
+        seen = seen or forkserver_warming_up()
+        await asyncio.sleep(0.01)
+    return task.result(), seen
+
+
+def run_worker(tmp_path: Path, memory_limit_mb: int, *, hard_limit: int | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m workers worker`` with only this setting (and a broker that is not there: a
+    worker that got past its startup checks fails on it instead)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WIREFEED_")}
+    env |= {
+        "PYTHONPATH": str(REPO),
+        "WIREFEED_KAFKA_BOOTSTRAP": NOWHERE,
+        "WIREFEED_EXTRACTION_MEMORY_LIMIT_MB": str(memory_limit_mb),
+    }
+
+    def limit_address_space() -> None:
+        if hard_limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (hard_limit, hard_limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "workers", "worker"],
+        env=env,
+        cwd=tmp_path,  # no .env file
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_address_space,
+    )
 
 
 async def test_a_page_over_the_timeout_fails_and_the_pool_goes_on(pool):
@@ -153,6 +212,53 @@ async def test_a_rebuild_stops_the_processes_of_the_broken_pool(pool):
         return not any(Path(f"/proc/{pid}").exists() for pid in old)
 
     await asyncio.to_thread(wait_for, gone, timeout_s=20, what="the broken pool's processes to stop")
+
+
+async def test_the_event_loop_runs_while_the_pool_starts_its_first_processes(pool):
+    # pebble starts a pool's processes when it is first used; each start waits for the forkserver,
+    # and a new one answers only after its warm-up. Heartbeats, commits and /metrics share the loop.
+    await kill_forkserver()
+    extraction = pool()
+    result, loop_ran = await watching_the_warm_up(extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS))
+    assert isinstance(result, Kept)
+    assert loop_ran
+
+
+async def test_the_event_loop_runs_while_a_broken_pool_is_rebuilt(pool):
+    extraction = pool()
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    broken = extraction._pool
+    await kill_forkserver()  # the pool breaks: its processes look dead to it
+    await asyncio.to_thread(wait_for, lambda: not broken.active, timeout_s=10, what="the pool to see its break")
+    result, loop_ran = await watching_the_warm_up(extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS))
+    assert isinstance(result, Kept)
+    assert extraction._pool is not broken
+    assert loop_ran
+
+
+def test_a_memory_limit_above_the_hard_limit_stops_the_worker_at_start(tmp_path: Path):
+    """An extraction process cannot raise its inherited hard limit (systemd LimitAS=, ulimit -v):
+    every process would fail to start and every page be dead-lettered as a pool_error."""
+    inherited = resource.getrlimit(resource.RLIMIT_AS)[1]
+    hard = 3 * 1024 * MIB if inherited == resource.RLIM_INFINITY else min(inherited, 3 * 1024 * MIB)
+    worker = run_worker(tmp_path, hard // MIB + 1, hard_limit=hard)
+    assert worker.returncode == 2, worker.stderr
+    assert worker.stderr.count("\n") == 1, worker.stderr
+    assert "WIREFEED_EXTRACTION_MEMORY_LIMIT_MB" in worker.stderr and "hard address-space limit" in worker.stderr
+
+
+def test_a_memory_limit_below_a_warm_extraction_process_stops_the_worker_at_start(tmp_path: Path):
+    """256 MB passes the setting's own bound, but a warm extraction process maps more than that
+    already: an ordinary page failed as a pool_error, the page blamed for the configuration."""
+    worker = run_worker(tmp_path, 256)
+    assert worker.returncode == 2, worker.stderr
+    assert worker.stderr.count("\n") == 1, worker.stderr
+    assert "WIREFEED_EXTRACTION_MEMORY_LIMIT_MB=256 is not above" in worker.stderr
+
+
+async def test_the_startup_check_accepts_a_memory_limit_pages_are_extracted_within():
+    # the limit the memory cap test extracts a page within
+    await asyncio.to_thread(check_settings, Settings(_env_file=None, extraction_memory_limit_mb=700))
 
 
 async def test_a_pool_whose_forkserver_was_killed_is_rebuilt_and_takes_the_next_page(pool):
