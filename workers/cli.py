@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import redis
 from dotenv import dotenv_values
-from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
@@ -142,19 +143,16 @@ def _produce(settings: Settings, args: argparse.Namespace) -> int:
     if missing:
         print(f"wirefeed produce: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
+    records = partial(records_from_paths, args.paths, base_url=args.base_url, max_bytes=settings.max_message_bytes)
     try:
-        sent = produce(settings, records_from_paths(args.paths, base_url=args.base_url), topic=args.topic)
+        # Every page is read and checked before the first is sent: a bad one halfway would leave
+        # those before it published, and running the command again once it is fixed would publish
+        # them twice. Read twice rather than kept: a JSONL crawl need not fit in memory.
+        for _record in records():
+            pass
+        sent = produce(settings, records(), topic=args.topic)
     except ValueError as exc:
         print(f"wirefeed produce: {exc}", file=sys.stderr)
-        return 2
-    except MessageSizeTooLargeError:
-        # kafka-python checks the record before compression; the pages before it may have gone
-        print(
-            f"wirefeed produce: a page is over the record limit of {settings.max_message_bytes} bytes before "
-            "compression (WIREFEED_MAX_MESSAGE_BYTES; bytes are sent as base64, a third larger); "
-            "the pages before it were published",
-            file=sys.stderr,
-        )
         return 2
     print(f"published {len(sent)} page(s) to {args.topic or settings.topic_pages_raw}")
     return 0

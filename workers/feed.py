@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
 from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
+from kafka.errors import UnknownTopicOrPartitionError
 from kafka.producer.future import RecordMetadata
+from kafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
 from workers.kafka_clients import kafka_client_options
 from workers.models import RawPage
 from workers.settings import Settings
+from workers.stages.decode import summarise_validation_error
 
 _CANONICAL = re.compile(
     rb"""<link[^>]+rel=["']?canonical["']?[^>]*href=["']([^"']+)["']|<meta[^>]+property=["']og:url["'][^>]*content=["']([^"']+)["']""",
     re.IGNORECASE,
 )
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+# A topic created a moment ago (`wirefeed topics create` just before, in a script) can be unknown
+# to the broker asked, for a moment: unknown for this long, it does not exist.
+_NEW_TOPIC_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +41,13 @@ class Record:
 
 def page_from_html_file(path: Path, *, base_url: str, fetched_at: datetime) -> RawPage:
     """The page's bytes go as they are (base64) and the pipeline finds the charset, as it would for
-    a crawler that does not decode. The URL is the page's own canonical link when it has one."""
+    a crawler that does not decode. The URL is the page's own canonical link when it has one,
+    resolved against the file's URL under ``base_url`` as a browser resolves it against the page's."""
     raw = path.read_bytes()
     match = _CANONICAL.search(raw[:65536])
-    url = (match.group(1) or match.group(2)).decode("utf-8", "replace") if match else f"{base_url.rstrip('/')}/{path.name}"
+    url = f"{base_url.rstrip('/')}/{path.name}"
+    if match:
+        url = urljoin(url, (match.group(1) or match.group(2)).decode("utf-8", "replace").strip())
     return RawPage(
         url=url,
         fetched_at=fetched_at,
@@ -45,19 +57,27 @@ def page_from_html_file(path: Path, *, base_url: str, fetched_at: datetime) -> R
     )
 
 
-def records_from_paths(paths: Iterable[Path], *, base_url: str) -> Iterator[Record]:
+def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int | None = None) -> Iterator[Record]:
+    """The records of HTML files, directories of them and JSONL files. A page that is not a valid
+    ``pages.raw`` message, or one over ``max_bytes`` as a record, raises ValueError naming its file
+    (and line), on one line."""
     now = datetime.now(UTC)
     for path in paths:
         if path.is_dir():
-            yield from records_from_paths(sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES), base_url=base_url)
+            pages = sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES)
+            yield from records_from_paths(pages, base_url=base_url, max_bytes=max_bytes)
         elif path.suffix.lower() == ".jsonl":
-            yield from records_from_jsonl(path)
+            yield from records_from_jsonl(path, max_bytes=max_bytes)
         else:
-            page = page_from_html_file(path, base_url=base_url, fetched_at=now)
-            yield Record(str(page.url).encode(), page.model_dump_json(by_alias=True, exclude_none=True).encode())
+            try:
+                page = page_from_html_file(path, base_url=base_url, fetched_at=now)
+            except ValidationError as exc:
+                raise ValueError(f"{path}: not a pages.raw message: {summarise_validation_error(exc)}") from exc
+            value = page.model_dump_json(by_alias=True, exclude_none=True).encode()
+            yield _within(Record(str(page.url).encode(), value), max_bytes, where=path)
 
 
-def records_from_jsonl(path: Path) -> Iterator[Record]:
+def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Record]:
     """Each line is a ``pages.raw`` message. Lines are validated here so that a typo in a
     hand-made file is reported with its line number instead of arriving as a dead letter."""
     with path.open("rb") as lines:
@@ -67,8 +87,41 @@ def records_from_jsonl(path: Path) -> Iterator[Record]:
             try:
                 page = RawPage.model_validate_json(line)
             except ValidationError as exc:
-                raise ValueError(f"{path}:{number}: not a pages.raw message: {exc}") from exc
-            yield Record(str(page.url).encode(), line.rstrip(b"\r\n"))
+                raise ValueError(f"{path}:{number}: not a pages.raw message: {summarise_validation_error(exc)}") from exc
+            yield _within(Record(str(page.url).encode(), line.rstrip(b"\r\n")), max_bytes, where=f"{path}:{number}")
+
+
+def _within(record: Record, max_bytes: int | None, *, where: Path | str) -> Record:
+    if max_bytes is not None:
+        # The size kafka-python's producer checks against its max_request_size, before compression
+        # (record format 2, the only one Kafka 4 accepts): a page it would refuse is named here,
+        # before anything is sent, instead of halfway through a directory.
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value, [])
+        if size > max_bytes:
+            raise ValueError(
+                f"{where}: {size} bytes as a record, over the limit of {max_bytes} (WIREFEED_MAX_MESSAGE_BYTES; "
+                "checked before compression; an HTML file's bytes are sent as base64, a third larger)"
+            )
+    return record
+
+
+def require_topic(settings: Settings, topic: str) -> None:
+    """ValueError when ``topic`` does not exist. Asked before producing to a topic: a producer waits
+    60 s (max_block_ms) for one that does not exist, logging an error at every metadata refresh,
+    and then reports a timeout, as if Kafka had not answered."""
+    admin = KafkaAdminClient(**kafka_client_options(settings), client_id=f"{settings.app_name}-admin")
+    try:
+        deadline = time.monotonic() + _NEW_TOPIC_WAIT_S
+        # Only this topic's metadata (a cluster may hold thousands), never creating it; any other
+        # error (no leader yet, no authorization) is the producer's to wait out or report.
+        while admin.describe_topics([topic])[0]["error_code"] == UnknownTopicOrPartitionError.errno:
+            if time.monotonic() >= deadline:
+                raise ValueError(
+                    f"topic {topic!r} does not exist (`wirefeed topics create` creates the topics of the settings)"
+                )
+            time.sleep(admin.config["retry_backoff_ms"] / 1000)
+    finally:
+        admin.close()
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
@@ -85,13 +138,13 @@ def produce(
     settings: Settings, records: Iterable[Record], *, topic: str | None = None, partition: int | None = None
 ) -> list[RecordMetadata]:
     """Send and wait for the broker's acknowledgement of every record; returns where each landed.
-    Records go to the partition of their key unless ``partition`` names one."""
+    Records go to the partition of their key unless ``partition`` names one. ValueError when the
+    topic does not exist."""
+    topic = topic or settings.topic_pages_raw
+    require_topic(settings, topic)
     producer = make_producer(settings)
     try:
-        futures = [
-            producer.send(topic or settings.topic_pages_raw, key=r.key, value=r.value, partition=partition)
-            for r in records
-        ]
+        futures = [producer.send(topic, key=r.key, value=r.value, partition=partition) for r in records]
         producer.flush()
         # get() raises the broker's error, e.g. a record over the topic's size limit.
         return [future.get(timeout=30) for future in futures]

@@ -37,8 +37,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import OffsetOutOfRangeError
 
-from workers.feed import make_producer
+from workers.feed import make_producer, require_topic
 from workers.kafka_clients import kafka_client_options
 from workers.settings import Settings
 
@@ -190,6 +191,7 @@ class Progress:
     ) -> None:
         self.total = total
         self.done = 0
+        self.deleted = 0
         self._out = out
         self._tty = out.isatty()
         self._interval_s = 0.2 if self._tty else log_interval_s
@@ -201,6 +203,12 @@ class Progress:
         self.done += n
         if self._monotonic() - self._shown >= self._interval_s:
             self._show()
+
+    def lose(self, n: int) -> None:
+        """``n`` planned records that retention deleted before they could be copied: no longer to
+        be done, and said at once (and on every line after), not only in the summary."""
+        self.deleted += n
+        self._show()
 
     def finish(self) -> None:
         self._show()
@@ -216,9 +224,10 @@ class Progress:
     def line(self) -> str:
         rate = self.rate
         share = f"{100 * self.done / self.total:5.1f}%" if self.total else "  -  "
-        remaining = max(0, self.total - self.done)
+        remaining = max(0, self.total - self.done - self.deleted)
         eta = str(timedelta(seconds=round(remaining / rate))) if rate > 0 else "?"
-        return f"{self.done}/{self.total} ({share}) {rate:,.0f} rec/s ETA {eta}"
+        line = f"{self.done}/{self.total} ({share}) {rate:,.0f} rec/s ETA {eta}"
+        return f"{line}; {self.deleted} deleted by retention before they could be copied" if self.deleted else line
 
     def _show(self) -> None:
         self._shown = self._monotonic()
@@ -234,6 +243,12 @@ class FeedResult:
     copied: int
     skipped_replays: int
     seconds: float
+    deleted: tuple[PartitionRange, ...]
+    """Planned offsets that retention deleted before they could be copied."""
+
+    @property
+    def deleted_by_retention(self) -> int:
+        return sum(r.count for r in self.deleted)
 
 
 def feed(
@@ -248,25 +263,37 @@ def feed(
 ) -> FeedResult:
     """Copy the planned records into topic ``into``; returns once the broker acknowledged all.
     Copies of earlier replays are skipped unless ``include_replays``; then they are copied with
-    this replay's marker instead of theirs."""
+    this replay's marker instead of theirs. Planned records that retention deletes before they are
+    read are counted (``deleted``), and the copy goes on from the oldest record still there."""
     started = time.monotonic()
     pending = {TopicPartition(plan.topic, r.partition): r for r in plan.ranges if r.count > 0}
     consumer = KafkaConsumer(
         **kafka_client_options(settings),
         enable_auto_commit=False,
+        # A position retention deleted raises instead of being reset: kafka-python's default
+        # ("latest") would jump to the log end, and the partition would count as done, copied or not.
+        auto_offset_reset="none",
         max_partition_fetch_bytes=2 * settings.max_message_bytes,
         fetch_max_bytes=2 * settings.max_message_bytes,
     )
     producer = make_producer(settings)
     bucket = TokenBucket(rate) if rate is not None else None
     failures: list[BaseException] = []
+    deleted: list[PartitionRange] = []
     copied = skipped = 0
     try:
         consumer.assign(list(pending))
         for tp, planned in pending.items():
             consumer.seek(tp, planned.start)
         while pending:
-            for tp, records in consumer.poll(timeout_ms=1000).items():
+            try:
+                polled = consumer.poll(timeout_ms=1000)
+            except OffsetOutOfRangeError as exc:
+                gone = _skip_deleted(consumer, exc.args[0], pending)
+                deleted += gone
+                progress.lose(sum(r.count for r in gone))
+                polled = {}
+            for tp, records in polled.items():
                 planned = pending.get(tp)
                 for record in records:
                     if planned is None or record.offset >= planned.end:
@@ -301,7 +328,25 @@ def feed(
         producer.close()
         consumer.close()
         progress.finish()
-    return FeedResult(copied=copied, skipped_replays=skipped, seconds=time.monotonic() - started)
+    return FeedResult(copied=copied, skipped_replays=skipped, seconds=time.monotonic() - started, deleted=tuple(deleted))
+
+
+def _skip_deleted(
+    consumer: KafkaConsumer, out_of_range: dict[TopicPartition, int], pending: dict[TopicPartition, PartitionRange]
+) -> list[PartitionRange]:
+    """Seek each partition past the records that retention deleted under its position; returns
+    the planned offsets lost. A replay near the retention edge (``--since 14d``) loses its oldest
+    records so, before it starts copying or, at a low ``--rate``, while it copies."""
+    first = consumer.beginning_offsets(list(out_of_range))
+    lost = []
+    for tp, position in out_of_range.items():
+        if first[tp] <= position:
+            # beyond the log end (a truncated or recreated partition): nothing retention explains
+            raise OffsetOutOfRangeError(out_of_range)
+        resume = min(first[tp], pending[tp].end)
+        consumer.seek(tp, resume)
+        lost.append(PartitionRange(tp.partition, position, resume))
+    return lost
 
 
 # --- command line ----------------------------------------------------------------------------
@@ -392,6 +437,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             consumer, source, since=args.since, until=args.until,
             start_offset=args.from_offset, end_offset=args.to_offset, partitions=args.partition,
         )
+        require_topic(settings, into)
     except ValueError as exc:
         print(f"wirefeed replay: {exc}", file=sys.stderr)
         return 2
@@ -407,9 +453,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         settings, plan, into=into, marker=marker, rate=args.rate, progress=Progress(plan.total),
         include_replays=explicit_range,
     )
-    print(
+    summary = (
         f"replay {marker.replay_id}: copied {result.copied} record(s) into {into} in {result.seconds:.1f} s "
         f"({result.copied / result.seconds if result.seconds else 0:,.0f}/s); skipped {result.skipped_replays} "
         f"copies of earlier replays; alerts {'on' if marker.alerts else 'suppressed'}"
     )
-    return 0
+    if result.deleted:
+        where = ", ".join(f"partition {r.partition}: offsets {r.start}..{r.end}" for r in result.deleted)
+        summary += (
+            f"; {result.deleted_by_retention} planned record(s) deleted by retention before they could be copied "
+            f"({where}): replay incomplete"
+        )
+    print(summary)
+    # Not 0: the range asked for was not reprocessed in full, and a script or a Job running the
+    # replay must be able to tell. Not 1 or 2 either (Kafka unreachable, a wrong argument):
+    # everything still in the log was copied, and running it again would copy it all again; the
+    # same distinction as rsync's 24 for files that vanished before they could be transferred.
+    return 3 if result.deleted else 0

@@ -1,8 +1,11 @@
 """``wirefeed produce`` on the real broker: what a person feeding pages by hand sees when a page is
-over the record limit."""
+over the record limit or not a valid message, when a canonical link is relative, and when the
+topic does not exist."""
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,16 @@ from workers.topics import ensure_topics
 pytestmark = pytest.mark.integration
 
 
-def test_a_page_over_the_record_limit_is_one_clear_line_and_the_pages_before_it_are_published(
+def produce(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str | Path) -> int:
+    """``wirefeed produce ARGV`` in this process, with the settings as its WIREFEED_* environment."""
+    with monkeypatch.context() as patch:
+        for name, value in settings_env(settings).items():
+            patch.setenv(name, value)
+        patch.setattr(cli.logs, "configure", lambda log_format, level: None)
+        return cli.main(["produce", *map(str, argv)])
+
+
+def test_a_page_over_the_record_limit_is_one_line_naming_it_and_nothing_is_published(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
     settings = settings.model_copy(update={"max_message_bytes": 1024 * 1024})
@@ -25,13 +37,65 @@ def test_a_page_over_the_record_limit_is_one_clear_line_and_the_pages_before_it_
     (pages / "a-small.html").write_bytes((SAMPLE_PAGES / "ja-asahi.html").read_bytes())
     # zstd makes this a few kilobytes on the wire, but the limit is checked before compression
     (pages / "b-huge.html").write_text("<html><body>" + "<p>the same line again</p>" * 60000 + "</body></html>")
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cli.logs, "configure", lambda log_format, level: None)
 
-    assert cli.main(["produce", str(pages)]) == 2
+    assert produce(settings, monkeypatch, pages) == 2
     err = capsys.readouterr().err
-    assert err.splitlines()[-1].startswith(f"wirefeed produce: a page is over the record limit of {1024 * 1024} bytes")
-    assert "Traceback" not in err
-    (published,) = read_topic(settings, settings.topic_pages_raw, at_least=1)
-    assert published.key.startswith(b"https://www.asahi.com/")
+    assert err.startswith(f"wirefeed produce: {pages / 'b-huge.html'}: ")
+    assert f"over the limit of {1024 * 1024} (WIREFEED_MAX_MESSAGE_BYTES; checked before compression" in err
+    assert err.count("\n") == 1
+    assert read_topic(settings, settings.topic_pages_raw, at_least=0) == []
+
+
+@pytest.mark.parametrize("bad", ["html", "jsonl"])
+def test_a_bad_page_anywhere_is_named_and_nothing_is_published(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], bad: str
+):
+    """Running the command again once the page is fixed then publishes every page once."""
+    ensure_topics(settings)
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "a.html").write_bytes((SAMPLE_PAGES / "ja-asahi.html").read_bytes())
+    if bad == "html":
+        (pages / "b.html").write_text('<html><head><link rel="canonical" href="javascript:void(0)"></head></html>')
+        where, paths = str(pages / "b.html"), [pages]
+    else:
+        crawl = tmp_path / "crawl.jsonl"
+        good = {"url": "https://a.example/1", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"}
+        crawl.write_text(json.dumps(good) + "\n" + json.dumps({"url": "https://a.example/2", "html": "x"}) + "\n")
+        where, paths = f"{crawl}:2", [pages, crawl]
+
+    assert produce(settings, monkeypatch, *paths) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wirefeed produce: {where}: not a pages.raw message: ")
+    assert err.count("\n") == 1
+    assert read_topic(settings, settings.topic_pages_raw, at_least=0) == []
+
+
+def test_a_relative_canonical_link_is_resolved_and_the_whole_directory_published(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    ensure_topics(settings)
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "a.html").write_bytes((SAMPLE_PAGES / "en-cbc-gaza-ceasefire.html").read_bytes())
+    (pages / "b.html").write_text('<html><head><link rel="canonical" href="/news/story-1"></head><body><p>text</p></body></html>')
+
+    assert produce(settings, monkeypatch, "--base-url", "https://files.example/in/", pages) == 0
+    assert f"published 2 page(s) to {settings.topic_pages_raw}" in capsys.readouterr().out
+    keys = {r.key for r in read_topic(settings, settings.topic_pages_raw, at_least=2)}
+    assert b"https://files.example/news/story-1" in keys and len(keys) == 2
+
+
+def test_a_topic_that_does_not_exist_is_one_line_naming_it_and_the_command_that_creates_topics(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+):
+    missing = f"{settings.topic_pages_raw}.typo"
+    assert produce(settings, monkeypatch, "--topic", missing, SAMPLE_PAGES / "ja-asahi.html") == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"wirefeed produce: topic {missing!r} does not exist (`wirefeed topics create` creates the topics of the settings)"
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

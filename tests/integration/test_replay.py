@@ -1,14 +1,16 @@
 """``wirefeed replay`` on the real broker and Redis, with real worker processes: the plan (time
 and offset ranges, per partition), the dry run, the copies (key, partition, timestamp, headers),
 the pipeline's idempotence under replay (Redis byte-for-byte, an update per article only after a
-version bump), and alerts end to end (keyword and breaking-story rules, signed webhooks, nothing
-new on replay)."""
+version bump), records that retention deletes after the plan (counted, the rest copied, exit 3), a
+topic to copy into that does not exist, and alerts end to end (keyword and breaking-story rules,
+signed webhooks, nothing new on replay)."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import hmac
+import io
 import json
 import threading
 import time
@@ -19,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 from worker_harness import (
     WorkerProcess,
@@ -33,7 +35,18 @@ from worker_harness import (
 
 from workers import SAMPLE_PAGES
 from workers.feed import Record, make_producer, produce, records_from_paths
-from workers.replay import REPLAY_ALERTS_HEADER, REPLAY_HEADER, Progress, ReplayMarker, feed, plan_replay, register, run
+from workers.kafka_clients import kafka_client_options
+from workers.replay import (
+    REPLAY_ALERTS_HEADER,
+    REPLAY_HEADER,
+    PartitionRange,
+    Progress,
+    ReplayMarker,
+    feed,
+    plan_replay,
+    register,
+    run,
+)
 from workers.settings import Settings
 from workers.topics import ensure_topics
 
@@ -114,6 +127,75 @@ def test_plans_by_time_and_offset_dry_run_and_copies_that_keep_key_partition_tim
     again = max((r for r in read_topic(settings, settings.topic_pages_raw, at_least=29) if r.partition == 0), key=lambda r: r.offset)
     names = [name for name, _ in again.headers]
     assert names.count(REPLAY_HEADER) == 1 and dict(again.headers)[REPLAY_ALERTS_HEADER] == b"1"
+
+
+def retention_deletes(settings: Settings, log_starts: dict[int, int]) -> None:
+    """What retention does to pages.raw at its 14-day edge: each partition's log start moves up to
+    the offset given, and the records before it are gone."""
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    try:
+        admin.delete_records({TopicPartition(settings.topic_pages_raw, p): offset for p, offset in log_starts.items()})
+    finally:
+        admin.close()
+
+
+def test_records_deleted_by_retention_after_the_plan_are_counted_and_the_rest_is_copied(settings: Settings):
+    ensure_topics(settings)
+    produce(settings, [page(n) for n in range(20)], partition=0)
+    produce(settings, [page(n) for n in range(20, 24)], partition=1)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        plan = plan_replay(consumer, settings.topic_pages_raw)
+    finally:
+        consumer.close()
+    retention_deletes(settings, {0: 5, 1: 4})  # partition 1: every record planned
+
+    out = io.StringIO()
+    marker = ReplayMarker("test-retention", alerts=False)
+    result = feed(settings, plan, into=settings.topic_pages_raw, marker=marker, rate=None, progress=Progress(plan.total, out=out))
+    assert result.copied == 15
+    assert set(result.deleted) == {PartitionRange(0, 0, 5), PartitionRange(1, 0, 4)}
+    assert result.deleted_by_retention == 9
+    assert out.getvalue().splitlines()[-1].endswith("; 9 deleted by retention before they could be copied")
+    copies = [r for r in read_topic(settings, settings.topic_pages_raw, at_least=30) if REPLAY_HEADER in dict(r.headers)]
+    assert sorted(r.key for r in copies) == sorted(page(n).key for n in range(5, 20))
+
+
+def test_a_replay_that_lost_records_to_retention_says_which_and_exits_3(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    ensure_topics(settings)
+    produce(settings, [page(n) for n in range(10)], partition=0)
+
+    def plan_then_retention(*args, **kwargs):
+        planned = plan_replay(*args, **kwargs)
+        retention_deletes(settings, {0: 3})
+        return planned
+
+    monkeypatch.setattr("workers.replay.plan_replay", plan_then_retention)
+    assert run(settings, cli("--partition", "0")) == 3
+    out = capsys.readouterr().out
+    assert "copied 7 record(s)" in out
+    assert out.rstrip().endswith(
+        "; 3 planned record(s) deleted by retention before they could be copied (partition 0: offsets 0..3): "
+        "replay incomplete"
+    )
+
+
+def test_a_topic_to_copy_into_that_does_not_exist_is_refused_before_anything_is_copied(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+):
+    ensure_topics(settings)
+    produce(settings, [page(0)])
+    missing = f"{settings.topic_pages_raw}.typo"
+    for dry_run in (["--dry-run"], []):
+        assert run(settings, cli("--into", missing, *dry_run)) == 2
+        captured = capsys.readouterr()
+        assert captured.err.splitlines() == [
+            f"wirefeed replay: topic {missing!r} does not exist (`wirefeed topics create` creates the topics of the settings)"
+        ]
+        assert "would copy" not in captured.out
+    assert len(read_topic(settings, settings.topic_pages_raw, at_least=1)) == 1
 
 
 @pytest.fixture

@@ -166,3 +166,18 @@ def test_a_setting_that_does_not_exist_is_named_in_a_warning(
     assert err.splitlines()[0] == (
         "wirefeed: warning: no such setting, ignored: WIREFEED_REDIS_PREFX, WIREFEED_WEBHOOK_MAX_ATEMPTS"
     )
+
+
+def test_produce_checks_every_page_before_connecting_and_names_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A bad page halfway through a directory: named, and nothing sent (no broker needed to see
+    it), instead of the pages before it published and a bare validation error."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "a.html").write_bytes((SAMPLE_PAGES / "ja-asahi.html").read_bytes())
+    (pages / "b.html").write_text('<html><head><link rel="canonical" href="mailto:desk@news.example"></head></html>')
+    assert cli.main(["produce", str(pages)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wirefeed produce: {pages / 'b.html'}: not a pages.raw message: url: ")
+    assert err.count("\n") == 1

@@ -156,7 +156,7 @@ def decode_message(
     try:
         page = RawPage.model_validate(payload)
     except ValidationError as exc:
-        return Failed(STAGE, "schema", "ValidationError", _summarise(exc))
+        return Failed(STAGE, "schema", "ValidationError", summarise_validation_error(exc))
     if sent_at_ms is not None:
         sent_at = datetime.fromtimestamp(sent_at_ms / 1000, UTC)
         if page.fetched_at - sent_at > _MAX_CLOCK_SKEW:
@@ -302,7 +302,7 @@ def _echo(value: str) -> str:
     return value if len(value) <= _MAX_ECHO_CHARS else value[:_MAX_ECHO_CHARS] + "…"
 
 
-def _summarise(exc: ValidationError) -> str:
+def summarise_validation_error(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(_echo(str(part)) for part in e['loc']) or '<root>'}: {_echo(e['msg'])}" for e in exc.errors()[:10]
     )
