@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from trafilatura.metadata import extract_author
 from trafilatura.utils import load_html
@@ -109,3 +111,14 @@ def test_byline_fallback_is_trafilaturas() -> None:
     meta = extract_page_metadata(tree, "https://www.news.example/a")
     assert meta.authors == ("Jane Doe",)
     assert meta.site_name == "news.example"  # the domain part of <title>
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("2028-06-01T08:00:00+00:00", True), ("2029-03-01T08:00:00+00:00", True), ("2029-03-02T08:00:00+00:00", False),
+     ("1994-12-31T08:00:00+00:00", False)],
+)
+def test_a_date_is_plausible_up_to_a_year_ahead_also_on_a_leap_day(value: str, kept: bool) -> None:
+    # "now a year on" was now.replace(year=+1), which raised on 29 February: every page with a date failed
+    leap_day = datetime(2028, 2, 29, 12, tzinfo=UTC)
+    assert (metadata.plausible_date(value, now=leap_day) == value) is kept

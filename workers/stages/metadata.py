@@ -27,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -432,9 +432,13 @@ def _following(element: HtmlElement) -> Iterator[HtmlElement]:
         current = current.getparent()
 
 
-def _plausible(value: str | None) -> str | None:
+# Dated further ahead than this, a date is a typo or a placeholder, not the article's.
+_MAX_AHEAD = timedelta(days=366)
+
+
+def plausible_date(value: str | None, *, now: datetime | None = None) -> str | None:
     parsed = parse_iso(value)
-    if parsed is None or parsed.year < 1995 or parsed > datetime.now(UTC).replace(year=datetime.now(UTC).year + 1):
+    if parsed is None or parsed.year < 1995 or parsed > (now or datetime.now(UTC)) + _MAX_AHEAD:
         return None
     return value
 
@@ -724,12 +728,12 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
 
     language = declared_language(tree, meta, ld or None)
     published = (
-        _plausible(clean_text(ld.get("datePublished")))
-        or _plausible(_first(meta, *_PUBLISHED_KEYS))
-        or _plausible(_searched_date(tree, url, language))
+        plausible_date(clean_text(ld.get("datePublished")))
+        or plausible_date(_first(meta, *_PUBLISHED_KEYS))
+        or plausible_date(_searched_date(tree, url, language))
     )
     # only a declared one: guessing it would be a second date search of the page
-    modified = _plausible(clean_text(ld.get("dateModified"))) or _plausible(_first(meta, *_MODIFIED_KEYS))
+    modified = plausible_date(clean_text(ld.get("dateModified"))) or plausible_date(_first(meta, *_MODIFIED_KEYS))
     if modified and published and (parse_iso(modified) or datetime.min.replace(tzinfo=UTC)) < (
         parse_iso(published) or datetime.min.replace(tzinfo=UTC)
     ):
