@@ -4,6 +4,7 @@ prefix, so a developer's own stack and data are never touched."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,10 @@ from tests.shared_data import REPO, SHARED, missing
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Every test's settings are its own: a developer's exported WIREFEED_* would change them all
+    # (and the workers the tests start) without a word.
+    for name in [name for name in os.environ if name.upper().startswith("WIREFEED_")]:
+        del os.environ[name]
     if absent := missing():
         raise pytest.UsageError(
             f"the tests read the seed pages and the evaluation sets from {SHARED}, the project's shared "
@@ -27,11 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _stack_settings() -> Settings:
     # The test stack lives beside the demo stack's default ports, so running the tests never
-    # stops or pollutes a stack that someone started by hand.
+    # stops or pollutes a stack that someone started by hand; below Linux's ephemeral range
+    # (32768-60999), which any outgoing connection may hold as its local port when the stack starts.
     return Settings(
         _env_file=None,
-        kafka_bootstrap="127.0.0.1:39092",
-        redis_url="redis://127.0.0.1:36379/0",
+        kafka_bootstrap="127.0.0.1:19092",
+        redis_url="redis://127.0.0.1:16379/0",
         stack_dir=REPO / ".wirefeed" / "test-stack",
         session_timeout_s=6,
     )

@@ -71,8 +71,9 @@ class WorkerProcess:
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "workers", "--log-level", "info", "worker"],
-            env=settings_env(self.settings),
-            cwd=REPO,
+            env=settings_env(self.settings) | {"PYTHONPATH": str(REPO)},
+            # not the repository: a developer's .env there would fill in every setting left unset
+            cwd=self.log_path.parent,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -39,7 +39,7 @@ USER = "wirefeed"
 PASSWORDS = {"PLAIN": "pw-7f3c9e2a-plain", "SCRAM-SHA-512": "pw-51c0a9d7-scram"}
 WRONG_PASSWORD = "pw-0d41b8c6-wrong"
 # The shared test stack's ports and the local stack's defaults: never the private broker's.
-TAKEN_PORTS = frozenset({9092, 9093, 6379, 39092, 39093, 36379})
+TAKEN_PORTS = frozenset({9092, 9093, 6379, 19092, 19093, 16379})
 # kafka-python waits 30 s for a broker that does not let it in: a refusal must come well before.
 REFUSED_WITHIN_S = 10.0
 
