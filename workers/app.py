@@ -28,12 +28,12 @@ from workers.dedup.index import DedupConfig, DedupIndex
 from workers.kafka_clients import faust_broker_credentials
 from workers.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from workers.metrics import PipelineMetrics
-from workers.models import Article, DeadLetter, SourcePosition
+from workers.models import DeadLetter, SourcePosition
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import ExtractionPool
 from workers.settings import Settings
 from workers.sinks import redis_store
-from workers.sinks.redis_store import ArticleStore
+from workers.sinks.redis_store import ArticleStore, ArticleVersion
 from workers.stages.deadletter import record_key
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,8 @@ class TopicPublisher:
         self._articles = articles
         self._dead_letters = dead_letters
 
-    async def publish_article(self, article: Article) -> SourcePosition:
-        pending = await self._articles.send(
-            key=article.article_id.encode(), value=article.model_dump_json(by_alias=True).encode()
-        )
+    async def publish_article(self, version: ArticleVersion) -> SourcePosition:
+        pending = await self._articles.send(key=version.article_id.encode(), value=version.value)
         taken = await pending  # resolves once the broker has the record
         return SourcePosition(topic=taken.topic, partition=taken.partition, offset=taken.offset)
 

@@ -22,7 +22,7 @@ from workers.pool import ExtractionPool, PoolUnavailable
 from workers.replay import ReplayMarker
 from workers.retry import Retrying, until_done
 from workers.settings import Settings
-from workers.sinks.redis_store import ArticleStore
+from workers.sinks.redis_store import ArticleStore, ArticleVersion
 from workers.stages.article import build_article, domain_of
 from workers.stages.deadletter import dead_letter
 from workers.stages.decode import decode_message
@@ -82,7 +82,7 @@ class KeyedLock:
 class Publisher(Protocol):
     """Sends to the output topics and returns once the broker has acknowledged the record."""
 
-    async def publish_article(self, article: Article) -> SourcePosition: ...
+    async def publish_article(self, version: ArticleVersion) -> SourcePosition: ...
 
     async def publish_dead_letter(self, record: DeadLetter) -> None: ...
 
@@ -215,19 +215,22 @@ class PagePipeline:
         saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
         if not saved.needs_publish:
             return
-        try:
-            at = await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article")
-        except Exception:
-            # Not an outage (those are retried): the page is dead-lettered and acknowledged, so
-            # no redelivery comes to publish it; a replay of its offset saves the same version
-            # and takes the publishing over.
-            await self._retry(lambda: self._store.release(article), what="releasing an article")
-            raise
-        while (resend := await self._retry(
-            lambda: self._store.mark_published(article, at), what="marking an article published"
-        )) is not None:
-            article = resend
-            at = await self._retry(lambda: self._publisher.publish_article(article), what="publishing an article again")
+        version: ArticleVersion | None = ArticleVersion.of(article)
+        resent = False
+        while version is not None:
+            sending = version
+            try:
+                at = await self._retry(lambda: self._publisher.publish_article(sending), what="publishing an article")
+            except Exception:
+                # Not an outage (those are retried): the page is dead-lettered and acknowledged, so
+                # no redelivery comes to publish it; a replay of its writer's offset saves the same
+                # version and takes the publishing over.
+                await self._retry(lambda: self._store.release(sending), what="releasing an article")
+                raise
+            version = await self._retry(
+                lambda: self._store.mark_published(sending, at, resent=resent), what="marking an article published"
+            )
+            resent = True
 
     async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:
         letter_url = await self._publish_dead_letter(record, result)

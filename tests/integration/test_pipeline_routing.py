@@ -37,7 +37,7 @@ from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import PoolUnavailable
 from workers.replay import ReplayMarker
 from workers.settings import Settings
-from workers.sinks.redis_store import ArticleStore
+from workers.sinks.redis_store import ArticleStore, ArticleVersion
 from workers.stages.deadletter import record_key
 from workers.stages.extract import ExtractionOptions, extract_document
 from workers.stages.outcome import StageResult
@@ -55,8 +55,8 @@ class RecordingPublisher:
         self.articles: list[Article] = []
         self.dead_letters: list[DeadLetter] = []
 
-    async def publish_article(self, article: Article) -> SourcePosition:
-        self.articles.append(article)
+    async def publish_article(self, version: ArticleVersion) -> SourcePosition:
+        self.articles.append(Article.model_validate_json(version.value))
         return SourcePosition(topic="articles", partition=0, offset=len(self.articles) - 1)
 
     async def publish_dead_letter(self, record: DeadLetter) -> None:
@@ -70,11 +70,11 @@ class RefusingArticlePublisher(RecordingPublisher):
         super().__init__()
         self.refuse_next = True
 
-    async def publish_article(self, article: Article) -> SourcePosition:
+    async def publish_article(self, version: ArticleVersion) -> SourcePosition:
         if self.refuse_next:
             self.refuse_next = False
             raise ValueError("the articles topic refused the record")
-        return await super().publish_article(article)
+        return await super().publish_article(version)
 
 
 class InProcessPool:
@@ -310,12 +310,12 @@ class HeldFirstPublisher(RecordingPublisher):
         self.first_started = asyncio.Event()
         self.let_first_go = asyncio.Event()
 
-    async def publish_article(self, article: Article) -> SourcePosition:
+    async def publish_article(self, version: ArticleVersion) -> SourcePosition:
         if self.first is None:
-            self.first = article
+            self.first = Article.model_validate_json(version.value)
             self.first_started.set()
             await self.let_first_go.wait()
-        return await super().publish_article(article)
+        return await super().publish_article(version)
 
 
 CBC_URL = "https://www.cbc.ca/news/world/gaza-israel-ceasefire-negotiations-sinwar-1.7287711"  # its canonical URL

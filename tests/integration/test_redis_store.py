@@ -10,7 +10,7 @@ import pytest
 
 from workers.models import SourcePosition
 from workers.settings import Settings
-from workers.sinks.redis_store import ArticleStore, SaveResult
+from workers.sinks.redis_store import ArticleStore, ArticleVersion, SaveResult
 from workers.stages.article import build_article
 from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractedDocument
@@ -47,7 +47,7 @@ async def test_only_the_record_that_wrote_a_version_publishes_it(settings: Setti
     assert racing.result is SaveResult.UNCHANGED and not racing.needs_publish
     # The original's record, redelivered after a crash before publishing, still publishes.
     assert (await store.save(original, now=NOW)).needs_publish
-    assert await store.mark_published(original, on_topic(0)) is None
+    assert await store.mark_published(ArticleVersion.of(original), on_topic(0), resent=False) is None
     assert not (await store.save(original, now=NOW)).needs_publish
     assert not (await store.save(copy, now=NOW)).needs_publish
 
@@ -55,7 +55,7 @@ async def test_only_the_record_that_wrote_a_version_publishes_it(settings: Setti
 async def test_a_changed_page_is_published_by_the_record_that_changed_it(settings: Settings, redis_client):
     store = ArticleStore.from_settings(redis_client, settings)
     await store.save(article_from(1), now=NOW)
-    assert await store.mark_published(article_from(1), on_topic(0)) is None
+    assert await store.mark_published(ArticleVersion.of(article_from(1)), on_topic(0), resent=False) is None
     changed = await store.save(article_from(2, text="نص جديد بعد التحديث"), now=NOW)
     assert changed.result is SaveResult.UPDATED and changed.needs_publish
     stale = await store.save(article_from(3, version=0), now=NOW)
@@ -68,7 +68,7 @@ async def test_a_replay_of_an_older_crawl_never_puts_back_the_replaced_text(sett
     evening = article_from(20, text="الصيغة المحدثة من الخبر", fetched_at="2026-11-22T20:00:00Z")
     assert (await store.save(morning, now=NOW)).result is SaveResult.NEW
     assert (await store.save(evening, now=NOW)).result is SaveResult.UPDATED
-    assert await store.mark_published(evening, on_topic(0)) is None
+    assert await store.mark_published(ArticleVersion.of(evening), on_topic(0), resent=False) is None
     # a replay of the morning's range only, by the same pipeline or a newer one
     for replayed in (article_from(30, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z"),
                      article_from(31, version=2, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z")):
@@ -128,36 +128,62 @@ MORNING = {"text": "الصيغة الأولى من الخبر", "fetched_at": "2
 EVENING = {"text": "الصيغة المحدثة من الخبر", "fetched_at": "2026-11-22T20:00:00Z"}
 
 
+async def saved_morning_and_evening(store: ArticleStore) -> tuple[ArticleVersion, ArticleVersion]:
+    """Two crawls of one article, saved by two workers at once, both to be published."""
+    morning, evening = article_from(10, **MORNING), article_from(20, **EVENING)
+    assert (await store.save(morning, now=NOW)).needs_publish
+    assert (await store.save(evening, now=NOW)).needs_publish
+    return ArticleVersion.of(morning), ArticleVersion.of(evening)
+
+
 @pytest.mark.parametrize("evening_marks_first", [True, False], ids=["newer marked first", "older marked first"])
 async def test_an_older_version_the_topic_took_last_makes_the_held_one_sent_again(
     settings: Settings, redis_client, evening_marks_first: bool
 ):
-    # Two workers publish the morning's and the evening's crawl at once; the broker takes the
-    # evening's first (offset 5), the morning's last (offset 6): the compacted topic would keep
-    # the morning's text. Whichever mark comes second finds it out and returns the evening's.
+    # The broker takes the evening's record first (offset 5), the morning's last (offset 6): the
+    # compacted topic would keep the morning's text. Whichever mark comes second finds it out.
     store = ArticleStore.from_settings(redis_client, settings)
-    morning, evening = article_from(10, **MORNING), article_from(20, **EVENING)
-    assert (await store.save(morning, now=NOW)).needs_publish
-    assert (await store.save(evening, now=NOW)).needs_publish
+    morning, evening = await saved_morning_and_evening(store)
     if evening_marks_first:
-        assert await store.mark_published(evening, on_topic(5)) is None
-        resend = await store.mark_published(morning, on_topic(6))
+        assert await store.mark_published(evening, on_topic(5), resent=False) is None
+        resend = await store.mark_published(morning, on_topic(6), resent=False)
     else:
-        assert await store.mark_published(morning, on_topic(6)) is None
-        resend = await store.mark_published(evening, on_topic(5))
-    assert resend == evening
-    assert await store.mark_published(resend, on_topic(7)) is None
-    assert not (await store.save(evening, now=NOW)).needs_publish
+        assert await store.mark_published(morning, on_topic(6), resent=False) is None
+        resend = await store.mark_published(evening, on_topic(5), resent=False)
+    assert resend == evening  # the bytes Redis holds, and the record that wrote them
+    assert await store.mark_published(resend, on_topic(7), resent=True) is None
+    assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish
 
 
 async def test_versions_the_topic_took_in_order_send_nothing_again(settings: Settings, redis_client):
     store = ArticleStore.from_settings(redis_client, settings)
-    morning, evening = article_from(10, **MORNING), article_from(20, **EVENING)
-    await store.save(morning, now=NOW)
-    await store.save(evening, now=NOW)
+    morning, evening = await saved_morning_and_evening(store)
     # the morning's first on the topic, marked before or after the evening's: nothing to resend
-    assert await store.mark_published(evening, on_topic(6)) is None
-    assert await store.mark_published(morning, on_topic(5)) is None
+    assert await store.mark_published(evening, on_topic(6), resent=False) is None
+    assert await store.mark_published(morning, on_topic(5), resent=False) is None
     # offsets of another partition (the topic's partition count changed) do not order anything
-    assert await store.mark_published(evening, on_topic(0, partition=3)) is None
-    assert not (await store.save(evening, now=NOW)).needs_publish
+    assert await store.mark_published(evening, on_topic(0, partition=3), resent=False) is None
+    assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish
+
+
+async def test_a_topic_whose_offsets_went_back_ends_the_resends(settings: Settings, redis_client):
+    # The articles topic recreated: the evening's record at offset 0 looks older than the
+    # morning's at 500 that Redis remembers. One resend, which is then the newest: no more.
+    store = ArticleStore.from_settings(redis_client, settings)
+    morning, evening = await saved_morning_and_evening(store)
+    assert await store.mark_published(morning, on_topic(500), resent=False) is None
+    resend = await store.mark_published(evening, on_topic(0), resent=False)
+    assert resend == evening
+    assert await store.mark_published(resend, on_topic(1), resent=True) is None
+    assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish
+
+
+async def test_a_resend_the_topic_refuses_is_taken_over_by_a_replay_of_its_writer(settings: Settings, redis_client):
+    store = ArticleStore.from_settings(redis_client, settings)
+    morning, evening = await saved_morning_and_evening(store)
+    assert await store.mark_published(evening, on_topic(5), resent=False) is None
+    resend = await store.mark_published(morning, on_topic(6), resent=False)
+    assert resend is not None
+    await store.release(resend)  # the topic refused it for good
+    replay_copy = article_from(90, **EVENING)  # the evening's record, copied by a replay
+    assert (await store.save(replay_copy, now=NOW)).needs_publish

@@ -4,7 +4,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition``, ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
@@ -111,10 +111,14 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# Only the record that wrote the version lets it go (a newer crawl may have written since).
+# Only the record that wrote the version lets it go (a newer crawl may have written since). A
+# version the topic refused once Redis said it was published (a resend, below) is no longer so.
 _RELEASE_ARTICLE = """
 if redis.call('HGET', KEYS[1], 'writer') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'writer', '')
+end
+if redis.call('HGET', KEYS[1], 'published') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'published', '')
 end
 """
 
@@ -122,22 +126,29 @@ end
 # canonical URL sit in different partitions of pages.raw), and the broker may take the older one
 # last: the compacted topic would keep it for good. Each publish is marked with where the topic
 # put it, and the record at the highest offset decides: if it is not the version Redis holds,
-# the version Redis holds is sent again (the script returns its json), by whichever of the two
-# marks finds that out. KEYS[1] the article; ARGV[1] the published marker, ARGV[2] its partition
-# of ``articles``, ARGV[3] its offset. Offsets compare within one partition only (a changed
-# partition count moves the key: its newest record is then the one just published).
+# the version Redis holds is sent again (the script returns it), by whichever of the two marks
+# finds that out. KEYS[1] the article; ARGV[1] the published marker, ARGV[2] the topic and
+# partition it went to, ARGV[3] its offset, ARGV[4] '1' for a resend. Offsets compare within one
+# topic partition only (a renamed topic, a changed partition count: the record just published is
+# the newest). A resend went out after the mark that asked for it read the newest position, so
+# it is newer than that; taking it as the newest also ends the resends if the topic's offsets
+# went back (the topic recreated or truncated), where every record looks older than the last.
 _MARK_PUBLISHED = """
-local held = redis.call('HMGET', KEYS[1], 'content_hash', 'pipeline_version', 'published', 'json',
+local held = redis.call('HMGET', KEYS[1], 'content_hash', 'pipeline_version', 'published',
                         'last_partition', 'last_offset', 'last_published')
 if not held[1] then
   return false
 end
 local current = held[1] .. '|' .. held[2]
-local ours, partition, offset = ARGV[1], ARGV[2], tonumber(ARGV[3])
-if held[5] == partition and tonumber(held[6]) > offset then
+local ours, partition, offset, resent = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
+local function held_version()
+  local stored = redis.call('HMGET', KEYS[1], 'json', 'writer')
+  return {stored[1], current, stored[2] or ''}
+end
+if not resent and held[4] == partition and tonumber(held[5]) > offset then
   -- a record the topic took after ours: resend only if it is older than ours, which Redis holds
-  if ours == current and held[7] ~= current then
-    return held[4]
+  if ours == current and held[6] ~= current then
+    return held_version()
   end
   return false
 end
@@ -148,7 +159,7 @@ if ours == current then
 end
 if held[3] == current then
   -- the version Redis holds reached the topic before ours did
-  return held[4]
+  return held_version()
 end
 return false
 """
@@ -165,6 +176,25 @@ class SaveResult(StrEnum):
 class SavedArticle:
     result: SaveResult
     needs_publish: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleVersion:
+    """A version of an article as the ``articles`` topic gets it: the record's key and value, its
+    publish marker, and the record of pages.raw that wrote it (the one that publishes it). A
+    version resent from Redis goes as Redis holds it, byte for byte: a newer pipeline's worker may
+    have written fields this one's model does not know."""
+
+    article_id: str
+    value: bytes
+    marker: str
+    writer: str
+
+    @classmethod
+    def of(cls, article: Article) -> ArticleVersion:
+        return cls(
+            article.article_id, article.model_dump_json(by_alias=True).encode(), publish_marker(article), article.source.label
+        )
 
 
 def connect(settings: Settings) -> aioredis.Redis:
@@ -267,19 +297,23 @@ class ArticleStore:
             args=[self._article_ttl_s],
         )
 
-    async def release(self, article: Article) -> None:
-        """Give up publishing the version ``article``'s record wrote (the topic refused it for
-        good): the next record that saves the same version (a replay of this offset) publishes it."""
-        await self._release(keys=[self.article_key(article.article_id)], args=[article.source.label])
+    async def release(self, version: ArticleVersion) -> None:
+        """Give up publishing ``version`` (the topic refused it for good): the next record that
+        saves the same version (a replay of its writer's offset) publishes it."""
+        await self._release(keys=[self.article_key(version.article_id)], args=[version.writer, version.marker])
 
-    async def mark_published(self, article: Article, at: SourcePosition) -> Article | None:
-        """Record that ``article`` is on the ``articles`` topic at ``at``. Returns the version Redis
-        holds when that one must be sent again, for the topic's newest record of the article to be
-        it (a concurrent publish of an older version was taken after it)."""
-        resend = await self._mark(
-            keys=[self.article_key(article.article_id)], args=[publish_marker(article), at.partition, at.offset]
+    async def mark_published(self, version: ArticleVersion, at: SourcePosition, *, resent: bool) -> ArticleVersion | None:
+        """Record that ``version`` is on the ``articles`` topic at ``at`` (``resent``: sent again
+        because a mark returned it). Returns the version Redis holds when that one must be sent
+        again, for the topic's newest record of the article to be it."""
+        held = await self._mark(
+            keys=[self.article_key(version.article_id)],
+            args=[version.marker, f"{at.topic}/{at.partition}", at.offset, "1" if resent else "0"],
         )
-        return Article.model_validate_json(resend) if resend else None
+        if not held:
+            return None
+        value, marker, writer = held
+        return ArticleVersion(version.article_id, value, marker.decode(), writer.decode())
 
     async def record_page_outcome(
         self,
