@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except redis.RedisError as exc:
         # the address, never the URL: it may carry the password
-        print(f"wirefeed: Redis at {settings.redis_host}:{settings.redis_port}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"wirefeed: Redis at {settings.redis_address}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 
@@ -142,6 +142,15 @@ def _produce(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         print(f"wirefeed produce: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    # A named pipe or a device gives its data to one read only: the send, after the check below,
+    # would wait on it for ever.
+    if streams := [str(p) for p in args.paths if not (p.is_file() or p.is_dir())]:
+        print(
+            f"wirefeed produce: not a regular file or directory (every input is read twice: a check "
+            f"before anything is sent, then the send): {', '.join(streams)}",
+            file=sys.stderr,
+        )
         return 2
     records = partial(records_from_paths, args.paths, base_url=args.base_url, max_bytes=settings.max_message_bytes)
     try:

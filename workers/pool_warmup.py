@@ -11,13 +11,25 @@ it a date written in words (~2 s of CPU alone).
 
 from __future__ import annotations
 
-import logging
+import os
 
-from htmldate.extractors import get_external_parser
+# py3langid imports numpy, and numpy's OpenBLAS starts a thread per CPU (up to 64) on import, each
+# with a buffer of its own (~41 MB of address space per CPU). Every extraction process is forked
+# from this process and inherits those mappings (not the threads), and its RLIMIT_AS counts them:
+# with 64 CPUs they alone exceed the default extraction_memory_limit_mb, and container CPU limits
+# do not change the CPU count OpenBLAS sees. An extraction process does one page on one core, so
+# no BLAS or OpenMP thread pool. Set before anything in the forkserver imports numpy: this module
+# is the first it imports (workers/__init__.py imports nothing that does).
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_threads] = "1"
 
-from workers import SAMPLE_PAGES
-from workers.stages.decode import decode_html_bytes
-from workers.stages.extract import ExtractionOptions, extract_document
+import logging  # noqa: E402
+
+from htmldate.extractors import get_external_parser  # noqa: E402
+
+from workers import SAMPLE_PAGES  # noqa: E402
+from workers.stages.decode import decode_html_bytes  # noqa: E402
+from workers.stages.extract import ExtractionOptions, extract_document  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     extraction_timeout_s: float = Field(default=20.0, gt=0)
     # Address-space cap (RLIMIT_AS) of each extraction process. The worker refuses to start when
     # it is above its own hard limit or not above what a warm extraction process already maps
-    # (about 370 MB, measured at start: workers/pool.py, check_settings).
+    # (about 330 MB, whatever the CPU count: measured at start, workers/pool.py check_settings).
     extraction_memory_limit_mb: int = Field(default=2048, ge=64)
     # A worker process is replaced after this many pages: lxml keeps memory it never returns.
     extraction_tasks_per_process: int = Field(default=500, ge=1)
@@ -210,3 +210,12 @@ class Settings(BaseSettings):
     @property
     def redis_port(self) -> int:
         return urlsplit(self.redis_url.get_secret_value()).port or 6379
+
+    @property
+    def redis_address(self) -> str:
+        """Where Redis is, for messages: never the URL, which may carry the password."""
+        url = urlsplit(self.redis_url.get_secret_value())
+        if url.scheme == "unix":
+            return url.path
+        host = f"[{self.redis_host}]" if ":" in self.redis_host else self.redis_host
+        return f"{host}:{self.redis_port}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack (deploy/local/stack.sh) and `make venv` need on a fresh
-# Debian/Ubuntu machine: redis-server + redis-cli, a Java 17+ runtime, Maven, make, and
-# python3-venv when `python3 -m venv` does not work. Prints nothing and changes nothing when
+# Debian/Ubuntu machine: redis-server + redis-cli, a Java 17+ runtime, Maven, make, a C compiler
+# (a test builds a shim), and python3-venv when `python3 -m venv` does not work. Prints nothing and changes nothing when
 # all of it is already there; runs `apt-get update` once, only when something is missing.
 set -euo pipefail
 
@@ -35,6 +35,8 @@ need_java=no
 installs_redis=no
 have redis-server || { packages+=(redis-server); installs_redis=yes; }
 have redis-cli || packages+=(redis-tools)
+# the tests build a small LD_PRELOAD shim (tests/integration/test_extraction_pool.py)
+have cc || packages+=(gcc libc6-dev)
 if ! have java || (( $(java_major || echo 0) < 17 )); then
     need_java=yes
 fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -259,6 +260,58 @@ def test_a_memory_limit_below_a_warm_extraction_process_stops_the_worker_at_star
 async def test_the_startup_check_accepts_a_memory_limit_pages_are_extracted_within():
     # the limit the memory cap test extracts a page within
     await asyncio.to_thread(check_settings, Settings(_env_file=None, extraction_memory_limit_mb=700))
+
+
+# Makes this process and its children see 64 CPUs, as on a large machine: glibc's answers
+# (OpenBLAS asks get_nprocs and sched_getaffinity), not the CPUs the test machine has.
+SIXTY_FOUR_CPUS = r"""
+#define _GNU_SOURCE
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+#include <dlfcn.h>
+#define CPUS 64
+long sysconf(int name) {
+    static long (*real)(int);
+    if (name == _SC_NPROCESSORS_ONLN || name == _SC_NPROCESSORS_CONF) return CPUS;
+    if (!real) real = (long (*)(int))dlsym(RTLD_NEXT, "sysconf");
+    return real(name);
+}
+int sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set) {
+    memset(set, 0, size);
+    for (int cpu = 0; cpu < CPUS && cpu < (int)(size * 8); cpu++) CPU_SET_S(cpu, size, set);
+    return 0;
+}
+int get_nprocs(void) { return CPUS; }
+int get_nprocs_conf(void) { return CPUS; }
+"""
+
+
+def test_the_startup_check_accepts_the_kubernetes_memory_limit_on_a_64_cpu_machine(tmp_path: Path):
+    """numpy's OpenBLAS, started with a thread (and ~41 MB buffer) per CPU in the forkserver, left
+    every extraction process with ~2.4 GB mapped on 64 CPUs: the limit deploy/k8s/configmap.yaml sets (1024) refused."""
+    compiler = shutil.which("cc")
+    assert compiler, "no C compiler to build the CPU-count shim (deploy/local/install-deps.sh installs gcc)"
+    (tmp_path / "cpus.c").write_text(SIXTY_FOUR_CPUS)
+    shim = tmp_path / "cpus.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", shim, tmp_path / "cpus.c", "-ldl"], check=True)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("WIREFEED_")}
+    env |= {"PYTHONPATH": str(REPO), "LD_PRELOAD": str(shim)}
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; from workers.pool import check_settings; from workers.settings import Settings; "
+            "print(os.cpu_count()); check_settings(Settings(_env_file=None, extraction_memory_limit_mb=1024))",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.split() == ["64"]  # the shim took
 
 
 async def test_a_pool_whose_forkserver_was_killed_is_rebuilt_and_takes_the_next_page(pool):

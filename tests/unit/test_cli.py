@@ -89,6 +89,17 @@ def test_an_unreachable_redis_is_one_line_naming_its_address_without_the_passwor
     assert err.count("\n") == 1  # no traceback
 
 
+def test_an_unreachable_redis_socket_is_named_by_its_path(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+):
+    socket = tmp_path / "redis.sock"
+    monkeypatch.setenv("WIREFEED_REDIS_URL", f"unix://{socket}?password={SECRET}")
+    assert cli.main(["alerts", "tail", "--no-follow"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"wirefeed: Redis at {socket}: ConnectionError")
+    assert SECRET not in err
+
+
 @pytest.mark.parametrize("rate", ["-5", "0", "nan", "inf", "fast"])
 def test_replay_refuses_a_rate_that_is_not_positive(capsys: pytest.CaptureFixture[str], rate: str):
     with pytest.raises(SystemExit) as exit:
@@ -180,4 +191,15 @@ def test_produce_checks_every_page_before_connecting_and_names_a_bad_one(
     assert cli.main(["produce", str(pages)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"wirefeed produce: {pages / 'b.html'}: not a pages.raw message: url: ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.timeout(20)  # without the refusal, the check drains the pipe and the send waits for ever
+def test_produce_refuses_a_named_pipe_before_reading_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    fifo = tmp_path / "pages.jsonl"
+    os.mkfifo(fifo)
+    assert cli.main(["produce", str(SAMPLE_PAGES / "ja-asahi.html"), str(fifo)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wirefeed produce: not a regular file or directory (every input is read twice")
+    assert err.endswith(f": {fifo}\n")
     assert err.count("\n") == 1

@@ -11,7 +11,7 @@ from trafilatura.utils import load_html
 from workers.stages import extract as extract_module
 from workers.stages import teasers
 from workers.stages.chrome import block_hash
-from workers.stages.extract import ExtractedDocument, ExtractionOptions, extract_document
+from workers.stages.extract import DETECTED_LANGUAGES, ExtractedDocument, ExtractionOptions, extract_document
 from workers.stages.metadata import choose_title, clean_authors, extract_page_metadata, strip_site_name
 from workers.stages.outcome import Dropped, Failed, Kept
 
@@ -185,7 +185,13 @@ def test_language_is_detected_and_cross_checked_with_the_declared_one() -> None:
         ('<html lang="ar_EG">', "ar"),  # a locale written with an underscore
         ('<html lang="cmn-Hans">', "zh"),  # a language of a macrolanguage
         ('<html><head><meta http-equiv="Content-Language" content="ger">', "de"),  # ISO 639-2
-        ('<html lang="English">', "en"),
+        ('<html lang="en_US.UTF-8">', "en"),  # a locale with its charset
+        ('<html lang="ar-">', "ar"),
+        # a language's name is no code: read by its first letters it names another language
+        ('<html lang="English">', None),
+        *((f'<script type="application/ld+json">{{"@type": "NewsArticle", "inLanguage": "{name}"}}</script>', None)
+          for name in ("Malay", "Maltese", "Latvian", "Slovenian", "Sindhi", "Romanian")),
+        ('<html lang="Slovenian"><head><meta property="og:locale" content="sl_SI">', "sl"),  # the next one
         ('<html lang="und"><head><meta property="og:locale" content="ar_AR">', "ar"),  # says nothing
         ('<html lang="mul">', None),
     ],
@@ -203,6 +209,13 @@ def test_an_unsure_detection_gives_the_declared_language_as_the_detector_names_i
     monkeypatch.setattr(extract_module, "_detect_language", lambda text: ("en", 0.4))
     doc = extract(page(lang=declared))
     assert (doc.language, doc.detected_language) == (language, "en")
+
+
+def test_a_page_declared_in_any_code_of_the_detector_keeps_a_code_of_the_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    # standardised, "bcl" would be "bik" and "gug" "gn": codes the detector never gives
+    monkeypatch.setattr(extract_module, "_detect_language", lambda text: ("en", 0.4))
+    languages = {code: extract(page(lang=code)).language for code in sorted(DETECTED_LANGUAGES)}
+    assert {code: language for code, language in languages.items() if language not in DETECTED_LANGUAGES} == {}
 
 
 def test_title_choice_and_site_name_stripping() -> None:

@@ -62,7 +62,7 @@ from workers.stages import embedded, teasers
 from workers.stages.blocks import Block, FilterSettings, apply_filters, locate, split_body_segments, words
 from workers.stages.sourcemap import SourceMap
 from workers.stages.chrome import block_hash, normalise_block, select_chrome
-from workers.stages.metadata import PageMetadata, extract_page_metadata, parse_iso
+from workers.stages.metadata import PageMetadata, extract_page_metadata, language_code, parse_iso
 from workers.stages.outcome import Dropped, Failed, Kept, StageResult
 
 STAGE = "extract"
@@ -77,7 +77,14 @@ DETECTED_LANGUAGES = frozenset(_LANGUAGE_IDENTIFIER.nb_classes)
 # Where the detector's model names a language otherwise than BCP 47 does now (declared
 # languages are standardised, workers/stages/metadata.py): an article's language is one code
 # whoever named it, or a newsroom filtering on "no" misses the Norwegian page declared "nb".
-_DETECTOR_CODES = {"fil": "tl", "nb": "no"}
+# A code standardised into another code of the detector's ("ary" into "ar", in some langcodes
+# versions) is a language the detector tells apart: that one keeps its meaning. langcodes leaves
+# "nb" as it is, and the detector has Norwegian as "no" only.
+_DETECTOR_CODES = {
+    standardised: code
+    for code in DETECTED_LANGUAGES
+    if (standardised := language_code(code, fallback=code)) != code and standardised not in DETECTED_LANGUAGES
+} | {"nb": "no"}
 # Longest removed-block text kept on the article (the reason matters more than the full text).
 _REMOVED_TEXT_CHARS = 300
 

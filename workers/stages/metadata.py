@@ -65,7 +65,9 @@ _AUTHOR_CLEAN = re.compile(
     re.IGNORECASE,
 )
 _AUTHOR_PAREN = re.compile(r"\s*\([^)]*\)\s*")
-_HTML_LANG = re.compile(r"^[A-Za-z]{2,3}")
+# A declaration names a language only by a code: a tag, or a value that starts with one
+# ("en_US.UTF-8"). A word is no code: "Malay" read by its letters would be "mal", Malayalam.
+_HTML_LANG = re.compile(r"^[A-Za-z]{2,3}(?![A-Za-z])")
 # Meta tags (name, property or itemprop) declaring the article's authors, dates and keywords.
 _AUTHOR_KEYS = (
     "author", "article:author", "authors", "dc.creator", "dc:creator", "dcterms.creator", "citation_author", "byl",
@@ -642,16 +644,16 @@ def declared_language(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[st
     for value in candidates:
         if value and not _is_charset(value) and (match := _HTML_LANG.match(value.strip())):
             # "undetermined" and "multiple languages" say nothing: the next declaration may
-            if (code := _language_code(value.strip(), fallback=match.group(0))) not in ("und", "mul"):
+            if (code := language_code(value.strip(), fallback=match.group(0))) not in ("und", "mul"):
                 return code
     return None
 
 
-def _language_code(value: str, *, fallback: str) -> str:
+def language_code(value: str, *, fallback: str) -> str:
     """The primary subtag as BCP 47 has it now: retired codes ("iw", "in", "ji"), ISO 639-2
     codes ("ara", "ger"), locales ("ar_AR") and individual languages of a macrolanguage ("arb",
     "cmn") name the language the detector and every other page call it ("he", "ar", "zh"); a
-    value that is no tag is read by its first letters ("English" as "eng", so "en")."""
+    value that is no tag but starts with a code ("en_US.UTF-8") is read by that code."""
     for candidate in (value.replace("_", "-"), fallback):
         try:
             code = standardize_tag(candidate, macro=True).split("-")[0]
