@@ -12,13 +12,12 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient
 from kafka.errors import UnknownTopicOrPartitionError
 from kafka.producer.future import RecordMetadata
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
-from workers.kafka_clients import kafka_client_options
+from workers.kafka_clients import kafka_client_options, make_admin
 from workers.models import RawPage
 from workers.settings import Settings
 from workers.stages.decode import summarise_validation_error
@@ -109,7 +108,7 @@ def require_topic(settings: Settings, topic: str) -> None:
     """ValueError when ``topic`` does not exist. Asked before producing to a topic: a producer waits
     60 s (max_block_ms) for one that does not exist, logging an error at every metadata refresh,
     and then reports a timeout, as if Kafka had not answered."""
-    admin = KafkaAdminClient(**kafka_client_options(settings), client_id=f"{settings.app_name}-admin")
+    admin = make_admin(settings)
     try:
         deadline = time.monotonic() + _NEW_TOPIC_WAIT_S
         # Only this topic's metadata (a cluster may hold thousands), never creating it; any other

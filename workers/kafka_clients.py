@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import errors as aiokafka_errors
 from aiokafka.conn import create_conn
+from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaConnectionError, KafkaError, SaslAuthenticationFailedError, UnsupportedSaslMechanismError
 from kafka.net.compat import KafkaNetClient
 
@@ -46,6 +47,11 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     if settings.kafka_uses_tls or settings.kafka_uses_sasl:
         options["kafka_client"] = _client_once_the_broker_accepts
     return options
+
+
+def make_admin(settings: Settings) -> KafkaAdminClient:
+    """The admin client of the commands that create or look up topics."""
+    return KafkaAdminClient(**kafka_client_options(settings), client_id=f"{settings.app_name}-admin")
 
 
 def faust_broker_credentials(settings: Settings) -> Credentials | None:

@@ -215,22 +215,22 @@ class PagePipeline:
         saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
         if not saved.needs_publish:
             return
-        version: ArticleVersion | None = ArticleVersion.of(article)
-        resent = False
-        while version is not None:
-            sending = version
+        version, resent = ArticleVersion.of(article), False
+        while True:
             try:
-                at = await self._retry(lambda: self._publisher.publish_article(sending), what="publishing an article")
+                at = await self._retry(lambda: self._publisher.publish_article(version), what="publishing an article")
             except Exception:
                 # Not an outage (those are retried): the page is dead-lettered and acknowledged, so
                 # no redelivery comes to publish it; a replay of its writer's offset saves the same
                 # version and takes the publishing over.
-                await self._retry(lambda: self._store.release(sending), what="releasing an article")
+                await self._retry(lambda: self._store.release(version), what="releasing an article")
                 raise
-            version = await self._retry(
-                lambda: self._store.mark_published(sending, at, resent=resent), what="marking an article published"
+            held = await self._retry(
+                lambda: self._store.mark_published(version, at, resent=resent), what="marking an article published"
             )
-            resent = True
+            if held is None:
+                return
+            version, resent = held, True
 
     async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:
         letter_url = await self._publish_dead_letter(record, result)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from workers.kafka_clients import kafka_client_options
+from workers.kafka_clients import make_admin
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def ensure_topics(settings: Settings) -> list[str]:
     a partition count or a managed config other than configured is reported: scaling depends on
     the one, size limits, durability and retention on the others, and a topic created by an
     earlier version keeps the configs it was created with."""
-    admin = KafkaAdminClient(**kafka_client_options(settings), client_id=f"{settings.app_name}-admin")
+    admin = make_admin(settings)
     try:
         specs = topic_specs(settings)
         existing = set(admin.list_topics())
