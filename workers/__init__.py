@@ -4,9 +4,11 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-# Bumped whenever a change to extraction or enrichment can change an article's content.
-# Stored on every record so that a replay replaces only what an older pipeline produced.
-PIPELINE_VERSION = 1
+# Bumped whenever a change to extraction or enrichment can change an article's content, or a
+# change to workers.urlnorm its id. Stored on every record so that a replay replaces only what an
+# older pipeline produced. 2: canonical URLs keep every query parameter but trackers (version 1
+# kept only a short list, so ?newsid=1 and ?newsid=2 were one article).
+PIPELINE_VERSION = 2
 
 # The bundled sample pages (their sources in samples/pages/SOURCES.md): the demo feeds them, the
 # extraction pool warms up on them, the tests use them.

@@ -149,3 +149,14 @@ def test_story_rules_do_not_match_articles_and_article_rules_do_not_match_storie
     rules = matcher(BREAKING + terms_rule("حلب"))
     assert [m.rule.id for m in rules.match_article(ArticleFacts.of(article(SEED_TITLE, SEED_TEXT), urgent=False))] == ["t"]
     assert [m.rule.id for m in rules.match_story(story(a=0, b=1, c=2))] == ["breaking"]
+
+
+def test_a_rule_names_an_internationalised_outlet_in_punycode_too():
+    # the article's domain is in Unicode (workers.stages.article.domain_of)
+    rules = (
+        "  - {id: outlet, kind: article, match: {domains: [xn--mgbh0fb.xn--wgbh1c]}}\n"
+        "  - {id: story, kind: breaking_story, match: {min_outlets: 2, within_minutes: 30, domains: [xn--mgbh0fb.xn--wgbh1c, b.example]}}\n"
+    )
+    assert set(fired(rules, SEED_TITLE, SEED_TEXT, domain="news.مثال.مصر")) == {"outlet"}
+    reported = StoryInfo("st-1", {"مثال.مصر": T0, "b.example": T0 + timedelta(minutes=5)})
+    assert [d for d, _ in matcher(rules).match_story(reported)[0].outlets] == ["مثال.مصر", "b.example"]

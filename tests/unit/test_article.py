@@ -1,4 +1,10 @@
+import pytest
+from trafilatura.utils import load_html
+
+from workers import PIPELINE_VERSION
+from workers.models import crawled_url
 from workers.stages.article import article_id_for, canonical_url, content_hash, domain_of
+from workers.stages.metadata import extract_page_metadata
 
 
 def test_same_host_canonical_link_is_the_identity():
@@ -31,3 +37,103 @@ def test_content_hash_ignores_spacing_and_unicode_composition_but_not_words():
 def test_domain_drops_www_only():
     assert domain_of("https://www.bbc.co.uk/news/1") == "bbc.co.uk"
     assert domain_of("https://arabic.cnn.com/x") == "arabic.cnn.com"
+
+
+# cid, gallery and global: courlan's tracker list takes them (names starting with "ga"/"gl", "cid")
+@pytest.mark.parametrize(
+    "parameter", ["newsid", "NewsID", "nid", "sid", "story", "articleid", "v", "article", "id", "cid", "gallery", "global"]
+)
+def test_a_story_number_in_the_query_is_part_of_the_identity(parameter):
+    # courlan's strict mode kept only a short list of names: every new story overwrote the last
+    first = canonical_url(f"https://www.spa.gov.sa/viewstory.php?lang=ar&{parameter}=2412345", None)
+    second = canonical_url(f"https://www.spa.gov.sa/viewstory.php?lang=ar&{parameter}=2412399", None)
+    assert article_id_for(first) != article_id_for(second)
+
+
+def test_trackers_the_fragment_and_the_parameter_order_are_not_part_of_the_identity():
+    plain = canonical_url("https://www.spa.gov.sa/viewstory.php?lang=ar&newsid=2412345", None)
+    assert plain == "https://www.spa.gov.sa/viewstory.php?lang=ar&newsid=2412345"
+    for spelling in (
+        "https://www.spa.gov.sa/viewstory.php?newsid=2412345&lang=ar",
+        "https://www.spa.gov.sa/viewstory.php?lang=ar&newsid=2412345#comments",
+        "https://www.spa.gov.sa/viewstory.php?utm_source=x&lang=ar&fbclid=y&newsid=2412345&gclid=z&utm_medium=w",
+        "https://www.spa.gov.sa/viewstory.php?lang=ar&_ga=1.2&PHPSESSID=ab12&newsid=2412345&msclkid=q&empty=",
+    ):
+        assert canonical_url(spelling, None) == plain
+
+
+def test_percent_escapes_are_one_case():
+    # a crawled URL keeps the escapes as the link had them; a raw Arabic path is escaped upper case
+    spellings = (
+        "https://news.example/%d8%ad%d9%84%d8%a8?q=%d8%ad",
+        "https://news.example/%D8%AD%D9%84%D8%A8?q=%D8%AD",
+        "https://news.example/حلب?q=ح",
+    )
+    assert {canonical_url(url, None) for url in spellings} == {"https://news.example/%D8%AD%D9%84%D8%A8?q=%D8%AD"}
+    assert canonical_url(spellings[1], "https://news.example/%d8%ad%d9%84%d8%a8?q=%d8%ad") == canonical_url(spellings[0], None)
+
+
+# Article ids must not change under a dependency upgrade (courlan is pinned in constraints.txt,
+# pyproject allows a range): a change here re-keys articles and needs a new PIPELINE_VERSION.
+PINNED_FOR_VERSION = 2
+PINNED_IDENTITIES = [
+    ("https://www.spa.gov.sa/viewstory.php?lang=ar&newsid=2412345",
+     "https://www.spa.gov.sa/viewstory.php?lang=ar&newsid=2412345", "a6a11aabcd7b15e5d448eba380f582d2"),
+    ("https://www.bbc.co.uk/news/world-middle-east-38243568?utm_source=twitter&utm_medium=social#comments",
+     "https://www.bbc.co.uk/news/world-middle-east-38243568", "5639f9bc8c517ae385e484a9cb272c41"),
+    ("HTTPS://WWW.Reuters.com:443/world/middle-east/syria-aleppo-idUSKBN13X1QB?fbclid=abc",
+     "https://www.reuters.com/world/middle-east/syria-aleppo-idUSKBN13X1QB", "061919df6eb0fb686fb1be4f89542b85"),
+    ("https://xn--mgbh0fb.xn--wgbh1c/%d8%ad%d9%84%d8%a8?id=7",
+     "https://مثال.مصر/%D8%AD%D9%84%D8%A8?id=7", "f9398f6f8efaa20605aa8f5b2e309894"),
+    ("https://arabic.cnn.com/middle-east/article/2016/12/08/kerry-lavrov-aleppo?sid=3&page=2",
+     "https://arabic.cnn.com/middle-east/article/2016/12/08/kerry-lavrov-aleppo?page=2&sid=3", "837ee0ac0d92c322c910a7c15fd9bf77"),
+    ("http://news.example/index.php?option=com_content&view=article&id=42&Itemid=7&gclid=x",
+     "http://news.example/index.php?Itemid=7&id=42&option=com_content&view=article", "441fc52eaade6b63010372cce50df9a1"),
+    ("https://www.aljazeera.net/news/politics/2016/12/8/حلب",
+     "https://www.aljazeera.net/news/politics/2016/12/8/%D8%AD%D9%84%D8%A8", "d1e7bfaa2ecdab1ea0fb4c23c6cb2772"),
+    ("https://news.example/story?q=a+b&q=c%2fd",
+     "https://news.example/story?q=a+b&q=c%2Fd", "ffabe121cfb2d2ea31bc3ddce0cd172d"),
+    ("https://news.example//a//b/?", "https://news.example/a/b/", "da14c304499a55bf253c6e5ea6d206ad"),
+]
+
+
+@pytest.mark.parametrize(("url", "canonical", "article_id"), PINNED_IDENTITIES)
+def test_article_identity_is_pinned(url, canonical, article_id):
+    assert canonical_url(url, None) == canonical
+    assert article_id_for(canonical) == article_id
+    # the declared canonical reaches canonical_url normalised already: normalising it again is a no-op
+    assert canonical_url(canonical, None) == canonical
+
+
+def test_the_pinned_identities_are_this_pipeline_versions():
+    assert PIPELINE_VERSION == PINNED_FOR_VERSION, "a new pipeline version: are the pinned ids still its ids?"
+
+
+IDN_PUNYCODE = "xn--mgbh0fb.xn--wgbh1c"
+IDN_UNICODE = "مثال.مصر"
+
+
+def test_an_internationalised_host_has_one_spelling():
+    assert domain_of(f"https://www.{IDN_PUNYCODE}/a") == domain_of(f"https://{IDN_UNICODE}/a") == IDN_UNICODE
+    assert domain_of("https://XN--BCHER-KVA.Example/a") == domain_of("https://BÜCHER.example/a") == "bücher.example"
+    # not valid punycode: still the page's host, as written
+    assert domain_of("https://xn--zz.example/a") == "xn--zz.example"
+
+
+def test_a_same_host_canonical_in_the_other_spelling_is_the_identity():
+    # crawled URLs carry punycode hosts, declared canonicals come out of metadata in Unicode: an AMP
+    # page and its article are one article
+    amp = f"https://{IDN_PUNYCODE}/amp/story/1"
+    declared = extract_page_metadata(
+        load_html(f'<html><head><link rel="canonical" href="https://{IDN_UNICODE}/story/1"></head><body></body></html>'), amp
+    ).canonical_url
+    assert canonical_url(amp, declared) == f"https://{IDN_UNICODE}/story/1"
+    assert canonical_url(f"https://{IDN_UNICODE}/amp/story/1", f"https://{IDN_PUNYCODE}/story/1") == f"https://{IDN_UNICODE}/story/1"
+
+
+def test_the_crawled_url_and_the_article_name_one_outlet():
+    # the pipeline keys site chrome by domain_of(the crawled URL); articles and their indexes by
+    # the domain of the canonical URL
+    crawled = crawled_url(f"https://www.{IDN_UNICODE}/story/1")
+    assert IDN_PUNYCODE in crawled
+    assert domain_of(crawled) == domain_of(canonical_url(crawled, None)) == IDN_UNICODE

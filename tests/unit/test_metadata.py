@@ -122,3 +122,15 @@ def test_a_date_is_plausible_up_to_a_year_ahead_also_on_a_leap_day(value: str, k
     # "now a year on" was now.replace(year=+1), which raised on 29 February: every page with a date failed
     leap_day = datetime(2028, 2, 29, 12, tzinfo=UTC)
     assert (metadata.plausible_date(value, now=leap_day) == value) is kept
+
+
+def test_a_declared_canonical_keeps_its_story_number_and_loses_trackers_and_fragment() -> None:
+    head = '<link rel="canonical" href="/viewstory.php?utm_source=rss&newsid=2412345&lang=ar#top">'
+    page = load_html(PAGE.format(head=head))
+    declared = extract_page_metadata(page, "https://www.spa.gov.sa/viewstory.php?newsid=2412345&lang=ar").canonical_url
+    assert declared == "https://www.spa.gov.sa/viewstory.php?lang=ar&newsid=2412345"
+
+
+def test_a_declared_canonical_has_upper_case_percent_escapes() -> None:
+    page = load_html(PAGE.format(head='<meta property="og:url" content="https://news.example/%d8%ad%d9%84%d8%a8">'))
+    assert extract_page_metadata(page, "https://news.example/x").canonical_url == "https://news.example/%D8%AD%D9%84%D8%A8"

@@ -90,7 +90,7 @@ rules:
     assert any("term '__' has no word in it" in p for p in found)
     assert any("unknown webhook 'nowhere'" in p for p in found)
     assert any("duplicate rule id" in p for p in found)
-    assert any("secret 'unknown-key' is not in the setting" in p for p in found)
+    assert any("secret 'unknown-key' is not in WIREFEED_ALERT_WEBHOOK_SECRETS" in p for p in found)
     # Without the secrets at hand (rules check --no-secrets) only the secret problem goes away.
     with pytest.raises(RulesError) as caught:
         parse_rules(text, source="rules.yaml", secret_names=None)
@@ -105,3 +105,17 @@ def test_the_example_file_is_valid_and_explained(tmp_path):
     assert "at least 3 distinct outlets within 60 minutes" in text
     with pytest.raises(RulesError, match="cannot read"):
         load_rules(tmp_path / "missing.yaml", secret_names=None)
+
+
+@pytest.mark.parametrize("outlet", ["xn--mgbh0fb.xn--wgbh1c", "مثال.مصر"])
+def test_rule_domains_take_the_spelling_of_article_domains(outlet):
+    # articles name an internationalised outlet in Unicode (workers.stages.article.domain_of)
+    text = f"""
+version: 1
+rules:
+  - {{id: outlet, kind: article, match: {{domains: ["{outlet}", reuters.com]}}}}
+  - {{id: story, kind: breaking_story, match: {{min_outlets: 2, within_minutes: 30, domains: ["news.{outlet}"]}}}}
+"""
+    outlet_rule, story_rule = parse_rules(text, source="rules.yaml", secret_names=None).rules
+    assert outlet_rule.conditions.domains == {"مثال.مصر", "reuters.com"}
+    assert story_rule.conditions.domains == {"news.مثال.مصر"}

@@ -21,6 +21,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from workers.textnorm import normalize, tokenize
+from workers.urlnorm import unicode_host
 
 # A symlink to schemas/rules.v1.schema.json, so that the installed package carries the contract.
 SCHEMA_PATH = Path(__file__).with_name("rules.v1.schema.json")
@@ -142,6 +143,12 @@ def _terms(values: list[str] | None) -> tuple[Term, ...]:
     return tuple(Term(value, tuple(tokenize(normalize(value)))) for value in values or ())
 
 
+def _domains(values: list[str] | None) -> frozenset[str]:
+    """In the spelling of article domains (:func:`workers.stages.article.domain_of`): a rule may
+    name an internationalised outlet in punycode or in Unicode."""
+    return frozenset(unicode_host(value) for value in values or ())
+
+
 def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
     webhooks = {
         name: WebhookTarget(name=name, url=spec["url"], secret=spec["secret"])
@@ -157,7 +164,7 @@ def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
                 any_terms=_terms(match.get("terms")),
                 all_terms=_terms(match.get("all_terms")),
                 exclude_terms=_terms(match.get("exclude_terms")),
-                domains=frozenset(match.get("domains", ())),
+                domains=_domains(match.get("domains")),
                 languages=frozenset(match.get("languages", ())),
                 urgent=match.get("urgent"),
             )
@@ -165,7 +172,7 @@ def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
             conditions = StoryConditions(
                 min_outlets=match["min_outlets"],
                 within=timedelta(minutes=match["within_minutes"]),
-                domains=frozenset(match.get("domains", ())),
+                domains=_domains(match.get("domains")),
             )
         rules.append(
             Rule(
@@ -197,7 +204,8 @@ def _semantic_problems(ruleset: RuleSet, secret_names: Collection[str] | None) -
                 f"{where}: term {term.text!r} has no word in it" for term in rule.conditions.terms if not term.tokens
             )
     problems.extend(
-        f"webhooks/{target.name}: secret {target.secret!r} is not in the setting ALERT_WEBHOOK_SECRETS"
+        f"webhooks/{target.name}: secret {target.secret!r} is not in WIREFEED_ALERT_WEBHOOK_SECRETS"
+        " (`wirefeed rules check --no-secrets FILE` checks a file without the secrets at hand)"
         for target in ruleset.webhooks.values()
         if secret_names is not None and target.secret not in secret_names
     )

@@ -1,7 +1,9 @@
 """Stage 3: decoded page + extracted document -> the published Article, with stable identity.
 
 The article id is derived from the canonical URL only, so a re-crawl, a redelivery or a replay
-of the same page always lands on the same id (and overwrites, never duplicates).
+of the same page always lands on the same id (and overwrites, never duplicates). The canonical URL
+is spelled as :func:`workers.urlnorm.normalized_url` has it; a change to that spelling changes
+article ids and needs a new PIPELINE_VERSION.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import unicodedata
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from courlan import normalize_url
-
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.stages.decode import DecodedPage
 from workers.stages.extract import EXTRACTOR_VERSION, ExtractedDocument
+from workers.urlnorm import normalized_url, unicode_host
 
 
 def canonical_url(page_url: str, declared_canonical: str | None) -> str:
@@ -29,7 +30,7 @@ def canonical_url(page_url: str, declared_canonical: str | None) -> str:
     if declared_canonical and _host(declared_canonical) == _host(page_url):
         chosen = declared_canonical
     try:
-        return normalize_url(chosen, strict=True)
+        return normalized_url(chosen)
     except ValueError:
         return chosen
 
@@ -99,9 +100,12 @@ def build_article(
 
 
 def domain_of(url: str) -> str:
+    """The outlet: the host without "www.", in one spelling whether the URL has it in punycode
+    (a crawled URL) or in Unicode (a canonical one), so that chrome statistics, domain indexes and
+    alert rules agree on it."""
     host = _host(url)
     return host[4:] if host.startswith("www.") else host
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    return unicode_host(urlsplit(url).hostname or "")

@@ -31,7 +31,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from courlan import normalize_url
 from dateparser.search import search_dates
 from htmldate import find_date
 from langcodes import LanguageTagError, standardize_tag
@@ -39,6 +38,8 @@ from lxml.etree import XPath
 from lxml.html import HtmlElement
 from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import extract_catstags, extract_sitename
+
+from workers.urlnorm import normalized_url
 
 _ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -690,7 +691,7 @@ def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) ->
         if urlsplit(absolute).scheme not in ("http", "https"):
             continue
         try:
-            return normalize_url(absolute, strict=True)
+            return normalized_url(absolute)
         except (ValueError, TypeError):
             continue
     return None

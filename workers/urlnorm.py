@@ -1,0 +1,67 @@
+"""One spelling for URLs and hosts that name the same page or outlet. Pure.
+
+Article identity (:mod:`workers.stages.article`), the canonical link a page declares
+(:mod:`workers.stages.metadata`) and the domains of alert rules (:mod:`workers.alerts.rules`) are
+compared in these forms, so every one of them goes through this module and none has its own.
+It imports nothing of the pipeline's, so that loading alert rules does not load the extractor.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from courlan import normalize_url
+
+_IDNA_PREFIX = "xn--"
+_PERCENT_ESCAPE = re.compile("%[0-9a-fA-F]{2}")
+# Parameters that only say how a reader arrived (campaigns, ad clicks, shares) or who they are
+# (sessions). Only unambiguous names: a tracker kept splits one article into two ids, which the
+# duplicate detector joins again; a story number taken for a tracker merges two articles into
+# one, and the older is lost. courlan's own list is not used for that reason: it also matches
+# names that start with "ref", "ga" or "gl" and names such as "cid", "uid" and "source"
+# (?gallery=2, ?global=1, ?cid=4411 on sites that number their stories so).
+_TRACKING_PARAMETER = re.compile(
+    r"^(?:utm|ga|gs|mc|mtm|pk|piwik|itm|mkt|oly|vero|hsa|ads?)_"
+    r"|^(?:dc|fbc|gc|twc|yc|ysc)lid$|^(?:gbra|wbra|igsh|msclk|click)id$"
+    r"|^_(?:ga|gl|hsenc|hsmi|ke)$"
+    r"|^(?:gclsrc|ocid|smid|cmpid|icid|xtor|ref_src|ref_url|at_medium|at_campaign)$"
+    r"|^(?:j|php|asp)?sessionid$|^(?:phpsessid|jsessionid|sessid)$"
+)
+
+
+def unicode_host(host: str) -> str:
+    """The host in lower case with its IDNA labels in Unicode: ``xn--mgbh0fb.xn--wgbh1c``,
+    ``مثال.مصر`` and ``XN--MGBH0FB.مصر`` are one outlet. Crawlers and :mod:`workers.models` write
+    hosts in punycode, courlan (hence canonical URLs) and people writing rules in Unicode; the
+    Unicode form is the one a person reads. A label that is not valid punycode is kept as
+    written: the page still has a host, only not an internationalised one."""
+    labels = []
+    for label in host.lower().split("."):
+        if label.startswith(_IDNA_PREFIX):
+            try:
+                label = label.encode("ascii").decode("idna")
+            except UnicodeError:
+                pass
+        labels.append(label)
+    return ".".join(labels)
+
+
+def normalized_url(url: str) -> str:
+    """The URL as article identity spells it. courlan normalises the scheme, host and path: scheme
+    and host in lower case, the host's IDNA labels in Unicode, the scheme's default port dropped.
+    The query is this module's: tracking parameters
+    (``_TRACKING_PARAMETER``) and empty ones removed, the others kept, sorted by name (courlan's
+    strict mode kept only a short list of names, and ``?newsid=1`` and ``?newsid=2`` were one
+    article). The fragment is dropped: it names a place in a page, never another page.
+    Percent-escapes are upper case (RFC 3986 6.2.2.1: ``%d8%ad`` is ``%D8%AD``). Raises
+    ValueError for a URL that cannot be parsed (an IPv6 host without its closing bracket)."""
+    parts = urlsplit(url)
+    scheme, host, path, _, _ = urlsplit(normalize_url(urlunsplit((*parts[:3], "", "")), strict=False))
+    kept = sorted(
+        ((name, value) for name, value in parse_qsl(parts.query) if not _TRACKING_PARAMETER.search(name.lower())),
+        key=lambda parameter: parameter[0],
+    )
+    query = urlencode(kept)
+    normalized = urlunsplit((scheme, host, path or ("/" if query else ""), query, ""))
+    return _PERCENT_ESCAPE.sub(lambda escape: escape.group().upper(), normalized)
