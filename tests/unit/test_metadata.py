@@ -134,3 +134,9 @@ def test_a_declared_canonical_keeps_its_story_number_and_loses_trackers_and_frag
 def test_a_declared_canonical_has_upper_case_percent_escapes() -> None:
     page = load_html(PAGE.format(head='<meta property="og:url" content="https://news.example/%d8%ad%d9%84%d8%a8">'))
     assert extract_page_metadata(page, "https://news.example/x").canonical_url == "https://news.example/%D8%AD%D9%84%D8%A8"
+
+
+def test_a_page_without_a_site_name_is_named_by_its_host_in_unicode() -> None:
+    # as its article's domain (workers/urlnorm.py), not in the punycode of the crawled URL
+    tree = load_html("<html><head><title>خبر</title></head><body><p>نص</p></body></html>")
+    assert extract_page_metadata(tree, "https://www.xn--mgbh0fb.xn--wgbh1c/a").site_name == "مثال.مصر"

@@ -39,7 +39,7 @@ from lxml.html import HtmlElement
 from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import extract_catstags, extract_sitename
 
-from workers.urlnorm import normalized_url
+from workers.urlnorm import normalized_url, unicode_host
 
 _ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -701,7 +701,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     meta = _meta(tree)
     ld = json_ld_article(tree) or {}
 
-    domain = ((urlsplit(url).hostname or "") if url else "").removeprefix("www.")
+    domain = unicode_host((urlsplit(url).hostname or "") if url else "").removeprefix("www.")
     site_name = _site_name(tree, meta, ld, domain)
     site_names = [s for s in (site_name, domain, domain.split(".")[0]) if s]
 
