@@ -5,25 +5,45 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from jsonschema import Draft202012Validator, FormatChecker
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class Contract(NamedTuple):
+    """A topic's schema file, and the definition in it that the topic's messages follow (None: the
+    whole file). alerts.v1 describes two topics, whose messages must not pass for each other's."""
+
+    file: str
+    definition: str | None = None
+
+
 TOPIC_SCHEMAS = {
-    "pages.raw": "pages.raw.v1.schema.json",
-    "articles": "articles.v1.schema.json",
-    "pages.dlq": "pages.dlq.v1.schema.json",
-    "alerts": "alerts.v1.schema.json",
-    "alerts.dlq": "alerts.v1.schema.json",
-    "rules": "rules.v1.schema.json",  # not a topic: the alert rules file
+    "pages.raw": Contract("pages.raw.v1.schema.json"),
+    "articles": Contract("articles.v1.schema.json"),
+    "pages.dlq": Contract("pages.dlq.v1.schema.json"),
+    "alerts": Contract("alerts.v1.schema.json", "alert"),
+    "alerts.dlq": Contract("alerts.v1.schema.json", "dead_letter"),
+    "rules": Contract("rules.v1.schema.json"),  # not a topic: the alert rules file
 }
 
 
+def schema_file(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+
+
 @cache
-def validator(topic: str) -> Draft202012Validator:
-    schema = json.loads((SCHEMAS / TOPIC_SCHEMAS[topic]).read_text(encoding="utf-8"))
+def validator(topic: str, *, formats: bool = True) -> Draft202012Validator:
+    """The topic's validator; ``formats=False`` is what a crawler gets from a default validator,
+    which takes ``format`` as an annotation only."""
+    contract = TOPIC_SCHEMAS[topic]
+    schema = schema_file(contract.file)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FormatChecker())
+    if contract.definition is not None:
+        schema = {key: schema[key] for key in ("$schema", "$id", "$defs")} | {"$ref": f"#/$defs/{contract.definition}"}
+    return Draft202012Validator(schema, format_checker=FormatChecker() if formats else None)
 
 
 def assert_valid(topic: str, message: dict | bytes | str) -> dict:

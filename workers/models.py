@@ -4,11 +4,13 @@ tests check that these models and those schemas agree on real produced messages.
 from __future__ import annotations
 
 import re
+import string
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
@@ -29,7 +31,15 @@ _MAX_URL_CHARS = 2083
 _URL_START = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\s]")
 # RFC 3339 as the schemas' "date-time" format checks it. Pydantic alone also reads Unix times,
 # bare dates and times without an offset, which ``.timestamp()`` then takes as the worker's local time.
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", re.ASCII)
+# The pages.raw schema has the same text as fetched_at's pattern, for validators that take formats
+# as annotations only (2020-12's default); [0-9], not \d, which Python's re, unlike JavaScript's,
+# lets match other scripts' digits.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+# HTTP field names are ASCII tokens, case-insensitive in ASCII only (RFC 9110 5.1): str.lower()
+# would also fold other scripts' letters (the Kelvin sign into "k").
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _web_url_text(value: object) -> object:
@@ -45,6 +55,26 @@ def _rfc3339_text(value: object) -> object:
     if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
         return value
     raise ValueError("should be an RFC 3339 date-time with its UTC offset, e.g. 2026-11-22T10:00:00Z")
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema's "integer" is any whole number, 200.0 and 2e2 included (json reads them as
+    # floats); 200.5 and booleans are left for StrictInt to refuse.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _lower_case_names(headers: dict[str, str]) -> dict[str, str]:
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.translate(_ASCII_LOWER)
+        if lowered.get(key, value) != value:
+            # Two spellings of one header that disagree (Content-Type and content-type naming
+            # two charsets): taking either would be a guess, and a wrong charset is mojibake.
+            raise ValueError(f"headers name {key!r} twice, in two spellings with different values")
+        lowered[key] = value
+    return lowered
 
 
 _WebUrl = Annotated[AnyHttpUrl, BeforeValidator(_web_url_text)]
@@ -76,9 +106,11 @@ class RawPage(_Message):
     final_url: _WebUrl | None = None
     fetched_at: _Rfc3339Datetime
     # Strict as the schema's "integer": a string "200" the contract refuses must not pass here.
-    status: Annotated[StrictInt, Field(ge=100, le=599)] = 200
+    status: Annotated[StrictInt, BeforeValidator(_whole_number), Field(ge=100, le=599)] = 200
     content_type: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    # Names in lower case, whatever the crawler's spelling: HTTP's are case-insensitive, and the
+    # stages look a header up by its lower-case name.
+    headers: Annotated[dict[str, str], AfterValidator(_lower_case_names)] = Field(default_factory=dict)
     # Exactly one of the two: text the crawler already decoded, or the raw bytes (base64)
     # with the charset the crawler saw declared (HTTP header or <meta>); None lets us sniff.
     html: str | None = None

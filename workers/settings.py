@@ -83,7 +83,10 @@ class Settings(BaseSettings):
     # Pages larger than this (decoded HTML) are dead-lettered instead of extracted: no news
     # article needs it, and trafilatura's run time grows super-linearly on such pages.
     max_html_bytes: int = Field(default=8 * MIB, ge=64 * 1024)
-    min_text_chars: int = Field(default=80, ge=0)
+    # At least 1: an article's text is never empty (the articles schema's minLength). With 0, a
+    # page whose every line was removed as chrome (a list of related links) was published with
+    # the text "".
+    min_text_chars: int = Field(default=80, ge=1)
 
     # --- site-learned chrome (workers/chrome_index.py) -------------------------------------
     # A body block on at least this many distinct pages of a domain, and on at least this share

@@ -205,6 +205,25 @@ def test_the_charset_of_the_content_type_is_read_when_the_crawler_declared_none(
     assert isinstance(result, Kept) and result.value.html == "<p>حلب</p>" and result.value.encoding == "cp1256"
 
 
+@pytest.mark.parametrize("name", ["Content-Type", "CONTENT-TYPE", "content-type"])
+def test_header_names_are_read_in_any_case(name):
+    text = "فشل المحادثات في جنيف"  # too short to detect: read alone, the bytes pass for windows-1251
+    raw = f"<html><body><p>{text}</p></body></html>".encode("cp1256")
+    result = decode(message(html_b64=b64(raw), headers={name: "text/html; charset=windows-1256"}))
+    assert isinstance(result, Kept) and result.value.encoding == "cp1256" and text in result.value.html
+    assert result.value.page.headers == {"content-type": "text/html; charset=windows-1256"}
+
+
+def test_one_header_in_two_spellings_is_refused_when_they_disagree():
+    raw = b64("<p>فشل المحادثات في جنيف</p>".encode("cp1256"))
+    same = {"Content-Type": "text/html; charset=windows-1256", "content-type": "text/html; charset=windows-1256"}
+    assert isinstance(decode(message(html_b64=raw, headers=same)), Kept)
+    differ = {"Content-Type": "text/html; charset=windows-1256", "content-type": "text/html; charset=windows-1251"}
+    result = decode(message(html_b64=raw, headers=differ))
+    assert isinstance(result, Failed) and result.reason == "schema"
+    assert "headers" in result.detail and "content-type" in result.detail
+
+
 def test_gb2312_label_decodes_as_its_browser_superset():
     text = "<meta charset='gb2312'><p>习近平 镕</p>"  # 镕 is GBK, not GB2312
     result = decode(message(html_b64=base64.b64encode(text.encode("gb18030")).decode()))
@@ -260,6 +279,20 @@ def test_input_repeated_in_a_reason_is_cut(fields):
     assert isinstance(result, Dropped | Failed) and len(result.detail) < 2000
 
 
+def test_a_version_of_the_contract_this_worker_does_not_read_has_its_own_reason():
+    # a v2 crawler may send fields v1 does not know: the version, not the field, is the reason
+    result = decode(message(schema="wirefeed.pages.raw/2", html="<p>x</p>", etag='"abc"'))
+    assert isinstance(result, Failed) and (result.stage, result.reason) == ("decode", "unsupported_version")
+    assert "'wirefeed.pages.raw/2'" in result.detail and "wirefeed.pages.raw/1" in result.detail
+    assert isinstance(decode(message(schema="wirefeed.pages.raw/1", html="<p>x</p>")), Kept)
+
+
+@pytest.mark.parametrize("schema", ["wirefeed.article/1", "pages.raw/1", 1, None])
+def test_a_schema_field_that_names_no_version_of_the_contract_is_a_schema_error(schema):
+    result = decode(message(schema=schema, html="<p>x</p>"))
+    assert isinstance(result, Failed) and result.reason == "schema" and "schema" in result.detail
+
+
 def test_missing_url_names_the_field():
     result = decode(json.dumps({"html": "<p>x</p>", "fetched_at": "2026-11-22T10:00:00Z"}).encode())
     assert isinstance(result, Failed) and "url" in result.detail
@@ -280,6 +313,8 @@ def test_binary_bytes_as_the_page_body_fail():
     [
         ({"html": "   \n  "}, "empty_html"),
         ({"html": "<p>x</p>", "content_type": "application/pdf"}, "not_html"),
+        ({"html_b64": b64(b"%PDF-1.7\n\xe2\xe3\xcf\xd3"), "headers": {"content-type": "application/pdf"}}, "not_html"),
+        ({"html": "<p>x</p>", "content_type": "", "headers": {"Content-Type": "image/png"}}, "not_html"),
     ],
 )
 def test_pages_we_do_not_publish_are_dropped_with_a_reason(fields, reason):
@@ -287,9 +322,28 @@ def test_pages_we_do_not_publish_are_dropped_with_a_reason(fields, reason):
     assert isinstance(result, Dropped) and result.reason == reason
 
 
+def test_the_content_type_field_wins_over_the_header():
+    result = decode(message(html="<p>x</p>", content_type="text/html", headers={"content-type": "application/pdf"}))
+    assert isinstance(result, Kept)
+
+
 @pytest.mark.parametrize("status", [200, 203, 299])
 def test_a_2xx_status_is_a_page(status):
     assert isinstance(decode(message(html="<p>x</p>", status=status)), Kept)
+
+
+@pytest.mark.parametrize("status", ["200.0", "2e2", "2.0E2", "200"])
+def test_a_status_written_as_a_whole_float_is_the_integer(status):
+    # JSON Schema's "integer" takes any whole number, and json reads these as floats
+    value = message(html="<p>x</p>")[:-1] + b', "status": ' + status.encode() + b"}"
+    result = decode(value)
+    assert isinstance(result, Kept) and result.value.page.status == 200
+
+
+@pytest.mark.parametrize("status", ["200.5", "true", '"200"'])
+def test_a_status_that_is_not_a_whole_number_is_a_schema_error(status):
+    result = decode(message(html="<p>x</p>")[:-1] + b', "status": ' + status.encode() + b"}")
+    assert isinstance(result, Failed) and result.reason == "schema" and "status" in result.detail
 
 
 @pytest.mark.parametrize("status", [100, 199, 300, 301, 304, 399, 404, 500])

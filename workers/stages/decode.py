@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import charset_normalizer
 from pydantic import ValidationError
@@ -41,6 +42,11 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 # on fetched_at: one page dated a year ahead would found a story that never ends.
 _MAX_CLOCK_SKEW = timedelta(minutes=10)
 _META = "<meta charset>"
+# The pages.raw versions this worker reads, as RawPage's "schema" field takes them. A message that
+# names another version of the contract is told from a malformed one: its fix is not the crawler's
+# but an upgrade of the workers, then a replay of its offsets.
+_READ_VERSIONS: tuple[str, ...] = get_args(RawPage.model_fields["schema_"].annotation)
+_CONTRACT_NAME = "wirefeed.pages.raw/"
 # Input echoed in a reason's detail (a content type, a charset label, a field name) is cut to
 # this: the dead letter repeats the detail, and a dead letter must fit its topic.
 _MAX_ECHO_CHARS = 100
@@ -153,6 +159,11 @@ def decode_message(
         return Failed.from_exception(STAGE, "not_json", exc)
     if not isinstance(payload, dict):
         return Failed(STAGE, "not_an_object", "TypeError", f"expected a JSON object, got {type(payload).__name__}")
+    if (version := _unsupported_version(payload)) is not None:
+        return Failed(
+            STAGE, "unsupported_version", "UnsupportedVersion",
+            f"schema {_echo(version)!r} is a version this worker does not read; it reads {', '.join(_READ_VERSIONS)}",
+        )
     try:
         page = RawPage.model_validate(payload)
     except ValidationError as exc:
@@ -168,8 +179,9 @@ def decode_message(
 
     if not 200 <= page.status < 300:
         return Dropped(STAGE, "http_status", f"HTTP status {page.status}")
-    if page.content_type and not page.content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES):
-        return Dropped(STAGE, "not_html", f"content type {_echo(page.content_type)!r}")
+    content_type = page.content_type or page.headers.get("content-type")
+    if content_type and not content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES):
+        return Dropped(STAGE, "not_html", f"content type {_echo(content_type)!r}")
 
     if page.html is not None:
         html, encoding, size = page.html, "utf-8", len(page.html.encode("utf-8", "surrogatepass"))
@@ -279,6 +291,15 @@ def _content_type_charset(page: RawPage) -> str | None:
     for content_type in (page.content_type, page.headers.get("content-type")):
         if content_type and (match := _CONTENT_TYPE_CHARSET.search(content_type)):
             return match.group(1)
+    return None
+
+
+def _unsupported_version(payload: dict[str, object]) -> str | None:
+    """The version of pages.raw the message names when this worker does not read it. Any other
+    value of the field (not a version of this contract) is a schema error like any malformed field."""
+    named = payload.get("schema")
+    if isinstance(named, str) and named.startswith(_CONTRACT_NAME) and named not in _READ_VERSIONS:
+        return named
     return None
 
 
