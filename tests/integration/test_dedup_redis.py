@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from contract import assert_valid
 
 from workers.alerts.engine import AlertEngine, RulesFile
 from workers.alerts.ledger import AlertLedger
@@ -22,6 +23,7 @@ from workers.alerts.rules import RuleKind
 from workers.dedup.index import DF_LANGUAGES_HELD, MEMOS_KEPT, DedupConfig, DedupDecision, DedupIndex, Status
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.settings import Settings
+from workers.sinks.redis_store import ArticleVersion
 from workers.stages.extract import DETECTED_LANGUAGES
 
 from tests.shared_data import SEEDS
@@ -79,6 +81,17 @@ def article(
     )
 
 
+def as_published(decision: DedupDecision, page: Article) -> dict:
+    """The article the pipeline stores and publishes for this decision (workers/pipeline.py: the
+    decision applied, then serialised as ArticleVersion does), held to the articles schema."""
+    return assert_valid("articles", ArticleVersion.of(decision.applied_to(page)).value)
+
+
+async def alerts_in_stream(redis_client: aioredis.Redis, ledger: AlertLedger) -> list[dict]:
+    """The alerts of the Redis stream, each held to the alerts schema as it is stored there."""
+    return [assert_valid("alerts", fields[b"json"]) for _id, fields in await redis_client.xrange(ledger.stream_key)]
+
+
 @pytest.fixture
 def index(redis_client: aioredis.Redis, settings: Settings) -> DedupIndex:
     # Few buckets: several entries share each, as in production.
@@ -100,12 +113,15 @@ def edited(text: str) -> str:
 async def test_same_content_at_another_url_is_an_exact_duplicate(index: DedupIndex) -> None:
     original = article("https://one.example/a", body(SEED_000))
     first = await index.classify(original)
-    copy = await index.classify(article("https://amp.one.example/a", body(SEED_000), minutes=5))
+    copy_page = article("https://amp.one.example/a", body(SEED_000), minutes=5)
+    copy = await index.classify(copy_page)
     assert first.status is Status.NEW and first.story_id
     assert copy.status is Status.DUPLICATE
     assert copy.duplicate_of == original.article_id
     assert copy.similarity == 1.0
     assert copy.story_id == first.story_id
+    published = as_published(copy, copy_page)
+    assert (published["status"], published["duplicate_of"], published["similarity"]) == ("duplicate", original.article_id, 1.0)
 
 
 async def test_the_same_url_again_is_an_update_only_when_its_content_changed(
@@ -114,26 +130,27 @@ async def test_the_same_url_again_is_an_update_only_when_its_content_changed(
     url = "https://one.example/a"
     first = await index.classify(article(url, body(SEED_000)))
     again = await index.classify(article(url, body(SEED_000), minutes=60))
-    changed = await index.classify(
-        article(url, body(SEED_000) + "\nتحديث: وصل الوفد.", minutes=120)
-    )
+    changed_page = article(url, body(SEED_000) + "\nتحديث: وصل الوفد.", minutes=120)
+    changed = await index.classify(changed_page)
     stale = await index.classify(article(url, body(SEED_000), minutes=90))  # an older crawl, late
     assert again.status is Status.UNCHANGED and not again.emit
     assert changed.status is Status.UPDATE and changed.emit
     assert changed.story_id == first.story_id and changed.duplicate_of is None
     assert stale.status is Status.UNCHANGED
+    published = as_published(changed, changed_page)
+    assert (published["status"], published["duplicate_of"], published["similarity"]) == ("update", None, None)
 
 
 async def test_an_edited_copy_is_a_near_duplicate(index: DedupIndex) -> None:
     original = article("https://one.example/a", body(SEED_000))
     first = await index.classify(original)
-    copy = await index.classify(
-        article("https://two.example/b", edited(body(SEED_000)), minutes=30)
-    )
+    copy_page = article("https://two.example/b", edited(body(SEED_000)), minutes=30)
+    copy = await index.classify(copy_page)
     assert copy.status is Status.DUPLICATE
     assert copy.duplicate_of == original.article_id
     assert copy.similarity is not None and 0.35 <= copy.similarity < 1.0
     assert copy.story_id == first.story_id
+    assert as_published(copy, copy_page)["similarity"] == copy.similarity
 
 
 async def test_a_different_article_of_the_same_site_is_not_a_duplicate(index: DedupIndex) -> None:
@@ -349,6 +366,7 @@ class Newsroom:
         decision = await self.index.classify(page)
         assert decision.emit
         stored = decision.applied_to(page)
+        as_published(decision, page)
         assert decision.story_id is not None
         story = StoryInfo(decision.story_id, await self.index.story_outlets(decision.story_id))
         fired = await self.engine.on_article(stored, urgent=stored.urgent, story=story, replay=None, source="pages.raw/0/1")
@@ -411,7 +429,8 @@ async def test_a_fired_alert_is_remembered_as_long_as_its_subject_goes_on(
     await redis_client.expire(key, 30)  # stands for the end of fired_ttl_s, weeks into the story
     assert (await desk.process(article("https://d.example/3", body(SEED_000), minutes=DAY)))[1] == []
     assert 30 < await redis_client.ttl(key) <= 3600
-    assert await redis_client.xlen(desk.ledger.stream_key) == 1
+    (in_stream,) = await alerts_in_stream(redis_client, desk.ledger)
+    assert (in_stream["alert_id"], in_stream["rule_kind"]) == (alert.alert_id, "breaking_story")
 
 
 COPIES = """version: 1
@@ -438,8 +457,11 @@ async def test_a_copy_fires_the_article_rules_its_original_did_not_and_only_thos
     assert fired[0].article.url == reuters.url
     # Its re-crawl with a line added is an update, still a copy: nothing fires again.
     recrawl = article(reuters.url, wire + "\nوأضاف المسؤول أن المحادثات ستستأنف.", minutes=20)
-    decision, fired = await desk.process(recrawl.model_copy(update={"urgent": True}))
+    recrawl = recrawl.model_copy(update={"urgent": True})
+    decision, fired = await desk.process(recrawl)
     assert (decision.status, decision.duplicate_of, fired) == (Status.UPDATE, paper.article_id, [])
+    published = as_published(decision, recrawl)  # an update of a copy: still naming its original
+    assert (published["status"], published["duplicate_of"], published["similarity"]) == ("update", paper.article_id, None)
     # An edited copy that adds a watched word fires that rule, once.
     lines = wire.splitlines()
     lines[2] += " واندلعت اشتباكات قرب الموصل أيضاً."
@@ -447,7 +469,8 @@ async def test_a_copy_fires_the_article_rules_its_original_did_not_and_only_thos
     decision, fired = await desk.process(edited_copy)
     assert decision.status is Status.DUPLICATE and [a.rule_id for a in fired] == ["mosul"]
     assert (await desk.process(edited_copy))[1] == []  # a redelivery
-    assert await redis_client.xlen(desk.ledger.stream_key) == 3
+    in_stream = await alerts_in_stream(redis_client, desk.ledger)
+    assert [a["rule_id"] for a in in_stream] == ["aleppo", "wires-urgent", "mosul"]
 
 
 TITLE_A = "كيري: الجهود ستتواصل بشأن حلب.. والجيش السوري يستمر في التقدّم"

@@ -49,14 +49,17 @@ OTHER_PAGE = SAMPLE_PAGES / "en-cbc-gaza-ceasefire.html"
 
 
 class RecordingPublisher:
-    """``articles`` as one partition: the broker's order is the order of ``articles``."""
+    """``articles`` as one partition: the broker's order is the order of ``articles``. ``values``
+    are the records' values, the bytes the worker's publisher sends as they are (workers/app.py)."""
 
     def __init__(self) -> None:
         self.articles: list[Article] = []
+        self.values: list[bytes] = []
         self.dead_letters: list[DeadLetter] = []
 
     async def publish_article(self, version: ArticleVersion) -> SourcePosition:
         self.articles.append(Article.model_validate_json(version.value))
+        self.values.append(version.value)
         return SourcePosition(topic="articles", partition=0, offset=len(self.articles) - 1)
 
     async def publish_dead_letter(self, record: DeadLetter) -> None:
@@ -356,10 +359,11 @@ async def test_two_crawls_of_a_url_in_flight_together_leave_the_newer_last_on_th
     publisher.let_first_go.set()
     assert await asyncio.gather(older, newer) == [Outcome.KEPT, Outcome.KEPT]
     assert "in Cairo" in publisher.articles[-1].text  # what the compacted topic keeps
+    assert [assert_valid("articles", value)["status"] for value in publisher.values] == ["new", "update"]
 
 
 async def test_two_workers_publishing_two_versions_at_once_leave_the_newer_last_on_the_topic(
-    settings: Settings, build_pipeline
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
 ):
     # Two crawled URLs with one canonical URL: two partitions, so two workers. The older crawl's
     # publish is taken by the broker after the newer one's, which a lock in one worker cannot
@@ -374,6 +378,70 @@ async def test_two_workers_publishing_two_versions_at_once_leave_the_newer_last_
     assert [await asyncio.wait_for(older, timeout=60), newer] == [Outcome.KEPT, Outcome.KEPT]
     assert len({article.article_id for article in publisher.articles}) == 1
     assert ["in Cairo" in article.text for article in publisher.articles] == [True, False, True]
+    # The resend is the version Redis holds, byte for byte, and holds to the schema as it is.
+    held = await redis_client.hget(f"{settings.redis_prefix}:article:{publisher.articles[0].article_id}", "json")
+    assert publisher.values[2] == held
+    assert [assert_valid("articles", value)["status"] for value in publisher.values] == ["update", "new", "update"]
+
+
+async def test_a_copy_and_a_recrawl_of_the_copy_are_published_and_stored_as_their_schema_describes(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    # The CBC page, then the same page crawled on another outlet (its canonical link names another
+    # host: the copy is an article of its own), then the copy crawled again with a line changed.
+    mirror = "https://mirror.example/world/gaza-ceasefire"
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    crawls = [cbc_crawl(1, 0, CBC_HTML), cbc_crawl(2, 5, CBC_HTML, url=mirror), cbc_crawl(3, 20, CBC_NEWER_HTML, url=mirror)]
+    for published, crawl in enumerate(crawls, start=1):
+        assert await pipeline.handle(crawl) is Outcome.KEPT
+        assert len(publisher.values) == published
+        # Redis holds what was published, byte for byte (the json a resend would send)
+        held = await redis_client.hget(f"{settings.redis_prefix}:article:{publisher.articles[-1].article_id}", "json")
+        assert held == publisher.values[-1]
+    original, copy, recrawled = (assert_valid("articles", value) for value in publisher.values)
+    assert (original["status"], original["duplicate_of"], original["similarity"]) == ("new", None, None)
+    assert (copy["status"], copy["duplicate_of"], copy["similarity"]) == ("duplicate", original["article_id"], 1.0)
+    assert copy["article_id"] != original["article_id"] and copy["story_id"] == original["story_id"]
+    # an update of a copy is still a copy: its original, no similarity
+    assert (recrawled["status"], recrawled["duplicate_of"], recrawled["similarity"]) == ("update", original["article_id"], None)
+    assert recrawled["article_id"] == copy["article_id"] and "in Cairo" in recrawled["text"]
+
+
+def script_rendered_page(paragraphs: list[str]) -> str:
+    """An application shell: a title, a menu, an empty mount point, and the article only in the
+    JSON state of its scripts (as Next.js pages carry it)."""
+    state = {"props": {"pageProps": {"article": {"body": "".join(f"<p>{p}</p>" for p in paragraphs)}}}}
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>City council approves the budget | The Daily Example</title></head><body>"
+        '<nav><a href="/">Home</a> <a href="/city">City</a></nav><div id="root"></div>'
+        f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(state)}</script></body></html>'
+    )
+
+
+async def test_a_page_rendered_by_script_is_published_and_stored_with_its_body_from_the_scripts(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    url = "https://app.example/city/budget"
+    html = script_rendered_page([
+        "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
+        "with the mayor promising that the money would go first to schools and to the repair of the old bridge.",
+        "Opposition members argued that the plan leaves the harbour district without the investment it was "
+        "promised two years ago, and that the tax increase will hit small shops harder than large chains.",
+        "The finance director said the city had no choice after the regional government cut its transfers, "
+        "and that the budget would be reviewed in spring once the new figures for tourism were available.",
+    ])
+    message = {"url": url, "fetched_at": "2026-11-22T10:00:00+00:00", "html": html}
+    record = SourceRecord(
+        topic="pages.raw", partition=0, offset=1, key=url.encode(), value=json.dumps(message).encode(), timestamp_ms=None
+    )
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(record) is Outcome.KEPT
+    (value,) = publisher.values
+    article = assert_valid("articles", value)
+    assert article["extraction"]["body_source"] == "embedded" and "harbour district" in article["text"]
+    stored = await redis_client.hget(f"{settings.redis_prefix}:article:{article['article_id']}", "json")
+    assert stored == value
 
 
 class OriginalRefusingPublisher(RecordingPublisher):

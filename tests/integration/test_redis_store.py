@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from contract import assert_valid
 
 from workers.models import SourcePosition
 from workers.settings import Settings
@@ -150,6 +151,8 @@ async def test_an_older_version_the_topic_took_last_makes_the_held_one_sent_agai
     else:
         assert await store.mark_published(morning, on_topic(6), resent=False) is None
         resend = await store.mark_published(evening, on_topic(5), resent=False)
+    assert resend is not None
+    assert_valid("articles", resend.value)  # what the worker sends again: the bytes Redis holds, as they are
     assert resend == evening  # the bytes Redis holds, and the record that wrote them
     assert await store.mark_published(resend, on_topic(7), resent=True) is None
     assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish
@@ -173,6 +176,8 @@ async def test_a_topic_whose_offsets_went_back_ends_the_resends(settings: Settin
     morning, evening = await saved_morning_and_evening(store)
     assert await store.mark_published(morning, on_topic(500), resent=False) is None
     resend = await store.mark_published(evening, on_topic(0), resent=False)
+    assert resend is not None
+    assert_valid("articles", resend.value)
     assert resend == evening
     assert await store.mark_published(resend, on_topic(1), resent=True) is None
     assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish

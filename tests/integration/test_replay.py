@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from contract import assert_valid
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from pydantic import SecretStr
 from worker_harness import (
@@ -276,7 +277,7 @@ def test_a_replay_after_a_version_bump_updates_every_article_exactly_once(settin
     published = read_topic(settings, settings.topic_articles, at_least=2 * len(article_ids), timeout_s=60)
     per_article = Counter(r.key for r in published)
     assert per_article == {i: 2 for i in article_ids}  # the first version, then exactly one update
-    versions = sorted(json.loads(r.value)["pipeline_version"] for r in published)
+    versions = sorted(assert_valid("articles", r.value)["pipeline_version"] for r in published)
     assert versions == [settings.pipeline_version] * len(article_ids) + [bumped.pipeline_version] * len(article_ids)
 
 
@@ -342,7 +343,7 @@ rules:
 
         wait_for(lambda: alerts_by_rule()["breaking"] == 1 and alerts_by_rule()["aleppo"] >= 2,
                  timeout_s=60, what="the keyword and breaking-story alerts", worker=worker)
-        fired = [json.loads(fields[b"json"]) for _id, fields in client.xrange(stream)]
+        fired = [assert_valid("alerts", fields[b"json"]) for _id, fields in client.xrange(stream)]
         aleppo = [a for a in fired if a["rule_id"] == "aleppo"]
         assert seeds <= {a["article"]["article_id"] for a in aleppo}
         assert len({a["article"]["article_id"] for a in aleppo}) == len(aleppo)  # once per article

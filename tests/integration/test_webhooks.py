@@ -216,7 +216,12 @@ def seeds_story() -> StoryInfo:
 
 
 async def stream_alerts(ledger: AlertLedger, redis_client) -> list[Alert]:
-    return [Alert.model_validate_json(fields[b"json"]) for _id, fields in await redis_client.xrange(ledger.stream_key)]
+    """The alerts of the Redis stream, each held to the alerts schema as stored (what a consumer
+    of the stream and ``wirefeed alerts tail`` read), then parsed."""
+    values = [fields[b"json"] for _id, fields in await redis_client.xrange(ledger.stream_key)]
+    for value in values:
+        assert_valid("alerts", value)
+    return [Alert.model_validate_json(value) for value in values]
 
 
 async def test_alerts_fire_once_into_the_stream_and_the_topic_whatever_the_redelivery_or_replay(alerting, redis_client):
@@ -278,6 +283,7 @@ async def test_a_crash_between_firing_and_publishing_republishes_on_redelivery(a
                         retry_backoff_max_s=1, clock=lambda: datetime.now(UTC) + timedelta(hours=1))
     assert await later.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7") == []
     (published,) = read_topic(alerting.settings, alerting.alerts_topic, at_least=1)
+    assert_valid("alerts", published.value)  # the stored bytes, published on redelivery
     assert Alert.model_validate_json(published.value) == in_stream
     assert await later.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7") == []
     # on_article returns once the topic acknowledged what it published: read up to the end offsets
