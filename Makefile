@@ -18,7 +18,7 @@ help:
 	@echo "make test          run the test suite (starts its own local stack)"
 	@echo "make venv          create .venv and install wirefeed[test] (only when pyproject.toml or constraints.txt changed)"
 	@echo "make constraints   re-pin constraints.txt to the newest versions pyproject.toml allows"
-	@echo "make deps          install redis-server, Java, Maven, python3-venv when missing (apt)"
+	@echo "make deps          install make, redis-server, redis-cli, Java 17+, Maven, gcc, libc6-dev, python3-venv when missing (apt)"
 	@echo "make stack-up      start the local Kafka + Redis (stack-down, stack-status likewise)"
 	@echo "make bench         run bench/throughput.py"
 	@echo "make clean         stop the local stack, remove .venv, build files and .wirefeed/"

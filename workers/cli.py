@@ -7,6 +7,7 @@ import os
 import sys
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 from dotenv import dotenv_values
@@ -17,6 +18,9 @@ from pydantic_settings import SettingsError
 from workers import logs
 from workers.localstack import StackError
 from workers.settings import Settings
+
+if TYPE_CHECKING:
+    import faust
 
 DESCRIPTION = (
     "Turns crawled news pages (Kafka topic pages.raw) into clean articles in Redis and on the articles "
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         # extra="ignore" lets unrelated variables be; a misspelt or retired WIREFEED_ one would
         # otherwise leave its default in force without a word
         print(f"wirefeed: warning: no such setting, ignored: {', '.join(unknown)}", file=sys.stderr)
-    logs.configure(settings.log_format, args.log_level)
+    logs.configure(settings.log_format, args.log_level, one_shot=args.command is not _worker)
     try:
         return int(args.command(settings, args) or 0)
     except KafkaTimeoutError as exc:
@@ -96,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.set_defaults(command=_stack)
 
-    check = commands.add_parser("check", help="exit 0 when Kafka and Redis are reachable (healthchecks)")
+    check = commands.add_parser(
+        "check", help="exit 0 when Kafka (its group coordinator too) and Redis answer, else name what does not (healthchecks)"
+    )
     check.add_argument("--timeout", type=float, default=5.0)
     check.set_defaults(command=_check)
 
@@ -116,8 +122,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    import faust
-
     from workers.app import create_app
     from workers.pool import ExtractionSettingsError, check_settings
     from workers.topics import ensure_topics
@@ -128,12 +132,21 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         print(f"wirefeed: invalid settings: {exc}", file=sys.stderr)
         return 2
     ensure_topics(settings)
-    app = create_app(settings, log_level=args.log_level)
-    # Faust installs its own logging at start: JSON as every other command, or its own text.
-    json_logs = logs.logging_config("json", args.log_level) if settings.log_format == "json" else None
-    worker = faust.Worker(app, loglevel=args.log_level.upper(), quiet=True, logging_config=json_logs)
-    worker.execute_from_commandline()
+    faust_worker(create_app(settings, log_level=args.log_level), settings, args.log_level).execute_from_commandline()
     return 0
+
+
+def faust_worker(app: faust.App, settings: Settings, log_level: str) -> faust.Worker:
+    """What ``wirefeed worker`` runs ``app`` in."""
+    import faust
+
+    # Faust installs its own logging at start: JSON as every other command, or its own text.
+    json_logs = logs.logging_config("json", log_level) if settings.log_format == "json" else None
+    worker = faust.Worker(app, loglevel=log_level.upper(), quiet=True, logging_config=json_logs, stdout=sys.stdout)
+    if not worker.stdout.isatty():
+        # Faust's start-up spinner writes its cursor codes and backspaces to a file or pipe too.
+        worker.spinner = None
+    return worker
 
 
 def _produce(settings: Settings, args: argparse.Namespace) -> int:
@@ -182,9 +195,12 @@ def _stack(settings: Settings, args: argparse.Namespace) -> int:
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     from workers import localstack
 
-    ready = localstack.services_ready(settings, timeout_s=args.timeout)
-    print("ok" if ready else "unreachable")
-    return 0 if ready else 1
+    unreachable = localstack.unreachable_services(settings, timeout_s=args.timeout)
+    for problem in unreachable:
+        print(f"unreachable: {problem}")
+    if not unreachable:
+        print("ok")
+    return 1 if unreachable else 0
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ from workers.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACK_SCRIPT = REPO_ROOT / "deploy" / "local" / "stack.sh"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+# A fresh broker's group coordinator answers within a second or two; this much is a broken stack.
+_COORDINATOR_WAIT_S = 60.0
 
 
 class StackError(RuntimeError):
@@ -79,12 +81,16 @@ def _run(command: str, settings: Settings) -> int:
 
 
 def up(settings: Settings) -> None:
-    """Start Kafka and Redis (what is not already running) and wait until both answer."""
+    """Start Kafka and Redis (what is not already running) and wait until both answer, Kafka's
+    group coordinator included (see :func:`_kafka_problem`)."""
     code = _run("up", settings)
+    logs = f"{Path(settings.stack_dir).resolve()}/{{kafka/broker.log,redis/redis.log}}"
     if code != 0:
+        raise StackError(f"stack.sh up failed (exit {code}); its output above says why, the logs are in {logs}")
+    # stack.sh waits for the broker only: it has no Kafka client to ask for a coordinator with.
+    if problems := unreachable_services(settings, timeout_s=_COORDINATOR_WAIT_S):
         raise StackError(
-            f"stack.sh up failed (exit {code}); its output above says why, the logs are in "
-            f"{Path(settings.stack_dir).resolve()}/{{kafka/broker.log,redis/redis.log}}"
+            f"the stack started but is not ready after {_COORDINATOR_WAIT_S:.0f} s: {'; '.join(problems)} (logs: {logs})"
         )
 
 
@@ -103,8 +109,13 @@ def status(settings: Settings) -> bool:
     return code == 0
 
 
-def _kafka_answers(settings: Settings, timeout_s: float) -> bool:
+def _kafka_problem(settings: Settings, timeout_s: float) -> str | None:
+    """Why Kafka is not ready for a worker, or None. Ready means the coordinator of the worker's
+    consumer group answers, not only the broker: a fresh broker creates the group coordinator's
+    topic (__consumer_offsets) when a client first asks for a coordinator, and answers "not
+    available" until it has loaded it, which a worker started then logs as errors."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     from workers.kafka_clients import kafka_client_options
 
@@ -112,20 +123,25 @@ def _kafka_answers(settings: Settings, timeout_s: float) -> bool:
     options: dict[str, object] = {**kafka_client_options(settings), "request_timeout_ms": timeout_ms}
     if "bootstrap_timeout_ms" in KafkaAdminClient.DEFAULT_CONFIG:
         options["bootstrap_timeout_ms"] = timeout_ms
+    where = f"Kafka at {settings.kafka_bootstrap}"
     try:
         admin = KafkaAdminClient(**options)
-    except Exception:
-        return False
+    except Exception as exc:
+        # kafka-python's errors name their class themselves
+        return f"{where} did not answer ({exc if isinstance(exc, KafkaError) else f'{type(exc).__name__}: {exc}'})"
     try:
-        admin.list_topics()
-        return True
-    except Exception:
-        return False
+        # An OffsetFetch, as a consumer's first request to its coordinator: it fails with the
+        # coordinator's error while that is not available, loading or elsewhere.
+        admin.list_group_offsets(settings.group_id)
+        return None
+    except Exception as exc:
+        return f"{where}: the coordinator of consumer group {settings.group_id} is not ready ({type(exc).__name__})"
     finally:
         admin.close()
 
 
-def _redis_answers(settings: Settings, timeout_s: float) -> bool:
+def _redis_problem(settings: Settings, timeout_s: float) -> str | None:
+    """Why Redis does not answer PING, or None."""
     import redis
 
     client = redis.Redis.from_url(
@@ -134,23 +150,34 @@ def _redis_answers(settings: Settings, timeout_s: float) -> bool:
         socket_timeout=timeout_s,
     )
     try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
+        client.ping()
+        return None
+    except (redis.RedisError, OSError) as exc:
+        # the address, never the URL: it may carry the password
+        return f"Redis at {settings.redis_address}: {type(exc).__name__}: {exc}"
     finally:
         client.close()
 
 
-def services_ready(settings: Settings, timeout_s: float = 30.0) -> bool:
-    """True once Kafka lists its topics and Redis answers PING, polling for up to timeout_s."""
+def unreachable_services(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """What is not ready yet, one line per service naming it and its address (empty once Kafka and
+    Redis both answer), polling for up to timeout_s."""
     deadline = time.monotonic() + timeout_s
-    kafka_ok = redis_ok = False
+    kafka_problem: str | None = "not asked yet"
+    redis_problem: str | None = "not asked yet"
     while True:
         remaining = max(1.0, deadline - time.monotonic())
-        kafka_ok = kafka_ok or _kafka_answers(settings, min(remaining, 10.0))
-        redis_ok = redis_ok or _redis_answers(settings, min(remaining, 5.0))
-        if kafka_ok and redis_ok:
-            return True
-        if time.monotonic() >= deadline:
-            return False
+        # a service that answered once is not asked again
+        if kafka_problem:
+            kafka_problem = _kafka_problem(settings, min(remaining, 10.0))
+        if redis_problem:
+            redis_problem = _redis_problem(settings, min(remaining, 5.0))
+        unready = [problem for problem in (kafka_problem, redis_problem) if problem]
+        if not unready or time.monotonic() >= deadline:
+            return unready
         time.sleep(0.5)
+
+
+def services_ready(settings: Settings, timeout_s: float = 30.0) -> bool:
+    """True once Kafka (its group coordinator included) and Redis answer, polling for up to timeout_s."""
+    return not unreachable_services(settings, timeout_s)

@@ -4,6 +4,10 @@ the Faust worker (which installs it through its own ``logging_config``) and in t
 processes (their pool's initializer), so that one worker's output is all one format; Python
 warnings are logged too, not printed. In text mode the Faust worker keeps its own formatter, which
 renders partition assignments and subscriptions as tables.
+
+The one-shot commands (every one but ``worker``) hear nothing from kafka-python: it logs each
+refused connection at ERROR and each retry at WARNING, a screenful before the command's own line
+that names the broker's address and what went wrong.
 """
 
 from __future__ import annotations
@@ -37,10 +41,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` configuration: the root logger at ``level`` to stderr."""
+def logging_config(log_format: LogFormat, level: str, *, one_shot: bool = False) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` configuration: the root logger at ``level`` to stderr;
+    ``one_shot`` (a command that reports its own outcome) silences kafka-python."""
     level_number = logging.getLevelName(level.upper())
     formatter: dict[str, Any] = {"()": JsonFormatter} if log_format == "json" else {"format": _TEXT}
+    loggers = {name: {"level": max(logging.WARNING, level_number)} for name in _QUIET_LOGGERS}
+    if one_shot:
+        # kafka-python logs nothing at CRITICAL
+        loggers["kafka"] = {"level": logging.CRITICAL}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -49,12 +58,12 @@ def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
             "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
         },
         "root": {"level": level_number, "handlers": ["default"]},
-        "loggers": {name: {"level": max(logging.WARNING, level_number)} for name in _QUIET_LOGGERS},
+        "loggers": loggers,
     }
 
 
-def configure(log_format: LogFormat, level: str) -> None:
-    apply(logging_config(log_format, level))
+def configure(log_format: LogFormat, level: str, *, one_shot: bool = False) -> None:
+    apply(logging_config(log_format, level, one_shot=one_shot))
 
 
 def apply(config: dict[str, Any]) -> None:

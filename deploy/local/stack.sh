@@ -8,7 +8,9 @@
 #
 # up      fetch the Kafka jars once (cached in ${XDG_CACHE_HOME:-~/.cache}/wirefeed), write the
 #         configs, format the storage once, start what is not running and wait until both
-#         answer. Idempotent.
+#         answer. Idempotent. The broker's group coordinator is not waited for here: a fresh
+#         broker creates it on a client's first request, and this script has no Kafka client.
+#         `wirefeed stack up` (workers/localstack.py) runs this, then waits for it too.
 # down    SIGTERM both, SIGKILL after 30 s. Idempotent. Needs only --dir.
 # status  one line per service; exit 0 only when both are up.
 #

@@ -2,13 +2,20 @@
 settings, the arguments or the broker are wrong."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import kafka
 import pytest
+import redis
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
+from kafka.errors import CoordinatorNotAvailableError
 
-from workers import SAMPLE_PAGES, cli, replay
+from workers import SAMPLE_PAGES, cli, localstack, replay
+from workers.app import create_app
+from workers.settings import Settings
 
 SECRET = "s3cr3t-hmac-key-0123456789"
 NOWHERE = "127.0.0.1:1"  # a port nothing listens on
@@ -22,7 +29,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in [name for name in os.environ if name.startswith("WIREFEED_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli.logs, "configure", lambda log_format, level: None)
+    monkeypatch.setattr(cli.logs, "configure", lambda log_format, level, one_shot: None)
     monkeypatch.setenv("WIREFEED_KAFKA_BOOTSTRAP", NOWHERE)
     # kafka-python waits 30 s for a broker by default and the settings do not change that.
     for client in (KafkaConsumer, KafkaProducer, KafkaAdminClient):
@@ -203,3 +210,96 @@ def test_produce_refuses_a_named_pipe_before_reading_it(tmp_path: Path, capsys: 
     assert err.startswith("wirefeed produce: not a regular file or directory (every input is read twice")
     assert err.endswith(f": {fifo}\n")
     assert err.count("\n") == 1
+
+
+def test_check_names_each_service_it_cannot_reach_and_nothing_else(tmp_path: Path):
+    """As a user runs it, with the command's own logging: kafka-python, which logs every refused
+    connection at ERROR and every retry at WARNING, says nothing."""
+    environment = {**os.environ, "WIREFEED_REDIS_URL": f"redis://:{SECRET}@{NOWHERE}/0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", "check", "--timeout", "1"],
+        env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 1
+    kafka_line, redis_line = done.stdout.splitlines()
+    assert kafka_line == f"unreachable: Kafka at {NOWHERE} did not answer (KafkaTimeoutError: Unable to bootstrap from {NOWHERE})"
+    assert redis_line.startswith(f"unreachable: Redis at {NOWHERE}: ConnectionError: ")
+    assert SECRET not in done.stdout
+    assert done.stderr == ""
+
+
+class BrokerLoadingItsCoordinator:
+    """An admin client of a broker that answers, but whose group coordinator is not available for
+    the first ``unavailable`` requests (a fresh broker creating __consumer_offsets)."""
+
+    DEFAULT_CONFIG = KafkaAdminClient.DEFAULT_CONFIG
+    unavailable = 2
+    coordinator_requests = 0
+
+    def __init__(self, **options: object) -> None:
+        pass
+
+    def list_topics(self) -> list[str]:
+        # the broker itself answers
+        return []
+
+    def list_group_offsets(self, group_id: str) -> dict[str, dict]:
+        type(self).coordinator_requests += 1
+        if self.coordinator_requests <= self.unavailable:
+            raise CoordinatorNotAvailableError(f"FindCoordinatorResponse error for GROUP/{group_id}")
+        return {group_id: {}}
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def coordinator_loading(monkeypatch: pytest.MonkeyPatch) -> type[BrokerLoadingItsCoordinator]:
+    monkeypatch.setattr(kafka, "KafkaAdminClient", BrokerLoadingItsCoordinator)
+    monkeypatch.setattr(BrokerLoadingItsCoordinator, "coordinator_requests", 0)
+    monkeypatch.setattr(BrokerLoadingItsCoordinator, "unavailable", 2)
+    monkeypatch.setattr(redis.Redis, "ping", lambda client: True)
+    return BrokerLoadingItsCoordinator
+
+
+def test_check_is_not_ready_while_the_group_coordinator_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+    coordinator_loading: type[BrokerLoadingItsCoordinator],
+    capsys: pytest.CaptureFixture[str],
+):
+    monkeypatch.setattr(coordinator_loading, "unavailable", 1000)
+    assert cli.main(["check", "--timeout", "0.2"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"unreachable: Kafka at {NOWHERE}: the coordinator of consumer group {Settings().group_id} is not ready "
+        "(CoordinatorNotAvailableError)"
+    ]
+
+
+def test_stack_up_returns_once_the_group_coordinator_answers(
+    monkeypatch: pytest.MonkeyPatch, coordinator_loading: type[BrokerLoadingItsCoordinator]
+):
+    """A worker started on a fresh stack right after `stack up` logged the coordinator's errors
+    (GroupCoordinatorNotAvailableError, "Marking the coordinator dead") while it loaded."""
+    monkeypatch.setattr(localstack, "_run", lambda command, settings: 0)  # stack.sh started the broker
+    assert cli.main(["stack", "up"]) == 0
+    assert coordinator_loading.coordinator_requests == coordinator_loading.unavailable + 1
+
+
+def test_the_worker_has_no_spinner_when_its_output_is_not_a_terminal(capsys: pytest.CaptureFixture[str]):
+    """Faust's start-up spinner writes cursor codes and backspaces whatever its output is."""
+    settings = Settings()  # capsys: sys.stdout is not a terminal
+    assert cli.faust_worker(create_app(settings), settings, "warning").spinner is None
+
+
+def test_the_example_rules_validate_with_the_command_their_header_gives(tmp_path: Path):
+    """Its webhook names a secret: the header's command must not require it to be set. Run as a
+    user runs it (in-process, the command prints to the stdout of the test that first imported it)."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "rules.yaml"
+    (command,) = [line for line in example.read_text().splitlines() if line.startswith("#   wirefeed rules check")]
+    argv = command.removeprefix("#   wirefeed ").split("  ")[0].split()
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", *[str(example) if word == "examples/rules.yaml" else word for word in argv]],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"{example}: valid\n")

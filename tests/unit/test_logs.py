@@ -30,3 +30,11 @@ def test_chatty_libraries_log_at_warning_or_above_whatever_the_level():
     assert logging_config("text", "error")["loggers"]["kafka"]["level"] == logging.ERROR
     debug = logging_config("text", "debug")
     assert (debug["root"]["level"], debug["loggers"]["trafilatura"]["level"]) == (logging.DEBUG, logging.WARNING)
+
+
+def test_one_shot_commands_hear_nothing_from_kafka_python_and_the_worker_its_warnings():
+    """A command that reports its own outcome names the broker in one line; kafka-python would log
+    every refused connection at ERROR before it."""
+    for level in ("debug", "info", "error"):
+        assert logging_config("text", level, one_shot=True)["loggers"]["kafka"]["level"] == logging.CRITICAL
+    assert logging_config("json", "info")["loggers"]["kafka"]["level"] == logging.WARNING

@@ -72,7 +72,9 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     return check_rules(args.file, secret_names=settings.alert_webhook_secrets.keys() if args.check_secrets else None)
 
 
-def check_rules(path: Path, *, secret_names: Collection[str] | None, out: TextIO = sys.stdout) -> int:
+def check_rules(path: Path, *, secret_names: Collection[str] | None, out: TextIO | None = None) -> int:
+    # sys.stdout when called, not when imported: a test's (or an embedding program's) replaced stdout
+    out = out or sys.stdout
     try:
         ruleset = load_rules(path, secret_names=secret_names)
     except RulesError as exc:
@@ -199,12 +201,13 @@ def tail(
     rules: set[str],
     as_json: bool,
     follow: bool,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     block_ms: int = _TAIL_BLOCK_MS,
 ) -> None:
     """The ``last`` most recent alerts of the stream, then (``follow``) every new one as it comes.
     A plain XREAD, not a consumer group: a terminal watching must not take alerts from the tools
     that read the stream with groups."""
+    out = out or sys.stdout
     recent = list(reversed(client.xrevrange(key, count=last))) if last > 0 else []
     for _entry_id, fields in recent:
         _show(fields, rules, as_json, out)
