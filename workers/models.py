@@ -40,6 +40,9 @@ _RFC3339 = re.compile(
 # HTTP field names are ASCII tokens, case-insensitive in ASCII only (RFC 9110 5.1): str.lower()
 # would also fold other scripts' letters (the Kelvin sign into "k").
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+# The most response headers a page may come with (the pages.raw schema's maxProperties). Real
+# responses have fewer than a hundred: a crawler that sends more is broken.
+MAX_HEADERS = 1000
 
 
 def _web_url_text(value: object) -> object:
@@ -110,7 +113,9 @@ class RawPage(_Message):
     content_type: str | None = None
     # Names in lower case, whatever the crawler's spelling: HTTP's are case-insensitive, and the
     # stages look a header up by its lower-case name.
-    headers: Annotated[dict[str, str], AfterValidator(_lower_case_names)] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], Field(max_length=MAX_HEADERS), AfterValidator(_lower_case_names)] = Field(
+        default_factory=dict
+    )
     # Exactly one of the two: text the crawler already decoded, or the raw bytes (base64)
     # with the charset the crawler saw declared (HTTP header or <meta>); None lets us sniff.
     html: str | None = None

@@ -122,7 +122,7 @@ def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settin
             assert document["source"]["topic"] == settings.topic_pages_raw
         reasons = {name: by_url[record.key.decode()]["reason"] for name, record in bad.items()}
         assert reasons == {
-            "not_json": "not_json", "schema": "schema", "empty_html": "empty_html", "binary": "not_json",
+            "not_json": "not_json", "schema": "schema", "empty_html": "empty_html", "binary": "not_utf8",
             "binary_content": "binary_content", "too_large": "too_large", "charset_mismatch": "charset_mismatch",
             "timeout": "timeout",
         }

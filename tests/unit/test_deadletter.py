@@ -1,10 +1,12 @@
 import base64
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
 from workers.models import SourcePosition
+from workers.stages import deadletter
 from workers.stages.deadletter import dead_letter, record_key
 from workers.stages.decode import decode_message
 from workers.stages.outcome import Dropped, Failed
@@ -49,7 +51,7 @@ def test_a_dead_letter_fits_the_topic_whatever_the_size_of_the_key_or_the_url():
     # a dead letter the topic refuses would be retried for ever and hold up its partition
     limit = 32 << 20
     huge_url = json.dumps({"url": "https://x.example/" + "a" * (12 << 20), "html": "<p>x</p>"}).encode()
-    keyless = letter(Failed("decode", "schema", "ValidationError", "url too long"), key=None, value=huge_url, limit=limit)
+    keyless = letter(decode_message(huge_url, max_html_bytes=8 << 20), key=None, value=huge_url, limit=limit)
     assert record_size(keyless) <= limit and not keyless.original_truncated
     assert keyless.url.startswith("https://x.example/aaa") and len(keyless.url) <= 4096
 
@@ -125,3 +127,45 @@ def test_lone_surrogates_cannot_stop_a_dead_letter_being_written():
     assert record.url == "https://a.example/?" and record.error_message == "bad ? text"
     assert record_key(record) == b"https://a.example/?"
     json.loads(record.model_dump_json(by_alias=True))
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"", "empty_message"),
+        ("{\"url\": \"https://a.example/x\", \"html\": \"\ud83d\ude00\"}".encode("utf-8", "surrogatepass"), "not_utf8"),
+        (b"[" + b"[]," * 1000 + b"[]", "not_json"),
+        (b"[" + b"[]," * 1000 + b"[]]", "not_an_object"),
+    ],
+    ids=["empty", "CESU-8", "cut short", "an array"],
+)
+def test_a_keyless_value_decode_could_not_read_is_not_parsed_again(monkeypatch, value, reason):
+    # a hostile 32 MiB value (millions of empty arrays) takes seconds to parse, in the event loop
+    result = decode_message(value, max_html_bytes=8 << 20)
+    assert isinstance(result, Failed) and result.reason == reason
+
+    def parse(_value: object) -> None:
+        raise AssertionError("the value was parsed again")
+
+    monkeypatch.setattr(deadletter, "json", SimpleNamespace(loads=parse))
+    record = letter(result, key=None, value=value)
+    assert record.url is None and base64.b64decode(record.original_value_b64) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (page(html="<p>x</p>", status="200"), "schema"),
+        (page(html="<p>x</p>", x=[[]] * 1000), "schema"),
+        (page(html="<p>x</p>", status=404), "http_status"),
+    ],
+)
+def test_a_keyless_value_decode_read_is_named_by_its_url_without_being_parsed_again(monkeypatch, value, reason):
+    result = decode_message(value, max_html_bytes=8 << 20)
+    assert isinstance(result, Dropped | Failed) and result.reason == reason
+
+    def parse(_value: object) -> None:
+        raise AssertionError("the value was parsed again")
+
+    monkeypatch.setattr(deadletter, "json", SimpleNamespace(loads=parse))
+    assert letter(result, key=None, value=value).url == "https://a.example/x"

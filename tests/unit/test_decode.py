@@ -3,15 +3,19 @@ text, URL and encoding, and why the others are dropped or fail."""
 
 import base64
 import json
+import logging
+import random
+import re
 from datetime import UTC, datetime
 
 import pytest
 
 from workers import SAMPLE_PAGES
-from workers.models import SourcePosition
+from workers.models import MAX_HEADERS, SourcePosition
+from workers.stages import decode as decode_module
 from workers.stages.article import article_id_for, build_article
 from workers.stages.decode import decode_message
-from workers.stages.extract import ExtractedDocument
+from workers.stages.extract import ExtractedDocument, ExtractionOptions, extract_document
 from workers.stages.outcome import Dropped, Failed, Kept
 
 MB = 1024 * 1024
@@ -178,6 +182,42 @@ def test_a_default_latin_charset_gives_way_to_the_pages_own_meta(declared):
     assert "اتفاق روسي أمريكي على مواصلة المحادثات" in result.value.html
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"charset": "ISO-8859-1"},
+        {"charset": "ISO-8859-1", "content_type": "text/html"},
+        {"content_type": "text/html; charset=iso-8859-1"},
+    ],
+)
+def test_a_default_latin_charset_gives_way_to_detection_when_the_page_has_no_meta(fields):
+    # the seed windows-1256 page from a server that names no charset: ISO-8859-1 is the HTTP
+    # client's default, and read as windows-1252 the page was published as Latin mojibake
+    raw = re.sub(rb'<meta charset="windows-1256">', b"", (SAMPLE_PAGES / "seed-004-masr-news.html").read_bytes())
+    assert b"charset" not in raw.lower()
+    result = decode(message(html_b64=b64(raw), **fields))
+    assert isinstance(result, Kept) and result.value.encoding == "cp1256"
+    assert "اتفاق روسي أمريكي على مواصلة المحادثات" in result.value.html
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Le président a déclaré jeudi que les négociations à Genève reprendraient. « C’est un pas en avant », a-t-il ajouté.",
+        "Die Bundesregierung hat am Donnerstag erklärt, dass die Gespräche in Genf nächste Woche fortgesetzt würden.",
+        "Grüße aus München",
+        "Café crème à Genève",
+    ],
+)
+@pytest.mark.parametrize("label", ["ISO-8859-1", "windows-1252", "us-ascii"])
+def test_a_default_latin_charset_still_decodes_a_latin_page_without_meta(text, label):
+    # detection cannot tell Latin encodings apart by a few accented letters (it answers
+    # windows-1250 for German): the label decides among those
+    raw = f"<html><head><title>{text[:20]}</title></head><body><p>{text}</p></body></html>".encode("cp1252")
+    result = decode(message(html_b64=b64(raw), charset=label))
+    assert isinstance(result, Kept) and result.value.encoding == "cp1252" and text in result.value.html
+
+
 def test_a_default_latin_charset_gives_way_to_the_content_type_charset():
     raw = "<p>أعلن مسؤول أميركي</p>".encode("cp1256")
     result = decode(message(html_b64=b64(raw), charset="iso-8859-1", content_type="text/html; charset=windows-1256"))
@@ -233,7 +273,7 @@ def test_gb2312_label_decodes_as_its_browser_superset():
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not_json"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not_utf8"),
         (b"{not json", "not_json"),
         (b"[1, 2]", "not_an_object"),
         (json.dumps({"html": "<p>x</p>", "fetched_at": "2026-11-22T10:00:00Z"}).encode(), "schema"),
@@ -430,3 +470,135 @@ def test_a_page_fetched_after_its_record_was_sent_fails_as_a_wrong_clock(fetched
 
 def test_a_record_without_a_timestamp_is_not_checked_for_clock_skew():
     assert isinstance(decode(message(fetched_at="2030-01-01T00:00:00+00:00", html=ARABIC)), Kept)
+
+
+@pytest.mark.parametrize(
+    "fetched_at",
+    [
+        "0001-01-01T00:00:00Z",  # Go's zero time
+        "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+        "1900-01-01T00:00:00Z",
+        "1970-01-01T00:00:00Z",
+        "1999-12-31T23:59:59Z",
+        "2000-01-01T00:59:59+01:00",
+    ],
+)
+def test_a_page_fetched_before_2000_fails_as_an_unset_time(fetched_at: str):
+    # dedup expires its keys a window after fetched_at: Go's zero time made Redis refuse the
+    # statistics every later page needs
+    for sent_at_ms in (None, int(SENT.timestamp() * 1000)):
+        result = decode_message(message(fetched_at=fetched_at, html=ARABIC), max_html_bytes=MB, sent_at_ms=sent_at_ms)
+        assert isinstance(result, Failed)
+        assert (result.stage, result.reason, result.error_class) == ("decode", "fetched_in_past", "ImplausibleFetchTime")
+        assert fetched_at[:4] in result.detail and "2000-01-01T00:00:00+00:00" in result.detail
+
+
+@pytest.mark.parametrize("fetched_at", ["2000-01-01T00:00:00Z", "2000-01-01T01:00:00+01:00", "2016-12-08T19:40:02Z"])
+def test_a_page_fetched_since_2000_is_not_too_old(fetched_at: str):
+    assert isinstance(decode(message(fetched_at=fetched_at, html=ARABIC)), Kept)
+
+
+# U+1F600 in CESU-8 (Java's modified UTF-8, MySQL's utf8mb3 stores): each half of its surrogate
+# pair, U+D83D U+DE00, encoded as if it were a character
+CESU8_EMOJI = "\ud83d\ude00".encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        message(html="<p>x</p>").replace(b"<p>x", b"<p>Smile " + CESU8_EMOJI),
+        message(html="<p>x</p>").replace(b"<p>x", "<p>Café".encode("latin-1")),
+        message(html="<p>Café</p>").decode().encode("utf-16-le"),
+        message(html="<p>Café</p>").decode().encode("utf-16"),  # with its byte-order mark
+        message(html="<p>Café</p>").decode().encode("utf-32-le"),
+    ],
+    ids=["CESU-8", "latin-1", "UTF-16", "UTF-16 with BOM", "UTF-32"],
+)
+def test_a_value_that_is_not_utf8_fails_as_not_utf8(value):
+    # json.loads(bytes) read all of these; CESU-8 left the halves of a pair in the page
+    result = decode(value)
+    assert isinstance(result, Failed) and (result.stage, result.reason) == ("decode", "not_utf8"), result
+    assert result.detail
+
+
+def test_a_utf8_value_with_a_byte_order_mark_is_read():
+    result = decode(b"\xef\xbb\xbf" + message(html="<p>Café</p>"))
+    assert isinstance(result, Kept) and result.value.html == "<p>Café</p>"
+
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def article_page(middle: str = "", head: str = "") -> str:
+    """An article of 20 paragraphs, ``middle`` after the third."""
+    rng = random.Random(1)
+    words = "minister said Thursday talks would continue Geneva next week officials government army".split()
+    paragraphs = [f"<p>{' '.join(rng.choice(words) for _ in range(40))} paragraph {i}.</p>" for i in range(20)]
+    body = "".join(paragraphs[:3]) + middle + "".join(paragraphs[3:])
+    return f"<html><head><title>Talks continue</title>{head}</head><body><article><h1>Talks continue</h1>{body}</article></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("middle", "head"),
+    [("<p>Smile \ud83d</p>", ""), ("<p>Bytes \udc80\udcff</p>", ""), ("", '<meta name="description" content="x \udc80 y">')],
+    ids=["cut emoji in paragraph 3", "surrogateescape bytes in paragraph 3", "in a <meta> in <head>"],
+)
+def test_a_lone_surrogate_in_html_becomes_a_replacement_character_and_the_page_is_kept_whole(middle, head, caplog):
+    # lxml stops parsing at a lone surrogate: 3 of 20 paragraphs were published, or none
+    html = article_page(middle, head)
+    with caplog.at_level(logging.WARNING, logger="workers.stages.decode"):
+        result = decode(message(html=html))
+    assert isinstance(result, Kept)
+    replaced, count = SURROGATE.subn("\ufffd", html)
+    assert result.value.html == replaced and result.value.html_bytes == len(replaced.encode("utf-8"))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"https://news.example/a: {count} lone UTF-16 surrogates in html replaced by U+FFFD"
+    ]
+    extracted = extract_document(result.value.html, "https://news.example/a", ExtractionOptions())
+    assert isinstance(extracted, Kept)
+    assert [f"paragraph {i}." in extracted.value.text for i in range(20)] == [True] * 20
+
+
+def test_an_escaped_surrogate_pair_is_the_character_it_encodes(caplog):
+    # json.dumps writes an emoji as two escapes, as most crawlers send it
+    value = json.dumps({"url": "https://news.example/a", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>Smile \U0001F600</p>"})
+    assert "\\ud83d\\ude00" in value
+    with caplog.at_level(logging.WARNING, logger="workers.stages.decode"):
+        result = decode(value.encode())
+    assert isinstance(result, Kept) and result.value.html == "<p>Smile \U0001F600</p>" and not caplog.records
+
+
+@pytest.mark.parametrize("field", ["url", "final_url"])
+def test_a_lone_surrogate_in_a_url_is_a_schema_error(field):
+    # a URL names the page: replacing a character would name another one
+    result = decode(message(html="<p>x</p>", **{field: "https://news.example/a\ud83d"}))
+    assert isinstance(result, Failed) and result.reason == "schema" and field in result.detail
+
+
+def test_more_headers_than_the_contract_allows_are_refused_before_validation(monkeypatch):
+    # pydantic validates every header, and builds an error for each bad one, before it counts
+    # them: two million in a 32 MiB message held the event loop for 20 s
+    def validate(_payload: object) -> None:
+        raise AssertionError("the message was validated header by header")
+
+    monkeypatch.setattr(decode_module.RawPage, "model_validate", validate)
+    for headers in ({f"x-{i}": 0 for i in range(MAX_HEADERS + 1)}, {f"x-{i}": "" for i in range(MAX_HEADERS + 1)}):
+        result = decode(message(html="<p>x</p>", headers=headers))
+        assert isinstance(result, Failed) and result.reason == "schema"
+        assert result.detail == f"headers: {MAX_HEADERS + 1} headers, more than the {MAX_HEADERS} pages.raw allows"
+
+
+def test_more_fields_than_the_contract_has_are_refused_before_validation(monkeypatch):
+    def validate(_payload: object) -> None:
+        raise AssertionError("the message was validated field by field")
+
+    monkeypatch.setattr(decode_module.RawPage, "model_validate", validate)
+    result = decode(message(html="<p>x</p>", **{f"x{i}": 0 for i in range(100_000)}))
+    assert isinstance(result, Failed) and result.reason == "schema"
+    assert result.detail == "<root>: 100003 fields, more than the 12 pages.raw has (unknown: 'x0', 'x1', 'x2'…)"
+
+
+def test_the_most_headers_the_contract_allows_are_read():
+    headers = {f"x-{i}": "" for i in range(MAX_HEADERS - 1)} | {"Content-Type": "text/html"}
+    result = decode(message(html="<p>x</p>", headers=headers))
+    assert isinstance(result, Kept) and len(result.value.page.headers) == MAX_HEADERS

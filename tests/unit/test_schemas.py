@@ -19,11 +19,11 @@ from workers.alerts import messages
 from workers.alerts.messages import alert_id_for
 from workers.alerts.rules import RuleKind
 from workers.feed import page_from_html_file
-from workers.models import DeadLetter, RawPage, SourcePosition
+from workers.models import MAX_HEADERS, DeadLetter, RawPage, SourcePosition
 from workers.settings import Settings
 from workers.stages.article import article_id_for, build_article, content_hash, domain_of
 from workers.stages.deadletter import dead_letter
-from workers.stages.decode import decode_message
+from workers.stages.decode import OLDEST_FETCH, decode_message
 from workers.stages.extract import ExtractedDocument
 from workers.stages.outcome import Dropped, Failed, Kept
 
@@ -294,12 +294,19 @@ def test_the_pages_raw_schema_takes_header_names_in_any_case_as_the_model_does(h
     assert agree("headers", headers)
 
 
+def test_the_pages_raw_schema_takes_as_many_headers_as_the_model():
+    assert agree("headers", {f"x-{i}": "" for i in range(MAX_HEADERS)})
+    assert not agree("headers", {f"x-{i}": "" for i in range(MAX_HEADERS + 1)})
+
+
 def test_the_limits_the_worker_enforces_on_a_page_are_in_the_pages_raw_schema():
     properties = schema_file("pages.raw.v1.schema.json")["properties"]
     for body in ("html", "html_b64"):
         assert str(MAX_HTML_BYTES) in properties[body]["description"]
     assert "bad_base64" in properties["html_b64"]["description"]
     assert "fetched_in_future" in properties["fetched_at"]["description"]
+    assert "fetched_in_past" in properties["fetched_at"]["description"]
+    assert OLDEST_FETCH.isoformat().replace("+00:00", "Z") in properties["fetched_at"]["description"]
 
 
 def test_no_setting_lets_an_article_be_published_without_text():

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from workers.models import DeadLetter, SourcePosition
+from workers.stages import decode
 from workers.stages.outcome import Dropped, Failed
 
 # Bytes of the dead-letter record besides the original's key, value and URL: schema fields, the
@@ -37,7 +38,7 @@ def dead_letter(
     """The page's dead letter, which fits ``max_record_bytes`` together with its Kafka key (the
     URL): a dead letter the topic refuses would hold up the partition, retried for ever."""
     original = value or b""
-    url = _url_of(key, original)
+    url = _url_of(key, original, result)
     if url is not None:
         url = _text(url, _MAX_URL_CHARS)
     kept_key = key[: max_record_bytes // _MAX_KEY_SHARE] if key is not None else None
@@ -82,7 +83,7 @@ def _text(value: str, limit: int) -> str:
     return value[:limit].encode("utf-8", "replace").decode("utf-8")
 
 
-def _url_of(key: bytes | None, value: bytes) -> str | None:
+def _url_of(key: bytes | None, value: bytes, result: Dropped | Failed) -> str | None:
     """Best effort, for people reading the dead letters: the key is the URL by contract, and a
     message whose key is missing may still carry a readable ``url`` field."""
     if key:
@@ -90,6 +91,10 @@ def _url_of(key: bytes | None, value: bytes) -> str | None:
             return key.decode("utf-8")
         except UnicodeDecodeError:
             pass
+    if result.url is not None or result.stage == decode.STAGE:
+        # Decode gives the url when the value has one: parsing it again would find no other, and
+        # takes seconds for a hostile value of 32 MiB (millions of empty arrays), in the event loop.
+        return result.url
     try:
         payload = json.loads(value)
     except (ValueError, RecursionError):  # not UTF-8 or JSON, a 4300-digit integer, deep nesting

@@ -7,12 +7,19 @@ encoding practically never produces it by accident, and pages re-saved as UTF-8 
 first that decodes the bytes *strictly* wins. Labels are read as browsers read them (WHATWG
 Encoding Standard): one browsers do not know is ignored, as they ignore it, and no codec outside
 the standard ever decodes a page (Python's utf-7, unicode_escape or rot13 would turn plain ASCII
-into other text). A declared ISO-8859-1, US-ASCII or windows-1252 is tried last: HTTP clients
-report ISO-8859-1 for any text/html without a charset, and those encodings decode nearly any
-bytes, so it would always win over the page's own (right) ``<meta charset>``. With no usable
-declaration, statistical detection among the standard's encodings. A declared charset that does
-not decode the bytes, with no other that does, fails the page: guessing would publish mojibake
-into a newsroom feed, which is worse than a dead letter someone can look at.
+into other text). A declared ISO-8859-1, US-ASCII or windows-1252 is tried last, and only if
+detection finds no better encoding: HTTP clients report ISO-8859-1 for any text/html without a
+charset, and those encodings decode nearly any bytes, so the label would always win over the
+page's own (right) ``<meta charset>``, and turn a windows-1256 page without one into Latin
+mojibake. With no usable declaration, statistical detection among the standard's encodings. A
+declared charset that does not decode the bytes, with no other that does, fails the page:
+guessing would publish mojibake into a newsroom feed, which is worse than a dead letter someone
+can look at.
+
+The message itself is strict UTF-8 JSON. A lone UTF-16 surrogate in ``html`` (a JSON
+``"\\ud83d"``: a string cut inside an emoji by a JavaScript crawler, or text decoded with
+surrogateescape) is no character, and lxml stops parsing at it, losing the rest of the page: it
+becomes U+FFFD, as a browser shows it, and is logged.
 """
 
 from __future__ import annotations
@@ -20,17 +27,21 @@ from __future__ import annotations
 import binascii
 import codecs
 import json
+import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import get_args
 
 import charset_normalizer
 from pydantic import ValidationError
 
-from workers.models import RawPage
+from workers.models import MAX_HEADERS, RawPage
 from workers.stages.outcome import Dropped, Failed, Kept, StageResult
+
+log = logging.getLogger(__name__)
 
 STAGE = "decode"
 
@@ -41,12 +52,23 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 # How far a crawl's fetched_at may lie after the time its record was sent. Dedup and stories run
 # on fetched_at: one page dated a year ahead would found a story that never ends.
 _MAX_CLOCK_SKEW = timedelta(minutes=10)
+# The earliest fetched_at a page may have. Crawlers that leave the time unset send their
+# language's zero (Go's and .NET's 0001-01-01T00:00:00Z, the Unix epoch, 1900-01-01 of NTP and
+# spreadsheets), and dedup writes its keys to expire a window after fetched_at: such a page is
+# written already expired (and once made Redis refuse the statistics every later page needs).
+# The crawls this system reads (news sites' live pages, or archives of such crawls replayed) are
+# never older than 2000, so this refuses every zero time and no real fetch.
+OLDEST_FETCH = datetime(2000, 1, 1, tzinfo=UTC)
 _META = "<meta charset>"
 # The pages.raw versions this worker reads, as RawPage's "schema" field takes them. A message that
 # names another version of the contract is told from a malformed one: its fix is not the crawler's
 # but an upgrade of the workers, then a replay of its offsets.
 _READ_VERSIONS: tuple[str, ...] = get_args(RawPage.model_fields["schema_"].annotation)
 _CONTRACT_NAME = "wirefeed.pages.raw/"
+# The top-level names of pages.raw (the schema's, "schema" rather than "schema_").
+_FIELD_NAMES = frozenset(field.alias or name for name, field in RawPage.model_fields.items())
+# Left over in text json.loads read from strict UTF-8: it joins an escaped pair into its character.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Input echoed in a reason's detail (a content type, a charset label, a field name) is cut to
 # this: the dead letter repeats the detail, and a dead letter must fit its topic.
 _MAX_ECHO_CHARS = 100
@@ -151,23 +173,54 @@ def decode_message(
     """The crawled page in a ``pages.raw`` record; ``sent_at_ms`` is the record's timestamp."""
     if not value:
         return Failed(STAGE, "empty_message", "EmptyMessage", "the message value is empty")
+    # json.loads(bytes) would also read UTF-16 and UTF-32 (told by NUL bytes in the first four, as
+    # RFC 4627 did), and surrogates encoded one by one (CESU-8, Java's modified UTF-8): neither is
+    # the UTF-8 the contract names, and a lone half left in a string breaks whatever reads it.
+    if b"\x00" in value[:4]:
+        return Failed(
+            STAGE, "not_utf8", "UnicodeDecodeError", "NUL bytes in the first four: UTF-16 or UTF-32, not UTF-8 JSON"
+        )
     try:
-        payload = json.loads(value)
+        # "-sig": a byte-order mark is skipped, as json.loads(bytes) and RFC 8259 allow
+        text = value.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Failed.from_exception(STAGE, "not_utf8", exc)
+    try:
+        payload = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        # ValueError: not UTF-8, not JSON, or an integer of over 4300 digits (Python's limit);
+        # ValueError: not JSON, or an integer of over 4300 digits (Python's limit);
         # RecursionError: arrays or objects nested thousands deep.
         return Failed.from_exception(STAGE, "not_json", exc)
     if not isinstance(payload, dict):
         return Failed(STAGE, "not_an_object", "TypeError", f"expected a JSON object, got {type(payload).__name__}")
+    result = _page_in(payload, max_html_bytes=max_html_bytes, sent_at_ms=sent_at_ms)
+    url = payload.get("url")
+    if isinstance(result, Kept) or not isinstance(url, str):
+        return result
+    # for its dead letter: a record without a key is named by it without parsing the value again,
+    # which takes seconds for a hostile one of 32 MiB
+    return replace(result, url=url)
+
+
+def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int | None) -> StageResult[DecodedPage]:
+    """The page a pages.raw message read as JSON holds."""
     if (version := _unsupported_version(payload)) is not None:
         return Failed(
             STAGE, "unsupported_version", "UnsupportedVersion",
             f"schema {_echo(version)!r} is a version this worker does not read; it reads {', '.join(_READ_VERSIONS)}",
         )
+    if (too_many := _too_many_entries(payload)) is not None:
+        return Failed(STAGE, "schema", "ValidationError", too_many)
     try:
         page = RawPage.model_validate(payload)
     except ValidationError as exc:
         return Failed(STAGE, "schema", "ValidationError", summarise_validation_error(exc))
+    if page.fetched_at < OLDEST_FETCH:
+        return Failed(
+            STAGE, "fetched_in_past", "ImplausibleFetchTime",
+            f"fetched_at {page.fetched_at.isoformat()} is before {OLDEST_FETCH.isoformat()}, earlier than any crawl"
+            " this system reads: a zero or default time the crawler did not set",
+        )
     if sent_at_ms is not None:
         sent_at = datetime.fromtimestamp(sent_at_ms / 1000, UTC)
         if page.fetched_at - sent_at > _MAX_CLOCK_SKEW:
@@ -184,7 +237,14 @@ def decode_message(
         return Dropped(STAGE, "not_html", f"content type {_echo(content_type)!r}")
 
     if page.html is not None:
-        html, encoding, size = page.html, "utf-8", len(page.html.encode("utf-8", "surrogatepass"))
+        html, encoding = page.html, "utf-8"
+        try:
+            size = len(html.encode("utf-8"))
+        except UnicodeEncodeError:
+            # U+FFFD is three bytes in UTF-8, as the surrogate it replaces was in the message
+            html, replaced = _LONE_SURROGATE.subn("\ufffd", html)
+            size = len(html.encode("utf-8"))
+            log.warning("%s: %d lone UTF-16 surrogates in html replaced by U+FFFD", _echo(str(page.url)), replaced)
         if size > max_html_bytes:
             return Dropped(STAGE, "too_large", f"{size} bytes of HTML > limit {max_html_bytes}")
     else:
@@ -221,6 +281,10 @@ def decode_html_bytes(
     http = ((declared, "declared by the crawler"), (content_type_charset, "Content-Type"))
     candidates, ignored = _candidates(raw, http)
     for candidate in candidates:
+        if candidate.weak:  # sorted last: no label that says more decodes the bytes
+            if (decoded := _weak_label_or_detected(raw)) is not None:
+                return decoded
+            break
         if candidate.codec and (text := _strict(raw, candidate.codec)) is not None:
             return text, candidate.codec
     if candidates:
@@ -236,11 +300,38 @@ def decode_html_bytes(
         return _mismatch(first.label, first.origin)
     if raw.isascii():
         return raw.decode("ascii"), "ascii"
-    best = charset_normalizer.from_bytes(raw, cp_isolation=_DETECTABLE).best()
+    best = _detect(raw).best()
     if best is None:
         unknown = f" (unknown charset labels ignored: {', '.join(map(repr, ignored))})" if ignored else ""
         return Failed(STAGE, "undetectable_charset", "UnicodeDecodeError", f"no charset decodes these bytes{unknown}")
-    return str(best), codecs.lookup(best.encoding).name
+    return _detected(best)
+
+
+def _weak_label_or_detected(raw: bytes) -> tuple[str, str] | None:
+    """The bytes as windows-1252, which a weak label names, unless detection finds an encoding
+    that reads them better (None: neither decodes them). The label is as likely an HTTP client's
+    default as the server's word. Detection cannot tell Latin encodings apart by a few accented
+    letters, and finds windows-1252 as good as its own pick for a French or German page, so there
+    the label decides; a page in another script reads as nonsense in windows-1252, which it sees."""
+    text = _strict(raw, _WEAK_CODEC)
+    if raw.isascii():
+        return text, _WEAK_CODEC
+    matches = _detect(raw)
+    best = matches.best()
+    if best is None or any(
+        _WEAK_CODEC in match.could_be_from_charset for match in matches if match.chaos <= best.chaos
+    ):
+        return (text, _WEAK_CODEC) if text is not None else None
+    return _detected(best)
+
+
+def _detect(raw: bytes) -> charset_normalizer.CharsetMatches:
+    return charset_normalizer.from_bytes(raw, cp_isolation=_DETECTABLE)
+
+
+def _detected(match: charset_normalizer.CharsetMatch) -> tuple[str, str]:
+    """The text detection decoded and the Python name of its codec."""
+    return str(match), codecs.lookup(match.encoding).name
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +382,19 @@ def _content_type_charset(page: RawPage) -> str | None:
     for content_type in (page.content_type, page.headers.get("content-type")):
         if content_type and (match := _CONTENT_TYPE_CHARSET.search(content_type)):
             return match.group(1)
+    return None
+
+
+def _too_many_entries(payload: dict[str, object]) -> str | None:
+    """Why the message has more fields or headers than pages.raw allows, if it has. Pydantic
+    checks every one, building an error for each bad one, before it counts them: two million
+    headers in a 32 MiB message held the event loop for 20 s."""
+    if len(payload) > len(_FIELD_NAMES):
+        unknown = ", ".join(repr(_echo(name)) for name in islice((n for n in payload if n not in _FIELD_NAMES), 3))
+        return f"<root>: {len(payload)} fields, more than the {len(_FIELD_NAMES)} pages.raw has (unknown: {unknown}…)"
+    headers = payload.get("headers")
+    if isinstance(headers, dict) and len(headers) > MAX_HEADERS:
+        return f"headers: {len(headers)} headers, more than the {MAX_HEADERS} pages.raw allows"
     return None
 
 

@@ -20,6 +20,8 @@ class Dropped:
     stage: str
     reason: str
     detail: str
+    # The page's URL when the stage read it from the message: its dead letter names the page by it.
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,8 @@ class Failed:
     reason: str
     error_class: str
     detail: str
+    # The page's URL when the stage read it from the message: its dead letter names the page by it.
+    url: str | None = None
 
     @classmethod
     def from_exception(cls, stage: str, reason: str, exc: BaseException) -> Failed:
