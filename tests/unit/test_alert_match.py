@@ -8,6 +8,7 @@ import pytest
 from workers.alerts.match import ArticleFacts, Matcher, StoryInfo, arabic_clitic_forms, covers
 from workers.alerts.rules import parse_rules
 from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.textnorm import MATCHED_CHARS
 
 T0 = datetime(2016, 12, 8, 19, 32, tzinfo=UTC)
 SEED_TITLE = "كيري: الجهود ستتواصل بشأن حلب.. والجيش السوري يستمر في التقدّم"
@@ -160,3 +161,17 @@ def test_a_rule_names_an_internationalised_outlet_in_punycode_too():
     assert set(fired(rules, SEED_TITLE, SEED_TEXT, domain="news.مثال.مصر")) == {"outlet"}
     reported = StoryInfo("st-1", {"مثال.مصر": T0, "b.example": T0 + timedelta(minutes=5)})
     assert [d for d, _ in matcher(rules).match_story(reported)[0].outlets] == ["مثال.مصر", "b.example"]
+
+
+def test_a_text_is_matched_on_its_first_matched_chars_only():
+    # The bound keeps the work on one article bounded (README, Alerts): a term after it is not
+    # seen, and the word the bound falls in is left out whole, not matched by its first letters.
+    sentence = "Talks continue in Geneva. "
+    longer = sentence * (MATCHED_CHARS // len(sentence) + 1)
+    assert fired(terms_rule("Geneva"), None, longer + "Aleppo") == {"t": ("Geneva",)}
+    assert fired(terms_rule("Aleppo"), None, longer + "Aleppo") == {}
+    assert fired(terms_rule("Aleppo"), "Aleppo", longer + "Aleppo") == {"t": ("Aleppo",)}  # the title is read apart
+    head = sentence * ((MATCHED_CHARS - 5) // len(sentence) - 1)
+    iran_at_the_bound = head + "x" * (MATCHED_CHARS - 5 - len(head)) + " Iranian officials"
+    assert iran_at_the_bound[MATCHED_CHARS - 4 : MATCHED_CHARS] == "Iran"
+    assert fired(terms_rule("Iran"), None, iran_at_the_bound) == {}

@@ -1,20 +1,36 @@
-"""Pure parts of deduplication and stories (workers/dedup/minhash.py, stories.py, the decision)."""
+"""Pure parts of deduplication and stories (workers/dedup/minhash.py, stories.py, the decision);
+and, on a redis-server of this module's own, what the index does around them: preparing an
+article off the event loop, and adding document-frequency counts that Redis may refuse."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
+import math
 import random
+import shutil
+import subprocess
+import threading
 import zlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import pytest_asyncio
+import redis
+import redis.asyncio as aioredis
 from datasketch import MinHash
 
 from workers.dedup import minhash, stories
-from workers.dedup.index import DedupConfig, DedupDecision, Status
-from workers.textnorm import normalize, token_lines, tokenize, word_count
+from workers.dedup.index import DF_DAY_S, DedupConfig, DedupDecision, DedupIndex, Status
+from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.textnorm import MATCHED_CHARS, normalize, token_lines, tokenize, word_count
 
 from tests.shared_data import SEEDS
+from tests.worker_harness import free_port, wait_for
 
 SEED_000, SEED_004 = sorted(SEEDS.glob("*.txt"))
 CONFIG = DedupConfig()
@@ -274,3 +290,226 @@ def test_decision_round_trips_through_its_memo() -> None:
     ):
         assert DedupDecision.decode(decision.encode()) == decision
     assert not DedupDecision(Status.UNCHANGED).emit and DedupDecision(Status.UPDATE).emit
+
+
+
+# --- the term-id memo ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_memo(monkeypatch: pytest.MonkeyPatch) -> int:
+    """An empty term-id memo of 100 terms, put back as it was after the test."""
+    monkeypatch.setattr(stories, "_TERM_IDS_MAX", 100)
+    monkeypatch.setattr(stories, "_TERM_IDS", {})
+    return 100
+
+
+def test_the_term_id_memo_keeps_to_its_bound(small_memo: int) -> None:
+    few = [f"word{i}" for i in range(60)]
+    many = [f"other{i}" for i in range(250)]  # one article with more terms than the memo holds
+    for tokens in (few, few[:30] + many[:50], many):
+        assert stories._term_ids(tokens).tolist() == [stories._term_id(t) for t in tokens]
+        assert len(stories._TERM_IDS) <= small_memo
+
+
+def test_a_memo_replaced_by_another_article_meanwhile_loses_no_term(
+    small_memo: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Articles are prepared in threads, several at once: another article's terms may replace
+    # the memo while this one's are computed (here from within, at the first term computed).
+    known = [f"known{i}" for i in range(50)]
+    stories._term_ids(known)
+    others = [f"other{i}" for i in range(90)]
+    compute = stories._term_id
+
+    def computed_while_another_article_replaces_the_memo(token: str) -> int:
+        if others:
+            batch = others[:]
+            others.clear()
+            stories._term_ids(batch)
+        return compute(token)
+
+    monkeypatch.setattr(stories, "_term_id", computed_while_another_article_replaces_the_memo)
+    tokens = [*known, "new"]
+    assert stories._term_ids(tokens).tolist() == [compute(t) for t in tokens]
+
+
+# --- the index around the pure parts ---------------------------------------------------------
+
+NOW = datetime.now(UTC)
+DAY = math.floor(NOW.timestamp() / DF_DAY_S)
+ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+"""Go's zero time: what a crawler written in Go sends for a date it never set."""
+_WORDS = sorted({word for path in (SEED_000, SEED_004) for word in seed(path)[1].split()})
+
+
+def prose(number: int) -> str:
+    """A text of its own: seed words drawn at random, shared with no other number's."""
+    rng = random.Random(number)
+    return "\n".join(" ".join(rng.choice(_WORDS) for _ in range(40)) for _ in range(5))
+
+
+def article(url: str, text: str) -> Article:
+    return Article(
+        article_id=hashlib.sha256(url.encode()).hexdigest()[:32],
+        url=url,
+        canonical_url=url,
+        domain=url.split("/")[2],
+        title=None,
+        text=text,
+        language="ar",
+        published_at=None,
+        fetched_at=NOW,
+        content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+        pipeline_version=1,
+        processed_at=NOW,
+        source=SourcePosition(topic="pages.raw", partition=0, offset=0),
+        extraction=ExtractionInfo(
+            extractor="trafilatura", extractor_version="2.3.1", html_bytes=1, text_chars=len(text), encoding="utf-8"
+        ),
+    )
+
+
+class Clock:
+    """The index's monotonic clock, moved by hand past ``df_refresh_s``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def refresh(self) -> None:
+        """Make the next classification read the document frequencies again (flushing first)."""
+        self.now += CONFIG.df_refresh_s
+
+
+def test_matching_reads_the_first_matched_chars_and_an_edit_after_them_is_still_an_edit() -> None:
+    index = DedupIndex(aioredis.Redis(), "t")  # _prepare makes no call to Redis
+    long = "Talks continue in Geneva. " * (MATCHED_CHARS // 26 + 100)
+    first = index._prepare(article("https://c.example/1", long + "It ended one way."))
+    second = index._prepare(article("https://c.example/1", long + "It ended another way."))
+    assert np.array_equal(first.sketch.signature, second.sketch.signature)
+    assert np.array_equal(first.terms.ids, second.terms.ids)
+    assert first.fingerprint != second.fingerprint  # a re-crawl with that edit is an update
+    short = index._prepare(article("https://c.example/2", "Talks continue in Geneva."))
+    assert short.fingerprint == minhash.content_fingerprint(["talks", "continue", "in", "geneva"])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this module alone: unit tests run without the local stack."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path_factory.mktemp("redis"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, socket_timeout=2)
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:  # not listening yet
+            return False
+
+    try:
+        wait_for(answers, timeout_s=30, what=f"the redis-server on port {port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        server.kill()
+        server.wait(timeout=10)
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+async def test_the_event_loop_runs_while_an_article_is_prepared(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Preparing a long text is CPU work (up to a second at the bound, tens of seconds without
+    # it): on the event loop, it would stop the consumer's heartbeats and every other page in
+    # flight. Here the preparation waits for the loop to run a callback, which it can do only
+    # while the preparation runs elsewhere.
+    index = DedupIndex(redis_client, "loop")
+    loop = asyncio.get_running_loop()
+    prepare = index._prepare
+
+    def prepare_once_the_loop_has_run(page: Article):  # noqa: ANN202 - the index's private type
+        loop_ran = threading.Event()
+        loop.call_soon_threadsafe(loop_ran.set)
+        assert loop_ran.wait(timeout=5), "the event loop did not run while the article was prepared"
+        return prepare(page)
+
+    monkeypatch.setattr(index, "_prepare", prepare_once_the_loop_has_run)
+    assert (await index.classify(article("https://d.example/1", prose(1)))).status is Status.NEW
+
+
+async def documents_counted(client: aioredis.Redis, prefix: str) -> dict[str, int]:
+    """The number of documents counted in Redis, by day key."""
+    return {key.decode(): int(await client.get(key)) async for key in client.scan_iter(f"{prefix}:st:n:*")}
+
+
+async def test_a_page_dated_in_year_one_counts_nowhere_and_fails_no_later_page(
+    redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its day (-719162) is long out of the window: its counters would have expired before 1970,
+    # which Redis refuses as an expiry. Queued all the same, they failed every refresh of the
+    # document frequencies after it, and with it every page, and the flush at shutdown. (Not
+    # queued at all: nothing is refused, nothing logged.) model_copy: whatever decoding accepts.
+    clock = Clock()
+    index = DedupIndex(redis_client, "zero", clock=clock)
+    ancient = article("https://e.example/0", prose(10)).model_copy(update={"fetched_at": ZERO_TIME})
+    with caplog.at_level(logging.ERROR, logger="workers.dedup.index"):
+        assert (await index.classify(ancient)).status is Status.NEW
+        clock.refresh()
+        for number in (11, 12):
+            assert (await index.classify(article(f"https://e.example/{number}", prose(number)))).status is Status.NEW
+        await index.flush()
+    assert await documents_counted(redis_client, "zero") == {f"zero:st:n:ar:{DAY}": 2}
+    assert caplog.records == []
+
+
+async def test_counts_redis_refuses_are_dropped_and_fail_no_page_and_an_outage_keeps_them(
+    redis_client: aioredis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A refusal that lasts: the worker's Redis user may not INCRBY (an ACL), which only the
+    # counts' write uses. Counts queued again at every refusal failed every page after them.
+    await redis_client.acl_setuser("worker", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-incrby"])
+    worker_redis = aioredis.Redis.from_url(redis_url, username="worker", password="secret")
+    clock = Clock()
+    index = DedupIndex(worker_redis, "refused", clock=clock)
+    try:
+        await index.classify(article("https://f.example/1", prose(21)))
+        clock.refresh()
+        with caplog.at_level(logging.ERROR, logger="workers.dedup.index"):
+            assert (await index.classify(article("https://f.example/2", prose(22)))).status is Status.NEW
+        assert "dropped" in caplog.text
+        # Dropped, not queued again: once allowed, the flushes add what came after only.
+        await redis_client.acl_setuser("worker", commands=["+incrby"])
+        clock.refresh()
+        await index.classify(article("https://f.example/3", prose(23)))
+        await index.flush()
+        assert await documents_counted(redis_client, "refused") == {f"refused:st:n:ar:{DAY}": 2}
+
+        # An outage is no refusal: the counts wait for the flush after it.
+        async def outage(*_: object) -> None:
+            raise redis.ConnectionError("Redis is away")
+
+        await index.classify(article("https://f.example/4", prose(24)))
+        monkeypatch.setattr(index, "_add_counts", outage)
+        with pytest.raises(redis.ConnectionError):
+            await index.flush()
+        monkeypatch.delattr(index, "_add_counts")
+        await index.flush()
+        assert await documents_counted(redis_client, "refused") == {f"refused:st:n:ar:{DAY}": 3}
+    finally:
+        await worker_redis.aclose()

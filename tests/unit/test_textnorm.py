@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import sys
+import unicodedata
 
 import pytest
 
-from workers.textnorm import _reference_normalize, normalize, term, token_lines, tokenize
+from workers.textnorm import (
+    _ARABIC_LETTERS,
+    _DELETE,
+    MATCHED_CHARS,
+    _reference_normalize,
+    matched_text,
+    normalize,
+    term,
+    token_lines,
+    tokenize,
+)
 
 from tests.shared_data import BENCH, SEEDS
 
@@ -79,7 +91,56 @@ def test_fast_normalize_equals_its_definition_on_real_text() -> None:
             row = json.loads(line)
             texts += [row["text1"] or "", row["title1"] or ""]
     for text in texts:
-        assert normalize(text) == _reference_normalize(text)
+        assert normalize(text) == _reference_normalize(text) == specified_normalize(text)
+
+
+def specified_normalize(text: str) -> str:
+    """What normalize is, character by character as first written: stored hashes (fingerprints,
+    chrome block hashes) rest on it, so its output may never change."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(_ARABIC_LETTERS.get(c, c) for c in text)
+    text = _DELETE.sub("", unicodedata.normalize("NFD", text))
+    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+    return unicodedata.normalize("NFC", text)
+
+
+# Outside the BMP: emoji (a flag, a skin tone, a keycap), mathematical letters and digits (NFKC
+# folds them), Deseret capitals (case folding), Osmanya digits, Kaithi letters that compose, and
+# combining marks of both planes after a letter.
+ASTRAL_TEXTS = [
+    "Talks in Geneva 😀 continue 🇸🇾 👍🏽 1\ufe0f\u20e3",
+    "𝐀𝐋𝐄𝐏𝐏𝐎 𝟐𝟎𝟏𝟔 𝔾𝕖𝕟𝕖𝕧𝕒",
+    "𐐀𐐁𐐂 deseret 𐒠𐒡𐒢 osmanya",
+    "\U00011099\U000110ba kaithi, e\u0301\U0001d167 and é\U0001d165",
+    "كيري: الجهود ستتواصل بشأن حلب 🇸🇾 والجيش السوري يستمر في التقدّم ٢٠١٦",
+    "北京大学今天宣布😀了一项新的研究计划",
+]
+
+
+@pytest.mark.parametrize("text", ASTRAL_TEXTS)
+def test_text_outside_the_bmp_normalises_as_specified(text: str) -> None:
+    assert normalize(text) == specified_normalize(text)
+    seed = SEED_FILES[0].read_text(encoding="utf-8")
+    assert normalize(seed + text + seed) == specified_normalize(seed + text + seed)
+
+
+def test_one_character_outside_the_bmp_costs_passes_over_the_text_not_a_step_per_character() -> None:
+    # An emoji in a long page sent normalize through Python code per character (seconds for
+    # megabytes, on the event loop). Counted in Python-level calls, not timed: the same on any machine.
+    text = SEED_FILES[0].read_text(encoding="utf-8") * 40 + " 😀"
+    calls = 0
+
+    def count(_frame: object, event: str, _arg: object) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        normalized = normalize(text)
+    finally:
+        sys.setprofile(None)
+    assert normalized == specified_normalize(text)
+    assert len(text) > 100_000 and calls < 100
 
 
 # --- tokenize --------------------------------------------------------------------------------
@@ -131,3 +192,15 @@ def test_token_lines_keep_line_structure_for_every_script() -> None:
 
 def test_prefix_truncation_joins_inflected_forms() -> None:
     assert terms("Türkiye'nin")[0] == terms("Türkiye'de")[0] == terms("TÜRKİYE")[0]
+
+
+def test_matching_reads_a_bounded_beginning_cut_between_words() -> None:
+    short = "Talks continue in Geneva."
+    assert matched_text(short) is short
+    words = "Talks continue in Geneva. " * (MATCHED_CHARS // 10)
+    read = matched_text(words)
+    assert MATCHED_CHARS - 100 <= len(read) <= MATCHED_CHARS and words.startswith(read)
+    assert tokenize(normalize(read))[-1] in {"talks", "continue", "in", "geneva"}
+    # No space near the bound (Chinese): cut at it; its tokens are character pairs of the text.
+    chinese = "北京大学今天宣布" * MATCHED_CHARS
+    assert matched_text(chinese) == chinese[:MATCHED_CHARS]

@@ -10,6 +10,7 @@ losing it. Webhooks are not called here: their agent consumes the ``alerts`` top
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -148,9 +149,12 @@ class AlertEngine:
         # page, urgent, crawled after a paper that ran it; an edit that adds a watched word), and
         # never again what the original or another copy already fired.
         subject_id = article.duplicate_of or article.article_id
+        # Tokenising the text and looking its tokens up is CPU work that grows with the text: in
+        # a thread, the event loop goes on meanwhile (the matcher is never changed, only replaced).
+        matches = await asyncio.to_thread(lambda: matcher.match_article(ArticleFacts.of(article, urgent=urgent)))
         candidates = [
             self._alert(match.rule, article, urgent, subject_id=subject_id, terms=match.terms, replay=replay)
-            for match in matcher.match_article(ArticleFacts.of(article, urgent=urgent))
+            for match in matches
         ]
         if story is not None:
             candidates += [

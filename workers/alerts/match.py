@@ -13,6 +13,8 @@ are written:
 
 Rules are compiled once per rules file (:class:`Matcher`) into an index from token to the terms
 that start with it, so an article costs one dictionary look-up per token whatever the number of rules.
+An article's title and text are matched on their first :data:`workers.textnorm.MATCHED_CHARS`
+characters: a term found only after them does not match.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from datetime import datetime
 
 from workers.alerts.rules import ArticleConditions, Rule, RuleSet, StoryConditions
 from workers.models import Article
-from workers.textnorm import normalize, tokenize
+from workers.textnorm import matched_text, normalize, tokenize
 
 # Arabic letters after normalize() (which folded the alef and yeh variants).
 _ARABIC_WORD = re.compile("^[\u0621-\u064a]+$")
@@ -75,7 +77,9 @@ class ArticleFacts:
             domain=article.domain,
             language=article.language,
             urgent=urgent,
-            token_fields=tuple(tuple(tokenize(normalize(field))) for field in (article.title or "", article.text)),
+            token_fields=tuple(
+                tuple(tokenize(normalize(matched_text(field)))) for field in (article.title or "", article.text)
+            ),
         )
 
 

@@ -114,6 +114,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import struct
 import time
@@ -129,13 +130,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from workers.dedup import minhash, stories
-from workers.retry import Contention
+from workers.retry import Contention, is_transient
 from workers.stages.extract import DETECTED_LANGUAGES
-from workers.textnorm import normalize, token_lines, tokenize
+from workers.textnorm import matched_text, normalize, token_lines, tokenize
 
 if TYPE_CHECKING:
     from workers.models import Article
     from workers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Status(StrEnum):
@@ -600,7 +603,10 @@ class DedupIndex:
 
     async def classify(self, article: Article) -> DedupDecision:
         """Classify ``article`` and record it; idempotent per delivery (see module docstring)."""
-        art = self._prepare(article)
+        # Normalising, tokenising and hashing a text is up to a second of CPU on the longest
+        # (matched_text's bound): in a thread, the event loop goes on meanwhile (heartbeats, the
+        # other pages in flight), CPython handing it the GIL every few milliseconds.
+        art = await asyncio.to_thread(self._prepare, article)
         stats = await self._term_stats(art.language)
         vector = stories.article_vector(art.terms, stats)
         for _ in range(MAX_ATTEMPTS):
@@ -635,9 +641,13 @@ class DedupIndex:
     # --- pure preparation --------------------------------------------------------------------
 
     def _prepare(self, article: Article) -> _Article:
-        lines = token_lines(article.text)
+        """What classification needs of an article, from the article alone. Runs in a thread
+        (see :meth:`classify`): all it shares with other threads is stories' term-id memo, which
+        is made for that."""
+        text = matched_text(article.text)
+        lines = token_lines(text)
         tokens = [token for line in lines for token in line]
-        fingerprint = minhash.content_fingerprint(tokens)
+        fingerprint = minhash.content_fingerprint(tokens, unmatched=article.text[len(text) :])
         sketch = minhash.sketch(lines)
         at = article.fetched_at.timestamp()
         # The near-duplicate index entries: the exact fingerprint (tagged, so that an exact
@@ -656,7 +666,7 @@ class DedupIndex:
             fingerprint=fingerprint,
             sketch=sketch,
             entries=entries if tokens else [],
-            terms=stories.term_counts(tokenize(normalize(article.title or "")), tokens),
+            terms=stories.term_counts(tokenize(normalize(matched_text(article.title or ""))), tokens),
             language=_df_language(article.language),
             founding_story=_digest(article.article_id, fingerprint.hex()).hex(),
         )
@@ -690,13 +700,8 @@ class DedupIndex:
         await self.flush(
             lambda lang, counts: lang == language or now - counts.since >= self._config.df_refresh_s
         )
-        # The worker's clock, not an article's: one snapshot serves the articles of the next
-        # minute, whatever their fetched_at.
-        wall = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
-            for day in range(
-                math.floor(wall / DF_DAY_S), math.floor((wall - self._window_s) / DF_DAY_S) - 1, -1
-            ):
+            for day in self._df_days():
                 pipe.get(self._df(language, day))
                 pipe.get(self._df(language, day, "n"))
             replies = await pipe.execute()
@@ -708,15 +713,28 @@ class DedupIndex:
             self._stats.popitem(last=False)
         return stats
 
+    def _df_days(self) -> range:
+        """The days whose counters a snapshot sums: the window up to today, by the worker's
+        clock, not an article's: one snapshot serves the articles of the next minute, whatever
+        their fetched_at."""
+        wall = self._wall_clock()
+        return range(math.floor((wall - self._window_s) / DF_DAY_S), math.floor(wall / DF_DAY_S) + 1)
+
     def _count(self, art: _Article, stats: stories.TermStats) -> None:
         """Count a new article's terms in the document frequencies: in this worker's snapshot
         at once, in the shared counters at the next :meth:`flush` (adding them in Redis article
         by article cost more than all the rest of a classification: one counter increment per
-        distinct term)."""
+        distinct term).
+
+        An article dated before the window (a replay of last month, a crawler's zero time: year
+        1) counts nowhere: no snapshot reads its day any more, and its counters would expire
+        before they were written, or, before 1970, at a time Redis refuses."""
+        day = math.floor(art.at / DF_DAY_S)
+        if day < self._df_days().start:
+            return
         slots = stories.df_slots(art.terms.ids)
         stats.count(slots)
-        key = (art.language, math.floor(art.at / DF_DAY_S))
-        self._counts.setdefault(key, _Counts(self._clock())).slots.append(slots)
+        self._counts.setdefault((art.language, day), _Counts(self._clock())).slots.append(slots)
 
     async def flush(self, which: Callable[[str, _Counts], bool] = lambda *_: True) -> None:
         """Add the document frequencies this worker counted (of the languages ``which``
@@ -724,7 +742,9 @@ class DedupIndex:
 
         Classification does it every ``df_refresh_s``; a worker that stops without it loses
         the counts of its last minute, which only weigh terms slightly differently for a while
-        (decisions already made are never revisited)."""
+        (decisions already made are never revisited). Counts that Redis refuses other than in an
+        outage are logged and dropped: they would be refused again at every later flush, and
+        fail every classification that makes one."""
         async with self._flushing:
             for (language, day), counts in list(self._counts.items()):
                 if not which(language, counts):
@@ -733,7 +753,14 @@ class DedupIndex:
                 del self._counts[language, day]
                 try:
                     await self._add_counts(language, day, counts.slots)
-                except BaseException:
+                except BaseException as exc:
+                    if isinstance(exc, Exception) and not is_transient(exc):
+                        log.exception(
+                            "document frequencies of %d %s article(s) of day %d dropped: Redis refused them",
+                            len(counts.slots), language, day,
+                        )
+                        continue
+                    # An outage, or cancelled: added at the next flush.
                     again = self._counts.setdefault((language, day), _Counts(counts.since))
                     again.slots.extend(counts.slots)
                     raise

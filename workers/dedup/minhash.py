@@ -150,7 +150,14 @@ def band_keys(sk: Sketch, bands: int, rows: int) -> list[bytes]:
     ]
 
 
-def content_fingerprint(tokens: Sequence[str]) -> bytes:
+def content_fingerprint(tokens: Sequence[str], unmatched: str = "") -> bytes:
     """8 bytes that identify a text's normalised token sequence: equal for texts that differ
-    only in case, accents, spacing, punctuation or Arabic spelling variants."""
-    return hashlib.blake2b("\x1f".join(tokens).encode(), digest_size=8).digest()
+    only in case, accents, spacing, punctuation or Arabic spelling variants.
+
+    ``unmatched``: the rest of a text longer than matching reads (:func:`workers.textnorm.matched_text`
+    gave the tokens), hashed as it is: an edit there still makes a re-crawl an update, not
+    ``unchanged``. (A lone surrogate, which a JSON escape can put in a text, is hashed, not refused.)"""
+    digest = hashlib.blake2b("\x1f".join(tokens).encode(), digest_size=8)
+    if unmatched:
+        digest.update(b"\x1e" + unmatched.encode("utf-8", "surrogatepass"))
+    return digest.digest()

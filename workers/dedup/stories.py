@@ -18,6 +18,7 @@ costly part (one counter increment per distinct term). :class:`TermStats` reads 
 from __future__ import annotations
 
 import math
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Collection, Sequence
@@ -89,18 +90,30 @@ def _term_id(token: str) -> int:
 
 _TERM_IDS: dict[str, int] = {}
 _TERM_IDS_MAX = 1 << 18
+_TERM_IDS_LOCK = threading.Lock()
 
 
 def _term_ids(tokens: Collection[str]) -> np.ndarray:
     """:func:`_term_id` of distinct ``tokens``, memoised per process: the vocabulary is
-    Zipfian (most tokens are repeats) and :func:`workers.textnorm.term` is Python code. The
-    memo is emptied when full: bounded memory without an LRU's bookkeeping on every hit."""
-    missing = set(tokens).difference(_TERM_IDS)
-    if len(_TERM_IDS) + len(missing) > _TERM_IDS_MAX:
-        _TERM_IDS.clear()
-        missing = set(tokens)
-    _TERM_IDS.update(zip(missing, map(_term_id, missing)))
-    return np.fromiter(map(_TERM_IDS.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    Zipfian (most tokens are repeats) and :func:`workers.textnorm.term` is Python code.
+
+    The memo holds at most :data:`_TERM_IDS_MAX` terms: when an article's new ones would not
+    fit, a memo of them alone replaces it (bounded memory without an LRU's bookkeeping on every
+    hit), and an article with more than that keeps its own out of it. Articles are prepared in
+    threads, several at once: a memo is only ever added to, never emptied, so a call finds in the
+    one it started with every term it saw there; the lock makes the size check and the change
+    one step."""
+    global _TERM_IDS
+    memo = _TERM_IDS
+    missing = set(tokens).difference(memo)
+    new = dict(zip(missing, map(_term_id, missing)))
+    with _TERM_IDS_LOCK:
+        if len(_TERM_IDS) + len(new) <= _TERM_IDS_MAX:
+            _TERM_IDS.update(new)
+        elif len(new) <= _TERM_IDS_MAX:
+            _TERM_IDS = new
+    ids = (new[token] if token in new else memo[token] for token in tokens)
+    return np.fromiter(ids, dtype=np.int64, count=len(tokens))
 
 
 def term_counts(title: Sequence[str], text: Sequence[str]) -> TermVector:
