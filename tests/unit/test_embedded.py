@@ -131,3 +131,15 @@ def test_malformed_data_finds_nothing_and_raises_nothing() -> None:
     tree = document_fromstring(shell(scripts))
     assert article_fragment(tree) is None
     assert "<article>" in page_of("<p>x</p>", "ar") and 'lang="ar"' in page_of("<p>x</p>", "ar")
+
+
+def test_data_nested_deeper_than_the_json_parser_goes_is_passed_over() -> None:
+    # json.loads raises RecursionError (no ValueError) on it: the article in the next script
+    # is still found
+    deep = "[" * 5000 + "]" * 5000
+    state = {"article": {"body": ARTICLE_HTML}}
+    scripts = (
+        f'<script type="application/json">{deep}</script>'
+        f'<script type="application/json">{json.dumps(state)}</script>'
+    )
+    assert article_fragment(document_fromstring(shell(scripts))) == ARTICLE_HTML

@@ -6,10 +6,12 @@ import html
 import pickle
 
 import pytest
+from lxml import etree
 from trafilatura.utils import load_html
 
 from workers.stages import extract as extract_module
 from workers.stages import teasers
+from workers.stages.blocks import Block, words
 from workers.stages.chrome import block_hash
 from workers.stages.extract import DETECTED_LANGUAGES, ExtractedDocument, ExtractionOptions, extract_document
 from workers.stages.metadata import choose_title, clean_authors, extract_page_metadata, strip_site_name
@@ -272,3 +274,63 @@ def test_text_after_a_removed_block_stays_where_it_stood():
     lines = result.value.text.splitlines()
     assert lines[0].startswith("Paragraph 0 ")
     assert lines.index("All articles by Jane Doe") > lines.index(next(line for line in lines if line.startswith("Paragraph 7 ")))
+
+
+def _blocks(texts: list[str]) -> list[Block]:
+    return [Block(etree.Element("p"), text, words(text)) for text in texts]
+
+
+_NAMES = ("Aarhus", "Bern", "Cork", "Dakar", "Essen", "Fez", "Graz", "Hue", "Ibiza", "Jena", "Kobe", "Lund",
+          "Metz", "Nice", "Oslo", "Pisa", "Quito", "Riga", "Sfax", "Turku")
+
+
+def _places(count: int) -> list[str]:
+    """Distinct words for distinct blocks (a normalised block reads every number as 0)."""
+    return [f"{_NAMES[i % 20]} {_NAMES[i // 20 % 20]} {_NAMES[i // 400]}" for i in range(count)]
+
+
+class _CountedKey(str):
+    """A normalised block that counts the tests of what it contains."""
+
+    tests = 0
+
+    def __contains__(self, piece: object) -> bool:
+        _CountedKey.tests += 1
+        return str.__contains__(self, piece)  # type: ignore[arg-type]
+
+
+def test_looking_for_glued_copies_does_not_test_every_pair_of_long_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # testing each long block against every earlier one took 4 s on a live blog of 5,000
+    # paragraphs: the earlier blocks that could be in a block are looked up by where they start
+    normalise = extract_module.normalise_block
+    monkeypatch.setattr(extract_module, "normalise_block", lambda text: _CountedKey(normalise(text)))
+    _CountedKey.tests = 0
+    # blocks of about 60 characters, each long enough (40) to be tested: past the first 30 or
+    # so, there are more earlier blocks than places in a block where one could start
+    blocks = _blocks([f"Update from {place}: talks go on next week." for place in _places(600)])
+    extract_module._mark_repeats(blocks, 4, 40)
+    assert not any(block.removed for block in blocks)
+    assert _CountedKey.tests <= 2 * len(blocks)  # of 600 * 599 / 2 pairs
+
+
+def test_a_block_glued_from_many_earlier_ones_is_a_repeat() -> None:
+    # more earlier blocks than places in the glued one where a block could start: found by
+    # looking its places up
+    items = [f"Result in {place}: counted" for place in _places(800)]
+    glued = " ".join(items[20:40])
+    assert len(glued) < 800
+    blocks = _blocks([*items, glued])
+    extract_module._mark_repeats(blocks, 4, 400)
+    assert [block.removed for block in blocks] == [None] * 800 + ["repeated_in_page"]
+
+
+@pytest.mark.parametrize(("levels", "kept"), [(240, True), (300, False)])
+def test_a_page_nested_deeper_than_the_parser_reads_fails_with_its_reason(levels: int, kept: bool) -> None:
+    # libxml2 stops at 255 levels and returns what it read: the article after that point was
+    # lost, and the page dropped as "too_short: 0 characters"
+    result = extract_document(page(before="<div class='wrap'>" * levels), "https://news.example/a", ExtractionOptions())
+    if kept:
+        assert isinstance(result, Kept) and PARAGRAPHS[-1] in result.value.text
+    else:
+        assert isinstance(result, Failed) and result.reason == "too_deep"
+        assert "255 levels" in result.detail and "Excessive depth" in result.detail

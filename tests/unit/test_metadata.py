@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
 from trafilatura.metadata import extract_author
 from trafilatura.utils import load_html
 
+from workers.models import _MAX_URL_CHARS
 from workers.stages import metadata
 from workers.stages.metadata import byline, choose_title, extract_page_metadata, standard_month_names
 
@@ -140,3 +142,67 @@ def test_a_page_without_a_site_name_is_named_by_its_host_in_unicode() -> None:
     # as its article's domain (workers/urlnorm.py), not in the punycode of the crawled URL
     tree = load_html("<html><head><title>خبر</title></head><body><p>نص</p></body></html>")
     assert extract_page_metadata(tree, "https://www.xn--mgbh0fb.xn--wgbh1c/a").site_name == "مثال.مصر"
+
+
+def _every_run(title: str) -> set[str]:
+    """The runs of a title's parts, listed one by one (what ``_Runs`` must agree with)."""
+    cuts = [(0, 0), *((m.start(), m.end()) for m in metadata._PART_SEPARATORS.finditer(title)), (len(title), len(title))]
+    return {
+        run for i in range(len(cuts)) for j in range(i + 1, len(cuts))
+        if (run := metadata.clean_text(title[cuts[i][1] : cuts[j][0]]))
+    }
+
+
+def test_the_runs_of_a_title_are_those_between_its_separators() -> None:
+    pieces = ["Budget", "approved", "City", "News", "a", "-", "|", "--", ":", "｜", "*", " ", "::", "/", "B-C", "x|y"]
+    generator = random.Random(7)
+    for _ in range(400):
+        title = metadata.clean_text(" ".join(generator.choice(pieces) for _ in range(generator.randint(1, 9))))
+        if not title:
+            continue
+        runs = metadata._Runs.of(title)
+        listed = _every_run(title)
+        assert {text for text in listed if text in runs} == listed
+        for candidate in {title[i:j].strip() for i in range(len(title)) for j in range(i + 1, len(title) + 1)}:
+            assert (candidate in runs) == (candidate in listed), (title, candidate)
+
+
+def test_a_title_of_hundreds_of_separators_is_not_cut_into_every_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # listing every run is cubic in the separators: 96 s for a 7 KB title of 1,000 " | "
+    calls = 0
+    clean = metadata.clean_text
+
+    def counted(value: object) -> str | None:
+        nonlocal calls
+        calls += 1
+        return clean(value)
+
+    monkeypatch.setattr(metadata, "clean_text", counted)
+    stuffed = " | ".join(f"word{i}" for i in range(300))
+    title = choose_title({"og": f"Budget approved | {stuffed}", "h1": "Budget approved", "tt": stuffed}, ["news.example"])
+    assert title == "Budget approved"
+    assert calls < 100  # 45,000 runs of the 300 parts
+
+
+def test_json_ld_nested_deeper_than_python_recurses_is_read_or_passed_over() -> None:
+    # the parser gives up at about 1,000 levels (RecursionError, not ValueError), and walking
+    # what it reads recursively gave up at about 500: the whole page failed
+    article = '{"@type": "NewsArticle", "headline": "Budget approved", "author": %s}' % ("[" * 600 + '"Jane Doe"' + "]" * 600)
+    scripts = "".join(
+        f'<script type="application/ld+json">{blob}</script>'
+        for blob in ("[" * 3000 + "]" * 3000, '{"@graph":' * 700 + "{}" + "}" * 700, article)
+    )
+    tree = load_html(f"<html><head>{scripts}</head><body><h1>Budget approved</h1><p>Text.</p></body></html>")
+    found = extract_page_metadata(tree, "https://news.example/a")
+    assert found.title == "Budget approved" and found.authors == ("Jane Doe",)
+
+
+@pytest.mark.parametrize(("extra", "kept"), [(0, True), (1, False)])
+def test_a_canonical_longer_than_a_url_may_be_is_ignored(extra: int, kept: bool) -> None:
+    # normalising a 6 MB canonical of 400,000 parameters cost seconds, here and again in the
+    # main process for the article's identity
+    base = "https://news.example/a?story="
+    canonical = base + "1" * (_MAX_URL_CHARS - len(base) + extra)
+    tree = load_html(f'<html><head><link rel="canonical" href="{canonical}"></head><body><p>Text.</p></body></html>')
+    found = extract_page_metadata(tree, "https://news.example/a?story=1")
+    assert found.canonical_url == (canonical if kept else None)

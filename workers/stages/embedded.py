@@ -73,7 +73,9 @@ def _candidates(tree: HtmlElement) -> Iterator[str]:
 def _loads(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # not JSON, or nested deeper than the parser goes: the page's other scripts may hold
+        # the article
         return None
 
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -54,7 +55,7 @@ import trafilatura
 from lxml.etree import _Element
 from lxml.html import HtmlElement
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
-from trafilatura.utils import load_html
+from trafilatura.utils import HTML_PARSER, load_html
 from trafilatura.xml import xmltotxt
 
 from workers.models import RemovedBlock
@@ -87,6 +88,10 @@ _DETECTOR_CODES = {
 } | {"nb": "no"}
 # Longest removed-block text kept on the article (the reason matters more than the full text).
 _REMOVED_TEXT_CHARS = 300
+# libxml2 (2.14, lxml 6) stops reading HTML nested deeper than this. Reading on (huge_tree) would
+# hand trees of any depth to trafilatura and to the recursive walks here and in lxml; no real page
+# comes near it (50 levels at most in the evaluation sets), so such a page fails with its reason.
+_PARSER_MAX_DEPTH = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +187,12 @@ def extract_document(
         tree = load_html(html)
         if tree is None:
             return Dropped(STAGE, "no_content", "the page has no parsable HTML")
+        if too_deep := _depth_limit_error():
+            return Failed(
+                STAGE, "too_deep", "ExcessiveDepth",
+                f"elements nested deeper than the HTML parser's limit of {_PARSER_MAX_DEPTH} levels: it stopped "
+                f"reading there and the rest of the page is lost (libxml2: {too_deep})",
+            )
         meta = extract_page_metadata(tree, url)
     except Exception as exc:  # noqa: BLE001 - lxml raises anything on hostile HTML
         return Failed.from_exception(STAGE, "extractor_error", exc)
@@ -235,6 +246,16 @@ def extract_document(
             recovered_paragraphs=body.recovered_paragraphs,
         )
     )
+
+
+def _depth_limit_error() -> str | None:
+    """The message of the HTML parser's last run if it stopped at its depth limit (libxml2
+    reports it in the error log of the parser that trafilatura's ``load_html`` uses; the
+    partial tree it returns is no sign of it)."""
+    for error in HTML_PARSER.error_log:
+        if "Excessive depth" in error.message:
+            return error.message
+    return None
 
 
 def _body(
@@ -451,6 +472,39 @@ def _mark_title(blocks: list[Block], title: str) -> None:
             return
 
 
+# Shortest earlier block that counts as a piece of a glued block.
+_MIN_PIECE_CHARS = 30
+
+
+class _Pieces:
+    """Earlier blocks, for telling how much of a block they make up. Testing each of them
+    against each long block is quadratic (4 s on 5,000 paragraphs): when there are more of them
+    than places in the block where one could start, the block's places are looked up instead,
+    by the piece's first characters."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, int] = {}  # piece -> how many earlier blocks it is
+        self._by_head: dict[str, list[str]] = {}  # first _MIN_PIECE_CHARS characters -> pieces
+
+    def add(self, piece: str) -> None:
+        if piece in self._times:
+            self._times[piece] += 1
+            return
+        self._times[piece] = 1
+        self._by_head.setdefault(piece[:_MIN_PIECE_CHARS], []).append(piece)
+
+    def covered(self, text: str) -> int:
+        """The characters of the earlier blocks found in ``text``, each block counted."""
+        places = len(text) - _MIN_PIECE_CHARS + 1
+        candidates: Iterable[str]
+        if len(self._times) <= places:
+            candidates = self._times.keys()
+        else:
+            heads = {text[i : i + _MIN_PIECE_CHARS] for i in range(places)}
+            candidates = {piece for head in heads & self._by_head.keys() for piece in self._by_head[head]}
+        return sum(len(piece) * self._times[piece] for piece in candidates if piece in text)
+
+
 def _mark_repeats(blocks: list[Block], min_run_blocks: int, min_run_chars: int) -> None:
     """A page rendered twice in the same HTML (an AMP copy, a print version, a sticky duplicate)
     repeats whole runs of blocks in the same order: such runs are kept once. A block repeated
@@ -486,18 +540,16 @@ def _mark_repeats(blocks: list[Block], min_run_blocks: int, min_run_chars: int) 
         index = nxt
     # a long block that is earlier blocks glued together (the text again as one blob: a
     # no-script copy, a JSON rendering) repeats them too
-    earlier: list[str] = []
+    earlier = _Pieces()
     for index, block in enumerate(blocks):
         key = keys[index]
         if not key:
             continue
-        if len(key) >= min_run_chars and earlier:
-            covered = sum(len(piece) for piece in earlier if piece in key)
-            if covered >= 0.8 * len(key):
-                block.removed = "repeated_in_page"
-                continue
-        if len(key) >= 30:
-            earlier.append(key)
+        if len(key) >= min_run_chars and earlier.covered(key) >= 0.8 * len(key):
+            block.removed = "repeated_in_page"
+            continue
+        if len(key) >= _MIN_PIECE_CHARS:
+            earlier.add(key)
 
 
 def _trafilatura(
