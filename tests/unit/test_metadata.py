@@ -69,6 +69,24 @@ def test_an_undeclared_date_is_searched_once_quickly(monkeypatch: pytest.MonkeyP
     assert meta.published == "2024-03-05T00:00:00" and calls == [False]
 
 
+def test_the_date_search_allows_the_latest_local_date_on_earth(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a Tokyo page published at 05:10 local time is dated tomorrow in UTC until 15:00 UTC
+    limits: list[object] = []
+
+    def search(*args: object, max_date: object, **kwargs: object) -> str:
+        limits.append(max_date)
+        return "2024-03-05T00:00:00"
+
+    monkeypatch.setattr(metadata, "find_date", search)
+    before = metadata.latest_local_date(datetime.now(UTC))
+    extract_page_metadata(load_html(PAGE.format(head="")), "https://news.example/a")
+    after = metadata.latest_local_date(datetime.now(UTC))
+    assert limits and limits[0] in {before, after}
+    assert metadata.latest_local_date(datetime(2026, 11, 23, 20, 30, tzinfo=UTC)) == "2026-11-24"
+    assert metadata.latest_local_date(datetime(2026, 11, 23, 9, 59, tzinfo=UTC)) == "2026-11-23"
+    assert metadata.latest_local_date(datetime(2026, 11, 23, 10, 0, tzinfo=UTC)) == "2026-11-24"
+
+
 def _undated_page(lang: str, dateline: str) -> str:
     """A page that declares no date: a logo h1, the headline, a dateline in words under it, and a
     copyright year in the footer (which htmldate's extensive search takes for 1 January)."""

@@ -378,6 +378,15 @@ def parse_iso(value: str | None) -> datetime | None:
 
 
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# The latest local time anywhere is UTC+14's (Kiribati).
+_LATEST_ZONE_AHEAD = timedelta(hours=14)
+
+
+def latest_local_date(now: datetime) -> str:
+    """The latest date it is anywhere on earth at ``now``. A page dated in its outlet's own zone
+    (Tokyo, the Gulf) is dated "tomorrow" in UTC for hours after its local midnight: capped at
+    today's UTC date, htmldate passes over that date for an older one on the page, or none."""
+    return (now.astimezone(UTC) + _LATEST_ZONE_AHEAD).strftime("%Y-%m-%d")
 
 
 def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> str | None:
@@ -395,7 +404,7 @@ def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> 
                 original_date=True,
                 extensive_search=extensive,
                 outputformat=_DATE_FORMAT,
-                max_date=datetime.now(UTC).strftime("%Y-%m-%d"),
+                max_date=latest_local_date(datetime.now(UTC)),
             )
         except Exception:  # noqa: BLE001 - htmldate raises anything on odd markup
             found = None
