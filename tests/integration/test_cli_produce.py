@@ -23,7 +23,7 @@ def produce(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str | Pa
     with monkeypatch.context() as patch:
         for name, value in settings_env(settings).items():
             patch.setenv(name, value)
-        patch.setattr(cli.logs, "configure", lambda log_format, level: None)
+        patch.setattr(cli.logs, "configure", lambda log_format, level, one_shot: None)
         return cli.main(["produce", *map(str, argv)])
 
 

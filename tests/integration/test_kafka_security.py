@@ -212,7 +212,7 @@ def run_cli(settings: Settings, argv: list[str], monkeypatch: pytest.MonkeyPatch
     with monkeypatch.context() as patch:
         for name, value in settings_env(settings).items():
             patch.setenv(name, value)
-        patch.setattr(cli.logs, "configure", lambda log_format, level: None)
+        patch.setattr(cli.logs, "configure", lambda log_format, level, one_shot: None)
         return cli.main(argv)
 
 

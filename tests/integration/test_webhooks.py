@@ -755,7 +755,7 @@ async def test_a_dead_letter_topic_that_refuses_every_letter_does_not_stop_the_l
 def run_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings: Settings, *argv: str) -> int:
     """``wirefeed ARGV`` as an operator runs it, with the test's settings in the environment."""
     monkeypatch.chdir(tmp_path)  # no .env file
-    monkeypatch.setattr(cli.logs, "configure", lambda log_format, level: None)
+    monkeypatch.setattr(cli.logs, "configure", lambda log_format, level, one_shot: None)
     for name, value in {
         "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "REDIS_URL": settings.redis_url.get_secret_value(),
