@@ -62,15 +62,21 @@ def free_port() -> int:
 class WorkerProcess:
     """``python -m workers worker`` in its own process group (with its extraction processes)."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, log_path: Path, *, preamble: str | None = None) -> None:
+        """``preamble``: Python run in the worker process before the worker (a fault to inject)."""
         self.settings = settings.model_copy(update={"web_port": free_port()})
         self.log_path = log_path
+        self._preamble = preamble
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         log = self.log_path.open("ab")
+        if self._preamble is None:
+            entry = ["-m", "workers"]
+        else:
+            entry = ["-c", f"{self._preamble}\nimport runpy\nrunpy.run_module('workers', run_name='__main__')"]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "workers", "--log-level", "info", "worker"],
+            [sys.executable, *entry, "--log-level", "info", "worker"],
             env=settings_env(self.settings) | {"PYTHONPATH": str(REPO)},
             # not the repository: a developer's .env there would fill in every setting left unset
             cwd=self.log_path.parent,
@@ -91,6 +97,19 @@ class WorkerProcess:
 
     def stop(self, timeout_s: float = 30) -> int | None:
         return self._signal(signal.SIGTERM, timeout_s)
+
+    def terminate(self, timeout_s: float) -> tuple[int | None, float]:
+        """SIGTERM to the worker process alone, as Kubernetes and Docker send it (to the
+        container's main process, not its extraction processes). Returns its exit code (None if
+        it still runs ``timeout_s`` later; it is left running) and the seconds it took to exit."""
+        assert self._process is not None, "not started"
+        sent = time.monotonic()
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            code = None
+        return code, time.monotonic() - sent
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no shutdown handler runs, nothing is flushed or committed."""

@@ -5,6 +5,9 @@ every extraction process is busy) and acknowledges them strictly in offset order
 An offset is therefore committed only after that page and every page before it in its partition
 has its outputs written: Redis, ``articles`` or ``pages.dlq``, and its alerts. The ``webhooks``
 agent delivers alerts from the ``alerts`` topic the same way.
+
+Neither a stop nor a rebalance waits for the pages in flight (``stream_wait_empty=False``): they
+are cancelled, retries of an outage included, never acknowledged, and delivered again.
 """
 
 from __future__ import annotations
@@ -12,13 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
+import threading
 from typing import Any
 
 import faust
 import redis.asyncio as aioredis
+from faust.types import TP
 
 from workers import logs
-from workers.acks import consume_in_offset_order
+from workers.acks import consume_in_offset_order, revoke
 from workers.alerts.agent import TopicAlertPublisher, run_webhook_agent
 from workers.alerts.engine import AlertEngine
 from workers.alerts.ledger import AlertLedger
@@ -39,6 +46,10 @@ from workers.stages.deadletter import record_key
 log = logging.getLogger(__name__)
 
 _FLUSH_ON_STOP_S = 5.0
+# A stop that takes longer ends with an exit (code 70) of its own: well within the grace period
+# of deploy/k8s/worker-deployment.yaml and docker-compose.yml (60 s, then SIGKILL).
+STOP_DEADLINE_S = 30.0
+_EXIT_AT_STOP_DEADLINE = 70  # EX_SOFTWARE
 _RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -60,8 +71,53 @@ class TopicPublisher:
         await pending
 
 
+class _App(faust.App):
+    """faust.App with the worker's part in rebalances and stops (workers/acks.py)."""
+
+    _stop_deadline: threading.Timer | None = None
+
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        # Faust's consumer has just forgotten the revoked partitions' acknowledgements and
+        # committed offsets, and calls this before anything else. The pages in flight of those
+        # partitions are dropped here, before anything is awaited: none of them can finish and
+        # be acknowledged against the next assignment.
+        dropped = revoke(revoked)
+        if dropped:
+            log.info("partitions revoked: %d page(s) in flight cancelled, to be redelivered", dropped)
+        await super()._on_partitions_revoked(revoked)
+
+    async def on_stop(self) -> None:
+        # The stop takes seconds: the pages in flight are cancelled, not waited for. What can
+        # still hold it up is Faust's own flush and commit against a broker that does not answer,
+        # for as long as its request timeouts (the producer's: 20 minutes). Past the deadline the
+        # worker exits without them, as if killed, which loses nothing (workers/acks.py) but
+        # comes before the platform's SIGKILL.
+        if self.in_worker and self._stop_deadline is None:
+            self._stop_deadline = threading.Timer(STOP_DEADLINE_S, _exit_at_stop_deadline)
+            self._stop_deadline.daemon = True
+            self._stop_deadline.start()
+        await super().on_stop()
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        if self._stop_deadline is not None:
+            self._stop_deadline.cancel()
+
+
+def _exit_at_stop_deadline() -> None:
+    log.error(
+        "the worker did not stop within %g s (is Kafka answering?): exiting without the rest of the "
+        "stop; the pages not committed are delivered again", STOP_DEADLINE_S,
+    )
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_EXIT_AT_STOP_DEADLINE)
+
+
 def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
-    app = faust.App(
+    app = _App(
         settings.group_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=faust_broker_credentials(settings),
@@ -77,8 +133,15 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
         consumer_auto_offset_reset="earliest",
         consumer_max_fetch_size=settings.max_message_bytes,
         # Faust prefetches up to this many records per agent (default 4096: about a gigabyte of
-        # raw pages during a catch-up); the agent works on max_in_flight and holds 8x that unacked.
+        # raw pages during a catch-up). The agent works on max_in_flight; the finished pages it
+        # holds unacknowledged (up to 8x that) keep their position only, not the record
+        # (workers/acks.py). So the raw records in memory are at most about 5 x max_in_flight
+        # (plus aiokafka's fetch buffer), whatever a slow page holds up.
         stream_buffer_maxsize=4 * settings.max_in_flight,
+        # A stop or a rebalance does not wait for the pages in flight (Faust would wait until
+        # every one is acknowledged, for ever through an outage): they are cancelled, never
+        # acknowledged, and redelivered (workers/acks.py).
+        stream_wait_empty=False,
         producer_max_request_size=settings.max_message_bytes,
         producer_compression_type=None if settings.compression == "none" else settings.compression,
         producer_acks=-1,

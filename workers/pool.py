@@ -20,11 +20,11 @@ import logging
 import multiprocessing
 import resource
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pebble
 
@@ -35,6 +35,7 @@ from workers.stages.extract import ExtractedDocument, ExtractionOptions
 from workers.stages.outcome import Failed, StageResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Imported by the forkserver only: importing it here would warm up the Faust process for nothing.
 _FORKSERVER_PRELOAD = "workers.pool_warmup"
@@ -102,6 +103,7 @@ class ExtractionPool:
         self._memory_limit_mb = memory_limit_mb
         self._tasks_per_process = tasks_per_process
         self._log_config = log_config
+        self._free_processes = asyncio.Semaphore(processes)
         self._pool, self._started = self._new_pool()
 
     def _new_pool(self) -> tuple[pebble.ProcessPool, Future[None]]:
@@ -145,7 +147,9 @@ class ExtractionPool:
         while True:
             pool, started = self._pool, self._started
             try:
-                return await self._run(pool, started, html, url, options, known_chrome)
+                return await self._run(
+                    pool, started, extract.extract_document, html, url, options, known_chrome=known_chrome
+                )
             except _PoolRefused as exc:
                 if refused:
                     raise PoolUnavailable(f"no extraction pool can be started: {exc}") from exc
@@ -158,42 +162,45 @@ class ExtractionPool:
                 broke = True
 
     async def _run(
-        self,
-        pool: pebble.ProcessPool,
-        started: Future[None],
-        html: str,
-        url: str,
-        options: ExtractionOptions,
-        known_chrome: frozenset[str],
-    ) -> StageResult[ExtractedDocument]:
-        try:
-            if not started.done():
-                await asyncio.wrap_future(started)
-            # a start that failed left the pool unstarted: schedule() would start it here, on the loop
-            started.result()
-            future = pool.schedule(
-                extract.extract_document,
-                args=(html, url, options),
-                kwargs={"known_chrome": known_chrome},
-                timeout=self._timeout_s,
-            )
-        except (RuntimeError, OSError) as exc:  # "Unexpected error within the Pool", or no fork
-            raise _PoolRefused(str(exc)) from exc
-        try:
-            return await asyncio.wrap_future(future)
-        except FutureTimeout:
-            return Failed(
-                extract.STAGE,
-                "timeout",
-                "TimeoutError",
-                f"extraction did not finish within {self._timeout_s:g} s; its process was killed",
-            )
-        except pebble.ProcessExpired as exc:
-            return Failed(extract.STAGE, "process_died", "ProcessExpired", f"extraction process died: {exc}")
-        except BrokenProcessPool:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled back
-            return Failed.from_exception(extract.STAGE, "pool_error", exc)
+        self, pool: pebble.ProcessPool, started: Future[None], function: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T | Failed:
+        """``function(*args, **kwargs)`` in one of ``pool``'s processes, with the hard timeout: a
+        ``timeout`` failure once it has run ``timeout_s`` on the event loop's monotonic clock, its
+        process killed. Not pebble's own timeout, which times a task on the wall clock
+        (time.time()): a clock step (NTP, a VM resumed) would kill every running extraction as a
+        timeout, or let one run past it. A task goes to pebble only when one of its processes is
+        free, so that its time is its own, not its wait for a process (it does include the start
+        of a replacement process: milliseconds, from the warm forkserver)."""
+        async with self._free_processes:
+            try:
+                if not started.done():
+                    await asyncio.wrap_future(started)
+                # a start that failed left the pool unstarted: schedule() would start it here, on the loop
+                started.result()
+                future = pool.schedule(function, args=args, kwargs=kwargs)
+            except (RuntimeError, OSError) as exc:  # "Unexpected error within the Pool", or no fork
+                raise _PoolRefused(str(exc)) from exc
+            # Cancelled (the time is up, or the page was given up on: its partition revoked, the
+            # worker stopping), the wrapper cancels pebble's future, and pebble kills the process.
+            running = asyncio.wrap_future(future)
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    return await running
+            except TimeoutError as exc:
+                if not running.cancelled():  # raised by the function itself
+                    return Failed.from_exception(extract.STAGE, "pool_error", exc)
+                return Failed(
+                    extract.STAGE,
+                    "timeout",
+                    "TimeoutError",
+                    f"extraction did not finish within {self._timeout_s:g} s; its process was killed",
+                )
+            except pebble.ProcessExpired as exc:
+                return Failed(extract.STAGE, "process_died", "ProcessExpired", f"extraction process died: {exc}")
+            except BrokenProcessPool:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be pickled back
+                return Failed.from_exception(extract.STAGE, "pool_error", exc)
 
     def close(self) -> None:
         self._pool.stop()

@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".wirefeed/worker")
     session_timeout_s: float = Field(default=10.0, ge=6.0)
     commit_interval_s: float = Field(default=1.0, gt=0)
-    # Pages handed to the extraction pool but not yet acknowledged. Acks happen strictly in
-    # offset order per partition, so this bounds both memory and redelivery after a crash.
+    # Pages a worker processes at once. Acks happen strictly in offset order per partition; what
+    # this bounds (raw records in memory, redelivery after a crash) is in README's settings table.
     max_in_flight: int = Field(default=16, ge=1)
 
     # --- extraction -----------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,16 +19,21 @@ from worker_harness import (
     sync_redis,
     wait_for,
     wait_for_outcomes,
+    wait_until_handled,
 )
 
 from workers import SAMPLE_PAGES
-from workers.feed import produce, records_from_paths
+from workers.feed import Record, produce, records_from_paths
+from workers.app import STOP_DEADLINE_S
 from workers.settings import Settings
 from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
 MB = 1024 * 1024
+# A worker stops within this after SIGTERM, whatever it has in flight: far below the grace
+# period of deploy/k8s/worker-deployment.yaml and docker-compose.yml (60 s, then SIGKILL).
+STOP_BOUND_S = 15.0
 
 
 def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_path: Path):
@@ -73,6 +81,98 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
     assert len(article_keys) == len([head, *fast, later])
     published = read_topic(settings, settings.topic_articles, at_least=len(article_keys))
     assert sorted(r.key for r in published) == sorted(k.split(b":")[-1] for k in article_keys)
+
+
+def test_sigterm_does_not_wait_for_the_pages_in_flight_and_the_next_worker_processes_them(settings: Settings, tmp_path: Path):
+    # Each slow page needs minutes (30000 paragraphs, a ten-minute timeout); waiting for the ones
+    # in flight, a stop took minutes, past any grace period (Kubernetes: 60 s, then SIGKILL).
+    settings = settings.model_copy(update={
+        "pages_raw_partitions": 2, "max_html_bytes": 24 * MB, "extraction_timeout_s": 600.0, "commit_interval_s": 0.5,
+    })
+    ensure_topics(settings)
+    sent, fast, slow = {}, {}, {}
+    for partition in (0, 1):
+        # an empty page: dropped before extraction, whatever the slow pages keep busy
+        url = f"https://fast.example/{partition}"
+        fast[partition] = Record(url.encode(), json.dumps({"url": url, "fetched_at": datetime.now(UTC).isoformat(), "html": ""}).encode())
+        slow[partition] = [slow_page(f"https://slow.example/{partition}/{i}", 30000) for i in range(3)]
+        sent[partition] = produce(settings, [fast[partition], *slow[partition]], partition=partition)
+    records = [record for partition in (0, 1) for record in (fast[partition], *slow[partition])]
+    metas = [meta for partition in (0, 1) for meta in sent[partition]]
+    first_slow = {partition: sent[partition][1].offset for partition in (0, 1)}
+    client = sync_redis(settings)
+
+    worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
+    try:
+        # The page at the head of each partition is done and committed, so the slow ones behind
+        # it were taken too (the worker works on up to 16 at once).
+        wait_for(
+            lambda: committed_offsets(settings, settings.topic_pages_raw) == first_slow,
+            timeout_s=120, what="the fast pages committed", worker=worker,
+        )
+        time.sleep(2)
+        code, took = worker.terminate(timeout_s=STOP_BOUND_S)
+        assert code == 0, f"exit code {code} {took:.1f} s after SIGTERM:\n{worker.log_tail()}"
+        assert not outcomes_for(client, settings, records[1:4] + records[5:], metas[1:4] + metas[5:]), (
+            "a slow page finished: the stop could have waited for it"
+        )
+        # nothing committed past a page that was not processed
+        assert committed_offsets(settings, settings.topic_pages_raw) == first_slow
+    finally:
+        worker.kill()
+
+    # The next worker gets them all again; with a short timeout, each is dead-lettered at once.
+    restarted = WorkerProcess(
+        settings.model_copy(update={"extraction_timeout_s": 2.0}), tmp_path / "worker-2.log"
+    ).start()
+    try:
+        outcomes = wait_for_outcomes(client, settings, records, metas, worker=restarted, timeout_s=180)
+        wait_until_handled(restarted, settings.topic_pages_raw, timeout_s=60)
+    finally:
+        restarted.stop()
+    assert {url: status["reason"] for url, status in outcomes.items() if url.startswith("https://slow.")} == {
+        record.key.decode(): "timeout" for partition in (0, 1) for record in slow[partition]
+    }
+    letters = read_topic(settings, settings.topic_dlq, at_least=len(records))
+    assert sorted(json.loads(letter.value)["url"] for letter in letters) == sorted(
+        record.key.decode() for record in records
+    ), "each page handled once: the slow ones by the second worker"
+
+
+# From the moment it is told to stop, the worker's producer gets no answer from the broker (the
+# test's broker is not hung: the shared stack must stay up for the other tests).
+BROKER_HANGS_AT_STOP = """
+import asyncio
+from faust.transport.drivers import aiokafka as driver
+
+_flush = driver.Producer.flush
+
+async def flush(self):
+    if self.app.should_stop:
+        await asyncio.Event().wait()
+    await _flush(self)
+
+driver.Producer.flush = flush
+"""
+
+
+def test_a_stop_that_the_broker_holds_up_ends_at_the_deadline(settings: Settings, tmp_path: Path):
+    settings = settings.model_copy(update={"commit_interval_s": 0.5})
+    ensure_topics(settings)
+    records = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))[:2]
+    client = sync_redis(settings)
+    worker = WorkerProcess(settings, tmp_path / "worker-1.log", preamble=BROKER_HANGS_AT_STOP).start()
+    try:
+        sent = produce(settings, records)
+        wait_for_outcomes(client, settings, records, sent, worker=worker)
+        wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
+        code, took = worker.terminate(timeout_s=STOP_DEADLINE_S + 15)
+    finally:
+        worker.kill()
+    log = worker.log_path.read_text(errors="replace")
+    assert code == 70, f"exit code {code} {took:.1f} s after SIGTERM:\n{worker.log_tail()}"
+    assert STOP_DEADLINE_S <= took < STOP_DEADLINE_S + 15
+    assert f"did not stop within {STOP_DEADLINE_S:g} s" in log
 
 
 def test_redelivery_leaves_redis_byte_for_byte_the_same_and_publishes_nothing_new(settings: Settings, tmp_path: Path):

@@ -9,10 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
+import pebble.pool.process
 import pytest
 from worker_harness import wait_for
 
@@ -147,6 +149,44 @@ async def test_a_page_over_the_timeout_fails_and_the_pool_goes_on(pool):
     extraction = pool(timeout_s=1.0)
     result = await extraction.extract(slow_html(14000), "https://slow.example/", OPTIONS)
     assert isinstance(result, Failed) and result.reason == "timeout" and result.stage == "extract"
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+class SteppingClock:
+    """pebble's ``time`` module as a wall clock that NTP steps: each reading is an hour after the
+    one before (``step_s``), or never moves (0, a clock stepped back that has not caught up)."""
+
+    sleep = staticmethod(time.sleep)
+
+    def __init__(self, step_s: float) -> None:
+        self._now = time.time()
+        self._step_s = step_s
+
+    def time(self) -> float:
+        self._now += self._step_s
+        return self._now
+
+
+async def test_a_wall_clock_step_forward_does_not_kill_running_extractions(pool, monkeypatch: pytest.MonkeyPatch):
+    # pebble's process manager reads the clock when a task starts, then every 0.1 s to time it
+    # out: on this clock, pebble's own timeout fires at its first look at a task that runs 2 s.
+    extraction = pool(timeout_s=30.0)
+    monkeypatch.setattr(pebble.pool.process, "time", SteppingClock(3600.0))
+    result = await extraction._run(extraction._pool, extraction._started, time.sleep, 2.0)
+    assert result is None, result  # what time.sleep returns: it ran to its end
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+async def test_an_extraction_is_timed_out_on_the_monotonic_clock_whatever_the_wall_clock(pool, monkeypatch: pytest.MonkeyPatch):
+    extraction = pool(timeout_s=0.5)
+    monkeypatch.setattr(pebble.pool.process, "time", SteppingClock(0.0))  # the wall clock stands still
+    # the pool runs anything picklable: a task that would run for ten minutes
+    worker = await asyncio.wrap_future(extraction._pool.schedule(os.getpid))
+    hanging = extraction._run(extraction._pool, extraction._started, time.sleep, 600)
+    result = await asyncio.wait_for(hanging, timeout=60)
+    assert isinstance(result, Failed) and (result.stage, result.reason) == ("extract", "timeout"), result
+    # its process was killed, and the pool goes on in a new one
+    await asyncio.to_thread(wait_for, lambda: not Path(f"/proc/{worker}").exists(), timeout_s=20, what="the process killed")
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
 
 

@@ -66,6 +66,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 # Longer than the consumer session of the test stack (6 s) and many commit intervals.
 OUTAGE_S = 8.0
+# A worker stops within this after SIGTERM, whatever it has in flight: far below the grace
+# period of deploy/k8s/worker-deployment.yaml and docker-compose.yml (60 s, then SIGKILL).
+STOP_BOUND_S = 15.0
 # Below the 16 KiB batches of the worker's producer, far above a dead letter without its original
 # (~2 KB) or a common article (< 4 KB compressed), far below the records refused here.
 SMALL_LIMIT = 20_000
@@ -410,6 +413,58 @@ def test_pages_wait_while_redis_refuses_writes_and_are_kept_after(
         worker.stop()
     assert read_topic(settings, settings.topic_dlq, at_least=0) == [], "refused writes dead-lettered pages"
     assert {status["outcome"] for status in outcomes.values()} == {"kept"}, outcomes
+
+
+@pytest.mark.parametrize("outage", ["writes paused", "writes refused"])
+def test_sigterm_during_a_redis_outage_stops_the_worker_at_once_and_the_pages_are_redelivered(
+    settings: Settings, private_redis: PrivateRedis, tmp_path: Path, outage: str
+):
+    """The pages in flight retry their writes for as long as the outage lasts; a stop does not
+    wait for them (it waited for ever: until Redis came back). Writes paused is a Redis that
+    holds every write unanswered (``CLIENT PAUSE WRITE``, as during a failover); refused, one
+    that answers ``NOREPLICAS``."""
+    settings = settings.model_copy(update={
+        "redis_url": SecretStr(private_redis.url), "commit_interval_s": 0.5, "retry_backoff_max_s": 1.0,
+    })
+    ensure_topics(settings)
+    first, *waiting = list(records_from_paths(
+        sorted((BENCH / "scrapinghub").glob("*.html"))[:4], base_url="https://bench.wirefeed.invalid/scrapinghub/"
+    ))
+    admin = redis.Redis.from_url(private_redis.url)
+    worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
+    try:
+        wait_for_outcomes(admin, settings, [first], produce_to(settings, [(0, first)]), worker=worker)
+        failures = worker.log_path.read_text(errors="replace").count("failed (attempt")
+        if outage == "writes paused":
+            admin.execute_command("CLIENT", "PAUSE", str(300_000), "WRITE")
+        else:
+            admin.config_set("min-replicas-to-write", 1)
+        try:
+            sent = produce_to(settings, [(0, record) for record in waiting])
+            wait_for(
+                lambda: worker.log_path.read_text(errors="replace").count("failed (attempt") > failures,
+                timeout_s=60, what="a write failed and retried", worker=worker,
+            )
+            code, took = worker.terminate(timeout_s=STOP_BOUND_S)
+            assert code == 0, f"exit code {code} {took:.1f} s after SIGTERM:\n{worker.log_tail()}"
+            assert outcomes_for(admin, settings, waiting, sent) == {}
+            assert committed_offsets(settings, settings.topic_pages_raw).get(0, 0) <= sent[0].offset
+        finally:
+            if outage == "writes paused":
+                admin.execute_command("CLIENT", "UNPAUSE")
+            else:
+                admin.config_set("min-replicas-to-write", 0)
+    finally:
+        worker.kill()
+
+    restarted = WorkerProcess(settings, tmp_path / "worker-2.log").start()
+    try:
+        outcomes = wait_for_outcomes(admin, settings, waiting, sent, worker=restarted, timeout_s=120)
+        wait_until_handled(restarted, settings.topic_pages_raw, timeout_s=60)
+    finally:
+        restarted.stop()
+    assert {status["outcome"] for status in outcomes.values()} == {"kept"}, outcomes
+    assert read_topic(settings, settings.topic_dlq, at_least=0) == [], "the outage dead-lettered pages"
 
 
 # --- 2. Records a topic refuses for good ----------------------------------------------------

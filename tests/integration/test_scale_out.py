@@ -9,13 +9,24 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient
-from worker_harness import WorkerProcess, read_topic, sync_redis, wait_for, wait_for_outcomes, wait_until_handled
+from worker_harness import (
+    WorkerProcess,
+    committed_offsets,
+    outcomes_for,
+    read_topic,
+    slow_page,
+    sync_redis,
+    wait_for,
+    wait_for_outcomes,
+    wait_until_handled,
+)
 
 from workers.feed import Record, produce
 from workers.settings import Settings
@@ -23,6 +34,10 @@ from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
+MB = 1024 * 1024
+# From the first member's revocation to the new member's assignment: a join and a sync (about a
+# second), far below the session and rebalance timeouts a wait for pages in flight runs into.
+REBALANCE_BOUND_S = 15.0
 PAGE = (Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages" / "ar-cnn-syria-clashes.html").read_text()
 
 
@@ -93,3 +108,71 @@ def test_two_workers_split_the_partitions_and_process_every_page(settings: Setti
     assert len(article_ids) == len(good)
     published = Counter(r.key.decode() for r in read_topic(settings, settings.topic_articles, at_least=len(good)))
     assert published == Counter(article_ids)  # every kept page's article, each once
+
+
+def revocations(worker: WorkerProcess) -> int:
+    """How many times the worker's consumer began a rebalance (aiokafka logs it at every join,
+    the first one included)."""
+    return worker.log_path.read_text(errors="replace").count("Revoking previously assigned partitions")
+
+
+def test_a_worker_joining_gets_partitions_without_waiting_for_the_pages_in_flight(settings: Settings, tmp_path: Path):
+    # A slow page needs minutes (30000 paragraphs): each runs until the extraction timeout, set
+    # longer than the second worker takes to start. The rebalance waited for every page in flight
+    # (for its whole group: nobody consumes meanwhile) until the broker gave up on the old member,
+    # and the old member's pages, still running, were processed a second time by the new one.
+    settings = settings.model_copy(update={
+        "pages_raw_partitions": 4, "max_html_bytes": 24 * MB, "extraction_timeout_s": 45.0, "commit_interval_s": 0.5,
+    })
+    ensure_topics(settings)
+    # empty pages at the heads: dropped before extraction, whatever the slow pages keep busy
+    heads = {partition: Record(f"https://scale.example/head/{partition}".encode(), json.dumps({
+        "url": f"https://scale.example/head/{partition}", "fetched_at": datetime.now(UTC).isoformat(), "html": "",
+    }).encode()) for partition in range(4)}
+    slow = {partition: slow_page(f"https://slow.example/{partition}", 30000) for partition in range(4)}
+    sent = {partition: produce(settings, [heads[partition], slow[partition]], partition=partition) for partition in range(4)}
+    first_slow = {partition: metas[1].offset for partition, metas in sent.items()}
+    records = [record for partition in range(4) for record in (heads[partition], slow[partition])]
+    metas = [meta for partition in range(4) for meta in sent[partition]]
+    client = sync_redis(settings)
+
+    workers = [
+        WorkerProcess(settings.model_copy(update={"data_dir": tmp_path / name}), tmp_path / f"{name}.log")
+        for name in ("w1", "w2")
+    ]
+    first, second = workers
+    try:
+        first.start()
+        # the head of every partition committed: the slow page behind it is in flight
+        wait_for(
+            lambda: committed_offsets(settings, settings.topic_pages_raw) == first_slow,
+            timeout_s=120, what="the heads committed", worker=first,
+        )
+        joins = revocations(first)
+        second.start()
+        wait_for(lambda: revocations(first) > joins, timeout_s=120, what="the rebalance to begin", worker=second)
+        began = time.monotonic()
+        split = wait_for(
+            lambda: [assigned_partitions(worker, settings.topic_pages_raw) for worker in workers]
+            if assigned_partitions(second, settings.topic_pages_raw) else None,
+            timeout_s=120, what="partitions for the new worker", worker=second, interval_s=0.1,
+        )
+        took = time.monotonic() - began
+        assert took < REBALANCE_BOUND_S, f"the rebalance took {took:.1f} s"
+        assert not outcomes_for(client, settings, records[1::2], metas[1::2]), "a slow page finished before: nothing to test"
+        assert split[0] | split[1] == {0, 1, 2, 3} and not split[0] & split[1], split
+        assert committed_offsets(settings, settings.topic_pages_raw) == first_slow
+
+        outcomes = wait_for_outcomes(client, settings, records, metas, worker=first, timeout_s=180)
+        wait_until_handled(first, settings.topic_pages_raw, timeout_s=120)
+        assert all(worker.alive for worker in workers)
+    finally:
+        codes = [worker.terminate(timeout_s=30)[0] if worker.alive else None for worker in workers]
+        for worker in workers:
+            worker.kill()
+    assert codes == [0, 0]
+    assert {status["reason"] for url, status in outcomes.items() if url.startswith("https://slow.")} == {"timeout"}
+    # each page handled once: none of the first worker's pages in flight at the rebalance went
+    # on to a dead letter of its own beside the one of the worker that then got it
+    letters = Counter(json.loads(r.value)["url"] for r in read_topic(settings, settings.topic_dlq, at_least=len(records)))
+    assert letters == Counter(record.key.decode() for record in records)

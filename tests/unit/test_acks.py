@@ -1,4 +1,6 @@
 import asyncio
+import gc
+import weakref
 from dataclasses import dataclass, field
 
 import pytest
@@ -58,15 +60,21 @@ def test_tracking_after_a_rewind_starts_a_new_generation():
 class FakeMessage:
     tp: str
     offset: int
+    value: object = None
 
 
 @dataclass
 class FakeEvent:
     message: FakeMessage
     acked: list[int] = field(default_factory=list)
+    value: object = None
 
     def ack(self) -> None:
         self.acked.append(self.message.offset)
+
+
+class Payload:
+    """A record's value, which (unlike bytes) a weak reference can watch."""
 
 
 _sleep = asyncio.sleep
@@ -133,3 +141,153 @@ def test_a_stuck_event_stops_the_reading_instead_of_growing_memory() -> None:
 
     asyncio.run(scenario())
     assert acked == list(range(100))
+
+
+def test_revoked_partitions_are_forgotten_and_their_slots_never_released():
+    dropped: list[int] = []
+    acks: OrderedAcks[str] = OrderedAcks(on_drop=lambda slot: dropped.append(slot.offset))
+    head, done = acks.track("p0", 7, "a7"), acks.track("p0", 8, "a8")
+    other = acks.track("p1", 3, "b3")
+    assert acks.complete(done) == []
+    acks.drop({"p0"})
+    assert sorted(dropped) == [7, 8] and head.dropped and done.dropped
+    assert acks.in_flight == 1
+    assert acks.complete(head) == []  # finished late: nothing of the old assignment is released
+    # assigned again, at its committed offset: a new order
+    assert acks.complete(acks.track("p0", 7, "again7")) == ["again7"]
+    assert acks.complete(other) == ["b3"]
+
+
+def test_a_handled_event_waiting_behind_a_slow_one_holds_no_record_value() -> None:
+    acked: list[int] = []
+    values: dict[int, weakref.ref[Payload]] = {}
+    release = asyncio.Event()
+
+    async def stream():
+        for offset in range(6):
+            payload = Payload()
+            values[offset] = weakref.ref(payload)
+            yield FakeEvent(FakeMessage("p0", offset, payload), acked, payload)
+            del payload
+        await release.wait()
+        while len(acked) < 6:
+            await _sleep(0)
+
+    async def handle(event: FakeEvent) -> None:
+        assert event.message.value is not None and event.value is event.message.value
+        if event.message.offset == 0:
+            await release.wait()
+
+    async def scenario() -> None:
+        consumer = asyncio.create_task(consume_in_offset_order(stream(), handle, max_in_flight=8))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        gc.collect()
+        assert acked == []  # all behind the slow head, unacknowledged...
+        assert [offset for offset, value in values.items() if value() is not None] == [0]  # ...without their values
+        release.set()
+        await consumer
+
+    asyncio.run(scenario())
+    assert acked == list(range(6))
+
+
+class Partitions:
+    """A live stream of events put into it one by one."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[FakeEvent | None] = asyncio.Queue()
+        self.acked: list[tuple[str, int]] = []
+
+    def put(self, tp: str, offset: int) -> None:
+        acked = self.acked
+
+        class Event(FakeEvent):
+            def ack(self) -> None:
+                acked.append((self.message.tp, self.message.offset))
+
+        self.queue.put_nowait(Event(FakeMessage(tp, offset, Payload())))
+
+    async def events(self):
+        while (event := await self.queue.get()) is not None:
+            yield event
+
+
+def test_a_revocation_cancels_the_partitions_events_in_flight_and_none_is_ever_acked() -> None:
+    partitions = Partitions()
+    started: list[tuple[str, int]] = []
+    cancelled: list[tuple[str, int]] = []
+    finished: list[tuple[str, int]] = []
+    stuck = asyncio.Event()
+
+    async def handle(event: FakeEvent) -> None:
+        position = (event.message.tp, event.message.offset)
+        started.append(position)
+        try:
+            if position in {("p0", 0), ("p0", 10)}:
+                await stuck.wait()  # a slow page: p0@1 finishes behind it, p0@2 waits for room
+        except asyncio.CancelledError:
+            cancelled.append(position)
+            raise
+        finished.append(position)
+
+    async def turn() -> None:
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        consumer = asyncio.create_task(
+            consume_in_offset_order(partitions.events(), handle, max_in_flight=2, max_unacked=2)
+        )
+        for tp, offset in [("p0", 0), ("p0", 1), ("p0", 2)]:
+            partitions.put(tp, offset)
+        await turn()
+        assert started == [("p0", 0), ("p0", 1)] and finished == [("p0", 1)]
+        assert acks_module.revoke({"p1"}) == 0  # not this partition's
+        assert acks_module.revoke({"p0"}) == 3
+        await turn()
+        assert cancelled == [("p0", 0)]
+        stuck.set()  # whatever comes in late: nothing taken before the revocation is acknowledged
+        await turn()
+        assert started == [("p0", 0), ("p0", 1)]  # p0@2, taken but waiting for room, never started
+        assert partitions.acked == []
+        # assigned again and rewound: a new order from the committed offset; other partitions unaffected
+        for tp, offset in [("p0", 0), ("p0", 1), ("p1", 5)]:
+            partitions.put(tp, offset)
+        await turn()
+        assert sorted(partitions.acked) == [("p0", 0), ("p0", 1), ("p1", 5)]
+        partitions.queue.put_nowait(None)
+        await consumer
+        assert acks_module._RUNNING == set()
+
+    asyncio.run(scenario())
+
+
+def test_stopping_cancels_every_event_in_flight_even_one_retried_through_an_outage(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_wait(delay: float) -> None:
+        await _sleep(0)
+
+    monkeypatch.setattr(acks_module.asyncio, "sleep", no_wait)
+    partitions = Partitions()
+    attempts: list[int] = []
+
+    async def handle(event: FakeEvent) -> None:
+        attempts.append(event.message.offset)
+        if event.message.offset == 0:
+            raise ConnectionError("Redis is away")  # retried for as long as it lasts
+        await asyncio.Event().wait()  # hangs
+
+    async def scenario() -> None:
+        consumer = asyncio.create_task(consume_in_offset_order(partitions.events(), handle, max_in_flight=4))
+        for offset in range(3):
+            partitions.put("p0", offset)
+        while attempts.count(0) < 5:
+            await _sleep(0)
+        consumer.cancel()  # the worker stops
+        with pytest.raises(asyncio.CancelledError):
+            await consumer
+        running = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        assert running == []
+
+    asyncio.run(scenario())
+    assert partitions.acked == []

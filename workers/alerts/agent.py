@@ -4,8 +4,7 @@ The agent reads the ``alerts`` topic and only queues each (alert, webhook) deliv
 (``workers.alerts.webhooks``), acknowledging the record once it is queued; the deliveries run in
 :class:`WebhookLanes`, one lane per webhook in every worker, each with its own attempts in flight.
 So neither the topic's partitions nor another receiver wait for a receiver that is slow or down,
-and Faust's rebalances, which wait for every record taken to be acknowledged, never wait for a
-retry schedule.
+and a record is acknowledged within moments of being taken, whatever a retry schedule says.
 """
 
 from __future__ import annotations
