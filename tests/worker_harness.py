@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -282,3 +282,111 @@ def read_topic(settings: Settings, topic: str, *, at_least: int, timeout_s: floa
             records.extend(consumer)  # until a second passes without a record
     finally:
         consumer.close()
+
+
+def _resp_commands(data: bytes) -> Iterator[list[bytes]]:
+    """The commands of an append-only file, up to the last complete one (a stop may cut one)."""
+    position = 0
+    while position < len(data):
+        try:
+            assert data[position:position + 1] == b"*"
+            end = data.index(b"\r\n", position)
+            count, position = int(data[position + 1:end]), end + 2
+            command = []
+            for _ in range(count):
+                assert data[position:position + 1] == b"$"
+                end = data.index(b"\r\n", position)
+                size, position = int(data[position + 1:end]), end + 2
+                if position + size + 2 > len(data):
+                    return
+                command.append(data[position:position + size])
+                position += size + 2
+        except (AssertionError, ValueError):
+            return
+        yield command
+
+
+class PrivateRedis:
+    """A redis-server of one test alone, which the test may hang, kill and restart. Append-only
+    file on (as docker-compose.yml runs Redis) and fsynced before every reply, so that the file
+    holds, when the process stops, every write the worker was told was done."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
+             "--logfile", str(self.directory / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_timeout=2)
+
+        def answers() -> bool:
+            assert self._process is not None and self._process.poll() is None, "redis-server exited"
+            try:
+                return bool(client.ping())
+            except redis.RedisError:  # not listening yet, or still loading its file
+                return False
+
+        try:
+            wait_for(answers, timeout_s=30, what=f"the private redis-server on port {self.port}")
+        finally:
+            client.close()
+        return self
+
+    def hang(self) -> None:
+        """SIGSTOP: connections stay open and connects succeed, nothing answers (a hung server)."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
+
+    def crash(self) -> None:
+        """SIGKILL: connections reset, connects refused until ``start`` again."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()  # also ends a stopped process
+            self._process.wait(timeout=10)
+
+    def finished_pages(self, settings: Settings) -> set[tuple[int, int]]:
+        """(partition, offset) of every pages.raw record whose page outcome, the last write of a
+        page, was in the append-only file. Read while the server is stopped, before any restart."""
+        finished: set[tuple[int, int]] = set()
+        transaction: list[list[bytes]] | None = None
+        page_keys = f"{settings.redis_prefix}:page:".encode()
+        increments = sorted(
+            (self.directory / "appendonlydir").glob("*.incr.aof"), key=lambda path: int(path.name.split(".")[-3])
+        )
+        for command in (command for path in increments for command in _resp_commands(path.read_bytes())):
+            name = command[0].upper()
+            if name == b"MULTI":
+                transaction = []
+                continue
+            if name == b"EXEC":
+                applied, transaction = transaction or [], None
+            elif transaction is not None:
+                transaction.append(command)
+                continue
+            else:
+                applied = [command]
+            for write in applied:
+                if write[0].upper() == b"HSET" and write[1].startswith(page_keys):
+                    fields = dict(zip(write[2::2], write[3::2], strict=True))
+                    if fields.get(b"topic") == settings.topic_pages_raw.encode():
+                        finished.add((int(fields[b"partition"]), int(fields[b"offset"])))
+        return finished

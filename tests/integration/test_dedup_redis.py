@@ -21,11 +21,12 @@ from workers.alerts.match import StoryInfo
 from workers.alerts.messages import Alert, alert_id_for
 from workers.alerts.rules import RuleKind
 from workers.dedup.index import DF_LANGUAGES_HELD, MEMOS_KEPT, DedupConfig, DedupDecision, DedupIndex, Status
-from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.models import Article
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleVersion
 from workers.stages.extract import DETECTED_LANGUAGES
 
+from tests.builders import article as built_article
 from tests.shared_data import SEEDS
 
 # The session loop: the redis_client fixture lives in it (tests/conftest.py).
@@ -55,29 +56,9 @@ def body(path: Path) -> str:
 def article(
     url: str, text: str, *, title: str | None = None, minutes: float = 0.0, language: str | None = "ar"
 ) -> Article:
-    """An article as the extraction stage builds it (id from the canonical URL)."""
-    fetched = T0 + timedelta(minutes=minutes)
-    return Article(
-        article_id=hashlib.sha256(url.encode()).hexdigest()[:32],
-        url=url,
-        canonical_url=url,
-        domain=url.split("/")[2],
-        title=title,
-        text=text,
-        language=language,
-        published_at=None,
-        fetched_at=fetched,
-        content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
-        pipeline_version=1,
-        processed_at=fetched,
-        source=SourcePosition(topic="pages.raw", partition=0, offset=next(_offsets)),
-        extraction=ExtractionInfo(
-            extractor="trafilatura",
-            extractor_version="2.3.1",
-            html_bytes=len(text) * 2,
-            text_chars=len(text),
-            encoding="utf-8",
-        ),
+    """An article fetched ``minutes`` after T0, at the next offset."""
+    return built_article(
+        url, text, fetched_at=T0 + timedelta(minutes=minutes), title=title, language=language, offset=next(_offsets)
     )
 
 

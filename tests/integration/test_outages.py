@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import random
-import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,9 +38,9 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.producer.future import RecordMetadata
 from pydantic import SecretStr
 from worker_harness import (
+    PrivateRedis,
     WorkerProcess,
     committed_offsets,
-    free_port,
     outcomes_for,
     page_status,
     read_topic,
@@ -150,114 +148,6 @@ def letters_by_key(settings: Settings, *, at_least: int) -> dict[bytes, dict]:
 # --- a Redis of the test's own --------------------------------------------------------------
 
 
-def _resp_commands(data: bytes) -> Iterator[list[bytes]]:
-    """The commands of an append-only file, up to the last complete one (a stop may cut one)."""
-    position = 0
-    while position < len(data):
-        try:
-            assert data[position:position + 1] == b"*"
-            end = data.index(b"\r\n", position)
-            count, position = int(data[position + 1:end]), end + 2
-            command = []
-            for _ in range(count):
-                assert data[position:position + 1] == b"$"
-                end = data.index(b"\r\n", position)
-                size, position = int(data[position + 1:end]), end + 2
-                if position + size + 2 > len(data):
-                    return
-                command.append(data[position:position + size])
-                position += size + 2
-        except (AssertionError, ValueError):
-            return
-        yield command
-
-
-class PrivateRedis:
-    """A redis-server of one test alone, which the test may hang, kill and restart. Append-only
-    file on (as docker-compose.yml runs Redis) and fsynced before every reply, so that the file
-    holds, when the process stops, every write the worker was told was done."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> PrivateRedis:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
-             "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_timeout=2)
-
-        def answers() -> bool:
-            assert self._process is not None and self._process.poll() is None, "redis-server exited"
-            try:
-                return bool(client.ping())
-            except redis.RedisError:  # not listening yet, or still loading its file
-                return False
-
-        try:
-            wait_for(answers, timeout_s=30, what=f"the private redis-server on port {self.port}")
-        finally:
-            client.close()
-        return self
-
-    def hang(self) -> None:
-        """SIGSTOP: connections stay open and connects succeed, nothing answers (a hung server)."""
-        assert self._process is not None
-        os.kill(self._process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self._process is not None
-        os.kill(self._process.pid, signal.SIGCONT)
-
-    def crash(self) -> None:
-        """SIGKILL: connections reset, connects refused until ``start`` again."""
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()  # also ends a stopped process
-            self._process.wait(timeout=10)
-
-    def finished_pages(self, settings: Settings) -> set[tuple[int, int]]:
-        """(partition, offset) of every pages.raw record whose page outcome, the last write of a
-        page, was in the append-only file. Read while the server is stopped, before any restart."""
-        finished: set[tuple[int, int]] = set()
-        transaction: list[list[bytes]] | None = None
-        page_keys = f"{settings.redis_prefix}:page:".encode()
-        increments = sorted(
-            (self.directory / "appendonlydir").glob("*.incr.aof"), key=lambda path: int(path.name.split(".")[-3])
-        )
-        for command in (command for path in increments for command in _resp_commands(path.read_bytes())):
-            name = command[0].upper()
-            if name == b"MULTI":
-                transaction = []
-                continue
-            if name == b"EXEC":
-                applied, transaction = transaction or [], None
-            elif transaction is not None:
-                transaction.append(command)
-                continue
-            else:
-                applied = [command]
-            for write in applied:
-                if write[0].upper() == b"HSET" and write[1].startswith(page_keys):
-                    fields = dict(zip(write[2::2], write[3::2], strict=True))
-                    if fields.get(b"topic") == settings.topic_pages_raw.encode():
-                        finished.add((int(fields[b"partition"]), int(fields[b"offset"])))
-        return finished
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server = PrivateRedis(tmp_path / "private-redis").start()
@@ -265,6 +155,40 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+def on_private_redis(settings: Settings, private_redis: PrivateRedis, **changes: object) -> Settings:
+    """The settings on the test's own Redis, committing every half second (every chance to commit
+    whatever it would during an outage) and retrying within a second of the end of one."""
+    settings = settings.model_copy(update={
+        "redis_url": SecretStr(private_redis.url), "commit_interval_s": 0.5, "retry_backoff_max_s": 1.0, **changes,
+    })
+    ensure_topics(settings)
+    return settings
+
+
+def scrapinghub_records(count: int) -> list[Record]:
+    return list(records_from_paths(
+        sorted((BENCH / "scrapinghub").glob("*.html"))[:count], base_url="https://bench.wirefeed.invalid/scrapinghub/"
+    ))
+
+
+@contextmanager
+def writes_failing(admin: redis.Redis, outage: str) -> Iterator[None]:
+    """Writes paused: a Redis that holds every write unanswered (``CLIENT PAUSE WRITE``, as during
+    a failover). Writes refused: one that answers ``NOREPLICAS`` (its replica link is down under
+    ``min-replicas-to-write``; MISCONF and BUSY are alike)."""
+    if outage == "writes paused":
+        admin.execute_command("CLIENT", "PAUSE", str(300_000), "WRITE")
+    else:
+        admin.config_set("min-replicas-to-write", 1)
+    try:
+        yield
+    finally:
+        if outage == "writes paused":
+            admin.execute_command("CLIENT", "UNPAUSE")
+        else:
+            admin.config_set("min-replicas-to-write", 0)
 
 
 # --- 1. Redis outages -----------------------------------------------------------------------
@@ -294,20 +218,12 @@ def test_private_redis_append_only_file_names_the_finished_pages(private_redis: 
 def test_pages_in_flight_through_a_redis_outage_are_kept_once_and_never_committed_early(
     settings: Settings, private_redis: PrivateRedis, tmp_path: Path, outage: str
 ):
-    settings = settings.model_copy(update={
-        "redis_url": SecretStr(private_redis.url),
-        "commit_interval_s": 0.5,  # every chance to commit whatever it would during the outage
-        "retry_backoff_max_s": 1.0,  # retries resume within a second of the end of the outage
-        "extraction_timeout_s": 120.0,
-    })
-    ensure_topics(settings)
+    settings = on_private_redis(settings, private_redis, extraction_timeout_s=120.0)
     # Partition 0: a slow head, real pages behind it that finish first (the commit point must stay
     # at the head); partition 1: real pages of the evaluation set.
     head = slow_page("https://slow.example/outage-head")
     behind = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
-    others = list(records_from_paths(
-        sorted((BENCH / "scrapinghub").glob("*.html"))[:8], base_url="https://bench.wirefeed.invalid/scrapinghub/"
-    ))
+    others = scrapinghub_records(8)
     placed = [(0, head), *((0, record) for record in behind), *((1, record) for record in others)]
     records = [record for _, record in placed]
     assert len({record.key for record in records}) == len(records)
@@ -377,23 +293,16 @@ def test_pages_in_flight_through_a_redis_outage_are_kept_once_and_never_committe
 def test_pages_wait_while_redis_refuses_writes_and_are_kept_after(
     settings: Settings, private_redis: PrivateRedis, tmp_path: Path
 ):
-    """A Redis that answers but refuses writes for a while (NOREPLICAS: its replica link is down
-    under ``min-replicas-to-write``; MISCONF and BUSY are alike) is an outage too: the pages wait,
+    """A Redis that answers but refuses writes for a while is an outage too: the pages wait,
     uncommitted, and are kept once it passes. They were dead-lettered and acknowledged at full
     speed: redis-py has no class for these replies."""
-    settings = settings.model_copy(update={
-        "redis_url": SecretStr(private_redis.url), "commit_interval_s": 0.5, "retry_backoff_max_s": 1.0,
-    })
-    ensure_topics(settings)
-    first, *refused = list(records_from_paths(
-        sorted((BENCH / "scrapinghub").glob("*.html"))[:3], base_url="https://bench.wirefeed.invalid/scrapinghub/"
-    ))
+    settings = on_private_redis(settings, private_redis)
+    first, *refused = scrapinghub_records(3)
     admin = redis.Redis.from_url(private_redis.url)
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
         wait_for_outcomes(admin, settings, [first], produce_to(settings, [(0, first)]), worker=worker)
-        admin.config_set("min-replicas-to-write", 1)
-        try:
+        with writes_failing(admin, "writes refused"):
             sent = produce_to(settings, [(0, record) for record in refused])
             wait_for(
                 lambda: "errorstat_NOREPLICAS" in admin.info("errorstats"),
@@ -405,8 +314,6 @@ def test_pages_wait_while_redis_refuses_writes_and_are_kept_after(
                 assert committed_offsets(settings, settings.topic_pages_raw).get(0, 0) <= sent[0].offset
                 assert worker.alive, worker.log_tail()
                 time.sleep(0.25)
-        finally:
-            admin.config_set("min-replicas-to-write", 0)
         outcomes = wait_for_outcomes(admin, settings, refused, sent, worker=worker, timeout_s=60)
         wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
     finally:
@@ -420,26 +327,15 @@ def test_sigterm_during_a_redis_outage_stops_the_worker_at_once_and_the_pages_ar
     settings: Settings, private_redis: PrivateRedis, tmp_path: Path, outage: str
 ):
     """The pages in flight retry their writes for as long as the outage lasts; a stop does not
-    wait for them (it waited for ever: until Redis came back). Writes paused is a Redis that
-    holds every write unanswered (``CLIENT PAUSE WRITE``, as during a failover); refused, one
-    that answers ``NOREPLICAS``."""
-    settings = settings.model_copy(update={
-        "redis_url": SecretStr(private_redis.url), "commit_interval_s": 0.5, "retry_backoff_max_s": 1.0,
-    })
-    ensure_topics(settings)
-    first, *waiting = list(records_from_paths(
-        sorted((BENCH / "scrapinghub").glob("*.html"))[:4], base_url="https://bench.wirefeed.invalid/scrapinghub/"
-    ))
+    wait for them (it waited for ever: until Redis came back)."""
+    settings = on_private_redis(settings, private_redis)
+    first, *waiting = scrapinghub_records(4)
     admin = redis.Redis.from_url(private_redis.url)
     worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
     try:
         wait_for_outcomes(admin, settings, [first], produce_to(settings, [(0, first)]), worker=worker)
         failures = worker.log_path.read_text(errors="replace").count("failed (attempt")
-        if outage == "writes paused":
-            admin.execute_command("CLIENT", "PAUSE", str(300_000), "WRITE")
-        else:
-            admin.config_set("min-replicas-to-write", 1)
-        try:
+        with writes_failing(admin, outage):
             sent = produce_to(settings, [(0, record) for record in waiting])
             wait_for(
                 lambda: worker.log_path.read_text(errors="replace").count("failed (attempt") > failures,
@@ -449,11 +345,6 @@ def test_sigterm_during_a_redis_outage_stops_the_worker_at_once_and_the_pages_ar
             assert code == 0, f"exit code {code} {took:.1f} s after SIGTERM:\n{worker.log_tail()}"
             assert outcomes_for(admin, settings, waiting, sent) == {}
             assert committed_offsets(settings, settings.topic_pages_raw).get(0, 0) <= sent[0].offset
-        finally:
-            if outage == "writes paused":
-                admin.execute_command("CLIENT", "UNPAUSE")
-            else:
-                admin.config_set("min-replicas-to-write", 0)
     finally:
         worker.kill()
 

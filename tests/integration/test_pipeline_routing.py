@@ -23,6 +23,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from contract import assert_valid
 from worker_harness import page_status, sync_redis
 
+from tests.builders import PARAGRAPHS
 from workers import SAMPLE_PAGES
 from workers.alerts.engine import AlertEngine, RulesFile
 from workers.alerts.ledger import AlertLedger
@@ -423,14 +424,7 @@ async def test_a_page_rendered_by_script_is_published_and_stored_with_its_body_f
     settings: Settings, build_pipeline, redis_client: aioredis.Redis
 ):
     url = "https://app.example/city/budget"
-    html = script_rendered_page([
-        "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
-        "with the mayor promising that the money would go first to schools and to the repair of the old bridge.",
-        "Opposition members argued that the plan leaves the harbour district without the investment it was "
-        "promised two years ago, and that the tax increase will hit small shops harder than large chains.",
-        "The finance director said the city had no choice after the regional government cut its transfers, "
-        "and that the budget would be reviewed in spring once the new figures for tourism were available.",
-    ])
+    html = script_rendered_page(PARAGRAPHS[:3])
     message = {"url": url, "fetched_at": "2026-11-22T10:00:00+00:00", "html": html}
     record = SourceRecord(
         topic="pages.raw", partition=0, offset=1, key=url.encode(), value=json.dumps(message).encode(), timestamp_ms=None

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from tests.builders import PARAGRAPHS
 from tests.shared_data import BENCH
-from tests.unit.test_extract import PARAGRAPHS, extract, page
+from tests.unit.test_extract import extract, page
 
 
 def assert_removed_for(body: str, marker: str, reason: str) -> None:

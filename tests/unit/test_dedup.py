@@ -5,12 +5,9 @@ article off the event loop, and adding document-frequency counts that Redis may 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import random
-import shutil
-import subprocess
 import threading
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -26,11 +23,12 @@ from datasketch import MinHash
 
 from workers.dedup import minhash, stories
 from workers.dedup.index import DF_DAY_S, DedupConfig, DedupDecision, DedupIndex, Status
-from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.models import Article
 from workers.textnorm import MATCHED_CHARS, normalize, token_lines, tokenize, word_count
 
+from tests.builders import article as built_article
 from tests.shared_data import SEEDS
-from tests.worker_harness import free_port, wait_for
+from tests.worker_harness import PrivateRedis
 
 SEED_000, SEED_004 = sorted(SEEDS.glob("*.txt"))
 CONFIG = DedupConfig()
@@ -350,24 +348,7 @@ def prose(number: int) -> str:
 
 
 def article(url: str, text: str) -> Article:
-    return Article(
-        article_id=hashlib.sha256(url.encode()).hexdigest()[:32],
-        url=url,
-        canonical_url=url,
-        domain=url.split("/")[2],
-        title=None,
-        text=text,
-        language="ar",
-        published_at=None,
-        fetched_at=NOW,
-        content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
-        pipeline_version=1,
-        processed_at=NOW,
-        source=SourcePosition(topic="pages.raw", partition=0, offset=0),
-        extraction=ExtractionInfo(
-            extractor="trafilatura", extractor_version="2.3.1", html_bytes=1, text_chars=len(text), encoding="utf-8"
-        ),
-    )
+    return built_article(url, text, fetched_at=NOW)
 
 
 class Clock:
@@ -399,29 +380,11 @@ def test_matching_reads_the_first_matched_chars_and_an_edit_after_them_is_still_
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of this module alone: unit tests run without the local stack."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path_factory.mktemp("redis"))],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_timeout=2)
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:  # not listening yet
-            return False
-
+    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
     try:
-        wait_for(answers, timeout_s=30, what=f"the redis-server on port {port}")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        client.close()
-        server.kill()
-        server.wait(timeout=10)
+        server.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="function")

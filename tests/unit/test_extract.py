@@ -9,6 +9,7 @@ import pytest
 from lxml import etree
 from trafilatura.utils import load_html
 
+from tests.builders import PARAGRAPHS
 from workers.stages import extract as extract_module
 from workers.stages import teasers
 from workers.stages.blocks import Block, words
@@ -16,17 +17,6 @@ from workers.stages.chrome import block_hash
 from workers.stages.extract import DETECTED_LANGUAGES, ExtractedDocument, ExtractionOptions, extract_document
 from workers.stages.metadata import choose_title, clean_authors, extract_page_metadata, strip_site_name
 from workers.stages.outcome import Dropped, Failed, Kept
-
-PARAGRAPHS = [
-    "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
-    "with the mayor promising that the money would go first to schools and to the repair of the old bridge.",
-    "Opposition members argued that the plan leaves the harbour district without the investment it was "
-    "promised two years ago, and that the tax increase will hit small shops harder than large chains.",
-    "The finance director said the city had no choice after the regional government cut its transfers, "
-    "and that the budget would be reviewed in spring once the new figures for tourism were available.",
-    "Residents who spoke at the public session were divided: some welcomed the school programme, others "
-    "asked why the museum renovation had been postponed again for the third year in a row.",
-]
 
 
 def page(*, body: str = "", head: str = "", before: str = "", after: str = "", lang: str = "en") -> str:

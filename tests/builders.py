@@ -1,0 +1,51 @@
+"""Test data built in code, for tests of several modules: an article as the extraction stage
+builds it, and the paragraphs of a plain news page."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from workers.models import Article, ExtractionInfo, SourcePosition
+
+PARAGRAPHS = [
+    "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
+    "with the mayor promising that the money would go first to schools and to the repair of the old bridge.",
+    "Opposition members argued that the plan leaves the harbour district without the investment it was "
+    "promised two years ago, and that the tax increase will hit small shops harder than large chains.",
+    "The finance director said the city had no choice after the regional government cut its transfers, "
+    "and that the budget would be reviewed in spring once the new figures for tourism were available.",
+    "Residents who spoke at the public session were divided: some welcomed the school programme, others "
+    "asked why the museum renovation had been postponed again for the third year in a row.",
+]
+
+
+def article(
+    url: str,
+    text: str,
+    *,
+    fetched_at: datetime,
+    title: str | None = None,
+    language: str | None = "ar",
+    offset: int = 0,
+) -> Article:
+    """An article as the extraction stage builds it: id from the canonical URL, hash of the text."""
+    return Article(
+        article_id=hashlib.sha256(url.encode()).hexdigest()[:32],
+        url=url,
+        canonical_url=url,
+        domain=url.split("/")[2],
+        title=title,
+        text=text,
+        language=language,
+        published_at=None,
+        fetched_at=fetched_at,
+        content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+        pipeline_version=1,
+        processed_at=fetched_at,
+        source=SourcePosition(topic="pages.raw", partition=0, offset=offset),
+        extraction=ExtractionInfo(
+            extractor="trafilatura", extractor_version="2.3.1", html_bytes=len(text.encode()),
+            text_chars=len(text), encoding="utf-8",
+        ),
+    )
