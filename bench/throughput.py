@@ -31,6 +31,7 @@ import trafilatura
 from common import REPO, decoded_html, emit, load_pages, local_stack, page_record, warm_worker
 from worker_harness import wait_for_outcomes
 
+from workers import pool_warmup
 from workers.feed import produce
 from workers.models import Article
 from workers.settings import Settings
@@ -53,13 +54,19 @@ def _stage_extract(page: tuple[str, str]) -> int:
 
 
 def rates(function: Callable[[T], int], items: list[T]) -> dict[str, float]:
-    """Pages/s of ``function`` in this process, then in one process per core."""
+    """Pages/s of ``function`` in this process, then in one process per core. Both warm, as the
+    worker's extraction processes are (workers/pool_warmup.py): dateparser's patterns for its
+    ~200 locales, built on first use, cost seconds per process that a long-running worker pays
+    once."""
+    pool_warmup.warm_up()
     start = time.perf_counter()
     for item in items:
         function(item)
     serial = len(items) / (time.perf_counter() - start)
     cores = os.cpu_count() or 1
-    with multiprocessing.get_context("forkserver").Pool(cores) as pool:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([pool_warmup.__name__])
+    with context.Pool(cores) as pool:
         pool.map(function, items[: cores * 2])  # warm the processes up
         start = time.perf_counter()
         for _ in pool.imap_unordered(function, items, chunksize=1):
