@@ -74,6 +74,8 @@ def settings(stack: Settings, tmp_path: Path) -> Settings:
             "data_dir": tmp_path / "worker",
             "extraction_processes": 2,
             "extraction_timeout_s": 10.0,
+            # the tests' webhook receivers listen on 127.0.0.1
+            "alert_webhook_allow_private_addresses": True,
         }
     )
 

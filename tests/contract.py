@@ -13,19 +13,20 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 
 
 class Contract(NamedTuple):
-    """A topic's schema file, and the definition in it that the topic's messages follow (None: the
-    whole file). alerts.v1 describes two topics, whose messages must not pass for each other's."""
+    """A topic's schema file, and the definitions in it that the topic's messages follow, one of
+    them each (none: the whole file). alerts.v1 describes two topics, whose messages must not pass
+    for each other's."""
 
     file: str
-    definition: str | None = None
+    definitions: tuple[str, ...] = ()
 
 
 TOPIC_SCHEMAS = {
     "pages.raw": Contract("pages.raw.v1.schema.json"),
     "articles": Contract("articles.v1.schema.json"),
     "pages.dlq": Contract("pages.dlq.v1.schema.json"),
-    "alerts": Contract("alerts.v1.schema.json", "alert"),
-    "alerts.dlq": Contract("alerts.v1.schema.json", "dead_letter"),
+    "alerts": Contract("alerts.v1.schema.json", ("alert",)),
+    "alerts.dlq": Contract("alerts.v1.schema.json", ("dead_letter", "unreadable_alert")),
     "rules": Contract("rules.v1.schema.json"),  # not a topic: the alert rules file
 }
 
@@ -41,8 +42,10 @@ def validator(topic: str, *, formats: bool = True) -> Draft202012Validator:
     contract = TOPIC_SCHEMAS[topic]
     schema = schema_file(contract.file)
     Draft202012Validator.check_schema(schema)
-    if contract.definition is not None:
-        schema = {key: schema[key] for key in ("$schema", "$id", "$defs")} | {"$ref": f"#/$defs/{contract.definition}"}
+    if contract.definitions:
+        schema = {key: schema[key] for key in ("$schema", "$id", "$defs")} | {
+            "oneOf": [{"$ref": f"#/$defs/{definition}"} for definition in contract.definitions]
+        }
     return Draft202012Validator(schema, format_checker=FormatChecker() if formats else None)
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import RecordMetadata
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from workers.feed import Record
@@ -131,6 +134,14 @@ class WorkerProcess:
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def scrape_metrics(worker: WorkerProcess) -> dict[str, Metric]:
+    """The metric families a running worker exposes on GET /metrics of its web server."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.settings.web_port}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=")  # the exposition format
+        exposed = response.read().decode()
+    return {family.name: family for family in text_string_to_metric_families(exposed)}
 
 
 def wait_for(

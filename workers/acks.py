@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Slot(Generic[E]):
     offset: int
     event: E
     queue: deque[Slot[E]]
+    taken_at: float  # time.monotonic() when tracked
     done: bool = field(default=False)
     # the partition was revoked (or rewound) since: never acknowledged, its work is cancelled
     dropped: bool = field(default=False)
@@ -55,7 +57,7 @@ class OrderedAcks(Generic[E]):
             queue = None
         if queue is None:
             queue = self._queues[partition] = deque()
-        slot = Slot(offset, event, queue)
+        slot = Slot(offset, event, queue, time.monotonic())
         queue.append(slot)
         return slot
 
@@ -90,6 +92,12 @@ class OrderedAcks(Generic[E]):
     def in_flight(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
 
+    def oldest_age_s(self) -> float:
+        """How long the oldest event not yet acknowledged has been tracked (0 when none is): the
+        head of a partition's queue, since events are tracked in the order they are taken."""
+        heads = [queue[0].taken_at for queue in self._queues.values() if queue]
+        return time.monotonic() - min(heads) if heads else 0.0
+
 
 _RUNNING: set[Callable[[Collection[Hashable]], int]] = set()
 
@@ -118,6 +126,7 @@ async def consume_in_offset_order(
     max_in_flight: int,
     max_unacked: int | None = None,
     retry_backoff_max_s: float = 30.0,
+    watch: Callable[[OrderedAcks[Any]], None] | None = None,
 ) -> None:
     """Run ``handle(event)`` on up to ``max_in_flight`` events of a Faust ``stream.noack().events()``
     at once and acknowledge them in offset order per partition, so that one slow event holds up
@@ -130,7 +139,10 @@ async def consume_in_offset_order(
     partition's commits wait for it. Finished events waiting behind an unacknowledged one are
     bounded by ``max_unacked`` (default 8 x ``max_in_flight``): then no new event is read, so a
     stuck event costs lag, never unbounded memory; and they hold no record value
-    (:func:`_release_payload`), only its position."""
+    (:func:`_release_payload`), only its position.
+
+    ``watch`` is given the acknowledgement state once, before the first event: what metrics read
+    (events not yet acknowledged, and the age of the oldest)."""
     tasks: dict[Slot[Any], asyncio.Task[None]] = {}
     changed = asyncio.Event()  # a slot finished or was dropped
 
@@ -141,6 +153,8 @@ async def consume_in_offset_order(
         changed.set()
 
     acks: OrderedAcks[Any] = OrderedAcks(on_drop=cancel)
+    if watch is not None:
+        watch(acks)
     window = asyncio.Semaphore(max_in_flight)
     unacked_limit = max_unacked if max_unacked is not None else 8 * max_in_flight
 

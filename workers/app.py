@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import threading
+from functools import partial
 from typing import Any
 
 import faust
@@ -215,6 +216,7 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
                 handle,
                 max_in_flight=settings.max_in_flight,
                 retry_backoff_max_s=settings.retry_backoff_max_s,
+                watch=partial(metrics.watch_in_flight, "pages"),
             )
         finally:
             pool.close()

@@ -101,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     stack.set_defaults(command=_stack)
 
     check = commands.add_parser(
-        "check", help="exit 0 when Kafka (its group coordinator too) and Redis answer, else name what does not (healthchecks)"
+        "check",
+        help="exit 0 when Kafka (its group coordinator too) and Redis answer and the alert rules file, if one is set, "
+        "is valid; else name what is not (healthchecks)",
     )
     check.add_argument("--timeout", type=float, default=5.0)
     check.set_defaults(command=_check)
@@ -122,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.alerts.engine import RulesFile
+    from workers.alerts.rules import RulesError
     from workers.app import create_app
     from workers.pool import ExtractionSettingsError, check_settings
     from workers.topics import ensure_topics
@@ -130,6 +134,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         check_settings(settings)
     except ExtractionSettingsError as exc:
         print(f"wirefeed: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    # The agents load the rules too, but a failure there only restarts them every few seconds
+    # while the worker reports itself ready: a worker must not start without its rules.
+    try:
+        RulesFile.from_settings(settings)
+    except RulesError as exc:
+        # one line: a YAML error spans several
+        print(f"wirefeed: invalid alert rules: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     ensure_topics(settings)
     faust_worker(create_app(settings, log_level=args.log_level), settings, args.log_level).execute_from_commandline()
@@ -194,13 +206,22 @@ def _stack(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     from workers import localstack
+    from workers.alerts.engine import RulesFile
+    from workers.alerts.rules import RulesError
 
     unreachable = localstack.unreachable_services(settings, timeout_s=args.timeout)
     for problem in unreachable:
         print(f"unreachable: {problem}")
-    if not unreachable:
+    try:
+        RulesFile.from_settings(settings)
+        invalid = []
+    except RulesError as exc:
+        invalid = exc.problems
+    for problem in invalid:
+        print(f"invalid alert rules: {' '.join(problem.split())}")
+    if not unreachable and not invalid:
         print("ok")
-    return 1 if unreachable else 0
+    return 1 if unreachable or invalid else 0
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:

@@ -7,9 +7,10 @@ the same codes as ``pages.dlq`` and the page outcomes in Redis, a fixed set, so 
 cardinality is bounded. The histograms say where the time goes (extraction against the whole
 page) and how far behind the input the worker runs (``wirefeed_page_delay_seconds``: from the
 record's timestamp to its outcome; a replay's copies keep the original's timestamp, so they are not
-observed there: a replay of last week would read as a week of delay). Outages are
-not counted here: pages wait for Redis and Kafka instead of failing, so consumer lag is what shows
-them.
+observed there: a replay of last week would read as a week of delay). Outages fail no page: pages
+wait for Redis, Kafka or the extraction pool, and the delay histogram, observed when a page is
+done, shows nothing meanwhile. What shows a stall as it happens is the age of the oldest record
+not yet acknowledged (``wirefeed_oldest_in_flight_seconds``), and the consumer group's lag.
 
 Each worker has its own registry, not the process-global one: a test or a benchmark can run
 several pipelines in one process without their counts mixing.
@@ -18,8 +19,12 @@ several pipelines in one process without their counts mixing.
 from __future__ import annotations
 
 from collections import Counter as Tally
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from workers.acks import OrderedAcks
 
 # Extraction is bounded by extraction_timeout_s (20 s by default); a page's whole handling can
 # also wait for an outage, hence the longer tail.
@@ -49,11 +54,20 @@ class PipelineMetrics:
         self.alerts_fired = Counter(
             "wirefeed_alerts_fired", "Alerts fired for the first time.", registry=self.registry
         )
+        self.alerts_suppressed = Counter(
+            "wirefeed_alerts_suppressed",
+            "Alerts the rules matched on a page whose alerts were not fired (already fired before or "
+            "not), by reason: replay (a replay's copy, without --alerts) or stale_record (a record "
+            "older than alert_max_record_age_s when read, as after a pipeline version bump).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.webhook_attempts = Counter(
             "wirefeed_webhook_attempts",
             "Webhook delivery attempts by webhook and what followed: delivered, retry (queued for "
             "later), dead_lettered, or letter_lost (given up and alerts.dlq refused even a stripped "
-            "letter: only the logs and the alerts topic still have it).",
+            "letter: only the logs and the alerts topic still have it); with webhook \"\", "
+            "unreadable_alert: a record of the alerts topic that is not an alert, dead-lettered.",
             ["webhook", "outcome"],
             registry=self.registry,
         )
@@ -76,6 +90,27 @@ class PipelineMetrics:
             buckets=_DELAY_BUCKETS,
             registry=self.registry,
         )
+
+        self.in_flight = Gauge(
+            "wirefeed_in_flight",
+            "Records an agent (pages, webhooks) has taken and not yet acknowledged: being handled, "
+            "waiting for an outage to pass, or finished behind a slower record of their partition.",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.oldest_in_flight_seconds = Gauge(
+            "wirefeed_oldest_in_flight_seconds",
+            "How long the oldest record an agent has not acknowledged has been in this worker: "
+            "grows while pages wait for Redis, Kafka or the extraction pool, or one is stuck; "
+            "commits stop meanwhile. 0 when none is in flight.",
+            ["agent"],
+            registry=self.registry,
+        )
+
+    def watch_in_flight(self, agent: str, acks: OrderedAcks[Any]) -> None:
+        """Read the in-flight gauges of ``agent`` from its acknowledgement state at each scrape."""
+        self.in_flight.labels(agent).set_function(lambda: acks.in_flight)
+        self.oldest_in_flight_seconds.labels(agent).set_function(acks.oldest_age_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from workers.alerts.engine import AlertEngine
+from workers.alerts.engine import AlertEngine, AlertSuppression, alert_suppression
 from workers.alerts.match import StoryInfo
 from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
@@ -45,6 +45,10 @@ class SourceRecord:
     @property
     def position(self) -> SourcePosition:
         return SourcePosition(topic=self.topic, partition=self.partition, offset=self.offset)
+
+    def age_s(self, now: datetime) -> float | None:
+        """From the record's timestamp to ``now``; None for a record without a timestamp."""
+        return None if self.timestamp_ms is None else now.timestamp() - self.timestamp_ms / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +119,20 @@ class PagePipeline:
         self._writing = KeyedLock()
 
     async def handle(self, record: SourceRecord) -> Outcome:
-        started = time.monotonic()
+        started, read_at = time.monotonic(), self._clock()
         try:
-            handled = await self._process(record)
+            handled = await self._process(record, read_at)
         except Exception as exc:  # noqa: BLE001 - a bug must cost one dead letter, not the worker
             log.exception("unexpected error on %s[%d]@%d", record.topic, record.partition, record.offset)
             handled = await self._reject(record, Failed.from_exception("pipeline", "internal_error", exc), None)
         self._metrics.pages.labels(handled.outcome.value, handled.stage, handled.reason).inc()
         self._metrics.page_seconds.observe(time.monotonic() - started)
-        if record.timestamp_ms is not None and ReplayMarker.from_headers(record.headers) is None:
-            self._metrics.page_delay_seconds.observe(max(0.0, self._clock().timestamp() - record.timestamp_ms / 1000))
+        delay_s = record.age_s(self._clock())
+        if delay_s is not None and ReplayMarker.from_headers(record.headers) is None:
+            self._metrics.page_delay_seconds.observe(max(0.0, delay_s))
         return handled.outcome
 
-    async def _process(self, record: SourceRecord) -> Handled:
+    async def _process(self, record: SourceRecord, read_at: datetime) -> Handled:
         decoded = decode_message(
             record.value, max_html_bytes=self._settings.max_html_bytes, sent_at_ms=record.timestamp_ms
         )
@@ -163,20 +168,32 @@ class PagePipeline:
                 return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
             # After the article is stored (a receiver may fetch it) and before the page outcome
             # and the ack: a crash in between redelivers the page, and firing is once-only.
-            try:
-                fired = await self._alerts.on_article(
-                    article,
-                    urgent=article.urgent,
-                    story=await self._story(decision.story_id),
-                    replay=ReplayMarker.from_headers(record.headers),
-                    source=record.position.label,
-                )
-                self._metrics.alerts_fired.inc(len(fired))
-            except Exception as exc:  # noqa: BLE001 - outages are retried inside; this is a bug or a bad rule
-                # The article is stored and published, so the page stays kept; the alerts it may
-                # have owed are dead-lettered, to be fired by a replay of its offset with --alerts.
-                log.exception("alerts failed for %s from %s", article.url, record.position.label)
-                await self._publish_dead_letter(record, Failed.from_exception("alerts", "alert_error", exc))
+            replay, record_age_s = ReplayMarker.from_headers(record.headers), record.age_s(read_at)
+            suppression = alert_suppression(
+                replay, record_age_s, max_record_age_s=self._settings.alert_max_record_age_s
+            )
+            if suppression is not None:
+                try:
+                    await self._count_suppressed(
+                        article, decision.story_id, suppression, record.position.label, record_age_s
+                    )
+                except Exception:  # noqa: BLE001 - a bug or a bad rule; the page owed no alert
+                    log.exception("counting the suppressed alerts of %s failed", article.url)
+            else:
+                try:
+                    fired = await self._alerts.on_article(
+                        article,
+                        urgent=article.urgent,
+                        story=await self._story(decision.story_id),
+                        replay=replay,
+                        source=record.position.label,
+                    )
+                    self._metrics.alerts_fired.inc(len(fired))
+                except Exception as exc:  # noqa: BLE001 - outages are retried inside; this is a bug or a bad rule
+                    # The article is stored and published, so the page stays kept; the alerts it may
+                    # have owed are dead-lettered, to be fired by a replay of its offset with --alerts.
+                    log.exception("alerts failed for %s from %s", article.url, record.position.label)
+                    await self._publish_dead_letter(record, Failed.from_exception("alerts", "alert_error", exc))
         else:
             await self._retry(lambda: self._store.touch(article), what="renewing an article")
         # Learnt from every kept page, once per article id (a re-crawl or replay adds nothing).
@@ -197,6 +214,25 @@ class PagePipeline:
             what="recording a page outcome",
         )
         return Handled(Outcome.KEPT, "sink", decision.status.value)
+
+    async def _count_suppressed(
+        self,
+        article: Article,
+        story_id: str | None,
+        suppression: AlertSuppression,
+        source: str,
+        record_age_s: float | None,
+    ) -> None:
+        story = await self._story(story_id)
+        matched = await self._alerts.count_matches(article, urgent=article.urgent, story=story)
+        if not matched:
+            return
+        self._metrics.alerts_suppressed.labels(suppression.value).inc(matched)
+        why = (
+            "a replay's copy, without --alerts" if suppression is AlertSuppression.REPLAY
+            else f"its record was {(record_age_s or 0.0) / 3600:.1f} h old when read (alert_max_record_age_s)"
+        )
+        log.info("%d alert(s) not fired for %s from %s: %s", matched, article.url, source, why)
 
     async def _story(self, story_id: str | None) -> StoryInfo | None:
         if story_id is None:

@@ -6,11 +6,20 @@ copy carries two headers: ``wirefeed-replay: <replay id>`` and ``wirefeed-replay
 The pipeline reads them (:meth:`ReplayMarker.from_headers`) and suppresses alerts unless the
 replay asked for them; it needs no other special case, because its writes are idempotent: an
 article is replaced only by a newer pipeline version or changed content, and the ``articles``
-topic gets only what changed.
+topic gets only what changed. Changed content includes a different extraction: a page first
+processed during its site's chrome cold start comes out cleaner once the chrome is learned, and
+its copy is stored and published as an update.
+
+A pipeline version bump needs no replay: the new version's consumer group reads the retained input
+from its start by itself (a replay after it processes the same pages twice), and fires no alert for
+records older than ``alert_max_record_age_s`` (alerts are for news as it arrives).
 
 * Per-key order: a copy keeps its key, and when the source is the input topic itself, its
   partition too (a crawler's partitioner need not be kafka-python's).
-* The original record time is kept, so page outcomes in Redis are rewritten with the same bytes.
+* The original record time is kept: a page outcome in Redis names the record that last decided
+  the page (the newest by timestamp, then offset), so a replay of an older range never puts an old
+  outcome over a newer one; a copy of the page's newest record, with its higher offset, becomes
+  that record, and the outcome names the copy's offset.
 * Copies made by an earlier replay are skipped: they lie in the same topic and carry old
   timestamps, so they fall into later ranges, and their originals are replayed anyway. Except
   in an explicit offset range (``--from-offset`` and ``--to-offset``), which names the records

@@ -132,8 +132,25 @@ class Settings(BaseSettings):
     # Webhook HMAC keys by the name a rules file gives them (JSON in the environment:
     # WIREFEED_ALERT_WEBHOOK_SECRETS='{"newsdesk": "..."}'); never in the rules file.
     alert_webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Webhooks on loopback, link-local, private, unspecified or multicast addresses (literal, or
+    # what the host resolves to when connecting) are refused unless this is on: for deployments
+    # whose newsroom tools are on an internal network. Off, whoever writes the rules file cannot
+    # make the worker POST to the cloud's metadata endpoint or an internal admin port.
+    alert_webhook_allow_private_addresses: bool = False
     # Longer than the pages.raw retention (the replay window): a replay never fires again.
     alert_fired_ttl_days: float = Field(default=30.0, gt=0)
+    alert_max_record_age_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description=(
+            "Alerts are for news as it arrives. A page whose pages.raw record is older than this when "
+            "a worker reads it, and is not a replay's copy, is processed, stored and published but "
+            "fires no alert: a new pipeline version's consumer group reads the whole retained log "
+            "(14 days) from its start, and would otherwise fire newly added rules, or alerts whose "
+            "dedup and story state expired meanwhile, for pages up to 14 days old. A replay with "
+            "--alerts still fires (the operator asked)."
+        ),
+    )
     alert_stream_maxlen: int = Field(default=100_000, ge=1)
     # A failing webhook delivery is retried for this long from its first failed attempt (a
     # receiver being redeployed or restarted loses nothing), then dead-lettered to alerts.dlq.

@@ -4,8 +4,9 @@ Three layers, each pure and deterministic (the same text gives the same output i
 on every worker, on every replay):
 
 * :func:`normalize` folds the variation that carries no meaning for matching: Unicode NFKC,
-  case folding, accents of Latin/Greek/Cyrillic, every decimal digit to ASCII, and the Arabic
-  orthographic variants (diacritics, tatweel, alef forms, alef maqsura, taa marbuta).
+  case folding, accents of Latin/Greek/Cyrillic, every decimal digit to ASCII, the Arabic
+  orthographic variants (diacritics, tatweel, alef forms, alef maqsura, taa marbuta) and Hebrew
+  points and cantillation marks.
 * :func:`tokenize` splits a normalised text into tokens for any script: words where the script
   separates words with spaces, overlapping character n-grams for runs of scripts that do not
   (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar), where a word segmenter would be needed
@@ -32,10 +33,15 @@ _ARABIC_DIACRITICS = (
     "\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed"  # Quranic annotation marks
 )
 _TATWEEL = "\u0640"
+# Hebrew vowel points, dagesh, shin/sin dots and cantillation marks: news, like most modern
+# Hebrew, is written without them, and a pointed quotation or name must meet the plain spelling.
+# Not the maqaf (U+05BE), paseq (U+05C0), sof pasuq (U+05C3) and nun hafukha (U+05C6), which are
+# punctuation.
+_HEBREW_POINTS = "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
 # Accents are the combining marks of Latin, Greek and Cyrillic (é, ç, ğ, ά once decomposed):
 # headlines in capitals often drop them. Indic vowel signs and other marks are letters.
 _ACCENTS = "\u0300-\u036f"
-_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_ACCENTS}]")
+_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}]")
 
 # Arabic letters written interchangeably.
 _ARABIC_LETTERS = {
@@ -101,7 +107,7 @@ def _fold(match: re.Match[str]) -> str:
 
 
 def normalize(text: str) -> str:
-    """Fold ``text`` for matching: NFKC, case folding, accents, digits, Arabic variants.
+    """Fold ``text`` for matching: NFKC, case folding, accents, digits, Arabic variants, Hebrew points.
 
     Equal to :func:`_reference_normalize` (tests check it) but up to several times faster: full
     NFKC and NFD passes cost hundreds of microseconds on an article, and only a few characters

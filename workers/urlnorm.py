@@ -2,16 +2,20 @@
 
 Article identity (:mod:`workers.stages.article`), the canonical link a page declares
 (:mod:`workers.stages.metadata`) and the domains of alert rules (:mod:`workers.alerts.rules`) are
-compared in these forms, so every one of them goes through this module and none has its own.
-It imports nothing of the pipeline's, so that loading alert rules does not load the extractor.
+compared in these forms, so every one of them goes through this module and none has its own;
+:func:`url_digest` makes the keys of both. It imports nothing of the pipeline's, so that loading
+alert rules or the Redis store (the command line, the readiness probe) does not load the
+extractor and its language model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from courlan import normalize_url
+from tld import get_fld
 
 _IDNA_PREFIX = "xn--"
 _PERCENT_ESCAPE = re.compile("%[0-9a-fA-F]{2}")
@@ -47,6 +51,16 @@ def unicode_host(host: str) -> str:
     return ".".join(labels)
 
 
+def registrable_domain(host: str) -> str:
+    """The domain registered under the host's public suffix, in the spelling of ``host``:
+    ``edition.cnn.com``, ``amp.cnn.com`` and ``m.cnn.com`` are ``cnn.com``, ``news.bbc.co.uk`` is
+    ``bbc.co.uk``, and a site under a suffix where anyone gets a name (``x.blogspot.com``) is
+    its own. The suffixes are Mozilla's Public Suffix List as shipped in the ``tld`` package, read
+    from the package, never fetched. A host without one (an IP address, ``localhost``, a name
+    under no listed suffix) is itself."""
+    return get_fld(host, fix_protocol=True, fail_silently=True) or host
+
+
 def normalized_url(url: str) -> str:
     """The URL as article identity spells it. courlan normalises the scheme, host and path: scheme
     and host in lower case, the host's IDNA labels in Unicode, the scheme's default port dropped.
@@ -65,3 +79,9 @@ def normalized_url(url: str) -> str:
     query = urlencode(kept)
     normalized = urlunsplit((scheme, host, path or ("/" if query else ""), query, ""))
     return _PERCENT_ESCAPE.sub(lambda escape: escape.group().upper(), normalized)
+
+
+def url_digest(url: str) -> str:
+    """The first 32 hex digits of the URL's SHA-256: article ids (of canonical URLs) and the keys
+    of page outcomes (of URLs as crawled)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]

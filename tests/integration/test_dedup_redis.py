@@ -414,6 +414,25 @@ async def test_a_fired_alert_is_remembered_as_long_as_its_subject_goes_on(
     assert (in_stream["alert_id"], in_stream["rule_kind"]) == (alert.alert_id, "breaking_story")
 
 
+async def test_one_outlets_hosts_are_one_outlet_of_a_story(newsroom: Callable[[str], Newsroom]) -> None:
+    # The crawler fetches edition., amp. and m.cnn.com: one outlet's copies, not three reports.
+    desk = newsroom(BREAKING)
+    fired, story_ids = [], set()
+    for n, host in enumerate(("edition.cnn.com", "amp.cnn.com", "m.cnn.com")):
+        decision, alerts = await desk.process(article(f"https://{host}/2016/12/08/talks", body(SEED_000), minutes=n))
+        fired += alerts
+        story_ids.add(decision.story_id)
+    (story_id,) = story_ids
+    assert fired == []
+    assert await desk.index.story_outlets(story_id) == {"cnn.com": T0}
+    for n, host in enumerate(("www.bbc.co.uk", "news.bbc.co.uk", "192.0.2.7"), start=3):
+        decision, alerts = await desk.process(article(f"https://{host}/talks", body(SEED_000), minutes=n))
+        fired += alerts
+    (alert,) = fired
+    assert alert.story is not None
+    assert [o.domain for o in alert.story.outlets] == ["cnn.com", "bbc.co.uk", "192.0.2.7"]
+
+
 COPIES = """version: 1
 rules:
   - {id: wires-urgent, kind: article, match: {urgent: true, domains: [reuters.com]}}

@@ -329,7 +329,7 @@ int get_nprocs_conf(void) { return CPUS; }
 
 def test_the_startup_check_accepts_the_kubernetes_memory_limit_on_a_64_cpu_machine(tmp_path: Path):
     """numpy's OpenBLAS, started with a thread (and ~41 MB buffer) per CPU in the forkserver, left
-    every extraction process with ~2.4 GB mapped on 64 CPUs: the limit deploy/k8s/configmap.yaml sets (1024) refused."""
+    every extraction process with ~2.4 GB mapped on 64 CPUs: the limit deploy/k8s/config.env sets (1024) refused."""
     compiler = shutil.which("cc")
     assert compiler, "no C compiler to build the CPU-count shim (deploy/local/install-deps.sh installs gcc)"
     (tmp_path / "cpus.c").write_text(SIXTY_FOUR_CPUS)

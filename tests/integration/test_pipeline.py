@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from contract import assert_valid
-from worker_harness import WorkerProcess, read_topic, sync_redis, wait_for_outcomes
+from worker_harness import WorkerProcess, read_topic, scrape_metrics, sync_redis, wait_for_outcomes
 
 from tests.shared_data import SEEDS
 
@@ -139,10 +137,7 @@ def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settin
         assert wait_for_outcomes(client, settings, [good_records[0]], after, worker=worker)
 
         # Its operators see the same on GET /metrics of the worker's web server.
-        with urllib.request.urlopen(f"http://127.0.0.1:{worker.settings.web_port}/metrics", timeout=10) as response:
-            assert response.headers["Content-Type"].startswith("text/plain; version=")  # the exposition format
-            exposed = response.read().decode()
-        families = {family.name: family for family in text_string_to_metric_families(exposed)}
+        families = scrape_metrics(worker)
         pages = {
             (sample.labels["outcome"], sample.labels["stage"], sample.labels["reason"]): sample.value
             for sample in families["wirefeed_pages"].samples

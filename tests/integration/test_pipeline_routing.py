@@ -14,6 +14,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -524,3 +525,38 @@ async def test_a_page_outcome_that_cannot_be_recorded_leaves_the_dead_letter_and
 
     following = source_record(OTHER_PAGE, offset=7)
     assert await pipeline.handle(following) is Outcome.KEPT
+
+
+async def test_a_page_read_from_an_old_record_is_stored_and_published_but_fires_no_alert(
+    settings: Settings, build_pipeline, caplog: pytest.LogCaptureFixture
+):
+    # What a new pipeline version's group does with the retained pages.raw: it reads it from the
+    # start. A minute here stands for the default 6 hours: a record two minutes old is stale.
+    settings.alert_max_record_age_s = 60.0  # this test's own settings object
+    delivered = RecordingAlertPublisher()
+    pipeline, publisher, metrics = build_pipeline(InProcessPool(), delivered)
+    stale = dataclasses.replace(source_record(SEED_PAGE, offset=1), timestamp_ms=int((time.time() - 120) * 1000))
+    with caplog.at_level(logging.INFO, logger="workers.pipeline"):
+        assert await pipeline.handle(stale) is Outcome.KEPT
+    (article,) = publisher.articles
+    assert delivered.alerts == []
+    assert sync_redis(settings).xlen(f"{settings.redis_prefix}:alerts") == 0  # nothing in the ledger's stream
+    (suppressed,) = [r for r in caplog.records if "not fired" in r.getMessage()]  # one line for the page
+    assert suppressed.levelno == logging.INFO and article.url in suppressed.getMessage()
+
+    # A replay's copy, as young as can be, without --alerts: suppressed too, for its own reason.
+    copy = dataclasses.replace(
+        source_record(SAMPLE_PAGES / "ar-cnn-syria-clashes.html", offset=2),
+        headers=tuple(ReplayMarker("r1", alerts=False).headers()),
+    )
+    assert await pipeline.handle(copy) is Outcome.KEPT
+    # A record of now fires as always.
+    fresh = source_record(SAMPLE_PAGES / "seed-000-irfaasawtak.html", offset=3)
+    assert await pipeline.handle(fresh) is Outcome.KEPT
+    assert [alert.article.url for alert in delivered.alerts] == [fresh.key.decode()]
+    assert counted(metrics) == {
+        ("wirefeed_pages_total", ("kept", "sink", "new")): 3,
+        ("wirefeed_alerts_suppressed_total", ("stale_record",)): 1,
+        ("wirefeed_alerts_suppressed_total", ("replay",)): 1,
+        ("wirefeed_alerts_fired_total", ()): 1,
+    }

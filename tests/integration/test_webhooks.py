@@ -15,6 +15,7 @@ worker process (pages in, alerts and webhooks out) needs the pipeline to call th
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from faust.types import TP
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 from contract import assert_valid
@@ -38,11 +40,12 @@ import redis.asyncio as aioredis
 from worker_harness import free_port, read_topic
 
 from workers import cli
+from workers.alerts import rules as rules_module
 from workers.alerts.agent import WebhookLanes, deliver_webhooks
 from workers.alerts.engine import AlertEngine, RulesFile
 from workers.alerts.ledger import AlertLedger, DeliveryState
 from workers.alerts.match import StoryInfo
-from workers.alerts.messages import Alert, AlertArticle, AlertDeadLetter
+from workers.alerts.messages import Alert, AlertArticle, AlertDeadLetter, AlertLetter, RecordSource
 from workers.alerts.webhooks import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -52,6 +55,7 @@ from workers.alerts.webhooks import (
     WebhookDispatcher,
     WebhookSender,
     verify,
+    webhook_connector,
 )
 from workers.metrics import PipelineMetrics
 from workers.models import Article, ExtractionInfo, SourcePosition
@@ -116,9 +120,9 @@ class KafkaAlertTopics:
             raise ValueError("the topic refuses the record for good")
         await self._producer.send_and_wait(self._alerts, alert.model_dump_json(by_alias=True).encode(), key=alert.alert_id.encode())
 
-    async def publish_dead_letter(self, letter: AlertDeadLetter) -> None:
+    async def publish_dead_letter(self, letter: AlertLetter) -> None:
         await self._producer.send_and_wait(
-            self._dead_letters, letter.model_dump_json(by_alias=True).encode(), key=letter.alert.alert_id.encode()
+            self._dead_letters, letter.model_dump_json(by_alias=True).encode(), key=letter.kafka_key
         )
 
 
@@ -201,7 +205,7 @@ async def alerting(settings: Settings, redis_client, receiver: Receiver, tmp_pat
         admin.close()
     rules_path = tmp_path / "rules.yaml"
     rules_path.write_text(RULES % {"url": receiver.url}, encoding="utf-8")
-    rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=1)
+    rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=1, allow_private_addresses=True)
     ledger = AlertLedger(redis_client, prefix=settings.redis_prefix, fired_ttl_s=3600, stream_maxlen=1000)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
@@ -359,10 +363,12 @@ def make_dispatcher(
     rules: RulesFile | None = None,
     wall_clock: Callable[[], float] = time.time,
     metrics: PipelineMetrics | None = None,
+    allow_private_addresses: bool = True,
 ) -> WebhookDispatcher:
     return WebhookDispatcher(
         rules or alerting.rules, secrets={"desk": SECRET}, queue=queue,
-        sender=WebhookSender(session, timeout_s=policy.timeout_s), policy=policy,
+        sender=WebhookSender(session, timeout_s=policy.timeout_s, allow_private_addresses=allow_private_addresses),
+        policy=policy,
         dead_letters=dead_letters or alerting.topics,  # type: ignore[arg-type]
         retry_backoff_max_s=0.05, metrics=metrics or PipelineMetrics(), wall_clock=wall_clock, rng=random.Random(1),
     )
@@ -386,10 +392,14 @@ class DeliveryWorker:
             if sample.name == "wirefeed_webhook_attempts_total" and sample.labels["webhook"] == webhook
         }
 
-    async def read(self, value: bytes) -> None:
+    async def read(self, value: bytes, *, key: bytes | None = None, offset: int = 0) -> None:
         """What the agent does with a record of the alerts topic."""
-        for webhook in await self.dispatcher.queue(value):
+        for webhook in await queue_record(self.dispatcher, value, key=key, offset=offset):
             self.lanes.wake(webhook)
+
+
+async def queue_record(dispatcher: WebhookDispatcher, value: bytes, *, key: bytes | None = None, offset: int = 0) -> list[str]:
+    return await dispatcher.queue(value, key=key, source=RecordSource(topic="alerts", partition=0, offset=offset))
 
 
 @asynccontextmanager
@@ -491,7 +501,7 @@ async def test_two_workers_reading_the_same_alert_post_it_once_even_while_it_is_
         await eventually(all_being_posted, "a POST of every alert under way")
         for worker in (one, other):
             for value in records:
-                assert await worker.dispatcher.queue(value) == []  # claimed: nothing queued again
+                assert await queue_record(worker.dispatcher, value) == []  # claimed: nothing queued again
         released.set()
         await settled(one.queue)
     assert sorted(receiver.verified_alert_ids()) == sorted(ids)
@@ -502,7 +512,7 @@ async def test_a_delivery_whose_worker_died_while_attempting_it_is_taken_over_wh
     records = await fired_records(alerting)
     async with aiohttp.ClientSession() as session:
         dying = delivery_queue(alerting, lease_s=1.0)
-        await make_dispatcher(alerting, session, dying).queue(records[0])
+        await queue_record(make_dispatcher(alerting, session, dying), records[0])
         (taken,) = await dying.lease_due("desk", now_s=time.time(), limit=10)  # ... and the worker dies
         async with delivery_worker(alerting, session) as survivor:
             await settled(survivor.queue)
@@ -606,7 +616,7 @@ async def test_a_receiver_down_for_twenty_minutes_gets_its_alert_once_back_and_o
         queue = delivery_queue(alerting)
         dispatcher = make_dispatcher(alerting, session, queue, policy=policy, wall_clock=clock)
         for value in records[:2]:
-            await dispatcher.queue(value)
+            await queue_record(dispatcher, value)
         first_failure = clock.now
         await deliver_on_fake_time(queue, dispatcher, clock)
 
@@ -633,9 +643,10 @@ class FakeEvent:
 
 @dataclass
 class FakeMessage:
-    tp: tuple[str, int]
+    tp: TP
     offset: int
     value: bytes
+    key: bytes | None = None
 
 
 def alert_for(webhook: str, n: int) -> Alert:
@@ -667,13 +678,13 @@ async def test_a_receiver_that_hangs_holds_up_only_its_own_deliveries(alerting, 
             "rules:\n  - {id: aleppo, kind: article, match: {terms: [حلب]}, deliver: {webhooks: [hanging, desk]}}\n",
             encoding="utf-8",
         )
-        rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=60)
+        rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=60, allow_private_addresses=True)
         queue = delivery_queue(alerting, lease_s=PATIENT.timeout_s + 30)
         dispatcher = make_dispatcher(alerting, session, queue, policy=PATIENT, rules=rules)
         lanes = WebhookLanes(queue, dispatcher.attempt, max_in_flight=4, retry_backoff_max_s=0.05, poll_s=0.05)
         alerts = [alert_for("hanging", n) for n in range(20)] + [alert_for("desk", 20)]
         events = [
-            FakeEvent(FakeMessage(("alerts", 0), offset, alert.model_dump_json(by_alias=True).encode()))
+            FakeEvent(FakeMessage(TP("alerts", 0), offset, alert.model_dump_json(by_alias=True).encode()))
             for offset, alert in enumerate(alerts)
         ]
 
@@ -712,7 +723,7 @@ class Letters:
         self.errors = list(errors)
         self.refuse_all = refuse_all
         self.calls = 0
-        self.sent: list[AlertDeadLetter] = []
+        self.sent: list[AlertLetter] = []
 
     async def publish_dead_letter(self, letter: AlertDeadLetter) -> None:
         self.calls += 1
@@ -869,7 +880,7 @@ async def test_a_webhook_this_worker_does_not_know_yet_is_retried_until_its_rule
     another worker fired for retries the delivery instead of dead-lettering it."""
     rules_path = tmp_path / "late-rules.yaml"
     rules_path.write_text(RULES % {"url": receiver.url}, encoding="utf-8")
-    rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=0.1)
+    rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=0.1, allow_private_addresses=True)
     alert = alert_for("late", 1)
     async with aiohttp.ClientSession() as session, delivery_worker(
         alerting, session, policy=PATIENT, rules=rules
@@ -892,3 +903,89 @@ async def test_a_webhook_this_worker_does_not_know_yet_is_retried_until_its_rule
     assert await alerting.ledger.delivery_state(alert.alert_id, "late") is DeliveryState.DELIVERED
     assert receiver.requested(alert.alert_id) == 1
     assert worker.attempts("late")["delivered"] == 1
+
+
+async def dead_letters(alerting: Alerting, at_least: int) -> list[dict]:
+    return [assert_valid("alerts.dlq", r.value) for r in read_topic(alerting.settings, alerting.dlq_topic, at_least=at_least)]
+
+
+async def test_an_alert_with_a_field_this_release_does_not_know_is_delivered_with_its_bytes(alerting, receiver):
+    """A newer release adds an optional field during a rolling upgrade: the old pods delivered
+    nothing of its alerts ('not an alert on the alerts topic, skipped')."""
+    (record, *_) = await fired_records(alerting)
+    newer = json.dumps({**json.loads(record), "priority": "high"}, ensure_ascii=False).encode()
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session) as worker:
+        await worker.read(newer)
+        await settled(worker.queue)
+    assert receiver.verified_alert_ids() == [json.loads(record)["alert_id"]]
+    assert [body for _headers, body in receiver.requests] == [newer]
+    assert worker.attempts() == {"delivered": 1}
+
+
+async def test_a_record_that_is_not_an_alert_is_dead_lettered_with_its_bytes(alerting, receiver):
+    """It was skipped with a log line: acknowledged, no delivery, no dead letter, no metric."""
+    unreadable = [b'{"schema": "wirefeed.alert/1", "alert_id": "x"}', b"\xff\xfe not json", b""]
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session) as worker:
+        for offset, value in enumerate(unreadable):
+            await worker.read(value, key=b"k%d" % offset, offset=offset)
+    letters = await dead_letters(alerting, at_least=3)
+    assert [base64.b64decode(letter["original_value_b64"]) for letter in letters] == unreadable
+    assert [letter["original_key_b64"] for letter in letters] == [base64.b64encode(b"k%d" % n).decode() for n in range(3)]
+    assert [letter["source"]["offset"] for letter in letters] == [0, 1, 2]
+    for letter in letters:
+        assert (letter["schema"], letter["reason"], letter["original_truncated"]) == ("wirefeed.alert.unreadable/1", "unreadable_alert", False)
+    assert worker.attempts("") == {"unreadable_alert": 3}
+    assert receiver.requests == []
+
+
+async def test_a_url_the_http_client_cannot_request_is_dead_lettered_at_once(alerting, receiver, tmp_path, monkeypatch):
+    """A host that passed the rules file's old validation and failed IDNA encoding at every
+    attempt: the exception escaped, the lease lapsed, and the delivery was taken again for ever."""
+    bad_host = "https://hooks..newsroom.example/x"
+    rules_path = tmp_path / "bad-host.yaml"
+    rules_path.write_text(RULES % {"url": bad_host}, encoding="utf-8")
+    # loaded as before the rules file's URLs were validated (they are now: tests/unit/test_rules.py)
+    monkeypatch.setattr(rules_module, "_url_problem", lambda url, allow_private_addresses: None)
+    rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=60)
+    (record, *_) = await fired_records(alerting)
+    async with aiohttp.ClientSession() as session, delivery_worker(alerting, session, rules=rules) as worker:
+        await worker.read(record)
+        await settled(worker.queue)
+    (letter,) = await dead_letters(alerting, at_least=1)
+    assert (letter["reason"], letter["url"], letter["attempts"], letter["last_status"]) == ("rejected", bad_host, 1, None)
+    assert letter["last_error"].startswith("UnicodeError: ")
+    assert worker.attempts() == {"dead_lettered": 1}
+    assert await states(alerting, alert_ids([record])) == [DeliveryState.DEAD_LETTERED]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_receiver_on_a_private_address_is_dead_lettered_and_never_posted_to(alerting, receiver, tmp_path, host):
+    """By default: a literal address is refused before connecting, a name on what it resolves to
+    when connecting (one rebound to an internal address since the rules were validated)."""
+    url = receiver.url.replace("127.0.0.1", host)
+    rules_path = tmp_path / "private.yaml"
+    rules_path.write_text(RULES % {"url": url}, encoding="utf-8")
+    # validated where private addresses are allowed; delivered where they are not
+    rules = RulesFile(rules_path, secret_names={"desk"}, check_interval_s=60, allow_private_addresses=True)
+    (record, *_) = await fired_records(alerting)
+    async with aiohttp.ClientSession(connector=webhook_connector(allow_private_addresses=False)) as session, delivery_worker(
+        alerting, session, rules=rules, allow_private_addresses=False
+    ) as worker:
+        await worker.read(record)
+        await settled(worker.queue)
+    (letter,) = await dead_letters(alerting, at_least=1)
+    assert (letter["reason"], letter["url"], letter["last_status"]) == ("refused_address", url, None)
+    assert "public address" in letter["last_error"]
+    assert_valid("alerts.dlq", letter)
+    assert worker.attempts() == {"dead_lettered": 1}
+    assert receiver.requests == []
+
+
+async def test_an_alert_a_newer_release_stored_with_a_new_field_fires_again_without_error(alerting, redis_client):
+    """The ledger reads the stored alert back on every re-fire: a new field made it raise."""
+    await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    (alert,) = await stream_alerts(alerting.ledger, redis_client)
+    key = alerting.ledger.alert_key(alert.alert_id)
+    stored = json.loads(await redis_client.hget(key, "json"))
+    await redis_client.hset(key, "json", json.dumps({**stored, "priority": "high"}))
+    assert await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7") == []

@@ -291,3 +291,21 @@ def test_stopping_cancels_every_event_in_flight_even_one_retried_through_an_outa
 
     asyncio.run(scenario())
     assert partitions.acked == []
+
+
+def test_the_oldest_age_is_that_of_the_oldest_event_not_acknowledged(monkeypatch: pytest.MonkeyPatch):
+    now = [100.0]
+    monkeypatch.setattr(acks_module.time, "monotonic", lambda: now[0])
+    acks: OrderedAcks[str] = OrderedAcks()
+    assert acks.oldest_age_s() == 0.0
+    head = acks.track("p0", 0, "e0")
+    now[0] = 103.0
+    behind = acks.track("p0", 1, "e1")
+    other = acks.track("p1", 0, "f0")
+    now[0] = 110.0
+    assert acks.complete(behind) == []  # done, but waiting behind the head: the head still counts
+    assert acks.oldest_age_s() == 10.0
+    assert acks.complete(head) == ["e0", "e1"]
+    assert acks.oldest_age_s() == 7.0  # p1's, taken at 103
+    assert acks.complete(other) == ["f0"]
+    assert acks.oldest_age_s() == 0.0

@@ -1,9 +1,12 @@
-"""The rules in force: reloaded when the file changes, kept when a new version is invalid or gone.
+"""The rules in force: reloaded when the file changes, kept when a new version is invalid or gone;
+when a page's alerts are suppressed (a replay's copy without --alerts, a record read too late), and
+counting the matches of such a page without firing them.
 (Firing, once-only, on the real Redis and broker: tests/integration/test_webhooks.py; after the
 dedup index's decisions, for copies and for stories that go on for days:
 tests/integration/test_dedup_redis.py.)"""
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
@@ -12,9 +15,11 @@ from datetime import UTC, datetime
 import pytest
 
 from workers.alerts import engine
-from workers.alerts.engine import AlertEngine, RulesFile
+from workers.alerts.engine import AlertEngine, AlertSuppression, RulesFile, alert_suppression
 from workers.alerts.rules import RulesError
 from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.pipeline import SourceRecord
+from workers.replay import ReplayMarker
 
 ONE = "version: 1\nrules: [{id: one, kind: article, match: {terms: [Aleppo]}}]\n"
 TWO = "version: 1\nrules: [{id: one, kind: article, match: {terms: [Aleppo]}}, {id: two, kind: article, match: {urgent: true}}]\n"
@@ -95,12 +100,48 @@ async def test_the_event_loop_runs_while_an_article_is_matched(tmp_path, monkeyp
         return facts_of(article, urgent=urgent)
 
     monkeypatch.setattr(engine.ArticleFacts, "of", facts_once_the_loop_has_run)
+    article = article_about("Talks on Geneva, not the city in the rule.")
+    assert await alerts.on_article(article, urgent=False, story=None, replay=None, source="pages.raw/0/1") == []
+
+
+def article_about(text: str) -> Article:
     at = datetime(2016, 12, 8, tzinfo=UTC)
-    article = Article(
+    return Article(
         article_id="0" * 32, url="https://a.example/a", canonical_url="https://a.example/a", domain="a.example",
-        title=None, text="Talks on Geneva, not the city in the rule.", language="en", published_at=None,
+        title=None, text=text, language="en", published_at=None,
         fetched_at=at, content_hash="sha256:" + "0" * 64, pipeline_version=1, processed_at=at,
         source=SourcePosition(topic="pages.raw", partition=0, offset=1),
         extraction=ExtractionInfo(extractor="trafilatura", extractor_version="2.3.1", html_bytes=1, text_chars=1, encoding="utf-8"),
     )
-    assert await alerts.on_article(article, urgent=False, story=None, replay=None, source="pages.raw/0/1") == []
+
+
+def test_alerts_are_suppressed_for_a_replay_without_alerts_and_for_a_record_read_too_late():
+    limit = 6 * 3600.0
+    without, with_alerts = ReplayMarker("r", alerts=False), ReplayMarker("r", alerts=True)
+    assert alert_suppression(None, 60.0, max_record_age_s=limit) is None
+    assert alert_suppression(None, limit, max_record_age_s=limit) is None
+    assert alert_suppression(None, limit + 1, max_record_age_s=limit) is AlertSuppression.STALE_RECORD
+    # A bump's group reading pages of last week: processed, but no longer news.
+    assert alert_suppression(None, 7 * 86400.0, max_record_age_s=limit) is AlertSuppression.STALE_RECORD
+    assert alert_suppression(None, None, max_record_age_s=limit) is None  # no timestamp: not stale
+    assert alert_suppression(without, 60.0, max_record_age_s=limit) is AlertSuppression.REPLAY
+    # A copy keeps its original's timestamp: a replay --alerts of last week fires (the operator asked).
+    assert alert_suppression(with_alerts, 7 * 86400.0, max_record_age_s=limit) is None
+
+
+def test_a_records_age_is_from_its_timestamp_and_unknown_without_one():
+    record = SourceRecord(topic="pages.raw", partition=0, offset=1, key=None, value=None, timestamp_ms=1_000_000)
+    assert record.age_s(datetime.fromtimestamp(1_060, UTC)) == 60.0
+    assert dataclasses.replace(record, timestamp_ms=None).age_s(datetime.fromtimestamp(1_060, UTC)) is None
+
+
+async def test_matches_are_counted_without_firing(tmp_path):
+    path = tmp_path / "rules.yaml"
+    write(path, ONE, mtime_ns=1)
+    # No ledger and no publisher: counting must fire nothing.
+    alerts = AlertEngine(
+        RulesFile(path, secret_names=(), check_interval_s=5), ledger=None, publisher=None,
+        pipeline_version=1, retry_backoff_max_s=1,
+    )
+    assert await alerts.count_matches(article_about("Talks in Aleppo resumed."), urgent=False, story=None) == 1
+    assert await alerts.count_matches(article_about("Talks in Geneva resumed."), urgent=False, story=None) == 0

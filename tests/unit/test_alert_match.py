@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.alerts.match import ArticleFacts, Matcher, StoryInfo, arabic_clitic_forms, covers
+from workers.alerts.match import ArticleFacts, Matcher, StoryInfo, clitic_forms, covers
 from workers.alerts.rules import parse_rules
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.textnorm import MATCHED_CHARS
@@ -97,12 +97,46 @@ def test_a_phrase_does_not_run_from_the_title_into_the_text():
 
 
 def test_arabic_clitic_forms():
-    forms = arabic_clitic_forms("حلب")
+    forms = clitic_forms("حلب")
     assert {"حلب", "بحلب", "وحلب", "لحلب", "الحلب", "بالحلب", "للحلب", "وبالحلب"} <= forms
     assert "الالحلب" not in forms and "لالحلب" not in forms
-    assert {"الجيش", "للجيش", "وللجيش", "بالجيش"} <= arabic_clitic_forms("الجيش")
-    assert "لالجيش" not in arabic_clitic_forms("الجيش")
-    assert arabic_clitic_forms("aleppo") == {"aleppo"}
+    assert {"الجيش", "للجيش", "وللجيش", "بالجيش"} <= clitic_forms("الجيش")
+    assert "لالجيش" not in clitic_forms("الجيش")
+    assert clitic_forms("aleppo") == {"aleppo"}
+
+
+def test_hebrew_clitic_forms():
+    forms = clitic_forms("כנסת")
+    assert {"כנסת", "הכנסת", "בכנסת", "לכנסת", "מהכנסת", "והכנסת", "שהכנסת", "כשהכנסת", "ושבכנסת"} <= forms
+    assert "ככנסת" in forms and "מכנסת" in forms
+    assert "בהכנסת" not in forms  # ב ל כ absorb the article
+    assert "ווכנסת" not in forms and "שוכנסת" not in forms  # ו comes first, once
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "hit"),
+    [
+        # Proclitics written joined: preposition, conjunction, article, subordinator, and combinations.
+        ("ירושלים", "הפגנה גדולה בירושלים הערב", True),
+        ("ירושלים", "בתל אביב וירושלים", True),
+        ("ירושלים", "הוא חזר מירושלים", True),
+        ("ירושלים", "כשבירושלים יורד שלג", True),
+        ("כנסת", "הדיון בכנסת נדחה", True),
+        ("כנסת", "יצא מהכנסת", True),
+        ("ממשלה", "אמרו שהממשלה תתכנס", True),
+        # Points and cantillation on either side.
+        ("ירושלים", "שלום על יְרוּשָׁלַיִם", True),
+        ("יְרוּשָׁלַיִם", "הפגנה בירושלים", True),
+        # ... and never a suffix or a letter that is not a proclitic.
+        ("ירושלים", "עיתונאי ירושלמי", False),
+        ("ירושלים", "אירושלים", False),
+        # Other scripts: the word forms a rule lists, no other (no stemming).
+        ("Путин", "заявил Путин", True),
+        ("Путин", "встреча Путина и Си", False),
+    ],
+)
+def test_hebrew_proclitics_and_points_and_no_stemming_elsewhere(term, text, hit):
+    assert bool(fired(terms_rule(term), None, text, language="he")) is hit
 
 
 def test_conditions_combine_with_and():
@@ -144,6 +178,14 @@ def test_a_breaking_story_rule_can_count_only_some_outlets():
     rules = matcher("  - {id: b, kind: breaking_story, match: {min_outlets: 2, within_minutes: 30, domains: [a.example, c.example]}}\n")
     assert rules.match_story(story(a=0, b=1)) == []
     assert [d for d, _ in rules.match_story(story(a=0, b=1, c=2))[0].outlets] == ["a.example", "c.example"]
+
+
+def test_a_breaking_story_rule_naming_a_host_counts_its_outlet():
+    # Stories count outlets by registrable domain: edition.cnn.com's reports are cnn.com's.
+    rules = matcher("  - {id: b, kind: breaking_story, match: {min_outlets: 2, within_minutes: 30, domains: [edition.cnn.com, a.example]}}\n")
+    reported = StoryInfo("st-1", {"cnn.com": T0, "a.example": T0 + timedelta(minutes=1), "cnn.co.uk": T0})
+    assert [d for d, _ in rules.match_story(reported)[0].outlets] == ["cnn.com", "a.example"]
+    assert rules.match_story(StoryInfo("st-2", {"notcnn.com": T0, "a.example": T0})) == []
 
 
 def test_story_rules_do_not_match_articles_and_article_rules_do_not_match_stories():

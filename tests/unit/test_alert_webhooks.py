@@ -1,21 +1,52 @@
 """Webhook signing, the retry schedule, the alert messages' times and how long delivery markers
 last (the delivery itself, on the real Redis and broker: tests/integration/test_webhooks.py)."""
 
+import base64
+import dataclasses
 import hashlib
 import hmac
+import json
 import random
+import socket
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
-from contract import assert_valid
-from pydantic import ValidationError
+from aiohttp.abc import AbstractResolver, ResolveResult
+from contract import assert_valid, schema_file
+from jsonschema import Draft202012Validator, FormatChecker
+from pydantic import SecretStr, ValidationError
+from worker_harness import free_port
 
-from workers.alerts.messages import Alert, AlertArticle, AlertDeadLetter, AlertStory, StoryOutlet
-from workers.alerts.webhooks import AttemptResult, RetryPolicy, sign, verify
+from workers.alerts.messages import (
+    Alert,
+    AlertArticle,
+    AlertDeadLetter,
+    AlertStory,
+    RecordSource,
+    StoryOutlet,
+    UnreadableAlert,
+    read_alert,
+)
+from workers.alerts.rules import WebhookTarget
+from workers.alerts.webhooks import (
+    AttemptResult,
+    PublicAddressResolver,
+    RefusedAddressError,
+    RetryPolicy,
+    WebhookSender,
+    sign,
+    verify,
+    webhook_connector,
+)
 from workers.settings import Settings
 from workers.topics import topic_specs
 
 SECRET = b"s3cret"
+_ALERTS_SCHEMA = schema_file("alerts.v1.schema.json")
+UNREADABLE = Draft202012Validator(
+    {"$defs": _ALERTS_SCHEMA["$defs"], "$ref": "#/$defs/unreadable_alert"}, format_checker=FormatChecker()
+)
 BODY = '{"alert_id": "x", "title": "حلب"}'.encode()
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -115,3 +146,101 @@ def test_a_stripped_dead_letter_keeps_who_what_and_why_and_follows_the_schema():
     assert (stripped.webhook, stripped.reason, stripped.attempts, stripped.last_status) == ("desk", "retries_exhausted", 34, 503)
     assert stripped.last_error is not None and "MessageSizeTooLargeError" in stripped.last_error
     assert_valid("alerts.dlq", stripped.model_dump_json(by_alias=True))
+
+
+def test_an_alert_read_back_ignores_fields_a_newer_release_added_while_one_written_is_strict():
+    """During a rolling upgrade that adds an optional field, a pod not yet upgraded dropped the
+    new pods' alerts as 'not an alert'."""
+    written = alert(story=True).model_dump(mode="json", by_alias=True)
+    newer = {
+        **written, "priority": "high",
+        "article": {**written["article"], "section": "world"},
+        "story": {**written["story"], "outlets": [{**written["story"]["outlets"][0], "rank": 1}]},
+    }
+    assert read_alert(json.dumps(newer)) == alert(story=True)
+    with pytest.raises(ValidationError):
+        Alert.model_validate(newer)
+    with pytest.raises(ValidationError):
+        Alert.model_validate_json(json.dumps(newer))
+    with pytest.raises(ValidationError):  # what is missing or of another type is still refused
+        read_alert(json.dumps({key: value for key, value in newer.items() if key != "alert_id"}))
+
+
+def test_a_record_that_is_not_an_alert_becomes_a_letter_with_its_bytes():
+    value = b'\xff{"not": "an alert"}'
+    letter = UnreadableAlert.of(
+        b"key-1", value, source=RecordSource(topic="alerts", partition=1, offset=42), error="not JSON", failed_at=NOW
+    )
+    document = json.loads(letter.model_dump_json(by_alias=True))
+    assert not sorted(UNREADABLE.iter_errors(document), key=str)
+    assert base64.b64decode(document["original_value_b64"]) == value and document["original_value_bytes"] == len(value)
+    assert letter.kafka_key == b"key-1" and not letter.original_truncated
+    stripped = UnreadableAlert.of(
+        None, b"x" * 1_000_000, source=letter.source, error="e" * 100_000, failed_at=NOW
+    ).stripped("MessageSizeTooLargeError()")
+    assert stripped.original_truncated and stripped.original_value_bytes == 1_000_000
+    assert len(stripped.model_dump_json(by_alias=True)) < 100_000
+    assert not sorted(UNREADABLE.iter_errors(json.loads(stripped.model_dump_json(by_alias=True))), key=str)
+
+
+def test_a_delivery_refused_for_its_address_is_a_dead_letter_of_the_schema():
+    letter = AlertDeadLetter(
+        alert=alert(), webhook="desk", url="http://169.254.169.254/latest", reason="refused_address", attempts=1,
+        last_status=None, last_error="169.254.169.254 is not a public address", failed_at=NOW,
+    )
+    assert_valid("alerts.dlq", letter.model_dump_json(by_alias=True))
+    assert AttemptResult(None, "refused", refusal="refused_address").rejected
+
+
+TARGET = WebhookTarget(name="desk", url="", secret="desk")
+
+
+async def post(url: str, *, allow_private_addresses: bool) -> AttemptResult:
+    async with aiohttp.ClientSession(connector=webhook_connector(allow_private_addresses=allow_private_addresses)) as session:
+        sender = WebhookSender(session, timeout_s=5, allow_private_addresses=allow_private_addresses)
+        return await sender.post(
+            dataclasses.replace(TARGET, url=url), SecretStr("s"), alert_id="a" * 32, body=b"{}"
+        )
+
+
+@pytest.mark.parametrize("url", ["https://hooks..newsroom.example/x", f"https://{'a' * 64}.newsroom.example/x"])
+async def test_a_url_the_http_client_cannot_request_is_a_rejection_not_an_escape(url):
+    """The resolver's UnicodeError escaped the sender: the lease lapsed and the delivery was
+    attempted again for as long as it stayed queued, with no dead letter."""
+    result = await post(url, allow_private_addresses=True)
+    assert result.rejected and result.refusal == "rejected" and result.status is None
+    assert result.error is not None and result.error.startswith("UnicodeError: ")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "localhost"])
+async def test_a_receiver_on_a_private_address_is_refused_before_connecting(host):
+    """A port nothing listens on: allowed, the attempt is a network error (retried) instead."""
+    url = f"http://{host}:{free_port()}/hook"
+    refused = await post(url, allow_private_addresses=False)
+    assert refused.rejected and refused.refusal == "refused_address" and refused.status is None
+    assert refused.error is not None and "public address" in refused.error
+    attempted = await post(url, allow_private_addresses=True)
+    assert not attempted.rejected and attempted.refusal is None and attempted.error is not None
+
+
+class FixedResolver(AbstractResolver):
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        return [
+            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0) for address in self.addresses
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_name_is_connected_to_on_its_public_addresses_only():
+    """Checked on what the name resolves to when connecting: a name that passed validation and
+    was rebound to an internal address since is refused."""
+    mixed = PublicAddressResolver(FixedResolver("10.0.0.5", "93.184.215.14", "fd00::7", "2606:2800:21f:cb07::1"))
+    assert [r["host"] for r in await mixed.resolve("hooks.newsroom.example", 443)] == ["93.184.215.14", "2606:2800:21f:cb07::1"]
+    rebound = PublicAddressResolver(FixedResolver("169.254.169.254", "::1"))
+    with pytest.raises(RefusedAddressError, match=r"hooks.newsroom.example resolves to no public address \(169.254.169.254, ::1\)"):
+        await rebound.resolve("hooks.newsroom.example", 443)

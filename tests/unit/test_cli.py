@@ -303,3 +303,81 @@ def test_the_example_rules_validate_with_the_command_their_header_gives(tmp_path
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.startswith(f"{example}: valid\n")
+
+
+DUPLICATE_RULE = "version: 1\nrules:\n  - {id: a, kind: article, match: {urgent: true}}\n  - {id: a, kind: article, match: {urgent: false}}\n"
+SECRET_MISSING = (
+    "version: 1\nwebhooks: {desk: {url: 'https://hooks.newsroom.example/x', secret: desk}}\n"
+    "rules: [{id: a, kind: article, match: {urgent: true}, deliver: {webhooks: [desk]}}]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("rules", "problem"),
+    [
+        pytest.param(DUPLICATE_RULE, "rules/1 (a): duplicate rule id", id="duplicate rule id"),
+        pytest.param(SECRET_MISSING, "webhooks/desk: secret 'desk' is not in WIREFEED_ALERT_WEBHOOK_SECRETS", id="secret missing"),
+        pytest.param(None, "cannot read", id="missing file"),
+        pytest.param("version: 1\nrules: [{id: a, kind: article\n", "not valid YAML", id="not YAML"),
+    ],
+)
+def test_the_worker_does_not_start_with_rules_it_cannot_use(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], rules: str | None, problem: str
+):
+    """Started, its agents failed to load them and were restarted every 5 s, for ever, while the
+    worker answered its health checks. Checked before the broker is reached (NOWHERE)."""
+    path = tmp_path / "rules.yaml"
+    if rules is not None:
+        path.write_text(rules, encoding="utf-8")
+    monkeypatch.setenv("WIREFEED_ALERT_RULES_PATH", str(path))
+    assert cli.main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wirefeed: invalid alert rules: {path}: ")
+    assert problem in err
+    assert err.count("\n") == 1
+
+
+@pytest.fixture
+def services_answer(coordinator_loading: type[BrokerLoadingItsCoordinator], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(coordinator_loading, "unavailable", 0)
+
+
+@pytest.mark.usefixtures("services_answer")
+def test_check_names_the_problems_of_the_rules_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    path = tmp_path / "rules.yaml"
+    path.write_text(DUPLICATE_RULE, encoding="utf-8")
+    monkeypatch.setenv("WIREFEED_ALERT_RULES_PATH", str(path))
+    assert cli.main(["check", "--timeout", "0.2"]) == 1
+    assert capsys.readouterr().out.splitlines() == [f"invalid alert rules: {path}: rules/1 (a): duplicate rule id"]
+    path.unlink()
+    assert cli.main(["check", "--timeout", "0.2"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"invalid alert rules: {path}: cannot read: ")
+
+
+@pytest.mark.usefixtures("services_answer")
+def test_check_takes_a_valid_rules_file_with_its_secrets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    path = tmp_path / "rules.yaml"
+    path.write_text(SECRET_MISSING, encoding="utf-8")
+    monkeypatch.setenv("WIREFEED_ALERT_RULES_PATH", str(path))
+    monkeypatch.setenv("WIREFEED_ALERT_WEBHOOK_SECRETS", f'{{"desk": "{SECRET}"}}')
+    assert cli.main(["check", "--timeout", "0.2"]) == 0
+    assert capsys.readouterr().out == "ok\n"
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_rules_check_reads_a_private_webhook_as_the_workers_of_the_settings_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], allowed: bool
+):
+    """A newsroom tool on the internal network, with the setting that allows it: the command
+    refused the file the workers run with."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(SECRET_MISSING.replace("https://hooks.newsroom.example/x", "http://10.0.4.7:8080/x"), encoding="utf-8")
+    monkeypatch.setenv("WIREFEED_ALERT_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", str(allowed).lower())
+    assert cli.main(["rules", "check", "--no-secrets", str(path)]) == (0 if allowed else 1)
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: valid\n" if allowed else f"{path}: INVALID (1 problem(s))\n"), out

@@ -19,12 +19,16 @@ import pytest
 import pytest_asyncio
 import redis
 import redis.asyncio as aioredis
+import tld.base
+import tld.utils
 from datasketch import MinHash
 
 from workers.dedup import minhash, stories
 from workers.dedup.index import DF_DAY_S, DedupConfig, DedupDecision, DedupIndex, Status
 from workers.models import Article
+from workers.stages.article import domain_of
 from workers.textnorm import MATCHED_CHARS, normalize, token_lines, tokenize, word_count
+from workers.urlnorm import registrable_domain
 
 from tests.builders import article as built_article
 from tests.shared_data import SEEDS
@@ -377,6 +381,38 @@ def test_matching_reads_the_first_matched_chars_and_an_edit_after_them_is_still_
     assert short.fingerprint == minhash.content_fingerprint(["talks", "continue", "in", "geneva"])
 
 
+@pytest.mark.parametrize(
+    ("url", "outlet"),
+    [
+        ("https://edition.cnn.com/2016/12/08/talks", "cnn.com"),
+        ("https://amp.cnn.com/2016/12/08/talks", "cnn.com"),
+        ("https://m.cnn.com/2016/12/08/talks", "cnn.com"),
+        ("https://www.bbc.co.uk/news/1", "bbc.co.uk"),
+        ("https://news.bbc.co.uk/news/1", "bbc.co.uk"),
+        ("https://news.xn--mgbh0fb.xn--wgbh1c/a", "مثال.مصر"),  # an internationalised suffix
+        ("https://someone.blogspot.com/a", "someone.blogspot.com"),  # a suffix anyone registers under
+        # No registrable domain: the host.
+        ("http://192.0.2.7/a", "192.0.2.7"),
+        ("http://[2001:db8::1]/a", "2001:db8::1"),
+        ("http://localhost:8080/a", "localhost"),
+        ("https://news.example/a", "news.example"),
+    ],
+)
+def test_a_story_counts_an_outlet_by_its_registrable_domain(url: str, outlet: str) -> None:
+    page = article(url, "Talks continue in Geneva.").model_copy(update={"domain": domain_of(url)})
+    assert DedupIndex(aioredis.Redis(), "t")._prepare(page).outlet == outlet  # _prepare makes no call to Redis
+
+
+def test_the_public_suffix_list_is_read_from_the_package_never_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the public suffix list was fetched")
+
+    monkeypatch.setattr(tld.base, "urlopen", no_network)
+    monkeypatch.setattr(tld.utils, "tld_names", {})  # as in a fresh worker process: nothing loaded
+    assert registrable_domain("edition.cnn.com") == "cnn.com"
+    assert tld.utils.tld_names  # loaded now, from the file the package ships
+
+
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A redis-server of this module alone: unit tests run without the local stack."""
@@ -439,6 +475,24 @@ async def test_a_page_dated_in_year_one_counts_nowhere_and_fails_no_later_page(
         await index.flush()
     assert await documents_counted(redis_client, "zero") == {f"zero:st:n:ar:{DAY}": 2}
     assert caplog.records == []
+
+
+async def test_a_page_just_older_than_the_window_counts_nowhere_though_its_day_is_still_read(
+    redis_client: aioredis.Redis,
+) -> None:
+    # Noon today by the index's wall clock; the window's first day is a week ago, read by the
+    # snapshots until midnight. A page fetched 7 days and 1 hour ago (a reprocess: a replay, a new
+    # pipeline version's group) is on that day but out of the window, as its dedup entry is: counted,
+    # it weighed in again at every reprocess. One fetched 7 days less 1 hour ago is in the window.
+    noon = (DAY + 0.5) * DF_DAY_S
+    week = CONFIG.window_days * 86400
+    index = DedupIndex(redis_client, "edge", wall_clock=lambda: noon)
+    for number, fetched in ((31, noon - week - 3600), (32, noon - week + 3600)):
+        page = article(f"https://g.example/{number}", prose(number))
+        at = datetime.fromtimestamp(fetched, UTC)
+        assert (await index.classify(page.model_copy(update={"fetched_at": at}))).status is Status.NEW
+    await index.flush()
+    assert await documents_counted(redis_client, "edge") == {f"edge:st:n:ar:{DAY - round(CONFIG.window_days)}": 1}
 
 
 async def test_counts_redis_refuses_are_dropped_and_fail_no_page_and_an_outage_keeps_them(

@@ -163,6 +163,26 @@ def test_urgent_is_the_article_flagged_not_a_ticker_on_the_page(headline: str, b
     assert meta.urgent is urgent, meta.urgent_signal
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        '<button class="topic-alert-button">Get alerts</button>',
+        '<div class="alert alert-info">Updated 5 min ago</div>',
+    ],
+)
+def test_an_alert_button_or_notice_by_the_headline_does_not_make_the_article_urgent(header: str) -> None:
+    html_text = page().replace("</h1>", f"</h1>{header}")
+    assert header in html_text
+    assert extract(html_text).urgent is False
+    assert extract(html_text.replace(header, header.replace(">Get alerts<", ">Breaking<").replace(">Updated 5 min ago<", ">Breaking<"))).urgent
+
+
+def test_a_headline_starting_with_a_hyphenated_word_is_not_urgent() -> None:
+    html_text = page().replace("City council approves the budget", "Flash-flood warnings issued across Jeddah")
+    assert extract(html_text).urgent is False
+    assert extract(html_text.replace("Flash-flood warnings", "Flash - Flood warnings")).urgent
+
+
 def test_language_is_detected_and_cross_checked_with_the_declared_one() -> None:
     doc = extract(page(lang="de"))  # the page says German, the text is English
     assert doc.declared_language == "de"

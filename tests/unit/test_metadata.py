@@ -224,3 +224,67 @@ def test_a_canonical_longer_than_a_url_may_be_is_ignored(extra: int, kept: bool)
     tree = load_html(f'<html><head><link rel="canonical" href="{canonical}"></head><body><p>Text.</p></body></html>')
     found = extract_page_metadata(tree, "https://news.example/a?story=1")
     assert found.canonical_url == (canonical if kept else None)
+
+
+def urgent_signal(headline: str, header: str = "") -> str | None:
+    tree = load_html(
+        f"<html><head><title>{headline}</title></head><body><article><header><h1>{headline}</h1>{header}</header>"
+        "<p>The council met on Tuesday.</p></article></body></html>"
+    )
+    return extract_page_metadata(tree, "https://news.example/a").urgent_signal
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        "Flash-flood warnings issued across Jeddah",
+        "Developing-country debt talks resume in Geneva",
+        "Urgent-care clinics extend their opening hours",
+        "Breaking-dance at the Olympics draws a record crowd",
+        "Alerte-enlèvement déclenchée dans le Nord",
+        "Eil-Zustellung kostet ab Juli mehr",
+        "Eil- und Expressdienste kosten ab Juli mehr",
+    ],
+)
+def test_a_word_joined_to_the_next_by_a_hyphen_is_no_urgent_marker(headline: str) -> None:
+    assert urgent_signal(headline) is None
+
+
+@pytest.mark.parametrize(
+    ("headline", "marker"),
+    [
+        ("عاجل: المجلس يقر الميزانية", "عاجل"),
+        ("عاجل | المجلس يقر الميزانية", "عاجل"),
+        ("BREAKING: Council approves the budget", "breaking"),
+        ("EIL: Bundestag beschließt den Haushalt", "eil"),
+        ("Flash - Le conseil adopte le budget", "flash"),
+        ("Developing — Council approves the budget", "developing"),
+        ("[Urgent] – Council approves the budget", "urgent"),
+    ],
+)
+def test_an_urgent_word_set_off_from_the_headline_is_a_marker(headline: str, marker: str) -> None:
+    assert urgent_signal(headline) == f"headline:{marker}"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '<button class="topic-alert-button">Get alerts</button>',
+        '<div class="alert alert-info">Updated 5 min ago</div>',
+        '<div class="flash flash-notice">Saved to your reading list</div>',
+    ],
+)
+def test_a_notice_or_button_named_alert_is_no_urgent_badge(header: str) -> None:
+    assert urgent_signal("Council approves the budget", header) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "badge"),
+    [
+        ('<span class="alert alert-danger">Breaking</span>', "Breaking"),
+        ('<span class="news-alert">عاجل</span>', "عاجل"),
+        ('<span class="label-breaking">Live</span>', "Live"),  # the class names urgency itself
+    ],
+)
+def test_an_alert_badge_counts_when_it_says_urgent_or_its_class_names_urgency(header: str, badge: str) -> None:
+    assert urgent_signal("Council approves the budget", header) == f"header_badge:{badge}"

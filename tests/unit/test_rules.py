@@ -1,13 +1,27 @@
 """The rules file: schema, semantic checks, parsing into frozen rules, and the explanation."""
 
 import json
+import logging
+import os
 from datetime import timedelta
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
 
-from workers.alerts.rules import SCHEMA_PATH, ArticleConditions, RuleKind, RulesError, StoryConditions, explain, load_rules, parse_rules
+from workers.alerts.engine import RulesFile
+from workers.alerts.rules import (
+    SCHEMA_PATH,
+    ArticleConditions,
+    RuleKind,
+    RulesError,
+    StoryConditions,
+    explain,
+    is_public_address,
+    load_rules,
+    parse_rules,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "rules.yaml"
@@ -119,3 +133,116 @@ rules:
     outlet_rule, story_rule = parse_rules(text, source="rules.yaml", secret_names=None).rules
     assert outlet_rule.conditions.domains == {"مثال.مصر", "reuters.com"}
     assert story_rule.conditions.domains == {"news.مثال.مصر"}
+
+
+def with_webhook(url: str) -> str:
+    return f"""
+version: 1
+webhooks: {{desk: {{url: "{url}", secret: desk-key}}}}
+rules: [{{id: a, kind: article, match: {{urgent: true}}, deliver: {{webhooks: [desk]}}}}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # aiohttp took these, and the resolver's IDNA encoding failed at every attempt
+        ("https://hooks..newsroom.example/x", "a label is empty or longer than 63 characters"),
+        (f"https://{'a' * 64}.newsroom.example/x", "a label is empty or longer than 63 characters"),
+        ("https://hooks.newsroom.example./x", "empty or invalid label"),
+        ("https://hooks.news room.example/x", "empty or invalid label"),
+        ("https://hooks.newsroom.example:99999/x", "is not a URL"),
+        ("http://?x=1", "has no host"),
+        ("http://:8080/x", "host is required"),
+        ("http://2130706433/x", "neither a name nor an IP address"),
+        ("http://127.1/x", "neither a name nor an IP address"),
+    ],
+)
+def test_a_webhook_url_that_cannot_be_requested_is_refused(url, expected):
+    (problem,) = problems(with_webhook(url))
+    assert problem.startswith("rules.yaml: webhooks/desk: url ")
+    assert expected in problem
+
+
+@pytest.mark.parametrize("userinfo", ["newsdesk:hunter2@", ":hunter2@", "newsdesk@"])
+def test_a_webhook_url_with_credentials_is_refused_without_showing_them(userinfo):
+    """They would be in `rules check` output and in every dead letter of the webhook."""
+    (problem,) = problems(with_webhook(f"https://{userinfo}hooks.newsroom.example/x"))
+    assert "user name or password" in problem
+    assert "hunter2" not in problem and "newsdesk@" not in problem
+
+
+PRIVATE = [
+    "http://169.254.169.254/latest",  # a cloud's metadata endpoint
+    "http://127.0.0.1:1/",
+    "http://10.0.0.8/hook",
+    "http://172.16.5.4/hook",
+    "http://192.168.1.20/hook",
+    "http://[fd12:3456::1]/hook",
+    "http://[fe80::1%25eth0]/hook",
+    "http://[::1]:8080/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://0.0.0.0/hook",
+    "http://224.0.0.1/hook",
+    "http://localhost:8080/hook",
+    "http://LocalHost/hook",
+    "http://admin.localhost/hook",
+]
+
+
+@pytest.mark.parametrize("url", PRIVATE)
+def test_a_webhook_on_a_private_address_is_refused_unless_the_setting_allows_it(url):
+    (problem,) = problems(with_webhook(url))
+    assert "WIREFEED_ALERT_WEBHOOK_ALLOW_PRIVATE_ADDRESSES" in problem
+    ruleset = parse_rules(with_webhook(url), source="rules.yaml", secret_names={"desk-key"}, allow_private_addresses=True)
+    assert ruleset.webhook("desk").url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.newsroom.example/x", "http://8.8.8.8/x", "http://[2001:4860:4860::8888]/x", "https://مثال.مصر/x"]
+)
+def test_a_public_webhook_url_is_taken(url):
+    assert parse_rules(with_webhook(url), source="rules.yaml", secret_names={"desk-key"}).webhook("desk").url == url
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True), ("2001:4860:4860::8888", True), ("::ffff:8.8.8.8", True),
+        ("127.0.0.1", False), ("169.254.169.254", False), ("10.1.2.3", False), ("100.64.0.1", False),
+        ("0.0.0.0", False), ("224.0.0.1", False), ("239.1.2.3", False), ("::", False), ("::1", False),
+        ("fe80::1", False), ("fc00::1", False), ("ff02::1", False), ("::ffff:10.0.0.1", False),
+    ],
+)
+def test_which_addresses_are_public(address, public):
+    assert is_public_address(ip_address(address)) is public
+
+
+def test_a_rules_file_missing_at_start_is_a_rules_error_naming_it(tmp_path):
+    """Not a bare FileNotFoundError: `wirefeed worker` and `wirefeed check` report RulesError."""
+    with pytest.raises(RulesError, match=f"{tmp_path / 'rules.yaml'}: cannot read"):
+        RulesFile(tmp_path / "rules.yaml", secret_names=(), check_interval_s=5)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("version: 1\nrules: [{id: a, kind: article, match: {urgent: true}}, {id: a, kind: article, match: {urgent: false}}]\n", id="duplicate id"),
+        pytest.param(with_webhook("https://hooks.newsroom.example/x").replace("desk-key", "other-key"), id="secret missing"),
+        pytest.param(with_webhook("http://169.254.169.254/latest"), id="private address"),
+        pytest.param(with_webhook("https://hooks..newsroom.example/x"), id="bad host"),
+    ],
+)
+def test_a_rules_file_that_turns_bad_while_running_leaves_the_last_good_rules_in_force(tmp_path, caplog, bad):
+    path, now = tmp_path / "rules.yaml", [0.0]
+    path.write_text(with_webhook("https://hooks.newsroom.example/x"), encoding="utf-8")
+    rules = RulesFile(path, secret_names={"desk-key"}, check_interval_s=5, monotonic=lambda: now[0])
+    path.write_text(bad, encoding="utf-8")
+    os.utime(path, ns=(10**18, 10**18))  # a new version whatever the file system's time resolution
+    now[0] += 5
+    with caplog.at_level(logging.ERROR, logger="workers.alerts.engine"):
+        ruleset = rules.current().ruleset
+    assert [rule.id for rule in ruleset.rules] == ["a"]
+    assert ruleset.webhook("desk").url == "https://hooks.newsroom.example/x"
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "is invalid, keeping the rules in force" in record.getMessage()

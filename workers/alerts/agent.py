@@ -14,14 +14,15 @@ import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
 import faust
 
-from workers.acks import consume_in_offset_order
+from workers.acks import OrderedAcks, consume_in_offset_order
 from workers.alerts.engine import RulesFile
-from workers.alerts.messages import Alert, AlertDeadLetter
+from workers.alerts.messages import Alert, AlertLetter, RecordSource
 from workers.alerts.webhooks import (
     AlertDeadLetterPublisher,
     DeliveryQueue,
@@ -29,6 +30,7 @@ from workers.alerts.webhooks import (
     RetryPolicy,
     WebhookDispatcher,
     WebhookSender,
+    webhook_connector,
 )
 from workers.metrics import PipelineMetrics
 from workers.retry import Retrying
@@ -54,10 +56,8 @@ class TopicAlertPublisher:
         pending = await self._alerts.send(key=alert.alert_id.encode(), value=alert.model_dump_json(by_alias=True).encode())
         await pending
 
-    async def publish_dead_letter(self, letter: AlertDeadLetter) -> None:
-        pending = await self._dead_letters.send(
-            key=letter.alert.alert_id.encode(), value=letter.model_dump_json(by_alias=True).encode()
-        )
+    async def publish_dead_letter(self, letter: AlertLetter) -> None:
+        pending = await self._dead_letters.send(key=letter.kafka_key, value=letter.model_dump_json(by_alias=True).encode())
         await pending
 
 
@@ -163,18 +163,22 @@ async def deliver_webhooks(
     lanes: WebhookLanes,
     max_in_flight: int,
     retry_backoff_max_s: float,
+    watch: Callable[[OrderedAcks[Any]], None] | None = None,
 ) -> None:
     """Queue the deliveries of every alert of a Faust ``stream.noack().events()`` (acknowledged in
-    offset order once queued) while the lanes deliver them."""
+    offset order once queued) while the lanes deliver them. ``watch``: as for
+    :func:`workers.acks.consume_in_offset_order`."""
 
     async def queue(event: Any) -> None:
-        for webhook in await dispatcher.queue(event.message.value):
+        message = event.message
+        source = RecordSource(topic=message.tp.topic, partition=message.tp.partition, offset=message.offset)
+        for webhook in await dispatcher.queue(message.value, key=message.key, source=source):
             lanes.wake(webhook)
 
     running = asyncio.create_task(lanes.run(), name="webhook lanes")
     try:
         await consume_in_offset_order(
-            events, queue, max_in_flight=max_in_flight, retry_backoff_max_s=retry_backoff_max_s
+            events, queue, max_in_flight=max_in_flight, retry_backoff_max_s=retry_backoff_max_s, watch=watch
         )
     finally:
         running.cancel()
@@ -186,14 +190,17 @@ async def run_webhook_agent(
 ) -> None:
     """The body of the ``webhooks`` agent on the ``alerts`` topic."""
     redis_client = redis_store.connect(settings)
+    allow_private_addresses = settings.alert_webhook_allow_private_addresses
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(connector=webhook_connector(allow_private_addresses=allow_private_addresses)) as session:
             queue = DeliveryQueue.from_settings(redis_client, settings)
             dispatcher = WebhookDispatcher(
                 RulesFile.from_settings(settings),
                 secrets=settings.alert_webhook_secrets,
                 queue=queue,
-                sender=WebhookSender(session, timeout_s=settings.webhook_timeout_s),
+                sender=WebhookSender(
+                    session, timeout_s=settings.webhook_timeout_s, allow_private_addresses=allow_private_addresses
+                ),
                 policy=RetryPolicy.from_settings(settings),
                 dead_letters=dead_letters,
                 retry_backoff_max_s=settings.retry_backoff_max_s,
@@ -210,6 +217,7 @@ async def run_webhook_agent(
                 ),
                 max_in_flight=settings.webhook_max_in_flight,
                 retry_backoff_max_s=settings.retry_backoff_max_s,
+                watch=partial(metrics.watch_in_flight, "webhooks"),
             )
     finally:
         await redis_client.aclose()

@@ -69,14 +69,21 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
-    return check_rules(args.file, secret_names=settings.alert_webhook_secrets.keys() if args.check_secrets else None)
+    return check_rules(
+        args.file,
+        secret_names=settings.alert_webhook_secrets.keys() if args.check_secrets else None,
+        allow_private_addresses=settings.alert_webhook_allow_private_addresses,
+    )
 
 
-def check_rules(path: Path, *, secret_names: Collection[str] | None, out: TextIO | None = None) -> int:
+def check_rules(
+    path: Path, *, secret_names: Collection[str] | None, allow_private_addresses: bool = False, out: TextIO | None = None
+) -> int:
+    """The rules file as the workers of these settings would read it."""
     # sys.stdout when called, not when imported: a test's (or an embedding program's) replaced stdout
     out = out or sys.stdout
     try:
-        ruleset = load_rules(path, secret_names=secret_names)
+        ruleset = load_rules(path, secret_names=secret_names, allow_private_addresses=allow_private_addresses)
     except RulesError as exc:
         print(f"{path}: INVALID ({len(exc.problems)} problem(s))", file=out)
         for problem in exc.problems:

@@ -16,13 +16,14 @@ import os
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 from workers.alerts.ledger import AlertLedger
 from workers.alerts.match import ArticleFacts, Matcher, StoryInfo
 from workers.alerts.messages import Alert, AlertArticle, AlertStory, StoryOutlet, alert_id_for
-from workers.alerts.rules import EMPTY, Rule, RulesError, load_rules
+from workers.alerts.rules import EMPTY, Rule, RuleSet, RulesError, load_rules
 from workers.models import Article
 from workers.replay import ReplayMarker
 from workers.retry import Retrying
@@ -53,18 +54,23 @@ class RulesFile:
         *,
         secret_names: Collection[str],
         check_interval_s: float,
+        allow_private_addresses: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._path = path
         self._secret_names = frozenset(secret_names)
+        self._allow_private_addresses = allow_private_addresses
         self._interval_s = check_interval_s
         self._monotonic = monotonic
         self._matcher = Matcher(EMPTY)
         self._version: tuple[int, int, int] | None = None
         self._next_check = float("-inf")
         if path is not None:
-            self._version = self._stat()
-            self._matcher = Matcher(load_rules(path, secret_names=self._secret_names))
+            try:
+                self._version = self._stat()
+            except OSError:
+                pass  # reading it fails too, and says why; if it appeared meanwhile, the next check reloads it
+            self._matcher = Matcher(self._load(path))
             self._next_check = monotonic() + check_interval_s
 
     @classmethod
@@ -73,6 +79,7 @@ class RulesFile:
             settings.alert_rules_path,
             secret_names=settings.alert_webhook_secrets.keys(),
             check_interval_s=settings.alert_rules_check_interval_s,
+            allow_private_addresses=settings.alert_webhook_allow_private_addresses,
         )
 
     def current(self) -> Matcher:
@@ -80,6 +87,9 @@ class RulesFile:
             self._next_check = self._monotonic() + self._interval_s
             self._reload_if_changed(self._path)
         return self._matcher
+
+    def _load(self, path: Path) -> RuleSet:
+        return load_rules(path, secret_names=self._secret_names, allow_private_addresses=self._allow_private_addresses)
 
     def _stat(self) -> tuple[int, int, int]:
         assert self._path is not None
@@ -98,7 +108,7 @@ class RulesFile:
             return
         self._version = version  # whatever the outcome: an invalid version is reported once
         try:
-            ruleset = load_rules(path, secret_names=self._secret_names)
+            ruleset = self._load(path)
         except RulesError as exc:
             log.error("alert rules file %s is invalid, keeping the rules in force:\n  %s", path, "\n  ".join(exc.problems))
             return
@@ -143,6 +153,20 @@ class AlertEngine:
         ``source`` names the record being processed (``topic/partition/offset``)."""
         if replay is not None and not replay.alerts:
             return []
+        fired = []
+        for alert in await self._candidates(article, urgent=urgent, story=story, replay=replay):
+            if await self._fire(alert, source):
+                fired.append(alert)
+        return fired
+
+    async def count_matches(self, article: Article, *, urgent: bool, story: StoryInfo | None) -> int:
+        """How many alerts the rules match for a stored article (and its story), fired before or
+        not, without firing any: what a page whose alerts are suppressed did not fire."""
+        return len(await self._candidates(article, urgent=urgent, story=story, replay=None))
+
+    async def _candidates(
+        self, article: Article, *, urgent: bool, story: StoryInfo | None, replay: ReplayMarker | None
+    ) -> list[Alert]:
         matcher = self._rules.current()
         # A copy (and a new version of one: status ``update``, still ``duplicate_of``) is matched
         # on its own facts, for its original: it fires what the original did not (the wire's own
@@ -167,11 +191,7 @@ class AlertEngine:
                 )
                 for match in matcher.match_story(story)
             ]
-        fired = []
-        for alert in candidates:
-            if await self._fire(alert, source):
-                fired.append(alert)
-        return fired
+        return candidates
 
     async def _fire(self, alert: Alert, source: str) -> bool:
         result = await self._retry(lambda: self._ledger.fire(alert, source=source), what="firing an alert")
@@ -220,3 +240,27 @@ class AlertEngine:
             pipeline_version=self._pipeline_version,
             replay_id=replay.replay_id if replay is not None else None,
         )
+
+
+class AlertSuppression(StrEnum):
+    """Why a page fires no alert (the ``reason`` of ``wirefeed_alerts_suppressed_total``)."""
+
+    REPLAY = "replay"
+    STALE_RECORD = "stale_record"
+
+
+def alert_suppression(
+    replay: ReplayMarker | None, record_age_s: float | None, *, max_record_age_s: float
+) -> AlertSuppression | None:
+    """Why the page of a record fires no alert; None when it may fire. ``record_age_s``: from the
+    record's timestamp to when the worker read it, None for a record without a timestamp.
+
+    Alerts are for news as it arrives: a record read long after it was written is one a new
+    pipeline version's consumer group reads from the start of the retained log, or one a worker
+    catches up on. A replay's copy keeps its original's timestamp, so its age says nothing: it
+    fires when its replay asked for alerts, and only then."""
+    if replay is not None:
+        return None if replay.alerts else AlertSuppression.REPLAY
+    if record_age_s is not None and record_age_s > max_record_age_s:
+        return AlertSuppression.STALE_RECORD
+    return None

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 import redis.asyncio as aioredis
 
-from workers.alerts.messages import Alert
+from workers.alerts.messages import Alert, read_alert
 from workers.settings import Settings
 
 _FIRE = """
@@ -127,7 +127,8 @@ class AlertLedger:
             ],
         )
         return Fired(
-            alert=alert if first_time else Alert.model_validate_json(stored),
+            # stored by any release: one that added a field must not stop this one firing
+            alert=alert if first_time else read_alert(stored),
             first_time=bool(first_time),
             published=published == b"1",
             owned=owner.decode() == source,

@@ -5,8 +5,10 @@ Terms are compared as token sequences (:func:`workers.textnorm.tokenize` of
 never matches inside "Irani", "حلب" never inside "حلبي". Two exceptions follow from how scripts
 are written:
 
-* Arabic attaches the conjunctions و/ف, the prepositions ب/ك/ل and the article ال to the next
-  word ("بحلب", "وحلب", "والحلب"); a term also matches with those in front of it, and only those.
+* Arabic and Hebrew attach conjunctions, prepositions and the article to the next word
+  (Arabic "بحلب", "وحلب", "والحلب"; Hebrew "בירושלים", "וירושלים", "מהכנסת"); a term also matches
+  with those in front of it, and only those (:func:`clitic_forms`). Other scripts match the word
+  forms a rule lists, no other: "Путин" does not match "Путина".
 * Scripts without spaces (Chinese, Japanese, Thai ...) are tokenised as overlapping character
   bigrams, so a term of two or more characters matches wherever its characters appear in a run,
   as a newsroom expects of a CJK keyword. A one-character CJK term only matches a one-character run.
@@ -19,6 +21,7 @@ characters: a term found only after them does not match.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,34 +31,64 @@ from workers.alerts.rules import ArticleConditions, Rule, RuleSet, StoryConditio
 from workers.models import Article
 from workers.textnorm import matched_text, normalize, tokenize
 
-# Arabic letters after normalize() (which folded the alef and yeh variants).
-_ARABIC_WORD = re.compile("^[\u0621-\u064a]+$")
-_ARTICLE = "ال"
+
+@dataclass(frozen=True, slots=True)
+class _Proclitics:
+    """The words a script writes joined in front of the next one: slots of alternatives in the
+    order they are written ("" for none). With an ``article``, the last slot is the article, and
+    a token written with it takes only the prefixes that end with it."""
+
+    word: re.Pattern[str]
+    slots: tuple[tuple[str, ...], ...]
+    article: str = ""
+    contractions: tuple[tuple[str, str], ...] = ()  # (as composed, as written)
+
+    def forms(self, token: str) -> frozenset[str]:
+        has_article = bool(self.article) and token.startswith(self.article)
+        stem = token[len(self.article) :] if has_article else token
+        forms = set()
+        for parts in itertools.product(*self.slots):
+            if has_article and parts[-1] != self.article:
+                continue
+            prefix = "".join(parts)
+            for composed, written in self.contractions:
+                prefix = prefix.replace(composed, written)
+            forms.add(prefix + stem)
+        return frozenset(forms)
 
 
-def arabic_clitic_forms(token: str) -> frozenset[str]:
-    """The token as it may be written with Arabic proclitics: an optional conjunction (و ف), an
-    optional preposition (ب ك ل), and the article ال unless the token has it; ل + ال is written لل."""
-    if not _ARABIC_WORD.match(token):
-        return frozenset({token})
-    has_article = token.startswith(_ARTICLE)
-    forms = set()
-    for conjunction in ("", "و", "ف"):
-        for preposition in ("", "ب", "ك", "ل"):
-            prefix = conjunction + preposition
-            if has_article and preposition == "ل":
-                forms.add(conjunction + "لل" + token[len(_ARTICLE) :])
-            else:
-                forms.add(prefix + token)
-            if not has_article:
-                forms.add(conjunction + ("لل" if preposition == "ل" else preposition + _ARTICLE) + token)
-    return frozenset(forms)
+_PROCLITICS = (
+    # Arabic letters after normalize() (which folded the alef and yeh variants): a conjunction
+    # (و ف), a preposition (ب ك ل), the article ال; ل + ال is written لل.
+    _Proclitics(
+        re.compile("^[\u0621-\u064a]+$"),
+        (("", "و", "ف"), ("", "ب", "ك", "ل"), ("", "ال")),
+        article="ال",
+        contractions=(("لال", "لل"),),
+    ),
+    # Hebrew letters (normalize() removed the points): a conjunction (ו), a subordinator (ש, כש),
+    # a preposition or the article (ה ב ל כ מ, מ + ה). ב ל כ absorb the article in unpointed
+    # writing ("the Knesset" הכנסת, "in the Knesset" בכנסת), and a word-initial ה is as often
+    # the word's own letter (הרצוג: להרצוג): a term is matched with the article added, never
+    # taken off, so a rule names "כנסת" to find all of them.
+    _Proclitics(re.compile("^[\u05d0-\u05ea]+$"), (("", "ו"), ("", "ש", "כש"), ("", "ה", "ב", "ל", "כ", "מ", "מה"))),
+)
+
+
+def clitic_forms(token: str) -> frozenset[str]:
+    """The token as it may be written with the proclitics of its script (Arabic, Hebrew); in any
+    other script the token alone."""
+    for proclitics in _PROCLITICS:
+        if proclitics.word.match(token):
+            return proclitics.forms(token)
+    return frozenset({token})
 
 
 @dataclass(frozen=True, slots=True)
 class StoryInfo:
-    """The story an article belongs to, as the story tracker knows it: the outlets (domains) that
-    reported it, each with the time it first did."""
+    """The story an article belongs to, as the story tracker knows it: the outlets (registrable
+    domains, :func:`workers.urlnorm.registrable_domain`) that reported it, each with the time it
+    first did."""
 
     story_id: str
     outlets: Mapping[str, datetime]
@@ -121,7 +154,7 @@ class Matcher:
         self._article_rules = [r for r in ruleset.active if isinstance(r.conditions, ArticleConditions)]
         self._story_rules = [r for r in ruleset.active if isinstance(r.conditions, StoryConditions)]
         patterns = {
-            term.tokens: _Pattern(term.tokens, tuple(arabic_clitic_forms(t) for t in term.tokens))
+            term.tokens: _Pattern(term.tokens, tuple(clitic_forms(t) for t in term.tokens))
             for rule in self._article_rules
             for term in rule.conditions.terms  # type: ignore[union-attr]
         }
@@ -179,12 +212,19 @@ def breaking_outlets(conditions: StoryConditions, story: StoryInfo) -> tuple[tup
     """The earliest ``min_outlets`` outlets whose first reports fall within ``within`` of each
     other, or ``()`` when the story has not broken (yet)."""
     seen = sorted(
-        ((first_seen, domain) for domain, first_seen in story.outlets.items()
-         if not conditions.domains or covers(conditions.domains, domain)),
+        ((first_seen, outlet) for outlet, first_seen in story.outlets.items()
+         if not conditions.domains or _counts(conditions.domains, outlet)),
     )
     last_start = len(seen) - conditions.min_outlets
     for start in range(last_start + 1):
         window = seen[start : start + conditions.min_outlets]
         if window[-1][0] - window[0][0] <= conditions.within:
-            return tuple((domain, first_seen) for first_seen, domain in window)
+            return tuple((outlet, first_seen) for first_seen, outlet in window)
     return ()
+
+
+def _counts(domains: frozenset[str], outlet: str) -> bool:
+    """A story rule's ``domains`` count ``outlet`` (a registrable domain, as the story tracker
+    counts outlets) when one of them is it, a parent of it, or one of its hosts: a rule naming
+    ``edition.cnn.com`` counts ``cnn.com``, whose hosts the story no longer tells apart."""
+    return covers(domains, outlet) or any(domain.endswith("." + outlet) for domain in domains)

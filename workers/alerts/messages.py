@@ -7,16 +7,33 @@ is what makes firing once-only and lets webhook receivers deduplicate.
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from workers.alerts.rules import RuleKind
 
 
+# Validation context of a message read back (:func:`read_alert`), as opposed to one being written.
+_READING = "reading"
+
+
 class _Message(BaseModel):
+    """Strict when written: a field the schema does not list is a bug here. Read back (the alerts
+    topic, Redis), a field it does not list is ignored: a newer release may add an optional field
+    (README "Versions"), and a pod not yet upgraded must still deliver its alerts."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_unknown_fields_when_reading(cls, data: Any, info: ValidationInfo) -> Any:
+        if not (isinstance(data, dict) and info.context and info.context.get(_READING)):
+            return data
+        known = set(cls.model_fields) | {field.alias for field in cls.model_fields.values() if field.alias}
+        return {name: value for name, value in data.items() if name in known}
 
 
 class AlertArticle(_Message):
@@ -58,7 +75,13 @@ class Alert(_Message):
 # A stripped letter (:meth:`AlertDeadLetter.stripped`) is small whatever the alert held.
 _STRIPPED_TEXT_CHARS = 500
 
-DeadLetterReason = Literal["retries_exhausted", "rejected", "unknown_webhook", "missing_secret"]
+def read_alert(data: bytes | str) -> Alert:
+    """An alert written by any release of version 1: the fields this one does not know are left
+    out (whoever needs them keeps the original bytes). Raises ``ValidationError``."""
+    return Alert.model_validate_json(data, context={_READING: True})
+
+
+DeadLetterReason = Literal["retries_exhausted", "rejected", "refused_address", "unknown_webhook", "missing_secret"]
 
 
 class AlertDeadLetter(_Message):
@@ -105,6 +128,87 @@ class AlertDeadLetter(_Message):
                 "alert_truncated": True,
             }
         )
+
+    @property
+    def kafka_key(self) -> bytes:
+        return self.alert.alert_id.encode()
+
+    @property
+    def subject(self) -> str:
+        """What the letter is about, for logs."""
+        return f"alert {self.alert.alert_id} for webhook {self.webhook}"
+
+
+class RecordSource(_Message):
+    topic: str
+    partition: int
+    offset: int
+
+
+# An unreadable record refused whole by alerts.dlq keeps this much of its value.
+_STRIPPED_ORIGINAL_BYTES = 64 * 1024
+# A validation error quotes the input: a large record makes a large message.
+_MAX_ERROR_CHARS = 2000
+
+
+class UnreadableAlert(_Message):
+    """A record of the ``alerts`` topic that is not an alert this release can read (not JSON, a
+    field missing or of another type): which webhooks it was for cannot be told, so it goes to
+    ``alerts.dlq`` as it came, byte for byte."""
+
+    schema_: Literal["wirefeed.alert.unreadable/1"] = Field(default="wirefeed.alert.unreadable/1", alias="schema")
+    reason: Literal["unreadable_alert"] = "unreadable_alert"
+    error: str
+    source: RecordSource
+    original_key_b64: str | None
+    original_value_b64: str
+    original_value_bytes: int
+    original_truncated: bool = False
+    failed_at: AwareDatetime
+
+    @classmethod
+    def of(
+        cls, key: bytes | None, value: bytes, *, source: RecordSource, error: str, failed_at: AwareDatetime
+    ) -> UnreadableAlert:
+        return cls(
+            error=error[:_MAX_ERROR_CHARS],
+            source=source,
+            original_key_b64=_b64(key) if key is not None else None,
+            original_value_b64=_b64(value),
+            original_value_bytes=len(value),
+            failed_at=failed_at,
+        )
+
+    @property
+    def kafka_key(self) -> bytes | None:
+        return base64.b64decode(self.original_key_b64) if self.original_key_b64 is not None else None
+
+    @property
+    def subject(self) -> str:
+        return f"unreadable record {self.source.topic}[{self.source.partition}]@{self.source.offset}"
+
+    def stripped(self, refusal: str) -> UnreadableAlert:
+        """This letter with the start of the record only, for a topic that refused it whole; the
+        whole record stays on the alerts topic at ``source`` for its retention."""
+        value = base64.b64decode(self.original_value_b64)[:_STRIPPED_ORIGINAL_BYTES]
+        key = self.kafka_key
+        return self.model_copy(
+            update={
+                "original_key_b64": _b64(key[:_STRIPPED_ORIGINAL_BYTES]) if key is not None else None,
+                "original_value_b64": _b64(value),
+                "original_truncated": True,
+                "error": f"{self.error[:_STRIPPED_TEXT_CHARS]} (the whole dead letter was refused: "
+                f"{refusal[:_STRIPPED_TEXT_CHARS]})",
+            }
+        )
+
+
+AlertLetter = AlertDeadLetter | UnreadableAlert
+"""What ``alerts.dlq`` carries."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def alert_id_for(rule_id: str, kind: RuleKind, subject_id: str) -> str:

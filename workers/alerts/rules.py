@@ -10,15 +10,18 @@ an editor exactly what a term will match.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from functools import cache
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
 import yaml
 from jsonschema import Draft202012Validator
+from yarl import URL
 
 from workers.textnorm import normalize, tokenize
 from workers.urlnorm import unicode_host
@@ -108,10 +111,14 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def parse_rules(text: str, *, source: str, secret_names: Collection[str] | None) -> RuleSet:
+def parse_rules(
+    text: str, *, source: str, secret_names: Collection[str] | None, allow_private_addresses: bool = False
+) -> RuleSet:
     """Parse and validate a rules file's text (``source`` names it in errors; a ``.json`` name is
     read as JSON, anything else as YAML). ``secret_names``: the webhook secrets the settings hold
-    (None: not checked, for a check where the secrets are not at hand).
+    (None: not checked, for a check where the secrets are not at hand). ``allow_private_addresses``:
+    the setting ``alert_webhook_allow_private_addresses`` (webhooks on ``localhost`` or a
+    non-public IP address are refused without it).
     Raises :class:`RulesError` listing every problem found."""
     try:
         document = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
@@ -121,18 +128,20 @@ def parse_rules(text: str, *, source: str, secret_names: Collection[str] | None)
     if errors:
         raise RulesError([f"{source}: {_where(e.absolute_path)}: {e.message}" for e in errors])
     ruleset = _build(document)
-    problems = _semantic_problems(ruleset, secret_names)
+    problems = _semantic_problems(ruleset, secret_names, allow_private_addresses=allow_private_addresses)
     if problems:
         raise RulesError([f"{source}: {problem}" for problem in problems])
     return ruleset
 
 
-def load_rules(path: Path, *, secret_names: Collection[str] | None) -> RuleSet:
+def load_rules(
+    path: Path, *, secret_names: Collection[str] | None, allow_private_addresses: bool = False
+) -> RuleSet:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesError([f"{path}: cannot read: {exc}"]) from exc
-    return parse_rules(text, source=str(path), secret_names=secret_names)
+    return parse_rules(text, source=str(path), secret_names=secret_names, allow_private_addresses=allow_private_addresses)
 
 
 def _where(path: Collection[object]) -> str:
@@ -187,9 +196,16 @@ def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
     return RuleSet(rules=tuple(rules), webhooks=webhooks)
 
 
-def _semantic_problems(ruleset: RuleSet, secret_names: Collection[str] | None) -> list[str]:
-    """What the schema cannot say: unique ids, references that resolve, terms that can match."""
-    problems = []
+def _semantic_problems(
+    ruleset: RuleSet, secret_names: Collection[str] | None, *, allow_private_addresses: bool
+) -> list[str]:
+    """What the schema cannot say: unique ids, references that resolve, terms that can match,
+    webhook URLs that can be requested."""
+    problems = [
+        f"webhooks/{target.name}: url {problem}"
+        for target in ruleset.webhooks.values()
+        if (problem := _url_problem(target.url, allow_private_addresses=allow_private_addresses))
+    ]
     seen: set[str] = set()
     for index, rule in enumerate(ruleset.rules):
         where = f"rules/{index} ({rule.id})"
@@ -210,6 +226,62 @@ def _semantic_problems(ruleset: RuleSet, secret_names: Collection[str] | None) -
         if secret_names is not None and target.secret not in secret_names
     )
     return problems
+
+
+# A host label once IDNA-encoded (RFC 1035's letters, digits and hyphens; the underscore some
+# internal names carry resolves all the same).
+_HOST_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
+
+
+def _url_problem(url: str, *, allow_private_addresses: bool) -> str | None:
+    """Why a webhook URL cannot be POSTed to, as the HTTP client and the resolver would find out
+    at every attempt; None when it can. The URL itself is never quoted: it may hold a password."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError) as exc:
+        return f"is not a URL ({exc})"
+    if parsed.user is not None or parsed.password is not None:
+        # It would be in every `rules check` output and dead letter; a receiver authenticates the
+        # signature (X-Wirefeed-Signature) instead.
+        return "has a user name or password (user:password@) in it: remove it, the signature authenticates the POST"
+    host = parsed.host
+    if not host:
+        return "has no host"
+    try:
+        address: IPv4Address | IPv6Address | None = ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if not allow_private_addresses and not is_public_address(address):
+            return (
+                f"host {host} is not a public address (loopback, link-local, private, unspecified, multicast ...): "
+                "allowed only with WIREFEED_ALERT_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"
+            )
+        return None
+    try:
+        # What the resolver does with the name at every attempt (yarl gives it in punycode).
+        ascii_host = (parsed.raw_host or "").encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        return f"host {host!r} cannot be encoded (IDNA: {exc}): a label is empty or longer than 63 characters"
+    labels = ascii_host.lower().split(".")
+    if bad := [label for label in labels if not _HOST_LABEL.fullmatch(label)]:
+        return f"host {host!r} has an empty or invalid label ({bad[0]!r})"
+    if labels[-1].isdigit():
+        return f"host {host!r} is neither a name nor an IP address in its usual form"
+    if not allow_private_addresses and labels[-1] == "localhost":
+        return f"host {host} is this machine: allowed only with WIREFEED_ALERT_WEBHOOK_ALLOW_PRIVATE_ADDRESSES"
+    return None
+
+
+def is_public_address(address: IPv4Address | IPv6Address) -> bool:
+    """Whether webhooks may be POSTed to ``address`` by default: not loopback, link-local, private
+    (RFC 1918, ULA fc00::/7), unspecified, multicast, nor any other range that is not routed
+    on the internet (shared, documentation, reserved). An IPv4-mapped IPv6 address is its IPv4 one.
+    An internal service (a cloud's metadata endpoint at 169.254.169.254, an admin port on
+    localhost) must not get article titles, nor show its answers in ``alerts.dlq``."""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
 
 
 def explain(ruleset: RuleSet) -> str:
@@ -235,7 +307,10 @@ def _explain_conditions(conditions: ArticleConditions | StoryConditions) -> list
             f"within {conditions.within.total_seconds() / 60:g} minutes of each other"
         ]
         if conditions.domains:
-            lines.append(f"counting only the outlets {', '.join(sorted(conditions.domains))} (and their subdomains)")
+            lines.append(
+                f"counting only the outlets {', '.join(sorted(conditions.domains))} (an outlet is a registered "
+                "domain: all its hosts count as one)"
+            )
         return lines
     lines = ["when the article"]
     if conditions.any_terms:

@@ -13,8 +13,12 @@ backoff and full jitter (``Retry-After`` is honoured within the cap) for ``webho
 (30 minutes) from the first failed attempt, so that a receiver being redeployed or restarted loses
 nothing; so is a webhook this worker's rules file does not name yet, or whose secret it lacks (a
 rules change reaches the pods one by one). Any other answer is final (redirects included: a POST
-must not be silently turned into a GET elsewhere). A delivery given up on goes to ``alerts.dlq``
-with the alert;
+must not be silently turned into a GET elsewhere), and so is a delivery that cannot be made at all:
+a URL the HTTP client refuses, or a receiver on a loopback, link-local, private, unspecified or
+multicast address (checked on the addresses the host resolves to when connecting, so a name
+rebound to an internal address is refused too; setting ``alert_webhook_allow_private_addresses``
+allows them). A delivery given up on goes to ``alerts.dlq`` with the alert; a record of the
+topic that is not an alert at all goes there with its bytes;
 ``wirefeed alerts redrive`` queues such deliveries again once the receiver is fixed.
 
 Deliveries wait in Redis, one queue per webhook, not in the agent: the agent queues each (alert,
@@ -50,6 +54,7 @@ import hashlib
 import hmac
 import logging
 import random
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -57,17 +62,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
+from ipaddress import ip_address
 from typing import Protocol
 
 import aiohttp
 import redis.asyncio as aioredis
+from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import SecretStr, ValidationError
+from yarl import URL
 
 from workers import __version__
 from workers.alerts.engine import RulesFile
 from workers.alerts.ledger import AlertLedger, DeliveryState
-from workers.alerts.messages import Alert, AlertDeadLetter, DeadLetterReason
-from workers.alerts.rules import WebhookTarget
+from workers.alerts.messages import (
+    AlertDeadLetter,
+    AlertLetter,
+    DeadLetterReason,
+    RecordSource,
+    UnreadableAlert,
+    read_alert,
+)
+from workers.alerts.rules import WebhookTarget, is_public_address
 from workers.metrics import PipelineMetrics
 from workers.retry import Retrying
 from workers.settings import Settings
@@ -132,6 +147,9 @@ class AttemptResult:
     """HTTP status; None when no answer came (refused connection, timeout)."""
     error: str | None
     retry_after_s: float | None = None
+    refusal: DeadLetterReason | None = None
+    """Why the POST was not made, for good: ``rejected`` (a URL the HTTP client cannot use) or
+    ``refused_address``."""
 
     @property
     def delivered(self) -> bool:
@@ -139,18 +157,60 @@ class AttemptResult:
 
     @property
     def rejected(self) -> bool:
-        """The receiver refused for good (a 4xx other than 408/429, or a redirect)."""
-        return self.status is not None and 300 <= self.status < 500 and self.status not in _RETRYABLE_4XX
+        """Retrying cannot help: the receiver refused for good (a 4xx other than 408/429, or a
+        redirect), or the POST could not be made (``refusal``)."""
+        return self.refusal is not None or (
+            self.status is not None and 300 <= self.status < 500 and self.status not in _RETRYABLE_4XX
+        )
+
+
+class RefusedAddressError(Exception):
+    """A webhook's host is, or resolves only to, addresses the worker does not POST to. Not an
+    OSError: aiohttp reports those as a DNS failure, which is retried as an outage."""
+
+
+class PublicAddressResolver(AbstractResolver):
+    """aiohttp's resolver keeping only the public addresses a host resolves to (see
+    :func:`workers.alerts.rules.is_public_address`). It runs when a connection is made, so the
+    addresses checked are the ones connected to, whatever they resolved to when the rules were
+    validated."""
+
+    def __init__(self, resolver: AbstractResolver | None = None) -> None:
+        self._resolver = resolver or aiohttp.DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        resolved = await self._resolver.resolve(host, port, family)
+        public = [address for address in resolved if is_public_address(ip_address(address["host"]))]
+        if not public:
+            addresses = ", ".join(sorted({address["host"] for address in resolved}))
+            raise RefusedAddressError(f"{host} resolves to no public address ({addresses})")
+        return public
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+def webhook_connector(*, allow_private_addresses: bool) -> aiohttp.TCPConnector:
+    """The connector of the session a :class:`WebhookSender` posts with (given the same setting)."""
+    return aiohttp.TCPConnector(resolver=None if allow_private_addresses else PublicAddressResolver())
 
 
 class WebhookSender:
-    """One signed POST at a time; retrying is the dispatcher's."""
+    """One signed POST at a time; retrying is the dispatcher's. Unless ``allow_private_addresses``,
+    ``session`` must connect through :func:`webhook_connector`: a host that is an IP address is
+    checked here, a name by the connector's resolver."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, timeout_s: float, wall_clock: Callable[[], float] = time.time
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_s: float,
+        allow_private_addresses: bool,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._session = session
         self._timeout_s = timeout_s
+        self._allow_private_addresses = allow_private_addresses
         self._wall_clock = wall_clock
 
     async def post(self, target: WebhookTarget, secret: SecretStr, *, alert_id: str, body: bytes) -> AttemptResult:
@@ -163,6 +223,8 @@ class WebhookSender:
             ALERT_ID_HEADER: alert_id,
         }
         try:
+            if not self._allow_private_addresses:
+                _refuse_private_literal(URL(target.url).host)
             async with self._session.post(
                 target.url,
                 data=body,
@@ -174,8 +236,31 @@ class WebhookSender:
                     return AttemptResult(response.status, None)
                 error = f"{response.status} {response.reason or ''}".strip()[:_MAX_ERROR_CHARS]
                 return AttemptResult(response.status, error, _retry_after_s(response.headers.get("Retry-After")))
+        except RefusedAddressError as exc:
+            return AttemptResult(None, str(exc)[:_MAX_ERROR_CHARS], refusal="refused_address")
+        except aiohttp.InvalidURL as exc:
+            return AttemptResult(None, _described(exc), refusal="rejected")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS])
+            return AttemptResult(None, _described(exc))
+        except Exception as exc:  # noqa: BLE001 - not the network: the same request fails the same way
+            # (a host IDNA cannot encode, say). Escaping, it would leave the lease to lapse and the
+            # delivery to be taken again, for ever, without a dead letter.
+            log.warning("webhook %s: the POST could not be made", target.name, exc_info=True)
+            return AttemptResult(None, _described(exc), refusal="rejected")
+
+
+def _described(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+
+
+def _refuse_private_literal(host: str | None) -> None:
+    """A host written as an IP address never reaches the connector's resolver."""
+    try:
+        address = ip_address(host or "")
+    except ValueError:
+        return  # a name: the resolver checks what it resolves to
+    if not is_public_address(address):
+        raise RefusedAddressError(f"{host} is not a public address")
 
 
 def _retry_after_s(value: str | None) -> float | None:
@@ -458,7 +543,7 @@ def _ms(seconds: float) -> int:
 class AlertDeadLetterPublisher(Protocol):
     """Sends to ``alerts.dlq`` and returns once the broker has acknowledged the record."""
 
-    async def publish_dead_letter(self, letter: AlertDeadLetter) -> None: ...
+    async def publish_dead_letter(self, letter: AlertLetter) -> None: ...
 
 
 class WebhookDispatcher:
@@ -490,16 +575,20 @@ class WebhookDispatcher:
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()
 
-    async def queue(self, value: bytes | None) -> list[str]:
-        """``value``: the record's, POSTed later as it is, so receivers get the topic's bytes.
-        Returns the webhooks that got a new delivery queued."""
+    async def queue(self, value: bytes | None, *, key: bytes | None, source: RecordSource) -> list[str]:
+        """``value``: the record's, POSTed later as it is, so receivers get the topic's bytes (with
+        any field a newer release added, which this one does not read). Returns the webhooks that
+        got a new delivery queued; a record that is not an alert goes to ``alerts.dlq`` as it is."""
         body = value or b""
         try:
-            alert = Alert.model_validate_json(body)
+            alert = read_alert(body)
         except ValidationError as exc:
-            # Only this app writes the topic: a bad record is a bug to see in the logs, and no
-            # retry or dead letter can make it deliverable.
-            log.error("not an alert on the alerts topic, skipped: %s", exc)
+            letter = UnreadableAlert.of(
+                key, body, source=source, error=str(exc), failed_at=datetime.fromtimestamp(self._wall_clock(), UTC)
+            )
+            log.error("%s, dead-lettered: %s", letter.subject, exc)
+            published = await self._publish_dead_letter(letter)
+            self._attempts.labels("", "unreadable_alert" if published else "letter_lost").inc()
             return []
         queued = []
         for webhook in alert.webhooks:
@@ -531,7 +620,7 @@ class WebhookDispatcher:
                 self._attempts.labels(pending.webhook, "delivered").inc()
                 return
             if result.rejected:
-                await self._give_up(pending, target.url, "rejected", result, pending.failed_attempts + 1)
+                await self._give_up(pending, target.url, result.refusal or "rejected", result, pending.failed_attempts + 1)
                 return
             reason = "retries_exhausted"
         url = target.url if target is not None else None
@@ -558,7 +647,7 @@ class WebhookDispatcher:
         self, pending: PendingDelivery, url: str | None, reason: DeadLetterReason, result: AttemptResult, attempts: int
     ) -> None:
         letter = AlertDeadLetter(
-            alert=Alert.model_validate_json(pending.body),
+            alert=read_alert(pending.body),
             webhook=pending.webhook,
             url=url,
             reason=reason,
@@ -577,16 +666,14 @@ class WebhookDispatcher:
         await self._retry(lambda: self._queue.dead_lettered(pending), what="recording a dead-lettered delivery")
         self._attempts.labels(pending.webhook, "dead_lettered" if published else "letter_lost").inc()
 
-    async def _publish_dead_letter(self, letter: AlertDeadLetter) -> bool:
+    async def _publish_dead_letter(self, letter: AlertLetter) -> bool:
         """Whether ``alerts.dlq`` took the letter (whole or stripped)."""
         try:
             await self._retry(lambda: self._dead_letters.publish_dead_letter(letter), what="publishing an alert dead letter")
         except Exception as exc:  # noqa: BLE001 - not an outage: alerts.dlq refuses this letter for good
             # (too large, not authorised...). Retrying it would keep its lane slot for ever; what
             # identifies the alert fits any topic that takes records at all.
-            log.exception(
-                "dead letter of alert %s for webhook %s refused; publishing it stripped", letter.alert.alert_id, letter.webhook
-            )
+            log.exception("dead letter of %s refused; publishing it stripped", letter.subject)
             stripped = letter.stripped(f"{exc!r}")
             try:
                 await self._retry(
@@ -594,9 +681,9 @@ class WebhookDispatcher:
                 )
             except Exception:  # noqa: BLE001 - the topic takes no letter at all: holding on would stop the lane
                 log.exception(
-                    "alerts.dlq refused even the stripped dead letter: alert %s is given up for webhook %s with NO dead "
-                    "letter (the alert is in the Redis stream and on the alerts topic)",
-                    letter.alert.alert_id, letter.webhook,
+                    "alerts.dlq refused even the stripped dead letter: %s is given up with NO dead letter (it is "
+                    "still on the alerts topic, and an alert in the Redis stream too)",
+                    letter.subject,
                 )
                 return False
         return True

@@ -50,9 +50,11 @@ key                         type    content                                     
                                     whose own story had expired)
 ``{p}:st:{s}:m``            ZSET    its members: ``a:{article_id}`` ->           SW after ``last``
                                     fetched_at it joined (those of the last
-                                    SW), ``o:{domain}`` -> fetched_at the
+                                    SW), ``o:{outlet}`` -> fetched_at the
                                     outlet first reported it (every outlet,
-                                    while the story lives: one per domain)
+                                    while the story lives); an outlet is a
+                                    registrable domain (``cnn.com`` for
+                                    ``edition.`` and ``amp.cnn.com``)
 ``{p}:st:ix:{b}``           HASH    story index, bucket ``b``: 4-byte term id    SW after its last
                                     -> (8-byte story id + 4-byte minute) of the  write
                                     last 4 stories that had it in their top
@@ -133,6 +135,7 @@ from workers.dedup import minhash, stories
 from workers.retry import Contention, is_transient
 from workers.stages.extract import DETECTED_LANGUAGES
 from workers.textnorm import matched_text, normalize, token_lines, tokenize
+from workers.urlnorm import registrable_domain
 
 if TYPE_CHECKING:
     from workers.models import Article
@@ -445,8 +448,8 @@ if h.story ~= '' then
   -- sightings: an outlet dropped and added again later would come back as a fresh report, and
   -- the follow-ups of a slow story would look like a burst.
   redis.call('ZADD', KEYS[4], 'NX', at, 'a:' .. h.article_id)
-  redis.call('ZADD', KEYS[4], 'LT', at, 'o:' .. h.domain)
-  -- Articles leave with the story window; outlets stay (at most one per domain).
+  redis.call('ZADD', KEYS[4], 'LT', at, 'o:' .. h.outlet)
+  -- Articles leave with the story window; outlets stay.
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. (at - h.story_window))) do
     if string.sub(member, 1, 2) == 'a:' then redis.call('ZREM', KEYS[4], member) end
   end
@@ -488,7 +491,7 @@ class _Article:
     """What classification needs of an article, computed once (pure, no I/O)."""
 
     article_id: str
-    domain: str
+    outlet: str  # its registrable domain: one outlet's hosts (edition., amp., m.) are one reporter
     at: float
     ref: bytes
     delivery: str
@@ -616,8 +619,8 @@ class DedupIndex:
         raise ClassifyConflict(f"{article.article_id}: {MAX_ATTEMPTS} attempts lost a race")
 
     async def story_outlets(self, story_id: str) -> dict[str, datetime]:
-        """The outlets (domains) reporting a story, each with when it first did (its article's
-        ``fetched_at``): what the breaking-story alert rule counts."""
+        """The outlets (registrable domains) reporting a story, each with when it first did (its
+        article's ``fetched_at``): what the breaking-story alert rule counts."""
         members = await self._redis.zrange(self._story(story_id, ":m"), 0, -1, withscores=True)
         return _members(members, b"o:")
 
@@ -659,7 +662,7 @@ class DedupIndex:
         ]
         return _Article(
             article_id=article.article_id,
-            domain=article.domain,
+            outlet=registrable_domain(article.domain),
             at=at,
             ref=hashlib.blake2b(article.canonical_url.encode(), digest_size=_ID_BYTES).digest(),
             delivery=_digest(article.article_id, repr(at), fingerprint.hex()).hex(),
@@ -726,12 +729,15 @@ class DedupIndex:
         by article cost more than all the rest of a classification: one counter increment per
         distinct term).
 
-        An article dated before the window (a replay of last month, a crawler's zero time: year
-        1) counts nowhere: no snapshot reads its day any more, and its counters would expire
-        before they were written, or, before 1970, at a time Redis refuses."""
-        day = math.floor(art.at / DF_DAY_S)
-        if day < self._df_days().start:
+        An article older than the window (a replay of last month, a page just over a window old
+        read by a new pipeline version's group, a crawler's zero time: year 1), by the worker's
+        clock as its dedup entry's expiry is, counts nowhere. Its day may still be the window's
+        first, whose counters the snapshots read for some hours more: counted, it would weigh
+        there again at every reprocess of it, though no lookup finds it any more. Older still, its
+        counters would expire before they were written, or, before 1970, at a time Redis refuses."""
+        if art.at + self._window_s < self._wall_clock():
             return
+        day = math.floor(art.at / DF_DAY_S)
         slots = stories.df_slots(art.terms.ids)
         stats.count(slots)
         self._counts.setdefault((art.language, day), _Counts(self._clock())).slots.append(slots)
@@ -980,7 +986,7 @@ class DedupIndex:
             "story": decision.story_id or "",
             "dup": decision.duplicate_of or "",
             "article_id": art.article_id,
-            "domain": art.domain,
+            "outlet": art.outlet,
             "story_window": self._story_window_s,
             "header": _STORY_HEADER.format,
             "centroid_t": repr(plan.centroid_t),

@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 
 from workers.models import Article, SourcePosition, crawled_url
 from workers.settings import Settings
-from workers.stages.article import url_digest
+from workers.urlnorm import url_digest
 
 _SAVE_ARTICLE = """
 local article_key, time_index, domain_index = KEYS[1], KEYS[2], KEYS[3]

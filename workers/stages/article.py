@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.stages.decode import DecodedPage
 from workers.stages.extract import EXTRACTOR_VERSION, ExtractedDocument
-from workers.urlnorm import normalized_url, unicode_host
+from workers.urlnorm import normalized_url, unicode_host, url_digest
 
 
 def canonical_url(page_url: str, declared_canonical: str | None) -> str:
@@ -33,12 +33,6 @@ def canonical_url(page_url: str, declared_canonical: str | None) -> str:
         return normalized_url(chosen)
     except ValueError:
         return chosen
-
-
-def url_digest(url: str) -> str:
-    """The first 32 hex digits of the URL's SHA-256: article ids (of canonical URLs) and the keys
-    of page outcomes (of URLs as crawled)."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
 
 def article_id_for(canonical: str) -> str:

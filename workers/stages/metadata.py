@@ -60,7 +60,11 @@ _URGENT_WORDS = (
     "dringend", "pilne", "έκτακτο", "בהול", "מבזק", "فوری", "अभी अभी", "ब्रेकिंग",
 )
 _URGENT_SET = {word.casefold() for word in _URGENT_WORDS}
-_URGENT_CLASS = re.compile(r"breaking|urgent|eilmeldung|ajel|3ajel|flash-?news|alert", re.IGNORECASE)
+# Class names that name urgency itself. "alert" and "flash" also name notices, sign-up buttons
+# ("topic-alert-button") and Bootstrap/Rails messages ("alert alert-info", "flash-notice"): an
+# element so named is a badge only when its text is an urgent word.
+_URGENT_CLASS = re.compile(r"breaking|urgent|eilmeldung|ajel|عاجل|flash-?news", re.IGNORECASE)
+_NOTICE_CLASS = re.compile(r"alert|flash", re.IGNORECASE)
 _TICKER_CLASS = re.compile(r"ticker|marquee|crawl|scroll|rail|sidebar|nav|menu|footer|header-top|top-bar", re.IGNORECASE)
 _AUTHOR_CLEAN = re.compile(
     r"^(?:by|von|par|por|di|door|av|af|ved|от|autor|autorin|author|text|texto|reporter|بقلم|كتب|كتبت|تأليف)\s*[:\-]?\s+",
@@ -522,12 +526,23 @@ def clean_authors(names: list[str]) -> tuple[str, ...]:
 # --- urgent -------------------------------------------------------------------------------------
 
 
+# Where a headline's marker ends. A dash only with spaces around it: joined, it makes a compound
+# word ("Flash-flood", "Urgent-care", "Eil-Zustellung"), and with a space after it only, the
+# first half of a German pair ("Eil- und Expressdienste").
+_MARKER_END = re.compile(r"\s*[:|«»\"“]\s*|\s+[-–—]\s+|\s{2,}")
+
+
+def _urgent_word(text: str) -> str | None:
+    """``text`` as the urgent word it is ("[BREAKING]", "Eilmeldung!"), else None."""
+    word = text.strip().casefold().strip("[]()!*#• ")
+    return word if word in _URGENT_SET else None
+
+
 def _urgent_marker(text: str | None) -> str | None:
+    """The urgent word a headline starts with ("عاجل: ...", "BREAKING | ...", "EIL - ...")."""
     if not text:
         return None
-    head = re.split(r"\s*[:|\-–—«»\"“]\s*|\s{2,}", text.strip(), maxsplit=1)[0].strip().casefold()
-    head = head.strip("[]()!*#• ")
-    return head if head in _URGENT_SET else None
+    return _urgent_word(_MARKER_END.split(text.strip(), maxsplit=1)[0])
 
 
 def _header_badge(tree: HtmlElement) -> str | None:
@@ -541,7 +556,8 @@ def _header_badge(tree: HtmlElement) -> str | None:
                 if element is heading or not isinstance(element.tag, str):
                     continue
                 marker = " ".join(filter(None, (element.get("class"), element.get("id"))))
-                if not marker or not _URGENT_CLASS.search(marker):
+                names_urgency = bool(_URGENT_CLASS.search(marker))
+                if not names_urgency and not _NOTICE_CLASS.search(marker):
                     continue
                 if any(
                     _TICKER_CLASS.search(" ".join(filter(None, (a.get("class"), a.get("id")))))
@@ -550,7 +566,7 @@ def _header_badge(tree: HtmlElement) -> str | None:
                 ):
                     continue
                 text = clean_text(element.text_content())
-                if text and len(text) <= 40:
+                if text and len(text) <= 40 and (names_urgency or _urgent_word(text)):
                     return text
             container = container.getparent()
         break
@@ -824,7 +840,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         urgent_signal = f"header_badge:{badge}"
     if urgent_signal is None:
         for tag in (*tags_clean, *categories_clean):
-            if tag.casefold() in _URGENT_SET:
+            if _urgent_word(tag):
                 urgent_signal = f"tag:{tag}"
                 break
 
