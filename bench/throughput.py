@@ -55,10 +55,9 @@ def _stage_extract(page: tuple[str, str]) -> int:
 
 def rates(function: Callable[[T], int], items: list[T]) -> dict[str, float]:
     """Pages/s of ``function`` in this process, then in one process per core. Both warm, as the
-    worker's extraction processes are (workers/pool_warmup.py): dateparser's patterns for its
-    ~200 locales, built on first use, cost seconds per process that a long-running worker pays
-    once."""
-    pool_warmup.warm_up()
+    worker's extraction processes are: importing workers.pool_warmup (this module does, and the
+    forkserver first) builds dateparser's patterns for its ~200 locales, which cost seconds per
+    process on first use and a long-running worker pays once."""
     start = time.perf_counter()
     for item in items:
         function(item)

@@ -3,10 +3,10 @@ builds it, and the paragraphs of a plain news page."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from workers.models import Article, ExtractionInfo, SourcePosition
+from workers.stages.article import article_id_for, content_hash, domain_of
 
 PARAGRAPHS = [
     "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
@@ -29,18 +29,19 @@ def article(
     language: str | None = "ar",
     offset: int = 0,
 ) -> Article:
-    """An article as the extraction stage builds it: id from the canonical URL, hash of the text."""
+    """An article as the extraction stage builds it (its id, outlet and content hash by the same
+    functions), of a page whose canonical URL is ``url``."""
     return Article(
-        article_id=hashlib.sha256(url.encode()).hexdigest()[:32],
+        article_id=article_id_for(url),
         url=url,
         canonical_url=url,
-        domain=url.split("/")[2],
+        domain=domain_of(url),
         title=title,
         text=text,
         language=language,
         published_at=None,
         fetched_at=fetched_at,
-        content_hash="sha256:" + hashlib.sha256(text.encode()).hexdigest(),
+        content_hash=content_hash(title, text),
         pipeline_version=1,
         processed_at=fetched_at,
         source=SourcePosition(topic="pages.raw", partition=0, offset=offset),

@@ -89,7 +89,8 @@ class OrderedAcks(Generic[E]):
                 self._on_drop(slot)
 
     @property
-    def in_flight(self) -> int:
+    def unacknowledged(self) -> int:
+        """Events tracked and not yet acknowledged: running, or finished behind a slower one."""
         return sum(len(queue) for queue in self._queues.values())
 
     def oldest_age_s(self) -> float:
@@ -159,9 +160,9 @@ async def consume_in_offset_order(
     unacked_limit = max_unacked if max_unacked is not None else 8 * max_in_flight
 
     def drop(partitions: Collection[Hashable]) -> int:
-        before = acks.in_flight
+        before = acks.unacknowledged
         acks.drop(partitions)
-        return before - acks.in_flight
+        return before - acks.unacknowledged
 
     async def run(event: Any, slot: Slot[Any]) -> None:
         # retried whatever the error: see the docstring
@@ -191,7 +192,7 @@ async def consume_in_offset_order(
             slot = acks.track(event.message.tp, event.message.offset, event)
             await window.acquire()
             try:
-                while not slot.dropped and acks.in_flight > unacked_limit:
+                while not slot.dropped and acks.unacknowledged > unacked_limit:
                     changed.clear()
                     await changed.wait()
             except BaseException:

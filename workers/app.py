@@ -1,4 +1,5 @@
-"""The Faust app: one agent, a thin adapter between ``pages.raw`` and ``PagePipeline``.
+"""The Faust app: two agents, thin adapters: ``pages`` between ``pages.raw`` and ``PagePipeline``,
+``webhooks`` between the ``alerts`` topic and the webhook deliveries (workers/alerts/agent.py).
 
 The ``pages`` agent reads with manual acks, runs up to ``max_in_flight`` pages concurrently (so that
 every extraction process is busy) and acknowledges them strictly in offset order (workers/acks.py).
@@ -216,7 +217,7 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
                 handle,
                 max_in_flight=settings.max_in_flight,
                 retry_backoff_max_s=settings.retry_backoff_max_s,
-                watch=partial(metrics.watch_in_flight, "pages"),
+                watch=partial(metrics.watch_unacknowledged, "pages"),
             )
         finally:
             pool.close()

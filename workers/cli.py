@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from functools import partial
@@ -22,6 +23,8 @@ from workers.settings import Settings
 if TYPE_CHECKING:
     import faust
 
+log = logging.getLogger(__name__)
+
 DESCRIPTION = (
     "Turns crawled news pages (Kafka topic pages.raw) into clean articles in Redis and on the articles "
     "topic. Settings come from WIREFEED_* environment variables or a .env file."
@@ -37,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         problems = _settings_problems(exc)
         print(f"wirefeed: invalid settings (WIREFEED_* environment or .env): {problems}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format, args.log_level, one_shot=args.command is not _worker)
     if unknown := _unknown_settings():
         # extra="ignore" lets unrelated variables be; a misspelt or retired WIREFEED_ one would
-        # otherwise leave its default in force without a word
-        print(f"wirefeed: warning: no such setting, ignored: {', '.join(unknown)}", file=sys.stderr)
-    logs.configure(settings.log_format, args.log_level, one_shot=args.command is not _worker)
+        # otherwise leave its default in force without a word. Logged, so that it reaches a log
+        # collector that reads one JSON object a line (LOG_FORMAT=json).
+        log.warning("no such setting, ignored: %s", ", ".join(unknown))
     try:
         return int(args.command(settings, args) or 0)
     except KafkaTimeoutError as exc:

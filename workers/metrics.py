@@ -10,7 +10,7 @@ record's timestamp to its outcome; a replay's copies keep the original's timesta
 observed there: a replay of last week would read as a week of delay). Outages fail no page: pages
 wait for Redis, Kafka or the extraction pool, and the delay histogram, observed when a page is
 done, shows nothing meanwhile. What shows a stall as it happens is the age of the oldest record
-not yet acknowledged (``wirefeed_oldest_in_flight_seconds``), and the consumer group's lag.
+not yet acknowledged (``wirefeed_oldest_unacknowledged_seconds``), and the consumer group's lag.
 
 Each worker has its own registry, not the process-global one: a test or a benchmark can run
 several pipelines in one process without their counts mixing.
@@ -90,27 +90,26 @@ class PipelineMetrics:
             buckets=_DELAY_BUCKETS,
             registry=self.registry,
         )
-
-        self.in_flight = Gauge(
-            "wirefeed_in_flight",
+        self.unacknowledged = Gauge(
+            "wirefeed_unacknowledged",
             "Records an agent (pages, webhooks) has taken and not yet acknowledged: being handled, "
             "waiting for an outage to pass, or finished behind a slower record of their partition.",
             ["agent"],
             registry=self.registry,
         )
-        self.oldest_in_flight_seconds = Gauge(
-            "wirefeed_oldest_in_flight_seconds",
+        self.oldest_unacknowledged_seconds = Gauge(
+            "wirefeed_oldest_unacknowledged_seconds",
             "How long the oldest record an agent has not acknowledged has been in this worker: "
             "grows while pages wait for Redis, Kafka or the extraction pool, or one is stuck; "
-            "commits stop meanwhile. 0 when none is in flight.",
+            "commits stop meanwhile. 0 when none is unacknowledged.",
             ["agent"],
             registry=self.registry,
         )
 
-    def watch_in_flight(self, agent: str, acks: OrderedAcks[Any]) -> None:
-        """Read the in-flight gauges of ``agent`` from its acknowledgement state at each scrape."""
-        self.in_flight.labels(agent).set_function(lambda: acks.in_flight)
-        self.oldest_in_flight_seconds.labels(agent).set_function(acks.oldest_age_s)
+    def watch_unacknowledged(self, agent: str, acks: OrderedAcks[Any]) -> None:
+        """Read the gauges of ``agent`` from its acknowledgement state at each scrape."""
+        self.unacknowledged.labels(agent).set_function(lambda: acks.unacknowledged)
+        self.oldest_unacknowledged_seconds.labels(agent).set_function(acks.oldest_age_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from kafka.errors import KafkaConnectionError, SaslAuthenticationFailedError, UnsupportedSaslMechanismError
-from worker_harness import WorkerProcess, read_topic, settings_env, sync_redis, wait_for, wait_for_outcomes
+from worker_harness import WorkerProcess, free_port, read_topic, settings_env, sync_redis, wait_for, wait_for_outcomes
 
 from workers import SAMPLE_PAGES, cli
 from workers.feed import Record, produce, records_from_paths
@@ -38,8 +37,6 @@ USER = "wirefeed"
 # was told to is refused.
 PASSWORDS = {"PLAIN": "pw-7f3c9e2a-plain", "SCRAM-SHA-512": "pw-51c0a9d7-scram"}
 WRONG_PASSWORD = "pw-0d41b8c6-wrong"
-# The shared test stack's ports and the local stack's defaults: never the private broker's.
-TAKEN_PORTS = frozenset({9092, 9093, 6379, 19092, 19093, 16379})
 # kafka-python waits 30 s for a broker that does not let it in: a refusal must come well before.
 REFUSED_WITHIN_S = 10.0
 
@@ -53,15 +50,6 @@ class SecuredBroker:
     """The address of the listener of each protocol."""
     ca_file: Path
     """The PEM certificate that the TLS listeners present, self-signed: the CA to trust."""
-
-
-def private_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in TAKEN_PORTS:
-            return port
 
 
 def kafka_libs(settings: Settings) -> Path:
@@ -146,8 +134,8 @@ def broker_config(directory: Path, listener_ports: dict[str, int], controller_po
 @pytest.fixture(scope="module")
 def secured_broker(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
     directory = tmp_path_factory.mktemp("secured-broker")
-    listener_ports = {protocol: private_port() for protocol in PROTOCOLS}
-    controller_port = private_port()
+    listener_ports = {protocol: free_port() for protocol in PROTOCOLS}
+    controller_port = free_port()
     assert len({*listener_ports.values(), controller_port}) == len(PROTOCOLS) + 1
     config = broker_config(directory, listener_ports, controller_port)
     classpath = f"{kafka_libs(stack)}/*"

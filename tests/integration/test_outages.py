@@ -174,12 +174,12 @@ def scrapinghub_records(count: int) -> list[Record]:
     ))
 
 
-def in_flight_gauges(worker: WorkerProcess) -> dict[str, float]:
+def unacknowledged_gauges(worker: WorkerProcess) -> dict[str, float]:
     """The pages agent's in-flight gauges on the worker's /metrics."""
     families = scrape_metrics(worker)
     return {
         name: next(sample.value for sample in families[name].samples if sample.labels == {"agent": "pages"})
-        for name in ("wirefeed_in_flight", "wirefeed_oldest_in_flight_seconds")
+        for name in ("wirefeed_unacknowledged", "wirefeed_oldest_unacknowledged_seconds")
     }
 
 
@@ -325,13 +325,13 @@ def test_pages_wait_while_redis_refuses_writes_and_are_kept_after(
                 assert worker.alive, worker.log_tail()
                 time.sleep(0.25)
             # The stall shows on /metrics as it lasts, before any page is done.
-            during = in_flight_gauges(worker)
-            assert during["wirefeed_in_flight"] == len(refused), during
-            assert during["wirefeed_oldest_in_flight_seconds"] >= OUTAGE_S, during
+            during = unacknowledged_gauges(worker)
+            assert during["wirefeed_unacknowledged"] == len(refused), during
+            assert during["wirefeed_oldest_unacknowledged_seconds"] >= OUTAGE_S, during
         outcomes = wait_for_outcomes(admin, settings, refused, sent, worker=worker, timeout_s=60)
         wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
-        after = in_flight_gauges(worker)
-        assert after == {"wirefeed_in_flight": 0, "wirefeed_oldest_in_flight_seconds": 0}, after
+        after = unacknowledged_gauges(worker)
+        assert after == {"wirefeed_unacknowledged": 0, "wirefeed_oldest_unacknowledged_seconds": 0}, after
     finally:
         worker.stop()
     assert read_topic(settings, settings.topic_dlq, at_least=0) == [], "refused writes dead-lettered pages"

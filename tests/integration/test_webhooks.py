@@ -45,7 +45,7 @@ from workers.alerts.agent import WebhookLanes, deliver_webhooks
 from workers.alerts.engine import AlertEngine, RulesFile
 from workers.alerts.ledger import AlertLedger, DeliveryState
 from workers.alerts.match import StoryInfo
-from workers.alerts.messages import Alert, AlertArticle, AlertDeadLetter, AlertLetter, RecordSource
+from workers.alerts.messages import Alert, AlertArticle, AlertDeadLetter, AlertLetter
 from workers.alerts.webhooks import (
     ALERT_ID_HEADER,
     SIGNATURE_HEADER,
@@ -239,8 +239,8 @@ async def test_alerts_fire_once_into_the_stream_and_the_topic_whatever_the_redel
     breaking = next(a for a in second if a.rule_id == "breaking")
     assert breaking.story is not None and [o.domain for o in breaking.story.outlets] == ["irfaasawtak.example", "masr-news.example"]
 
-    # Redelivery of both pages, the story seen again, a replay with and without alerts: nothing new.
-    for replay in (None, ReplayMarker("r1", alerts=True), ReplayMarker("r2", alerts=False)):
+    # Redelivery of both pages, the story seen again, a replay with alerts: nothing new.
+    for replay in (None, ReplayMarker("r1", alerts=True)):
         assert await engine.on_article(SEED_000, urgent=False, story=seeds_story(), replay=replay, source="pages.raw/0/7") == []
         assert await engine.on_article(SEED_004, urgent=False, story=seeds_story(), replay=replay, source="pages.raw/0/7") == []
 
@@ -266,14 +266,6 @@ async def test_a_copy_and_its_updates_fire_no_article_rule_their_original_alread
     updated = copy.model_copy(update={"status": "update", "text": copy.text + " وأضاف المسؤول أن المحادثات ستستأنف."})
     assert await alerting.engine.on_article(updated, urgent=False, story=None, replay=None, source="pages.raw/0/3") == []
     assert await stream_alerts(alerting.ledger, redis_client) == [original]
-
-
-async def test_a_replay_without_alerts_fires_nothing_and_leaves_no_trace(alerting, redis_client):
-    assert await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=ReplayMarker("r", alerts=False), source="pages.raw/0/7") == []
-    assert await redis_client.xlen(alerting.ledger.stream_key) == 0
-    # ... so the live article still fires afterwards.
-    (alert,) = await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
-    assert alert.replay_id is None
 
 
 async def test_a_crash_between_firing_and_publishing_republishes_on_redelivery(alerting, redis_client):
@@ -399,7 +391,7 @@ class DeliveryWorker:
 
 
 async def queue_record(dispatcher: WebhookDispatcher, value: bytes, *, key: bytes | None = None, offset: int = 0) -> list[str]:
-    return await dispatcher.queue(value, key=key, source=RecordSource(topic="alerts", partition=0, offset=offset))
+    return await dispatcher.queue(value, key=key, source=SourcePosition(topic="alerts", partition=0, offset=offset))
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ def test_events_are_released_only_as_an_in_order_prefix():
     assert acks.complete(slots[13]) == []
     assert acks.complete(slots[10]) == ["e10", "e11"]
     assert acks.complete(slots[12]) == ["e12", "e13"]
-    assert acks.in_flight == 0
+    assert acks.unacknowledged == 0
 
 
 def test_the_head_page_in_flight_holds_back_every_later_ack():
@@ -34,7 +34,7 @@ def test_partitions_are_independent():
     a0 = acks.track("a", 0, "a0")
     b0 = acks.track("b", 0, "b0")
     assert acks.complete(b0) == ["b0"]
-    assert acks.in_flight == 1
+    assert acks.unacknowledged == 1
     assert acks.complete(a0) == ["a0"]
 
 
@@ -151,7 +151,7 @@ def test_revoked_partitions_are_forgotten_and_their_slots_never_released():
     assert acks.complete(done) == []
     acks.drop({"p0"})
     assert sorted(dropped) == [7, 8] and head.dropped and done.dropped
-    assert acks.in_flight == 1
+    assert acks.unacknowledged == 1
     assert acks.complete(head) == []  # finished late: nothing of the old assignment is released
     # assigned again, at its committed offset: a new order
     assert acks.complete(acks.track("p0", 7, "again7")) == ["again7"]

@@ -23,10 +23,10 @@ from workers.alerts.messages import (
     AlertArticle,
     AlertDeadLetter,
     AlertStory,
-    RecordSource,
     StoryOutlet,
     UnreadableAlert,
     read_alert,
+    read_letter,
 )
 from workers.alerts.rules import WebhookTarget
 from workers.alerts.webhooks import (
@@ -39,6 +39,7 @@ from workers.alerts.webhooks import (
     verify,
     webhook_connector,
 )
+from workers.models import SourcePosition
 from workers.settings import Settings
 from workers.topics import topic_specs
 
@@ -169,7 +170,7 @@ def test_an_alert_read_back_ignores_fields_a_newer_release_added_while_one_writt
 def test_a_record_that_is_not_an_alert_becomes_a_letter_with_its_bytes():
     value = b'\xff{"not": "an alert"}'
     letter = UnreadableAlert.of(
-        b"key-1", value, source=RecordSource(topic="alerts", partition=1, offset=42), error="not JSON", failed_at=NOW
+        b"key-1", value, source=SourcePosition(topic="alerts", partition=1, offset=42), error="not JSON", failed_at=NOW
     )
     document = json.loads(letter.model_dump_json(by_alias=True))
     assert not sorted(UNREADABLE.iter_errors(document), key=str)
@@ -190,6 +191,25 @@ def test_a_delivery_refused_for_its_address_is_a_dead_letter_of_the_schema():
     )
     assert_valid("alerts.dlq", letter.model_dump_json(by_alias=True))
     assert AttemptResult(None, "refused", refusal="refused_address").rejected
+
+
+def test_alerts_dlq_records_are_read_as_the_type_they_name_whatever_a_newer_release_added():
+    """``alerts redrive`` read every record as a delivery letter, strictly: an unreadable alert's
+    record was reported with a whole validation error, and a newer release's letter skipped."""
+    delivery = AlertDeadLetter(
+        alert=alert(), webhook="desk", url="https://hooks.newsroom.example/x", reason="rejected", attempts=1,
+        last_status=410, last_error="410 Gone", failed_at=NOW,
+    )
+    newer = json.loads(delivery.model_dump_json(by_alias=True)) | {"receiver_request_id": "r-1"}
+    newer["alert"]["priority"] = "high"
+    assert read_letter(json.dumps(newer)) == delivery
+    unreadable = UnreadableAlert.of(
+        None, b"\xff", source=SourcePosition(topic="alerts", partition=0, offset=3), error="not JSON", failed_at=NOW
+    )
+    assert read_letter(unreadable.model_dump_json(by_alias=True)) == unreadable
+    for not_a_letter in (b"", b"[1]", b'{"schema": "wirefeed.alert.dlq/1"}'):
+        with pytest.raises(ValidationError):
+            read_letter(not_a_letter)
 
 
 TARGET = WebhookTarget(name="desk", url="", secret="desk")

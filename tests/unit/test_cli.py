@@ -1,6 +1,7 @@
 """The ``wirefeed`` entry point, run in-process with no broker: what it prints and returns when the
 settings, the arguments or the broker are wrong."""
 
+import json
 import os
 import subprocess
 import sys
@@ -174,16 +175,21 @@ def test_a_stack_that_cannot_be_used_is_one_line(monkeypatch: pytest.MonkeyPatch
     ]
 
 
-def test_a_setting_that_does_not_exist_is_named_in_a_warning(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-):
-    monkeypatch.setenv("WIREFEED_WEBHOOK_MAX_ATEMPTS", "3")
-    (tmp_path / ".env").write_text("WIREFEED_REDIS_PREFX=newsroom\nWIREFEED_LOG_FORMAT=text\nOTHER=1\n")
-    assert cli.main(["check", "--timeout", "0.2"]) == 1  # nothing listens: the warning is the point
-    err = capsys.readouterr().err
-    assert err.splitlines()[0] == (
-        "wirefeed: warning: no such setting, ignored: WIREFEED_REDIS_PREFX, WIREFEED_WEBHOOK_MAX_ATEMPTS"
+def test_a_setting_that_does_not_exist_is_named_in_a_warning_in_the_log_format_set(tmp_path: Path):
+    """Run as a deployment runs it (its own process, its own logging): with LOG_FORMAT=json the
+    warning is one JSON object a line, which a log collector reads; it was a plain line."""
+    (tmp_path / ".env").write_text("WIREFEED_REDIS_PREFX=newsroom\nWIREFEED_LOG_FORMAT=json\nOTHER=1\n")
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("WIREFEED_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "workers", "check", "--timeout", "0.2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=environment | {"WIREFEED_WEBHOOK_MAX_ATEMPTS": "3", "WIREFEED_KAFKA_BOOTSTRAP": NOWHERE,
+                           "WIREFEED_REDIS_URL": "redis://127.0.0.1:1/0"},
     )
+    assert done.returncode == 1  # nothing listens: the warning is the point
+    entries = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    warning = "no such setting, ignored: WIREFEED_REDIS_PREFX, WIREFEED_WEBHOOK_MAX_ATEMPTS"
+    assert ("WARNING", warning) in [(entry["level"], entry["message"]) for entry in entries], done.stderr
 
 
 def test_produce_checks_every_page_before_connecting_and_names_a_bad_one(

@@ -22,7 +22,7 @@ import faust
 
 from workers.acks import OrderedAcks, consume_in_offset_order
 from workers.alerts.engine import RulesFile
-from workers.alerts.messages import Alert, AlertLetter, RecordSource
+from workers.alerts.messages import Alert, AlertLetter
 from workers.alerts.webhooks import (
     AlertDeadLetterPublisher,
     DeliveryQueue,
@@ -33,6 +33,7 @@ from workers.alerts.webhooks import (
     webhook_connector,
 )
 from workers.metrics import PipelineMetrics
+from workers.models import SourcePosition
 from workers.retry import Retrying
 from workers.settings import Settings
 from workers.sinks import redis_store
@@ -171,7 +172,7 @@ async def deliver_webhooks(
 
     async def queue(event: Any) -> None:
         message = event.message
-        source = RecordSource(topic=message.tp.topic, partition=message.tp.partition, offset=message.offset)
+        source = SourcePosition(topic=message.tp.topic, partition=message.tp.partition, offset=message.offset)
         for webhook in await dispatcher.queue(message.value, key=message.key, source=source):
             lanes.wake(webhook)
 
@@ -217,7 +218,7 @@ async def run_webhook_agent(
                 ),
                 max_in_flight=settings.webhook_max_in_flight,
                 retry_backoff_max_s=settings.retry_backoff_max_s,
-                watch=partial(metrics.watch_in_flight, "webhooks"),
+                watch=partial(metrics.watch_unacknowledged, "webhooks"),
             )
     finally:
         await redis_client.aclose()

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from workers.alerts.ledger import AlertLedger, stream_key
-from workers.alerts.messages import Alert, AlertDeadLetter, DeadLetterReason
+from workers.alerts.messages import Alert, AlertDeadLetter, DeadLetterReason, UnreadableAlert, read_alert, read_letter
 from workers.alerts.rules import RulesError, explain, load_rules
 from workers.alerts.webhooks import DeliveryQueue, Queued
 from workers.kafka_clients import kafka_client_options
@@ -115,8 +115,9 @@ def _redrive(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def read_dead_letters(settings: Settings, *, since: datetime | None, errors: TextIO) -> list[AlertDeadLetter]:
-    """The letters of ``alerts.dlq`` (from ``since``, else from the start) up to its end offsets
-    as they are now; a record that is not a letter is reported and skipped."""
+    """The webhook delivery letters of ``alerts.dlq`` (from ``since``, else from the start) up to
+    its end offsets as they are now; any other record (an unreadable alert's, or not a letter) is
+    reported and skipped."""
     topic = settings.topic_alerts_dlq
     consumer = KafkaConsumer(
         **kafka_client_options(settings),
@@ -137,11 +138,16 @@ def read_dead_letters(settings: Settings, *, since: datetime | None, errors: Tex
             for record in consumer:
                 if record.offset >= end[TopicPartition(record.topic, record.partition)]:
                     continue
+                where = f"{topic}[{record.partition}]@{record.offset}"
                 try:
-                    letters.append(AlertDeadLetter.model_validate_json(record.value))
+                    letter = read_letter(record.value)
                 except ValidationError as exc:
-                    where = f"{topic}[{record.partition}]@{record.offset}"
                     print(f"{where}: not an alert dead letter, skipped: {exc}", file=errors)
+                    continue
+                if isinstance(letter, UnreadableAlert):
+                    print(f"{where}: {letter.subject}: no webhook delivery to redrive, skipped", file=errors)
+                else:
+                    letters.append(letter)
         return letters
     finally:
         consumer.close()
@@ -232,7 +238,7 @@ def _show(fields: dict[bytes, bytes], rules: set[str], as_json: bool, out: TextI
     if as_json:
         print(fields[b"json"].decode(), file=out, flush=True)
         return
-    print(summary(Alert.model_validate_json(fields[b"json"])), file=out, flush=True)
+    print(summary(read_alert(fields[b"json"])), file=out, flush=True)
 
 
 def summary(alert: Alert) -> str:

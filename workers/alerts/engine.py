@@ -148,11 +148,10 @@ class AlertEngine:
         self, article: Article, *, urgent: bool, story: StoryInfo | None, replay: ReplayMarker | None, source: str
     ) -> list[Alert]:
         """Evaluate the rules on a stored article (and its story); fire what matches and was not
-        fired before. Returns the alerts fired for the first time. A replayed article fires only
-        when its replay asked for alerts, and even then never an alert that already fired.
+        fired before. Returns the alerts fired for the first time. Whether a page may fire at all
+        is :func:`alert_suppression`'s to say, before this is called; ``replay`` is the replay a
+        copy comes from (its alerts carry its id), which never fires an alert that already fired.
         ``source`` names the record being processed (``topic/partition/offset``)."""
-        if replay is not None and not replay.alerts:
-            return []
         fired = []
         for alert in await self._candidates(article, urgent=urgent, story=story, replay=replay):
             if await self._fire(alert, source):

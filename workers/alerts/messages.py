@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from workers.alerts.rules import RuleKind
+from workers.models import SourcePosition
 
 
 # Validation context of a message read back (:func:`read_alert`), as opposed to one being written.
@@ -139,12 +141,6 @@ class AlertDeadLetter(_Message):
         return f"alert {self.alert.alert_id} for webhook {self.webhook}"
 
 
-class RecordSource(_Message):
-    topic: str
-    partition: int
-    offset: int
-
-
 # An unreadable record refused whole by alerts.dlq keeps this much of its value.
 _STRIPPED_ORIGINAL_BYTES = 64 * 1024
 # A validation error quotes the input: a large record makes a large message.
@@ -159,7 +155,7 @@ class UnreadableAlert(_Message):
     schema_: Literal["wirefeed.alert.unreadable/1"] = Field(default="wirefeed.alert.unreadable/1", alias="schema")
     reason: Literal["unreadable_alert"] = "unreadable_alert"
     error: str
-    source: RecordSource
+    source: SourcePosition
     original_key_b64: str | None
     original_value_b64: str
     original_value_bytes: int
@@ -168,7 +164,7 @@ class UnreadableAlert(_Message):
 
     @classmethod
     def of(
-        cls, key: bytes | None, value: bytes, *, source: RecordSource, error: str, failed_at: AwareDatetime
+        cls, key: bytes | None, value: bytes, *, source: SourcePosition, error: str, failed_at: AwareDatetime
     ) -> UnreadableAlert:
         return cls(
             error=error[:_MAX_ERROR_CHARS],
@@ -205,6 +201,17 @@ class UnreadableAlert(_Message):
 
 AlertLetter = AlertDeadLetter | UnreadableAlert
 """What ``alerts.dlq`` carries."""
+
+
+def read_letter(data: bytes | str) -> AlertLetter:
+    """A record of ``alerts.dlq`` written by any release of version 1 (fields this one does not
+    know left out), of the type its ``schema`` names. Raises ``ValidationError``."""
+    try:
+        named = json.loads(data).get("schema")
+    except (ValueError, AttributeError):  # not JSON, or not an object: validation says so
+        named = None
+    letter_type = UnreadableAlert if named == UnreadableAlert.model_fields["schema_"].default else AlertDeadLetter
+    return letter_type.model_validate_json(data, context={_READING: True})
 
 
 def _b64(data: bytes) -> str:

@@ -78,12 +78,12 @@ from workers.alerts.messages import (
     AlertDeadLetter,
     AlertLetter,
     DeadLetterReason,
-    RecordSource,
     UnreadableAlert,
     read_alert,
 )
 from workers.alerts.rules import WebhookTarget, is_public_address
 from workers.metrics import PipelineMetrics
+from workers.models import SourcePosition
 from workers.retry import Retrying
 from workers.settings import Settings
 
@@ -575,7 +575,7 @@ class WebhookDispatcher:
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()
 
-    async def queue(self, value: bytes | None, *, key: bytes | None, source: RecordSource) -> list[str]:
+    async def queue(self, value: bytes | None, *, key: bytes | None, source: SourcePosition) -> list[str]:
         """``value``: the record's, POSTed later as it is, so receivers get the topic's bytes (with
         any field a newer release added, which this one does not read). Returns the webhooks that
         got a new delivery queued; a record that is not an alert goes to ``alerts.dlq`` as it is."""
