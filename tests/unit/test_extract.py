@@ -344,3 +344,22 @@ def test_a_page_nested_deeper_than_the_parser_reads_fails_with_its_reason(levels
     else:
         assert isinstance(result, Failed) and result.reason == "too_deep"
         assert "255 levels" in result.detail and "Excessive depth" in result.detail
+
+
+def test_a_short_page_glued_into_one_block_by_the_fallback_is_still_filtered() -> None:
+    # trafilatura's baseline fallback returns a page this short as one glued <p>: the filters
+    # need the page's own paragraphs to take out the reading tip, the related rail and the editor
+    paragraphs = [
+        "市气象台今天上午发布暴雨蓝色预警，预计未来六小时内本市大部分地区将出现强降雨天气。",
+        "交通部门提醒市民尽量减少外出，驾车出行时注意减速慢行，避开低洼积水路段。",
+        "教育部门表示，全市中小学明天将照常上课，各校已做好防汛准备工作。",
+        "气象专家分析认为，此次降雨过程持续时间较长，累计雨量较大，需防范城市内涝和山洪等次生灾害。",
+    ]
+    html_text = f"""<html lang="zh"><head><title>本市发布暴雨蓝色预警 - 江城晚报</title></head><body>
+<main><article><h1>本市发布暴雨蓝色预警</h1><div class="article-body">
+<p>{paragraphs[0]}</p><p>延伸阅读：<a href="/n/8">本周末全市气温将明显下降</a></p><p>{paragraphs[1]}</p>
+<div class="xgxw"><h4>相关新闻</h4><ul><li><a href="/n/5">地铁三号线今起延长运营</a></li>
+<li><a href="/n/6">市民公园新增两处停车场</a></li><li><a href="/n/7">老城区改造工程启动</a></li></ul></div>
+<p>{paragraphs[2]}</p><p>{paragraphs[3]}</p><p>（责任编辑：李华）</p></div></article></main></body></html>"""
+    doc = extract(html_text, "https://jiangcheng.example/news/rain")
+    assert doc.text.splitlines() == paragraphs

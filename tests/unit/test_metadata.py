@@ -288,3 +288,49 @@ def test_a_notice_or_button_named_alert_is_no_urgent_badge(header: str) -> None:
 )
 def test_an_alert_badge_counts_when_it_says_urgent_or_its_class_names_urgency(header: str, badge: str) -> None:
     assert urgent_signal("Council approves the budget", header) == f"header_badge:{badge}"
+
+
+def valley_page(header: str, article_top: str = "") -> str:
+    """A page of an unseen site whose header holds the site's name as an h1 and a breaking-news
+    bar, and whose article shows its headline as an h2."""
+    return (
+        '<html lang="es"><head><title>El ayuntamiento aprueba el presupuesto</title></head><body>'
+        f'<header class="cabecera">{header}'
+        '<div class="barra"><span class="label-urgent">Última hora</span>'
+        '<a href="/sucesos/incendio">Un incendio obliga a evacuar a doscientos vecinos</a></div></header>'
+        f'<main><article>{article_top}<h2 class="entry-title">El ayuntamiento aprueba el presupuesto</h2>'
+        "<p>El pleno aprobó el martes las cuentas del próximo año con los votos de la mayoría.</p>"
+        "</article></main></body></html>"
+    )
+
+
+SITE_HEADINGS = [
+    '<h1 class="site-title"><a href="/">Diario del Valle</a></h1>',
+    '<h1><a href="https://www.diariodelvalle.example/">Diario del Valle</a></h1>',
+    '<h1>Diario del Valle</h1><meta property="og:site_name" content="Diario del Valle">',
+]
+
+
+@pytest.mark.parametrize("site_heading", SITE_HEADINGS)
+def test_a_breaking_bar_in_the_site_header_does_not_make_the_article_urgent(site_heading: str) -> None:
+    url = "https://diariodelvalle.example/ciudad/presupuesto"
+    found = extract_page_metadata(load_html(valley_page(site_heading)), url)
+    assert found.urgent is False, found.urgent_signal
+    # the same badge by the article's own headline does
+    found = extract_page_metadata(load_html(valley_page(site_heading, '<span class="label-urgent">Última hora</span>')), url)
+    assert found.urgent_signal == "header_badge:Última hora"
+
+
+@pytest.mark.parametrize("site_heading", SITE_HEADINGS)
+def test_the_site_name_set_as_an_h1_is_not_the_title(site_heading: str) -> None:
+    found = extract_page_metadata(load_html(valley_page(site_heading)), "https://diariodelvalle.example/ciudad/presupuesto")
+    assert found.title == "El ayuntamiento aprueba el presupuesto"
+
+
+def test_a_bar_of_headlines_by_the_headline_is_a_ticker_whatever_its_class() -> None:
+    bar = '<div class="top-stories"><span class="breaking">Breaking</span><a href="/b/2">Floods close the coastal road</a></div>'
+    tree = load_html(
+        f"<html><head><title>Council approves the budget</title></head><body><article>{bar}"
+        "<h1>Council approves the budget</h1><p>The council met on Tuesday.</p></article></body></html>"
+    )
+    assert extract_page_metadata(tree, "https://harbourtimes.example/a").urgent_signal is None

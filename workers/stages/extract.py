@@ -284,7 +284,13 @@ def _body(
         return Dropped(STAGE, "no_content", "trafilatura found no main content")
 
     body = document.body
-    blocks = [Block(unit.element, unit.text, words(unit.text)) for unit in _units(body)]
+    units = _units(body)
+    if precision is not None and precision.body is not None and _glued(units, tree):
+        # the filters act on blocks: one glued block is all or nothing, the precision run's
+        # blocks are the page's own paragraphs
+        if len(precision_units := _units(precision.body)) > 1:
+            body, units = precision.body, precision_units
+    blocks = [Block(unit.element, unit.text, words(unit.text)) for unit in units]
     found = {id(block) for block in blocks}  # the blocks stay alive, so their ids stay theirs
     try:
         marked = frozenset(id(e) for e in (*teaser_items, *link_lines))
@@ -398,6 +404,19 @@ def _units(body: _Element) -> list[_Unit]:
 
     visit(body)
     return units
+
+
+# Elements that hold a paragraph's text on a page.
+_PAGE_PARAGRAPHS = ("p", "li", "blockquote", "pre", "td", "dd", "h1", "h2", "h3", "h4", "h5", "h6")
+
+
+def _glued(units: list[_Unit], tree: HtmlElement) -> bool:
+    """Whether the body is one block far longer than any paragraph of the page: trafilatura's
+    baseline fallback joins the text of the whole article into a single ``p``."""
+    if len(units) != 1:
+        return False
+    longest = max((len(_element_text(element)) for element in tree.iter(*_PAGE_PARAGRAPHS)), default=0)
+    return len(units[0].text) > 2 * longest
 
 
 def _insert_segments(

@@ -273,12 +273,45 @@ def strip_site_name(title: str, site_names: list[str]) -> str:
     return title[start:end].strip() if 0 <= start < end else title
 
 
-def _headings(tree: HtmlElement) -> list[str]:
+# A logo or site title set as an h1 ("<h1 class="logo"><a href="/">Site</a></h1>").
+_SITE_MARK_CLASS = re.compile(r"logo|brand|masthead|site-?(?:title|name)", re.IGNORECASE)
+
+
+def _names_the_site(heading: HtmlElement, site_names: list[str], page_url: str | None) -> bool:
+    """Whether an h1 is the site's name rather than a headline: its text is a site name, it links
+    to the home page, or it (or what it holds) is marked as the logo."""
+    text = _squashed(heading.text_content())
+    if text and text in {_squashed(name) for name in site_names}:
+        return True
+    for element in heading.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if _SITE_MARK_CLASS.search(" ".join(filter(None, (element.get("class"), element.get("id"))))):
+            return True
+        if element.tag == "a" and (href := element.get("href")) is not None and _is_home(href, page_url):
+            return True
+    return False
+
+
+def _is_home(href: str, page_url: str | None) -> bool:
+    """Whether a link goes to the site's home page ("/", "https://www.site/", "/index.html")."""
+    href = href.strip()
+    if not href or href.startswith("#"):
+        return False
+    target = urlsplit(urljoin(page_url, href) if page_url else href)
+    if target.query or target.path.strip("/") not in ("", "index.html", "index.php"):
+        return False
+    host = (target.hostname or "").removeprefix("www.")
+    return not page_url or not host or host == (urlsplit(page_url).hostname or "").removeprefix("www.")
+
+
+def _headings(tree: HtmlElement, site_names: list[str], url: str | None) -> list[HtmlElement]:
+    """The page's h1 elements that may be the article's headline (not the site's name)."""
     found = []
     for element in tree.iter("h1"):
         text = clean_text(element.text_content())
-        if text and len(text) > 3:
-            found.append(text)
+        if text and len(text) > 3 and not _names_the_site(element, site_names, url):
+            found.append(element)
         if len(found) >= 5:
             break
     return found
@@ -545,31 +578,69 @@ def _urgent_marker(text: str | None) -> str | None:
     return _urgent_word(_MARKER_END.split(text.strip(), maxsplit=1)[0])
 
 
-def _header_badge(tree: HtmlElement) -> str | None:
-    """A breaking/urgent badge next to the article's headline (same header, not a page ticker)."""
-    for heading in tree.iter("h1"):
-        container = heading.getparent()
-        for _ in range(2):
-            if container is None:
-                break
-            for element in container.iter():
-                if element is heading or not isinstance(element.tag, str):
-                    continue
-                marker = " ".join(filter(None, (element.get("class"), element.get("id"))))
-                names_urgency = bool(_URGENT_CLASS.search(marker))
-                if not names_urgency and not _NOTICE_CLASS.search(marker):
-                    continue
-                if any(
-                    _TICKER_CLASS.search(" ".join(filter(None, (a.get("class"), a.get("id")))))
-                    for a in [element, *element.iterancestors()]
-                    if a is not container and container in a.iterancestors()
-                ):
-                    continue
-                text = clean_text(element.text_content())
-                if text and len(text) <= 40 and (names_urgency or _urgent_word(text)):
-                    return text
-            container = container.getparent()
-        break
+def _headline_element(tree: HtmlElement, headings: list[HtmlElement], title: str | None) -> HtmlElement | None:
+    """The element that shows the chosen title: the h1 (else an h2 or h3) whose text it is, else
+    the first h1 that may be the headline."""
+    if title:
+        for element in itertools.chain(headings, tree.iter("h2", "h3")):
+            if clean_text(element.text_content()) == title:
+                return element
+    return headings[0] if headings else None
+
+
+# Page chrome a badge can sit in when it is not around the headline.
+_CHROME_TAGS = {"nav", "aside", "footer", "header", "marquee"}
+
+
+def _links_a_story(element: HtmlElement, badge: HtmlElement) -> bool:
+    """Whether ``element`` holds, beside the badge, a link whose text reads as a headline: a bar
+    of headlines (a ticker, whatever its class)."""
+    for link in element.iter("a"):
+        if link is badge or badge in link.iterancestors() or link in badge.iterancestors():
+            continue
+        text = clean_text(link.text_content()) or ""
+        if len(text.split()) >= 4 or len(text) >= 12:
+            return True
+    return False
+
+
+def _in_page_chrome(badge: HtmlElement, container: HtmlElement, headline: HtmlElement) -> bool:
+    """Whether the badge, inside ``container`` (around the headline), sits in a ticker, a site
+    header or navigation rather than in the article's header."""
+    around_headline = set(headline.iterancestors())
+    for element in (badge, *badge.iterancestors()):
+        if element is container:
+            return False
+        marker = " ".join(filter(None, (element.get("class"), element.get("id"))))
+        if _TICKER_CLASS.search(marker):
+            return True
+        if element not in around_headline and (element.tag in _CHROME_TAGS or _links_a_story(element, badge)):
+            return True
+    return False
+
+
+def _header_badge(headline: HtmlElement | None) -> str | None:
+    """A breaking/urgent badge next to the article's headline: in its parent or grandparent, never
+    beyond the article element, and not in the page's chrome (tickers, site header)."""
+    container = headline.getparent() if headline is not None else None
+    for _ in range(2):
+        if container is None or container.tag in ("body", "html"):
+            break
+        for element in container.iter():
+            if element is headline or not isinstance(element.tag, str):
+                continue
+            marker = " ".join(filter(None, (element.get("class"), element.get("id"))))
+            names_urgency = bool(_URGENT_CLASS.search(marker))
+            if not names_urgency and not _NOTICE_CLASS.search(marker):
+                continue
+            if _in_page_chrome(element, container, headline):
+                continue
+            text = clean_text(element.text_content())
+            if text and len(text) <= 40 and (names_urgency or _urgent_word(text)):
+                return text
+        if container.tag == "article":
+            break
+        container = container.getparent()
     return None
 
 
@@ -681,15 +752,19 @@ def _linked_terms(tree: HtmlElement, kind: str, term_links: list[str]) -> list[s
         return []
 
 
-def _site_name(tree: HtmlElement, meta: dict[str, list[str]], ld: dict[str, Any], domain: str) -> str | None:
+def _declared_site_name(meta: dict[str, list[str]], ld: dict[str, Any]) -> str | None:
+    """The site name the publisher declares (meta tags, the JSON-LD publisher)."""
+    publisher = ld.get("publisher")
+    name = _first(meta, "og:site_name", "application-name", "twitter:site") or (
+        clean_text(publisher.get("name")) if isinstance(publisher, dict) else None
+    )
+    return (name.lstrip("@") or None) if name else None
+
+
+def _site_name(tree: HtmlElement, declared: str | None, domain: str) -> str | None:
     """The declared site name; else the part of <title> that looks like a domain ("News - site.com")
     or the page's domain."""
-    publisher = ld.get("publisher")
-    name = (
-        _first(meta, "og:site_name", "application-name", "twitter:site")
-        or (clean_text(publisher.get("name")) if isinstance(publisher, dict) else None)
-        or clean_text(extract_sitename(tree))
-    )
+    name = declared or clean_text(extract_sitename(tree))
     if name:
         return name.lstrip("@") or None
     return domain or None
@@ -767,18 +842,21 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     ld = json_ld_article(tree) or {}
 
     domain = unicode_host((urlsplit(url).hostname or "") if url else "").removeprefix("www.")
-    site_name = _site_name(tree, meta, ld, domain)
-    site_names = [s for s in (site_name, domain, domain.split(".")[0]) if s]
+    declared_site_name = _declared_site_name(meta, ld)
+    site_name = _site_name(tree, declared_site_name, domain)
+    domain_names = [domain, domain.split(".")[0]] if domain else []
+    site_names = [s for s in (site_name, *domain_names) if s]
 
     title_tag = None
     for element in tree.iter("title"):
         title_tag = clean_text(element.text_content())
         break
-    headings = _headings(tree)
+    # trafilatura's guess of the site name is often the headline: only declared names count here
+    headings = _headings(tree, [s for s in (declared_site_name, *domain_names) if s], url)
     title_sources = {
         "ld": _unescaped(ld.get("headline")) or _unescaped(ld.get("name")),
         "og": _first(meta, "og:title", "dc.title"),
-        "h1": headings[0] if headings else None,
+        "h1": clean_text(headings[0].text_content()) if headings else None,
         "tw": _first(meta, "twitter:title"),
         "tt": title_tag,
     }
@@ -836,7 +914,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         if marker := _urgent_marker(candidate):
             urgent_signal = f"headline:{marker}"
             break
-    if urgent_signal is None and (badge := _header_badge(tree)):
+    if urgent_signal is None and (badge := _header_badge(_headline_element(tree, headings, title))):
         urgent_signal = f"header_badge:{badge}"
     if urgent_signal is None:
         for tag in (*tags_clean, *categories_clean):
