@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from workers.models import Article, ExtractionInfo, SourcePosition
-from workers.stages.article import article_id_for, content_hash, domain_of
+from workers.stages.article import article_id_for, content_hash
+from workers.urlnorm import domain_of
 
 PARAGRAPHS = [
     "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "

@@ -23,7 +23,8 @@ from workers.replay import ReplayMarker
 from workers.retry import Retrying, until_done
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore, ArticleVersion
-from workers.stages.article import build_article, domain_of
+from workers.stages.article import build_article
+from workers.urlnorm import domain_of
 from workers.stages.deadletter import dead_letter
 from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractionOptions

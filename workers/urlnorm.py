@@ -85,3 +85,10 @@ def url_digest(url: str) -> str:
     """The first 32 hex digits of the URL's SHA-256: article ids (of canonical URLs) and the keys
     of page outcomes (of URLs as crawled)."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+def domain_of(url: str) -> str:
+    """The outlet: the host without "www.", in one spelling whether the URL has it in punycode
+    (a crawled URL) or in Unicode (a canonical one), so that chrome statistics, domain indexes,
+    page metadata and alert rules agree on it."""
+    return unicode_host(urlsplit(url).hostname or "").removeprefix("www.")

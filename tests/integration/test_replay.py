@@ -54,7 +54,7 @@ from workers.replay import (
 )
 from workers.settings import Settings
 from workers.sinks.redis_store import page_key
-from workers.stages.article import domain_of
+from workers.urlnorm import domain_of
 from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration

@@ -195,7 +195,7 @@ def test_story_rules_do_not_match_articles_and_article_rules_do_not_match_storie
 
 
 def test_a_rule_names_an_internationalised_outlet_in_punycode_too():
-    # the article's domain is in Unicode (workers.stages.article.domain_of)
+    # the article's domain is in Unicode (workers.urlnorm.domain_of)
     rules = (
         "  - {id: outlet, kind: article, match: {domains: [xn--mgbh0fb.xn--wgbh1c]}}\n"
         "  - {id: story, kind: breaking_story, match: {min_outlets: 2, within_minutes: 30, domains: [xn--mgbh0fb.xn--wgbh1c, b.example]}}\n"

@@ -3,8 +3,9 @@ from trafilatura.utils import load_html
 
 from workers import PIPELINE_VERSION
 from workers.models import crawled_url
-from workers.stages.article import article_id_for, canonical_url, content_hash, domain_of
+from workers.stages.article import article_id_for, canonical_url, content_hash
 from workers.stages.metadata import extract_page_metadata
+from workers.urlnorm import domain_of
 
 
 def test_same_host_canonical_link_is_the_identity():

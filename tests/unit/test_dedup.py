@@ -26,7 +26,7 @@ from datasketch import MinHash
 from workers.dedup import minhash, stories
 from workers.dedup.index import DF_DAY_S, DedupConfig, DedupDecision, DedupIndex, Status
 from workers.models import Article
-from workers.stages.article import domain_of
+from workers.urlnorm import domain_of
 from workers.textnorm import MATCHED_CHARS, normalize, token_lines, tokenize, word_count
 from workers.urlnorm import registrable_domain
 

@@ -123,7 +123,7 @@ def test_the_example_file_is_valid_and_explained(tmp_path):
 
 @pytest.mark.parametrize("outlet", ["xn--mgbh0fb.xn--wgbh1c", "مثال.مصر"])
 def test_rule_domains_take_the_spelling_of_article_domains(outlet):
-    # articles name an internationalised outlet in Unicode (workers.stages.article.domain_of)
+    # articles name an internationalised outlet in Unicode (workers.urlnorm.domain_of)
     text = f"""
 version: 1
 rules:

@@ -21,11 +21,12 @@ from workers.alerts.rules import RuleKind
 from workers.feed import page_from_html_file
 from workers.models import MAX_HEADERS, DeadLetter, RawPage, SourcePosition
 from workers.settings import Settings
-from workers.stages.article import article_id_for, build_article, content_hash, domain_of
+from workers.stages.article import article_id_for, build_article, content_hash
 from workers.stages.deadletter import dead_letter
 from workers.stages.decode import OLDEST_FETCH, decode_message
 from workers.stages.extract import ExtractedDocument
 from workers.stages.outcome import Dropped, Failed, Kept
+from workers.urlnorm import domain_of
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SOURCE = SourcePosition(topic="pages.raw", partition=0, offset=7)

@@ -153,7 +153,7 @@ def _terms(values: list[str] | None) -> tuple[Term, ...]:
 
 
 def _domains(values: list[str] | None) -> frozenset[str]:
-    """In the spelling of article domains (:func:`workers.stages.article.domain_of`): a rule may
+    """In the spelling of article domains (:func:`workers.urlnorm.domain_of`): a rule may
     name an internationalised outlet in punycode or in Unicode."""
     return frozenset(unicode_host(value) for value in values or ())
 

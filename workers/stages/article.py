@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.stages.decode import DecodedPage
 from workers.stages.extract import EXTRACTOR_VERSION, ExtractedDocument
-from workers.urlnorm import normalized_url, unicode_host, url_digest
+from workers.urlnorm import domain_of, normalized_url, unicode_host, url_digest
 
 
 def canonical_url(page_url: str, declared_canonical: str | None) -> str:
@@ -91,14 +91,6 @@ def build_article(
             recovered_paragraphs=document.recovered_paragraphs,
         ),
     )
-
-
-def domain_of(url: str) -> str:
-    """The outlet: the host without "www.", in one spelling whether the URL has it in punycode
-    (a crawled URL) or in Unicode (a canonical one), so that chrome statistics, domain indexes and
-    alert rules agree on it."""
-    host = _host(url)
-    return host[4:] if host.startswith("www.") else host
 
 
 def _host(url: str) -> str:

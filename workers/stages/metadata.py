@@ -40,7 +40,7 @@ from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import extract_catstags, extract_sitename
 
 from workers.models import _MAX_URL_CHARS
-from workers.urlnorm import normalized_url, unicode_host
+from workers.urlnorm import domain_of, normalized_url
 
 _ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -841,7 +841,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     meta = _meta(tree)
     ld = json_ld_article(tree) or {}
 
-    domain = unicode_host((urlsplit(url).hostname or "") if url else "").removeprefix("www.")
+    domain = domain_of(url) if url else ""
     declared_site_name = _declared_site_name(meta, ld)
     site_name = _site_name(tree, declared_site_name, domain)
     domain_names = [domain, domain.split(".")[0]] if domain else []
