@@ -329,3 +329,43 @@ def test_an_article_disguised_throughout_is_still_the_article() -> None:
     doc = extract(html_text)
     for paragraph in PARAGRAPHS:
         assert _disguised(paragraph) in doc.text
+
+
+def test_a_sentence_naming_a_date_or_a_ticker_entry_led_by_its_time_stays() -> None:
+    sentences = ["The vote is now scheduled for March 12, 2025.", "Doors open at 18:30.",
+                 "<strong>19:32</strong> La policía confirma dos detenidos en el centro de la ciudad."]
+    closing = "The council will publish the full budget and the minutes of the vote on its website next week."
+    doc = extract(page(body="".join(f"<p>{s}</p>" for s in sentences) + f"<p>{closing}</p>"))
+    assert "scheduled for March 12, 2025." in doc.text and "Doors open at 18:30." in doc.text
+    assert "19:32 La policía confirma" in doc.text
+
+
+def test_short_sentences_between_the_paragraphs_of_the_article_stay() -> None:
+    quoted = '<p>"We did it for the fans," <a href="https://twitter.com/coachmartin">Martin</a> wrote.</p>'
+    scorers = '<p><a href="/people/jose-garcia">José García</a> scored twice; <a href="/people/luis-perez">Luis Pérez</a> once.</p>'
+    doc = extract(page(before=f'<div class="body"><p>{PARAGRAPHS[0]}</p>{quoted}{scorers}<p>{PARAGRAPHS[1]}</p></div>'))
+    assert "We did it for the fans" in doc.text and "José García scored twice" in doc.text
+
+
+def test_a_table_of_figures_beside_linked_names_is_the_article() -> None:
+    rows = "".join(f'<tr><td>{i}</td><td><a href="/teams/{i}">Team number {i}</a></td><td>{80 - i}</td></tr>'
+                   for i in range(1, 5))
+    doc = extract(page(body=f"<table>{rows}</table><p>{PARAGRAPHS[0]}</p>"))
+    assert "Team number 3" in doc.text
+
+
+def test_the_article_continued_in_a_segment_with_a_modifier_class_stays() -> None:
+    first = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    rest = ("<p>Der Kanzler zeigte sich dennoch zuversichtlich.</p>"
+            "<p>Eine Einigung sei bis Ostern möglich, sagte er am Abend in Berlin vor Journalisten.</p>")
+    html_text = f"""<!DOCTYPE html><html lang="de"><head><meta charset="utf-8"></head><body>
+<main><article><h1>Klimapaket</h1><div class="story-body"><div class="text-block text-block--first">{first}</div>
+<div class="ad-slot"><span>Anzeige</span></div><div class="text-block">{rest}</div></div></article></main></body></html>"""
+    doc = extract(html_text)
+    assert "Der Kanzler zeigte sich" in doc.text and "Eine Einigung sei bis Ostern" in doc.text
+
+
+def test_a_closing_list_under_its_subheading_and_a_closing_fact_stay() -> None:
+    points = "<h2>Что изменится для водителей</h2><ul><li>платные участки появятся на шести трассах;</li><li>штрафы останутся прежними.</li></ul>"
+    assert "Что изменится для водителей" in extract(page(body=points)).text
+    assert "अंतिम तिथि: 31 मार्च" in extract(page(body="<p>अंतिम तिथि: 31 मार्च</p>")).text

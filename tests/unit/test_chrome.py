@@ -120,3 +120,11 @@ def test_rebasing_keeps_the_answers() -> None:
     assert state.landmark == clock.now
     assert index.decayed_count("site.example", "x") == pytest.approx(2.0, rel=1e-6)
     assert run(index.known_chrome("site.example")) == frozenset({"x"})
+
+
+def test_a_block_whose_figures_change_between_pages_is_data_not_chrome() -> None:
+    yesterday = "سجل سعر الدولار اليوم 50 جنيها للشراء في البنوك"
+    today = "سجل سعر الدولار اليوم 51 جنيها للشراء في البنوك"
+    assert block_hash(yesterday) != block_hash(today)
+    assert block_hash(today) == block_hash("سجل سعر الدولار اليوم ٥١ جنيها للشراء في البنوك")
+    assert normalise_block(yesterday) == normalise_block(today)

@@ -19,7 +19,11 @@ reason, recorded on the article:
   reading words miss it, which is what advertising inserts do; no language writes words so. Only
   as a minority of the body: a site that disguises its whole article against copying keeps it.
 * ``dateline``: a short block that is a date/time line ("12/08 19:32", "Published 18 November
-  2019"): it is metadata (published), not body.
+  2019"): it is metadata (published), not body. Only a block that is almost nothing but the date
+  (``dateline_label_words`` words besides it), or, above the first prose paragraph, where the
+  byline sits, a short line of a few more (``dateline_lead_label_words``: "Posted by X, 5:45 AM
+  PST 11/19/2019"). A sentence that names a date ("Doors open at 18:30.") or a ticker entry
+  led by its time is the article's.
 * ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
 * ``caption``: a short block inside a figure caption or a photo credit.
@@ -39,7 +43,8 @@ reason, recorded on the article:
 * ``attribution_line``: a short "Label: value" line that closes the body and is not a sentence
   ("Photo credits: X", "Filed under: Y", "Short URL: ...", "（責任編輯：Z）"): a note about the
   article (credits, source, editor, tags), not its text. Only a paragraph, never a list item,
-  and only the last kept block: the same shape inside the article is a list of facts.
+  and only the last kept block: the same shape inside the article is a list of facts. A value
+  holding a figure ("Deadline: 31 March") is a fact too: credits name people and sources.
 * ``copyright_line``: a short closing paragraph with a copyright sign among its first words
   ("© 2019 Science X Network", "Copyright © 2023 The Washington Times, LLC."): the site's or the
   agency's notice, not the article. The sign is the same in every language; one in the middle of
@@ -74,9 +79,9 @@ from workers.stages.sourcemap import SourceMap, Span
 _DATE = re.compile(
     r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"  # 08.12.2016, 12/08/16
     r"|\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b"  # 2016-12-08
-    r"|\b\d{1,2}:\d{2}\b"  # 19:32
+    r"|\b\d{1,2}:\d{2}\b(?:\s?[aApP]\.?[mM]\b\.?)?"  # 19:32, 7:32 pm
     r"|\b\d{1,2}/\d{1,2}\b"  # 12/08
-    r"|\b\d{1,2}\.?\s+\w+\.?,?\s+(?:19|20)\d{2}\b"  # 8 December 2016
+    r"|\b\d{1,2}(?:[^\W\d_]{1,2}\b)?\.?\s+\w+\.?,?\s+(?:19|20)\d{2}\b"  # 8 December 2016, 8th December 2016
     r"|\b\w+\.?\s+\d{1,2},?\s+(?:19|20)\d{2}\b"  # December 8, 2016
     r"|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"  # 2016年12月8日
 )
@@ -84,6 +89,11 @@ _DATE = re.compile(
 # an ASCII or full-width colon, and something after it.
 _LABEL_LINE = re.compile(r"^(?=[^:：]*[^\W\d_])[^:：]{1,25}\s?[:：]\s?\S")
 _LATIN = re.compile(r"[A-Za-z]")
+_LETTER = re.compile(r"[^\W\d_]")
+_WORD = re.compile(r"[^\W_]")
+_DIGIT = re.compile(r"\d")
+# a table of fewer rows is a bar of links as often as data
+_DATA_TABLE_MIN_ROWS = 3
 _LOOK_ALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
@@ -139,6 +149,9 @@ class FilterSettings:
     region_min_share: float = 0.3
     region_lead_words: int = 15
     dateline_max_words: int = 12
+    # words of a dateline besides its dates and times, in the body and above its first paragraph
+    dateline_label_words: int = 2
+    dateline_lead_label_words: int = 8
     caption_max_words: int = 30
     cta_max_words: int = 40
     after_article_max_words: int = 150
@@ -259,14 +272,41 @@ def _ends_as_sentence(text: str) -> bool:
     return bool(_SENTENCE_END.search(text, 0, end))
 
 
-def _is_prose_paragraph(block: Block, settings: FilterSettings) -> bool:
-    """A paragraph of the page (``p`` in the source, not a list item or a heading) of at least
-    ``prose_min_words`` words that ends as a sentence ends."""
+def _is_sentence_paragraph(block: Block) -> bool:
+    """A paragraph of the page (``p`` in the source, not a list item or a heading) that ends as a
+    sentence ends."""
     span = block.span
     return (
         span is not None and span.element is not None and span.element.tag == "p" and block.tag == "p"
-        and block.words >= settings.prose_min_words and _ends_as_sentence(block.text)
+        and _ends_as_sentence(block.text)
     )
+
+
+def _is_prose_paragraph(block: Block, settings: FilterSettings) -> bool:
+    """A sentence paragraph (:func:`_is_sentence_paragraph`) of at least ``prose_min_words`` words."""
+    return block.words >= settings.prose_min_words and _is_sentence_paragraph(block)
+
+
+def _is_data_table(element: HtmlElement) -> bool:
+    """A table most of whose rows hold a cell of text without a link (figures beside a linked
+    name: standings, results, prices), not a grid of links."""
+    table = element if element.tag == "table" else next(element.iterancestors("table"), None)
+    if table is None:
+        return False
+    rows = list(table.iter("tr"))
+    with_data = sum(
+        1 for row in rows
+        if any(_WORD.search(cell.text_content()) and next(cell.iter("a"), None) is None for cell in row.iter("td"))
+    )
+    return len(rows) >= _DATA_TABLE_MIN_ROWS and 2 * with_data > len(rows)
+
+
+def _dateline_label_words(text: str) -> int | None:
+    """How many words the block has besides its dates and times (those with a letter), or None
+    when it names no date or time."""
+    if not _DATE.search(text):
+        return None
+    return words(" ".join(token for token in _DATE.sub(" ", text).split() if _LETTER.search(token)))
 
 
 def _is_cta_link(href: str) -> bool:
@@ -288,6 +328,16 @@ def _block_links(block: Block) -> list[str]:
     hrefs = [a.get("href") or "" for a in element.iter("a")]
     hrefs += [a.get("href") or "" for a in element.iterancestors("a")]
     return hrefs
+
+
+def _longest_link_share(block: Block) -> float:
+    """The share of the block's text in its longest link (of its own element, see
+    :func:`_block_links`)."""
+    span = block.span
+    if span is None or span.element is None or not block.text:
+        return 0.0
+    longest = max((len(" ".join(a.text_content().split())) for a in span.element.iter("a")), default=0)
+    return longest / len(block.text)
 
 
 def _main_container(blocks: list[Block], share: float) -> tuple[HtmlElement | None, int | None]:
@@ -329,20 +379,28 @@ def _main_container(blocks: list[Block], share: float) -> tuple[HtmlElement | No
     return best, max(ends) if ends else None
 
 
+def _class_kinds(element: HtmlElement) -> frozenset[str]:
+    """The element's class names without their BEM modifiers ("text-block--first" is a
+    "text-block")."""
+    return frozenset(name.split("--")[0] for name in (element.get("class") or "").split())
+
+
 def _continues(element: HtmlElement, main: HtmlElement, levels: int = 4) -> bool:
     """Whether the element lies in a copy of the article's container: an element with the
-    container's tag and class, under the same ancestor within ``levels`` levels. Sites split the
-    body into segments of identical markup around an advert, a teaser box or an embed (a
-    paragraph written as sentences there is the article continued; a short credit line in the
-    same markup is not, hence only prose paragraphs are kept this way)."""
-    classes = main.get("class")
-    if not classes:
+    container's tag and class names, modifiers aside ("text-block" beside "text-block
+    text-block--first"), under the same ancestor within ``levels`` levels. Sites
+    split the body into segments of the same markup around an advert, a teaser box or an embed
+    (a paragraph written as sentences there is the article continued; a short credit line in
+    the same markup is not, hence only sentences are kept this way, and short ones only between
+    prose paragraphs)."""
+    kinds = _class_kinds(main)
+    if not kinds:
         return False
     near = list(itertools.islice(main.iterancestors(), levels))
     for candidate in (element, *element.iterancestors()):
         if candidate is main:
             return False
-        if candidate.tag == main.tag and candidate.get("class") == classes:
+        if candidate.tag == main.tag and _class_kinds(candidate) == kinds:
             return any(a is b for a in itertools.islice(candidate.iterancestors(), levels) for b in near)
     return False
 
@@ -371,8 +429,12 @@ def apply_filters(
         if b.words >= 30 and (b.span is None or b.span.link_density < 0.3) and b.tag not in ("head",)
     ]
     last_long = max(long_blocks) if long_blocks else len(blocks)
+    first_prose = next((i for i, b in enumerate(blocks) if _is_prose_paragraph(b, settings)), len(blocks))
     late_headings: list[int] = []
     late_calls: list[int] = []
+    # short sentences that stay only between two prose paragraphs of the article that stay: the
+    # reason each goes for otherwise
+    within_prose: dict[int, str] = {}
     main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
     small_print = _minority(
         blocks, lambda b: b.span is not None and b.span.element is not None and _in_small_print(b.span.element),
@@ -391,10 +453,21 @@ def apply_filters(
             block.removed = "teaser_link" if in_line else "teaser_list"
             continue
         if span is not None and span.link_density >= settings.link_dense and not (
-            span.link_density < settings.prose_link_dense and _is_prose_paragraph(block, settings)
+            span.element is not None and block.tag == "table" and _is_data_table(span.element)
         ):
-            block.removed = "link_dense"
-            continue
+            if span.link_density >= settings.prose_link_dense or not _is_sentence_paragraph(block):
+                block.removed = "link_dense"
+                continue
+            if not _is_prose_paragraph(block, settings):
+                # a short sentence naming linked people or places is the article's between its
+                # prose; one whose link is most of it ("Read our <a>live coverage</a>.") or a call
+                # to follow a profile is a promotion
+                if _longest_link_share(block) >= settings.link_dense or any(
+                    _is_cta_link(href) for href in _block_links(block)
+                ):
+                    block.removed = "link_dense"
+                    continue
+                within_prose[index] = "link_dense"
         if region is not None and (
             (span is not None and span.start >= region[1])
             # before the region: the standfirst (lead) sits there too; only short blocks go
@@ -411,8 +484,11 @@ def apply_filters(
             # a URL printed as text (the canonical or image address of a print or meta block)
             block.removed = "url_line"
             continue
-        if settings.datelines and block.words <= settings.dateline_max_words and block.tag in ("p", "head") \
-                and _DATE.search(block.text):
+        if settings.datelines and block.words <= settings.dateline_max_words and block.tag in ("p", "head") and (
+            label := _dateline_label_words(block.text)
+        ) is not None and label <= (
+            settings.dateline_lead_label_words if index < first_prose else settings.dateline_label_words
+        ):
             block.removed = "dateline"
             continue
         if span is not None and span.element is not None:
@@ -439,22 +515,28 @@ def apply_filters(
         if settings.contact_cta and block.words <= settings.cta_max_words and any(
             _is_cta_link(href) for href in _block_links(block)
         ):
-            if not _is_prose_paragraph(block, settings):
+            if not _is_sentence_paragraph(block):
                 block.removed = "contact_cta"
                 continue
             # a sentence linking an address or a profile: the article's, unless it closes it
-            late_calls.append(index)
+            if _is_prose_paragraph(block, settings):
+                late_calls.append(index)
+            else:
+                within_prose[index] = "contact_cta"
         if (
             main is not None and main_end is not None and span is not None and span.element is not None
             and block.words <= settings.after_article_max_words and span.start >= main_end
             and not (span.element is main or any(a is main for a in span.element.iterancestors()))
-            and not (_is_prose_paragraph(block, settings) and _continues(span.element, main))
         ):
-            block.removed = "after_article"
-            continue
+            if not (_is_sentence_paragraph(block) and _continues(span.element, main)):
+                block.removed = "after_article"
+                continue
+            if not _is_prose_paragraph(block, settings):
+                within_prose[index] = "after_article"
 
     # a heading after the last long paragraph is a widget's ("Comments", "Most read") unless a
-    # paragraph of the article that stays comes after it (a subheading over short paragraphs)
+    # paragraph of the article that stays comes after it (a subheading over short paragraphs), or
+    # a list that stays (a closing list of points: a widget's list is links, and went)
     # ("Email the author at ...", "Follow us on ...": the calls to action close the article too)
     calls = set(late_calls)
     last_prose = max(
@@ -464,8 +546,12 @@ def apply_filters(
         ),
         default=-1,
     )
+    kept_prose = [i for i, b in enumerate(blocks) if not b.removed and _is_prose_paragraph(b, settings)]
+    for index, reason in within_prose.items():
+        if not blocks[index].removed and not (kept_prose and kept_prose[0] < index < kept_prose[-1]):
+            blocks[index].removed = reason
     for index in late_headings:
-        if not blocks[index].removed and index > last_prose:
+        if not blocks[index].removed and index > last_prose and not _heads_a_kept_list(blocks, index):
             blocks[index].removed = "widget_heading"
     for index in late_calls:
         if not blocks[index].removed and index > last_prose:
@@ -475,6 +561,16 @@ def apply_filters(
         _mark_closing_note(blocks, lambda block: _is_copyright_line(block, settings), "copyright_line")
     if settings.attribution_line:
         _mark_closing_note(blocks, lambda block: _is_attribution_line(block, settings), "attribution_line")
+
+
+def _heads_a_kept_list(blocks: list[Block], heading: int) -> bool:
+    """Whether list items that stay follow the heading, before the next heading."""
+    for block in blocks[heading + 1:]:
+        if block.tag == "head":
+            return False
+        if block.tag == "item" and not block.removed:
+            return True
+    return False
 
 
 def _mark_closing_note(blocks: list[Block], is_note: Callable[[Block], bool], reason: str) -> None:
@@ -493,9 +589,13 @@ def _is_copyright_line(block: Block, settings: FilterSettings) -> bool:
 
 def _is_attribution_line(block: Block, settings: FilterSettings) -> bool:
     text = " ".join(block.text.split())
+    label = _LABEL_LINE.match(text)
     return (
         block.tag == "p" and block.words <= settings.attribution_max_words
-        and _LABEL_LINE.match(text) is not None and not _ends_as_sentence(text)
+        and label is not None and not _ends_as_sentence(text)
+        # a figure in the value makes it a fact of the article ("Deadline: 31 March", "Price: 20 €"),
+        # not a credit
+        and not _DIGIT.search(text, label.end() - 1)
     )
 
 

@@ -13,8 +13,10 @@ compared with statistics that every worker shares through Redis.
 
 Normalisation before hashing folds what varies between two renderings of one chrome block:
 Unicode compatibility forms and case, Arabic diacritics, tatweel and letter variants (أ إ آ → ا,
-ى → ي, ة → ه), digits of any script (a date or a counter in a block does not make it new), and
-punctuation and white space.
+ى → ي, ة → ه), digits of any script (to ASCII), and punctuation and white space. The hash keeps
+the digits' values: a block whose figures change from page to page is data (today's exchange
+rate in a daily report's lead), not chrome, and must not match yesterday's.
+``normalise_block`` (title and repeat matching within one page) folds the values too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640
 _ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"})
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
+_DIGIT = re.compile(r"\d")
 
 # Blocks shorter than this (normalised characters) carry too little to be recognised alone:
 # "Share", "1", "|". They are still hashed (a widget heading like "Comments" is chrome), but a
@@ -39,17 +42,25 @@ MIN_BLOCK_CHARS = 1
 _DIGEST_BYTES = 8
 
 
-def normalise_block(text: str) -> str:
-    """The matching form of a block: what two renderings of the same chrome have in common."""
+def _normalise(text: str) -> str:
+    """Compatibility forms, case, Arabic marks and letter variants, punctuation and white space
+    folded; digits of every script written in ASCII."""
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _ARABIC_MARKS.sub("", text).translate(_ARABIC_LETTERS)
-    text = _DIGITS.sub("0", text)
+    text = _DIGIT.sub(lambda digit: str(unicodedata.digit(digit.group())), text)
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
+def normalise_block(text: str) -> str:
+    """The matching form of a block: what two renderings of the same block have in common, a
+    date or a counter in it aside."""
+    return _DIGITS.sub("0", _normalise(text))
+
+
 def block_hash(text: str) -> str | None:
-    """A short stable hash of the block's normalised text, or None for a block with no words."""
-    normal = normalise_block(text)
+    """A short stable hash of the block's normalised text, figures included, or None for a block
+    with no words."""
+    normal = _normalise(text)
     if len(normal) < MIN_BLOCK_CHARS:
         return None
     return hashlib.blake2b(normal.encode("utf-8"), digest_size=_DIGEST_BYTES).hexdigest()

@@ -6,10 +6,13 @@ are recognised here by structure and links, in any language, never by their word
 
 * **Teaser lists.** At least ``min_items`` sibling elements of the same kind (same tag and
   class) that each point somewhere else (a link to a distinct URL) and each *look like a teaser*:
-  short, and either mostly link text, or led by a linked headline, or cut off with an ellipsis
-  right before a link ("…more", "continue reading"). A body paragraph with an inline link is
-  none of these: its text is long, it does not start with the link, and it is a ``<p>``, which is
-  never an item here.
+  short, and either mostly link text, or led by a linked headline that stands as a line of its
+  own (the summary after it is a separate text, not the same sentence carrying on: "<a>Anna
+  Berg</a> said the deal..." is a list of facts), or cut off with an ellipsis right before a
+  link ("…more", "continue reading"). A table row or cell counts only when it is nothing but
+  links: a table whose rows link a name among their figures (standings, results) is data.
+  Paragraphs (``<p>``) count only by the ellipsis, and only as a run of ``min_items``
+  consecutive siblings cut off so: a body paragraph with an inline link does not end in one.
 * **Link lines.** A short block that is a link with at most a short label in front of it
   ("Read more: <headline>", "اقرأ أيضا: <headline>").
 
@@ -36,7 +39,12 @@ _BLOCK_CHILDREN = frozenset(
 )
 _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
 _ELLIPSIS = re.compile(r"(?:\.{2,}|…)\s*$")
+_TABLE_ITEMS = frozenset({"tr", "td"})
+# What may stand between a headline link and the summary after it ("<a>Headline</a> – summary",
+# "<a>Headline</a>. Summary"): a separator or the end of the headline's sentence.
+_HEADLINE_ENDS = "-–—|•·/.!?。！？؟۔।"
 # Scripts written without spaces between words: count characters, not words, for them.
+_WORD_CHARS = re.compile(r"[\W_]+")
 _NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
 
 
@@ -88,6 +96,18 @@ def _signature(element: HtmlElement) -> tuple[str, str]:
     return element.tag, classes
 
 
+def _stands_alone(anchor: HtmlElement, item: HtmlElement) -> bool:
+    """Whether the link is a line of its own in the item: no text carries its sentence on after
+    it (up to the block element that holds it), unless behind a separator or a full stop."""
+    node = anchor
+    while node is not item and node.tag not in _BLOCK_CHILDREN:
+        tail = (node.tail or "").strip()
+        if tail:
+            return tail[0] in _HEADLINE_ENDS
+        node = node.getparent()
+    return True
+
+
 def _is_teaser_item(item: HtmlElement, settings: TeaserSettings) -> str | None:
     """The item's target URL if it looks like a teaser, else None."""
     text = _text(item)
@@ -96,12 +116,26 @@ def _is_teaser_item(item: HtmlElement, settings: TeaserSettings) -> str | None:
     links = _links(item)
     if not links:
         return None
+    if item.tag == "p":
+        return _cut_before_link(text, links)
+    if item.tag in _TABLE_ITEMS:
+        linked = "".join(link_text for _, _, link_text in links)
+        return links[0][1] if len(_WORD_CHARS.sub("", linked)) >= len(_WORD_CHARS.sub("", text)) else None
     link_chars = sum(len(link_text) for _, _, link_text in links)
     if link_chars >= settings.link_item_density * len(text):
         return links[0][1]
-    for _anchor, target, link_text in links:
-        if _words(link_text) >= settings.min_headline_words and text.startswith(link_text[:40]):
+    for anchor, target, link_text in links:
+        if (
+            _words(link_text) >= settings.min_headline_words and text.startswith(link_text[:40])
+            and _stands_alone(anchor, item)
+        ):
             return target
+    return _cut_before_link(text, links)
+
+
+def _cut_before_link(text: str, links: list[tuple[HtmlElement, str, str]]) -> str | None:
+    """The last link's target when the item's text is cut off with an ellipsis at that link
+    ("summary… <a>more</a>", "<a>headline…</a>"), else None."""
     _, last_target, last_text = links[-1]
     before = text[: len(text) - len(last_text)] if text.endswith(last_text) else None
     if before is not None and _ELLIPSIS.search(before):
@@ -144,6 +178,7 @@ def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings, holders: set[
         for child in parent:
             if isinstance(child.tag, str) and child.tag in ITEM_TAGS:
                 groups[_signature(child)].append(child)
+        doomed.extend(_paragraph_teasers(parent, settings, holders))
         for members in groups.values():
             if sum(1 for member in members if member in holders) < settings.min_items:
                 continue
@@ -162,6 +197,25 @@ def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings, holders: set[
             continue
         seen.add(id(element))
         found.append(element)
+    return found
+
+
+def _paragraph_teasers(parent: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement]) -> list[HtmlElement]:
+    """The runs of at least ``min_items`` consecutive paragraphs of the parent that are each cut
+    off with an ellipsis at a link to a distinct URL (the teasers of a "related" box that a site
+    lays out as bare paragraphs after the article's own)."""
+    found: list[HtmlElement] = []
+    run: list[tuple[HtmlElement, str]] = []
+    for child in (*parent, None):
+        if child is not None and not isinstance(child.tag, str):
+            continue
+        target = _is_teaser_item(child, settings) if child is not None and child.tag == "p" and child in holders else None
+        if target:
+            run.append((child, target))
+            continue
+        if len(run) >= settings.min_items and len({target for _, target in run}) >= settings.min_items:
+            found.extend(paragraph for paragraph, _ in run)
+        run = []
     return found
 
 
