@@ -147,6 +147,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         # one line: a YAML error spans several
         print(f"wirefeed: invalid alert rules: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    try:
+        if problem := _redis_eviction_problem(settings, settings.redis_timeout_s):
+            # Said, not refused: the worker works, only the once-only guarantees weaken, and the
+            # readiness probe (wirefeed check) fails on it.
+            log.error("Redis at %s: %s", settings.redis_address, problem)
+    except redis.RedisError:
+        pass  # Redis is away: the pipeline waits for it, as for any outage
     ensure_topics(settings)
     faust_worker(create_app(settings, log_level=args.log_level), settings, args.log_level).execute_from_commandline()
     return 0
@@ -216,6 +223,11 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
     unreachable = localstack.unreachable_services(settings, timeout_s=args.timeout)
     for problem in unreachable:
         print(f"unreachable: {problem}")
+    misconfigured = [] if any(settings.redis_address in problem for problem in unreachable) else [
+        problem for problem in [_redis_eviction_problem(settings, args.timeout)] if problem
+    ]
+    for problem in misconfigured:
+        print(f"misconfigured: Redis at {settings.redis_address}: {problem}")
     try:
         RulesFile.from_settings(settings)
         invalid = []
@@ -223,9 +235,21 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
         invalid = exc.problems
     for problem in invalid:
         print(f"invalid alert rules: {' '.join(problem.split())}")
-    if not unreachable and not invalid:
+    if not unreachable and not misconfigured and not invalid:
         print("ok")
-    return 1 if unreachable or invalid else 0
+    return 1 if unreachable or misconfigured or invalid else 0
+
+
+def _redis_eviction_problem(settings: Settings, timeout_s: float) -> str | None:
+    from workers.sinks.redis_store import eviction_policy_problem
+
+    client = redis.Redis.from_url(
+        settings.redis_url.get_secret_value(), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+    )
+    try:
+        return eviction_policy_problem(client)
+    finally:
+        client.close()
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:

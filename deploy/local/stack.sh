@@ -395,6 +395,8 @@ logfile "${redis_log}"
 dir "${redis_dir}/data"
 appendonly yes
 appendfsync everysec
+# full, refuse writes (the workers wait) rather than drop keys: README, "Redis"
+maxmemory-policy noeviction
 EOF
     log "redis: starting on 127.0.0.1:${redis_port}, log ${redis_log}"
     # daemonize: redis forks, writes the pid file itself and removes it on a clean exit.

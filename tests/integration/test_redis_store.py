@@ -192,3 +192,23 @@ async def test_a_resend_the_topic_refuses_is_taken_over_by_a_replay_of_its_write
     await store.release(resend)  # the topic refused it for good
     replay_copy = article_from(90, **EVENING)  # the evening's record, copied by a replay
     assert (await store.save(replay_copy, now=NOW)).needs_publish
+
+
+async def test_a_publication_date_years_ahead_does_not_keep_the_article_at_the_top_of_the_indexes(
+    settings: Settings, redis_client
+):
+    """A CMS that writes the wrong year (2099): trimming drops the lowest scores, so such an id
+    stayed first in "newest articles" queries for good, after its article had expired."""
+    store = ArticleStore.from_settings(redis_client, settings)
+    wrong_year = article_from(1).model_copy(update={"published_at": datetime(2099, 1, 1, tzinfo=UTC)})
+    local_tomorrow = article_from(2).model_copy(
+        update={"article_id": "b" * 32, "published_at": datetime(2026, 11, 22, 23, 30, tzinfo=UTC)}
+    )
+    for article in (wrong_year, local_tomorrow):
+        await store.save(article, now=NOW)
+    fetched = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    scores = dict(await redis_client.zrange(store.time_index_key, 0, -1, withscores=True))
+    assert scores[wrong_year.article_id.encode()] == (fetched.timestamp() + 86400)
+    assert scores[local_tomorrow.article_id.encode()] == local_tomorrow.published_at.timestamp()  # within the day
+    domain_scores = dict(await redis_client.zrange(store.domain_index_key(wrong_year.domain), 0, -1, withscores=True))
+    assert domain_scores == scores

@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka.errors import CoordinatorNotAvailableError
 
+from tests.worker_harness import PrivateRedis
 from workers import SAMPLE_PAGES, cli, localstack, replay
 from workers.app import create_app
 from workers.settings import Settings
@@ -265,6 +266,7 @@ def coordinator_loading(monkeypatch: pytest.MonkeyPatch) -> type[BrokerLoadingIt
     monkeypatch.setattr(BrokerLoadingItsCoordinator, "coordinator_requests", 0)
     monkeypatch.setattr(BrokerLoadingItsCoordinator, "unavailable", 2)
     monkeypatch.setattr(redis.Redis, "ping", lambda client: True)
+    monkeypatch.setattr(redis.Redis, "info", lambda client, section=None: {"maxmemory_policy": "noeviction"})
     return BrokerLoadingItsCoordinator
 
 
@@ -387,3 +389,25 @@ def test_rules_check_reads_a_private_webhook_as_the_workers_of_the_settings_do(
     assert cli.main(["rules", "check", "--no-secrets", str(path)]) == (0 if allowed else 1)
     out = capsys.readouterr().out
     assert out.startswith(f"{path}: valid\n" if allowed else f"{path}: INVALID (1 problem(s))\n"), out
+
+
+@pytest.mark.parametrize(("policy", "ready"), [("noeviction", True), ("volatile-lru", False), ("allkeys-lru", False)])
+def test_check_fails_on_a_redis_that_evicts_keys_when_full(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, ready: bool
+):
+    """Under any eviction policy a full Redis drops keys with a TTL, the once-only alert ledger's
+    among them, and alerts fire again: managed Redis services often default to volatile-lru."""
+    server = PrivateRedis(tmp_path / "redis").start()
+    try:
+        redis.Redis(port=server.port).config_set("maxmemory-policy", policy)
+        monkeypatch.setenv("WIREFEED_REDIS_URL", server.url)
+        monkeypatch.setattr(localstack, "unreachable_services", lambda settings, timeout_s: [])
+        assert cli.main(["check", "--timeout", "2"]) == (0 if ready else 1)
+    finally:
+        server.stop()
+    out = capsys.readouterr().out
+    expected = "ok\n" if ready else (
+        f"misconfigured: Redis at 127.0.0.1:{server.port}: maxmemory-policy is {policy}: when Redis is full it "
+        "evicts keys, the once-only alert ledger's too, and alerts fire again; set it to noeviction\n"
+    )
+    assert out == expected

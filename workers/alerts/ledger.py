@@ -2,7 +2,7 @@
 
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
-| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s`` after the last time it matched (it fired, or would have): longer than the ``pages.raw`` replay window, so a replay never fires again, and renewed while its subject goes on |
+| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s`` after the last time it matched a changed article (it fired, or would have; an unchanged re-crawl, which matches nothing, does not renew it): longer than the ``pages.raw`` replay window, so a replay never fires again, and renewed while its subject changes |
 | ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered``, written by ``workers.alerts.webhooks.DeliveryQueue`` | ``webhook_marker_ttl_days`` |
 | ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
 

@@ -5,7 +5,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 | key | type | content | TTL |
 | --- | --- | --- | --- |
 | ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again) | ``article_ttl_days``, renewed on every sighting |
-| ``{p}:idx:time`` | sorted set | article ids scored by publication time (fetch time when the page has none), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
+| ``{p}:idx:time`` | sorted set | article ids scored by :func:`index_score`: publication time (fetch time when the page has none, at most a day after the fetch), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
 
@@ -15,8 +15,9 @@ percent-encoded path), which is also what the ``url`` field holds: a page dead-l
 message was parsed and the same URL crawled again later share one record.
 
 Indexes are scored by publication time, not by arrival, so that a replay writes the same bytes and
-old pages replayed today sort where they belong. They are bounded by count; an index member whose
-article record has already expired is possible for a while, and readers skip ids whose hash is gone.
+old pages replayed today sort where they belong. They are bounded by count, not by the articles'
+lifetime: an id stays until the cap pushes it out, after its article record expired, and readers
+skip ids whose hash is gone (README: size the caps to the article TTL times the daily rate).
 
 A write replaces the stored article only when it comes from a newer crawl, or from the same crawl
 with a newer pipeline version or changed content, all inside one Lua script: a redelivery or
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import redis
 import redis.asyncio as aioredis
 
 from workers.models import Article, SourcePosition, crawled_url
@@ -206,6 +208,41 @@ def connect(settings: Settings) -> aioredis.Redis:
     )
 
 
+# What Redis does when full. Any other policy evicts keys with a TTL (volatile-*) or any key
+# (allkeys-*): the once-only alert ledger among them, so an alert fires again, and dedup state, so
+# a copy is published as new. Under noeviction a full Redis refuses writes (OOM), which the
+# pipeline waits out as an outage, and a script's writes are all or nothing.
+REQUIRED_EVICTION_POLICY = "noeviction"
+
+
+def eviction_policy_problem(client: redis.Redis) -> str | None:
+    """Why this Redis may lose wirefeed's keys when full (its ``maxmemory-policy``), or None. A
+    Redis that does not say (INFO refused by an ACL) is taken at its word: None."""
+    try:
+        policy = client.info("memory").get("maxmemory_policy")
+    except redis.ResponseError:
+        return None
+    if policy is None or policy == REQUIRED_EVICTION_POLICY:
+        return None
+    return (
+        f"maxmemory-policy is {policy}: when Redis is full it evicts keys, the once-only alert "
+        f"ledger's too, and alerts fire again; set it to {REQUIRED_EVICTION_POLICY}"
+    )
+
+
+# How far after its fetch a page's publication time may be and still order the indexes: an outlet
+# dates in its own zone, up to 14 hours ahead of UTC. A CMS's wrong year (2099) would otherwise
+# stay at the top of the indexes for good, since trimming takes the lowest scores.
+_PUBLISHED_AHEAD_OF_FETCH = timedelta(days=1)
+
+
+def index_score(article: Article) -> float:
+    """Where the article sorts in the time and domain indexes: its publication time (its fetch
+    time when it has none), at most a day after its fetch."""
+    published = article.published_at or article.fetched_at
+    return min(published, article.fetched_at + _PUBLISHED_AHEAD_OF_FETCH).timestamp()
+
+
 def page_key(prefix: str, url: str) -> str:
     """The key of a page URL's last outcome (the demo and the tests read it too)."""
     return f"{prefix}:page:{url_digest(crawled_url(url))}"
@@ -262,7 +299,7 @@ class ArticleStore:
         return f"{self._prefix}:idx:domain:{domain}"
 
     async def save(self, article: Article, *, now: datetime) -> SavedArticle:
-        score = (article.published_at or article.fetched_at).timestamp()
+        score = index_score(article)
         result, published, writer = await self._save(
             keys=[self.article_key(article.article_id), self.time_index_key, self.domain_index_key(article.domain)],
             args=[
