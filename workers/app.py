@@ -19,12 +19,14 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 import faust
 import redis.asyncio as aioredis
-from faust.types import TP
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, ProducerT
 
 from workers import logs
 from workers.acks import consume_in_offset_order, revoke
@@ -73,10 +75,25 @@ class TopicPublisher:
         await pending
 
 
+class _IdempotentProducer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer, idempotent outside transactions too.
+
+    Faust turns idempotence on only in a transaction, and aiokafka retries a request that timed
+    out or met a leader failover: a write the broker had made is then made again, a duplicate on
+    ``articles`` or ``alerts``. Idempotent, the broker drops a retry it already has."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "enable_idempotence": True}
+
+
 class _App(faust.App):
-    """faust.App with the worker's part in rebalances and stops (workers/acks.py)."""
+    """faust.App with the worker's part in rebalances and stops (workers/acks.py), and an
+    idempotent producer."""
 
     _stop_deadline: threading.Timer | None = None
+
+    def _new_producer(self) -> ProducerT:
+        return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
     async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Faust's consumer has just forgotten the revoked partitions' acknowledgements and

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 from kafka import KafkaProducer
@@ -123,14 +124,15 @@ def require_topic(settings: Settings, topic: str) -> None:
         admin.close()
 
 
-def make_producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(
-        **kafka_client_options(settings),
-        compression_type=None if settings.compression == "none" else settings.compression,
-        max_request_size=settings.max_message_bytes,
-        acks="all",
-        linger_ms=20,
-    )
+def make_producer(settings: Settings, **options: Any) -> KafkaProducer:
+    """wirefeed's kafka-python producer; ``options`` (KafkaProducer's keywords) replace its defaults."""
+    defaults = {
+        "compression_type": None if settings.compression == "none" else settings.compression,
+        "max_request_size": settings.max_message_bytes,
+        "acks": "all",
+        "linger_ms": 20,
+    }
+    return KafkaProducer(**kafka_client_options(settings), **(defaults | options))
 
 
 def produce(

@@ -27,6 +27,10 @@ records older than ``alert_max_record_age_s`` (alerts are for news as it arrives
   ``alert_error``), and the copy is replayed again under the new replay's marker.
 * The plan is fixed before the first copy (end offsets included), so replaying a topic into
   itself terminates.
+* A record the topic accepted is copied whatever its size before compression (only the broker's
+  limit, on the compressed batch, applies); one whose copy is refused for its size (the replay's
+  headers took it over the limit) is named, skipped, and makes the replay incomplete (exit 3), as
+  records that retention deleted do.
 
 The plan comes from kafka-python: ``offsets_for_times`` for a time range (the first offset at or
 after each bound), ``beginning_offsets``/``end_offsets`` to clamp to what the log still holds.
@@ -46,7 +50,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import OffsetOutOfRangeError
+from kafka.errors import MessageSizeTooLargeError, OffsetOutOfRangeError
 
 from workers.feed import make_producer, require_topic
 from workers.kafka_clients import kafka_client_options
@@ -55,6 +59,14 @@ from workers.settings import Settings
 REPLAY_HEADER = "wirefeed-replay"
 REPLAY_ALERTS_HEADER = "wirefeed-replay-alerts"
 _MARKER_HEADERS = frozenset({REPLAY_HEADER, REPLAY_ALERTS_HEADER})
+# The replay producer's max_request_size. A producer compares a record's size *before* compression
+# with it; the broker compares the compressed batch with the topic's max.message.bytes. A record
+# in the log passed the broker's check but may be far larger uncompressed (a crawler with a higher
+# client limit: a 46 MB page zstd'd under 32 MiB), so the replay leaves the size to the broker as
+# far as kafka-python lets it: the same setting caps a request's compressed batches, which must
+# stay under the broker's socket.request.max.bytes (100 MiB by default). A record larger still
+# is refused by the producer, and counted like one the broker refuses.
+REPLAY_MAX_REQUEST_BYTES = 96 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,15 +206,17 @@ class Progress:
         self,
         total: int,
         *,
-        out: TextIO = sys.stderr,
+        out: TextIO | None = None,
         log_interval_s: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = total
         self.done = 0
         self.deleted = 0
-        self._out = out
-        self._tty = out.isatty()
+        self.too_large = 0
+        # sys.stderr as it is now, not as it was at import (a test's capture replaces it)
+        self._out = out if out is not None else sys.stderr
+        self._tty = self._out.isatty()
         self._interval_s = 0.2 if self._tty else log_interval_s
         self._monotonic = monotonic
         self._started = monotonic()
@@ -217,6 +231,13 @@ class Progress:
         """``n`` planned records that retention deleted before they could be copied: no longer to
         be done, and said at once (and on every line after), not only in the summary."""
         self.deleted += n
+        self._show()
+
+    def refuse(self, record: TooLarge) -> None:
+        """A record too large to copy: named at once on a line of its own, counted on every line after."""
+        self.too_large += 1
+        clear = "\r\033[K" if self._tty else ""
+        self._out.write(f"{clear}{record.describe()}\n")
         self._show()
 
     def finish(self) -> None:
@@ -236,7 +257,11 @@ class Progress:
         remaining = max(0, self.total - self.done - self.deleted)
         eta = str(timedelta(seconds=round(remaining / rate))) if rate > 0 else "?"
         line = f"{self.done}/{self.total} ({share}) {rate:,.0f} rec/s ETA {eta}"
-        return f"{line}; {self.deleted} deleted by retention before they could be copied" if self.deleted else line
+        if self.deleted:
+            line += f"; {self.deleted} deleted by retention before they could be copied"
+        if self.too_large:
+            line += f"; {self.too_large} too large to copy"
+        return line
 
     def _show(self) -> None:
         self._shown = self._monotonic()
@@ -248,12 +273,27 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class TooLarge:
+    """A record whose copy was refused for its size, by the broker (over the topic's
+    max.message.bytes once compressed, the replay headers included) or by the producer."""
+
+    partition: int
+    offset: int
+    refused_by: str
+
+    def describe(self) -> str:
+        return f"partition {self.partition} offset {self.offset}: too large to copy, refused by {self.refused_by}"
+
+
+@dataclass(frozen=True, slots=True)
 class FeedResult:
     copied: int
     skipped_replays: int
     seconds: float
     deleted: tuple[PartitionRange, ...]
     """Planned offsets that retention deleted before they could be copied."""
+    too_large: tuple[TooLarge, ...]
+    """Records not copied because their copy was refused for its size."""
 
     @property
     def deleted_by_retention(self) -> int:
@@ -273,7 +313,8 @@ def feed(
     """Copy the planned records into topic ``into``; returns once the broker acknowledged all.
     Copies of earlier replays are skipped unless ``include_replays``; then they are copied with
     this replay's marker instead of theirs. Planned records that retention deletes before they are
-    read are counted (``deleted``), and the copy goes on from the oldest record still there."""
+    read are counted (``deleted``), and the copy goes on from the oldest record still there; so does
+    it past a record whose copy is refused for its size (``too_large``)."""
     started = time.monotonic()
     pending = {TopicPartition(plan.topic, r.partition): r for r in plan.ranges if r.count > 0}
     consumer = KafkaConsumer(
@@ -285,11 +326,35 @@ def feed(
         max_partition_fetch_bytes=2 * settings.max_message_bytes,
         fetch_max_bytes=2 * settings.max_message_bytes,
     )
-    producer = make_producer(settings)
+    producer = make_producer(
+        settings,
+        max_request_size=max(REPLAY_MAX_REQUEST_BYTES, settings.max_message_bytes),
+        # kafka-python 3.0's idempotent producer (its default) takes a batch the broker refuses
+        # as too large for a fatal error and fails every record sent after it: one record too
+        # large would end the replay. Not idempotent, a retry may copy a record twice, which the
+        # pipeline's idempotent writes absorb; one request in flight keeps each partition's order.
+        enable_idempotence=False,
+        max_in_flight_requests_per_connection=1,
+    )
     bucket = TokenBucket(rate) if rate is not None else None
     failures: list[BaseException] = []
     deleted: list[PartitionRange] = []
-    copied = skipped = 0
+    too_large: list[TooLarge] = []
+    reported = copies = skipped = 0
+
+    def refused_or_failed(partition: int, offset: int, error: BaseException) -> None:
+        # On the producer's I/O thread; reported to the progress by the loop below.
+        if isinstance(error, MessageSizeTooLargeError):
+            too_large.append(TooLarge(partition, offset, f"the broker ({into}'s max.message.bytes)"))
+        else:
+            failures.append(error)
+
+    def report_too_large() -> None:
+        nonlocal reported
+        while reported < len(too_large):
+            progress.refuse(too_large[reported])
+            reported += 1
+
     try:
         consumer.assign(list(pending))
         for tp, planned in pending.items():
@@ -313,16 +378,25 @@ def feed(
                     else:
                         if bucket is not None:
                             bucket.take()
-                        producer.send(
-                            into,
-                            key=record.key,
-                            value=record.value,
-                            headers=[h for h in headers if h[0] not in _MARKER_HEADERS] + marker.headers(),
-                            timestamp_ms=record.timestamp,
-                            partition=record.partition if into == plan.topic else None,
-                        ).add_errback(failures.append)
-                        copied += 1
+                        copies += 1
+                        try:
+                            sending = producer.send(
+                                into,
+                                key=record.key,
+                                value=record.value,
+                                headers=[h for h in headers if h[0] not in _MARKER_HEADERS] + marker.headers(),
+                                timestamp_ms=record.timestamp,
+                                partition=record.partition if into == plan.topic else None,
+                            )
+                        except MessageSizeTooLargeError:
+                            too_large.append(TooLarge(
+                                record.partition, record.offset,
+                                f"the producer (over {producer.config['max_request_size']} bytes before compression)",
+                            ))
+                        else:
+                            sending.add_errback(refused_or_failed, record.partition, record.offset)
                     progress.advance()
+            report_too_large()
             if failures:
                 raise failures[0]
             # Done with a partition at its planned end; the position, not the last record, says
@@ -331,13 +405,20 @@ def feed(
                 del pending[tp]
             consumer.pause(*[tp for tp in consumer.assignment() if tp not in pending])
         producer.flush()
+        report_too_large()
         if failures:
             raise failures[0]
     finally:
         producer.close()
         consumer.close()
         progress.finish()
-    return FeedResult(copied=copied, skipped_replays=skipped, seconds=time.monotonic() - started, deleted=tuple(deleted))
+    return FeedResult(
+        copied=copies - len(too_large),
+        skipped_replays=skipped,
+        seconds=time.monotonic() - started,
+        deleted=tuple(deleted),
+        too_large=tuple(too_large),
+    )
 
 
 def _skip_deleted(
@@ -471,11 +552,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         where = ", ".join(f"partition {r.partition}: offsets {r.start}..{r.end}" for r in result.deleted)
         summary += (
             f"; {result.deleted_by_retention} planned record(s) deleted by retention before they could be copied "
-            f"({where}): replay incomplete"
+            f"({where})"
         )
+    if result.too_large:
+        where = ", ".join(f"partition {r.partition} offset {r.offset}" for r in result.too_large)
+        summary += f"; {len(result.too_large)} record(s) too large to copy into {into} ({where})"
+    if result.deleted or result.too_large:
+        summary += ": replay incomplete"
     print(summary)
     # Not 0: the range asked for was not reprocessed in full, and a script or a Job running the
     # replay must be able to tell. Not 1 or 2 either (Kafka unreachable, a wrong argument):
-    # everything still in the log was copied, and running it again would copy it all again; the
-    # same distinction as rsync's 24 for files that vanished before they could be transferred.
-    return 3 if result.deleted else 0
+    # everything else was copied, and running it again would copy it all again; the same
+    # distinction as rsync's 24 for files that vanished before they could be transferred.
+    return 3 if result.deleted or result.too_large else 0

@@ -4,7 +4,7 @@ broker's default partition count and the broker's 1 MB message limit; neither is
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -22,6 +22,8 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str]
+    sources: dict[str, str] = field(default_factory=dict)
+    """The setting (environment variable) each config derived from one comes from."""
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -37,11 +39,18 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"max.message.bytes": limit, "retention.ms": str(14 * DAY_MS), "compression.type": "producer"},
         ),
         # Compacted: the latest version of each article (key = article id) is the topic's state,
-        # so a newsroom tool can rebuild its view from offset 0.
+        # so a newsroom tool can rebuild its view from offset 0. Deleted too, after the time Redis
+        # keeps an article: the pipeline never writes a tombstone, so compaction alone would keep
+        # every article ever made (and the records of ids a new pipeline version no longer
+        # makes) for ever. Rebuilt from offset 0, the topic gives every article still in Redis.
         TopicSpec(
             settings.topic_articles,
             settings.articles_partitions,
-            {"max.message.bytes": limit, "cleanup.policy": "compact", "compression.type": "producer"},
+            {
+                "max.message.bytes": limit, "cleanup.policy": "compact,delete",
+                "retention.ms": str(round(settings.article_ttl_days * DAY_MS)), "compression.type": "producer",
+            },
+            {"retention.ms": "WIREFEED_ARTICLE_TTL_DAYS"},
         ),
         TopicSpec(
             settings.topic_dlq,
@@ -66,7 +75,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
         ),
     ]
-    return [TopicSpec(spec.name, spec.partitions, spec.config | durability) for spec in specs]
+    sources = {"max.message.bytes": "WIREFEED_MAX_MESSAGE_BYTES", "min.insync.replicas": "WIREFEED_REPLICATION_FACTOR"}
+    return [TopicSpec(spec.name, spec.partitions, spec.config | durability, sources | spec.sources) for spec in specs]
 
 
 def ensure_topics(settings: Settings) -> list[str]:
@@ -112,8 +122,11 @@ def _report_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
             value = held.get(key, {}).get("value")
             if value != wanted:
                 # Altering it is the operator's call (it may be deliberate); this says how.
+                # kafka-configs.sh takes a list value (cleanup.policy) in brackets.
+                quoted = f"[{wanted}]" if "," in wanted else wanted
+                source = f" ({spec.sources[key]})" if key in spec.sources else ""
                 log.warning(
-                    "topic %s has %s=%s, settings say %s (kafka-configs.sh --alter --entity-type topics "
+                    "topic %s has %s=%s, settings say %s%s (kafka-configs.sh --alter --entity-type topics "
                     "--entity-name %s --add-config %s=%s)",
-                    spec.name, key, value, wanted, spec.name, key, wanted,
+                    spec.name, key, value, wanted, source, spec.name, key, quoted,
                 )

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import io
 import json
+import random
 import threading
 import time
 from collections import Counter
@@ -23,8 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from contract import assert_valid
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import SecretStr
 from worker_harness import (
     WorkerProcess,
@@ -205,6 +209,111 @@ def test_a_topic_to_copy_into_that_does_not_exist_is_refused_before_anything_is_
         ]
         assert "would copy" not in captured.out
     assert len(read_topic(settings, settings.topic_pages_raw, at_least=1)) == 1
+
+
+async def produce_as_a_crawler(
+    settings: Settings, records: list[Record], *, compression: str | None, max_request_size: int = 1048576
+) -> None:
+    """Records sent to pages.raw's partition 0 the way a crawler's own client sends them (aiokafka
+    here, franz-go or librdkafka in production), with its codec and its size limit."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, compression_type=compression, max_request_size=max_request_size
+    )
+    await producer.start()
+    try:
+        for record in records:
+            await producer.send_and_wait(settings.topic_pages_raw, key=record.key, value=record.value, partition=0)
+    finally:
+        await producer.stop()
+
+
+def copies_on_partition_0(settings: Settings, at_least: int) -> list[ConsumerRecord]:
+    records = read_topic(settings, settings.topic_pages_raw, at_least=at_least)
+    return [r for r in records if r.partition == 0 and REPLAY_HEADER in dict(r.headers)]
+
+
+async def test_records_compressed_with_every_codec_a_crawler_may_use_are_replayed(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+):
+    # The topic keeps each batch as its producer compressed it (compression.type=producer);
+    # snappy is franz-go's default.
+    ensure_topics(settings)
+    codecs = ["gzip", "snappy", "lz4", "zstd"]
+    for n, codec in enumerate(codecs):
+        await produce_as_a_crawler(settings, [page(n)], compression=codec)
+
+    assert run(settings, cli("--partition", "0")) == 0
+    assert f"copied {len(codecs)} record(s)" in capsys.readouterr().out
+    copies = copies_on_partition_0(settings, at_least=2 * len(codecs))
+    assert [(r.key, r.value) for r in copies] == [(page(n).key, page(n).value) for n in range(len(codecs))]
+
+
+def incompressible_record(settings: Settings, *, room: int) -> Record:
+    """A record ``room`` bytes under the topic's limit uncompressed, of random bytes that no codec
+    makes smaller."""
+    key, target = b"https://outlet0.example/incompressible", settings.max_message_bytes - room
+    value = random.Random(7).randbytes(target)
+    value = value[: len(value) - (DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []) - target)]
+    assert target - 4 <= DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []) <= target
+    return Record(key, value)
+
+
+async def sizes_a_crawler_may_send(settings: Settings) -> list[Record]:
+    """On pages.raw's partition 0: a page, one three times the topic's limit before compression
+    (a crawler whose client allows it, zstd, which the broker accepts: only the compressed batch
+    counts), one whose copy is over the limit (the replay's headers on a record just under it,
+    which a crawler that does not compress sent), a page."""
+    story = " ".join(PARAGRAPHS)
+    html = f"<html><body>{story * (3 * settings.max_message_bytes // len(story))}</body></html>"
+    url = "https://outlet1.example/big"
+    big = Record(url.encode(), json.dumps({"url": url, "fetched_at": "2026-11-22T09:00:00Z", "html": html}).encode())
+    assert len(big.value) > 3 * settings.max_message_bytes - len(story)
+    near_the_limit = incompressible_record(settings, room=32)
+    crawler_limit = 8 * settings.max_message_bytes
+    await produce_as_a_crawler(settings, [page(0), big], compression="zstd", max_request_size=crawler_limit)
+    await produce_as_a_crawler(settings, [near_the_limit], compression=None, max_request_size=crawler_limit)
+    await produce_as_a_crawler(settings, [page(1)], compression="zstd", max_request_size=crawler_limit)
+    return [page(0), big, near_the_limit, page(1)]
+
+
+async def test_a_record_the_broker_accepted_is_replayed_whatever_its_size_before_compression_and_one_it_refuses_is_named(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+):
+    # 1 MiB topics, so that a record several times the limit stays small for a test.
+    settings = settings.model_copy(update={"max_message_bytes": 1024 * 1024})
+    ensure_topics(settings)
+    records = await sizes_a_crawler_may_send(settings)
+
+    assert run(settings, cli("--partition", "0")) == 3
+    captured = capsys.readouterr()
+    assert "partition 0 offset 2: too large to copy, refused by the broker" in captured.err
+    assert captured.err.splitlines()[-1].endswith("; 1 too large to copy")
+    assert "copied 3 record(s)" in captured.out
+    assert captured.out.rstrip().endswith(
+        f"; 1 record(s) too large to copy into {settings.topic_pages_raw} (partition 0 offset 2): replay incomplete"
+    )
+    copies = copies_on_partition_0(settings, at_least=len(records) + 3)
+    assert [(r.key, r.value) for r in copies] == [(r.key, r.value) for r in records if r is not records[2]]
+
+
+async def test_a_record_too_large_for_the_replay_producer_itself_is_named_and_the_rest_copied(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    settings = settings.model_copy(update={"max_message_bytes": 1024 * 1024})
+    ensure_topics(settings)
+    records = await sizes_a_crawler_may_send(settings)
+    # as if the record three times the limit were larger than REPLAY_MAX_REQUEST_BYTES
+    monkeypatch.setattr("workers.replay.REPLAY_MAX_REQUEST_BYTES", 2 * settings.max_message_bytes)
+
+    assert run(settings, cli("--partition", "0")) == 3
+    captured = capsys.readouterr()
+    assert "partition 0 offset 1: too large to copy, refused by the producer" in captured.err
+    assert captured.out.rstrip().endswith(
+        f"; 2 record(s) too large to copy into {settings.topic_pages_raw} (partition 0 offset 1, partition 0 offset 2): "
+        "replay incomplete"
+    )
+    copies = copies_on_partition_0(settings, at_least=len(records) + 2)
+    assert [(r.key, r.value) for r in copies] == [(r.key, r.value) for r in (records[0], records[3])]
 
 
 @pytest.fixture

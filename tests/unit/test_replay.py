@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.replay import PartitionRange, Progress, ReplayMarker, ReplayPlan, TokenBucket, parse_when
+from workers.replay import PartitionRange, Progress, ReplayMarker, ReplayPlan, TokenBucket, TooLarge, parse_when
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -71,6 +71,25 @@ def test_progress_shows_rate_and_eta_as_lines_when_not_on_a_terminal():
     assert len(lines) == 3  # after 1 s, after 6 s, and at the finish
     assert "\r" not in out.getvalue()
 
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_record_too_large_to_copy_is_named_on_a_line_of_its_own_and_counted_on_every_line_after():
+    clock, out = FakeTime(), Terminal()
+    progress = Progress(10, out=out, monotonic=clock.monotonic)
+    clock.now += 1
+    progress.advance(4)
+    progress.refuse(TooLarge(0, 17, "the broker (pages.raw's max.message.bytes)"))
+    progress.finish()
+    named, progress_after = out.getvalue().split("\n")[:2]
+    # on a terminal the progress line is cleared first, not left in front of the name
+    assert named.endswith(
+        "\033[K\r\033[Kpartition 0 offset 17: too large to copy, refused by the broker (pages.raw's max.message.bytes)"
+    )
+    assert progress_after.endswith("4/10 ( 40.0%) 4 rec/s ETA 0:00:02; 1 too large to copy\033[K")
 
 def test_the_plan_counts_offsets():
     plan = ReplayPlan("pages.raw", (PartitionRange(0, 10, 25), PartitionRange(1, 7, 7)))
