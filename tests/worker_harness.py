@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import redis
+import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import RecordMetadata
@@ -30,6 +31,19 @@ from workers.sinks.redis_store import page_key
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
+# What the platform spends of the grace period outside the worker: delivering the signal, reaping
+# the container (and a slow CI machine's scheduling), so a worker that stops in time stops before it.
+STOP_MARGIN_S = 10.0
+
+
+def termination_grace_period_s() -> float:
+    """The seconds Kubernetes leaves a worker between SIGTERM and SIGKILL."""
+    (deployment,) = yaml.safe_load_all((REPO / "deploy" / "k8s" / "worker-deployment.yaml").read_text())
+    return float(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"])
+
+
+# A worker stops within this after SIGTERM, whatever it has in flight: within the grace period.
+STOP_BOUND_S = termination_grace_period_s() - STOP_MARGIN_S
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -142,6 +156,15 @@ def scrape_metrics(worker: WorkerProcess) -> dict[str, Metric]:
         assert response.headers["Content-Type"].startswith("text/plain; version=")  # the exposition format
         exposed = response.read().decode()
     return {family.name: family for family in text_string_to_metric_families(exposed)}
+
+
+def unacknowledged_gauges(worker: WorkerProcess) -> dict[str, float]:
+    """The pages agent's in-flight gauges on the worker's /metrics."""
+    families = scrape_metrics(worker)
+    return {
+        name: next(sample.value for sample in families[name].samples if sample.labels == {"agent": "pages"})
+        for name in ("wirefeed_unacknowledged", "wirefeed_oldest_unacknowledged_seconds")
+    }
 
 
 def wait_for(

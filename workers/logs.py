@@ -47,6 +47,9 @@ def logging_config(log_format: LogFormat, level: str, *, one_shot: bool = False)
     level_number = logging.getLevelName(level.upper())
     formatter: dict[str, Any] = {"()": JsonFormatter} if log_format == "json" else {"format": _TEXT}
     loggers = {name: {"level": max(logging.WARNING, level_number)} for name in _QUIET_LOGGERS}
+    # aiokafka logs every request it sends at DEBUG, with its bytes: a SASL PLAIN authentication
+    # holds the password in the clear.
+    loggers["aiokafka.conn"] = {"level": max(logging.INFO, level_number)}
     if one_shot:
         # kafka-python logs nothing at CRITICAL
         loggers["kafka"] = {"level": logging.CRITICAL}

@@ -200,6 +200,20 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: SecretStr) -> SecretStr:
+        # Parsed here, once, with a message that never quotes it: unparsed, its first use raised
+        # "Port could not be cast to integer value as '<the password up to its />'" (readiness
+        # probe output, pod events) for a password with an unencoded / # ? or @.
+        try:
+            urlsplit(value.get_secret_value()).port
+        except ValueError:
+            raise ValueError(
+                "redis_url does not parse as a URL: percent-encode the characters / # ? @ and : in the password"
+            ) from None
+        return value
+
     @field_validator("redis_prefix")
     @classmethod
     def _no_colon_in_prefix(cls, value: str) -> str:

@@ -44,6 +44,29 @@ async def test_redis_and_memory_give_the_same_answers_on_the_same_history(
     assert await in_redis.known_chrome("a.example")  # the scenario does produce chrome
 
 
+async def test_redis_rebases_the_weights_as_memory_does(redis_client: aioredis.Redis, settings: Settings) -> None:
+    """The scenario of test_rebasing_keeps_the_answers (tests/unit/test_chrome.py) on both indexes:
+    the rebase leaves the answers unchanged, so the stored landmark and scores are what show it ran."""
+    chrome = ChromeIndexSettings(min_pages=2, min_share=0.0, half_life_days=0.001, ttl_days=10_000)
+    clock = Clock()
+    in_redis = RedisChromeIndex(redis_client, settings.redis_prefix, chrome, clock=clock)
+    in_memory = MemoryChromeIndex(chrome, clock=clock)
+    for index in (in_redis, in_memory):
+        await index.observe("site.example", "p0", ["x"])
+    clock.now += chrome.half_life_s * 45  # 45 half-lives: the weights pass 2**40 and get rebased
+    for page in ("p1", "p2"):
+        for index in (in_redis, in_memory):
+            await index.observe("site.example", page, ["x"])
+    blocks, _pages, meta = in_redis.keys("site.example")
+    remembered = in_memory._domains["site.example"]  # noqa: SLF001 - the stored weights are the point of the test
+    assert remembered.landmark == clock.now
+    assert float(await redis_client.hget(meta, "landmark")) == pytest.approx(remembered.landmark, abs=1e-6)
+    assert await redis_client.zscore(blocks, "x") == pytest.approx(remembered.blocks["x"], rel=1e-9)
+    assert remembered.blocks["x"] == pytest.approx(2.0, rel=1e-6)
+    assert float(await redis_client.hget(meta, "pages")) == pytest.approx(remembered.pages_score, rel=1e-9)
+    assert await in_redis.known_chrome("site.example") == await in_memory.known_chrome("site.example") == {"x"}
+
+
 async def test_key_layout_bounds_and_expiry(redis_client: aioredis.Redis, settings: Settings) -> None:
     chrome = ChromeIndexSettings(min_pages=2, min_share=0.0, max_blocks=30, max_pages=10, ttl_days=1)
     index = RedisChromeIndex(redis_client, settings.redis_prefix, chrome)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from worker_harness import (
+    STOP_BOUND_S,
     WorkerProcess,
     committed_offsets,
     outcomes_for,
@@ -17,6 +17,7 @@ from worker_harness import (
     slow_page,
     stored_values,
     sync_redis,
+    unacknowledged_gauges,
     wait_for,
     wait_for_outcomes,
     wait_until_handled,
@@ -31,9 +32,6 @@ from workers.topics import ensure_topics
 pytestmark = pytest.mark.integration
 
 MB = 1024 * 1024
-# A worker stops within this after SIGTERM, whatever it has in flight: far below the grace
-# period of deploy/k8s/worker-deployment.yaml and docker-compose.yml (60 s, then SIGKILL).
-STOP_BOUND_S = 15.0
 
 
 def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_path: Path):
@@ -110,7 +108,10 @@ def test_sigterm_does_not_wait_for_the_pages_in_flight_and_the_next_worker_proce
             lambda: committed_offsets(settings, settings.topic_pages_raw) == first_slow,
             timeout_s=120, what="the fast pages committed", worker=worker,
         )
-        time.sleep(2)
+        wait_for(
+            lambda: unacknowledged_gauges(worker)["wirefeed_unacknowledged"] == 6,
+            timeout_s=60, what="the six slow pages in flight", worker=worker,
+        )
         code, took = worker.terminate(timeout_s=STOP_BOUND_S)
         assert code == 0, f"exit code {code} {took:.1f} s after SIGTERM:\n{worker.log_tail()}"
         assert not outcomes_for(client, settings, records[1:4] + records[5:], metas[1:4] + metas[5:]), (
@@ -166,12 +167,12 @@ def test_a_stop_that_the_broker_holds_up_ends_at_the_deadline(settings: Settings
         sent = produce(settings, records)
         wait_for_outcomes(client, settings, records, sent, worker=worker)
         wait_until_handled(worker, settings.topic_pages_raw, timeout_s=60)
-        code, took = worker.terminate(timeout_s=STOP_DEADLINE_S + 15)
+        code, took = worker.terminate(timeout_s=STOP_BOUND_S)
     finally:
         worker.kill()
     log = worker.log_path.read_text(errors="replace")
     assert code == 70, f"exit code {code} {took:.1f} s after SIGTERM:\n{worker.log_tail()}"
-    assert STOP_DEADLINE_S <= took < STOP_DEADLINE_S + 15
+    assert took >= STOP_DEADLINE_S
     assert f"did not stop within {STOP_DEADLINE_S:g} s" in log
 
 

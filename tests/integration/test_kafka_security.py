@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,8 +36,6 @@ USER = "wirefeed"
 # was told to is refused.
 PASSWORDS = {"PLAIN": "pw-7f3c9e2a-plain", "SCRAM-SHA-512": "pw-51c0a9d7-scram"}
 WRONG_PASSWORD = "pw-0d41b8c6-wrong"
-# kafka-python waits 30 s for a broker that does not let it in: a refusal must come well before.
-REFUSED_WITHIN_S = 10.0
 
 
 PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL", "SSL")
@@ -252,12 +249,10 @@ def test_every_client_works_through_each_secured_listener(
 
 
 def refusal_of(call: Callable[[Settings], object], settings: Settings) -> Exception:
-    """What ``call(settings)`` raised, checked to have come well before kafka-python's 30 s."""
-    started = time.monotonic()
+    """What ``call(settings)`` raised (a refusal waited out to kafka-python's timeout would be a
+    KafkaTimeoutError, which the callers' checks of the class tell apart)."""
     with pytest.raises(Exception) as raised:
         call(settings)
-    elapsed = time.monotonic() - started
-    assert elapsed < REFUSED_WITHIN_S, f"{type(raised.value).__name__} after {elapsed:.1f} s: {raised.value}"
     return raised.value
 
 

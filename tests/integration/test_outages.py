@@ -38,15 +38,16 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.producer.future import RecordMetadata
 from pydantic import SecretStr
 from worker_harness import (
+    STOP_BOUND_S,
     PrivateRedis,
     WorkerProcess,
     committed_offsets,
     outcomes_for,
     page_status,
     read_topic,
-    scrape_metrics,
     slow_page,
     sync_redis,
+    unacknowledged_gauges,
     wait_for,
     wait_for_outcomes,
     wait_until_handled,
@@ -65,9 +66,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 # Longer than the consumer session of the test stack (6 s) and many commit intervals.
 OUTAGE_S = 8.0
-# A worker stops within this after SIGTERM, whatever it has in flight: far below the grace
-# period of deploy/k8s/worker-deployment.yaml and docker-compose.yml (60 s, then SIGKILL).
-STOP_BOUND_S = 15.0
 # Below the 16 KiB batches of the worker's producer, far above a dead letter without its original
 # (~2 KB) or a common article (< 4 KB compressed), far below the records refused here.
 SMALL_LIMIT = 20_000
@@ -172,15 +170,6 @@ def scrapinghub_records(count: int) -> list[Record]:
     return list(records_from_paths(
         sorted((BENCH / "scrapinghub").glob("*.html"))[:count], base_url="https://bench.wirefeed.invalid/scrapinghub/"
     ))
-
-
-def unacknowledged_gauges(worker: WorkerProcess) -> dict[str, float]:
-    """The pages agent's in-flight gauges on the worker's /metrics."""
-    families = scrape_metrics(worker)
-    return {
-        name: next(sample.value for sample in families[name].samples if sample.labels == {"agent": "pages"})
-        for name in ("wirefeed_unacknowledged", "wirefeed_oldest_unacknowledged_seconds")
-    }
 
 
 @contextmanager

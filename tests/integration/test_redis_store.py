@@ -4,14 +4,14 @@ page's outcome when its records are handled out of order."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from contract import assert_valid
 
 from workers.models import SourcePosition
 from workers.settings import Settings
-from workers.sinks.redis_store import ArticleStore, ArticleVersion, SaveResult
+from workers.sinks.redis_store import ArticleStore, ArticleVersion, SaveResult, index_score
 from workers.stages.article import build_article
 from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractedDocument
@@ -212,3 +212,22 @@ async def test_a_publication_date_years_ahead_does_not_keep_the_article_at_the_t
     assert scores[local_tomorrow.article_id.encode()] == local_tomorrow.published_at.timestamp()  # within the day
     domain_scores = dict(await redis_client.zrange(store.domain_index_key(wrong_year.domain), 0, -1, withscores=True))
     assert domain_scores == scores
+
+
+async def test_the_indexes_keep_only_their_capped_number_of_newest_articles(settings: Settings, redis_client):
+    capped = settings.model_copy(update={"time_index_max_articles": 3, "domain_index_max_articles": 3})
+    store = ArticleStore.from_settings(redis_client, capped)
+    # published one hour apart, saved out of order: the cap keeps the newest, not the last saved
+    articles = [
+        article_from(hours_ago).model_copy(
+            update={"article_id": f"{hours_ago:032x}", "published_at": NOW - timedelta(hours=hours_ago)}
+        )
+        for hours_ago in (1, 4, 0, 3, 2)
+    ]
+    for article in articles:
+        assert (await store.save(article, now=NOW)).result is SaveResult.NEW
+    newest = sorted(articles, key=index_score, reverse=True)[:3]
+    expected = {article.article_id.encode(): index_score(article) for article in newest}
+    assert len(set(expected.values())) == 3  # distinct scores: which three are the newest is not a tie
+    for index in (store.time_index_key, store.domain_index_key(articles[0].domain)):
+        assert dict(await redis_client.zrange(index, 0, -1, withscores=True)) == expected, index

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,9 +34,6 @@ from workers.topics import ensure_topics
 pytestmark = pytest.mark.integration
 
 MB = 1024 * 1024
-# From the first member's revocation to the new member's assignment: a join and a sync (about a
-# second), far below the session and rebalance timeouts a wait for pages in flight runs into.
-REBALANCE_BOUND_S = 15.0
 PAGE = (Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages" / "ar-cnn-syria-clashes.html").read_text()
 
 
@@ -118,11 +114,12 @@ def revocations(worker: WorkerProcess) -> int:
 
 def test_a_worker_joining_gets_partitions_without_waiting_for_the_pages_in_flight(settings: Settings, tmp_path: Path):
     # A slow page needs minutes (30000 paragraphs): each runs until the extraction timeout, set
-    # longer than the second worker takes to start. The rebalance waited for every page in flight
+    # longer than the second worker takes to start and join (about 20 s on two busy CPUs, so
+    # 60 s leaves room for a slower machine). The rebalance waited for every page in flight
     # (for its whole group: nobody consumes meanwhile) until the broker gave up on the old member,
     # and the old member's pages, still running, were processed a second time by the new one.
     settings = settings.model_copy(update={
-        "pages_raw_partitions": 4, "max_html_bytes": 24 * MB, "extraction_timeout_s": 45.0, "commit_interval_s": 0.5,
+        "pages_raw_partitions": 4, "max_html_bytes": 24 * MB, "extraction_timeout_s": 60.0, "commit_interval_s": 0.5,
     })
     ensure_topics(settings)
     # empty pages at the heads: dropped before extraction, whatever the slow pages keep busy
@@ -151,15 +148,13 @@ def test_a_worker_joining_gets_partitions_without_waiting_for_the_pages_in_fligh
         joins = revocations(first)
         second.start()
         wait_for(lambda: revocations(first) > joins, timeout_s=120, what="the rebalance to begin", worker=second)
-        began = time.monotonic()
         split = wait_for(
             lambda: [assigned_partitions(worker, settings.topic_pages_raw) for worker in workers]
             if assigned_partitions(second, settings.topic_pages_raw) else None,
             timeout_s=120, what="partitions for the new worker", worker=second, interval_s=0.1,
         )
-        took = time.monotonic() - began
-        assert took < REBALANCE_BOUND_S, f"the rebalance took {took:.1f} s"
-        assert not outcomes_for(client, settings, records[1::2], metas[1::2]), "a slow page finished before: nothing to test"
+        # A rebalance that waited for the pages in flight ends only once they ended (their timeout).
+        assert not outcomes_for(client, settings, records[1::2], metas[1::2]), "the rebalance waited for the slow pages"
         assert split[0] | split[1] == {0, 1, 2, 3} and not split[0] & split[1], split
         assert committed_offsets(settings, settings.topic_pages_raw) == first_slow
 

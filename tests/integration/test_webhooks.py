@@ -51,6 +51,7 @@ from workers.alerts.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     DeliveryQueue,
+    Queued,
     RetryPolicy,
     WebhookDispatcher,
     WebhookSender,
@@ -981,3 +982,40 @@ async def test_an_alert_a_newer_release_stored_with_a_new_field_fires_again_with
     stored = json.loads(await redis_client.hget(key, "json"))
     await redis_client.hset(key, "json", json.dumps({**stored, "priority": "high"}))
     assert await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7") == []
+
+
+async def test_the_alert_stream_is_trimmed_to_about_its_maxlen(settings: Settings, redis_client):
+    """``XADD MAXLEN ~`` drops only whole nodes of the stream's radix tree, and a node holds at most
+    ``stream-node-max-entries`` entries: the stream keeps fewer than maxlen plus that many."""
+    ledger = AlertLedger(redis_client, prefix=settings.redis_prefix, fired_ttl_s=3600, stream_maxlen=2)
+    node_entries = int((await redis_client.config_get("stream-node-max-entries"))["stream-node-max-entries"])
+    fires = 3 * (2 + node_entries)  # far past what any trimming of whole nodes could keep
+    for n in range(fires):
+        assert (await ledger.fire(alert_for("desk", n), source=f"pages.raw/0/{n}")).first_time
+    assert await redis_client.xlen(ledger.stream_key) < 2 + node_entries
+    (_id, newest), = await redis_client.xrevrange(ledger.stream_key, count=1)
+    assert newest[b"alert_id"] == alert_for("desk", fires - 1).alert_id.encode()  # trimmed from the oldest
+
+
+async def test_marking_an_expired_alert_published_does_not_bring_it_back(settings: Settings, redis_client):
+    ledger = AlertLedger(redis_client, prefix=settings.redis_prefix, fired_ttl_s=3600, stream_maxlen=10)
+    alert = alert_for("desk", 1)
+    await ledger.fire(alert, source="pages.raw/0/1")
+    await ledger.mark_published(alert)
+    assert await redis_client.hget(ledger.alert_key(alert.alert_id), "published") == b"1"
+    await redis_client.delete(ledger.alert_key(alert.alert_id))  # its fired_ttl_s ran out
+    await ledger.mark_published(alert)
+    assert not await redis_client.exists(ledger.alert_key(alert.alert_id))
+
+
+async def test_a_webhook_keeps_its_lanes_while_a_delivery_is_queued_for_it(settings: Settings, redis_client):
+    queue = DeliveryQueue.from_settings(redis_client, settings)
+    alert_id = alert_for("desk", 1).alert_id
+    assert await queue.queue(alert_id, "desk", b"{}", now_s=time.time()) is Queued.QUEUED
+    assert await redis_client.smembers(queue.lanes_key) == {b"desk"}
+    assert not await queue.retire("desk")
+    assert await redis_client.smembers(queue.lanes_key) == {b"desk"}
+    (pending,) = await queue.lease_due("desk", now_s=time.time(), limit=10)
+    await queue.delivered(pending)
+    assert await queue.retire("desk")
+    assert await redis_client.smembers(queue.lanes_key) == set()

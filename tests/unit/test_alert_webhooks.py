@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import unicodedata
 import random
 import socket
 from datetime import UTC, datetime, timedelta
@@ -28,8 +29,10 @@ from workers.alerts.messages import (
     read_alert,
     read_letter,
 )
+from workers.alerts.commands import summary
 from workers.alerts.rules import WebhookTarget
 from workers.alerts.webhooks import (
+    _described,
     AttemptResult,
     PublicAddressResolver,
     RefusedAddressError,
@@ -264,3 +267,19 @@ async def test_a_name_is_connected_to_on_its_public_addresses_only():
     rebound = PublicAddressResolver(FixedResolver("169.254.169.254", "::1"))
     with pytest.raises(RefusedAddressError, match=r"hooks.newsroom.example resolves to no public address \(169.254.169.254, ::1\)"):
         await rebound.resolve("hooks.newsroom.example", 443)
+
+
+def test_alerts_tail_prints_no_control_character_of_a_title():
+    """A hostile page's JSON-LD headline "\\u001b]0;…\\u0007\\u001b[2J…" set the terminal's title,
+    cleared it and forged a line in `wirefeed alerts tail`."""
+    line = summary(alert(title="\x1b]0;PWNED\x07\x1b[2J\x1b[31mFAKE: Ceasefire collapses\r"))
+    assert not any(unicodedata.category(character) == "Cc" for character in line)
+    assert "\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31mFAKE: Ceasefire collapses\\r" in line
+
+
+def test_an_attempt_error_names_the_webhooks_origin_not_its_path():
+    """aiohttp's "Connection timeout to host <URL>" put a chat tool's token (in the URL's path)
+    into alerts.dlq's last_error and the logs."""
+    url = "https://hooks.chat.example/services/T0/B0/XYZTOKEN?x=1"
+    error = aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}")
+    assert _described(error, url) == "ConnectionTimeoutError: Connection timeout to host https://hooks.chat.example"

@@ -78,7 +78,11 @@ def test_the_report_tells_wirefeeds_removals_from_what_never_reached_the_body(ca
     ]
 
 
-@pytest.mark.parametrize("page", sorted(SAMPLE_PAGES.glob("*.html")), ids=lambda path: path.name)
+SAMPLE_PAGE_FILES = sorted(SAMPLE_PAGES.glob("*.html"))
+assert SAMPLE_PAGE_FILES, f"no sample pages in {SAMPLE_PAGES}"  # or the test below would check none
+
+
+@pytest.mark.parametrize("page", SAMPLE_PAGE_FILES, ids=lambda path: path.name)
 def test_every_sample_page_decodes_without_damage_and_names_its_address(page: Path):
     """The demo prints each page's text and domain: replacement characters would show as such, and
     a page without a canonical link is named after the demo's placeholder base URL."""

@@ -11,7 +11,7 @@ from trafilatura.utils import load_html
 
 from workers.models import _MAX_URL_CHARS
 from workers.stages import metadata
-from workers.stages.metadata import byline, choose_title, extract_page_metadata, standard_month_names
+from workers.stages.metadata import byline, choose_title, clean_text, extract_page_metadata, standard_month_names
 
 
 def test_the_headline_and_visible_heading_outvote_og_title_copies() -> None:
@@ -334,3 +334,10 @@ def test_a_bar_of_headlines_by_the_headline_is_a_ticker_whatever_its_class() -> 
         "<h1>Council approves the budget</h1><p>The council met on Tuesday.</p></article></body></html>"
     )
     assert extract_page_metadata(tree, "https://harbourtimes.example/a").urgent_signal is None
+
+
+def test_control_characters_of_a_page_never_reach_a_title_or_an_author():
+    """ESC and BEL from a JSON-LD "\u001b" (or an HTML "&#x1b;") reached the title, the alerts
+    and the terminal of whoever printed them."""
+    assert clean_text("\x1b]0;PWNED\x07\x1b[2JFAKE:\x7f Ceasefire\x9b collapses") == "]0;PWNED[2JFAKE: Ceasefire collapses"
+    assert clean_text("Jane\x1b[8m Doe") == "Jane[8m Doe"

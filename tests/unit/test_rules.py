@@ -246,3 +246,19 @@ def test_a_rules_file_that_turns_bad_while_running_leaves_the_last_good_rules_in
     assert ruleset.webhook("desk").url == "https://hooks.newsroom.example/x"
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "is invalid, keeping the rules in force" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        # the schema's pattern refuses the leading space: its message quoted the whole URL
+        "version: 1\nwebhooks: {desk: {url: ' https://wirefeed:HOOKPW-123@hooks.newsroom.example/x', secret: desk}}\n"
+        "rules: [{id: a, kind: article, match: {urgent: true}, deliver: {webhooks: [desk]}}]\n",
+        # a YAML error quoted the line it is on
+        "version: 1\nwebhooks: {desk: {url: https://wirefeed:HOOKPW-123@hooks.newsroom.example/x, secret: [desk}}\n",
+    ],
+)
+def test_a_problem_of_a_webhook_url_never_quotes_its_password(rules: str):
+    with pytest.raises(RulesError) as raised:
+        parse_rules(rules, source="rules.yaml", secret_names=None)
+    assert raised.value.problems and all("HOOKPW" not in problem for problem in raised.value.problems), raised.value.problems

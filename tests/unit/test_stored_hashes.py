@@ -49,6 +49,7 @@ def test_story_term_ids_are_pinned() -> None:
 
 
 def test_band_keys_are_pinned() -> None:
+    # 64-bit BLAKE2b, salted with the band number, of each 4-band x 2-row slice of PROSE's MinHash signature (little-endian uint32)
     assert stored_hashes()["band_keys"] == [
         "53b9739165d3e1bf", "31fb02eb59525253", "9110948256fff043", "5ac952ba2debb84f",
     ]

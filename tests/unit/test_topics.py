@@ -27,7 +27,8 @@ def test_the_web_server_listens_where_the_settings_say(host: str, tmp_path):
     assert app.conf.web_bind == host
 
 
-def test_a_hung_redis_fails_a_call_after_the_timeout_the_settings_give():
+def test_the_redis_client_takes_its_socket_timeouts_from_the_settings():
+    """The options only; a hung Redis failing a call after them is test_outages.py's "hung" case."""
     client = redis_store.connect(Settings(_env_file=None, redis_timeout_s=2.5))
     options = client.connection_pool.connection_kwargs
     assert (options["socket_timeout"], options["socket_connect_timeout"]) == (2.5, 2.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import time
 from collections import Counter
@@ -241,6 +242,9 @@ def _show(fields: dict[bytes, bytes], rules: set[str], as_json: bool, out: TextI
     print(summary(read_alert(fields[b"json"])), file=out, flush=True)
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def summary(alert: Alert) -> str:
     article = alert.article
     when = alert.fired_at.strftime("%Y-%m-%d %H:%M:%S")
@@ -250,4 +254,7 @@ def summary(alert: Alert) -> str:
         else f"[{', '.join(alert.matched_terms)}]" if alert.matched_terms else ""
     )
     flags = " URGENT" if article.urgent else ""
-    return f"{when}  {alert.rule_id}{flags}  {what}  {article.domain} [{article.language or '?'}]  {article.title or ''}  {article.url}"
+    line = f"{when}  {alert.rule_id}{flags}  {what}  {article.domain} [{article.language or '?'}]  {article.title or ''}  {article.url}"
+    # An alert may come from another release, or a title from a page: no control character
+    # reaches the terminal (escape sequences set its title, clear it, forge lines).
+    return _CONTROL_CHARACTER.sub(lambda match: repr(match.group())[1:-1], line)

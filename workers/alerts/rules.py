@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from yarl import URL
 
 from workers.textnorm import normalize, tokenize
@@ -123,10 +123,10 @@ def parse_rules(
     try:
         document = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {exc}"]) from exc
+        raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {_syntax_error(exc)}"]) from exc
     errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        raise RulesError([f"{source}: {_where(e.absolute_path)}: {e.message}" for e in errors])
+        raise RulesError([f"{source}: {_where(e.absolute_path)}: {_schema_problem(e)}" for e in errors])
     ruleset = _build(document)
     problems = _semantic_problems(ruleset, secret_names, allow_private_addresses=allow_private_addresses)
     if problems:
@@ -142,6 +142,24 @@ def load_rules(
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesError([f"{path}: cannot read: {exc}"]) from exc
     return parse_rules(text, source=str(path), secret_names=secret_names, allow_private_addresses=allow_private_addresses)
+
+
+def _syntax_error(exc: ValueError | yaml.YAMLError) -> str:
+    """Where and what, without the line's text: a webhook URL on it may hold a password. (json's
+    messages name a position only.)"""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        return f"{exc.problem} at line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}"
+    return str(exc)
+
+
+def _schema_problem(error: ValidationError) -> str:
+    """The schema's complaint. A webhook URL's is not quoted (jsonschema's message does): it may
+    hold a password, and the message goes to logs, the readiness probe's output and `rules check`."""
+    if not (isinstance(error.instance, str) and list(error.absolute_path)[-1:] == ["url"]):
+        return error.message
+    if error.validator == "pattern":
+        return f"the URL does not match {error.validator_value!r}"
+    return f"the URL fails the schema's {error.validator!r}: {json.dumps(error.validator_value, ensure_ascii=False)}"
 
 
 def _where(path: Collection[object]) -> str:

@@ -239,18 +239,29 @@ class WebhookSender:
         except RefusedAddressError as exc:
             return AttemptResult(None, str(exc)[:_MAX_ERROR_CHARS], refusal="refused_address")
         except aiohttp.InvalidURL as exc:
-            return AttemptResult(None, _described(exc), refusal="rejected")
+            return AttemptResult(None, _described(exc, target.url), refusal="rejected")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return AttemptResult(None, _described(exc))
+            return AttemptResult(None, _described(exc, target.url))
         except Exception as exc:  # noqa: BLE001 - not the network: the same request fails the same way
             # (a host IDNA cannot encode, say). Escaping, it would leave the lease to lapse and the
             # delivery to be taken again, for ever, without a dead letter.
             log.warning("webhook %s: the POST could not be made", target.name, exc_info=True)
-            return AttemptResult(None, _described(exc), refusal="rejected")
+            return AttemptResult(None, _described(exc, target.url), refusal="rejected")
 
 
-def _described(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+def _described(exc: Exception, url: str) -> str:
+    """The error, for dead letters and logs, with the webhook's URL cut to its origin: aiohttp's
+    messages name the whole URL ("Connection timeout to host https://hooks.../T0/B0/token"), and
+    chat-tool webhooks carry their token in the path."""
+    described = f"{type(exc).__name__}: {exc}"
+    try:
+        parsed = URL(url)
+        spellings, origin = {url, str(parsed)}, str(parsed.origin())
+    except ValueError:  # a URL the client could not use: the error names it as written
+        spellings, origin = {url}, "the webhook's URL"
+    for spelling in spellings:
+        described = described.replace(spelling, origin)
+    return described[:_MAX_ERROR_CHARS]
 
 
 def _refuse_private_literal(host: str | None) -> None:

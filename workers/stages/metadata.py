@@ -51,6 +51,9 @@ _ARTICLE_TYPES = {
 # Separators between a headline and the site name in <title> and og:title.
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»/]\s+|\s*[｜：ㅣ]\s*|\s+::\s+|\s*--\s*")
 _ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
+# Control characters that are not white space (ESC, BEL, DEL, C1): a page's title "\x1b]0;...\x07"
+# (from a JSON-LD "\u001b" or an HTML "&#x1b;") would drive the terminal of whoever prints it.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # "Breaking news" in the languages a newsroom feed meets. These are words for the *concept*,
 # used only on the article's own headline, header badge and tags, never to remove text.
 _URGENT_WORDS = (
@@ -108,7 +111,7 @@ class PageMetadata:
 def clean_text(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    text = " ".join(_ZERO_WIDTH.sub("", unicodedata.normalize("NFC", value)).split())
+    text = " ".join(_CONTROL.sub("", _ZERO_WIDTH.sub("", unicodedata.normalize("NFC", value))).split())
     return text or None
 
 
