@@ -39,18 +39,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"max.message.bytes": limit, "retention.ms": str(14 * DAY_MS), "compression.type": "producer"},
         ),
         # Compacted: the latest version of each article (key = article id) is the topic's state,
-        # so a newsroom tool can rebuild its view from offset 0. Deleted too, after the time Redis
-        # keeps an article: the pipeline never writes a tombstone, so compaction alone would keep
-        # every article ever made (and the records of ids a new pipeline version no longer
-        # makes) for ever. Rebuilt from offset 0, the topic gives every article still in Redis.
+        # so a newsroom tool can rebuild its view from offset 0. Never deleted by age: an article
+        # crawled again unchanged is renewed in Redis but not published again, so a time-based
+        # delete would take from the topic articles that Redis still holds. The price: the last
+        # record of every article ever made stays (no tombstone is written), those of ids a new
+        # pipeline version no longer makes included; a reader filters by fetched_at.
         TopicSpec(
             settings.topic_articles,
             settings.articles_partitions,
-            {
-                "max.message.bytes": limit, "cleanup.policy": "compact,delete",
-                "retention.ms": str(round(settings.article_ttl_days * DAY_MS)), "compression.type": "producer",
-            },
-            {"retention.ms": "WIREFEED_ARTICLE_TTL_DAYS"},
+            {"max.message.bytes": limit, "cleanup.policy": "compact", "compression.type": "producer"},
         ),
         TopicSpec(
             settings.topic_dlq,
@@ -122,11 +119,9 @@ def _report_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
             value = held.get(key, {}).get("value")
             if value != wanted:
                 # Altering it is the operator's call (it may be deliberate); this says how.
-                # kafka-configs.sh takes a list value (cleanup.policy) in brackets.
-                quoted = f"[{wanted}]" if "," in wanted else wanted
                 source = f" ({spec.sources[key]})" if key in spec.sources else ""
                 log.warning(
                     "topic %s has %s=%s, settings say %s%s (kafka-configs.sh --alter --entity-type topics "
                     "--entity-name %s --add-config %s=%s)",
-                    spec.name, key, value, wanted, source, spec.name, key, quoted,
+                    spec.name, key, value, wanted, source, spec.name, key, wanted,
                 )

@@ -9,7 +9,6 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from worker_harness import wait_for
 
-from workers.app import create_app
 from workers.kafka_clients import kafka_client_options
 from workers.settings import Settings
 from workers.topics import ensure_topics, topic_specs
@@ -76,33 +75,31 @@ def test_a_topic_found_with_other_configs_is_left_as_it_is_and_reported(
 
 
 
-def test_articles_are_compacted_and_deleted_once_redis_no_longer_keeps_them(settings: Settings):
-    settings = settings.model_copy(update={"article_ttl_days": 30.0})
+def test_articles_are_compacted_and_never_deleted_by_age(settings: Settings):
+    """An article crawled again unchanged is renewed in Redis, not published again: deleted by
+    age (compact,delete), it left the topic while Redis still held it."""
     ensure_topics(settings)
-    wanted = {"cleanup.policy": "compact,delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
     wait_for(
-        lambda: {key: configs_in_force(settings, [settings.topic_articles])[settings.topic_articles].get(key)
-                 for key in wanted} == wanted,
-        timeout_s=30, what="the articles topic compacted and deleted after 30 days",
+        lambda: configs_in_force(settings, [settings.topic_articles])[settings.topic_articles].get("cleanup.policy")
+        == "compact",
+        timeout_s=30, what="the articles topic compacted only",
     )
 
 
-def test_an_articles_topic_that_is_only_compacted_is_reported_with_the_settings_behind_it(
+def test_a_topic_whose_config_differs_is_reported_with_the_setting_behind_it_and_left_alone(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ):
     (articles,) = [spec for spec in topic_specs(settings) if spec.name == settings.topic_articles]
-    # as an earlier version created it: compacted, kept for ever
-    older = {key: value for key, value in articles.config.items() if key != "retention.ms"} | {
-        "cleanup.policy": "compact", "retention.ms": "-1",
-    }
+    # as an operator changed it: deleted by age too, and a smaller record limit
+    changed = articles.config | {"cleanup.policy": "delete", "max.message.bytes": "1048576"}
     admin = KafkaAdminClient(**kafka_client_options(settings))
     try:
-        admin.create_topics([NewTopic(articles.name, articles.partitions, settings.replication_factor, topic_configs=older)])
+        admin.create_topics([NewTopic(articles.name, articles.partitions, settings.replication_factor, topic_configs=changed)])
     finally:
         admin.close()
     wait_for(
-        lambda: configs_in_force(settings, [articles.name])[articles.name].get("cleanup.policy") == "compact",
-        timeout_s=30, what="the older topic listed with its configs",
+        lambda: configs_in_force(settings, [articles.name])[articles.name].get("cleanup.policy") == "delete",
+        timeout_s=30, what="the changed topic listed with its configs",
     )
 
     with caplog.at_level(logging.WARNING, logger="workers.topics"):
@@ -110,24 +107,8 @@ def test_an_articles_topic_that_is_only_compacted_is_reported_with_the_settings_
     warnings = sorted(r.getMessage() for r in caplog.records if r.name == "workers.topics")
     command = f"kafka-configs.sh --alter --entity-type topics --entity-name {articles.name} --add-config"
     assert warnings == [
-        f"topic {articles.name} has cleanup.policy=compact, settings say compact,delete "
-        f"({command} cleanup.policy=[compact,delete])",
-        f"topic {articles.name} has retention.ms=-1, settings say {articles.config['retention.ms']} "
-        f"(WIREFEED_ARTICLE_TTL_DAYS) ({command} retention.ms={articles.config['retention.ms']})",
+        f"topic {articles.name} has cleanup.policy=delete, settings say compact ({command} cleanup.policy=compact)",
+        f"topic {articles.name} has max.message.bytes=1048576, settings say {articles.config['max.message.bytes']} "
+        f"(WIREFEED_MAX_MESSAGE_BYTES) ({command} max.message.bytes={articles.config['max.message.bytes']})",
     ]
-    assert configs_in_force(settings, [articles.name])[articles.name]["cleanup.policy"] == "compact"  # left as it is
-
-async def test_the_workers_producer_is_idempotent_so_a_retry_the_broker_already_wrote_is_not_a_duplicate(
-    settings: Settings,
-):
-    ensure_topics(settings)
-    app = create_app(settings)
-    await app.producer.start()
-    try:
-        await app.producer.send_and_wait(settings.topic_articles, b"article", b"{}", None, None, None)
-        # The broker gives an idempotent producer an id, which each of its batches carries with
-        # a sequence number; a retry of a batch it already has is acknowledged, not written again.
-        idempotence = app.producer._producer._txn_manager
-        assert idempotence is not None and idempotence.has_pid() and idempotence.producer_id >= 0
-    finally:
-        await app.producer.stop()
+    assert configs_in_force(settings, [articles.name])[articles.name]["cleanup.policy"] == "delete"  # left as it is

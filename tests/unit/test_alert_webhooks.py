@@ -210,7 +210,7 @@ def test_alerts_dlq_records_are_read_as_the_type_they_name_whatever_a_newer_rele
         None, b"\xff", source=SourcePosition(topic="alerts", partition=0, offset=3), error="not JSON", failed_at=NOW
     )
     assert read_letter(unreadable.model_dump_json(by_alias=True)) == unreadable
-    for not_a_letter in (b"", b"[1]", b'{"schema": "wirefeed.alert.dlq/1"}'):
+    for not_a_letter in (None, b"", b"[1]", b'{"schema": "wirefeed.alert.dlq/1"}'):  # None: a record without a value
         with pytest.raises(ValidationError):
             read_letter(not_a_letter)
 

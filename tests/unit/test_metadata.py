@@ -341,3 +341,10 @@ def test_control_characters_of_a_page_never_reach_a_title_or_an_author():
     and the terminal of whoever printed them."""
     assert clean_text("\x1b]0;PWNED\x07\x1b[2JFAKE:\x7f Ceasefire\x9b collapses") == "]0;PWNED[2JFAKE: Ceasefire collapses"
     assert clean_text("Jane\x1b[8m Doe") == "Jane[8m Doe"
+
+
+def test_a_link_that_does_not_parse_in_the_headline_does_not_fail_the_page():
+    """Every link in an h1 is checked for the home page (a logo); "http://[oops/" raised and the
+    page was dead-lettered as an extractor error."""
+    tree = load_html('<html><body><h1><a href="http://[oops/">Council approves the budget</a></h1><p>Text.</p></body></html>')
+    assert extract_page_metadata(tree, "https://news.example/a/b").title == "Council approves the budget"

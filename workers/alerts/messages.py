@@ -208,7 +208,7 @@ def read_letter(data: bytes | str) -> AlertLetter:
     know left out), of the type its ``schema`` names. Raises ``ValidationError``."""
     try:
         named = json.loads(data).get("schema")
-    except (ValueError, AttributeError):  # not JSON, or not an object: validation says so
+    except (ValueError, TypeError, AttributeError):  # not JSON (no value at all), or not an object: validation says so
         named = None
     letter_type = UnreadableAlert if named == UnreadableAlert.model_fields["schema_"].default else AlertDeadLetter
     return letter_type.model_validate_json(data, context={_READING: True})

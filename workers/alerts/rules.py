@@ -153,13 +153,16 @@ def _syntax_error(exc: ValueError | yaml.YAMLError) -> str:
 
 
 def _schema_problem(error: ValidationError) -> str:
-    """The schema's complaint. A webhook URL's is not quoted (jsonschema's message does): it may
-    hold a password, and the message goes to logs, the readiness probe's output and `rules check`."""
-    if not (isinstance(error.instance, str) and list(error.absolute_path)[-1:] == ["url"]):
+    """The schema's complaint. Under ``webhooks`` the value is never quoted (jsonschema's message
+    does): a webhook's URL may hold a password, whether in its ``url`` or written where the webhook
+    should be, and the message goes to logs, the readiness probe's output and `rules check`."""
+    if list(error.absolute_path)[:1] != ["webhooks"]:
         return error.message
     if error.validator == "pattern":
-        return f"the URL does not match {error.validator_value!r}"
-    return f"the URL fails the schema's {error.validator!r}: {json.dumps(error.validator_value, ensure_ascii=False)}"
+        return f"does not match {error.validator_value!r}"
+    if error.validator in ("type", "enum", "const", "format", "minLength", "maxLength"):
+        return f"fails the schema's {error.validator!r}: {json.dumps(error.validator_value, ensure_ascii=False)}"
+    return f"fails the schema's {error.validator!r}"
 
 
 def _where(path: Collection[object]) -> str:
@@ -281,7 +284,8 @@ def _url_problem(url: str, *, allow_private_addresses: bool) -> str | None:
         ascii_host = (parsed.raw_host or "").encode("idna").decode("ascii")
     except UnicodeError as exc:
         return f"host {host!r} cannot be encoded (IDNA: {exc}): a label is empty or longer than 63 characters"
-    labels = ascii_host.lower().split(".")
+    # a fully qualified name ends in the root's empty label ("hooks.example.com.")
+    labels = ascii_host.lower().removesuffix(".").split(".")
     if bad := [label for label in labels if not _HOST_LABEL.fullmatch(label)]:
         return f"host {host!r} has an empty or invalid label ({bad[0]!r})"
     if labels[-1].isdigit():
