@@ -128,10 +128,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.alerts.engine import RulesFile
-    from workers.alerts.rules import RulesError
     from workers.app import create_app
     from workers.pool import ExtractionSettingsError, check_settings
+    from workers.sinks.redis_store import eviction_policy_problem
     from workers.topics import ensure_topics
 
     try:
@@ -141,14 +140,11 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     # The agents load the rules too, but a failure there only restarts them every few seconds
     # while the worker reports itself ready: a worker must not start without its rules.
-    try:
-        RulesFile.from_settings(settings)
-    except RulesError as exc:
-        # one line: a YAML error spans several
-        print(f"wirefeed: invalid alert rules: {' '.join(str(exc).split())}", file=sys.stderr)
+    if invalid := _rules_problems(settings):
+        print(f"wirefeed: invalid alert rules: {'; '.join(invalid)}", file=sys.stderr)
         return 2
     try:
-        if problem := _redis_eviction_problem(settings, settings.redis_timeout_s):
+        if problem := eviction_policy_problem(settings, settings.redis_timeout_s):
             # Said, not refused: the worker works, only the once-only guarantees weaken, and the
             # readiness probe (wirefeed check) fails on it.
             log.error("Redis at %s: %s", settings.redis_address, problem)
@@ -217,39 +213,35 @@ def _stack(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
     from workers import localstack
-    from workers.alerts.engine import RulesFile
-    from workers.alerts.rules import RulesError
+    from workers.sinks.redis_store import eviction_policy_problem
 
     unreachable = localstack.unreachable_services(settings, timeout_s=args.timeout)
     for problem in unreachable:
         print(f"unreachable: {problem}")
-    misconfigured = [] if any(settings.redis_address in problem for problem in unreachable) else [
-        problem for problem in [_redis_eviction_problem(settings, args.timeout)] if problem
-    ]
-    for problem in misconfigured:
-        print(f"misconfigured: Redis at {settings.redis_address}: {problem}")
-    try:
-        RulesFile.from_settings(settings)
-        invalid = []
-    except RulesError as exc:
-        invalid = exc.problems
+    # not asked of a Redis that did not answer: the probe would wait its timeout again
+    redis_answered = not any(settings.redis_address in problem for problem in unreachable)
+    misconfigured = eviction_policy_problem(settings, args.timeout) if redis_answered else None
+    if misconfigured:
+        print(f"misconfigured: Redis at {settings.redis_address}: {misconfigured}")
+    invalid = _rules_problems(settings)
     for problem in invalid:
-        print(f"invalid alert rules: {' '.join(problem.split())}")
+        print(f"invalid alert rules: {problem}")
     if not unreachable and not misconfigured and not invalid:
         print("ok")
     return 1 if unreachable or misconfigured or invalid else 0
 
 
-def _redis_eviction_problem(settings: Settings, timeout_s: float) -> str | None:
-    from workers.sinks.redis_store import eviction_policy_problem
+def _rules_problems(settings: Settings) -> list[str]:
+    """What is wrong with the alert rules file the settings name, as the workers would read it,
+    each on one line (a YAML error spans several)."""
+    from workers.alerts.engine import RulesFile
+    from workers.alerts.rules import RulesError
 
-    client = redis.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-    )
     try:
-        return eviction_policy_problem(client)
-    finally:
-        client.close()
+        RulesFile.from_settings(settings)
+    except RulesError as exc:
+        return [" ".join(problem.split()) for problem in exc.problems]
+    return []
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:

@@ -144,11 +144,9 @@ def _redis_problem(settings: Settings, timeout_s: float) -> str | None:
     """Why Redis does not answer PING, or None."""
     import redis
 
-    client = redis.Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_connect_timeout=timeout_s,
-        socket_timeout=timeout_s,
-    )
+    from workers.sinks.redis_store import connect_blocking
+
+    client = connect_blocking(settings, timeout_s)
     try:
         client.ping()
         return None

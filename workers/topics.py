@@ -4,7 +4,7 @@ broker's default partition count and the broker's 1 MB message limit; neither is
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -22,8 +22,10 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str]
-    sources: dict[str, str] = field(default_factory=dict)
-    """The setting (environment variable) each config derived from one comes from."""
+
+
+# The setting (environment variable) a topic config derives from, named when a topic differs.
+_SETTING_OF = {"max.message.bytes": "WIREFEED_MAX_MESSAGE_BYTES", "min.insync.replicas": "WIREFEED_REPLICATION_FACTOR"}
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -72,8 +74,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
         ),
     ]
-    sources = {"max.message.bytes": "WIREFEED_MAX_MESSAGE_BYTES", "min.insync.replicas": "WIREFEED_REPLICATION_FACTOR"}
-    return [TopicSpec(spec.name, spec.partitions, spec.config | durability, sources | spec.sources) for spec in specs]
+    return [TopicSpec(spec.name, spec.partitions, spec.config | durability) for spec in specs]
 
 
 def ensure_topics(settings: Settings) -> list[str]:
@@ -119,7 +120,7 @@ def _report_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
             value = held.get(key, {}).get("value")
             if value != wanted:
                 # Altering it is the operator's call (it may be deliberate); this says how.
-                source = f" ({spec.sources[key]})" if key in spec.sources else ""
+                source = f" ({_SETTING_OF[key]})" if key in _SETTING_OF else ""
                 log.warning(
                     "topic %s has %s=%s, settings say %s%s (kafka-configs.sh --alter --entity-type topics "
                     "--entity-name %s --add-config %s=%s)",

@@ -208,6 +208,14 @@ def connect(settings: Settings) -> aioredis.Redis:
     )
 
 
+def connect_blocking(settings: Settings, timeout_s: float) -> redis.Redis:
+    """A blocking client for a command or a probe that asks Redis once; ``timeout_s`` bounds its
+    connect and every call."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+    )
+
+
 # What Redis does when full. Any other policy evicts keys with a TTL (volatile-*) or any key
 # (allkeys-*): the once-only alert ledger among them, so an alert fires again, and dedup state, so
 # a copy is published as new. Under noeviction a full Redis refuses writes (OOM), which the
@@ -215,13 +223,17 @@ def connect(settings: Settings) -> aioredis.Redis:
 REQUIRED_EVICTION_POLICY = "noeviction"
 
 
-def eviction_policy_problem(client: redis.Redis) -> str | None:
+def eviction_policy_problem(settings: Settings, timeout_s: float) -> str | None:
     """Why this Redis may lose wirefeed's keys when full (its ``maxmemory-policy``), or None. A
-    Redis that does not say (INFO refused by an ACL) is taken at its word: None."""
+    Redis that does not say (INFO refused by an ACL) is taken at its word: None. Raises
+    ``redis.RedisError`` when Redis does not answer."""
+    client = connect_blocking(settings, timeout_s)
     try:
         policy = client.info("memory").get("maxmemory_policy")
     except redis.ResponseError:
         return None
+    finally:
+        client.close()
     if policy is None or policy == REQUIRED_EVICTION_POLICY:
         return None
     return (

@@ -302,14 +302,14 @@ def _is_home(href: str, page_url: str | None) -> bool:
     if not href or href.startswith("#"):
         return False
     try:
-        target = urlsplit(urljoin(page_url, href) if page_url else href)
-        if target.query or target.path.strip("/") not in ("", "index.html", "index.php"):
+        target = urljoin(page_url, href) if page_url else href
+        parts = urlsplit(target)
+        if parts.query or parts.path.strip("/") not in ("", "index.html", "index.php"):
             return False
-        host = (target.hostname or "").removeprefix("www.")
-        page_host = (urlsplit(page_url).hostname or "").removeprefix("www.") if page_url else ""
+        host = domain_of(target)
+        return not page_url or not host or host == domain_of(page_url)
     except ValueError:  # a link that does not parse ("http://[oops/") goes nowhere
         return False
-    return not page_url or not host or host == page_host
 
 
 def _headings(tree: HtmlElement, site_names: list[str], url: str | None) -> list[HtmlElement]:
