@@ -212,7 +212,8 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
                     offset=message.offset,
                     key=message.key,
                     value=message.value,
-                    timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+                    # a record without a timestamp reads as -1 ms (Faust: -0.001 s)
+                    timestamp_ms=int(message.timestamp * 1000) if message.timestamp and message.timestamp > 0 else None,
                     headers=tuple(message.headers or ()),
                 )
             )

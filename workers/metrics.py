@@ -57,8 +57,9 @@ class PipelineMetrics:
         self.alerts_suppressed = Counter(
             "wirefeed_alerts_suppressed",
             "Alerts the rules matched on a page whose alerts were not fired (already fired before or "
-            "not), by reason: replay (a replay's copy, without --alerts) or stale_record (a record "
-            "older than alert_max_record_age_s when read, as after a pipeline version bump).",
+            "not), by reason: replay (a replay's copy, without --alerts), stale_record (a record "
+            "older than alert_max_record_age_s when read, as after a pipeline version bump) or "
+            "stale_article (an article dated more than alert_max_article_age_s before it was fetched).",
             ["reason"],
             registry=self.registry,
         )

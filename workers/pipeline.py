@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from workers.alerts.engine import AlertEngine, AlertSuppression, alert_suppression
+from workers.alerts.engine import AlertEngine, AlertSuppression, alert_suppression, article_age_s
 from workers.alerts.match import StoryInfo
 from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
@@ -171,7 +171,11 @@ class PagePipeline:
             # and the ack: a crash in between redelivers the page, and firing is once-only.
             replay, record_age_s = ReplayMarker.from_headers(record.headers), record.age_s(read_at)
             suppression = alert_suppression(
-                replay, record_age_s, max_record_age_s=self._settings.alert_max_record_age_s
+                replay,
+                record_age_s,
+                article_age_s(article),
+                max_record_age_s=self._settings.alert_max_record_age_s,
+                max_article_age_s=self._settings.alert_max_article_age_s,
             )
             if suppression is not None:
                 try:
@@ -229,10 +233,15 @@ class PagePipeline:
         if not matched:
             return
         self._metrics.alerts_suppressed.labels(suppression.value).inc(matched)
-        why = (
-            "a replay's copy, without --alerts" if suppression is AlertSuppression.REPLAY
-            else f"its record was {(record_age_s or 0.0) / 3600:.1f} h old when read (alert_max_record_age_s)"
-        )
+        if suppression is AlertSuppression.REPLAY:
+            why = "a replay's copy, without --alerts"
+        elif suppression is AlertSuppression.STALE_RECORD:
+            why = f"its record was {(record_age_s or 0.0) / 3600:.1f} h old when read (alert_max_record_age_s)"
+        else:
+            why = (
+                f"the article is dated {(article_age_s(article) or 0.0) / 86400:.1f} days before its page "
+                "was fetched (alert_max_article_age_s)"
+            )
         log.info("%d alert(s) not fired for %s from %s: %s", matched, article.url, source, why)
 
     async def _story(self, story_id: str | None) -> StoryInfo | None:

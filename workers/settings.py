@@ -151,6 +151,16 @@ class Settings(BaseSettings):
             "--alerts still fires (the operator asked)."
         ),
     )
+    alert_max_article_age_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description=(
+            "An article whose latest declared date (published or modified) is older than this when "
+            "its page was fetched fires no alert: old news found today, as when a crawler reaches "
+            "an archive or a newly added outlet's back catalogue. Articles that declare no date "
+            "are not held back. Measured against the page's fetched_at, so a replay decides the same."
+        ),
+    )
     alert_stream_maxlen: int = Field(default=100_000, ge=1)
     # A failing webhook delivery is retried for this long from its first failed attempt (a
     # receiver being redeployed or restarted loses nothing), then dead-lettered to alerts.dlq.

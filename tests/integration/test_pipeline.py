@@ -15,7 +15,7 @@ from worker_harness import WorkerProcess, read_topic, scrape_metrics, sync_redis
 from tests.shared_data import SEEDS
 
 from workers import SAMPLE_PAGES
-from workers.feed import Record, produce, records_from_paths
+from workers.feed import Record, make_producer, produce, records_from_paths
 from workers.settings import Settings
 from workers.topics import ensure_topics
 
@@ -79,7 +79,7 @@ def test_sample_pages_become_articles_in_redis_and_on_the_articles_topic(setting
 def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settings: Settings, tmp_path: Path):
     settings = settings.model_copy(update={"extraction_timeout_s": 1.5})
     ensure_topics(settings)
-    good = [p for p in sorted(SAMPLE_PAGES.glob("*.html")) if p.name.startswith(("ar-", "en-"))]
+    good = [p for p in sorted(SAMPLE_PAGES.glob("*.html")) if p.name.startswith(("ar-", "en-", "ja-"))]
     good_records = list(records_from_paths(good, base_url="https://good.example/"))
     slow_html = "<html><body>" + "".join(
         f"<div class='c{i % 7}'><p>{' '.join(f'word{(i * 31 + j) % 997}' for j in range(60))} <a href='/x{i}'>link</a></p></div>"
@@ -104,6 +104,16 @@ def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settin
     records = [bad["not_json"], good_records[0], bad["schema"], bad["empty_html"], bad["binary"], bad["timeout"],
                bad["binary_content"], good_records[1], bad["too_large"], bad["charset_mismatch"]]
     sent = produce(settings, records)
+    # A producer that sets no timestamp (CreateTime -1, read as -0.001 s): a page like any other.
+    untimed = good_records[2]
+    producer = make_producer(settings)
+    try:
+        sent_untimed = producer.send(
+            settings.topic_pages_raw, key=untimed.key, value=untimed.value, timestamp_ms=-1
+        ).get(timeout=30)
+    finally:
+        producer.close()
+    assert sent_untimed.timestamp == -1
 
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
@@ -128,7 +138,9 @@ def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settin
         assert by_url["https://bad.example/slow"]["stage"] == "extract"
 
         client = sync_redis(settings)
-        outcomes = wait_for_outcomes(client, settings, good_records, [sent[1], sent[7]], worker=worker)
+        outcomes = wait_for_outcomes(
+            client, settings, good_records[:3], [sent[1], sent[7], sent_untimed], worker=worker
+        )
         assert {s["outcome"] for s in outcomes.values()} == {"kept"}
         assert worker.alive
 
@@ -147,12 +159,12 @@ def test_bad_input_is_dead_lettered_and_good_pages_beside_it_are_not_lost(settin
             (document["outcome"], document["stage"], document["reason"]) for document in by_url.values()
         )
         # the page sent again is the same delivery: its decision is the first one's
-        expected[("kept", "sink", "new")] = 3
+        expected[("kept", "sink", "new")] = 4
         assert pages == expected
         extraction_count = next(
             s.value for s in families["wirefeed_extraction_seconds"].samples if s.name.endswith("_count")
         )
-        assert extraction_count == 4  # the two good pages, the page sent again and the slow one
+        assert extraction_count == 5  # the three good pages, the page sent again and the slow one
     finally:
         worker.stop()
 

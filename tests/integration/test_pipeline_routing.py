@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -525,6 +526,35 @@ async def test_a_page_outcome_that_cannot_be_recorded_leaves_the_dead_letter_and
 
     following = source_record(OTHER_PAGE, offset=7)
     assert await pipeline.handle(following) is Outcome.KEPT
+
+
+async def test_an_article_dated_long_before_it_was_crawled_is_stored_and_published_but_fires_no_alert(
+    settings: Settings, build_pipeline, caplog: pytest.LogCaptureFixture
+):
+    # The seed page declares 2016-12-08T19:32:00: crawled today, it is old news (a crawler in an
+    # archive, a newly added outlet's back catalogue), whose "urgent" would flood the newsroom.
+    settings.alert_max_article_age_s = Settings.model_fields["alert_max_article_age_s"].default
+    delivered = RecordingAlertPublisher()
+    pipeline, publisher, metrics = build_pipeline(InProcessPool(), delivered)
+    found_today = source_record(SAMPLE_PAGES / "seed-000-irfaasawtak.html", offset=1)
+    with caplog.at_level(logging.INFO, logger="workers.pipeline"):
+        assert await pipeline.handle(found_today) is Outcome.KEPT
+    (article,) = publisher.articles
+    assert article.published_at == datetime(2016, 12, 8, 19, 32, tzinfo=UTC)
+    assert delivered.alerts == []
+    assert sync_redis(settings).xlen(f"{settings.redis_prefix}:alerts") == 0
+    (suppressed,) = [r for r in caplog.records if "not fired" in r.getMessage()]
+    assert "alert_max_article_age_s" in suppressed.getMessage() and article.url in suppressed.getMessage()
+
+    # A page crawled the day it was published (2016-12-08T23:28:00) is news, and fires.
+    crawled = source_record(SEED_PAGE, offset=2)
+    on_the_day = dataclasses.replace(
+        crawled, value=json.dumps({**json.loads(crawled.value), "fetched_at": "2016-12-09T00:00:00+00:00"}).encode()
+    )
+    assert await pipeline.handle(on_the_day) is Outcome.KEPT
+    assert [alert.article.url for alert in delivered.alerts] == [crawled.key.decode()]
+    assert counted(metrics)[("wirefeed_alerts_suppressed_total", ("stale_article",))] == 1
+    assert counted(metrics)[("wirefeed_alerts_fired_total", ())] == 1
 
 
 async def test_a_page_read_from_an_old_record_is_stored_and_published_but_fires_no_alert(

@@ -10,12 +10,12 @@ import dataclasses
 import logging
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from workers.alerts import engine
-from workers.alerts.engine import AlertEngine, AlertSuppression, RulesFile, alert_suppression
+from workers.alerts.engine import AlertEngine, AlertSuppression, RulesFile, alert_suppression, article_age_s
 from workers.alerts.rules import RulesError
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.pipeline import SourceRecord
@@ -117,16 +117,49 @@ def article_about(text: str) -> Article:
 
 def test_alerts_are_suppressed_for_a_replay_without_alerts_and_for_a_record_read_too_late():
     limit = 6 * 3600.0
+
+    def suppression(replay, record_age_s, article_age_s=None):
+        return alert_suppression(
+            replay, record_age_s, article_age_s, max_record_age_s=limit, max_article_age_s=86400.0
+        )
+
     without, with_alerts = ReplayMarker("r", alerts=False), ReplayMarker("r", alerts=True)
-    assert alert_suppression(None, 60.0, max_record_age_s=limit) is None
-    assert alert_suppression(None, limit, max_record_age_s=limit) is None
-    assert alert_suppression(None, limit + 1, max_record_age_s=limit) is AlertSuppression.STALE_RECORD
+    assert suppression(None, 60.0) is None
+    assert suppression(None, limit) is None
+    assert suppression(None, limit + 1) is AlertSuppression.STALE_RECORD
     # A bump's group reading pages of last week: processed, but no longer news.
-    assert alert_suppression(None, 7 * 86400.0, max_record_age_s=limit) is AlertSuppression.STALE_RECORD
-    assert alert_suppression(None, None, max_record_age_s=limit) is None  # no timestamp: not stale
-    assert alert_suppression(without, 60.0, max_record_age_s=limit) is AlertSuppression.REPLAY
+    assert suppression(None, 7 * 86400.0) is AlertSuppression.STALE_RECORD
+    assert suppression(None, None) is None  # no timestamp: not stale
+    assert suppression(without, 60.0) is AlertSuppression.REPLAY
     # A copy keeps its original's timestamp: a replay --alerts of last week fires (the operator asked).
-    assert alert_suppression(with_alerts, 7 * 86400.0, max_record_age_s=limit) is None
+    assert suppression(with_alerts, 7 * 86400.0) is None
+
+
+def test_an_article_dated_long_before_its_fetch_fires_no_alert_on_any_run():
+    def suppression(replay, record_age_s, article_age_s):
+        return alert_suppression(
+            replay, record_age_s, article_age_s, max_record_age_s=6 * 3600.0, max_article_age_s=86400.0
+        )
+
+    # found today, dated three years ago: a crawler in an archive, a new outlet's back catalogue
+    assert suppression(None, 5.0, 3 * 365 * 86400.0) is AlertSuppression.STALE_ARTICLE
+    assert suppression(None, 5.0, 86400.0) is None
+    assert suppression(None, 5.0, None) is None  # no declared date: not held back
+    assert suppression(None, 5.0, -3600.0) is None  # dated after its fetch (a zone off): news
+    # its age is the page's own, so a replay asking for alerts decides as the first run did
+    assert suppression(ReplayMarker("r", alerts=True), 7 * 86400.0, 3 * 365 * 86400.0) is AlertSuppression.STALE_ARTICLE
+    assert suppression(ReplayMarker("r", alerts=True), 7 * 86400.0, 3600.0) is None
+
+
+def test_an_articles_age_is_from_its_latest_declared_date_to_its_fetch():
+    fetched = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    article = article_about("text").model_copy(update={"fetched_at": fetched})
+    assert article_age_s(article) is None
+    published = article.model_copy(update={"published_at": fetched - timedelta(days=400)})
+    assert article_age_s(published) == 400 * 86400.0
+    # a live page published last year and updated an hour before the crawl is news
+    updated = published.model_copy(update={"modified_at": fetched - timedelta(hours=1)})
+    assert article_age_s(updated) == 3600.0
 
 
 def test_a_records_age_is_from_its_timestamp_and_unknown_without_one():

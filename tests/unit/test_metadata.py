@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from trafilatura.metadata import extract_author
@@ -106,6 +106,46 @@ def test_a_dateline_in_words_under_the_headline_gives_the_day(dateline: str) -> 
     assert meta.published == "2013-08-28T00:00:00"
 
 
+@pytest.mark.parametrize(
+    "dateline",
+    [
+        "الأحد 13 أكتوبر 2024م",
+        # both calendars, as Saudi and Gulf dailies write them, either first
+        "الأحد 10 ربيع الآخر 1446هـ - 13 أكتوبر 2024م",
+        "الأحد 13 أكتوبر 2024 م الموافق 10 ربيع الآخر 1446 هـ",
+        "الأحد 13 تشرين الأول/أكتوبر 2024 م",
+    ],
+)
+def test_a_dateline_with_era_markers_or_two_calendars_gives_the_gregorian_day(dateline: str) -> None:
+    meta = extract_page_metadata(load_html(_undated_page("ar", dateline)), "https://arabic.example/syria/clashes")
+    assert meta.published == "2024-10-13T00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("lang", "dateline"),
+    [
+        # Amharic "Sunday, Tikimt 3, 2017 E.C.": dateparser read "3 ቀን 2017" as "3 days [ago]"
+        ("am", "እሑድ ጥቅምት 3 ቀን 2017 ዓ.ም"),
+        ("de", "vor 3 Stunden | Archiv 2013"),
+    ],
+)
+def test_a_dateline_is_never_resolved_against_the_workers_clock(
+    lang: str, dateline: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the same page must give the same date on every run and every replay, whatever the clock says
+    page = load_html(_undated_page(lang, dateline))
+    first = extract_page_metadata(page, "https://news.example/a").published
+    later = datetime.now() + timedelta(days=5)
+    real_search = metadata.search_dates
+
+    def five_days_later(text: str, languages: list[str], settings: dict[str, object]) -> object:
+        return real_search(text, languages=languages, settings={**settings, "RELATIVE_BASE": later})
+
+    monkeypatch.setattr(metadata, "search_dates", five_days_later)
+    assert extract_page_metadata(load_html(_undated_page(lang, dateline)), "https://news.example/a").published == first
+    assert first is None or first.startswith("2013")
+
+
 def test_levantine_month_names_are_replaced_as_whole_words_only() -> None:
     assert standard_month_names("28 آب/اغسطس 2013") == "28 اغسطس 2013"
     assert standard_month_names("3 تشرين الأول 2012") == "3 أكتوبر 2012"
@@ -136,12 +176,69 @@ def test_byline_fallback_is_trafilaturas() -> None:
 @pytest.mark.parametrize(
     ("value", "kept"),
     [("2028-06-01T08:00:00+00:00", True), ("2029-03-01T08:00:00+00:00", True), ("2029-03-02T08:00:00+00:00", False),
-     ("1994-12-31T08:00:00+00:00", False)],
+     ("1994-12-31T08:00:00+00:00", True)],
 )
 def test_a_date_is_plausible_up_to_a_year_ahead_also_on_a_leap_day(value: str, kept: bool) -> None:
     # "now a year on" was now.replace(year=+1), which raised on 29 February: every page with a date failed
     leap_day = datetime(2028, 2, 29, 12, tzinfo=UTC)
     assert (metadata.plausible_date(value, now=leap_day) == value) is kept
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("1989-11-10T05:00:00-05:00", True), ("1901-05-01", True),
+     # what a CMS writes for "no date"
+     ("0001-01-01T00:00:00Z", False), ("1900-01-01", False), ("1970-01-01T00:00:00+00:00", False),
+     ("1970-01-01T01:00:00+01:00", False), ("1899-12-31", False)],
+)
+def test_an_archive_articles_real_date_is_kept_and_a_placeholder_is_not(value: str, kept: bool) -> None:
+    # dropped, a 1989 article would be indexed, and alerted on, as news of the day it was crawled
+    assert (metadata.plausible_date(value) == value) is kept
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-10-13T10:30:00+03:00", datetime(2024, 10, 13, 7, 30, tzinfo=UTC)),
+        ("2024-10-13T10:30:00.123+0300", datetime(2024, 10, 13, 7, 30, tzinfo=UTC)),
+        ("2024-10-13T10:30:00 +03:00", datetime(2024, 10, 13, 7, 30, tzinfo=UTC)),
+        ("2024-10-13T10:30:00 GMT+3", datetime(2024, 10, 13, 7, 30, tzinfo=UTC)),
+        ("2024-10-13T10:30:00GMT-05:00", datetime(2024, 10, 13, 15, 30, tzinfo=UTC)),
+        ("2024-10-13T10:30:00 UTC", datetime(2024, 10, 13, 10, 30, tzinfo=UTC)),
+        ("2024-10-13T10:30:00+03:00[Asia/Riyadh]", datetime(2024, 10, 13, 7, 30, tzinfo=UTC)),  # Java's form
+        ("2024-10-13T24:00:00Z", datetime(2024, 10, 14, tzinfo=UTC)),  # the end of the 13th
+        ("2024-10-13 10:30:00", datetime(2024, 10, 13, 10, 30, tzinfo=UTC)),  # no zone: taken as UTC
+        # a zone that cannot be read keeps the day, not a time hours off
+        ("2024-10-13T10:30:00EST", datetime(2024, 10, 13, tzinfo=UTC)),
+        ("2024-10-13T10:30:00+2500", datetime(2024, 10, 13, tzinfo=UTC)),
+        ("2024-10-13 Sunday", datetime(2024, 10, 13, tzinfo=UTC)),
+        ("Sunday", None),
+    ],
+)
+def test_declared_dates_are_read_with_their_zone(value: str, expected: datetime | None) -> None:
+    assert metadata.parse_iso(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("published", "modified", "expected"),
+    [
+        # Tokyo: published 08:30 local is 23:30 UTC the day before, and the 09:00 update is kept
+        ('"2024-10-13T08:30:00"', '"2024-10-13T09:00:00+09:00"',
+         (datetime(2024, 10, 12, 23, 30, tzinfo=UTC), datetime(2024, 10, 13, 0, 0, tzinfo=UTC))),
+        ('"2024-10-13T08:30:00-05:00"', '"2024-10-13T10:00:00"',
+         (datetime(2024, 10, 13, 13, 30, tzinfo=UTC), datetime(2024, 10, 13, 15, 0, tzinfo=UTC))),
+        # both without a zone: both taken as UTC, their order kept
+        ('"2024-10-13T08:30:00"', '"2024-10-13T09:00:00"',
+         (datetime(2024, 10, 13, 8, 30, tzinfo=UTC), datetime(2024, 10, 13, 9, 0, tzinfo=UTC))),
+    ],
+)
+def test_a_date_without_a_zone_takes_the_zone_of_the_pages_other_date(published, modified, expected) -> None:
+    head = (
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Talks resume", '
+        f'"datePublished": {published}, "dateModified": {modified}}}</script>'
+    )
+    meta = extract_page_metadata(load_html(PAGE.format(head=head)), "https://www.news.example/a")
+    assert (metadata.parse_iso(meta.published), metadata.parse_iso(meta.modified)) == expected
 
 
 def test_a_declared_canonical_keeps_its_story_number_and_loses_trackers_and_fragment() -> None:

@@ -246,20 +246,38 @@ class AlertSuppression(StrEnum):
 
     REPLAY = "replay"
     STALE_RECORD = "stale_record"
+    STALE_ARTICLE = "stale_article"
 
 
 def alert_suppression(
-    replay: ReplayMarker | None, record_age_s: float | None, *, max_record_age_s: float
+    replay: ReplayMarker | None,
+    record_age_s: float | None,
+    article_age_s: float | None,
+    *,
+    max_record_age_s: float,
+    max_article_age_s: float,
 ) -> AlertSuppression | None:
     """Why the page of a record fires no alert; None when it may fire. ``record_age_s``: from the
     record's timestamp to when the worker read it, None for a record without a timestamp.
+    ``article_age_s``: :func:`article_age_s`.
 
     Alerts are for news as it arrives: a record read long after it was written is one a new
     pipeline version's consumer group reads from the start of the retained log, or one a worker
     catches up on. A replay's copy keeps its original's timestamp, so its age says nothing: it
-    fires when its replay asked for alerts, and only then."""
-    if replay is not None:
-        return None if replay.alerts else AlertSuppression.REPLAY
-    if record_age_s is not None and record_age_s > max_record_age_s:
+    fires when its replay asked for alerts, and only then. An article dated long before it was
+    fetched is old news found today (a crawler reaching an archive, a new outlet's back catalogue),
+    on a replay too: its age is the page's own, the same on every run."""
+    if replay is not None and not replay.alerts:
+        return AlertSuppression.REPLAY
+    if replay is None and record_age_s is not None and record_age_s > max_record_age_s:
         return AlertSuppression.STALE_RECORD
+    if article_age_s is not None and article_age_s > max_article_age_s:
+        return AlertSuppression.STALE_ARTICLE
     return None
+
+
+def article_age_s(article: Article) -> float | None:
+    """From the article's latest declared date (published, or modified: a live page updated today)
+    to when its page was fetched; None when it declares no date."""
+    declared = [moment for moment in (article.published_at, article.modified_at) if moment is not None]
+    return (article.fetched_at - max(declared)).total_seconds() if declared else None

@@ -27,7 +27,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -405,19 +405,36 @@ def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | Non
 # --- dates --------------------------------------------------------------------------------------
 
 
+# Zones written in ways ISO 8601 does not: "GMT+3", "UTC", and Java's "+03:00[Asia/Riyadh]".
+_NAMED_OFFSET = re.compile(r"\s*(?:GMT|UTC)(?:\s*([+-])(\d{1,2})(?::?(\d{2}))?)?$", re.IGNORECASE)
+_ZONE_ID = re.compile(r"\[[^\]]*\]$")
+_MIDNIGHT_24 = re.compile(r"([T ])24:00(?::00)?(?=\D|$)")
+
+
 def parse_iso(value: str | None) -> datetime | None:
-    """A declared date as an aware datetime (naive times are taken as UTC: the page did not say)."""
+    """A declared date as an aware datetime; one without a zone is taken as UTC (the page did not say)."""
+    parsed = _declared_time(value)
+    return parsed if parsed is None or parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _declared_time(value: str | None) -> datetime | None:
+    """A declared date, naive when it states no zone. A time with a zone that cannot be read keeps
+    its day only, rather than an hour off by the zone."""
     if not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
-    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
+    text = _ZONE_ID.sub("", value.strip()).replace("Z", "+00:00")
+    text = _NAMED_OFFSET.sub(lambda m: f"{m[1]}{int(m[2]):02d}:{m[3] or '00'}" if m[1] else "+00:00", text)
+    text = re.sub(r"\s*([+-]\d{2}):?(\d{2})$", r"\1:\2", text)
     text = re.sub(r"\.\d+", "", text)
-    for candidate in (text, text[:19], text[:10]):
+    next_day = bool(_MIDNIGHT_24.search(text))  # 24:00 ends the day: the next one's 00:00
+    text = _MIDNIGHT_24.sub(r"\g<1>00:00:00", text)
+    # a time followed by anything but a readable zone keeps only its day
+    for candidate in (text, text[:19] if not text[19:].strip() else text[:10], text[:10]):
         try:
             parsed = datetime.fromisoformat(candidate)
         except ValueError:
             continue
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parsed + timedelta(days=1) if next_day and len(candidate) > 10 else parsed
     return None
 
 
@@ -470,6 +487,19 @@ _LEVANTINE_MONTH = re.compile(
     r"(?<!\w)(" + "|".join(sorted(_LEVANTINE_MONTHS, key=len, reverse=True)) + r")(?!\w)(\s*/\s*)?"
 )
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|(?<![٠-٩])[١٢][٠٩][٠-٩][٠-٩](?![٠-٩])")
+# The Arabic era markers written after a year ("2024م", "1446 هـ"): dateparser stops reading a
+# date at them. Lines often carry both calendars ("10 ربيع الآخر 1446هـ - 13 أكتوبر 2024م",
+# "... الموافق ..."): each part is read on its own, and a Hijri part never gives a Gregorian date
+# (its year is not a plausible one).
+_ERA_MARKER = re.compile(r"(?<=[0-9٠-٩])\s*(?:م|هـ|ه)(?!\w)")
+_DATELINE_PARTS = re.compile(r"\s+[-–—|]\s+|\s*\|\s*|\s+الموافق\s+")
+# Absolute dates only: a relative one ("3 days ago", and "3 ቀን 2017", Amharic's "day 3 of 2017",
+# read as one) would be resolved against the worker's clock, and differ on every replay.
+_DATEPARSER_SETTINGS = {
+    "REQUIRE_PARTS": ["day", "month", "year"],
+    "RETURN_AS_TIMEZONE_AWARE": False,
+    "PARSERS": ["custom-formats", "absolute-time"],
+}
 # How far below the headline a dateline is looked for, and how long it may be.
 _DATELINE_ELEMENTS = 80
 _DATELINE_MAX_CHARS = 120
@@ -492,19 +522,18 @@ def _dateline_date(tree: HtmlElement, language: str | None) -> str | None:
         if not text or len(text) > _DATELINE_MAX_CHARS or text in tried or not _YEAR.search(text):
             continue
         tried.add(text)
-        text = standard_month_names(text)
-        try:
-            found = search_dates(
-                text, languages=[language.split("-")[0]],
-                settings={"REQUIRE_PARTS": ["day", "month", "year"], "RETURN_AS_TIMEZONE_AWARE": False},
-            )
-        except Exception:  # noqa: BLE001 - dateparser raises on some inputs and unknown languages
-            return None
-        for matched, value in found or ():
-            # a month written in words and the year in the matched text itself: not a relative
-            # date ("today", "Monday"), which dateparser resolves against the clock
-            if _YEAR.search(matched) and any(c.isalpha() for c in matched):
-                return value.strftime(_DATE_FORMAT)
+        for part in _DATELINE_PARTS.split(_ERA_MARKER.sub("", standard_month_names(text))):
+            if not _YEAR.search(part):
+                continue
+            try:
+                found = search_dates(part, languages=[language.split("-")[0]], settings=_DATEPARSER_SETTINGS)
+            except Exception:  # noqa: BLE001 - dateparser raises on some inputs and unknown languages
+                return None
+            for matched, value in found or ():
+                # a month written in words and the year in the matched text itself: not a
+                # weekday or "today" alone, which dateparser resolves against the clock
+                if _YEAR.search(matched) and any(c.isalpha() for c in matched):
+                    return value.strftime(_DATE_FORMAT)
     return None
 
 
@@ -528,9 +557,32 @@ def _following(element: HtmlElement) -> Iterator[HtmlElement]:
 _MAX_AHEAD = timedelta(days=366)
 
 
+def _in_one_zone(published: str | None, modified: str | None) -> tuple[str | None, str | None]:
+    """The two dates, one without a zone given the other's: a CMS that writes one with its offset
+    and one without means its own zone for both (taken as UTC, a page in Tokyo would be published
+    9 hours ahead, and its real modification time dropped as earlier than that)."""
+    first, second = _declared_time(published), _declared_time(modified)
+    if first is None or second is None or (first.tzinfo is None) == (second.tzinfo is None):
+        return published, modified
+    if first.tzinfo is None:
+        return first.replace(tzinfo=second.tzinfo).isoformat(), modified
+    return published, second.replace(tzinfo=first.tzinfo).isoformat()
+
+
+# Placeholders a CMS writes for "no date": a zero year, 1900-01-01, the Unix epoch. Real archive
+# articles are older than the web (an outlet's 1989 piece republished online keeps its date).
+_PLACEHOLDER_DAYS = frozenset({date(1900, 1, 1), date(1970, 1, 1)})
+
+
 def plausible_date(value: str | None, *, now: datetime | None = None) -> str | None:
     parsed = parse_iso(value)
-    if parsed is None or parsed.year < 1995 or parsed > (now or datetime.now(UTC)) + _MAX_AHEAD:
+    if (
+        parsed is None
+        or parsed.year < 1900
+        or parsed.astimezone(UTC).date() in _PLACEHOLDER_DAYS
+        or parsed.date() in _PLACEHOLDER_DAYS
+        or parsed > (now or datetime.now(UTC)) + _MAX_AHEAD
+    ):
         return None
     return value
 
@@ -887,6 +939,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     )
     # only a declared one: guessing it would be a second date search of the page
     modified = plausible_date(clean_text(ld.get("dateModified"))) or plausible_date(_first(meta, *_MODIFIED_KEYS))
+    published, modified = _in_one_zone(published, modified)
     if modified and published and (parse_iso(modified) or datetime.min.replace(tzinfo=UTC)) < (
         parse_iso(published) or datetime.min.replace(tzinfo=UTC)
     ):
