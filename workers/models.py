@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from workers.urlnorm import without_credentials
+
 # The limit of pydantic's HttpUrl (old browsers'), counted in characters as the schema's
 # maxLength counts them: HttpUrl counts UTF-8 bytes and so refused Arabic URLs the contract allows.
 _MAX_URL_CHARS = 2083
@@ -51,6 +53,12 @@ def _web_url_text(value: object) -> object:
             raise ValueError(f"URL should have at most {_MAX_URL_CHARS} characters")
         if not _URL_START.match(value):
             raise ValueError("URL should start with http:// or https:// and a host")
+        # A user and password in a crawled URL are the crawler's: kept, they would be published
+        # on the articles topic and in Redis, and give the page a second id.
+        try:
+            return without_credentials(value)
+        except ValueError:
+            return value  # for pydantic to refuse, with its own words
     return value
 
 

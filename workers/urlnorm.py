@@ -67,10 +67,11 @@ def normalized_url(url: str) -> str:
     The query is this module's: tracking parameters
     (``_TRACKING_PARAMETER``) and empty ones removed, the others kept, sorted by name (courlan's
     strict mode kept only a short list of names, and ``?newsid=1`` and ``?newsid=2`` were one
-    article). The fragment is dropped: it names a place in a page, never another page.
+    article). The fragment is dropped: it names a place in a page, never another page, and so are
+    a user and password: they are a crawler's, and would publish its secrets.
     Percent-escapes are upper case (RFC 3986 6.2.2.1: ``%d8%ad`` is ``%D8%AD``). Raises
     ValueError for a URL that cannot be parsed (an IPv6 host without its closing bracket)."""
-    parts = urlsplit(url)
+    parts = urlsplit(without_credentials(url))
     scheme, host, path, _, _ = urlsplit(normalize_url(urlunsplit((*parts[:3], "", "")), strict=False))
     kept = sorted(
         ((name, value) for name, value in parse_qsl(parts.query) if not _TRACKING_PARAMETER.search(name.lower())),
@@ -79,6 +80,22 @@ def normalized_url(url: str) -> str:
     query = urlencode(kept)
     normalized = urlunsplit((scheme, host, path or ("/" if query else ""), query, ""))
     return _PERCENT_ESCAPE.sub(lambda escape: escape.group().upper(), normalized)
+
+
+def is_home_page(url: str) -> bool:
+    """Whether ``url`` is a site's home page ("https://site/", "/index.html"): no query, and no
+    path but an index file's. Raises ValueError for a URL that cannot be parsed."""
+    parts = urlsplit(url)
+    return not parts.query and parts.path.strip("/") in ("", "index.html", "index.htm", "index.php")
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without its user and password ("https://user:pass@host/a" is "https://host/a").
+    Raises ValueError for a URL that cannot be parsed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def url_digest(url: str) -> str:

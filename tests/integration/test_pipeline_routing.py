@@ -528,6 +528,35 @@ async def test_a_page_outcome_that_cannot_be_recorded_leaves_the_dead_letter_and
     assert await pipeline.handle(following) is Outcome.KEPT
 
 
+async def test_a_story_is_read_only_for_a_breaking_story_rule(
+    settings: Settings, build_pipeline, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    # the fixture's rules have one article rule: no rule needs a story's outlets
+    read: list[str] = []
+    real_read = DedupIndex.story_outlets
+
+    async def story_outlets(self: DedupIndex, story_id: str):
+        read.append(story_id)
+        return await real_read(self, story_id)
+
+    monkeypatch.setattr(DedupIndex, "story_outlets", story_outlets)
+    delivered = RecordingAlertPublisher()
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), delivered)
+    assert await pipeline.handle(source_record(SEED_PAGE, offset=1)) is Outcome.KEPT
+    (article,) = publisher.articles
+    assert article.story_id and read == []
+    assert [alert.rule_id for alert in delivered.alerts] == ["arabic"]
+
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules: [{id: arabic, kind: article, match: {languages: [ar]}},\n"
+        "  {id: breaking, kind: breaking_story, match: {min_outlets: 2, within_minutes: 60}}]\n",
+        encoding="utf-8",
+    )
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), delivered)
+    assert await pipeline.handle(source_record(SAMPLE_PAGES / "seed-000-irfaasawtak.html", offset=2)) is Outcome.KEPT
+    assert read == [publisher.articles[0].story_id]
+
+
 async def test_an_article_dated_long_before_it_was_crawled_is_stored_and_published_but_fires_no_alert(
     settings: Settings, build_pipeline, caplog: pytest.LogCaptureFixture
 ):

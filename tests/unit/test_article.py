@@ -17,6 +17,30 @@ def test_cross_host_canonical_link_is_ignored():
     assert canonical_url("https://copy.example/story", "https://original.example/story") == "https://copy.example/story"
 
 
+@pytest.mark.parametrize("home", ["https://site.example/", "https://site.example", "/", "https://site.example/index.html"])
+def test_a_canonical_naming_the_home_page_on_an_article_is_ignored(home):
+    # a template's mistake repeated on every page of the site: taken, every story of the site
+    # would be one article, each an "update" of the last
+    page = "https://site.example/economy/rates-up"
+    declared = extract_page_metadata(
+        load_html(f'<html><head><link rel="canonical" href="{home}"></head><body><p>x</p></body></html>'), page
+    ).canonical_url
+    assert canonical_url(page, declared) == page
+    assert canonical_url("https://site.example/local/floods", declared) == "https://site.example/local/floods"
+    # the home page itself keeps it, and a canonical with a query (a shortlink) is a page's
+    assert canonical_url("https://site.example/?utm_source=x", declared) == "https://site.example/"
+    assert canonical_url(page, "https://site.example/?p=123") == "https://site.example/?p=123"
+
+
+def test_credentials_in_a_crawled_or_canonical_url_are_no_part_of_the_identity():
+    # they are the crawler's: published, they would leak its secrets on the articles topic
+    crawled = crawled_url("https://crawler:S3cretPass@site.example/news/1")
+    assert crawled == "https://site.example/news/1"
+    assert canonical_url(crawled, "https://admin:pw@site.example/news/1") == "https://site.example/news/1"
+    assert article_id_for(canonical_url(crawled, None)) == article_id_for(canonical_url("https://site.example/news/1", None))
+    assert crawled_url("https://site.example/news/a@b") == "https://site.example/news/a@b"  # an @ in the path stays
+
+
 def test_canonical_url_is_normalised():
     assert canonical_url("HTTPS://WWW.Site.Example:443/a?utm_source=feed#comments", None) == "https://www.site.example/a"
 

@@ -158,6 +158,10 @@ class AlertEngine:
                 fired.append(alert)
         return fired
 
+    def watches_stories(self) -> bool:
+        """Whether the rules in force look at stories: when none does, a story need not be read."""
+        return self._rules.current().watches_stories
+
     async def count_matches(self, article: Article, *, urgent: bool, story: StoryInfo | None) -> int:
         """How many alerts the rules match for a stored article (and its story), fired before or
         not, without firing any: what a page whose alerts are suppressed did not fire."""

@@ -185,6 +185,11 @@ class Matcher:
             matches.append(ArticleMatch(rule, tuple(dict.fromkeys(hits))))
         return matches
 
+    @property
+    def watches_stories(self) -> bool:
+        """Whether a rule looks at stories (a breaking-story rule is on)."""
+        return bool(self._story_rules)
+
     def match_story(self, story: StoryInfo) -> list[StoryMatch]:
         matches = []
         for rule in self._story_rules:

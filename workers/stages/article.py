@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.stages.decode import DecodedPage
 from workers.stages.extract import EXTRACTOR_VERSION, ExtractedDocument
-from workers.urlnorm import domain_of, normalized_url, unicode_host, url_digest
+from workers.urlnorm import domain_of, is_home_page, normalized_url, unicode_host, url_digest
 
 
 def canonical_url(page_url: str, declared_canonical: str | None) -> str:
@@ -24,10 +24,14 @@ def canonical_url(page_url: str, declared_canonical: str | None) -> str:
 
     A canonical pointing to another host is a syndication hint ("this text lives there"); taking
     it as our identity would let one outlet's page overwrite another's. Cross-host copies are
-    the duplicate detector's business.
+    the duplicate detector's business. A canonical naming the home page on a page that is not it
+    is a template's mistake, repeated on every page of the site: taken, it would make all of
+    them one article, each new story an "update" of the last.
     """
     chosen = page_url
-    if declared_canonical and _host(declared_canonical) == _host(page_url):
+    if declared_canonical and _host(declared_canonical) == _host(page_url) and not _home_for_an_article(
+        declared_canonical, page_url
+    ):
         chosen = declared_canonical
     try:
         return normalized_url(chosen)
@@ -95,3 +99,10 @@ def build_article(
 
 def _host(url: str) -> str:
     return unicode_host(urlsplit(url).hostname or "")
+
+
+def _home_for_an_article(canonical: str, page_url: str) -> bool:
+    try:
+        return is_home_page(canonical) and not is_home_page(page_url)
+    except ValueError:
+        return False

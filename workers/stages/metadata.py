@@ -40,7 +40,7 @@ from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import extract_catstags, extract_sitename
 
 from workers.models import _MAX_URL_CHARS
-from workers.urlnorm import domain_of, normalized_url
+from workers.urlnorm import domain_of, is_home_page, normalized_url
 
 _ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -303,8 +303,7 @@ def _is_home(href: str, page_url: str | None) -> bool:
         return False
     try:
         target = urljoin(page_url, href) if page_url else href
-        parts = urlsplit(target)
-        if parts.query or parts.path.strip("/") not in ("", "index.html", "index.php"):
+        if not is_home_page(target):
             return False
         host = domain_of(target)
         return not page_url or not host or host == domain_of(page_url)
