@@ -172,6 +172,7 @@ class ExtractionInfo(_Message):
     removed: list[RemovedBlock] = Field(default_factory=list)
     body_source: Literal["page", "embedded"] = "page"
     recovered_paragraphs: int = Field(default=0, ge=0)
+    replaced_chars: int = Field(default=0, ge=0)
 
 
 class Article(_Message):

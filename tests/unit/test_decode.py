@@ -2,6 +2,7 @@
 text, URL and encoding, and why the others are dropped or fail."""
 
 import base64
+import codecs
 import json
 import logging
 import random
@@ -9,6 +10,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from contract import assert_valid
 
 from workers import SAMPLE_PAGES
 from workers.models import MAX_HEADERS, SourcePosition
@@ -109,6 +111,8 @@ def test_an_unknown_charset_label_is_ignored_as_browsers_ignore_it():
 def test_undetectable_bytes_name_the_labels_that_were_ignored():
     result = decode(message(html_b64=b64(bytes(range(128, 256)) * 4), charset="x-klingon"))
     assert isinstance(result, Failed) and result.reason == "undetectable_charset" and "x-klingon" in result.detail
+    # any bytes decode in a single-byte encoding: what failed is detection
+    assert "detection found no encoding" in result.detail and "no charset decodes" not in result.detail
 
 
 @pytest.mark.parametrize(
@@ -551,6 +555,7 @@ def test_a_lone_surrogate_in_html_becomes_a_replacement_character_and_the_page_i
     assert isinstance(result, Kept)
     replaced, count = SURROGATE.subn("\ufffd", html)
     assert result.value.html == replaced and result.value.html_bytes == len(replaced.encode("utf-8"))
+    assert result.value.replaced == count
     assert [r.getMessage() for r in caplog.records] == [
         f"https://news.example/a: {count} lone UTF-16 surrogates in html replaced by U+FFFD"
     ]
@@ -602,3 +607,124 @@ def test_the_most_headers_the_contract_allows_are_read():
     headers = {f"x-{i}": "" for i in range(MAX_HEADERS - 1)} | {"Content-Type": "text/html"}
     result = decode(message(html="<p>x</p>", headers=headers))
     assert isinstance(result, Kept) and len(result.value.page.headers) == MAX_HEADERS
+
+
+# A UTF-8 Arabic article as PHP sites build it: the description is the lead cut by substr() at a
+# byte count, which fell inside the letter و (D9 88): its first byte is left, alone.
+ARABIC_LEAD = (
+    "أعلن مسؤول أميركي أن وزيري الخارجية الأميركي جون كيري والروسي سيرغي لافروف لم يحققا أيّ تقدّم"
+    " في محادثاتهما الخميس بشأن حلب، فيما تتواصل الاشتباكات في الأحياء الشرقية للمدينة."
+)
+CUT_LEAD = ARABIC_LEAD.encode()[: len("أعلن مسؤول أميركي أن و".encode()) - 1]
+
+
+def paragraphs_of(count: int) -> str:
+    return "".join(f"<p>{i}. {ARABIC_LEAD}</p>" for i in range(1, count + 1))
+
+
+def cut_page(head: str = "", cuts: int = 1, paragraphs: int = 8) -> tuple[bytes, str]:
+    """The page's bytes, with ``cuts`` descriptions cut inside a letter, and the text a browser
+    reads from them (U+FFFD for each cut letter)."""
+    start = f"<html lang='ar' dir='rtl'><head>{head}<title>كيري: الجهود ستتواصل بشأن حلب</title>"
+    description = '<meta name="description" content="{}">'
+    end = (
+        "</head><body><nav><a href='/'>الرئيسية</a> <a href='/world'>العالم</a> <a href='/economy'>اقتصاد</a></nav>"
+        f"<article><h1>كيري: الجهود ستتواصل بشأن حلب</h1>{paragraphs_of(paragraphs)}</article></body></html>"
+    )
+    raw = start.encode() + b"".join(description.format("").encode()[:-2] + CUT_LEAD + b'">' for _ in range(cuts))
+    text = start + description.format(CUT_LEAD[:-1].decode() + "\ufffd") * cuts + end
+    return raw + end.encode(), text
+
+
+@pytest.mark.parametrize(
+    ("fields", "head", "bom"),
+    [
+        ({"content_type": "text/html; charset=UTF-8"}, "", b""),
+        ({"headers": {"Content-Type": "text/html; charset=utf-8"}}, "", b""),
+        ({"charset": "utf-8"}, "", b""),
+        ({}, '<meta charset="utf-8">', b""),
+        ({}, '<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">', b""),
+        ({}, "", b""),
+        ({"content_type": "text/html; charset=ISO-8859-1"}, "", b""),
+        ({"content_type": "text/html; charset=utf-8"}, '<meta charset="windows-1256">', b""),
+        ({"content_type": "text/html; charset=windows-1256"}, '<meta charset="utf-8">', b""),
+        ({}, "", codecs.BOM_UTF8),
+    ],
+    ids=[
+        "Content-Type", "Content-Type header", "crawler's charset", "meta charset", "meta http-equiv", "no label",
+        "default Latin label", "stale meta windows-1256", "wrong Content-Type, meta utf-8", "byte-order mark",
+    ],
+)
+def test_a_utf8_page_with_a_letter_cut_in_half_is_kept_with_one_replacement_character(fields, head, bom, caplog):
+    # Browsers show such a page whole, with one U+FFFD; it was a dead letter (charset_mismatch,
+    # or undetectable_charset without a label), or windows-1256 mojibake under a stale <meta>.
+    raw, text = cut_page(head)
+    with caplog.at_level(logging.WARNING, logger="workers.stages.decode"):
+        result = decode(message(html_b64=b64(bom + raw), **fields))
+    assert isinstance(result, Kept), result
+    assert result.value.html == text and result.value.html.count("\ufffd") == 1
+    assert paragraphs_of(8) in result.value.html
+    assert result.value.encoding == "utf-8" and result.value.replaced == 1
+    assert result.value.html_bytes == len(bom + raw)
+    assert [r.getMessage() for r in caplog.records] == [
+        "https://news.example/a: 1 invalid UTF-8 sequences replaced by U+FFFD"
+    ]
+    extracted = extract_document(result.value.html, "https://news.example/a", ExtractionOptions())
+    assert isinstance(extracted, Kept)
+    assert [f"{i}. {ARABIC_LEAD}" in extracted.value.text for i in range(1, 9)] == [True] * 8
+
+
+def test_up_to_eight_invalid_sequences_are_replaced_and_nine_are_refused():
+    # the cut excerpt repeated in description, og:description, twitter:description, JSON-LD...
+    raw, text = cut_page(cuts=8)
+    result = decode(message(html_b64=b64(raw), content_type="text/html; charset=utf-8"))
+    assert isinstance(result, Kept) and result.value.html == text and result.value.replaced == 8
+    # more is broken or mixed content, not a cut excerpt: a dead letter as before
+    raw, _ = cut_page(cuts=9)
+    result = decode(message(html_b64=b64(raw), content_type="text/html; charset=utf-8"))
+    assert isinstance(result, Failed) and result.reason == "charset_mismatch"
+
+
+def test_without_a_label_too_many_invalid_sequences_are_undetectable_and_counted():
+    raw, _ = cut_page(cuts=9)
+    result = decode(message(html_b64=b64(raw)))
+    assert isinstance(result, Failed) and result.reason == "undetectable_charset"
+    assert "9 invalid sequences against" in result.detail and "no charset decodes" not in result.detail
+
+
+def test_a_cut_letter_needs_a_hundred_valid_characters_around_it():
+    raw, text = cut_page(paragraphs=1)  # 1 invalid sequence, 232 valid non-ASCII characters
+    result = decode(message(html_b64=b64(raw), content_type="text/html; charset=utf-8"))
+    assert isinstance(result, Kept) and result.value.html == text
+    raw, _ = cut_page(paragraphs=0)  # 85 around it (title, menu): too few to tell
+    result = decode(message(html_b64=b64(raw), content_type="text/html; charset=utf-8"))
+    assert isinstance(result, Failed) and result.reason == "charset_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("fields", "head"),
+    [({"content_type": "text/html; charset=utf-8"}, ""), ({}, '<meta charset="utf-8">'), ({"charset": "utf-8"}, "")],
+    ids=["Content-Type", "meta charset", "crawler's charset"],
+)
+def test_a_utf8_label_reads_a_cut_letter_but_still_refuses_windows_1256_bytes(fields, head):
+    raw, text = cut_page(head)
+    result = decode(message(html_b64=b64(raw), **fields))
+    assert isinstance(result, Kept) and result.value.html == text
+    # every Arabic letter an invalid sequence: a wrong label, not a cut letter, a dead letter as before
+    page = f"<html><head>{head}<title>حلب</title></head><body>{paragraphs_of(8)}</body></html>"
+    result = decode(message(html_b64=b64(page.encode("cp1256")), **fields))
+    assert isinstance(result, Failed) and result.reason == "charset_mismatch" and "utf-8" in result.detail
+
+
+def test_the_article_says_how_many_characters_were_replaced():
+    raw, _ = cut_page(cuts=2)
+    result = decode(message(html_b64=b64(raw), content_type="text/html; charset=utf-8"))
+    assert isinstance(result, Kept)
+    extracted = extract_document(result.value.html, result.value.effective_url, ExtractionOptions())
+    assert isinstance(extracted, Kept)
+    article = build_article(
+        result.value, extracted.value, source=SourcePosition(topic="pages.raw", partition=0, offset=1),
+        pipeline_version=1, processed_at=datetime.now(UTC),
+    )
+    assert article.extraction.replaced_chars == 2
+    assert_valid("articles", article.model_dump_json(by_alias=True))

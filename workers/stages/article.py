@@ -93,6 +93,7 @@ def build_article(
             removed=list(document.removed),
             body_source=document.body_source,
             recovered_paragraphs=document.recovered_paragraphs,
+            replaced_chars=decoded.replaced,
         ),
     )
 

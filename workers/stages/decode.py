@@ -1,20 +1,24 @@
 """Stage 1: raw Kafka bytes -> a validated page with its HTML as text.
 
-Charset policy, in order: a byte-order mark; valid UTF-8 with non-ASCII in it (a legacy
-encoding practically never produces it by accident, and pages re-saved as UTF-8 keep their old
-``<meta charset>``: trafilatura decides the same way); the charset the crawler declared (its
-``charset`` field, then the charset of the Content-Type); the page's own ``<meta charset>``. The
-first that decodes the bytes *strictly* wins. Labels are read as browsers read them (WHATWG
-Encoding Standard): one browsers do not know is ignored, as they ignore it, and no codec outside
-the standard ever decodes a page (Python's utf-7, unicode_escape or rot13 would turn plain ASCII
-into other text). A declared ISO-8859-1, US-ASCII or windows-1252 is tried last, and only if
-detection finds no better encoding: HTTP clients report ISO-8859-1 for any text/html without a
-charset, and those encodings decode nearly any bytes, so the label would always win over the
-page's own (right) ``<meta charset>``, and turn a windows-1256 page without one into Latin
-mojibake. With no usable declaration, statistical detection among the standard's encodings. A
-declared charset that does not decode the bytes, with no other that does, fails the page:
-guessing would publish mojibake into a newsroom feed, which is worse than a dead letter someone
-can look at.
+Charset policy, in order: a byte-order mark; valid UTF-8 with non-ASCII in it (a legacy encoding
+practically never produces it by accident, and pages re-saved as UTF-8 keep their old ``<meta
+charset>``: trafilatura decides the same way); the charset the crawler declared (its ``charset``
+field, then the charset of the Content-Type); the page's own ``<meta charset>``. The first that
+decodes the bytes *strictly* wins, with one exception: UTF-8 with a few invalid sequences (a
+CMS's substr() cutting a letter in half in a description, a body cut inside its last character)
+is read as UTF-8 with U+FFFD for each, as browsers read it, and logged, when the page says it is
+UTF-8 (a byte-order mark, any label) or says nothing more than a default Latin label. Labels are
+read as browsers read them (WHATWG Encoding Standard): one browsers do not know is ignored, as
+they ignore it, and no codec outside the standard ever decodes a page (Python's utf-7,
+unicode_escape or rot13 would turn plain ASCII into other text). A declared ISO-8859-1, US-ASCII
+or windows-1252 is tried last, and only if detection finds no better encoding: HTTP clients
+report ISO-8859-1 for any text/html without a charset, and those encodings decode nearly any
+bytes, so the label would always win over the page's own (right) ``<meta charset>``, and turn a
+windows-1256 page without one into Latin mojibake. With no usable declaration, statistical
+detection among the standard's encodings. A declared charset that does not decode the bytes,
+with no other that does, fails the page (beyond those few invalid UTF-8 sequences): guessing
+would publish mojibake into a newsroom feed, which is worse than a dead letter someone can look
+at.
 
 The message itself is strict UTF-8 JSON. A lone UTF-16 surrogate in ``html`` (a JSON
 ``"\\ud83d"``: a string cut inside an emoji by a JavaScript crawler, or text decoded with
@@ -153,6 +157,18 @@ _META_OVERRIDES = {"utf-16-le": "utf-8", "utf-16-be": "utf-8"}
 _WEAK_CODEC = "cp1252"
 # Detection chooses among the standard's encodings only: left free, it may answer EBCDIC or UTF-7.
 _DETECTABLE = sorted(set(_CODECS.values()))
+# UTF-8 that is not valid is read with U+FFFD for each invalid sequence when there are at most
+# this many, and each is outweighed by this many valid non-ASCII characters (about 1% of them lost
+# at most). Why: a CMS that cuts an excerpt inside a letter repeats it in the description,
+# og:description, twitter:description, JSON-LD, sometimes the title: a handful of sequences. Bytes
+# in another encoding labelled UTF-8 make nearly every non-ASCII character invalid (by accident,
+# Persian in windows-1256, Thai or Shift_JIS make under one valid sequence for three invalid
+# ones), and a page mixing two encodings makes one for each character of its legacy part: both stay
+# dead letters, not text full of holes. Not 0.1%: a short article page (690 Arabic letters) with
+# one cut letter is 0.15%.
+_MAX_INVALID_UTF8 = 8
+_VALID_PER_INVALID_UTF8 = 100
+_ASCII_BYTES = bytes(range(0x80))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +177,9 @@ class DecodedPage:
     html: str
     encoding: str
     html_bytes: int
+    # characters of the page replaced by U+FFFD: invalid UTF-8 sequences in html_b64, lone
+    # surrogates in html (0: the page was text as it came)
+    replaced: int = 0
 
     @property
     def effective_url(self) -> str:
@@ -236,6 +255,7 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
     if content_type and not content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES):
         return Dropped(STAGE, "not_html", f"content type {_echo(content_type)!r}")
 
+    replaced = 0
     if page.html is not None:
         html, encoding = page.html, "utf-8"
         try:
@@ -257,36 +277,63 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
         size = len(raw)
         if size > max_html_bytes:
             return Dropped(STAGE, "too_large", f"{size} bytes of HTML > limit {max_html_bytes}")
-        decoded = decode_html_bytes(raw, page.charset, _content_type_charset(page))
+        decoded = _decode_bytes(raw, page.charset, _content_type_charset(page))
         if isinstance(decoded, Failed):
             return decoded
-        html, encoding = decoded
+        html, encoding, replaced = decoded
+        if replaced:
+            log.warning("%s: %d invalid UTF-8 sequences replaced by U+FFFD", _echo(str(page.url)), replaced)
 
     if not html.strip():
         return Dropped(STAGE, "empty_html", "the page has no content")
     if "\x00" in html[:4096]:
         return Failed(STAGE, "binary_content", "BinaryContent", "NUL bytes in the page: not HTML text")
-    return Kept(DecodedPage(page=page, html=html, encoding=encoding, html_bytes=size))
+    return Kept(DecodedPage(page=page, html=html, encoding=encoding, html_bytes=size, replaced=replaced))
 
 
 def decode_html_bytes(
     raw: bytes, declared: str | None, content_type_charset: str | None = None
 ) -> tuple[str, str] | Failed:
+    """The page's bytes as text and the Python name of the codec that decoded them."""
+    decoded = _decode_bytes(raw, declared, content_type_charset)
+    return decoded if isinstance(decoded, Failed) else decoded[:2]
+
+
+def _decode_bytes(
+    raw: bytes, declared: str | None, content_type_charset: str | None
+) -> tuple[str, str, int] | Failed:
+    """As decode_html_bytes, with the number of invalid UTF-8 sequences replaced by U+FFFD."""
     for bom, encoding in _BOMS:
         if raw.startswith(bom):
-            text = _strict(raw[len(bom) :], encoding)
-            return (text, encoding) if text is not None else _mismatch(encoding, "byte-order mark")
+            body = raw[len(bom) :]
+            if (text := _strict(body, encoding)) is not None:
+                return text, encoding, 0
+            damaged = _damaged_utf8(body) if encoding == "utf-8" else None
+            if damaged is not None and damaged.tolerable:
+                return damaged.text, encoding, damaged.invalid
+            return _mismatch(encoding, "byte-order mark")
     if not raw.isascii() and (text := _strict(raw, "utf-8")) is not None:
-        return text, "utf-8"
+        return text, "utf-8", 0
     http = ((declared, "declared by the crawler"), (content_type_charset, "Content-Type"))
     candidates, ignored = _candidates(raw, http)
+    damaged = None
+    # Not valid UTF-8 (else it would have won above): read as UTF-8 all the same when only a few
+    # sequences are invalid and a label names UTF-8, or none says more than a weak one (as likely
+    # an HTTP client's default). Before the other labels, as valid UTF-8 is: a stale <meta
+    # charset> would decode it strictly, as mojibake.
+    if not raw.isascii() and (
+        any(candidate.codec == "utf-8" for candidate in candidates) or all(candidate.weak for candidate in candidates)
+    ):
+        damaged = _damaged_utf8(raw)
+        if damaged.tolerable:
+            return damaged.text, "utf-8", damaged.invalid
     for candidate in candidates:
         if candidate.weak:  # sorted last: no label that says more decodes the bytes
             if (decoded := _weak_label_or_detected(raw)) is not None:
-                return decoded
+                return (*decoded, 0)
             break
         if candidate.codec and (text := _strict(raw, candidate.codec)) is not None:
-            return text, candidate.codec
+            return text, candidate.codec, 0
     if candidates:
         first = candidates[0]
         if first.codec is None:
@@ -299,12 +346,49 @@ def decode_html_bytes(
             )
         return _mismatch(first.label, first.origin)
     if raw.isascii():
-        return raw.decode("ascii"), "ascii"
+        return raw.decode("ascii"), "ascii", 0
     best = _detect(raw).best()
     if best is None:
+        # Any bytes decode in some single-byte encoding: what fails is finding one in which they
+        # read as text.
+        as_utf8 = f"; {damaged.summary}" if damaged is not None and damaged.valid else ""
         unknown = f" (unknown charset labels ignored: {', '.join(map(repr, ignored))})" if ignored else ""
-        return Failed(STAGE, "undetectable_charset", "UnicodeDecodeError", f"no charset decodes these bytes{unknown}")
-    return _detected(best)
+        return Failed(
+            STAGE, "undetectable_charset", "UnicodeDecodeError",
+            "no charset label browsers know, and detection found no encoding in which these bytes read as text"
+            f"{as_utf8}{unknown}",
+        )
+    return (*_detected(best), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _DamagedUtf8:
+    """Bytes decoded as UTF-8 with U+FFFD for each invalid sequence (as browsers decode them,
+    WHATWG's 'maximal subpart' rule, which Python follows), and how many of their non-ASCII
+    characters are valid and invalid."""
+
+    text: str
+    invalid: int
+    valid: int
+
+    @property
+    def tolerable(self) -> bool:
+        return 0 < self.invalid <= _MAX_INVALID_UTF8 and self.valid >= _VALID_PER_INVALID_UTF8 * self.invalid
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"as UTF-8, {self.invalid} invalid sequences against {self.valid} valid non-ASCII characters;"
+            f" U+FFFD replaces at most {_MAX_INVALID_UTF8}, each against {_VALID_PER_INVALID_UTF8} valid"
+        )
+
+
+def _damaged_utf8(raw: bytes) -> _DamagedUtf8:
+    text = raw.decode("utf-8", errors="replace")
+    # a valid EF BF BD is a U+FFFD the page itself holds; no invalid sequence takes part of one
+    invalid = text.count("\ufffd") - raw.count(b"\xef\xbf\xbd")
+    ascii_chars = len(raw) - len(raw.translate(None, _ASCII_BYTES))  # what is left: the non-ASCII bytes
+    return _DamagedUtf8(text, invalid, len(text) - ascii_chars - invalid)
 
 
 def _weak_label_or_detected(raw: bytes) -> tuple[str, str] | None:
