@@ -411,6 +411,40 @@ def test_a_nul_character_in_decoded_text_fails_as_binary():
     assert isinstance(result, Failed) and result.reason == "binary_content"
 
 
+def test_a_stray_nul_in_a_text_page_is_a_replacement_character_not_a_lost_page(caplog):
+    # a CMS's bug put a NUL in the headline: the page is text all the same
+    html = f"<html><body><h1>Talks\x00 resume</h1>{'<p>The ministers met again on Thursday.</p>' * 40}</body></html>"
+    result = decode(message(html=html))
+    assert isinstance(result, Kept)
+    assert result.value.html == html.replace("\x00", "\ufffd") and result.value.replaced == 1
+    assert "1 NUL characters replaced" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        ('<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>News</title>'
+         "<item><title>Story 0</title></item></channel></rss>", "an RSS or Atom feed (root element <rss>)"),
+        ('<?xml version="1.0"?><?xml-stylesheet href="atom.xsl"?>\n<!-- generated -->'
+         '<feed xmlns="http://www.w3.org/2005/Atom"><title>Example News</title><entry><title>Story 0</title>'
+         "</entry></feed>", "an RSS or Atom feed (root element <feed>)"),
+        ('<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><item/></rdf:RDF>',
+         "an RSS or Atom feed (root element <rdf:RDF>)"),
+        ('\ufeff {"articles": [{"title": "Story 0"}]}', "a JSON document"),
+    ],
+)
+def test_a_feed_or_json_sent_as_html_is_not_a_page(body, what):
+    # labelled text/html, or with no content type: extracted, its entries would be glued into one "article"
+    for fields in ({"content_type": "text/html; charset=utf-8"}, {}):
+        result = decode(message(html=body, **fields))
+        assert isinstance(result, Dropped) and result.reason == "not_html" and result.detail == f"{what}, not a page"
+
+
+def test_xhtml_with_an_xml_declaration_is_a_page():
+    html = '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><body><p>x</p></body></html>'
+    assert isinstance(decode(message(html=html)), Kept)
+
+
 def test_a_page_over_the_size_limit_is_dropped_before_extraction():
     big = "<p>" + "x" * (2 * MB) + "</p>"
     assert isinstance(decode(message(html=big), limit=1 * MB), Dropped)

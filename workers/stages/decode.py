@@ -53,6 +53,15 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _CONTENT_TYPE_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^"';,\s]+)""", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+# The start of the text that tells a page from binary bytes or another kind of document.
+_SNIFFED_CHARS = 4096
+# C0 controls other than white space: binary bytes decoded as text are full of them, a text page
+# has none, or a stray one (a NUL in a headline, a CMS's bug) that must not cost the article.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
+_MAX_CONTROL_SHARE = 0.01
+# The first element, after an XML declaration, processing instructions, comments and a doctype.
+_ROOT_ELEMENT = re.compile(r"(?:<\?.*?\?>\s*|<!--.*?-->\s*|<!doctype[^>]*>\s*)*<([a-z][\w:.-]*)", re.DOTALL | re.IGNORECASE)
+_FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf"})
 # How far a crawl's fetched_at may lie after the time its record was sent. Dedup and stories run
 # on fetched_at: one page dated a year ahead would found a story that never ends.
 _MAX_CLOCK_SKEW = timedelta(minutes=10)
@@ -286,9 +295,30 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
 
     if not html.strip():
         return Dropped(STAGE, "empty_html", "the page has no content")
-    if "\x00" in html[:4096]:
-        return Failed(STAGE, "binary_content", "BinaryContent", "NUL bytes in the page: not HTML text")
+    start = html[:_SNIFFED_CHARS]
+    if len(_CONTROL.findall(start)) > _MAX_CONTROL_SHARE * len(start):
+        return Failed(
+            STAGE, "binary_content", "BinaryContent",
+            f"control characters (NUL, ...) make up over {_MAX_CONTROL_SHARE:.0%} of the page's start: not HTML text",
+        )
+    if other := _other_document(start):
+        return Dropped(STAGE, "not_html", f"{other}, not a page")
+    if nuls := html.count("\x00"):
+        # a stray NUL in a text page (a CMS's bug): U+FFFD, as browsers show it
+        html, replaced = html.replace("\x00", "\ufffd"), replaced + nuls
+        log.warning("%s: %d NUL characters replaced by U+FFFD", _echo(str(page.url)), nuls)
     return Kept(DecodedPage(page=page, html=html, encoding=encoding, html_bytes=size, replaced=replaced))
+
+
+def _other_document(start: str) -> str | None:
+    """What the text is when it is a feed or JSON rather than a page (a crawler that sent it as
+    text/html, or with no content type): its entries would be glued into one "article"."""
+    stripped = start.lstrip("\ufeff \t\r\n")
+    if stripped[:1] in ("{", "["):
+        return "a JSON document"
+    if (root := _ROOT_ELEMENT.match(stripped)) and root.group(1).lower() in _FEED_ROOTS:
+        return f"an RSS or Atom feed (root element <{root.group(1)}>)"
+    return None
 
 
 def decode_html_bytes(
