@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote
 
 from kafka import KafkaProducer
 from kafka.errors import UnknownTopicOrPartitionError
@@ -21,12 +20,12 @@ from pydantic import ValidationError
 from workers.kafka_clients import kafka_client_options, make_admin
 from workers.models import RawPage
 from workers.settings import Settings
-from workers.stages.decode import summarise_validation_error
+from workers.stages.decode import decode_html_bytes, summarise_validation_error
+from workers.stages.outcome import Failed
 
-_CANONICAL = re.compile(
-    rb"""<link[^>]+rel=["']?canonical["']?[^>]*href=["']([^"']+)["']|<meta[^>]+property=["']og:url["'][^>]*content=["']([^"']+)["']""",
-    re.IGNORECASE,
-)
+# How much of a page's text is parsed for its canonical link: its head, where the link belongs,
+# on all but a few pages; a page of megabytes parsed whole for it would cost more than sending it.
+_HEAD_CHARS = 65536
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 # A topic created a moment ago (`wirefeed topics create` just before, in a script) can be unknown
 # to the broker asked, for a moment: unknown for this long, it does not exist.
@@ -41,20 +40,45 @@ class Record:
 
 def page_from_html_file(path: Path, *, base_url: str, fetched_at: datetime) -> RawPage:
     """The page's bytes go as they are (base64) and the pipeline finds the charset, as it would for
-    a crawler that does not decode. The URL is the page's own canonical link when it has one,
-    resolved against the file's URL under ``base_url`` as a browser resolves it against the page's."""
+    a crawler that does not decode. The URL is the file's under ``base_url`` (its name
+    percent-encoded: "a#1.html" is no fragment), unless the page declares its own."""
     raw = path.read_bytes()
-    match = _CANONICAL.search(raw[:65536])
-    url = f"{base_url.rstrip('/')}/{path.name}"
-    if match:
-        url = urljoin(url, (match.group(1) or match.group(2)).decode("utf-8", "replace").strip())
+    file_url = f"{base_url.rstrip('/')}/{quote(path.name)}"
     return RawPage(
-        url=url,
+        url=_declared_canonical(raw, file_url) or file_url,
         fetched_at=fetched_at,
         content_type="text/html",
         html_b64=base64.b64encode(raw).decode("ascii"),
         source_id="wirefeed-produce",
     )
+
+
+def _declared_canonical(raw: bytes, file_url: str) -> str | None:
+    """The page's canonical URL as the pipeline reads it: the bytes decoded by the decode stage's
+    rules, ``<link rel=canonical>`` preferred to ``og:url`` (in the first ``_HEAD_CHARS``
+    characters), resolved against ``file_url`` as against a crawled page's URL. None when the page
+    declares none, when no charset decodes it (the pipeline dead-letters it under the file's URL),
+    or when it names the home page and the file is not the home page: a template's mistake that
+    would make all such files one article, which the article stage ignores too."""
+    # Imported here: `wirefeed replay` and the readiness probe import this module, and must not
+    # load the extractor (trafilatura, the language model) that reading a page takes.
+    from trafilatura.utils import load_html
+
+    from workers.stages.article import _home_for_an_article
+    from workers.stages.metadata import _meta, canonical
+
+    # the whole page, as the decode stage decodes it: its charset is chosen by all of its bytes,
+    # and a head cut inside a character is no valid UTF-8
+    decoded = decode_html_bytes(raw, None)
+    if isinstance(decoded, Failed):
+        return None
+    head = decoded[0][:_HEAD_CHARS]
+    # lxml refuses an empty document, and trafilatura logs that as an error
+    tree = load_html(head) if head.strip() else None
+    if tree is None:
+        return None
+    url = canonical(tree, _meta(tree), file_url)
+    return None if url is None or _home_for_an_article(url, file_url) else url
 
 
 def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int | None = None) -> Iterator[Record]:

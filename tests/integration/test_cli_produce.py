@@ -56,7 +56,7 @@ def test_a_bad_page_anywhere_is_named_and_nothing_is_published(
     pages.mkdir()
     (pages / "a.html").write_bytes((SAMPLE_PAGES / "ja-asahi.html").read_bytes())
     if bad == "html":
-        (pages / "b.html").write_text('<html><head><link rel="canonical" href="javascript:void(0)"></head></html>')
+        (pages / "b.html").write_text('<html><head><link rel="canonical" href="https://a b/x"></head></html>')
         where, paths = str(pages / "b.html"), [pages]
     else:
         crawl = tmp_path / "crawl.jsonl"
@@ -79,11 +79,14 @@ def test_a_relative_canonical_link_is_resolved_and_the_whole_directory_published
     pages.mkdir()
     (pages / "a.html").write_bytes((SAMPLE_PAGES / "en-cbc-gaza-ceasefire.html").read_bytes())
     (pages / "b.html").write_text('<html><head><link rel="canonical" href="/news/story-1"></head><body><p>text</p></body></html>')
+    # the link as HTML writes it: attributes in any order, "&" as "&amp;"
+    (pages / "c.html").write_text('<html><head><link href="/news/story-2?a=1&amp;b=2" rel="canonical"></head></html>')
 
     assert produce(settings, monkeypatch, "--base-url", "https://files.example/in/", pages) == 0
-    assert f"published 2 page(s) to {settings.topic_pages_raw}" in capsys.readouterr().out
-    keys = {r.key for r in read_topic(settings, settings.topic_pages_raw, at_least=2)}
-    assert b"https://files.example/news/story-1" in keys and len(keys) == 2
+    assert f"published 3 page(s) to {settings.topic_pages_raw}" in capsys.readouterr().out
+    keys = {r.key for r in read_topic(settings, settings.topic_pages_raw, at_least=3)}
+    assert len(keys) == 3
+    assert {b"https://files.example/news/story-1", b"https://files.example/news/story-2?a=1&b=2"} < keys
 
 
 def test_a_topic_that_does_not_exist_is_one_line_naming_it_and_the_command_that_creates_topics(

@@ -201,7 +201,7 @@ def test_produce_checks_every_page_before_connecting_and_names_a_bad_one(
     pages = tmp_path / "pages"
     pages.mkdir()
     (pages / "a.html").write_bytes((SAMPLE_PAGES / "ja-asahi.html").read_bytes())
-    (pages / "b.html").write_text('<html><head><link rel="canonical" href="mailto:desk@news.example"></head></html>')
+    (pages / "b.html").write_text('<html><head><link rel="canonical" href="https://a b/x"></head></html>')
     assert cli.main(["produce", str(pages)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"wirefeed produce: {pages / 'b.html'}: not a pages.raw message: url: ")

@@ -7,9 +7,27 @@ import pytest
 
 from workers import SAMPLE_PAGES
 from workers.feed import page_from_html_file, records_from_jsonl, records_from_paths
+from workers.models import SourcePosition
+from workers.stages.article import build_article, canonical_url
+from workers.stages.decode import decode_message
+from workers.stages.extract import ExtractionOptions, extract_document
+from workers.stages.outcome import Kept
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 MIB = 1024 * 1024
+ARABIC_LINK = '<link rel="canonical" href="https://news.example/أخبار/حلب">'
+TEXT = "<p>" + "The council voted on Tuesday to rebuild the old bridge over the river before winter. " * 3 + "</p>"
+
+
+def page_file(tmp_path: Path, head: str, *, name: str = "story.html") -> Path:
+    path = tmp_path / name
+    path.write_text(f"<html><head>{head}</head><body>{TEXT}</body></html>")
+    return path
+
+
+def url_of(tmp_path: Path, head: str, *, name: str = "story.html", base_url: str = "https://files.example/in/") -> str:
+    path = page_file(tmp_path, head, name=name)
+    return str(page_from_html_file(path, base_url=base_url, fetched_at=NOW).url)
 
 
 def test_an_html_file_is_sent_as_its_bytes_under_its_canonical_url():
@@ -39,10 +57,121 @@ def test_a_relative_canonical_link_is_resolved_against_the_files_url(tmp_path: P
     assert str(page_from_html_file(path, base_url="https://files.example/in/", fetched_at=NOW).url) == url
 
 
+def test_entities_in_a_canonical_link_are_unescaped(tmp_path: Path):
+    head = '<link rel="canonical" href="https://news.example/a?x=1&amp;y=2">'
+    assert url_of(tmp_path, head) == "https://news.example/a?x=1&y=2"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        '<link href="https://news.example/story-1" rel="canonical">',
+        '<meta content="https://news.example/story-1" property="og:url">',
+        '<link rel="alternate canonical" href="https://news.example/story-1">',
+    ],
+    ids=["link href first", "meta content first", "rel of two tokens"],
+)
+def test_a_canonical_link_is_found_whatever_the_order_of_its_attributes(tmp_path: Path, head: str):
+    assert url_of(tmp_path, head) == "https://news.example/story-1"
+
+
+def test_the_canonical_link_is_preferred_to_an_earlier_og_url(tmp_path: Path):
+    head = (
+        '<meta property="og:url" content="https://news.example/section/">'
+        '<link rel="canonical" href="https://news.example/story-1">'
+    )
+    assert url_of(tmp_path, head) == "https://news.example/story-1"
+
+
+def test_a_canonical_naming_the_home_page_is_ignored_unless_the_file_is_the_home_page(tmp_path: Path):
+    """A template's mistake: taken, every such file would be one article (the article stage
+    ignores it on a crawled page too)."""
+    head = '<link rel="canonical" href="https://news.example/">'
+    assert url_of(tmp_path, head) == "https://files.example/in/story.html"
+    assert url_of(tmp_path, head, name="index.html", base_url="https://files.example/") == "https://news.example/"
+
+
+def test_a_canonical_link_the_pipeline_ignores_leaves_the_files_url(tmp_path: Path):
+    assert url_of(tmp_path, '<link rel="canonical" href="javascript:void(0)">') == "https://files.example/in/story.html"
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("a#1.html", "https://files.example/in/a%231.html"),
+        ("q?x=1.html", "https://files.example/in/q%3Fx%3D1.html"),
+        ("50%.html", "https://files.example/in/50%25.html"),
+        ("خبر عاجل.html", "https://files.example/in/%D8%AE%D8%A8%D8%B1%20%D8%B9%D8%A7%D8%AC%D9%84.html"),
+    ],
+)
+def test_a_file_name_is_one_path_segment_of_the_url(tmp_path: Path, name: str, url: str):
+    assert url_of(tmp_path, "", name=name) == url
+
+
+def test_files_whose_names_differ_after_a_hash_are_two_articles(tmp_path: Path):
+    """Not one URL with two fragments, which the pipeline drops: one article, the second file's."""
+    for name in ("a#1.html", "a#2.html"):
+        page_file(tmp_path, "", name=name)
+    records = records_from_paths([tmp_path], base_url="https://files.example/")
+    assert len({canonical_url(record.key.decode(), None) for record in records}) == 2
+
+
+@pytest.mark.parametrize(
+    ("html", "encoding"),
+    [
+        (f'<meta charset="windows-1256">{ARABIC_LINK}', "windows-1256"),
+        (f"{ARABIC_LINK}<title>أخبار حلب اليوم من مراسلنا</title>", "windows-1256"),
+        (ARABIC_LINK, "utf-16"),
+    ],
+    ids=["declared legacy charset", "detected legacy charset", "utf-16 with its byte-order mark"],
+)
+def test_a_canonical_link_is_read_in_the_pages_charset(tmp_path: Path, html: str, encoding: str):
+    path = tmp_path / "story.html"
+    path.write_bytes(f"<html><head>{html}</head><body><p>نص الخبر</p></body></html>".encode(encoding))
+    page = page_from_html_file(path, base_url="https://files.example/in/", fetched_at=NOW)
+    assert str(page.url) == "https://news.example/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1/%D8%AD%D9%84%D8%A8"
+
+
+def test_a_canonical_link_cut_by_the_read_limit_is_not_read_in_part(tmp_path: Path):
+    """The first 64 Ki characters are read (a head past them is a rare page's, and a page of
+    megabytes is not parsed whole): a link that they cut is not taken as far as they go."""
+    link = '<link rel="canonical" href="https://news.example/story-1">'
+    cut = link.index("story-1") + 2
+    style = "<html><head><style>" + "p" * (65536 - cut - len("<html><head><style></style>")) + "</style>"
+    path = tmp_path / "story.html"
+    path.write_text(f"{style}{link}</head><body>{TEXT}</body></html>")
+    page = page_from_html_file(path, base_url="https://files.example/", fetched_at=NOW)
+    assert str(page.url) == "https://files.example/story.html"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        '<link rel="canonical" href="https://news.example/a?x=1&amp;y=2">',
+        '<link href="/news/story-1" rel="canonical">',
+        '<meta property="og:url" content="https://news.example/"><link href="/story-1" rel="canonical">',
+        '<link rel="canonical" href="https://news.example/">',
+    ],
+    ids=["entity", "attribute order", "og:url first", "home page"],
+)
+def test_the_key_is_the_url_the_pipeline_gives_the_article(tmp_path: Path, head: str):
+    """The record's key and URL (hence the page's outcome key) are the page's identity in the
+    pipeline: the article it makes is not filed under another URL."""
+    (record,) = records_from_paths([page_file(tmp_path, head)], base_url="https://files.example/in/")
+    decoded = decode_message(record.value, max_html_bytes=8 * MIB)
+    assert isinstance(decoded, Kept)
+    document = extract_document(decoded.value.html, decoded.value.effective_url, ExtractionOptions())
+    assert isinstance(document, Kept)
+    source = SourcePosition(topic="t", partition=0, offset=0)
+    article = build_article(decoded.value, document.value, source=source, pipeline_version=1, processed_at=NOW)
+    assert article.canonical_url == record.key.decode() == article.url
+
+
 def test_a_file_that_makes_no_valid_message_is_named_on_one_line(tmp_path: Path):
     (tmp_path / "a-good.html").write_text("<html><body><p>text</p></body></html>")
     bad = tmp_path / "b-bad.html"
-    bad.write_text('<html><head><link rel="canonical" href="javascript:void(0)"></head><body><p>x</p></body></html>')
+    # a space in the host: a URL no message may carry
+    bad.write_text('<html><head><link rel="canonical" href="https://a b/x"></head><body><p>x</p></body></html>')
     records = records_from_paths([tmp_path], base_url="https://files.example/")
     assert next(records).key == b"https://files.example/a-good.html"
     with pytest.raises(ValueError) as raised:
