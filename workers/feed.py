@@ -22,6 +22,7 @@ from workers.models import RawPage
 from workers.settings import Settings
 from workers.stages.decode import decode_html_bytes, summarise_validation_error
 from workers.stages.outcome import Failed
+from workers.urlnorm import names_the_home_page_instead_of
 
 # How much of a page's text is parsed for its canonical link: its head, where the link belongs,
 # on all but a few pages; a page of megabytes parsed whole for it would cost more than sending it.
@@ -38,12 +39,13 @@ class Record:
     value: bytes
 
 
-def page_from_html_file(path: Path, *, base_url: str, fetched_at: datetime) -> RawPage:
+def page_from_html_file(path: Path, *, base_url: str, fetched_at: datetime, name: str | None = None) -> RawPage:
     """The page's bytes go as they are (base64) and the pipeline finds the charset, as it would for
-    a crawler that does not decode. The URL is the file's under ``base_url`` (its name
-    percent-encoded: "a#1.html" is no fragment), unless the page declares its own."""
+    a crawler that does not decode. The URL is the file's ``name`` (its path under the directory
+    given, "x/a.html"; else the file name) under ``base_url``, percent-encoded ("a#1.html" is no
+    fragment), unless the page declares its own."""
     raw = path.read_bytes()
-    file_url = f"{base_url.rstrip('/')}/{quote(path.name)}"
+    file_url = f"{base_url.rstrip('/')}/{quote(name or path.name)}"
     return RawPage(
         url=_declared_canonical(raw, file_url) or file_url,
         fetched_at=fetched_at,
@@ -64,8 +66,7 @@ def _declared_canonical(raw: bytes, file_url: str) -> str | None:
     # load the extractor (trafilatura, the language model) that reading a page takes.
     from trafilatura.utils import load_html
 
-    from workers.stages.article import _home_for_an_article
-    from workers.stages.metadata import _meta, canonical
+    from workers.stages.metadata import declared_canonical
 
     # the whole page, as the decode stage decodes it: its charset is chosen by all of its bytes,
     # and a head cut inside a character is no valid UTF-8
@@ -77,8 +78,8 @@ def _declared_canonical(raw: bytes, file_url: str) -> str | None:
     tree = load_html(head) if head.strip() else None
     if tree is None:
         return None
-    url = canonical(tree, _meta(tree), file_url)
-    return None if url is None or _home_for_an_article(url, file_url) else url
+    url = declared_canonical(tree, file_url)
+    return None if url is None or names_the_home_page_instead_of(url, file_url) else url
 
 
 def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int | None = None) -> Iterator[Record]:
@@ -88,17 +89,25 @@ def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int |
     now = datetime.now(UTC)
     for path in paths:
         if path.is_dir():
-            pages = sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES)
-            yield from records_from_paths(pages, base_url=base_url, max_bytes=max_bytes)
+            # named by their path under the directory: x/a.html and y/a.html are two pages
+            for page in sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES):
+                name = page.relative_to(path).as_posix()
+                yield _html_file_record(page, base_url=base_url, fetched_at=now, name=name, max_bytes=max_bytes)
         elif path.suffix.lower() == ".jsonl":
             yield from records_from_jsonl(path, max_bytes=max_bytes)
         else:
-            try:
-                page = page_from_html_file(path, base_url=base_url, fetched_at=now)
-            except ValidationError as exc:
-                raise ValueError(f"{path}: not a pages.raw message: {summarise_validation_error(exc)}") from exc
-            value = page.model_dump_json(by_alias=True, exclude_none=True).encode()
-            yield _within(Record(str(page.url).encode(), value), max_bytes, where=path)
+            yield _html_file_record(path, base_url=base_url, fetched_at=now, name=None, max_bytes=max_bytes)
+
+
+def _html_file_record(
+    path: Path, *, base_url: str, fetched_at: datetime, name: str | None, max_bytes: int | None
+) -> Record:
+    try:
+        page = page_from_html_file(path, base_url=base_url, fetched_at=fetched_at, name=name)
+    except ValidationError as exc:
+        raise ValueError(f"{path}: not a pages.raw message: {summarise_validation_error(exc)}") from exc
+    value = page.model_dump_json(by_alias=True, exclude_none=True).encode()
+    return _within(Record(str(page.url).encode(), value), max_bytes, where=path)
 
 
 def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Record]:

@@ -89,6 +89,16 @@ def is_home_page(url: str) -> bool:
     return not parts.query and parts.path.strip("/") in ("", "index.html", "index.htm", "index.php")
 
 
+def names_the_home_page_instead_of(canonical: str, page_url: str) -> bool:
+    """Whether a page's declared ``canonical`` names its site's home page while the page is
+    another: a template's mistake, repeated on every page of the site, that would make them all
+    one article."""
+    try:
+        return is_home_page(canonical) and not is_home_page(page_url)
+    except ValueError:
+        return False
+
+
 def without_credentials(url: str) -> str:
     """``url`` without its user and password ("https://user:pass@host/a" is "https://host/a").
     Raises ValueError for a URL that cannot be parsed."""

@@ -363,3 +363,9 @@ def test_a_short_page_glued_into_one_block_by_the_fallback_is_still_filtered() -
 <p>{paragraphs[2]}</p><p>{paragraphs[3]}</p><p>（责任编辑：李华）</p></div></article></main></body></html>"""
     doc = extract(html_text, "https://jiangcheng.example/news/rain")
     assert doc.text.splitlines() == paragraphs
+
+
+def test_a_canonical_link_that_does_not_parse_is_ignored_not_a_failed_page():
+    html = '<html><head><link rel="canonical" href="http://[::1/x"></head><body>' + "<p>The talks resumed on Thursday in Geneva, officials said.</p>" * 8 + "</body></html>"
+    result = extract_document(html, "https://news.example/a", ExtractionOptions())
+    assert isinstance(result, Kept) and result.value.canonical_url is None

@@ -116,6 +116,21 @@ def test_files_whose_names_differ_after_a_hash_are_two_articles(tmp_path: Path):
     assert len({canonical_url(record.key.decode(), None) for record in records}) == 2
 
 
+def test_files_of_one_name_in_two_directories_are_two_articles(tmp_path: Path):
+    for folder in ("world", "sport"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.html").write_text(f"<p>{folder}</p>", encoding="utf-8")
+    keys = [record.key for record in records_from_paths([tmp_path], base_url="https://files.example/")]
+    assert keys == [b"https://files.example/sport/a.html", b"https://files.example/world/a.html"]
+
+
+def test_a_canonical_link_that_does_not_parse_leaves_the_files_url(tmp_path: Path):
+    # the pipeline ignores it too (it failed the page as extractor_error: "Invalid IPv6 URL")
+    (page := tmp_path / "a.html").write_text('<link rel="canonical" href="http://[::1/x"><p>x</p>', encoding="utf-8")
+    (record,) = records_from_paths([page], base_url="https://files.example/")
+    assert record.key == b"https://files.example/a.html"
+
+
 @pytest.mark.parametrize(
     ("html", "encoding"),
     [

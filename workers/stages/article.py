@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.stages.decode import DecodedPage
 from workers.stages.extract import EXTRACTOR_VERSION, ExtractedDocument
-from workers.urlnorm import domain_of, is_home_page, normalized_url, unicode_host, url_digest
+from workers.urlnorm import domain_of, names_the_home_page_instead_of, normalized_url, unicode_host, url_digest
 
 
 def canonical_url(page_url: str, declared_canonical: str | None) -> str:
@@ -29,8 +29,10 @@ def canonical_url(page_url: str, declared_canonical: str | None) -> str:
     them one article, each new story an "update" of the last.
     """
     chosen = page_url
-    if declared_canonical and _host(declared_canonical) == _host(page_url) and not _home_for_an_article(
-        declared_canonical, page_url
+    if (
+        declared_canonical
+        and _host(declared_canonical) == _host(page_url)
+        and not names_the_home_page_instead_of(declared_canonical, page_url)
     ):
         chosen = declared_canonical
     try:
@@ -100,10 +102,3 @@ def build_article(
 
 def _host(url: str) -> str:
     return unicode_host(urlsplit(url).hostname or "")
-
-
-def _home_for_an_article(canonical: str, page_url: str) -> bool:
-    try:
-        return is_home_page(canonical) and not is_home_page(page_url)
-    except ValueError:
-        return False

@@ -873,6 +873,12 @@ def _is_charset(value: str) -> bool:
     return True
 
 
+def declared_canonical(tree: HtmlElement, url: str | None) -> str | None:
+    """The page's canonical URL as it declares it (``<link rel=canonical>``, else ``og:url``),
+    resolved against ``url`` and normalised."""
+    return canonical(tree, _meta(tree), url)
+
+
 def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) -> str | None:
     candidates = []
     for link in tree.iter("link"):
@@ -885,10 +891,10 @@ def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) ->
         # again for the article's identity, costs seconds (a 6 MB link of 400,000 parameters)
         if len(candidate) > _MAX_URL_CHARS:
             continue
-        absolute = urljoin(url, candidate) if url else candidate
-        if len(absolute) > _MAX_URL_CHARS or urlsplit(absolute).scheme not in ("http", "https"):
-            continue
-        try:
+        try:  # a link that does not parse ("http://[::1/x") is no page's address
+            absolute = urljoin(url, candidate) if url else candidate
+            if len(absolute) > _MAX_URL_CHARS or urlsplit(absolute).scheme not in ("http", "https"):
+                continue
             return normalized_url(absolute)
         except (ValueError, TypeError):
             continue
