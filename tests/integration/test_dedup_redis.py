@@ -164,6 +164,66 @@ async def test_two_outlets_on_the_same_talks_are_one_story(
     assert sorted(story.articles.values()) == [T0, T0 + timedelta(minutes=236)]
 
 
+async def test_a_story_s_outlets_are_read_without_its_articles(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Articles and outlets shared one sorted set: the breaking rule read (and parsed) every
+    # article of the story to find its outlets, for each article of a story thousands long, and
+    # each commit walked past every outlet when trimming the articles out of the window.
+    p = settings.redis_prefix
+    pages = [(f"https://{host}/{n}", minutes) for n, (host, minutes) in enumerate(
+        [("one.example", 0), ("one.example", 10), ("two.example", 20), ("one.example", 30)]
+    )]
+    decisions = [await index.classify(article(url, body(SEED_000), minutes=m)) for url, m in pages]
+    (story_id,) = {d.story_id for d in decisions}
+    assert story_id is not None
+    members = await redis_client.zrange(f"{p}:st:{story_id}:m", 0, -1)
+    assert len(members) == 4 and all(m.startswith(b"a:") for m in members)
+
+    read: list[str] = []
+    zrange = redis_client.zrange
+
+    def recorded(key: str, *args: object, **kwargs: object):  # noqa: ANN202 - redis-py's own type
+        read.append(key)
+        return zrange(key, *args, **kwargs)
+
+    monkeypatch.setattr(redis_client, "zrange", recorded)
+    outlets = await index.story_outlets(story_id)
+    assert outlets == {"one.example": T0, "two.example": T0 + timedelta(minutes=20)}
+    assert read == [f"{p}:st:{story_id}:outlets"]
+
+
+async def test_a_story_written_before_outlets_had_their_own_set_keeps_them(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # Stories of the layout before kept their outlets among their articles ("o:{outlet}" in
+    # :m). Read from their own set alone, a live story's outlets restarted at the upgrade, and
+    # its next reports looked like a burst to the breaking rule.
+    p = settings.redis_prefix
+    a = await index.classify(article("https://one.example/a", body(SEED_000)))
+    b = await index.classify(article("https://two.example/b", body(SEED_000), minutes=20))
+    story_id = a.story_id
+    assert story_id is not None and b.story_id == story_id
+    members, outlets = f"{p}:st:{story_id}:m", f"{p}:st:{story_id}:outlets"
+    old = {b"o:" + outlet: at for outlet, at in await redis_client.zrange(outlets, 0, -1, withscores=True)}
+    await redis_client.zadd(members, old)  # the story as the layout before wrote it
+    await redis_client.delete(outlets)
+    first_seen = {"one.example": T0, "two.example": T0 + timedelta(minutes=20)}
+    assert await index.story_outlets(story_id) == first_seen
+    story = await index.story(story_id)
+    assert story is not None and story.outlets == first_seen and len(story.articles) == 2
+
+    # The next article moves them to their own set, with their first sightings.
+    c = await index.classify(article("https://three.example/c", body(SEED_000), minutes=40))
+    assert c.story_id == story_id
+    first_seen["three.example"] = T0 + timedelta(minutes=40)
+    assert await index.story_outlets(story_id) == first_seen
+    assert all(m.startswith(b"a:") for m in await redis_client.zrange(members, 0, -1))
+    assert await redis_client.ttl(outlets) > 0
+    story = await index.story(story_id)
+    assert story is not None and story.outlets == first_seen and len(story.articles) == 3
+
+
 async def test_a_duplicate_of_an_article_whose_story_expired_joins_no_live_story(
     index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
 ) -> None:
@@ -171,7 +231,7 @@ async def test_a_duplicate_of_an_article_whose_story_expired_joins_no_live_story
     # story id of an original whose story has expired (deleted here: expiry is absolute).
     a = await index.classify(article("https://one.example/a", body(SEED_000)))
     assert a.story_id is not None
-    await redis_client.delete(*(f"{settings.redis_prefix}:st:{a.story_id}:{k}" for k in "sm"))
+    await redis_client.delete(*(f"{settings.redis_prefix}:st:{a.story_id}:{k}" for k in ("s", "m", "outlets")))
     copy = await index.classify(article("https://two.example/a", body(SEED_000), minutes=5))
     assert copy.status is Status.DUPLICATE and copy.story_id == a.story_id
     story = await index.story(a.story_id)
@@ -236,6 +296,7 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
         story = first[0].story_id
         return [
             await redis_client.zrange(f"{p}:st:{story}:m", 0, -1, withscores=True),
+            await redis_client.zrange(f"{p}:st:{story}:outlets", 0, -1, withscores=True),
             await redis_client.get(f"{p}:st:{story}:s"),
             sorted([k async for k in redis_client.scan_iter(match=f"{p}:*")]),
             [await redis_client.get(k) async for k in redis_client.scan_iter(match=f"{p}:st:n:*")],
@@ -248,7 +309,7 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
     assert [d.status for d in first] == [Status.NEW, Status.DUPLICATE, Status.NEW]
     assert first[1].duplicate_of == stream[0].article_id  # never a duplicate of itself
     assert await state() == before
-    assert before[3] == [b"2"]  # the two new articles, once each
+    assert before[4] == [b"2"]  # the two new articles, once each
 
 
 async def test_a_url_whose_text_changes_at_every_crawl_keeps_only_its_newest_decisions(
@@ -287,7 +348,7 @@ async def test_every_key_has_a_ttl(
     keys = [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")]
     kinds = {k.decode().split(":")[1] + ":" + k.decode().split(":")[2] for k in keys}
     assert {"dd:doc", "dd:s8", "dd:ix", "st:ix"} <= kinds
-    assert any(k.endswith(b":s") for k in keys) and any(k.endswith(b":m") for k in keys)
+    assert all(any(k.endswith(part) for k in keys) for part in (b":s", b":m", b":outlets"))
     no_ttl = [k for k in keys if await redis_client.ttl(k) <= 0]
     assert no_ttl == []
 

@@ -24,7 +24,7 @@ import tld.utils
 from datasketch import MinHash
 
 from workers.dedup import minhash, stories
-from workers.dedup.index import DF_DAY_S, DedupConfig, DedupDecision, DedupIndex, Status
+from workers.dedup.index import DF_DAY_S, FLUSH_RESEND_S, DedupConfig, DedupDecision, DedupIndex, Status
 from workers.models import Article
 from workers.urlnorm import domain_of
 from workers.textnorm import MATCHED_CHARS, normalize, token_lines, tokenize, word_count
@@ -530,3 +530,105 @@ async def test_counts_redis_refuses_are_dropped_and_fail_no_page_and_an_outage_k
         assert await documents_counted(redis_client, "refused") == {f"refused:st:n:ar:{DAY}": 3}
     finally:
         await worker_redis.aclose()
+
+
+def reply_lost_after_exec(monkeypatch: pytest.MonkeyPatch, lost: BaseException) -> None:
+    """Make the next transaction that adds counts lose the reply to its EXEC, which Redis ran:
+    ``lost`` is raised where the client reads that reply, as a timeout or a cancellation does."""
+    execute_transaction = aioredis.client.Pipeline._execute_transaction
+    pending = [lost]
+
+    async def losing(pipe: aioredis.client.Pipeline, connection: object, commands: list, raise_on_error: bool):  # noqa: ANN202
+        if not pending or not any(args[0] == "INCRBY" for args, _ in commands):
+            return await execute_transaction(pipe, connection, commands, raise_on_error)
+        pending.clear()
+        replies = len(commands) + 1  # MULTI's OK and a QUEUED for each command; then EXEC's
+        read = connection.read_response
+
+        async def read_response(*args: object, **kwargs: object) -> object:
+            nonlocal replies
+            reply = await read(*args, **kwargs)
+            replies -= 1
+            if replies < 0:
+                raise lost
+            return reply
+
+        connection.read_response = read_response
+        try:
+            return await execute_transaction(pipe, connection, commands, raise_on_error)
+        finally:
+            del connection.read_response
+
+    monkeypatch.setattr(aioredis.client.Pipeline, "_execute_transaction", losing)
+
+
+async def documents_and_counters(client: aioredis.Redis, prefix: str) -> tuple[int, np.ndarray]:
+    """Today's number of documents counted in Redis and its DF counters."""
+    documents = await client.get(f"{prefix}:st:n:ar:{DAY}")
+    counters = stories.TermStats.from_days([await client.get(f"{prefix}:st:df:ar:{DAY}")], 0).counters
+    return int(documents or 0), counters
+
+
+async def classify_new(index: DedupIndex, numbers: range) -> None:
+    for number in numbers:
+        assert (await index.classify(article(f"https://h.example/{number}", prose(number)))).status is Status.NEW
+
+
+async def test_counts_whose_reply_timed_out_after_redis_added_them_count_once(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py turns a timeout on the EXEC's reply into a WatchError while keys are watched, and
+    # the transaction ran again: with a proxy delaying the reply, 3 articles counted as 6.
+    index = DedupIndex(redis_client, "timeout")
+    await classify_new(index, range(41, 44))
+    reply_lost_after_exec(monkeypatch, redis.TimeoutError("Timeout reading from socket"))
+    await index.flush()
+    once = await documents_and_counters(redis_client, "timeout")
+    assert once[0] == 3 and once[1].sum() > 0
+    await index.flush()
+    again = await documents_and_counters(redis_client, "timeout")
+    assert again[0] == 3 and np.array_equal(again[1], once[1])
+
+
+async def test_counts_of_a_flush_cancelled_after_redis_added_them_count_once(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The flush is cancelled (or times out) while it waits for the reply: its counts were put back
+    # and added again at the next flush. Counted meanwhile: a batch of its own, added then.
+    index = DedupIndex(redis_client, "cancelled", clock=Clock())
+    await classify_new(index, range(51, 54))
+    reply_lost_after_exec(monkeypatch, asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await index.flush()
+    once = await documents_and_counters(redis_client, "cancelled")
+    assert once[0] == 3
+    await index.flush()
+    again = await documents_and_counters(redis_client, "cancelled")
+    assert again[0] == 3 and np.array_equal(again[1], once[1])
+
+    await classify_new(index, range(54, 55))
+    reply_lost_after_exec(monkeypatch, asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await index.flush()  # a batch of 1
+    await classify_new(index, range(55, 57))
+    await index.flush()  # that batch again, and a batch of 2
+    assert (await documents_and_counters(redis_client, "cancelled"))[0] == 6
+
+
+async def test_counts_not_known_to_be_added_a_day_later_are_dropped_not_sent_again(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Redis remembers a batch it added for FLUSHED_MARKER_S: sent again after that, it would
+    # count twice. (The marker is deleted here, as its expiry would.)
+    clock = Clock()
+    index = DedupIndex(redis_client, "forgotten", clock=clock)
+    await classify_new(index, range(61, 63))
+    reply_lost_after_exec(monkeypatch, asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await index.flush()
+    await redis_client.delete(*[key async for key in redis_client.scan_iter("forgotten:st:flushed:*")])
+    clock.now += FLUSH_RESEND_S + 1
+    with caplog.at_level(logging.ERROR, logger="workers.dedup.index"):
+        await index.flush()
+    assert "dropped: not known to be added" in caplog.text
+    assert (await documents_and_counters(redis_client, "forgotten"))[0] == 2

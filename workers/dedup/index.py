@@ -48,11 +48,12 @@ key                         type    content                                     
                                     (<= 64 terms: uint32 ids, then float16
                                     weights; none for a story of duplicates
                                     whose own story had expired)
-``{p}:st:{s}:m``            ZSET    its members: ``a:{article_id}`` ->           SW after ``last``
+``{p}:st:{s}:m``            ZSET    its articles: ``a:{article_id}`` ->          SW after ``last``
                                     fetched_at it joined (those of the last
-                                    SW), ``o:{outlet}`` -> fetched_at the
-                                    outlet first reported it (every outlet,
-                                    while the story lives); an outlet is a
+                                    SW)
+``{p}:st:{s}:outlets``      ZSET    its outlets: outlet -> fetched_at it first   SW after ``last``
+                                    reported the story (every outlet, while
+                                    the story lives); an outlet is a
                                     registrable domain (``cnn.com`` for
                                     ``edition.`` and ``amp.cnn.com``)
 ``{p}:st:ix:{b}``           HASH    story index, bucket ``b``: 4-byte term id    SW after its last
@@ -62,6 +63,9 @@ key                         type    content                                     
 ``{p}:st:df:{lang}:{D}``    STRING  document-frequency counters (<= 256 KiB),    W after the day
                                     added by each worker every ``df_refresh_s``
 ``{p}:st:n:{lang}:{D}``     STRING  documents counted on that day                W after the day
+``{p}:st:flushed:{batch}``  STRING  empty: a worker's batch of DF counts was     2 days
+                                    added to the two above (see
+                                    :meth:`DedupIndex.flush`)
 ==========================  ======  ===========================================  ===================
 
 Document frequencies are kept per language that the extraction stage's language detector
@@ -69,11 +73,22 @@ knows; any other language (a page's declared one, used when detection is unsure)
 those of ``und`` (see :data:`DF_LANGUAGES_HELD` for the worker's side).
 
 Memory is what limits the window: about 2 KB an article, of which ~90 bytes per key of its
-own is Redis's, hence one string per story (header and centroid) and one sorted set for its
-articles and outlets, and 8 bits per signature value (see :data:`minhash.STORED_BITS`).
-:meth:`DedupIndex.story` reads a story. What the previous layout wrote is never read:
-its keys (``dd:sig``, ``st:{s}`` and its ``:c``, ``:a``, ``:o``) expire by their TTLs, and its
-8-byte band fields in ``dd:ix`` age out of their buckets.
+own is Redis's, hence one string per story (header and centroid), and 8 bits per signature
+value (see :data:`minhash.STORED_BITS`). A story's outlets have a sorted set of their own (~90
+bytes a story), apart from its articles: the breaking rule reads them for every article of the
+story, and a big running story has thousands of articles (one set for both made each read parse
+them all, and each commit walk past every outlet when trimming articles). :meth:`DedupIndex.story`
+reads a story. What the layout before the last one wrote is never read: its keys (``dd:sig``,
+``st:{s}`` and its ``:c``, ``:a``, ``:o``, whose outlets were host names: hence ``:outlets`` for
+today's) expire by their TTLs, and its 8-byte band fields in ``dd:ix`` age out of their buckets.
+
+Upgrade from the layout that kept a story's outlets in its members (as ``o:{outlet}`` in
+``st:{s}:m``): the first article to join such a story moves them to ``st:{s}:outlets`` with their
+first sightings (see ``_COMMIT``), and until then :meth:`DedupIndex.story_outlets` and
+:meth:`DedupIndex.story` read them where they are. Not reading them would restart every live
+story's outlets at the upgrade: the breaking rule would take the next reports of a story running
+for days for a burst of first sightings. The move and those reads can go once the stories written
+before the upgrade have expired (a story window after it).
 
 Index hashes are split into ``buckets`` so that each stays small (about 100 entries when
 ``buckets`` is sized as (articles per window x 33) / 100): Redis keeps a small hash as a
@@ -105,10 +120,11 @@ server (a standalone Redis >= 7.0, or one cluster slot through a hash-tagged pre
 Replays (at-least-once delivery). A delivery is identified by (article_id, fetched_at,
 content fingerprint). The decision made for it is stored with the URL's doc, and is what a
 replay returns; nothing is counted twice (story membership is a set, DF counts only on the
-first decision). A recrawl (other fetched_at) with the same content is ``unchanged``. A URL keeps
-the decisions of its :data:`MEMOS_KEPT` newest deliveries (a page whose text changes at every
-crawl would otherwise grow its doc for as long as it is crawled); a replay of an older one finds
-a newer version and is ``unchanged``, which is what the store would make of it anyway.
+first decision, and a worker's batch of counts is added once: see :meth:`DedupIndex.flush`). A
+recrawl (other fetched_at) with the same content is ``unchanged``. A URL keeps the decisions of
+its :data:`MEMOS_KEPT` newest deliveries (a page whose text changes at every crawl would
+otherwise grow its doc for as long as it is crawled); a replay of an older one finds a newer
+version and is ``unchanged``, which is what the store would make of it anyway.
 """
 
 from __future__ import annotations
@@ -118,6 +134,7 @@ import hashlib
 import json
 import logging
 import math
+import secrets
 import struct
 import time
 from collections import OrderedDict
@@ -338,8 +355,8 @@ return {doc, dd, st, exact and 1 or 0, originals, stories}
 )
 
 # The commit of a classification (DedupIndex._commit): checks, then writes all or nothing.
-# KEYS: 1 doc, 2 signature, 3 story (header and centroid), 4 its members; the index buckets
-# are named here, as in _LOOKUP.
+# KEYS: 1 doc, 2 signature, 3 story (header and centroid), 4 its articles, 5 its outlets; the
+# index buckets are named here, as in _LOOKUP.
 # ARGV[1] is a JSON header of the scalars (see _commit); then the binary values: 2 the decision
 # (the memo), 3 and 4 the doc's fp and t as read, 5 the new fingerprint, 6 the signature, 7 the
 # near-duplicate entry value (doc ref + minute), 8 the centroid or "", then n_dd entries, n_dd
@@ -442,18 +459,28 @@ if h.story ~= '' then
   local expiry = math.max(math.ceil(last + h.story_window), h.st_expiry)
   local header = struct.pack(h.header, first, last, centroid_t, version)
   redis.call('SET', KEYS[3], header .. centroid, 'EXAT', expiry)
+  -- A story of the layout before outlets had their own set keeps them among its articles, as
+  -- 'o:{outlet}': they move, with their first sightings, once (module docstring, "Upgrade").
+  if story and redis.call('EXISTS', KEYS[5]) == 0 then
+    local members = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
+    for i = 1, #members, 2 do
+      if string.sub(members[i], 1, 2) == 'o:' then
+        redis.call('ZADD', KEYS[5], members[i + 1], string.sub(members[i], 3))
+        redis.call('ZREM', KEYS[4], members[i])
+      end
+    end
+  end
   -- Membership is a set: a replay or a second version never counts twice. An article keeps
   -- when it joined (NX); an outlet keeps its first sighting (LT: only an earlier one, from a
   -- replay, replaces it) for as long as the story lives. The breaking rule reads first
   -- sightings: an outlet dropped and added again later would come back as a fresh report, and
   -- the follow-ups of a slow story would look like a burst.
   redis.call('ZADD', KEYS[4], 'NX', at, 'a:' .. h.article_id)
-  redis.call('ZADD', KEYS[4], 'LT', at, 'o:' .. h.outlet)
+  redis.call('ZADD', KEYS[5], 'LT', at, h.outlet)
   -- Articles leave with the story window; outlets stay.
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. (at - h.story_window))) do
-    if string.sub(member, 1, 2) == 'a:' then redis.call('ZREM', KEYS[4], member) end
-  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (at - h.story_window))
   redis.call('EXPIREAT', KEYS[4], expiry)
+  redis.call('EXPIREAT', KEYS[5], expiry)
 end
 return 1
 """
@@ -472,7 +499,18 @@ STORIES_PER_TERM = 4
 """Stories kept per term in the story index (the ones that last had it)."""
 DF_DAY_S = 86400.0
 """Document frequencies are counted per day; a snapshot sums the days of the window."""
+FLUSH_RESEND_S = 86400.0
+"""How long a worker sends a batch of DF counts again when it is not known to be added (an
+outage: see :meth:`DedupIndex.flush`)."""
+FLUSHED_MARKER_S = 2 * round(FLUSH_RESEND_S)
+"""How long Redis remembers that a batch was added: longer than a batch is sent again, with room
+for Redis's clock, which the marker's expiry follows, running ahead of the worker's. A worker
+flushes a language about once per ``df_refresh_s``: some 3,000 markers (~100 bytes each) per
+worker and language at the defaults."""
 _ID_BYTES = 8
+_OLD_OUTLET = b"o:"
+"""The tag of an outlet among a story's articles, where the layout before their own set kept them
+(module docstring, "Upgrade")."""
 _STORY_ITEM = _ID_BYTES + 4  # a story id and the minute it was indexed
 _STORY_HEADER = struct.Struct(">dddI")
 """Head of a story string, before its centroid: first and last seen, the centroid's time (all
@@ -520,10 +558,14 @@ class _Stats:
 @dataclass(slots=True)
 class _Counts:
     """The DF slots of each article this worker counted on one day in one language, not yet
-    added to the shared counters; ``since``: worker clock of the first."""
+    added to the shared counters; ``since``: worker clock of the first. A batch: added to the
+    counters once, under ``batch`` (see :meth:`DedupIndex.flush`); ``sent``: worker clock of its
+    first sending."""
 
     since: float
     slots: list[np.ndarray] = field(default_factory=list)
+    batch: str = field(default_factory=lambda: secrets.token_hex(8))
+    sent: float | None = None
 
 
 @dataclass(slots=True)
@@ -596,7 +638,9 @@ class DedupIndex:
         self._window_s = self._config.window_days * 86400.0
         self._story_window_s = self._config.story_window_days * 86400.0
         self._stats: OrderedDict[str, _Stats] = OrderedDict()  # least recently used first
-        self._counts: dict[tuple[str, int], _Counts] = {}  # by (language, day)
+        self._counts: dict[tuple[str, int], _Counts] = {}  # counting, by (language, day)
+        # Out of _counts to be added, in order; between flushes, those whose reply was lost.
+        self._sending: list[tuple[str, int, _Counts]] = []
         self._flushing = asyncio.Lock()
         # EVALSHA: the scripts' text is sent once, not with every call.
         self._lookup_script = redis.register_script(_LOOKUP)
@@ -621,16 +665,23 @@ class DedupIndex:
     async def story_outlets(self, story_id: str) -> dict[str, datetime]:
         """The outlets (registrable domains) reporting a story, each with when it first did (its
         article's ``fetched_at``): what the breaking-story alert rule counts."""
+        outlets = await self._redis.zrange(self._story(story_id, ":outlets"), 0, -1, withscores=True)
+        if outlets:
+            return _members(outlets, b"")
+        # None: the story has expired, or no article joined it since the upgrade (module
+        # docstring): its outlets are still among its articles.
         members = await self._redis.zrange(self._story(story_id, ":m"), 0, -1, withscores=True)
-        return _members(members, b"o:")
+        return _members(members, _OLD_OUTLET)
 
     async def story(self, story_id: str) -> StoryView | None:
         """A live story as the newsroom reads it (None once it has expired): its header is
-        binary, its members a sorted set (``ZRANGE {p}:st:{s}:m 0 -1 WITHSCORES``)."""
+        binary, its articles and outlets sorted sets (``ZRANGE {p}:st:{s}:m 0 -1 WITHSCORES``,
+        the same of ``{p}:st:{s}:outlets``)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.getrange(self._story(story_id, ":s"), 0, _STORY_HEADER.size - 1)
             pipe.zrange(self._story(story_id, ":m"), 0, -1, withscores=True)
-            header, members = await pipe.execute()
+            pipe.zrange(self._story(story_id, ":outlets"), 0, -1, withscores=True)
+            header, members, outlets = await pipe.execute()
         if not header:
             return None
         first, last, _, _ = _STORY_HEADER.unpack(header)
@@ -638,7 +689,8 @@ class DedupIndex:
             first=datetime.fromtimestamp(first, UTC),
             last=datetime.fromtimestamp(last, UTC),
             articles=_members(members, b"a:"),
-            outlets=_members(members, b"o:"),
+            # a story no article joined since the upgrade has them among its articles (as above)
+            outlets=_members(outlets, b"") if outlets else _members(members, _OLD_OUTLET),
         )
 
     # --- pure preparation --------------------------------------------------------------------
@@ -750,44 +802,66 @@ class DedupIndex:
         the counts of its last minute, which only weigh terms slightly differently for a while
         (decisions already made are never revisited). Counts that Redis refuses other than in an
         outage are logged and dropped: they would be refused again at every later flush, and
-        fail every classification that makes one."""
+        fail every classification that makes one.
+
+        An outage or a cancellation may also end a flush after Redis added a batch, before its
+        reply came: the batch goes again as it was, first at the next flush (whatever ``which``
+        says), and is added once (:meth:`_add_counts`); what was counted meanwhile is a batch of
+        its own. A batch not known to be added :data:`FLUSH_RESEND_S` after it was first sent
+        is dropped (logged): Redis may have forgotten by then that it has it."""
         async with self._flushing:
+            # Out before the awaits: what is counted meanwhile waits for the next flush.
             for (language, day), counts in list(self._counts.items()):
-                if not which(language, counts):
-                    continue
-                # Out before the await: what is counted meanwhile waits for the next flush.
-                del self._counts[language, day]
-                try:
-                    await self._add_counts(language, day, counts.slots)
-                except BaseException as exc:
-                    if isinstance(exc, Exception) and not is_transient(exc):
+                if which(language, counts):
+                    del self._counts[language, day]
+                    self._sending.append((language, day, counts))
+            while self._sending:
+                language, day, counts = self._sending[0]
+                now = self._clock()
+                if counts.sent is None:
+                    counts.sent = now
+                if now - counts.sent > FLUSH_RESEND_S:
+                    log.error(
+                        "document frequencies of %d %s article(s) of day %d dropped: not known to be "
+                        "added after %.0f s of trying, and sending them again might add them twice",
+                        len(counts.slots), language, day, now - counts.sent,
+                    )
+                else:
+                    try:
+                        await self._add_counts(language, day, counts)
+                    except Exception as exc:
+                        if is_transient(exc):
+                            raise  # an outage: sent again at the next flush
                         log.exception(
                             "document frequencies of %d %s article(s) of day %d dropped: Redis refused them",
                             len(counts.slots), language, day,
                         )
-                        continue
-                    # An outage, or cancelled: added at the next flush.
-                    again = self._counts.setdefault((language, day), _Counts(counts.since))
-                    again.slots.extend(counts.slots)
-                    raise
+                del self._sending[0]
 
-    async def _add_counts(self, language: str, day: int, counted: list[np.ndarray]) -> None:
-        """Add the articles ``counted`` (the DF slots of each) to the day's counters: read,
-        add, write back if nobody wrote in between (WATCH). One read and one write of the whole
-        array (<= 256 KiB) cost less than incrementing the counters of thousands of terms one by
-        one."""
+    async def _add_counts(self, language: str, day: int, counts: _Counts) -> None:
+        """Add a batch of articles (the DF slots of each) to the day's counters, unless its
+        marker says it was: read, add, write back with the marker if nobody wrote in between
+        (WATCH). One read and one write of the whole array (<= 256 KiB) cost less than
+        incrementing the counters of thousands of terms one by one (and than adding them in a
+        script). A reply lost after the EXEC ran (a timeout, which redis-py turns into a
+        WatchError while watching, or a cancellation) leaves the marker, which the next attempt
+        finds."""
         key, documents = self._df(language, day), self._df(language, day, "n")
+        marker = f"{self._p}:st:flushed:{counts.batch}"
         expiry = math.ceil((day + 1) * DF_DAY_S + self._window_s)
-        added = np.bincount(np.concatenate(counted), minlength=stories.DF_SLOTS)
+        added = np.bincount(np.concatenate(counts.slots), minlength=stories.DF_SLOTS)
         async with self._redis.pipeline(transaction=True) as pipe:
             for _ in range(MAX_ATTEMPTS):
                 try:
-                    await pipe.watch(key)
+                    await pipe.watch(key, marker)
+                    if await pipe.exists(marker):
+                        return
                     counters = stories.add_counts(await pipe.get(key), added)
                     pipe.multi()
                     pipe.set(key, counters, exat=expiry)
-                    pipe.incrby(documents, len(counted))
+                    pipe.incrby(documents, len(counts.slots))
                     pipe.expireat(documents, expiry)
+                    pipe.set(marker, b"", ex=FLUSHED_MARKER_S)
                     await pipe.execute()
                     return
                 except WatchError:
@@ -999,7 +1073,7 @@ class DedupIndex:
         keys = [
             self._doc(art.ref),
             self._sig(art.ref),
-            *(self._story(story_id, part) for part in (":s", ":m")),
+            *(self._story(story_id, part) for part in (":s", ":m", ":outlets")),
         ]
         args: list[bytes | str] = [
             json.dumps(header),
@@ -1034,8 +1108,9 @@ def _duplicate(original: bytes | None, story: bytes | None, similarity: float) -
 
 
 def _members(members: list[tuple[bytes, float]], kind: bytes) -> dict[str, datetime]:
-    """The members of one ``kind`` (``a:`` articles, ``o:`` outlets) of a story's sorted set,
-    untagged, with their times."""
+    """The members tagged ``kind`` (``a:`` for articles; none for outlets, in a set of their
+    own; :data:`_OLD_OUTLET` for outlets among articles) of a story's sorted set, untagged, with
+    their times."""
     return {
         member[len(kind) :].decode(): datetime.fromtimestamp(at, UTC)
         for member, at in members
