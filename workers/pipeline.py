@@ -261,24 +261,24 @@ class PagePipeline:
 
     async def _save_and_publish(self, article: Article) -> None:
         saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
-        if not saved.needs_publish:
-            return
-        version, resent = ArticleVersion.of(article), False
-        while True:
+        # This record's own version, or the one Redis holds when a delivery of this record was
+        # killed between its send and its mark: what it sent may have reached the topic last.
+        version, resent, sender = saved.to_publish, False, article.source
+        while version is not None:
+            sending = version
             try:
-                at = await self._retry(lambda: self._publisher.publish_article(version), what="publishing an article")
+                at = await self._retry(lambda: self._publisher.publish_article(sending), what="publishing an article")
             except Exception:
                 # Not an outage (those are retried): the page is dead-lettered and acknowledged, so
                 # no redelivery comes to publish it; a replay of its writer's offset saves the same
                 # version and takes the publishing over.
-                await self._retry(lambda: self._store.release(version), what="releasing an article")
+                await self._retry(lambda: self._store.release(sending, sender=sender), what="releasing an article")
                 raise
-            held = await self._retry(
-                lambda: self._store.mark_published(version, at, resent=resent), what="marking an article published"
+            version = await self._retry(
+                lambda: self._store.mark_published(sending, at, resent=resent, sender=sender),
+                what="marking an article published",
             )
-            if held is None:
-                return
-            version, resent = held, True
+            resent = True
 
     async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:
         letter_url = await self._publish_dead_letter(record, result)

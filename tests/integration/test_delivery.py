@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from worker_harness import (
     wait_until_handled,
 )
 
+from tests.builders import PARAGRAPHS
 from workers import SAMPLE_PAGES
 from workers.feed import Record, produce, records_from_paths
 from workers.app import STOP_DEADLINE_S
@@ -202,3 +203,88 @@ def test_redelivery_leaves_redis_byte_for_byte_the_same_and_publishes_nothing_ne
         assert len(read_topic(settings, settings.topic_articles, at_least=len(published_before))) == len(published_before)
     finally:
         worker.stop()
+
+
+# The worker's first article is sent once another version of it was published and marked, and the
+# worker is killed as soon as the broker has taken it: before its mark, like a worker killed, or
+# whose partition is revoked, between the two.
+SENT_AFTER_A_NEWER_VERSION_THEN_KILLED = """
+import asyncio, os, signal
+import redis.asyncio as aioredis
+from workers import app as worker_app
+
+_publish = worker_app.TopicPublisher.publish_article
+
+async def publish_article(self, version):
+    client = aioredis.Redis.from_url(os.environ["WIREFEED_REDIS_URL"])
+    key = f"{os.environ['WIREFEED_REDIS_PREFIX']}:article:{version.article_id}"
+    while await client.hget(key, "published") in (None, b"", version.marker.encode()):
+        await asyncio.sleep(0.05)
+    await _publish(self, version)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+worker_app.TopicPublisher.publish_article = publish_article
+"""
+
+
+def test_a_worker_killed_after_the_broker_took_its_older_version_leaves_the_newer_last_on_the_topic(
+    settings: Settings, tmp_path: Path
+):
+    # Two crawled URLs with one canonical URL: two partitions of pages.raw, two workers. Here each
+    # worker reads a topic of its own (its own group), so that which worker handles which crawl
+    # does not depend on the group's assignment. The older crawl is saved first and sent last, and
+    # its worker dies before marking it. Its record, delivered again, finds its version stale: it
+    # used to send nothing, and the compacted topic kept the older text for good.
+    older_settings = settings.model_copy(update={"data_dir": tmp_path / "older-1"})
+    newer_settings = settings.model_copy(update={
+        "app_name": f"{settings.app_name}-newer", "topic_pages_raw": f"{settings.topic_pages_raw}.newer",
+        "data_dir": tmp_path / "newer",
+    })
+    ensure_topics(older_settings)
+    ensure_topics(newer_settings)
+    canonical, now = "https://story.example/city-budget", datetime.now(UTC)
+
+    def crawl(url: str, paragraphs: list[str], fetched_at: datetime) -> Record:
+        html = (
+            f'<html><head><title>City budget</title><link rel="canonical" href="{canonical}"></head><body><article>'
+            + "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs) + "</article></body></html>"
+        )
+        return Record(url.encode(), json.dumps({"url": url, "fetched_at": fetched_at.isoformat(), "html": html}).encode())
+
+    older = crawl(f"{canonical}?ref=rss", PARAGRAPHS[:3], now - timedelta(minutes=10))
+    newer = crawl(canonical, PARAGRAPHS, now - timedelta(minutes=5))
+    client = sync_redis(settings)
+
+    older_worker = WorkerProcess(older_settings, tmp_path / "older-1.log", preamble=SENT_AFTER_A_NEWER_VERSION_THEN_KILLED)
+    newer_worker = WorkerProcess(newer_settings, tmp_path / "newer.log")
+    restarted = WorkerProcess(older_settings.model_copy(update={"data_dir": tmp_path / "older-2"}), tmp_path / "older-2.log")
+    try:
+        older_worker.start()
+        newer_worker.start()
+        [older_sent] = produce(older_settings, [older], partition=0)
+        [article_key] = wait_for(
+            lambda: list(client.scan_iter(match=f"{settings.redis_prefix}:article:*")),
+            timeout_s=90, what="the older crawl saved", worker=older_worker,
+        )
+        produce(newer_settings, [newer], partition=0)
+        wait_for(lambda: not older_worker.alive, timeout_s=90, what="the older crawl's worker killed after its send")
+        article_id = article_key.decode().rsplit(":", 1)[1].encode()
+        fetched = [
+            json.loads(record.value)["fetched_at"]
+            for record in read_topic(settings, settings.topic_articles, at_least=2) if record.key == article_id
+        ]
+        newer_fetched, older_fetched = json.loads(client.hget(article_key, "json"))["fetched_at"], fetched[-1]
+        assert fetched == [newer_fetched, older_fetched] and older_fetched < newer_fetched, "not the case to test"
+
+        restarted.start()  # the older crawl's record is delivered again
+        wait_for_outcomes(client, settings, [older], [older_sent], worker=restarted, timeout_s=120)
+        published = [
+            record.value for record in read_topic(settings, settings.topic_articles, at_least=2) if record.key == article_id
+        ]
+    finally:
+        for worker in (older_worker, newer_worker, restarted):
+            worker.kill()
+    stored = client.hgetall(article_key)
+    assert [json.loads(value)["fetched_at"] for value in published] == [newer_fetched, older_fetched, newer_fetched]
+    assert published[-1] == stored[b"json"]  # what the compacted topic keeps is what Redis holds
+    assert not [field for field in stored if field.startswith(b"publishing:")]

@@ -28,8 +28,12 @@ def article_from(
     decoded = decode_message(raw.encode(), max_html_bytes=1 << 20)
     assert isinstance(decoded, Kept)
     document = ExtractedDocument(title="حلب", text=text, language="ar", declared_language="ar", published_at=NOW, canonical_url=None)
-    source = SourcePosition(topic="pages.raw", partition=0, offset=offset)
-    return build_article(decoded.value, document, source=source, pipeline_version=version, processed_at=NOW)
+    return build_article(decoded.value, document, source=page_record(offset), pipeline_version=version, processed_at=NOW)
+
+
+def page_record(offset: int) -> SourcePosition:
+    """Where a page's record sits in pages.raw: the record that saves, sends and marks."""
+    return SourcePosition(topic="pages.raw", partition=0, offset=offset)
 
 
 def on_topic(offset: int, partition: int = 0) -> SourcePosition:
@@ -42,25 +46,27 @@ async def test_only_the_record_that_wrote_a_version_publishes_it(settings: Setti
     original, copy = article_from(10, version=2), article_from(99, version=2)  # a page and its replay copy
 
     first = await store.save(original, now=NOW)
-    assert first.result is SaveResult.NEW and first.needs_publish
+    assert first.result is SaveResult.NEW and first.to_publish == ArticleVersion.of(original)
     # The copy arrives while the original is still being published: it must not publish too.
     racing = await store.save(copy, now=NOW)
-    assert racing.result is SaveResult.UNCHANGED and not racing.needs_publish
+    assert racing.result is SaveResult.UNCHANGED and racing.to_publish is None
     # The original's record, redelivered after a crash before publishing, still publishes.
-    assert (await store.save(original, now=NOW)).needs_publish
-    assert await store.mark_published(ArticleVersion.of(original), on_topic(0), resent=False) is None
-    assert not (await store.save(original, now=NOW)).needs_publish
-    assert not (await store.save(copy, now=NOW)).needs_publish
+    assert (await store.save(original, now=NOW)).to_publish == ArticleVersion.of(original)
+    assert await store.mark_published(ArticleVersion.of(original), on_topic(0), resent=False, sender=original.source) is None
+    assert (await store.save(original, now=NOW)).to_publish is None
+    assert (await store.save(copy, now=NOW)).to_publish is None
+    assert await publishing_fields(redis_client, store.article_key(original.article_id)) == {}
 
 
 async def test_a_changed_page_is_published_by_the_record_that_changed_it(settings: Settings, redis_client):
     store = ArticleStore.from_settings(redis_client, settings)
     await store.save(article_from(1), now=NOW)
-    assert await store.mark_published(ArticleVersion.of(article_from(1)), on_topic(0), resent=False) is None
-    changed = await store.save(article_from(2, text="نص جديد بعد التحديث"), now=NOW)
-    assert changed.result is SaveResult.UPDATED and changed.needs_publish
+    assert await store.mark_published(ArticleVersion.of(article_from(1)), on_topic(0), resent=False, sender=page_record(1)) is None
+    changed_article = article_from(2, text="نص جديد بعد التحديث")
+    changed = await store.save(changed_article, now=NOW)
+    assert changed.result is SaveResult.UPDATED and changed.to_publish == ArticleVersion.of(changed_article)
     stale = await store.save(article_from(3, version=0), now=NOW)
-    assert stale.result is SaveResult.STALE and not stale.needs_publish
+    assert stale.result is SaveResult.STALE and stale.to_publish is None
 
 
 async def test_a_replay_of_an_older_crawl_never_puts_back_the_replaced_text(settings: Settings, redis_client):
@@ -69,16 +75,16 @@ async def test_a_replay_of_an_older_crawl_never_puts_back_the_replaced_text(sett
     evening = article_from(20, text="الصيغة المحدثة من الخبر", fetched_at="2026-11-22T20:00:00Z")
     assert (await store.save(morning, now=NOW)).result is SaveResult.NEW
     assert (await store.save(evening, now=NOW)).result is SaveResult.UPDATED
-    assert await store.mark_published(ArticleVersion.of(evening), on_topic(0), resent=False) is None
+    assert await store.mark_published(ArticleVersion.of(evening), on_topic(0), resent=False, sender=evening.source) is None
     # a replay of the morning's range only, by the same pipeline or a newer one
     for replayed in (article_from(30, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z"),
                      article_from(31, version=2, text="الصيغة الأولى من الخبر", fetched_at="2026-11-22T08:00:00Z")):
         saved = await store.save(replayed, now=NOW)
-        assert saved.result is SaveResult.STALE and not saved.needs_publish
+        assert saved.result is SaveResult.STALE and saved.to_publish is None
     stored = await redis_client.hget(store.article_key(evening.article_id), "json")
     assert json.loads(stored)["text"] == evening.text
     # the evening's crawl run by a newer pipeline replaces it
-    assert (await store.save(article_from(40, version=2, text="الصيغة المحدثة من الخبر", fetched_at="2026-11-22T20:00:00Z"), now=NOW)).needs_publish
+    assert (await store.save(article_from(40, version=2, text="الصيغة المحدثة من الخبر", fetched_at="2026-11-22T20:00:00Z"), now=NOW)).to_publish is not None
 
 
 async def test_a_sighting_that_writes_nothing_renews_the_article(settings: Settings, redis_client):
@@ -127,14 +133,20 @@ async def test_a_page_keeps_the_outcome_of_its_newest_record_whatever_the_order_
 
 MORNING = {"text": "الصيغة الأولى من الخبر", "fetched_at": "2026-11-22T08:00:00Z"}
 EVENING = {"text": "الصيغة المحدثة من الخبر", "fetched_at": "2026-11-22T20:00:00Z"}
+MORNING_RECORD, EVENING_RECORD = page_record(10), page_record(20)
 
 
 async def saved_morning_and_evening(store: ArticleStore) -> tuple[ArticleVersion, ArticleVersion]:
     """Two crawls of one article, saved by two workers at once, both to be published."""
-    morning, evening = article_from(10, **MORNING), article_from(20, **EVENING)
-    assert (await store.save(morning, now=NOW)).needs_publish
-    assert (await store.save(evening, now=NOW)).needs_publish
+    morning, evening = article_from(MORNING_RECORD.offset, **MORNING), article_from(EVENING_RECORD.offset, **EVENING)
+    assert (await store.save(morning, now=NOW)).to_publish == ArticleVersion.of(morning)
+    assert (await store.save(evening, now=NOW)).to_publish == ArticleVersion.of(evening)
     return ArticleVersion.of(morning), ArticleVersion.of(evening)
+
+
+async def publishing_fields(client, article_key: str) -> dict[bytes, bytes]:
+    """The records that said they are sending the article and have not marked it yet."""
+    return {field: value for field, value in (await client.hgetall(article_key)).items() if field.startswith(b"publishing:")}
 
 
 @pytest.mark.parametrize("evening_marks_first", [True, False], ids=["newer marked first", "older marked first"])
@@ -146,27 +158,62 @@ async def test_an_older_version_the_topic_took_last_makes_the_held_one_sent_agai
     store = ArticleStore.from_settings(redis_client, settings)
     morning, evening = await saved_morning_and_evening(store)
     if evening_marks_first:
-        assert await store.mark_published(evening, on_topic(5), resent=False) is None
-        resend = await store.mark_published(morning, on_topic(6), resent=False)
+        assert await store.mark_published(evening, on_topic(5), resent=False, sender=EVENING_RECORD) is None
+        resend = await store.mark_published(morning, on_topic(6), resent=False, sender=MORNING_RECORD)
+        resender = MORNING_RECORD
     else:
-        assert await store.mark_published(morning, on_topic(6), resent=False) is None
-        resend = await store.mark_published(evening, on_topic(5), resent=False)
+        assert await store.mark_published(morning, on_topic(6), resent=False, sender=MORNING_RECORD) is None
+        resend = await store.mark_published(evening, on_topic(5), resent=False, sender=EVENING_RECORD)
+        resender = EVENING_RECORD
     assert resend is not None
     assert_valid("articles", resend.value)  # what the worker sends again: the bytes Redis holds, as they are
     assert resend == evening  # the bytes Redis holds, and the record that wrote them
-    assert await store.mark_published(resend, on_topic(7), resent=True) is None
-    assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish
+    # the record that must send again is still sending: a crash now, and its redelivery does
+    article_key = store.article_key(evening.article_id)
+    assert set(await publishing_fields(redis_client, article_key)) == {f"publishing:{resender.label}".encode()}
+    assert await store.mark_published(resend, on_topic(7), resent=True, sender=resender) is None
+    assert await publishing_fields(redis_client, article_key) == {}
+    assert (await store.save(article_from(20, **EVENING), now=NOW)).to_publish is None
 
 
 async def test_versions_the_topic_took_in_order_send_nothing_again(settings: Settings, redis_client):
     store = ArticleStore.from_settings(redis_client, settings)
     morning, evening = await saved_morning_and_evening(store)
     # the morning's first on the topic, marked before or after the evening's: nothing to resend
-    assert await store.mark_published(evening, on_topic(6), resent=False) is None
-    assert await store.mark_published(morning, on_topic(5), resent=False) is None
+    assert await store.mark_published(evening, on_topic(6), resent=False, sender=EVENING_RECORD) is None
+    assert await store.mark_published(morning, on_topic(5), resent=False, sender=MORNING_RECORD) is None
     # offsets of another partition (the topic's partition count changed) do not order anything
-    assert await store.mark_published(evening, on_topic(0, partition=3), resent=False) is None
-    assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish
+    assert await store.mark_published(evening, on_topic(0, partition=3), resent=False, sender=EVENING_RECORD) is None
+    assert await publishing_fields(redis_client, store.article_key(evening.article_id)) == {}
+    # redeliveries of both records, once they are marked: nothing more to send
+    assert (await store.save(article_from(20, **EVENING), now=NOW)).to_publish is None
+    assert (await store.save(article_from(10, **MORNING), now=NOW)).to_publish is None
+
+
+@pytest.mark.parametrize("evening_marked", [True, False], ids=["newer marked", "newer not marked yet"])
+async def test_a_record_killed_between_its_send_and_its_mark_sends_the_held_version_when_redelivered(
+    settings: Settings, redis_client, evening_marked: bool
+):
+    # The broker takes the evening's record (offset 5), then the morning's (offset 6), whose worker
+    # is killed or loses the partition before its mark: no mark ever sees offset 6, and Redis says
+    # the evening's version went out. The morning's record comes again; its save is stale.
+    store = ArticleStore.from_settings(redis_client, settings)
+    morning, evening = await saved_morning_and_evening(store)
+    if evening_marked:
+        assert await store.mark_published(evening, on_topic(5), resent=False, sender=EVENING_RECORD) is None
+    redelivered = await store.save(article_from(MORNING_RECORD.offset, **MORNING), now=NOW)
+    assert redelivered.result is SaveResult.STALE
+    assert redelivered.to_publish == evening  # the bytes Redis holds, and the record that wrote them
+    assert await store.mark_published(redelivered.to_publish, on_topic(7), resent=False, sender=MORNING_RECORD) is None
+    if not evening_marked:  # the evening's worker marks its send last: offset 5 is older than 7
+        assert await store.mark_published(evening, on_topic(5), resent=False, sender=EVENING_RECORD) is None
+    stored = await redis_client.hgetall(store.article_key(evening.article_id))
+    marker = evening.marker.encode()
+    assert (stored[b"last_offset"], stored[b"last_published"], stored[b"published"]) == (b"7", marker, marker)
+    assert await publishing_fields(redis_client, store.article_key(evening.article_id)) == {}
+    # a further delivery of either record sends nothing
+    assert (await store.save(article_from(MORNING_RECORD.offset, **MORNING), now=NOW)).to_publish is None
+    assert (await store.save(article_from(EVENING_RECORD.offset, **EVENING), now=NOW)).to_publish is None
 
 
 async def test_a_topic_whose_offsets_went_back_ends_the_resends(settings: Settings, redis_client):
@@ -174,24 +221,26 @@ async def test_a_topic_whose_offsets_went_back_ends_the_resends(settings: Settin
     # morning's at 500 that Redis remembers. One resend, which is then the newest: no more.
     store = ArticleStore.from_settings(redis_client, settings)
     morning, evening = await saved_morning_and_evening(store)
-    assert await store.mark_published(morning, on_topic(500), resent=False) is None
-    resend = await store.mark_published(evening, on_topic(0), resent=False)
+    assert await store.mark_published(morning, on_topic(500), resent=False, sender=MORNING_RECORD) is None
+    resend = await store.mark_published(evening, on_topic(0), resent=False, sender=EVENING_RECORD)
     assert resend is not None
     assert_valid("articles", resend.value)
     assert resend == evening
-    assert await store.mark_published(resend, on_topic(1), resent=True) is None
-    assert not (await store.save(article_from(20, **EVENING), now=NOW)).needs_publish
+    assert await store.mark_published(resend, on_topic(1), resent=True, sender=EVENING_RECORD) is None
+    assert (await store.save(article_from(20, **EVENING), now=NOW)).to_publish is None
 
 
 async def test_a_resend_the_topic_refuses_is_taken_over_by_a_replay_of_its_writer(settings: Settings, redis_client):
     store = ArticleStore.from_settings(redis_client, settings)
     morning, evening = await saved_morning_and_evening(store)
-    assert await store.mark_published(evening, on_topic(5), resent=False) is None
-    resend = await store.mark_published(morning, on_topic(6), resent=False)
+    assert await store.mark_published(evening, on_topic(5), resent=False, sender=EVENING_RECORD) is None
+    resend = await store.mark_published(morning, on_topic(6), resent=False, sender=MORNING_RECORD)
     assert resend is not None
-    await store.release(resend)  # the topic refused it for good
+    await store.release(resend, sender=MORNING_RECORD)  # the topic refused it for good
+    # the morning's record is dead-lettered and acknowledged: it will not come again to send
+    assert await publishing_fields(redis_client, store.article_key(evening.article_id)) == {}
     replay_copy = article_from(90, **EVENING)  # the evening's record, copied by a replay
-    assert (await store.save(replay_copy, now=NOW)).needs_publish
+    assert (await store.save(replay_copy, now=NOW)).to_publish == ArticleVersion.of(replay_copy)
 
 
 async def test_a_publication_date_years_ahead_does_not_keep_the_article_at_the_top_of_the_indexes(

@@ -4,7 +4,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again), ``publishing:{record}`` (the marker a record of pages.raw, ``topic/partition/offset``, is sending: set before the send, deleted by its last mark; a redelivery of a record whose field is still there, killed or revoked after the send, sends the version Redis holds again, as the one it sent may have reached the topic after it) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | article ids scored by :func:`index_score`: publication time (fetch time when the page has none, at most a day after the fetch), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
 | ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
@@ -25,7 +25,9 @@ replay of the same page leaves the record byte-for-byte as it was, a replay of a
 never puts back content that a newer crawl replaced, and concurrent workers cannot interleave
 half-writes. The
 ``published`` field is set only after the ``articles`` topic acknowledged the record, which makes
-the publish decision survive a crash between the two writes.
+the publish decision survive a crash between the two writes; the ``publishing:`` field, set before
+the send, makes the order of the topic survive one: a record killed between its send and its mark
+cannot leave an older version as the topic's last record of the article.
 """
 
 from __future__ import annotations
@@ -85,7 +87,23 @@ if result == 'new' or result == 'updated' then
 end
 redis.call('EXPIRE', article_key, ttl)
 redis.call('EXPIRE', domain_index, ttl)
-return {result, stored[3] or '', stored[4] or ''}
+-- Only the record that wrote this version publishes it: another record of the same page in flight
+-- at the same moment (a replay copy, a re-crawl) would publish it a second time. If the writer
+-- crashes before publishing, its record is redelivered and publishes then.
+local marker, sending = content_hash .. '|' .. version, 'publishing:' .. writer
+if result ~= 'stale' and stored[3] ~= marker and stored[4] == writer then
+  -- said before the record is sent, so that a redelivery knows it may be on the topic (below)
+  redis.call('HSET', article_key, sending, marker)
+  return {result, 'own'}
+end
+if redis.call('HEXISTS', article_key, sending) == 1 then
+  -- A delivery of this record sent a version and was killed or revoked before its mark: the
+  -- broker may have taken that record after a newer version's, and no mark knows of it. Sending
+  -- the version Redis holds again puts it last.
+  local held = redis.call('HMGET', article_key, 'json', 'content_hash', 'pipeline_version', 'writer')
+  return {result, 'held', held[1], held[2] .. '|' .. held[3], held[4] or ''}
+end
+return {result}
 """
 
 # A sighting that writes nothing (the same content crawled again): the article and its domain
@@ -115,6 +133,8 @@ return 1
 
 # Only the record that wrote the version lets it go (a newer crawl may have written since). A
 # version the topic refused once Redis said it was published (a resend, below) is no longer so.
+# The record that was sending it is dead-lettered and acknowledged: no delivery of it comes back.
+# KEYS[1] the article; ARGV[1] the version's writer, ARGV[2] its marker, ARGV[3] the sending record.
 _RELEASE_ARTICLE = """
 if redis.call('HGET', KEYS[1], 'writer') == ARGV[1] then
   redis.call('HSET', KEYS[1], 'writer', '')
@@ -122,6 +142,7 @@ end
 if redis.call('HGET', KEYS[1], 'published') == ARGV[2] then
   redis.call('HSET', KEYS[1], 'published', '')
 end
+redis.call('HDEL', KEYS[1], 'publishing:' .. ARGV[3])
 """
 
 # Two workers can publish two versions of one article at once (two crawled URLs with one
@@ -130,40 +151,49 @@ end
 # put it, and the record at the highest offset decides: if it is not the version Redis holds,
 # the version Redis holds is sent again (the script returns it), by whichever of the two marks
 # finds that out. KEYS[1] the article; ARGV[1] the published marker, ARGV[2] the topic and
-# partition it went to, ARGV[3] its offset, ARGV[4] '1' for a resend. Offsets compare within one
+# partition it went to, ARGV[3] its offset, ARGV[4] '1' for a resend, ARGV[5] the record of
+# pages.raw that sent it, whose ``publishing:`` field goes once nothing is left for it to send
+# (_SAVE_ARTICLE: a mark that never comes is made up by its redelivery). Offsets compare within one
 # topic partition only (a renamed topic, a changed partition count: the record just published is
 # the newest). A resend went out after the mark that asked for it read the newest position, so
 # it is newer than that; taking it as the newest also ends the resends if the topic's offsets
 # went back (the topic recreated or truncated), where every record looks older than the last.
 _MARK_PUBLISHED = """
-local held = redis.call('HMGET', KEYS[1], 'content_hash', 'pipeline_version', 'published',
-                        'last_partition', 'last_offset', 'last_published')
-if not held[1] then
-  return false
-end
-local current = held[1] .. '|' .. held[2]
 local ours, partition, offset, resent = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
-local function held_version()
-  local stored = redis.call('HMGET', KEYS[1], 'json', 'writer')
-  return {stored[1], current, stored[2] or ''}
-end
-if not resent and held[4] == partition and tonumber(held[5]) > offset then
-  -- a record the topic took after ours: resend only if it is older than ours, which Redis holds
-  if ours == current and held[6] ~= current then
+local function to_resend()
+  local held = redis.call('HMGET', KEYS[1], 'content_hash', 'pipeline_version', 'published',
+                          'last_partition', 'last_offset', 'last_published')
+  if not held[1] then
+    return false
+  end
+  local current = held[1] .. '|' .. held[2]
+  local function held_version()
+    local stored = redis.call('HMGET', KEYS[1], 'json', 'writer')
+    return {stored[1], current, stored[2] or ''}
+  end
+  if not resent and held[4] == partition and tonumber(held[5]) > offset then
+    -- a record the topic took after ours: resend only if it is older than ours, which Redis holds
+    if ours == current and held[6] ~= current then
+      return held_version()
+    end
+    return false
+  end
+  redis.call('HSET', KEYS[1], 'last_partition', partition, 'last_offset', offset, 'last_published', ours)
+  if ours == current then
+    redis.call('HSET', KEYS[1], 'published', ours)
+    return false
+  end
+  if held[3] == current then
+    -- the version Redis holds reached the topic before ours did
     return held_version()
   end
   return false
 end
-redis.call('HSET', KEYS[1], 'last_partition', partition, 'last_offset', offset, 'last_published', ours)
-if ours == current then
-  redis.call('HSET', KEYS[1], 'published', ours)
-  return false
+local resend = to_resend()
+if not resend then
+  redis.call('HDEL', KEYS[1], 'publishing:' .. ARGV[5])
 end
-if held[3] == current then
-  -- the version Redis holds reached the topic before ours did
-  return held_version()
-end
-return false
+return resend
 """
 
 
@@ -176,8 +206,10 @@ class SaveResult(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SavedArticle:
+    """What the save did, and what the saving record sends to ``articles`` (None: nothing)."""
+
     result: SaveResult
-    needs_publish: bool
+    to_publish: ArticleVersion | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +343,11 @@ class ArticleStore:
         return f"{self._prefix}:idx:domain:{domain}"
 
     async def save(self, article: Article, *, now: datetime) -> SavedArticle:
+        """Store the article if it is newer than the stored one, and say what its record sends to
+        ``articles``: its own version when it wrote it and it is not published yet, the version
+        Redis holds when an earlier delivery of the record sent one and never marked it."""
         score = index_score(article)
-        result, published, writer = await self._save(
+        result, *sends = await self._save(
             keys=[self.article_key(article.article_id), self.time_index_key, self.domain_index_key(article.domain)],
             args=[
                 article.model_dump_json(by_alias=True),
@@ -329,15 +364,12 @@ class ArticleStore:
             ],
         )
         saved = SaveResult(result.decode())
-        # Only the record that wrote this version publishes it: another record of the same page in
-        # flight at the same moment (a replay copy, a re-crawl) would publish it a second time.
-        # If the writer crashes before publishing, its record is redelivered and publishes then.
-        needs_publish = (
-            saved is not SaveResult.STALE
-            and published.decode() != publish_marker(article)
-            and writer.decode() == article.source.label
-        )
-        return SavedArticle(result=saved, needs_publish=needs_publish)
+        if not sends:
+            return SavedArticle(saved, None)
+        if sends == [b"own"]:
+            return SavedArticle(saved, ArticleVersion.of(article))
+        _, value, marker, writer = sends
+        return SavedArticle(saved, ArticleVersion(article.article_id, value, marker.decode(), writer.decode()))
 
     async def touch(self, article: Article) -> None:
         """Renew the stored article's TTL on a sighting that writes nothing."""
@@ -346,18 +378,24 @@ class ArticleStore:
             args=[self._article_ttl_s],
         )
 
-    async def release(self, version: ArticleVersion) -> None:
-        """Give up publishing ``version`` (the topic refused it for good): the next record that
-        saves the same version (a replay of its writer's offset) publishes it."""
-        await self._release(keys=[self.article_key(version.article_id)], args=[version.writer, version.marker])
+    async def release(self, version: ArticleVersion, *, sender: SourcePosition) -> None:
+        """Give up publishing ``version`` (the topic refused it for good; ``sender`` the record
+        that was sending it): the next record that saves the same version (a replay of its
+        writer's offset) publishes it."""
+        await self._release(
+            keys=[self.article_key(version.article_id)], args=[version.writer, version.marker, sender.label]
+        )
 
-    async def mark_published(self, version: ArticleVersion, at: SourcePosition, *, resent: bool) -> ArticleVersion | None:
+    async def mark_published(
+        self, version: ArticleVersion, at: SourcePosition, *, resent: bool, sender: SourcePosition
+    ) -> ArticleVersion | None:
         """Record that ``version`` is on the ``articles`` topic at ``at`` (``resent``: sent again
-        because a mark returned it). Returns the version Redis holds when that one must be sent
-        again, for the topic's newest record of the article to be it."""
+        because a mark returned it; ``sender`` the record of pages.raw that sent it). Returns the
+        version Redis holds when that one must be sent again, for the topic's newest record of the
+        article to be it."""
         held = await self._mark(
             keys=[self.article_key(version.article_id)],
-            args=[version.marker, f"{at.topic}/{at.partition}", at.offset, "1" if resent else "0"],
+            args=[version.marker, f"{at.topic}/{at.partition}", at.offset, "1" if resent else "0", sender.label],
         )
         if not held:
             return None
