@@ -245,8 +245,7 @@ class PagePipeline:
         log.info("%d alert(s) not fired for %s from %s: %s", matched, article.url, source, why)
 
     async def _story(self, story_id: str | None) -> StoryInfo | None:
-        # A story's outlets are read from its whole member set, which a big running story makes
-        # thousands long: only for a breaking-story rule.
+        # A Redis read for every article of a story: only when a breaking-story rule needs it.
         if story_id is None or not self._alerts.watches_stories():
             return None
         outlets = await self._retry(lambda: self._dedup.story_outlets(story_id), what="reading a story")
