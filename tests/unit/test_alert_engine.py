@@ -162,6 +162,20 @@ def test_an_articles_age_is_from_its_latest_declared_date_to_its_fetch():
     assert article_age_s(updated) == 3600.0
 
 
+def test_a_date_without_its_time_is_counted_from_the_end_of_its_day_anywhere():
+    # "2025-01-13" (a meta tag, a dateline) reads as its midnight UTC: published at 19:30 in New
+    # York, the article is fetched ten minutes later, on 14 January in UTC
+    article = article_about("text").model_copy(
+        update={"published_at": datetime(2025, 1, 13, tzinfo=UTC), "fetched_at": datetime(2025, 1, 14, 0, 40, tzinfo=UTC)}
+    )
+    assert alert_suppression(None, 5.0, article_age_s(article), max_record_age_s=21600.0, max_article_age_s=86400.0) is None
+    # the day before yesterday's is old all the same
+    older = article.model_copy(update={"published_at": datetime(2025, 1, 11, tzinfo=UTC)})
+    assert alert_suppression(None, 5.0, article_age_s(older), max_record_age_s=21600.0, max_article_age_s=86400.0) is (
+        AlertSuppression.STALE_ARTICLE
+    )
+
+
 def test_a_records_age_is_from_its_timestamp_and_unknown_without_one():
     record = SourceRecord(topic="pages.raw", partition=0, offset=1, key=None, value=None, timestamp_ms=1_000_000)
     assert record.age_s(datetime.fromtimestamp(1_060, UTC)) == 60.0

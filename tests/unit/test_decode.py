@@ -440,6 +440,12 @@ def test_a_feed_or_json_sent_as_html_is_not_a_page(body, what):
         assert isinstance(result, Dropped) and result.reason == "not_html" and result.detail == f"{what}, not a page"
 
 
+@pytest.mark.parametrize("start", ["{{ header }}", "[if IE]", "{", '["a", "b"] '])
+def test_a_page_starting_with_a_templates_leftovers_is_a_page(start):
+    result = decode(message(html=f"{start}<html><body><p>The talks resumed on Thursday.</p></body></html>"))
+    assert isinstance(result, Kept)
+
+
 def test_xhtml_with_an_xml_declaration_is_a_page():
     html = '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><body><p>x</p></body></html>'
     assert isinstance(decode(message(html=html)), Kept)

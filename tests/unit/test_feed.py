@@ -232,3 +232,14 @@ def test_kafka_python_checksums_record_batches_in_c():
 
     assert util.crc32c_c is not None
     assert util.calc_crc32c(b"123456789") == 0xE3069283  # the CRC-32C check value
+
+
+def test_a_canonical_over_the_url_limit_once_percent_encoded_leaves_the_files_url(tmp_path: Path):
+    # 1,600 Arabic characters are 4,800 once percent-encoded: no crawled URL could be that, and
+    # taken, the message would be refused and the whole run with it
+    long_path = "/" + "تقرير-" * 270
+    (page := tmp_path / "a.html").write_text(
+        f'<link rel="canonical" href="https://news.example{long_path}"><p>x</p>', encoding="utf-8"
+    )
+    (record,) = records_from_paths([page], base_url="https://files.example/")
+    assert record.key == b"https://files.example/a.html"

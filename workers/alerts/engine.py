@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -282,6 +282,18 @@ def alert_suppression(
 
 def article_age_s(article: Article) -> float | None:
     """From the article's latest declared date (published, or modified: a live page updated today)
-    to when its page was fetched; None when it declares no date."""
+    to when its page was fetched; None when it declares no date. A date at midnight is taken as a
+    day without its time ("2025-01-13", a dateline): the article may be of its last hour, in the
+    westernmost zone, so its age is counted from then (an evening's news in New York is the
+    next day in UTC, and must not be too old an hour after it was published)."""
     declared = [moment for moment in (article.published_at, article.modified_at) if moment is not None]
-    return (article.fetched_at - max(declared)).total_seconds() if declared else None
+    if not declared:
+        return None
+    latest = max(moment + _DAY_ONLY_SLACK if moment.time() == _MIDNIGHT else moment for moment in declared)
+    return (article.fetched_at - latest).total_seconds()
+
+
+# From a day's midnight (in the zone it was read in: UTC when none was given) to its end in the
+# westernmost zone, UTC-12.
+_DAY_ONLY_SLACK = timedelta(hours=36)
+_MIDNIGHT = datetime.min.time()

@@ -87,8 +87,10 @@ Upgrade from the layout that kept a story's outlets in its members (as ``o:{outl
 first sightings (see ``_COMMIT``), and until then :meth:`DedupIndex.story_outlets` and
 :meth:`DedupIndex.story` read them where they are. Not reading them would restart every live
 story's outlets at the upgrade: the breaking rule would take the next reports of a story running
-for days for a burst of first sightings. The move and those reads can go once the stories written
-before the upgrade have expired (a story window after it).
+for days for a burst of first sightings. Old and new workers must not run together (README,
+"Running it for real"): an old one would add outlets to the members of a story whose outlets have
+moved. The move and those reads can go once the stories written before the upgrade have expired
+(a story window after it).
 
 Index hashes are split into ``buckets`` so that each stays small (about 100 entries when
 ``buckets`` is sized as (articles per window x 33) / 100): Redis keeps a small hash as a

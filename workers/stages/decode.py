@@ -301,7 +301,7 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
             STAGE, "binary_content", "BinaryContent",
             f"control characters (NUL, ...) make up over {_MAX_CONTROL_SHARE:.0%} of the page's start: not HTML text",
         )
-    if other := _other_document(start):
+    if other := _other_document(html):
         return Dropped(STAGE, "not_html", f"{other}, not a page")
     if nuls := html.count("\x00"):
         # a stray NUL in a text page (a CMS's bug): U+FFFD, as browsers show it
@@ -310,11 +310,15 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
     return Kept(DecodedPage(page=page, html=html, encoding=encoding, html_bytes=size, replaced=replaced))
 
 
-def _other_document(start: str) -> str | None:
+def _other_document(html: str) -> str | None:
     """What the text is when it is a feed or JSON rather than a page (a crawler that sent it as
     text/html, or with no content type): its entries would be glued into one "article"."""
-    stripped = start.lstrip("\ufeff \t\r\n")
+    stripped = html[:_SNIFFED_CHARS].lstrip("\ufeff \t\r\n")
     if stripped[:1] in ("{", "["):
+        try:  # a page may start with a template's leftovers ("{{ header }}", "[if IE]")
+            json.loads(html.lstrip("\ufeff"))
+        except ValueError:
+            return None
         return "a JSON document"
     if (root := _ROOT_ELEMENT.match(stripped)) and root.group(1).lower() in _FEED_ROOTS:
         return f"an RSS or Atom feed (root element <{root.group(1)}>)"

@@ -895,9 +895,12 @@ def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) ->
             absolute = urljoin(url, candidate) if url else candidate
             if len(absolute) > _MAX_URL_CHARS or urlsplit(absolute).scheme not in ("http", "https"):
                 continue
-            return normalized_url(absolute)
+            normalized = normalized_url(absolute)
         except (ValueError, TypeError):
             continue
+        # percent-encoding makes a long non-Latin path three times longer: no crawled URL could be it
+        if len(normalized) <= _MAX_URL_CHARS:
+            return normalized
     return None
 
 
