@@ -4,10 +4,9 @@ hands it a ``SourceRecord`` and acknowledges the message once ``handle`` returns
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -16,6 +15,7 @@ from workers.alerts.engine import AlertEngine, AlertSuppression, alert_suppressi
 from workers.alerts.match import StoryInfo
 from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
+from workers.locks import KeyedLock
 from workers.metrics import PipelineMetrics
 from workers.models import Article, DeadLetter, Outcome, SourcePosition
 from workers.pool import ExtractionPool, PoolUnavailable
@@ -60,28 +60,6 @@ class Handled:
     outcome: Outcome
     stage: str
     reason: str
-
-
-class KeyedLock:
-    """An asyncio lock per key, kept only while someone holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 class Publisher(Protocol):

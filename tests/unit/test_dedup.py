@@ -10,6 +10,7 @@ import math
 import random
 import threading
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -632,3 +633,37 @@ async def test_counts_not_known_to_be_added_a_day_later_are_dropped_not_sent_aga
         await index.flush()
     assert "dropped: not known to be added" in caplog.text
     assert (await documents_and_counters(redis_client, "forgotten"))[0] == 2
+
+
+async def test_articles_of_one_story_that_lose_a_race_retry_one_at_a_time(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A story breaking: reports of it in flight together in one worker, every one read before any
+    # commits. Each that joins the story changes its version and fails the commits of the others:
+    # retried all together, each round let one through, and most lost all their attempts.
+    index = DedupIndex(redis_client, "wf", CONFIG)
+    _, text_000 = seed(SEED_000)
+    _, text_004 = seed(SEED_004)
+    first = await index.classify(article("https://a.example/first", text_000))
+    lines = [line for line in f"{text_000}\n{text_004}".splitlines() if line.strip()]
+    reports = [
+        article(f"https://outlet{number}.example/report", "\n".join(random.Random(number).sample(lines, len(lines) // 2)))
+        for number in range(16)
+    ]
+    all_read, first_reads, attempts = asyncio.Event(), set(), Counter()
+    real_lookup = DedupIndex._lookup
+
+    async def lookup_all_before_any_commit(self: DedupIndex, art, terms):
+        read = await real_lookup(self, art, terms)
+        attempts[art.ref] += 1
+        if attempts[art.ref] == 1:
+            first_reads.add(art.ref)
+            if len(first_reads) == len(reports):
+                all_read.set()
+            await all_read.wait()
+        return read
+
+    monkeypatch.setattr(DedupIndex, "_lookup", lookup_all_before_any_commit)
+    decisions = await asyncio.gather(*(index.classify(report) for report in reports))
+    assert {decision.story_id for decision in decisions} == {first.story_id}
+    assert max(attempts.values()) <= 2  # lost at most once, then its turn

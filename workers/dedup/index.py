@@ -109,7 +109,9 @@ first as a duplicate, so one content is never ``new`` twice), the story-index en
 top terms (a concurrent article founding a story on the same terms: the retry joins that story
 instead of founding a second one), and the version of the story it joins (concurrent centroid
 updates). A failed check makes the classification start again from the reads (optimistic
-concurrency; a conflict needs two articles in the same milliseconds).
+concurrency; a conflict needs two articles in the same milliseconds, and the articles of one
+worker that lost a race for a story retry one at a time: a big story breaking puts many of
+them in flight together).
 Races accepted: (1) two articles about one event that share none of their top terms and are
 classified within the same milliseconds may found two stories; later articles join one of them,
 and stories are never merged; (2) a worker counts its new articles in its own snapshot of the
@@ -151,6 +153,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from workers.dedup import minhash, stories
+from workers.locks import KeyedLock
 from workers.retry import Contention, is_transient
 from workers.stages.extract import DETECTED_LANGUAGES
 from workers.textnorm import matched_text, normalize, token_lines, tokenize
@@ -492,8 +495,10 @@ MEMOS_KEPT = 32
 """Decisions kept per URL for redeliveries and replays (the newest deliveries): bounds the doc
 of a URL whose text changes at every crawl."""
 MAX_ATTEMPTS = 8
-"""Optimistic attempts of one classification before giving up: a conflict needs another
-article touching the same entries within the same milliseconds, so more means a bug."""
+"""Optimistic attempts of one classification before giving up. A conflict needs another article
+touching the same entries between its reads and its commit: within a worker, articles that lost
+a race for a story retry one at a time; so more means other workers' articles of that story
+winning every time, or a bug."""
 MAX_CANDIDATES = 16
 """Near-duplicate candidates (most shared bands first) and candidate stories (most shared top
 terms first) verified per article: bounds the work on articles that share a lot with many."""
@@ -644,6 +649,7 @@ class DedupIndex:
         # Out of _counts to be added, in order; between flushes, those whose reply was lost.
         self._sending: list[tuple[str, int, _Counts]] = []
         self._flushing = asyncio.Lock()
+        self._joining = KeyedLock()  # by story id: see classify
         # EVALSHA: the scripts' text is sent once, not with every call.
         self._lookup_script = redis.register_script(_LOOKUP)
         self._commit_script = redis.register_script(_COMMIT)
@@ -658,8 +664,16 @@ class DedupIndex:
         art = await asyncio.to_thread(self._prepare, article)
         stats = await self._term_stats(art.language)
         vector = stories.article_vector(art.terms, stats)
+        lost_to: str | None = None
         for _ in range(MAX_ATTEMPTS):
-            decision = await self._attempt(art, vector, stats)
+            if lost_to is None:
+                decision, lost_to = await self._attempt(art, vector, stats)
+            else:
+                # Lost a race for a story: this worker's articles that lost one for it go on one at
+                # a time. Every article that joins a story changes its version, so the articles of
+                # a big story breaking, many in flight together, would otherwise keep losing.
+                async with self._joining.hold(lost_to):
+                    decision, lost_to = await self._attempt(art, vector, stats)
             if decision is not None:
                 return decision
         raise ClassifyConflict(f"{article.article_id}: {MAX_ATTEMPTS} attempts lost a race")
@@ -874,12 +888,13 @@ class DedupIndex:
 
     async def _attempt(
         self, art: _Article, vector: stories.TermVector, stats: stories.TermStats
-    ) -> DedupDecision | None:
-        """Read, decide, commit; None when the commit found the reads outdated."""
+    ) -> tuple[DedupDecision | None, str | None]:
+        """Read, decide, commit; the decision, or None when the commit found the reads outdated,
+        with the story the attempt joined."""
         top_terms = [int(t).to_bytes(4, "big") for t in vector.top(stories.INDEX_TERMS)]
         read = await self._lookup(art, top_terms)
         if read.memo is not None:
-            return DedupDecision.decode(read.memo)
+            return DedupDecision.decode(read.memo), None
         if read.doc_id is not None:
             plan = self._same_url(art, read)
         else:
@@ -891,8 +906,8 @@ class DedupIndex:
                 pipe.expireat(self._doc(art.ref), expiry, gt=True)
                 pipe.expireat(self._sig(art.ref), expiry, gt=True)
                 await pipe.execute()
-            return plan.decision
-        return await self._commit(art, read, plan, stats)
+            return plan.decision, None
+        return await self._commit(art, read, plan, stats), plan.decision.story_id
 
     async def _lookup(self, art: _Article, terms: list[bytes]) -> _Read:
         """Read 1 (:data:`_LOOKUP`): everything the decision rests on, in one round trip."""
