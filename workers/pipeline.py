@@ -3,7 +3,6 @@ hands it a ``SourceRecord`` and acknowledges the message once ``handle`` returns
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
