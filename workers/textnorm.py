@@ -41,7 +41,10 @@ _HEBREW_POINTS = "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
 # Accents are the combining marks of Latin, Greek and Cyrillic (é, ç, ğ, ά once decomposed):
 # headlines in capitals often drop them. Indic vowel signs and other marks are letters.
 _ACCENTS = "\u0300-\u036f"
-_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}]")
+# The zero-width non-joiner and joiner: Persian writes "تحریم‌ها" with one, without, or with a
+# space; matching meets all three (the displayed text keeps them).
+_JOINERS = "\u200c\u200d"
+_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{_JOINERS}]")
 
 # Arabic letters written interchangeably.
 _ARABIC_LETTERS = {

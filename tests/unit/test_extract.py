@@ -369,3 +369,13 @@ def test_a_canonical_link_that_does_not_parse_is_ignored_not_a_failed_page():
     html = '<html><head><link rel="canonical" href="http://[::1/x"></head><body>' + "<p>The talks resumed on Thursday in Geneva, officials said.</p>" * 8 + "</body></html>"
     result = extract_document(html, "https://news.example/a", ExtractionOptions())
     assert isinstance(result, Kept) and result.value.canonical_url is None
+
+
+def test_the_zero_width_joiners_of_persian_words_stay_in_the_text_and_title():
+    # trafilatura drops characters Python does not call printable: "می‌تواند" came out "میتواند"
+    paragraph = "<p>آمریکا تحریم‌ها را تمدید کرد و می‌تواند سهمیه‌ای تازه اعلام کند، مقام‌ها گفتند که این خبر مهم است.</p>"
+    html = f"<html lang='fa'><head><title>خانه‌ها و بازار</title></head><body><article><h1>خانه‌ها و بازار</h1>{paragraph * 8}</article></body></html>"
+    result = extract_document(html, "https://fa.example/a", ExtractionOptions())
+    assert isinstance(result, Kept)
+    assert "می\u200cتواند" in result.value.text and result.value.title == "خانه\u200cها و بازار"
+    assert "\u200d" in extract_document(html.replace("می‌تواند", "ශ්‍රී"), "https://fa.example/a", ExtractionOptions()).value.text

@@ -217,3 +217,8 @@ def test_matching_reads_a_bounded_beginning_cut_between_words() -> None:
     # No space near the bound (Chinese): cut at it; its tokens are character pairs of the text.
     chinese = "北京大学今天宣布" * MATCHED_CHARS
     assert matched_text(chinese) == chinese[:MATCHED_CHARS]
+
+
+def test_a_persian_word_matches_with_or_without_its_zero_width_non_joiner():
+    assert normalize("تحریم\u200cها") == normalize("تحریمها")
+    assert normalize("ශ්\u200dරී") == normalize("ශ්රී")

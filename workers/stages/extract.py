@@ -44,6 +44,7 @@ Every removal is listed in ``ExtractedDocument.removed`` (text and reason). A fa
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -55,6 +56,7 @@ import trafilatura
 from lxml.etree import _Element
 from lxml.html import HtmlElement
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from trafilatura import utils as trafilatura_utils
 from trafilatura.utils import HTML_PARSER, load_html
 from trafilatura.xml import xmltotxt
 
@@ -92,6 +94,20 @@ _REMOVED_TEXT_CHARS = 300
 # hand trees of any depth to trafilatura and to the recursive walks here and in lxml; no real page
 # comes near it (50 levels at most in the evaluation sets), so such a page fails with its reason.
 _PARSER_MAX_DEPTH = 255
+
+_JOINERS = frozenset("\u200c\u200d")
+
+
+@functools.lru_cache(maxsize=1024)
+def _printable_space_or_joiner(char: str) -> str:
+    return char if char.isprintable() or char.isspace() or char in _JOINERS else ""
+
+
+# trafilatura keeps only printable characters and spaces in the text it returns, which deletes
+# the zero-width non-joiner and joiner (not "printable" to Python): every Persian article lost
+# them ("می‌تواند" came out "میتواند"), and Sinhala and Bengali conjuncts changed. Its own
+# function is the one its remove_control_characters looks up (trafilatura 2.3.1, pinned).
+trafilatura_utils.return_printables_and_spaces = _printable_space_or_joiner
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,9 @@ _ARTICLE_TYPES = {
 }
 # Separators between a headline and the site name in <title> and og:title.
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»/]\s+|\s*[｜：ㅣ]\s*|\s+::\s+|\s*--\s*")
-_ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff]")
+# Not the zero-width non-joiner and joiner (U+200C, U+200D): letters of Persian words
+# ("می‌تواند"), Sinhala and Bengali conjuncts and emoji sequences, not formatting.
+_ZERO_WIDTH = re.compile("[\u00ad\u200b\u200e\u200f\u2060\ufeff]")
 # Control characters that are not white space (ESC, BEL, DEL, C1): a page's title "\x1b]0;...\x07"
 # (from a JSON-LD "\u001b" or an HTML "&#x1b;") would drive the terminal of whoever prints it.
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
