@@ -147,17 +147,18 @@ class PagePipeline:
             # After the article is stored (a receiver may fetch it) and before the page outcome
             # and the ack: a crash in between redelivers the page, and firing is once-only.
             replay, record_age_s = ReplayMarker.from_headers(record.headers), record.age_s(read_at)
+            article_age = article_age_s(article)
             suppression = alert_suppression(
                 replay,
                 record_age_s,
-                article_age_s(article),
+                article_age,
                 max_record_age_s=self._settings.alert_max_record_age_s,
                 max_article_age_s=self._settings.alert_max_article_age_s,
             )
             if suppression is not None:
                 try:
                     await self._count_suppressed(
-                        article, decision.story_id, suppression, record.position.label, record_age_s
+                        article, decision.story_id, suppression, record.position.label, record_age_s, article_age
                     )
                 except Exception:  # noqa: BLE001 - a bug or a bad rule; the page owed no alert
                     log.exception("counting the suppressed alerts of %s failed", article.url)
@@ -204,6 +205,7 @@ class PagePipeline:
         suppression: AlertSuppression,
         source: str,
         record_age_s: float | None,
+        article_age: float | None,
     ) -> None:
         story = await self._story(story_id)
         matched = await self._alerts.count_matches(article, urgent=article.urgent, story=story)
@@ -216,7 +218,7 @@ class PagePipeline:
             why = f"its record was {(record_age_s or 0.0) / 3600:.1f} h old when read (alert_max_record_age_s)"
         else:
             why = (
-                f"the article is dated {(article_age_s(article) or 0.0) / 86400:.1f} days before its page "
+                f"the article is dated {(article_age or 0.0) / 86400:.1f} days before its page "
                 "was fetched (alert_max_article_age_s)"
             )
         log.info("%d alert(s) not fired for %s from %s: %s", matched, article.url, source, why)

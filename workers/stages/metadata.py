@@ -493,7 +493,7 @@ _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|(?<![٠-٩])[١٢][٠٩][٠-٩][
 # "... الموافق ..."): each part is read on its own, and a Hijri part never gives a Gregorian date
 # (its year is not a plausible one).
 _ERA_MARKER = re.compile(r"(?<=[0-9٠-٩])\s*(?:م|هـ|ه)(?!\w)")
-_DATELINE_PARTS = re.compile(r"\s+[-–—|]\s+|\s*\|\s*|\s+الموافق\s+")
+_DATELINE_PARTS = re.compile(r"\s+[-–—]\s+|\s*\|\s*|\s+الموافق\s+")
 # Absolute dates only: a relative one ("3 days ago", and "3 ቀን 2017", Amharic's "day 3 of 2017",
 # read as one) would be resolved against the worker's clock, and differ on every replay.
 _DATEPARSER_SETTINGS = {
