@@ -149,6 +149,7 @@ def test_a_page_rendered_twice_is_kept_once_but_repeated_items_stay() -> None:
     [
         ("Breaking: Council approves the budget", "", "", True),
         ("عاجل: المجلس يقر الميزانية", "", "", True),
+        ("【速報】首相が辞任を表明", "", "", True),
         ("Council approves the budget", '<span class="label-breaking">Eilmeldung</span>', "", True),
         ("Council approves the budget", "", '<meta property="article:tag" content="Breaking News">', True),
         ("Council approves the budget", "", "", False),

@@ -323,12 +323,16 @@ def test_a_canonical_longer_than_a_url_may_be_is_ignored(extra: int, kept: bool)
     assert found.canonical_url == (canonical if kept else None)
 
 
-def urgent_signal(headline: str, header: str = "") -> str | None:
+def headline_page(headline: str, header: str = "") -> metadata.PageMetadata:
     tree = load_html(
         f"<html><head><title>{headline}</title></head><body><article><header><h1>{headline}</h1>{header}</header>"
         "<p>The council met on Tuesday.</p></article></body></html>"
     )
-    return extract_page_metadata(tree, "https://news.example/a").urgent_signal
+    return extract_page_metadata(tree, "https://news.example/a")
+
+
+def urgent_signal(headline: str, header: str = "") -> str | None:
+    return headline_page(headline, header).urgent_signal
 
 
 @pytest.mark.parametrize(
@@ -364,6 +368,64 @@ def test_an_urgent_word_set_off_from_the_headline_is_a_marker(headline: str, mar
 
 
 @pytest.mark.parametrize(
+    ("headline", "marker"),
+    [
+        # a bracketed label, in the brackets of any script, and after other labels
+        ("[BREAKING] Council approves the budget", "breaking"),
+        ("[속보] 국회, 내년도 예산안 통과", "속보"),
+        ("【速報】首相が辞任を表明", "速報"),
+        ("「ニュース速報」首相が辞任を表明", "ニュース速報"),
+        ("[快讯]北京站自动取票8秒成功", "快讯"),
+        ("【動画】【速報】首相が辞任を表明", "速報"),
+        ("(Video) BREAKING: Council approves the budget", "breaking"),
+        # full-width colons and bars, exclamation marks
+        ("突发：国务院召开常务会议", "突发"),
+        ("突發｜立法會通過預算案", "突發"),
+        ("ด่วน! ครม. อนุมัติงบประมาณ", "ด่วน"),
+        ("Son dakika! Meclis bütçeyi onayladı", "son dakika"),
+        # upper case without accents (Greek drops the tonos), Turkish dotted capitals, tatweel
+        ("ΕΚΤΑΚΤΟ: Σεισμός 5,2 Ρίχτερ στην Κρήτη", "έκτακτο"),
+        ("DERNIERE MINUTE : Le Sénat adopte le budget", "dernière minute"),
+        ("SON DAKİKA: Meclis bütçeyi onayladı", "son dakika"),
+        ("عـاجـل | المجلس يقر الميزانية", "عاجل"),
+        # the words of languages the list lacked
+        ("דחוף: הממשלה אישרה את התקציב", "דחוף"),
+        ("ข่าวด่วน: ครม. อนุมัติงบประมาณ", "ข่าวด่วน"),
+        ("[긴급] 국회, 내년도 예산안 통과", "긴급"),
+        ("Tin nóng: Quốc hội thông qua ngân sách", "tin nóng"),
+        ("ब्रेकिंग न्यूज़: संसद ने बजट पारित किया", "ब्रेकिंग न्यूज़"),
+        ("بریکنگ نیوز: قومی اسمبلی نے بجٹ منظور کر لیا", "بریکنگ نیوز"),
+        ("خبر فوری: مجلس بودجه را تصویب کرد", "خبر فوری"),
+    ],
+)
+def test_an_urgent_word_in_any_script_and_house_format_is_a_marker(headline: str, marker: str) -> None:
+    found = headline_page(headline)
+    assert found.urgent_signal == f"headline:{marker}"
+    # the title is the headline as the outlet shows it, marker included, as "عاجل: ..." is
+    assert found.title == headline
+
+
+@pytest.mark.parametrize(
+    "headline",
+    [
+        "Flash flood warning issued for Jeddah",
+        "Breaking Bad star opens a café in Albuquerque",
+        "[Video] Council approves the budget",
+        "【動画】首相が辞任を表明",
+        "(Updated) Council approves the budget",
+        "[Live] Council votes on the budget",
+        "(Updated) Flash flood warning issued for Jeddah",
+        "「速報値」を上方修正 内閣府",
+        "Έκτακτα μέτρα για τη λειψυδρία στις Κυκλάδες",
+        "ΕΚΤΑΚΤΑ ΜΕΤΡΑ: Η κυβέρνηση ανακοινώνει στήριξη",
+        "Khan: London will not be cowed",  # "khẩn" (Vietnamese "urgent") without its marks
+    ],
+)
+def test_a_headline_that_only_starts_with_a_label_or_a_like_word_is_not_urgent(headline: str) -> None:
+    assert urgent_signal(headline) is None
+
+
+@pytest.mark.parametrize(
     "header",
     [
         '<button class="topic-alert-button">Get alerts</button>',
@@ -381,6 +443,8 @@ def test_a_notice_or_button_named_alert_is_no_urgent_badge(header: str) -> None:
         ('<span class="alert alert-danger">Breaking</span>', "Breaking"),
         ('<span class="news-alert">عاجل</span>', "عاجل"),
         ('<span class="label-breaking">Live</span>', "Live"),  # the class names urgency itself
+        ('<span class="alert">【速報】</span>', "【速報】"),
+        ('<span class="news-alert">ΕΚΤΑΚΤΟ</span>', "ΕΚΤΑΚΤΟ"),
     ],
 )
 def test_an_alert_badge_counts_when_it_says_urgent_or_its_class_names_urgency(header: str, badge: str) -> None:

@@ -40,6 +40,7 @@ from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import extract_catstags, extract_sitename
 
 from workers.models import _MAX_URL_CHARS
+from workers.textnorm import normalize
 from workers.urlnorm import domain_of, is_home_page, normalized_url
 
 _ARTICLE_TYPES = {
@@ -57,14 +58,24 @@ _ZERO_WIDTH = re.compile("[\u00ad\u200b\u200e\u200f\u2060\ufeff]")
 # (from a JSON-LD "\u001b" or an HTML "&#x1b;") would drive the terminal of whoever prints it.
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 # "Breaking news" in the languages a newsroom feed meets. These are words for the *concept*,
-# used only on the article's own headline, header badge and tags, never to remove text.
+# used only on the article's own headline, header badge and tags, never to remove text. Each is
+# compared in its matching form (textnorm.normalize: any case, width and accent, Arabic and
+# Hebrew marks), so one spelling stands for "ΕΚΤΑΚΤΟ", "ÚLTIMA HORA" and "عاجل جداً"; none is
+# listed whose matching form is another word: Vietnamese "khẩn" alone would be the name "Khan".
 _URGENT_WORDS = (
-    "breaking", "breaking news", "urgent", "just in", "developing", "عاجل", "خبر عاجل", "عاجل جدا", "eilmeldung",
-    "eil", "urgente", "última hora", "ultima hora", "ultim'ora", "ultima ora", "dernière minute", "alerte",
-    "flash", "срочно", "молния", "терміново", "son dakika", "flaş", "速報", "突发", "快讯", "속보", "breaking:",
-    "dringend", "pilne", "έκτακτο", "בהול", "מבזק", "فوری", "अभी अभी", "ब्रेकिंग",
+    "breaking", "breaking news", "urgent", "just in", "developing",
+    "عاجل", "خبر عاجل", "عاجل جدا",
+    "eilmeldung", "eil", "dringend", "net binnen", "just nu",
+    "urgente", "última hora", "ultima ora", "ultim'ora", "ultim’ora",
+    "dernière minute", "alerte", "flash",
+    "pilne", "hitno", "хитно", "срочно", "молния", "терміново",
+    "son dakika", "flaş", "flaş haber", "έκτακτο", "έκτακτη είδηση",
+    "בהול", "דחוף", "מבזק", "فوری", "خبر فوری", "بریکنگ نیوز",
+    "अभी अभी", "ब्रेकिंग", "ब्रेकिंग न्यूज़", "ब्रेकिंग न्यूज", "ব্রেকিং", "ব্রেকিং নিউজ",
+    "ด่วน", "ข่าวด่วน", "tin nóng", "tin khẩn",
+    "突发", "突發", "快讯", "快訊", "速報", "ニュース速報", "緊急速報", "속보", "긴급",
 )
-_URGENT_SET = {word.casefold() for word in _URGENT_WORDS}
+_URGENT_WORD_BY_FORM = {normalize(word): word for word in _URGENT_WORDS}
 # Class names that name urgency itself. "alert" and "flash" also name notices, sign-up buttons
 # ("topic-alert-button") and Bootstrap/Rails messages ("alert alert-info", "flash-notice"): an
 # element so named is a badge only when its text is an urgent word.
@@ -619,23 +630,45 @@ def clean_authors(names: list[str]) -> tuple[str, ...]:
 # --- urgent -------------------------------------------------------------------------------------
 
 
-# Where a headline's marker ends. A dash only with spaces around it: joined, it makes a compound
-# word ("Flash-flood", "Urgent-care", "Eil-Zustellung"), and with a space after it only, the
-# first half of a German pair ("Eil- und Expressdienste").
-_MARKER_END = re.compile(r"\s*[:|«»\"“]\s*|\s+[-–—]\s+|\s{2,}")
+# Where a headline's marker ends: a colon or a bar, full-width ones too ("突发：", "速報｜"), and
+# Hebrew's sof pasuq, a colon to the eye; an exclamation mark ("ด่วน! ...", "突发！..."); a quote;
+# two spaces. A dash only with spaces around it: joined, it makes a compound word ("Flash-flood",
+# "Urgent-care", "Eil-Zustellung"), and with a space after it only, the first half of a German
+# pair ("Eil- und Expressdienste"). Not a single space: "Flash flood warnings ..." starts with an
+# urgent word and has no marker.
+_MARKER_END = re.compile(r"\s*[:：|｜׃!！«»\"“]\s*|\s+[-–—]\s+|\s{2,}")
 
 
 def _urgent_word(text: str) -> str | None:
-    """``text`` as the urgent word it is ("[BREAKING]", "Eilmeldung!"), else None."""
-    word = text.strip().casefold().strip("[]()!*#• ")
-    return word if word in _URGENT_SET else None
+    """``text`` as the urgent word it is ("[BREAKING]", "Eilmeldung!", "ΕΚΤΑΚΤΟ"), as listed,
+    else None. Punctuation, symbols and spaces around the word are not part of it; combining
+    marks after it are (Devanagari and Thai vowel signs end words)."""
+    start, end = 0, len(text)
+    while start < end and unicodedata.category(text[start])[0] not in "LN":
+        start += 1
+    while end > start and unicodedata.category(text[end - 1])[0] not in "LNM":
+        end -= 1
+    return _URGENT_WORD_BY_FORM.get(normalize(text[start:end]))
 
 
 def _urgent_marker(text: str | None) -> str | None:
-    """The urgent word a headline starts with ("عاجل: ...", "BREAKING | ...", "EIL - ...")."""
+    """The urgent word a headline starts with, set off from it by a separator ("عاجل: ...",
+    "BREAKING | ...", "EIL - ...", "突发：...", "ด่วน! ...") or by brackets of any script ("[속보] ...",
+    "【速報】...", "(Urgent) ..."), also after other bracketed labels ("【動画】【速報】...")."""
     if not text:
         return None
-    return _urgent_word(_MARKER_END.split(text.strip(), maxsplit=1)[0])
+    text = text.strip()
+    start = 0
+    while start < len(text) and unicodedata.category(text[start]) == "Ps":
+        closers = (i for i in range(start + 1, len(text)) if unicodedata.category(text[i]) == "Pe")
+        if (close := next(closers, None)) is None:
+            break
+        if word := _urgent_word(text[start + 1 : close]):
+            return word
+        start = close + 1
+        while start < len(text) and text[start].isspace():
+            start += 1
+    return _urgent_word(_MARKER_END.split(text[start:], maxsplit=1)[0])
 
 
 def _headline_element(tree: HtmlElement, headings: list[HtmlElement], title: str | None) -> HtmlElement | None:
