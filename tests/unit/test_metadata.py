@@ -146,6 +146,59 @@ def test_a_dateline_is_never_resolved_against_the_workers_clock(
     assert first is None or first.startswith("2013")
 
 
+@pytest.mark.parametrize(
+    ("lang", "dateline", "expected"),
+    [
+        # the units of the figures written out (CLDR's long date), which dateparser does not know
+        ("lt", "2024 m. spalio 13 d. 14:05", "2024-10-13T14:05:00"),
+        ("lv", "2024. gada 13. oktobris", "2024-10-13T00:00:00"),
+        # an abbreviated month's dot, or a day's ordinal dot, stopped dateparser's search
+        ("de", "So., 13. Okt. 2024, 14:05 Uhr", "2024-10-13T14:05:00"),
+        ("ru", "13 окт. 2024 г., 14:05", "2024-10-13T14:05:00"),
+        ("fr", "dim. 13 oct. 2024 à 14h05", "2024-10-13T14:05:00"),
+        ("sl", "13. oktober 2024", "2024-10-13T00:00:00"),
+        ("th", "13 ต.ค. 2024", "2024-10-13T00:00:00"),
+        # a Thai year of the Buddhist era, with or without its marker: 2567 BE is 2024
+        ("th", "13 ต.ค. 2567", "2024-10-13T00:00:00"),
+        ("th", "13 ตุลาคม 2567", "2024-10-13T00:00:00"),
+        ("th", "วันอาทิตย์ที่ 13 ตุลาคม พ.ศ. 2567 14:05 น.", "2024-10-13T14:05:00"),
+    ],
+)
+def test_a_dateline_is_read_in_the_forms_of_its_language(
+    lang: str, dateline: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # htmldate finds only the copyright year, as on pages whose dateline its patterns miss (it reads
+    # some of these lines here, the only date on the page, but without their time)
+    monkeypatch.setattr(metadata, "find_date", lambda *args, **kwargs: "2013-01-01T00:00:00")
+    meta = extract_page_metadata(load_html(_undated_page(lang, dateline)), "https://news.example/a")
+    assert meta.published == expected
+
+
+@pytest.mark.parametrize(
+    ("lang", "dateline"),
+    [
+        # a Buddhist-era year on a page not declared Thai: no year of ours, nor of the 26th century
+        ("en", "13 ตุลาคม 2567"),
+        ("", "13 ตุลาคม 2567"),
+        # the solar hijri calendar is not read: 22 Mehr 1403 must not become a date in 1403 (or 2024
+        # by another calendar's arithmetic)
+        ("fa", "یکشنبه ۲۲ مهر ۱۴۰۳"),
+        ("fa", "یکشنبه 22 مهر 1403"),
+    ],
+)
+def test_a_dateline_of_another_calendar_gives_no_date_rather_than_a_wrong_year(
+    lang: str, dateline: str
+) -> None:
+    meta = extract_page_metadata(load_html(_undated_page(lang, dateline)), "https://news.example/a")
+    assert meta.published is None
+
+
+def test_a_declared_buddhist_or_solar_hijri_year_is_no_plausible_date() -> None:
+    for value in ("2567-10-13T14:05:00+07:00", "2567-10-13",
+                  "1403-07-22T14:05:00+03:30", "1403-07-22"):
+        assert metadata.plausible_date(value) is None
+
+
 def test_levantine_month_names_are_replaced_as_whole_words_only() -> None:
     assert standard_month_names("28 آب/اغسطس 2013") == "28 اغسطس 2013"
     assert standard_month_names("3 تشرين الأول 2012") == "3 أكتوبر 2012"
@@ -239,6 +292,63 @@ def test_a_date_without_a_zone_takes_the_zone_of_the_pages_other_date(published,
     )
     meta = extract_page_metadata(load_html(PAGE.format(head=head)), "https://www.news.example/a")
     assert (metadata.parse_iso(meta.published), metadata.parse_iso(meta.modified)) == expected
+
+
+def _page_with_time(head: str, shown: str) -> str:
+    """PAGE with ``head`` declared and the byline's date shown as ``<time datetime=shown>``."""
+    shown_time = f'<time datetime="{shown}">4 March</time>'
+    return PAGE.format(head=head).replace("<time>May 5</time>", shown_time)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        '<meta property="article:published_time" content="2025-03-04T08:30:00">',
+        '<meta name="pubdate" content="2025-03-04T08:30:00">',
+        '<meta name="date" content="2025-03-04 08:30:00">',
+        '<script type="application/ld+json">{"@type": "NewsArticle", '
+        '"datePublished": "2025-03-04T08:30:00"}</script>'
+        '<meta property="article:published_time" content="2025-03-04T08:30:00+09:00">',
+    ],
+)
+def test_a_date_without_a_zone_takes_the_zone_of_a_statement_of_the_same_time(head: str) -> None:
+    # read as 08:30 UTC, a Tokyo article was 9 hours younger than it is (alerts' staleness check,
+    # the time index)
+    page = load_html(_page_with_time(head, "2025-03-04T08:30:00+09:00"))
+    meta = extract_page_metadata(page, "https://news.example/a")
+    assert metadata.parse_iso(meta.published) == datetime(2025, 3, 3, 23, 30, tzinfo=UTC)
+
+
+def test_a_modification_date_without_a_zone_takes_the_zone_of_its_shown_time() -> None:
+    head = (
+        '<meta property="article:published_time" content="2025-03-04T08:30:00">'
+        '<meta property="article:modified_time" content="2025-03-04T10:00:00">'
+    )
+    page = load_html(_page_with_time(head, "2025-03-04T10:00:00+09:00"))
+    meta = extract_page_metadata(page, "https://news.example/a")
+    # the modification's zone is the CMS's, and so the publication's
+    assert metadata.parse_iso(meta.modified) == datetime(2025, 3, 4, 1, 0, tzinfo=UTC)
+    assert metadata.parse_iso(meta.published) == datetime(2025, 3, 3, 23, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("declared", "shown"),
+    [
+        # another time: another item's date (a related article's, an update's), not this one's zone
+        ("2025-03-04T08:30:00", "2025-03-04T17:30:00+09:00"),
+        # the same moment already: the declared date was UTC
+        ("2025-03-03T23:30:00", "2025-03-04T08:30:00+09:00"),
+        # no zone shown either, or nothing readable
+        ("2025-03-04T08:30:00", "2025-03-04T08:30:00"),
+        ("2025-03-04T08:30:00", "PT5M"),
+    ],
+)
+def test_a_date_without_a_zone_and_no_zoned_statement_of_its_time_is_kept_as_declared(
+    declared: str, shown: str
+) -> None:
+    head = f'<meta property="article:published_time" content="{declared}">'
+    meta = extract_page_metadata(load_html(_page_with_time(head, shown)), "https://news.example/a")
+    assert meta.published == declared
 
 
 def test_a_declared_canonical_keeps_its_story_number_and_loses_trackers_and_fragment() -> None:

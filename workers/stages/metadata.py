@@ -9,10 +9,12 @@ the extraction process.
   og:title, ``<title>``), else the declared title with the site name cut off ("Headline | Site").
 * authors: a list of names (JSON-LD author objects, author meta tags, trafilatura's byline).
 * published / modified: JSON-LD ``datePublished``/``dateModified`` and ``article:*_time`` with
-  their time and offset; for the publication date, htmldate's search when the page declares none,
-  and when that finds only a year, the dateline written in words under the headline, read in the
-  page's language (Levantine Arabic month names included); else no date rather than 1 January.
-  The modification date is only taken when declared.
+  their time and offset (one declared without an offset takes that of the page's statement of the
+  same time that has one, a ``<time datetime>``, else of the other date); for the publication
+  date, htmldate's search when the page declares none, and when that finds only a year, the
+  dateline written in words under the headline, read in the page's language (Levantine Arabic month
+  names and Thai Buddhist-era years included); else no date rather than 1 January. The
+  modification date is only taken when declared.
 * urgent: the *article* is flagged as breaking news (a marker in its headline, a breaking/urgent
   badge in the article header, or a "breaking" tag), not a ticker somewhere on the page.
 """
@@ -504,6 +506,22 @@ _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)|(?<![٠-٩])[١٢][٠٩][٠-٩][
 # "... الموافق ..."): each part is read on its own, and a Hijri part never gives a Gregorian date
 # (its year is not a plausible one).
 _ERA_MARKER = re.compile(r"(?<=[0-9٠-٩])\s*(?:م|هـ|ه)(?!\w)")
+# A dot that ends an abbreviation ("Okt.", "окт.", "ต.ค.", "p.m.") or marks an ordinal ("13.
+# oktobris", "2024. október"): dateparser's search reads no date across one ("13. Okt. 2024",
+# "13 ต.ค. 2024", "13. oktober 2024" give none) and reads them all without it. A dot between
+# figures ("13.10.2024", "14.05") is the date's or the time's own.
+_MARK_DOT = re.compile(r"(?<=[^\W\d_])\.|(?<=\d)\.(?!\d)")
+# Words naming the unit of the figure before them, written in the language's long date (CLDR's
+# pattern) and not in dateparser's data: Lithuanian "2024 m. spalio 13 d." (metai, diena),
+# Latvian "2024. gada 13. oktobris" ("of the year"). Read once the dots are gone.
+_DATE_UNIT_WORDS = {
+    "lt": re.compile(r"(?<=\d)\s+[md](?!\w)"),
+    "lv": re.compile(r"(?<=\d)\s+gada(?!\w)"),
+}
+# A Thai year of the Buddhist era, with or without its marker "พ.ศ.": 2567 BE is 2024 CE. Years
+# from 2400 on: no Thai page dates an article in the 25th century CE.
+_BUDDHIST_ERA_YEAR = re.compile(r"(?:พ\.?\s*ศ\.?\s*)?(?<!\d)(2[4-6]\d\d)(?!\d)")
+_BUDDHIST_ERA_OFFSET = 543
 _DATELINE_PARTS = re.compile(r"\s+[-–—]\s+|\s*\|\s*|\s+الموافق\s+")
 # Absolute dates only: a relative one ("3 days ago", and "3 ቀን 2017", Amharic's "day 3 of 2017",
 # read as one) would be resolved against the worker's clock, and differ on every replay.
@@ -528,17 +546,21 @@ def _dateline_date(tree: HtmlElement, language: str | None) -> str | None:
     headline = max(tree.iter("h1"), key=lambda h: len(clean_text(h.text_content()) or ""), default=None)
     if headline is None:
         return None
+    code = language.split("-")[0]
     tried: set[str] = set()  # a wrapper and its only child hold the same line
     for element in itertools.islice(_following(headline), _DATELINE_ELEMENTS):
         text = clean_text(element.text_content())
-        if not text or len(text) > _DATELINE_MAX_CHARS or text in tried or not _YEAR.search(text):
+        if not text or len(text) > _DATELINE_MAX_CHARS or text in tried:
             continue
         tried.add(text)
-        for part in _DATELINE_PARTS.split(_ERA_MARKER.sub("", standard_month_names(text))):
+        text = _readable_dateline(text, code)
+        if not _YEAR.search(text):
+            continue
+        for part in _DATELINE_PARTS.split(text):
             if not _YEAR.search(part):
                 continue
             try:
-                found = search_dates(part, languages=[language.split("-")[0]], settings=_DATEPARSER_SETTINGS)
+                found = search_dates(part, languages=[code], settings=_DATEPARSER_SETTINGS)
             except Exception:  # noqa: BLE001 - dateparser raises on some inputs and unknown languages
                 return None
             for matched, value in found or ():
@@ -547,6 +569,18 @@ def _dateline_date(tree: HtmlElement, language: str | None) -> str | None:
                 if _YEAR.search(matched) and any(c.isalpha() for c in matched):
                     return value.strftime(_DATE_FORMAT)
     return None
+
+
+def _readable_dateline(text: str, language: str) -> str:
+    """The dateline as dateparser reads it: standard month names, no era markers, abbreviation and
+    ordinal dots or unit words, and a Thai year of the Buddhist era as the Gregorian one (read as it
+    is, 2567 would be no plausible year and the date would be lost)."""
+    text = _ERA_MARKER.sub("", standard_month_names(text))
+    if language == "th":
+        text = _BUDDHIST_ERA_YEAR.sub(lambda m: str(int(m[1]) - _BUDDHIST_ERA_OFFSET), text)
+    text = _MARK_DOT.sub("", text)
+    unit_words = _DATE_UNIT_WORDS.get(language)
+    return unit_words.sub("", text) if unit_words else text
 
 
 def standard_month_names(text: str) -> str:
@@ -567,6 +601,37 @@ def _following(element: HtmlElement) -> Iterator[HtmlElement]:
 
 # Dated further ahead than this, a date is a typo or a placeholder, not the article's.
 _MAX_AHEAD = timedelta(days=366)
+
+
+def _declared_times(
+    tree: HtmlElement, meta: dict[str, list[str]], ld_value: Any, keys: tuple[str, ...]
+) -> Iterator[str | None]:
+    """The page's statements of one date: the JSON-LD value, the meta tags of ``keys``, then the
+    ``datetime`` of every ``<time>`` element (read lazily: only a date without a zone asks)."""
+    yield clean_text(ld_value)
+    for key in keys:
+        yield from meta.get(key, ())
+    for element in tree.iter("time"):
+        yield element.get("datetime")
+
+
+def _zoned_by_sibling(value: str | None, siblings: Iterator[str | None]) -> str | None:
+    """``value``, when it states no zone, in the zone of another statement on the page of the same
+    local time that does: the meta tag "2025-03-04T08:30:00" and the visible ``<time
+    datetime="2025-03-04T08:30:00+09:00">`` are one moment in Tokyo, not 08:30 UTC.
+
+    Only the same wall time (to the second) lends a zone. A statement of another time may be the
+    same moment already (the value was UTC: "23:30" beside "08:30+09:00", right as it is) or
+    another item's date (a related article's, a comment's, the update's): which one the article's
+    is cannot be told from the page, so the value stands as declared, read as UTC as before."""
+    declared = _declared_time(value)
+    if declared is None or declared.tzinfo is not None:
+        return value
+    for sibling in siblings:
+        zoned = _declared_time(sibling)
+        if zoned is not None and zoned.tzinfo and zoned.replace(tzinfo=None) == declared:
+            return zoned.isoformat()
+    return value
 
 
 def _in_one_zone(published: str | None, modified: str | None) -> tuple[str | None, str | None]:
@@ -982,6 +1047,12 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     )
     # only a declared one: guessing it would be a second date search of the page
     modified = plausible_date(clean_text(ld.get("dateModified"))) or plausible_date(_first(meta, *_MODIFIED_KEYS))
+    published = _zoned_by_sibling(
+        published, _declared_times(tree, meta, ld.get("datePublished"), _PUBLISHED_KEYS)
+    )
+    modified = _zoned_by_sibling(
+        modified, _declared_times(tree, meta, ld.get("dateModified"), _MODIFIED_KEYS)
+    )
     published, modified = _in_one_zone(published, modified)
     if modified and published and (parse_iso(modified) or datetime.min.replace(tzinfo=UTC)) < (
         parse_iso(published) or datetime.min.replace(tzinfo=UTC)
