@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from html import escape
 
 import pytest
 from trafilatura.metadata import extract_author
@@ -435,7 +436,8 @@ def test_a_canonical_longer_than_a_url_may_be_is_ignored(extra: int, kept: bool)
 
 def headline_page(headline: str, header: str = "") -> metadata.PageMetadata:
     tree = load_html(
-        f"<html><head><title>{headline}</title></head><body><article><header><h1>{headline}</h1>{header}</header>"
+        f"<html><head><title>{escape(headline, quote=False)}</title></head><body><article><header>"
+        f"<h1>{escape(headline, quote=False)}</h1>{header}</header>"
         "<p>The council met on Tuesday.</p></article></body></html>"
     )
     return extract_page_metadata(tree, "https://news.example/a")
@@ -506,13 +508,21 @@ def test_an_urgent_word_set_off_from_the_headline_is_a_marker(headline: str, mar
         ("ब्रेकिंग न्यूज़: संसद ने बजट पारित किया", "ब्रेकिंग न्यूज़"),
         ("بریکنگ نیوز: قومی اسمبلی نے بجٹ منظور کر لیا", "بریکنگ نیوز"),
         ("خبر فوری: مجلس بودجه را تصویب کرد", "خبر فوری"),
+        ("ሰበር ዜና፦ ፓርላማው በጀቱን አፀደቀ", "ሰበር ዜና"),
+        # angle brackets, which Unicode files as math symbols
+        ("<速報>首相が辞任を表明", "速報"),
+        ("＜速報＞首相が辞任を表明", "速報"),
+        # a space, in scripts that space phrases, not words
+        ("ด่วน ครม. อนุมัติงบประมาณ", "ด่วน"),
+        ("速報\u3000首相が辞任を表明", "速報"),
+        ("突发 国务院召开常务会议", "突发"),
     ],
 )
 def test_an_urgent_word_in_any_script_and_house_format_is_a_marker(headline: str, marker: str) -> None:
     found = headline_page(headline)
     assert found.urgent_signal == f"headline:{marker}"
     # the title is the headline as the outlet shows it, marker included, as "عاجل: ..." is
-    assert found.title == headline
+    assert found.title == " ".join(headline.split())
 
 
 @pytest.mark.parametrize(
@@ -529,6 +539,9 @@ def test_an_urgent_word_in_any_script_and_house_format_is_a_marker(headline: str
         "Έκτακτα μέτρα για τη λειψυδρία στις Κυκλάδες",
         "ΕΚΤΑΚΤΑ ΜΕΤΡΑ: Η κυβέρνηση ανακοινώνει στήριξη",
         "Khan: London will not be cowed",  # "khẩn" (Vietnamese "urgent") without its marks
+        "긴급 회의 소집한 국회의장",  # Korean spaces its words: an urgent meeting
+        "速報値 上方修正へ",  # the first phrase is another word
+        "<Analysis> Council approves the budget",
     ],
 )
 def test_a_headline_that_only_starts_with_a_label_or_a_like_word_is_not_urgent(headline: str) -> None:
@@ -555,6 +568,7 @@ def test_a_notice_or_button_named_alert_is_no_urgent_badge(header: str) -> None:
         ('<span class="label-breaking">Live</span>', "Live"),  # the class names urgency itself
         ('<span class="alert">【速報】</span>', "【速報】"),
         ('<span class="news-alert">ΕΚΤΑΚΤΟ</span>', "ΕΚΤΑΚΤΟ"),
+        ('<span class="alert">BREAKING ⚡\ufe0f</span>', "BREAKING ⚡\ufe0f"),
     ],
 )
 def test_an_alert_badge_counts_when_it_says_urgent_or_its_class_names_urgency(header: str, badge: str) -> None:

@@ -74,7 +74,7 @@ _URGENT_WORDS = (
     "son dakika", "flaş", "flaş haber", "έκτακτο", "έκτακτη είδηση",
     "בהול", "דחוף", "מבזק", "فوری", "خبر فوری", "بریکنگ نیوز",
     "अभी अभी", "ब्रेकिंग", "ब्रेकिंग न्यूज़", "ब्रेकिंग न्यूज", "ব্রেকিং", "ব্রেকিং নিউজ",
-    "ด่วน", "ข่าวด่วน", "tin nóng", "tin khẩn",
+    "ด่วน", "ข่าวด่วน", "tin nóng", "tin khẩn", "ሰበር ዜና",
     "突发", "突發", "快讯", "快訊", "速報", "ニュース速報", "緊急速報", "속보", "긴급",
 )
 _URGENT_WORD_BY_FORM = {normalize(word): word for word in _URGENT_WORDS}
@@ -701,7 +701,15 @@ def clean_authors(names: list[str]) -> tuple[str, ...]:
 # "Urgent-care", "Eil-Zustellung"), and with a space after it only, the first half of a German
 # pair ("Eil- und Expressdienste"). Not a single space: "Flash flood warnings ..." starts with an
 # urgent word and has no marker.
-_MARKER_END = re.compile(r"\s*[:：|｜׃!！«»\"“]\s*|\s+[-–—]\s+|\s{2,}")
+_MARKER_END = re.compile(r"\s*[:：|｜׃፥፦!！«»\"“]\s*|\s+[-–—]\s+|\s{2,}")
+# Scripts that write no space between words, where a space ends a phrase: "ด่วน นายกฯ ...",
+# "速報 首相が..." are set off as a colon sets them off elsewhere. Not Hangul: Korean spaces its
+# words, and "긴급 회의" is an urgent meeting.
+_UNSPACED_PHRASE = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]+")
+# Brackets that Unicode files as math symbols, not as opening and closing punctuation: "<速報>".
+_ANGLE_PAIRS = {"<": ">", "＜": "＞"}
+# Marks that belong to the emoji before them, not to a word: "BREAKING ⚡️" ends in one.
+_EMOJI_MARKS = "\ufe0e\ufe0f\u200d\u20e3"
 
 
 def _urgent_word(text: str) -> str | None:
@@ -711,7 +719,7 @@ def _urgent_word(text: str) -> str | None:
     start, end = 0, len(text)
     while start < end and unicodedata.category(text[start])[0] not in "LN":
         start += 1
-    while end > start and unicodedata.category(text[end - 1])[0] not in "LNM":
+    while end > start and (unicodedata.category(text[end - 1])[0] not in "LNM" or text[end - 1] in _EMOJI_MARKS):
         end -= 1
     return _URGENT_WORD_BY_FORM.get(normalize(text[start:end]))
 
@@ -724,16 +732,26 @@ def _urgent_marker(text: str | None) -> str | None:
         return None
     text = text.strip()
     start = 0
-    while start < len(text) and unicodedata.category(text[start]) == "Ps":
-        closers = (i for i in range(start + 1, len(text)) if unicodedata.category(text[i]) == "Pe")
-        if (close := next(closers, None)) is None:
+    while start < len(text) and (
+        unicodedata.category(opener := text[start]) == "Ps" or opener in _ANGLE_PAIRS
+    ):
+        closes = (
+            (lambda c: c == _ANGLE_PAIRS[opener])
+            if opener in _ANGLE_PAIRS
+            else (lambda c: unicodedata.category(c) == "Pe")
+        )
+        if (close := next((i for i in range(start + 1, len(text)) if closes(text[i])), None)) is None:
             break
         if word := _urgent_word(text[start + 1 : close]):
             return word
         start = close + 1
         while start < len(text) and text[start].isspace():
             start += 1
-    return _urgent_word(_MARKER_END.split(text[start:], maxsplit=1)[0])
+    rest = text[start:]
+    if word := _urgent_word(_MARKER_END.split(rest, maxsplit=1)[0]):
+        return word
+    phrase = rest.split(maxsplit=1)
+    return _urgent_word(phrase[0]) if len(phrase) == 2 and _UNSPACED_PHRASE.fullmatch(phrase[0]) else None
 
 
 def _headline_element(tree: HtmlElement, headings: list[HtmlElement], title: str | None) -> HtmlElement | None:
