@@ -1,5 +1,6 @@
-"""Matching articles and stories against rules: whole words in every script, Arabic clitics and
-orthographic variants, CJK runs, domains, languages, the urgent flag, the breaking-story window."""
+"""Matching articles and stories against rules: whole words in every script, Arabic and Hebrew
+clitics in those languages only, orthographic variants, CJK runs, domains, languages, the urgent
+flag, the breaking-story window."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -97,16 +98,16 @@ def test_a_phrase_does_not_run_from_the_title_into_the_text():
 
 
 def test_arabic_clitic_forms():
-    forms = clitic_forms("حلب")
+    forms = clitic_forms("حلب", "ar")
     assert {"حلب", "بحلب", "وحلب", "لحلب", "الحلب", "بالحلب", "للحلب", "وبالحلب"} <= forms
     assert "الالحلب" not in forms and "لالحلب" not in forms
-    assert {"الجيش", "للجيش", "وللجيش", "بالجيش"} <= clitic_forms("الجيش")
-    assert "لالجيش" not in clitic_forms("الجيش")
-    assert clitic_forms("aleppo") == {"aleppo"}
+    assert {"الجيش", "للجيش", "وللجيش", "بالجيش"} <= clitic_forms("الجيش", "ar")
+    assert "لالجيش" not in clitic_forms("الجيش", "ar")
+    assert clitic_forms("aleppo", "ar") == {"aleppo"}
 
 
 def test_hebrew_clitic_forms():
-    forms = clitic_forms("כנסת")
+    forms = clitic_forms("כנסת", "he")
     assert {"כנסת", "הכנסת", "בכנסת", "לכנסת", "מהכנסת", "והכנסת", "שהכנסת", "כשהכנסת", "ושבכנסת"} <= forms
     assert "ככנסת" in forms and "מכנסת" in forms
     assert "בהכנסת" not in forms  # ב ל כ absorb the article
@@ -137,6 +138,69 @@ def test_hebrew_clitic_forms():
 )
 def test_hebrew_proclitics_and_points_and_no_stemming_elsewhere(term, text, hit):
     assert bool(fired(terms_rule(term), None, text, language="he")) is hit
+
+
+def test_proclitics_are_those_of_the_language_not_of_the_script():
+    # Arabic's varieties (as the detector names Egyptian and Moroccan) write Arabic's; Persian,
+    # Urdu and the other languages in Arabic letters, and Yiddish in Hebrew ones, write none.
+    assert clitic_forms("حلب", "arz") == clitic_forms("حلب", "ary") == clitic_forms("حلب", "ar")
+    assert clitic_forms("כנסת", "he") == clitic_forms("כנסת", "hbo") != {"כנסת"}
+    for language in ("fa", "ur", "ps", "ckb", "sd", "ug", "en", "he"):
+        assert clitic_forms("حلب", language) == {"حلب"}
+    for language in ("yi", "lad", "ar"):
+        assert clitic_forms("כנסת", language) == {"כנסת"}
+    # Unknown: each script's, as written in it.
+    for unknown in (None, "und", "mul", "zxx"):
+        assert clitic_forms("حلب", unknown) == clitic_forms("حلب", "ar")
+        assert clitic_forms("כנסת", unknown) == clitic_forms("כנסת", "he")
+
+
+@pytest.mark.parametrize(
+    ("language", "term", "text", "hit"),
+    [
+        # Persian: "Fars" (the province, the news agency) is not "and Aras"; "did" (کرد, whose ک
+        # normalize() folds into Arabic's) is not "as rejection"; the word itself still matches.
+        ("fa", "ارس", "به گزارش خبرگزاری فارس", False),
+        ("fa", "رد", "وزیر خارجه اعلام کرد", False),
+        ("fa", "ارس", "منطقه آزاد ارس", True),
+        # Urdu: Bilal went to the mosque, not the Lal Masjid.
+        ("ur", "لال مسجد", "بلال مسجد گئے", False),
+        ("ur", "لال مسجد", "لال مسجد کے باہر احتجاج", True),
+        # Pashto, Kurdish (Sorani), Sindhi, Uyghur alike.
+        ("ps", "ارس", "د فارس خلیج", False),
+        ("ckb", "ارس", "کەنداوی فارس", False),
+        ("sd", "ارس", "فارس", False),
+        ("ug", "ارس", "فارس", False),
+        # Yiddish: Biden is not "in the Jews" (ב + ייִדן).
+        ("yi", "ייִדן", "ביידן האָט געזאָגט", False),
+        ("yi", "ייִדן", "די ייִדן אין ניו יאָרק", True),
+        # Arabic and its varieties, and Hebrew, keep theirs.
+        ("ar", "مدينة", "وبالمدينة أعلن", True),
+        ("arz", "مدينة", "وبالمدينة أعلن", True),
+        ("he", "כנסת", "יצא מהכנסת", True),
+        # An article of unknown language: each word with its script's (as before languages counted).
+        (None, "مدينة", "وبالمدينة أعلن", True),
+        (None, "כנסת", "יצא מהכנסת", True),
+        ("und", "مدينة", "وبالمدينة أعلن", True),
+        # An Arabic word quoted in an article in another language is matched as written there.
+        ("en", "حلب", "the name بحلب", False),
+        ("en", "حلب", "the name حلب", True),
+    ],
+)
+def test_proclitics_match_in_their_language_only(language, term, text, hit):
+    assert bool(fired(terms_rule(term), None, text, language=language)) is hit
+
+
+def test_one_compiled_ruleset_serves_articles_of_every_language():
+    persian_rule = "  - {id: fa, kind: article, match: {terms: [\"ارس\"], languages: [fa]}}\n"
+    rules = matcher(terms_rule("ارس") + persian_rule)
+    in_language = {
+        language: ArticleFacts.of(article(None, "فارس", language=language), urgent=False)
+        for language in ("ar", "fa", None)
+    }
+    for language in ("ar", "fa", None, "fa", "ar"):
+        fired_ids = {m.rule.id for m in rules.match_article(in_language[language])}
+        assert fired_ids == (set() if language == "fa" else {"t"})
 
 
 def test_conditions_combine_with_and():

@@ -7,8 +7,11 @@ are written:
 
 * Arabic and Hebrew attach conjunctions, prepositions and the article to the next word
   (Arabic "بحلب", "وحلب", "والحلب"; Hebrew "בירושלים", "וירושלים", "מהכנסת"); a term also matches
-  with those in front of it, and only those (:func:`clitic_forms`). Other scripts match the word
-  forms a rule lists, no other: "Путин" does not match "Путина".
+  with those in front of it, and only those (:func:`clitic_forms`). These belong to the
+  languages, not to their scripts: Persian, Urdu, Pashto, Kurdish... in Arabic letters and Yiddish
+  in Hebrew ones join none, so a term matches there as in any other language ("ارس" never matches
+  "فارس" in Persian). Other languages match the word forms a rule lists, no other: "Путин" does
+  not match "Путина".
 * Scripts without spaces (Chinese, Japanese, Thai ...) are tokenised as overlapping character
   bigrams, so a term of two or more characters matches wherever its characters appear in a run,
   as a newsroom expects of a CJK keyword. A one-character CJK term only matches a one-character run.
@@ -27,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from langcodes.data_dicts import MACROLANGUAGES
+
 from workers.alerts.rules import ArticleConditions, Rule, RuleSet, StoryConditions
 from workers.models import Article
 from workers.textnorm import matched_text, normalize, tokenize
@@ -34,10 +39,12 @@ from workers.textnorm import matched_text, normalize, tokenize
 
 @dataclass(frozen=True, slots=True)
 class _Proclitics:
-    """The words a script writes joined in front of the next one: slots of alternatives in the
-    order they are written ("" for none). With an ``article``, the last slot is the article, and
-    a token written with it takes only the prefixes that end with it."""
+    """The words a language writes joined in front of the next one (``languages``: it and its
+    varieties), for the words of its script (``word``): slots of alternatives in the order they
+    are written ("" for none). With an ``article``, the last slot is the article, and a token
+    written with it takes only the prefixes that end with it."""
 
+    languages: frozenset[str]
     word: re.Pattern[str]
     slots: tuple[tuple[str, ...], ...]
     article: str = ""
@@ -57,10 +64,20 @@ class _Proclitics:
         return frozenset(forms)
 
 
+def _with_varieties(macrolanguage: str) -> frozenset[str]:
+    """The code of ``macrolanguage`` and of each language ISO 639-3 counts in it: an article's
+    language may be one of those ("arz", "ary" from the detector, "apc" as a page declares it)."""
+    return frozenset({macrolanguage}).union(
+        code for code, macro in MACROLANGUAGES.items() if macro == macrolanguage
+    )
+
+
 _PROCLITICS = (
-    # Arabic letters after normalize() (which folded the alef and yeh variants): a conjunction
-    # (و ف), a preposition (ب ك ل), the article ال; ل + ال is written لل.
+    # Arabic letters after normalize() (which folded the alef and yeh variants, and the kaf and
+    # yeh of Persian keyboards): a conjunction (و ف), a preposition (ب ك ل), the article ال;
+    # ل + ال is written لل.
     _Proclitics(
+        _with_varieties("ar"),
         re.compile("^[\u0621-\u064a]+$"),
         (("", "و", "ف"), ("", "ب", "ك", "ل"), ("", "ال")),
         article="ال",
@@ -70,18 +87,44 @@ _PROCLITICS = (
     # a preposition or the article (ה ב ל כ מ, מ + ה). ב ל כ absorb the article in unpointed
     # writing ("the Knesset" הכנסת, "in the Knesset" בכנסת), and a word-initial ה is as often
     # the word's own letter (הרצוג: להרצוג): a term is matched with the article added, never
-    # taken off, so a rule names "כנסת" to find all of them.
-    _Proclitics(re.compile("^[\u05d0-\u05ea]+$"), (("", "ו"), ("", "ש", "כש"), ("", "ה", "ב", "ל", "כ", "מ", "מה"))),
+    # taken off, so a rule names "כנסת" to find all of them. Modern and Ancient Hebrew (the
+    # detector tells them apart); not Yiddish, which writes its prepositions and article apart.
+    _Proclitics(
+        frozenset({"he", "hbo"}),
+        re.compile("^[\u05d0-\u05ea]+$"),
+        (("", "ו"), ("", "ש", "כש"), ("", "ה", "ב", "ל", "כ", "מ", "מה")),
+    ),
 )
+# Codes that name no one language: undetermined, multiple languages, no linguistic content (the
+# detector's answer for text without words).
+_NO_LANGUAGE = frozenset({"und", "mul", "zxx"})
+# Every combination of proclitics an article's language puts in effect (:func:`_proclitics_in`).
+_IN_EFFECT = ((), *((proclitics,) for proclitics in _PROCLITICS), _PROCLITICS)
 
 
-def clitic_forms(token: str) -> frozenset[str]:
-    """The token as it may be written with the proclitics of its script (Arabic, Hebrew); in any
-    other script the token alone."""
-    for proclitics in _PROCLITICS:
+def _proclitics_in(language: str | None) -> tuple[_Proclitics, ...]:
+    """The proclitics of an article in ``language``: its language's, if any. When the language is
+    unknown, each script's for the words written in it, as before languages counted: the detector
+    names a language for any text, so that is an article without text or declared language, whose
+    title's Arabic-letter words are more likely Arabic's (the language most written in its script)
+    than not, and a missed alert costs a newsroom more than a spurious one."""
+    if language is None or language in _NO_LANGUAGE:
+        return _PROCLITICS
+    return next(((p,) for p in _PROCLITICS if language in p.languages), ())
+
+
+def _forms(token: str, in_effect: tuple[_Proclitics, ...]) -> frozenset[str]:
+    for proclitics in in_effect:
         if proclitics.word.match(token):
             return proclitics.forms(token)
     return frozenset({token})
+
+
+def clitic_forms(token: str, language: str | None) -> frozenset[str]:
+    """The token as it may be written in an article in ``language`` (an ISO 639 code, None when
+    unknown): with the proclitics of Arabic or Hebrew in those languages, or when the language is
+    unknown and the token is in their script; else the token alone."""
+    return _forms(token, _proclitics_in(language))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,18 +196,24 @@ class Matcher:
         self.ruleset = ruleset
         self._article_rules = [r for r in ruleset.active if isinstance(r.conditions, ArticleConditions)]
         self._story_rules = [r for r in ruleset.active if isinstance(r.conditions, StoryConditions)]
-        patterns = {
-            term.tokens: _Pattern(term.tokens, tuple(clitic_forms(t) for t in term.tokens))
+        terms = dict.fromkeys(
+            term.tokens
             for rule in self._article_rules
             for term in rule.conditions.terms  # type: ignore[union-attr]
-        }
-        self._by_first_form: dict[str, list[_Pattern]] = {}
-        for pattern in patterns.values():
-            for form in pattern.forms[0]:
-                self._by_first_form.setdefault(form, []).append(pattern)
+        )
+        # One index per combination of proclitics in effect, built here: an article looks its
+        # tokens up in the one of its language, never computing a form.
+        self._by_first_form: dict[tuple[_Proclitics, ...], dict[str, list[_Pattern]]] = {}
+        for in_effect in _IN_EFFECT:
+            index = self._by_first_form[in_effect] = {}
+            for tokens in terms:
+                pattern = _Pattern(tokens, tuple(_forms(token, in_effect) for token in tokens))
+                for form in pattern.forms[0]:
+                    index.setdefault(form, []).append(pattern)
 
     def match_article(self, article: ArticleFacts) -> list[ArticleMatch]:
-        found = self._found_terms(article.token_fields) if self._by_first_form else set()
+        by_first_form = self._by_first_form[_proclitics_in(article.language)]
+        found = self._found_terms(article.token_fields, by_first_form) if by_first_form else set()
         matches = []
         for rule in self._article_rules:
             conditions: ArticleConditions = rule.conditions  # type: ignore[assignment]
@@ -198,11 +247,14 @@ class Matcher:
                 matches.append(StoryMatch(rule, outlets))
         return matches
 
-    def _found_terms(self, token_fields: tuple[tuple[str, ...], ...]) -> set[tuple[str, ...]]:
+    @staticmethod
+    def _found_terms(
+        token_fields: tuple[tuple[str, ...], ...], by_first_form: dict[str, list[_Pattern]]
+    ) -> set[tuple[str, ...]]:
         found: set[tuple[str, ...]] = set()
         for tokens in token_fields:
             for start, token in enumerate(tokens):
-                for pattern in self._by_first_form.get(token, ()):
+                for pattern in by_first_form.get(token, ()):
                     if pattern.tokens in found:
                         continue
                     end = start + len(pattern.tokens)
