@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
+import lxml.html
 import pytest
 
 from tests.builders import PARAGRAPHS
 from tests.shared_data import BENCH
 from tests.unit.test_extract import extract, page
+from workers.stages.blocks import _ends_as_sentence
 
 
 def assert_removed_for(body: str, marker: str, reason: str) -> None:
@@ -369,3 +372,189 @@ def test_a_closing_list_under_its_subheading_and_a_closing_fact_stay() -> None:
     points = "<h2>Что изменится для водителей</h2><ul><li>платные участки появятся на шести трассах;</li><li>штрафы останутся прежними.</li></ul>"
     assert "Что изменится для водителей" in extract(page(body=points)).text
     assert "अंतिम तिथि: 31 मार्च" in extract(page(body="<p>अंतिम तिथि: 31 मार्च</p>")).text
+
+
+# --- sentences in every script --------------------------------------------------------------------
+
+# An article in each script, holding what the filters took for chrome while the script's way of
+# ending a sentence was not read: a short sentence naming a time (a dateline while no paragraph
+# counted as prose), a paragraph citing its sources in links (link_dense), a subheading over a
+# short closing paragraph (widget_heading). Amharic ።, Burmese ။, Khmer ។, Armenian ։, Greek ';'
+# (written here once as U+037E, which NFC folds into ';'), Japanese 。 inside 「」, Tibetan ། and
+# Thai and Lao, which mark no sentence end. Where the script's word count makes a short sentence
+# longer than a dateline, the page has no time line.
+SCRIPT_ARTICLES = {
+    "am": ("የከተማው ምክር ቤት በጀቱን አጸደቀ", [
+        "<p>የአዲስ አበባ ከተማ ምክር ቤት ማክሰኞ ዕለት አዲሱን የከተማውን በጀት ያጸደቀ ሲሆን፣ ከንቲባዋ ገንዘቡ በመጀመሪያ ለትምህርት ቤቶች "
+        "ግንባታ፣ ለአሮጌው ድልድይ ጥገና እና ለመንገዶች እድሳት እንደሚውል ቃል ገብተዋል፤ ውይይቱም እስከ ምሽት ድረስ ዘልቋል።</p>",
+        "<p>የምክር ቤቱ ቀጣይ ስብሰባ 18:30 ላይ ይጀምራል።</p>",
+        '<p>የተቃዋሚ አባላት <a href="/a">የወደብ አካባቢው ከሁለት ዓመት በፊት ቃል የተገባለትን ኢንቨስትመንት</a> እንዳላገኘ እና <a '
+        'href="/b">የታክስ ጭማሪው ትናንሽ ሱቆችን እንደሚጎዳ</a> ተከራክረዋል።</p>',
+        "<h2>በጀቱን የሚቆጣጠረው ማን ነው</h2>",
+        "<p>የክልሉ ዋና ኦዲተር መሥሪያ ቤት የከተማውን ሂሳብ በየዓመቱ በጥንቃቄ ይመረምራል፤ ግኝቱንም ለሕዝብ ተወካዮችና ለነዋሪዎች በፀደይ ወቅት "
+        "ያሳትማል።</p>",
+    ]),
+    "my": ("ရန်ကုန်မြို့တော် ဘတ်ဂျက်ကို အတည်ပြု", [
+        "<p>ရန်ကုန်မြို့တော်စည်ပင်သာယာရေးကော်မတီသည် အင်္ဂါနေ့တွင် ဘတ်ဂျက်အသစ်ကို အတည်ပြုခဲ့ပြီး "
+        "မြို့တော်ဝန်က ရန်ပုံငွေကို ကျောင်းများနှင့် တံတားဟောင်း ပြုပြင်ရေးအတွက် ဦးစွာ "
+        "အသုံးပြုမည်ဟု ကတိပြုခဲ့သည်။</p>",
+        '<p>အတိုက်အခံအမတ်များက အစီအစဉ်တွင် <a href="/a">ဆိပ်ကမ်းရပ်ကွက်အတွက် ကတိပြုထားသော '
+        'ရင်းနှီးမြှုပ်နှံမှု</a> မပါဝင်ကြောင်းနှင့် <a href="/b">အခွန်တိုးမြှင့်မှုသည် '
+        'အသေးစားဆိုင်များကို ထိခိုက်မည်</a>ဖြစ်ကြောင်း ပြောဆိုခဲ့သည်။</p>',
+        "<h2>ဘတ်ဂျက်ကို မည်သူ စစ်ဆေးမည်နည်း</h2>",
+        "<p>ပြည်နယ်စာရင်းစစ်ရုံးက မြို့၏စာရင်းများကို နှစ်စဉ် စစ်ဆေးသည်။</p>",
+    ]),
+    "km": ("ក្រុមប្រឹក្សារាជធានីអនុម័តថវិកា", [
+        "<p>ក្រុមប្រឹក្សារាជធានីភ្នំពេញបានអនុម័តថវិកាថ្មីកាលពីថ្ងៃអង្គារ "
+        "បន្ទាប់ពីការជជែកវែកញែកដ៏យូររហូតដល់យប់ជ្រៅ ហើយអភិបាលបានសន្យាថា "
+        "ថវិកានេះនឹងប្រើសម្រាប់សាលារៀន និងការជួសជុលស្ពានចាស់ជាមុនសិន។</p>",
+        '<p>សមាជិកបក្សប្រឆាំងបានលើកឡើងថា <a '
+        'href="/a">ផែនការនេះមិនមានការវិនិយោគសម្រាប់តំបន់កំពង់ផែ</a> ដូចការសន្យា ហើយ<a '
+        'href="/b">ការដំឡើងពន្ធនឹងប៉ះពាល់ដល់ហាងតូចៗ</a>។</p>',
+        "<h2>តើនរណាជាអ្នកត្រួតពិនិត្យថវិកា</h2>",
+        "<p>សវនករជាតិពិនិត្យគណនីទីក្រុងរៀងរាល់ឆ្នាំ។</p>",
+    ]),
+    "hy": ("Ավագանին հաստատեց բյուջեն", [
+        "<p>Երևանի ավագանին երեքշաբթի օրը հաստատեց նոր բյուջեն՝ մինչև ուշ գիշեր տևած քննարկումից "
+        "հետո, և քաղաքապետը խոստացավ, որ գումարն առաջին հերթին կուղղվի դպրոցներին ու հին կամրջի "
+        "վերանորոգմանը, իսկ մնացածը՝ քաղաքային տրանսպորտին ու այգիներին։</p>",
+        "<p>Հաջորդ նիստը կսկսվի ժամը 18:30-ին։</p>",
+        '<p>Ընդդիմության անդամները պնդեցին, որ <a href="/a">ծրագիրը նավահանգստի թաղամասին չի '
+        'տալիս խոստացված ներդրումները</a>, և որ <a href="/b">հարկերի բարձրացումը կհարվածի փոքր '
+        'խանութներին</a>։</p>',
+        "<h2>Ո՞վ է վերահսկում բյուջեն</h2>",
+        "<p>Վերահսկիչ պալատն ամեն տարի ստուգում է քաղաքի հաշիվները և գարնանը հրապարակում իր "
+        "եզրակացությունները։</p>",
+    ]),
+    "el": ("Το δημοτικό συμβούλιο ενέκρινε τον προϋπολογισμό", [
+        "<p>Το δημοτικό συμβούλιο ενέκρινε την Τρίτη τον νέο προϋπολογισμό μετά από συζήτηση που "
+        "κράτησε μέχρι αργά το βράδυ, με τον δήμαρχο να υπόσχεται ότι τα χρήματα θα πάνε πρώτα "
+        "στα σχολεία και στην επισκευή της παλιάς γέφυρας.</p>",
+        '<p>Γιατί, ρωτούν οι κάτοικοι, <a href="/a">η περιφέρεια μείωσε τις μεταβιβάσεις προς τον '
+        'δήμο</a>, ενώ <a href="/b">τα έσοδα από τον τουρισμό αυξήθηκαν</a> και πάλι '
+        'πέρυσι\u037e</p>',
+        "<h2>Τι αλλάζει για τους κατοίκους</h2>",
+        "<p>Θα πληρώσουν τελικά οι κάτοικοι του λιμανιού περισσότερους φόρους, όταν οι επενδύσεις "
+        "που τους υποσχέθηκαν δεν έχουν γίνει ακόμη;</p>",
+    ]),
+    "th": ("สภากรุงเทพฯ อนุมัติงบประมาณ", [
+        "<p>สภากรุงเทพมหานครอนุมัติงบประมาณฉบับใหม่เมื่อวันอังคาร "
+        "หลังการอภิปรายที่ยืดเยื้อจนถึงดึก ผู้ว่าราชการสัญญาว่าเงินก้อนนี้จะนำไปใช้กับโรงเรียนและก"
+        "ารซ่อมแซมสะพานเก่าเป็นอันดับแรก</p>",
+        "<p>ประชุมเริ่ม 18:30 น.</p>",
+        "<h2>ใครตรวจสอบงบประมาณ</h2>",
+        "<p>สำนักงานตรวจเงินแผ่นดินตรวจสอบบัญชีของเมืองทุกปี</p>",
+    ]),
+    "lo": ("ສະພານະຄອນຫຼວງຮັບຮອງງົບປະມານ", [
+        "<p>ສະພານະຄອນຫຼວງວຽງຈັນໄດ້ຮັບຮອງເອົາງົບປະມານສະບັບໃໝ່ໃນວັນອັງຄານ "
+        "ຫຼັງຈາກການປຶກສາຫາລືທີ່ແກ່ຍາວຈົນເຖິງດຶກ "
+        "ເຈົ້າຄອງນະຄອນໄດ້ສັນຍາວ່າເງິນຈຳນວນນີ້ຈະນຳໃຊ້ເຂົ້າໃນໂຮງຮຽນ ແລະ ການສ້ອມແປງຂົວເກົ່າກ່ອນ</p>",
+        "<p>ກອງປະຊຸມເລີ່ມ 18:30 ໂມງ</p>",
+        "<h2>ໃຜກວດສອບງົບປະມານ</h2>",
+        "<p>ອົງການກວດສອບແຫ່ງລັດກວດບັນຊີຂອງນະຄອນທຸກໆປີ</p>",
+    ]),
+    "ja": ("市議会が新年度予算を可決", [
+        "<p>市議会は火曜日、深夜まで続いた議論の末に新年度の予算案を可決した。市長は、予算をまず学校の整備と古い橋の修理に充てると約束し、観光収入の見通しがまとまる春に改めて見直す考え"
+        "を示した。</p>",
+        '<p>「港湾地区への投資は、<a href="/a">二年前に約束されたまま</a>で、まだ何も始まっていない。<a '
+        'href="/b">増税は大型店よりも小さな商店に重くのしかかる</a>。」</p>',
+        "<h2>予算は誰が監査するのか</h2>",
+        "<p>「監査委員会は毎年、市の会計を確認し、その結果を春に公表している。」</p>",
+    ]),
+    "bo": ("ལྷ་ས་གྲོང་ཁྱེར་གྱིས་འཆར་རྩིས་ཆོག་མཆན་བྱས།", [
+        "<p>ལྷ་ས་གྲོང་ཁྱེར་གྱི་ཚོགས་འདུས་གཟའ་མིག་དམར་ཉིན་ལོ་འདིའི་འཆར་རྩིས་གསར་པ་ཆོག་མཆན་བྱས་པ་དང་"
+        "། གྲོང་དཔོན་གྱིས་དངུལ་དེ་སློབ་གྲྭ་དང་ཟམ་པ་རྙིང་པ་ཉམས་གསོ་ལ་སྔོན་ལ་བེད་སྤྱོད་གཏོང་རྒྱུ་ཡིན"
+        "་ཞེས་ཁས་བླངས་པ་རེད།</p>",
+        '<p>ཕྱོགས་འགལ་ཚོགས་མིས་<a '
+        'href="/a">གྲུ་ཁའི་ས་ཁུལ་ལ་མ་དངུལ་འཇོག་རྒྱུའི་ཁས་ལེན་</a>ལག་བསྟར་མ་བྱས་པ་དང་། <a '
+        'href="/b">ཁྲལ་འབབ་ཆེ་རུ་བཏང་ན་ཚོང་ཁང་ཆུང་ཆུང་ལ་གནོད་</a>ཅེས་བརྗོད་པ་རེད།</p>',
+        "<h2>འཆར་རྩིས་སུས་ཞིབ་བཤེར་བྱེད་དམ།</h2>",
+        "<p>རྩིས་ཞིབ་ཁང་གིས་ལོ་ལྟར་རྩིས་ཁྲ་ཞིབ་བཤེར་བྱེད།</p>",
+    ]),
+}
+
+
+def _article_in(lang: str, title: str, blocks: list[str]) -> str:
+    return f"""<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"></head><body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/city">City</a></li></ul></nav></header>
+<main><article><h1>{title}</h1><div class="body">{"".join(blocks)}</div></article></main>
+</body></html>"""
+
+
+def _block_text(block: str) -> str:
+    text = " ".join(lxml.html.fromstring(block).text_content().split())
+    return unicodedata.normalize("NFC", text)
+
+
+@pytest.mark.parametrize("lang", list(SCRIPT_ARTICLES))
+def test_an_article_is_read_as_sentences_in_every_script(lang: str) -> None:
+    title, blocks = SCRIPT_ARTICLES[lang]
+    doc = extract(_article_in(lang, title, blocks))
+    assert [r.reason for r in doc.removed] == ["title"]
+    for block in blocks:
+        assert _block_text(block) in doc.text
+
+
+def test_chrome_of_a_script_without_sentence_marks_still_goes() -> None:
+    # Thai ends no sentence with a mark, so a linked headline with its time stamp ends as a
+    # paragraph does and is as long as one (most of it is link text, which prose is not), and a
+    # short call to follow a profile reads like a short sentence (it is not prose-length)
+    title, blocks = SCRIPT_ARTICLES["th"]
+    follow = '<p>ติดตามเราได้ที่ <a href="https://www.facebook.com/dailyexample">เฟซบุ๊ก</a></p>'
+    headlines = [
+        "นายกฯ ลงพื้นที่ตรวจสถานการณ์น้ำท่วมที่เชียงใหม่",
+        "ครม. อนุมัติงบช่วยเหลือเกษตรกรผู้ประสบภัยแล้ง",
+        "ตลาดหุ้นไทยปิดบวกต่อเนื่องเป็นวันที่สาม",
+    ]
+    hours_ago = "ชั่วโมงที่แล้ว"
+    latest = "".join(
+        f'<p><a href="/news/{i}">{headline}</a> {i} {hours_ago}</p>'
+        for i, headline in enumerate(headlines, 1)
+    )
+    page_blocks = [blocks[0], follow, *blocks[1:], "<h2>ข่าวล่าสุด</h2>", latest]
+    doc = extract(_article_in("th", title, page_blocks))
+    reasons = {r.reason for r in doc.removed if r.reason != "title"}
+    assert reasons == {"contact_cta", "widget_heading", "link_dense"}
+    assert "ติดตามเรา" not in doc.text and "ข่าวล่าสุด" not in doc.text
+    assert not any(headline in doc.text for headline in headlines)
+    for block in blocks:
+        assert _block_text(block) in doc.text
+
+
+def test_a_widget_heading_after_an_amharic_article_still_goes() -> None:
+    # the teaser under it is as long as a paragraph, but Amharic ends its sentences with ።: a line
+    # without it is a headline, not prose that the heading would introduce
+    title, blocks = SCRIPT_ARTICLES["am"]
+    most_read = ("<h2>በብዛት የተነበቡ</h2><p>የነዳጅ ዋጋ ከነገ ጀምሮ በሊትር ሦስት ብር ጭማሪ እንደሚደረግበት የንግድ ሚኒስቴር "
+                 "ዛሬ ባወጣው መግለጫ አስታወቀ</p>")
+    doc = extract(_article_in("am", title, [*blocks, most_read]))
+    assert [r.reason for r in doc.removed if "በብዛት የተነበቡ" in r.text] == ["widget_heading"]
+    assert _block_text(blocks[-1]) in doc.text
+
+
+def test_a_semicolon_ends_a_sentence_only_in_greek() -> None:
+    # Greek's question mark is ';'; in a Latin paragraph the sign ends a clause, and a line of links
+    # ending in it is no sentence
+    listing = ('<p>Background: <a href="/a">the steel and aluminium tariffs</a>, '
+               '<a href="/b">the retaliation on farm goods</a> and the ruling;</p>')
+    doc = extract(page(body=listing))
+    assert [r.reason for r in doc.removed if "Background" in r.text] == ["link_dense"]
+
+
+@pytest.mark.parametrize(
+    ("text", "ends"),
+    [
+        ("ጉባኤው መቼ ይካሄዳል፧", True),  # Ethiopic question mark
+        ("ምዕራፉ በዚህ ይጠናቀቃል፨", True),  # Ethiopic paragraph separator
+        ("धर्मो रक्षति रक्षितः ॥", True),  # Devanagari double danda
+        ("སྐད་ཆ་འདི་མཇུག་རྫོགས་སོ༎", True),  # Tibetan double shad
+        ("（詳細は後日発表する。）", True),
+        ("『必ず戻ってくる。』", True),
+        ("Η απάντηση θα δοθεί αύριο;", True),
+        ("The council listed three options;", False),
+        ("Read more »", False),
+        ("Rome, 5 March:", False),
+    ],
+)
+def test_the_end_marks_of_every_script_end_a_sentence(text: str, ends: bool) -> None:
+    assert _ends_as_sentence(text) is ends

@@ -71,6 +71,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import regex
 from lxml.etree import _Element
 from lxml.html import HtmlElement
 
@@ -177,7 +178,12 @@ class FilterSettings:
     obfuscated: bool = True
 
 
-_NO_SPACE_SCRIPT = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+# Tibetan (\u0f00-\u0fff) separates syllables with a tsheg, not words with spaces: counted by
+# spaces, a paragraph of forty syllables was two or three words, never a prose paragraph.
+_NO_SPACE_SCRIPT = re.compile(
+    r"[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
+    r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"
+)
 
 
 def words(text: str) -> int:
@@ -221,7 +227,22 @@ def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:
     return False
 
 
-_SENTENCE_END = re.compile(r"[.!?。！？؟۔।][\"'”’»)\]]*$")
+# What may close a sentence after its end mark: quotation marks and closing brackets of any script
+# (”, », 」, 』, ）, 】). The patterns anchored at the end search from it ((?r)).
+_CLOSERS = r"[\p{Pe}\p{Pf}\p{Quotation_Mark}]*"
+# The marks Unicode names sentence terminals in every script (. ! ? 。 ؟ ۔ । ॥ ። ፧ ፨ ။ ។ ։ ...), and
+# Tibetan's shads: Unicode leaves them out because a shad closes clauses too, but it is the only
+# full stop Tibetan writes.
+_SENTENCE_END = regex.compile(rf"(?r)[\p{{Sentence_Terminal}}།༎]{_CLOSERS}$")
+# Greek writes its question mark as ';' (U+037E, which NFC turns into ';'): in any other script the
+# same sign ends a clause, not a sentence.
+_SEMICOLON_END = regex.compile(rf"(?r)[;\u037e]{_CLOSERS}$")
+_WORD_END = regex.compile(rf"(?r)[\p{{L}}\p{{M}}\p{{N}}]{_CLOSERS}\s*$")
+# runs of letters (with their combining marks), all of them or those of one script
+_LETTERS = regex.compile(r"[\p{L}\p{M}]+")
+_GREEK_LETTERS = regex.compile(r"[\p{Greek}&&[\p{L}\p{M}]]+", regex.V1)
+_UNMARKED_SCRIPT = regex.compile(r"[\p{Thai}\p{Lao}]")
+_UNMARKED_SCRIPT_LETTERS = regex.compile(r"[[\p{Thai}\p{Lao}]&&[\p{L}\p{M}]]+", regex.V1)
 
 
 def _is_obfuscated(text: str, settings: FilterSettings) -> bool:
@@ -263,28 +284,53 @@ def _in_small_print(element: HtmlElement) -> bool:
     return bool(text) and small == text
 
 
+def _mostly_in(text: str, script_letters: regex.Pattern[str]) -> bool:
+    """Whether most of the text's letters are in the runs of ``script_letters``."""
+    return 2 * sum(map(len, script_letters.findall(text))) > sum(map(len, _LETTERS.findall(text)))
+
+
 def _ends_as_sentence(text: str) -> bool:
     """Whether the text ends as a sentence ends, in any script; an end mark after the full stop
     (a magazine's closing ♦ or ■) does not count against it."""
     end = len(text)
     while end and (text[end - 1].isspace() or unicodedata.category(text[end - 1]).startswith("S")):
         end -= 1
-    return bool(_SENTENCE_END.search(text, 0, end))
+    text = text[:end]
+    if _SENTENCE_END.search(text):
+        return True
+    return bool(_SEMICOLON_END.search(text)) and _mostly_in(text, _GREEK_LETTERS)
 
 
-def _is_sentence_paragraph(block: Block) -> bool:
-    """A paragraph of the page (``p`` in the source, not a list item or a heading) that ends as a
-    sentence ends."""
+def _written_as_sentences(text: str, link_share: float, settings: FilterSettings) -> bool:
+    """Whether a paragraph's text (``link_share`` of it link text) reads as sentences: it ends as a
+    sentence ends, or it is prose of a script that marks no sentence end."""
+    if _ends_as_sentence(text):
+        return True
+    # Thai and Lao mark no sentence end (a space separates sentences; a paragraph ends with its last
+    # word), so only what else the paragraph shows tells their prose from chrome: the length of
+    # prose, and text of its own. A linked headline with its time stamp or a "read more" line is
+    # as long as a sentence and ends as one does; a short sentence of these scripts cannot be told
+    # from a label, and is judged as one.
+    return (
+        link_share < settings.link_dense and bool(_UNMARKED_SCRIPT.search(text))
+        and words(text) >= settings.prose_min_words and bool(_WORD_END.search(text))
+        and _mostly_in(text, _UNMARKED_SCRIPT_LETTERS)
+    )
+
+
+def _is_sentence_paragraph(block: Block, settings: FilterSettings) -> bool:
+    """A paragraph of the page (``p`` in the source, not a list item or a heading) written as
+    sentences (:func:`_written_as_sentences`)."""
     span = block.span
     return (
         span is not None and span.element is not None and span.element.tag == "p" and block.tag == "p"
-        and _ends_as_sentence(block.text)
+        and _written_as_sentences(block.text, span.link_density, settings)
     )
 
 
 def _is_prose_paragraph(block: Block, settings: FilterSettings) -> bool:
     """A sentence paragraph (:func:`_is_sentence_paragraph`) of at least ``prose_min_words`` words."""
-    return block.words >= settings.prose_min_words and _is_sentence_paragraph(block)
+    return block.words >= settings.prose_min_words and _is_sentence_paragraph(block, settings)
 
 
 def _is_data_table(element: HtmlElement) -> bool:
@@ -455,7 +501,9 @@ def apply_filters(
         if span is not None and span.link_density >= settings.link_dense and not (
             span.element is not None and block.tag == "table" and _is_data_table(span.element)
         ):
-            if span.link_density >= settings.prose_link_dense or not _is_sentence_paragraph(block):
+            if span.link_density >= settings.prose_link_dense or not _is_sentence_paragraph(
+                block, settings
+            ):
                 block.removed = "link_dense"
                 continue
             if not _is_prose_paragraph(block, settings):
@@ -515,7 +563,7 @@ def apply_filters(
         if settings.contact_cta and block.words <= settings.cta_max_words and any(
             _is_cta_link(href) for href in _block_links(block)
         ):
-            if not _is_sentence_paragraph(block):
+            if not _is_sentence_paragraph(block, settings):
                 block.removed = "contact_cta"
                 continue
             # a sentence linking an address or a profile: the article's, unless it closes it
@@ -528,7 +576,7 @@ def apply_filters(
             and block.words <= settings.after_article_max_words and span.start >= main_end
             and not (span.element is main or any(a is main for a in span.element.iterancestors()))
         ):
-            if not (_is_sentence_paragraph(block) and _continues(span.element, main)):
+            if not (_is_sentence_paragraph(block, settings) and _continues(span.element, main)):
                 block.removed = "after_article"
                 continue
             if not _is_prose_paragraph(block, settings):
@@ -646,10 +694,10 @@ def _article_paragraph_text(
     text = " ".join(paragraph.text_content().split())
     if not text or "".join(text.split()) in present:
         return None
-    if words(text) < settings.prose_min_words or not _ends_as_sentence(text):
-        return None
     link_chars = sum(len(" ".join(a.text_content().split())) for a in paragraph.iter("a"))
-    if link_chars > settings.link_dense * len(text):
+    if words(text) < settings.prose_min_words or link_chars > settings.link_dense * len(text):
+        return None
+    if not _written_as_sentences(text, link_chars / len(text), settings):
         return None
     for element in (paragraph, *paragraph.iterancestors()):
         if element is segment:
