@@ -106,6 +106,25 @@ def test_teaser_items_are_found_by_structure() -> None:
     assert [element.get("class") for element in found] == ["card"] * 4
 
 
+@pytest.mark.parametrize(
+    ("headline", "summary"),
+    [
+        # a headline's sentence ended by Ethiopic's full stop before the summary
+        ("የምክር ቤቱ አባላት በጀቱን አፀደቁ", "። ምክር ቤቱ ዛሬ ባካሄደው መደበኛ ስብሰባ የቀረበለትን የሚቀጥለውን ዓመት በጀት በሙሉ ድምፅ አፅድቋል ብለዋል"),
+        # a headline of a script without spaces, counted by its characters
+        ("រដ្ឋសភាអនុម័តថវិកាជាតិឆ្នាំក្រោយ", "។ រដ្ឋសភាបានអនុម័តលើសេចក្ដីព្រាងច្បាប់ហិរញ្ញវត្ថុសម្រាប់ការគ្រប់គ្រងឆ្នាំក្រោយនៅថ្ងៃនេះ"),
+    ],
+)
+def test_teaser_items_are_found_by_structure_in_any_script(headline: str, summary: str) -> None:
+    tree = load_html(
+        "<html><body><div>"
+        + "".join(f'<div class="card"><a href="/a/{n}">{headline} {n}</a>{summary} {n}</div>' for n in range(4))
+        + "</div></body></html>"
+    )
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree))
+    assert [element.get("class") for element in found] == ["card"] * 4
+
+
 def test_a_read_more_link_line_goes() -> None:
     extra = '<p>Read more: <a href="/city/harbour-plan">The harbour plan explained in five charts</a></p>'
     doc = extract(page(body=extra))

@@ -180,7 +180,7 @@ class FilterSettings:
 
 # Tibetan (\u0f00-\u0fff) separates syllables with a tsheg, not words with spaces: counted by
 # spaces, a paragraph of forty syllables was two or three words, never a prose paragraph.
-_NO_SPACE_SCRIPT = re.compile(
+NO_SPACE_SCRIPT = re.compile(
     r"[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff"
     r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"
 )
@@ -189,8 +189,8 @@ _NO_SPACE_SCRIPT = re.compile(
 def words(text: str) -> int:
     count = len(text.split())
     # scripts written without spaces (Chinese, Japanese, Thai...): about two characters a word
-    if _NO_SPACE_SCRIPT.search(text):
-        count = max(count, len(_NO_SPACE_SCRIPT.findall(text)) // 2)
+    if NO_SPACE_SCRIPT.search(text):
+        count = max(count, len(NO_SPACE_SCRIPT.findall(text)) // 2)
     return count
 
 
@@ -233,7 +233,9 @@ _CLOSERS = r"[\p{Pe}\p{Pf}\p{Quotation_Mark}]*"
 # The marks Unicode names sentence terminals in every script (. ! ? 。 ؟ ۔ । ॥ ። ፧ ፨ ။ ។ ։ ...), and
 # Tibetan's shads: Unicode leaves them out because a shad closes clauses too, but it is the only
 # full stop Tibetan writes.
-_SENTENCE_END = regex.compile(rf"(?r)[\p{{Sentence_Terminal}}།༎]{_CLOSERS}$")
+_TERMINALS = r"[\p{Sentence_Terminal}།༎]"
+SENTENCE_TERMINAL = regex.compile(_TERMINALS)
+_SENTENCE_END = regex.compile(rf"(?r){_TERMINALS}{_CLOSERS}$")
 # Greek writes its question mark as ';' (U+037E, which NFC turns into ';'): in any other script the
 # same sign ends a clause, not a sentence.
 _SEMICOLON_END = regex.compile(rf"(?r)[;\u037e]{_CLOSERS}$")

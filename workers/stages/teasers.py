@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from lxml.html import HtmlElement
 
+from workers.stages.blocks import NO_SPACE_SCRIPT, SENTENCE_TERMINAL
+
 # Elements that hold one item of a list of teasers.
 ITEM_TAGS = frozenset({"li", "div", "article", "section", "dd", "figure", "aside", "tr", "td", "span"})
 # Elements that can be a one-line block on their own.
@@ -41,11 +43,10 @@ _SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
 _ELLIPSIS = re.compile(r"(?:\.{2,}|…)\s*$")
 _TABLE_ITEMS = frozenset({"tr", "td"})
 # What may stand between a headline link and the summary after it ("<a>Headline</a> – summary",
-# "<a>Headline</a>. Summary"): a separator or the end of the headline's sentence.
-_HEADLINE_ENDS = "-–—|•·/.!?。！？؟۔।"
-# Scripts written without spaces between words: count characters, not words, for them.
+# "<a>Headline</a>. Summary", "<a>ርዕስ</a>። ማጠቃለያ"): a separator or the end of the headline's
+# sentence, in any script (blocks.SENTENCE_TERMINAL).
+_HEADLINE_SEPARATORS = "-–—|•·/"
 _WORD_CHARS = re.compile(r"[\W_]+")
-_NO_SPACE_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,8 @@ def _text(element: HtmlElement) -> str:
 
 
 def _words(text: str) -> int:
-    if _NO_SPACE_SCRIPT.search(text):
+    # scripts written without spaces between words (blocks.NO_SPACE_SCRIPT): count characters
+    if NO_SPACE_SCRIPT.search(text):
         return max(len(text.split()), len(text) // 3)
     return len(text.split())
 
@@ -103,7 +105,7 @@ def _stands_alone(anchor: HtmlElement, item: HtmlElement) -> bool:
     while node is not item and node.tag not in _BLOCK_CHILDREN:
         tail = (node.tail or "").strip()
         if tail:
-            return tail[0] in _HEADLINE_ENDS
+            return tail[0] in _HEADLINE_SEPARATORS or bool(SENTENCE_TERMINAL.match(tail))
         node = node.getparent()
     return True
 
