@@ -62,6 +62,7 @@ import redis.asyncio as aioredis
 from workers.dedup.index import DedupConfig, DedupIndex, Status
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.settings import Settings
+from workers.stages.article import content_hash
 from workers.textnorm import normalize, tokenize, word_count
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def make_article(
         language=language,
         published_at=None,
         fetched_at=NOW,
-        content_hash="bench",
+        content_hash=content_hash(title, text),
         pipeline_version=0,
         processed_at=NOW,
         source=SourcePosition(topic="bench", partition=0, offset=0),

@@ -122,6 +122,112 @@ async def test_the_same_url_again_is_an_update_only_when_its_content_changed(
     assert (published["status"], published["duplicate_of"], published["similarity"]) == ("update", None, None)
 
 
+def doc_key(settings: Settings, url: str) -> str:
+    return f"{settings.redis_prefix}:dd:doc:{hashlib.blake2b(url.encode(), digest_size=8).hexdigest()}"
+
+
+MINISTER = (
+    "Le Ministre de l'Intérieur, Hans Muller, a annoncé mardi un nouveau plan de sécurité pour les "
+    "gares de la région, après une série d'incidents signalés depuis le début de l'été.\n"
+    "Selon le ministère, deux cents agents supplémentaires seront déployés d'ici la fin du mois, et "
+    "les contrôles seront renforcés aux heures de pointe dans les principales gares.\n"
+    "Les syndicats de cheminots ont salué l'annonce, tout en demandant que les recrutements soient "
+    "pérennes et que les agents reçoivent une formation adaptée aux situations de crise."
+)
+
+
+async def test_a_headline_or_spelling_edit_is_an_update_and_markup_or_spacing_is_not(
+    index: DedupIndex,
+) -> None:
+    # The version of a URL is what a reader sees (its content_hash). The content fingerprint folds
+    # case, accents, punctuation and Arabic spelling variants and leaves out the title: compared
+    # by it, a corrected headline or a name put right was "unchanged", never stored nor published.
+    url = "https://one.example/a"
+    first = await index.classify(article(url, body(SEED_000), title="كيري: الجهود ستتواصل"))
+    headline_page = article(url, body(SEED_000), title="كيري ولافروف يفشلان في الاتفاق حول حلب", minutes=30)
+    headline = await index.classify(headline_page)
+    assert (headline.status, headline.story_id, headline.duplicate_of) == (Status.UPDATE, first.story_id, None)
+    assert as_published(headline, headline_page)["title"] == headline_page.title
+    # markup and spacing a re-crawl changed: the same text as a reader sees it
+    respaced = "\n\n".join(" " + line.replace(" ", "  ") + " " for line in body(SEED_000).splitlines())
+    same = await index.classify(article(url, respaced, title=" كيري ولافروف  يفشلان في الاتفاق حول حلب", minutes=60))
+    assert same.status is Status.UNCHANGED and not same.emit
+    # the hamzas of a sloppy first version put right: the same normalised tokens, another version
+    hamza_url = "https://one.example/hamza"
+    sloppy = await index.classify(article(hamza_url, body(SEED_000).replace("أ", "ا"), minutes=90))
+    corrected = await index.classify(article(hamza_url, body(SEED_000), minutes=120))
+    assert (sloppy.status, sloppy.similarity, corrected.status) == (Status.DUPLICATE, 1.0, Status.UPDATE)
+    # case and accents put right, in a Latin script
+    latin_url = "https://two.example/interieur"
+    await index.classify(article(latin_url, MINISTER, language="fr", minutes=150))
+    fixed = MINISTER.replace("Le Ministre", "Le ministre").replace("Muller", "Müller")
+    assert (await index.classify(article(latin_url, fixed, language="fr", minutes=180))).status is Status.UPDATE
+    # ... and across URLs the fingerprint still says what it said: a copy, exactly
+    copy = await index.classify(article("https://three.example/c", fixed, language="fr", minutes=200))
+    assert (copy.status, copy.similarity) == (Status.DUPLICATE, 1.0)
+
+
+async def test_a_replay_of_two_extractions_of_one_crawl_differing_in_the_headline_returns_each_decision(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # One crawl (one fetched_at) extracted twice, the headline cleaned otherwise the second time
+    # (a reprocess by a newer pipeline): identified by its fingerprint, the second delivery was
+    # the first's, and got its decision back.
+    url = "https://one.example/a"
+    titled = article(url, body(SEED_000), title="كيري: الجهود ستتواصل | الموقع")
+    cleaned = article(url, body(SEED_000), title="كيري: الجهود ستتواصل")
+    decisions = [await index.classify(page) for page in (titled, cleaned)]
+    assert [d.status for d in decisions] == [Status.NEW, Status.UPDATE]
+    doc = await redis_client.hgetall(doc_key(settings, url))
+    assert [await index.classify(page) for page in (titled, cleaned)] == decisions
+    assert await redis_client.hgetall(doc_key(settings, url)) == doc
+
+
+async def written_before_versions(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings, page: Article
+) -> None:
+    """Make the URL's doc what the layout before versions wrote for ``page``, its newest version:
+    its content fingerprint (``fp``) and no ``v``, and the memo of its delivery under the
+    delivery's identity of then, (article_id, fetched_at, fingerprint)."""
+    key, prepared = doc_key(settings, page.canonical_url), index._prepare(page)
+    doc = await redis_client.hgetall(key)
+    assert doc[b"v"] == prepared.version and b"fp" not in doc
+    memo = doc.pop(prepared.memo_field.encode())
+    await redis_client.hdel(key, "v", prepared.memo_field)
+    await redis_client.hset(key, mapping={"fp": prepared.fingerprint, prepared.old_memo_field: memo})
+
+
+async def test_a_doc_written_before_versions_is_compared_by_fingerprint_until_a_recrawl_gives_it_one(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    url, title = "https://one.example/a", "كيري: الجهود ستتواصل"
+    page = article(url, body(SEED_000), title=title)
+    first = await index.classify(page)
+    await written_before_versions(index, redis_client, settings, page)
+    # Its delivery, redelivered after the deploy (its worker stopped before the ack), gets its
+    # decision back: decided again, it found its own doc and was unchanged, never stored.
+    assert await index.classify(page) == first
+    # Comparing versions the doc has not got made every live article's next re-crawl an update,
+    # published (and alerted) again on deploy day.
+    again = await index.classify(article(url, body(SEED_000), title=title, minutes=30))
+    assert again.status is Status.UNCHANGED
+    # That re-crawl gave the doc its version: a headline edit is an update from then on.
+    doc = await redis_client.hgetall(doc_key(settings, url))
+    assert (b"fp" in doc, doc[b"t"]) == (False, repr((T0 + timedelta(minutes=30)).timestamp()).encode())
+    edit = await index.classify(article(url, body(SEED_000), title="كيري ولافروف يفشلان", minutes=60))
+    assert (edit.status, edit.story_id) == (Status.UPDATE, first.story_id)
+
+    # A doc of then whose next crawl changed its text: an update, which gives it its version too.
+    other = article("https://two.example/b", FOOTBALL, title="الأهلي بطلاً للكأس", minutes=70)
+    await index.classify(other)
+    await written_before_versions(index, redis_client, settings, other)
+    changed = await index.classify(article(other.url, FOOTBALL + "\nتحديث", title=other.title, minutes=80))
+    assert changed.status is Status.UPDATE
+    assert b"fp" not in await redis_client.hgetall(doc_key(settings, other.url))
+    retitled = await index.classify(article(other.url, FOOTBALL + "\nتحديث", title="الأهلي يحرز الكأس", minutes=90))
+    assert retitled.status is Status.UPDATE
+
+
 async def test_an_edited_copy_is_a_near_duplicate(index: DedupIndex) -> None:
     original = article("https://one.example/a", body(SEED_000))
     first = await index.classify(original)
@@ -312,14 +418,19 @@ async def test_a_replay_returns_the_same_decisions_and_counts_nothing_twice(
     assert before[4] == [b"2"]  # the two new articles, once each
 
 
+@pytest.mark.parametrize("changing", ["text", "title"])
 async def test_a_url_whose_text_changes_at_every_crawl_keeps_only_its_newest_decisions(
-    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings, changing: str
 ) -> None:
     url = "https://live.example/blog"
-    crawls = [
-        article(url, body(SEED_000) + f"\nآخر تحديث: الدقيقة {minute}", minutes=minute)
-        for minute in range(0, 5 * (MEMOS_KEPT + 8), 5)
-    ]
+
+    def crawl(minute: int) -> Article:
+        stamp = f"آخر تحديث: الدقيقة {minute}"
+        if changing == "title":  # a live page's headline with the time of its last entry
+            return article(url, body(SEED_000), title=f"حلب مباشر - {stamp}", minutes=minute)
+        return article(url, body(SEED_000) + "\n" + stamp, minutes=minute)
+
+    crawls = [crawl(minute) for minute in range(0, 5 * (MEMOS_KEPT + 8), 5)]
     decisions = [await index.classify(crawl) for crawl in crawls]
     assert [d.status for d in decisions] == [Status.NEW] + [Status.UPDATE] * (len(crawls) - 1)
     (doc,) = [k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}:dd:doc:*")]
@@ -532,6 +643,25 @@ async def test_a_copy_fires_the_article_rules_its_original_did_not_and_only_thos
     assert (await desk.process(edited_copy))[1] == []  # a redelivery
     in_stream = await alerts_in_stream(redis_client, desk.ledger)
     assert [a["rule_id"] for a in in_stream] == ["aleppo", "wires-urgent", "mosul"]
+
+
+async def test_a_headline_edit_that_flags_the_article_urgent_fires_as_an_update_does(
+    newsroom: Callable[[str], Newsroom], redis_client: aioredis.Redis
+) -> None:
+    # The rules are matched on every version a newsroom gets, once per (rule, article): an "عاجل:"
+    # put in front of the headline (the extraction stage's urgent marker) is such a version, and
+    # fires the urgent rule the first version did not match; the same headline again fires nothing.
+    desk = newsroom("version: 1\nrules: [{id: urgent, kind: article, match: {urgent: true}}]\n")
+    url, title = "https://one.example/aleppo", "كيري: الجهود ستتواصل بشأن حلب"
+    decision, fired = await desk.process(article(url, body(SEED_000), title=title))
+    assert (decision.status, fired) == (Status.NEW, [])
+    flagged = article(url, body(SEED_000), title="عاجل: " + title, minutes=10).model_copy(update={"urgent": True})
+    decision, fired = await desk.process(flagged)
+    assert decision.status is Status.UPDATE and [a.rule_id for a in fired] == ["urgent"]
+    assert fired[0].article.title == flagged.title
+    again = article(url, body(SEED_000), title=flagged.title, minutes=20).model_copy(update={"urgent": True})
+    assert (await desk.index.classify(again)).status is Status.UNCHANGED
+    assert [a["rule_id"] for a in await alerts_in_stream(redis_client, desk.ledger)] == ["urgent"]
 
 
 TITLE_A = "كيري: الجهود ستتواصل بشأن حلب.. والجيش السوري يستمر في التقدّم"

@@ -410,6 +410,25 @@ async def test_a_copy_and_a_recrawl_of_the_copy_are_published_and_stored_as_thei
     assert recrawled["article_id"] == copy["article_id"] and "in Cairo" in recrawled["text"]
 
 
+async def test_a_recrawl_whose_only_change_is_its_headline_is_published_as_a_new_version(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    # The text is the same word for word: compared by the text's fingerprint, the corrected
+    # headline was "unchanged", and the topic and Redis kept the old one for ever.
+    retitled_html = CBC_HTML.replace(b"appointment as Hamas political head?", b"appointment as the new leader of Hamas?")
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(cbc_crawl(1, 0, CBC_HTML)) is Outcome.KEPT
+    assert await pipeline.handle(cbc_crawl(2, 30, retitled_html)) is Outcome.KEPT
+    first, retitled = (assert_valid("articles", value) for value in publisher.values)
+    assert (first["status"], retitled["status"]) == ("new", "update")
+    assert retitled["article_id"] == first["article_id"] and retitled["text"] == first["text"]
+    assert retitled["title"].endswith("appointment as the new leader of Hamas?")
+    held = await redis_client.hget(f"{settings.redis_prefix}:article:{first['article_id']}", "json")
+    assert held == publisher.values[-1]
+    outcome = page_status(sync_redis(settings), settings, CBC_URL)
+    assert (outcome["outcome"], outcome["reason"]) == ("kept", "update")
+
+
 def script_rendered_page(paragraphs: list[str]) -> str:
     """An application shell: a title, a menu, an empty mount point, and the article only in the
     JSON state of its scripts (as Next.js pages carry it)."""

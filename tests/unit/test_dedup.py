@@ -382,6 +382,28 @@ def test_matching_reads_the_first_matched_chars_and_an_edit_after_them_is_still_
     assert short.fingerprint == minhash.content_fingerprint(["talks", "continue", "in", "geneva"])
 
 
+def test_a_version_is_what_a_reader_sees_and_a_fingerprint_what_matching_reads() -> None:
+    index = DedupIndex(aioredis.Redis(), "t")  # _prepare makes no call to Redis
+    title, text = seed(SEED_000)
+
+    def prepared(title: str, text: str):  # noqa: ANN202 - the index's own private type
+        return index._prepare(built_article("https://c.example/1", text, fetched_at=NOW, title=title))
+
+    first = prepared(title, text)
+    respaced = prepared(f" {title} ", text.replace("\n", "\n\n").replace(" ", "  "))
+    retitled = prepared("عاجل: " + title, text)
+    respelt = prepared(title, text.replace("أ", "ا"))
+    assert respaced.version == first.version and respaced.delivery == first.delivery
+    # the same text for matching: a copy of it at another URL is exact, whatever its headline
+    assert first.fingerprint == retitled.fingerprint == respelt.fingerprint
+    assert first.entries == retitled.entries
+    # ... and three versions of one URL, three deliveries of one crawl
+    assert len({first.version, retitled.version, respelt.version}) == 3
+    assert len({first.delivery, retitled.delivery, respelt.delivery}) == 3
+    # a headline variant founds no second story
+    assert first.founding_story == retitled.founding_story
+
+
 @pytest.mark.parametrize(
     ("url", "outlet"),
     [

@@ -4,12 +4,21 @@
 written, and says what the article is:
 
 * ``new``: first time seen; it founds a story or joins the closest one;
-* ``update``: its canonical URL was seen in the window with other content (a new version);
+* ``update``: its canonical URL was seen in the window with another version: its title or text
+  differ as a reader sees them (its ``content_hash``; markup and spacing do not count);
 * ``duplicate``: its content was seen at another URL, exactly (``similarity`` 1.0) or nearly
   (MinHash estimate of the Jaccard similarity >= ``threshold``); it takes the story of the
   article it copies and counts as one more outlet reporting it;
-* ``unchanged``: its canonical URL was seen with the same content, or it is an older version
+* ``unchanged``: its canonical URL was seen with the same version, or it is an older version
   than the one already seen: nothing to emit (:attr:`DedupDecision.emit` is false).
+
+Two hashes of an article serve two questions. Whether a URL's re-crawl is a new version is decided
+on its ``content_hash`` (title and text as a reader sees them): a corrected headline, a misspelt
+name put right ("Muller" -> "Müller") or a change of case is a version the newsroom must get.
+Whether an article copies another URL's is decided on its content fingerprint
+(:func:`minhash.content_fingerprint`: normalised tokens of the text, without the title), which
+folds case, accents, punctuation and spelling variants: a copy under another headline or with its
+accents lost is still a copy.
 
 The agent calls it after extraction and before writing: ``decision = await
 index.classify(article)``; if ``decision.emit``, it writes the article with ``status``,
@@ -29,9 +38,11 @@ window, ``D`` a day number, ``fetched_at // 86400``; every key has a TTL)
 key                         type    content                                      expires
 ==========================  ======  ===========================================  ===================
 ``{p}:dd:doc:{u}``          HASH    one canonical URL (``u``: 16 hex of its      W after its newest
-                                    BLAKE2b): ``id`` article_id, ``fp`` content  ``fetched_at``
-                                    fingerprint, ``t`` fetched_at of that
-                                    content, ``story``, ``dup`` duplicate_of;
+                                    BLAKE2b): ``id`` article_id, ``v`` its       ``fetched_at``
+                                    newest version (8 bytes of BLAKE2b of its
+                                    ``content_hash``), ``t`` that version's
+                                    fetched_at, ``story``, ``dup``
+                                    duplicate_of;
                                     ``m:{minute}:{d}`` the decision made for
                                     delivery ``d`` (what a replay returns),
                                     the newest :data:`MEMOS_KEPT` only
@@ -92,6 +103,20 @@ for days for a burst of first sightings. Old and new workers must not run togeth
 moved. The move and those reads can go once the stories written before the upgrade have expired
 (a story window after it).
 
+Upgrade from the layout whose docs held the content fingerprint (``fp``) of a URL's newest version
+instead of its ``v``, and which identified a delivery by that fingerprint. Such a doc is compared
+by fingerprint, as then: comparing versions it has not got would make the next re-crawl of every
+live article an ``update``, published and matched by the alert rules again on deploy day. The
+first re-crawl that finds it unchanged gives it its own ``v`` and ``t`` in place of ``fp`` (an
+update does too), and from then on a headline or spelling edit is a version; one made before that
+re-crawl is not seen, as it was not before. A delivery's memo is also looked for under its
+identity of then: a page redelivered across the deploy (its worker stopped after classifying it,
+before its ack) gets its decision back, where deciding again would find its own doc and say
+``unchanged``, and the page would never be stored. Old and new workers must not run together
+here either (README, "Running it for real"). Both can go a window after the upgrade: by
+then each doc of the layout before has been re-crawled or has expired, and a redelivery is long
+past.
+
 Index hashes are split into ``buckets`` so that each stays small (about 100 entries when
 ``buckets`` is sized as (articles per window x 33) / 100): Redis keeps a small hash as a
 listpack, ~20 bytes an entry against ~70 for a key of its own. An entry carries the minute it
@@ -122,13 +147,15 @@ Scripts build the index key names themselves (see ``_LOOKUP``): all keys must li
 server (a standalone Redis >= 7.0, or one cluster slot through a hash-tagged prefix).
 
 Replays (at-least-once delivery). A delivery is identified by (article_id, fetched_at,
-content fingerprint). The decision made for it is stored with the URL's doc, and is what a
-replay returns; nothing is counted twice (story membership is a set, DF counts only on the
-first decision, and a worker's batch of counts is added once: see :meth:`DedupIndex.flush`). A
-recrawl (other fetched_at) with the same content is ``unchanged``. A URL keeps the decisions of
-its :data:`MEMOS_KEPT` newest deliveries (a page whose text changes at every crawl would
-otherwise grow its doc for as long as it is crawled); a replay of an older one finds a newer
-version and is ``unchanged``, which is what the store would make of it anyway.
+version): two extractions of one crawl that differ only in their headline (a reprocess by a
+pipeline whose title cleaning changed) each have their own decision. The decision made for a
+delivery is stored with the URL's doc, and is what a replay returns; nothing is counted twice
+(story membership is a set, DF counts only on the first decision, and a worker's batch of counts
+is added once: see :meth:`DedupIndex.flush`). A recrawl (other fetched_at) of the same version is
+``unchanged``. A URL keeps the decisions of its :data:`MEMOS_KEPT` newest deliveries (a page whose
+title or text changes at every crawl would otherwise grow its doc for as long as it is crawled);
+a replay of an older one finds a newer version and is ``unchanged``, which is what the store would
+make of it anyway.
 """
 
 from __future__ import annotations
@@ -275,7 +302,8 @@ end
 # 5 the oldest minute still in the window and in the story window, 6 the fingerprint entry
 # ("" for none), 7 the band keys (8 bytes each) and 8 the story terms (4 bytes each),
 # concatenated, 9 the article's own doc ref, 10 the most candidates to return, 11 the id of
-# the story the article would found (8 bytes).
+# the story the article would found (8 bytes), 12 the memo field of the delivery as identified
+# before versions (module docstring, "Upgrade").
 # Returns {doc fields}, {entry, value ...} found in the near-duplicate index (the commit checks
 # they are unchanged), the same for the story index, 1 if the fingerprint was found (else 0),
 # the candidate originals {ref, signature, id, story ...} (the exact one alone when the
@@ -287,7 +315,7 @@ _LOOKUP = (
     _SLOT
     + """
 local p, buckets, own, limit = ARGV[2], tonumber(ARGV[3]), ARGV[9], tonumber(ARGV[10])
-local doc = redis.call('HMGET', KEYS[1], ARGV[1], 'id', 'fp', 't', 'story', 'dup')
+local doc = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[12], 'id', 'v', 'fp', 't', 'story', 'dup')
 local function hex(id)  -- the 8 bytes of a doc ref or story id
   return string.format('%02x%02x%02x%02x%02x%02x%02x%02x', string.byte(id, 1, 8))
 end
@@ -363,9 +391,10 @@ return {doc, dd, st, exact and 1 or 0, originals, stories}
 # KEYS: 1 doc, 2 signature, 3 story (header and centroid), 4 its articles, 5 its outlets; the
 # index buckets are named here, as in _LOOKUP.
 # ARGV[1] is a JSON header of the scalars (see _commit); then the binary values: 2 the decision
-# (the memo), 3 and 4 the doc's fp and t as read, 5 the new fingerprint, 6 the signature, 7 the
-# near-duplicate entry value (doc ref + minute), 8 the centroid or "", then n_dd entries, n_dd
-# values as read, n_st terms, n_st values as read, n_st new values ("" when absent).
+# (the memo), 3, 4 and 5 the doc's v, fp (a doc of the layout before versions) and t as read, 6
+# the new version, 7 the signature, 8 the near-duplicate entry value (doc ref + minute), 9 the
+# centroid or "", then n_dd entries, n_dd values as read, n_st terms, n_st values as read, n_st
+# new values ("" when absent).
 # Returns 1 when committed, 0 when a check failed (retry), or the stored decision of a twin
 # delivery committed first.
 _COMMIT = (
@@ -379,11 +408,12 @@ local function get(kind, entry)
 end
 local memo = redis.call('HGET', KEYS[1], h.memo)
 if memo then return memo end
-local doc = redis.call('HMGET', KEYS[1], 'id', 'fp', 't')
-if (doc[1] or '') ~= h.doc_id or (doc[2] or '') ~= ARGV[3] or (doc[3] or '') ~= ARGV[4] then
-  return 0
+local doc = redis.call('HMGET', KEYS[1], 'id', 'v', 'fp', 't')
+if (doc[1] or '') ~= h.doc_id then return 0 end
+for i = 2, 4 do  -- v, fp and t as read: ARGV[3] to ARGV[5]
+  if (doc[i] or '') ~= ARGV[i + 1] then return 0 end
 end
-local dd, st = 8, 8 + 2 * n_dd
+local dd, st = 9, 9 + 2 * n_dd
 for i = 1, n_dd do
   if get('dd', ARGV[dd + i]) ~= ARGV[dd + n_dd + i] then return 0 end
 end
@@ -422,11 +452,12 @@ local function put(kind, entry, value, cutoff, expiry)
   redis.call('EXPIREAT', key, expiry, 'GT')
 end
 
-local fields = {h.memo, ARGV[2], 'fp', ARGV[5], 't', h.at}
+local fields = {h.memo, ARGV[2], 'v', ARGV[6], 't', h.at}
 for _, name in ipairs({'id', 'story', 'dup'}) do
   if h[name] ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = h[name] end
 end
 redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[4] ~= '' then redis.call('HDEL', KEYS[1], 'fp') end  -- the layout before versions: v now
 -- A URL whose text changes at every crawl (a live page, a clock or a counter in the text) adds a
 -- memo each time, and its doc lives as long as it is crawled: only the newest memos stay (5
 -- fields are not memos). A replay of an older delivery then finds a newer version: unchanged.
@@ -443,12 +474,12 @@ if redis.call('HLEN', KEYS[1]) > h.memos_kept + 5 then
   for i = h.memos_kept + 1, #memos do redis.call('HDEL', KEYS[1], memos[i][2]) end
 end
 expire_at_least(KEYS[1], h.expiry)
-redis.call('SET', KEYS[2], ARGV[6], 'EXAT', h.expiry)
+redis.call('SET', KEYS[2], ARGV[7], 'EXAT', h.expiry)
 for i = 1, n_dd do
   -- The first live article to have an entry keeps it (and stays findable by it).
   local old = ARGV[dd + n_dd + i]
   if old == '' or minute(old) < h.dd_cutoff then
-    put('dd', ARGV[dd + i], ARGV[7], h.dd_cutoff, h.expiry)
+    put('dd', ARGV[dd + i], ARGV[8], h.dd_cutoff, h.expiry)
   end
 end
 for i = 1, n_st do
@@ -457,8 +488,8 @@ end
 if h.story ~= '' then
   local at = tonumber(h.at)
   local centroid = story and string.sub(story, struct.size(h.header) + 1) or ''
-  if ARGV[8] ~= '' then
-    centroid, centroid_t, version = ARGV[8], tonumber(h.centroid_t), version + 1
+  if ARGV[9] ~= '' then
+    centroid, centroid_t, version = ARGV[9], tonumber(h.centroid_t), version + 1
   end
   first, last = math.min(first or at, at), math.max(last or at, at)
   local expiry = math.max(math.ceil(last + h.story_window), h.st_expiry)
@@ -490,6 +521,23 @@ end
 return 1
 """
 )
+
+# A re-crawl decided ``unchanged`` (DedupIndex._attempt): the URL stays known for as long as it is
+# crawled. KEYS: 1 doc, 2 signature. ARGV: 1 the expiry; 2 and 3 the doc's fp and t as read when
+# it is of the layout before versions and the crawl is its newest (else ""), 4 the crawl's version
+# and 5 fetched_at: such a doc, unless written since, takes them in place of its fp (module
+# docstring, "Upgrade").
+_KEEP = """
+redis.call('EXPIREAT', KEYS[1], ARGV[1], 'GT')
+redis.call('EXPIREAT', KEYS[2], ARGV[1], 'GT')
+if ARGV[2] ~= '' then
+  local doc = redis.call('HMGET', KEYS[1], 'v', 'fp', 't')
+  if not doc[1] and doc[2] == ARGV[2] and doc[3] == ARGV[3] then
+    redis.call('HSET', KEYS[1], 'v', ARGV[4], 't', ARGV[5])
+    redis.call('HDEL', KEYS[1], 'fp')
+  end
+end
+"""
 
 MEMOS_KEPT = 32
 """Decisions kept per URL for redeliveries and replays (the newest deliveries): bounds the doc
@@ -540,6 +588,8 @@ class _Article:
     at: float
     ref: bytes
     delivery: str
+    old_delivery: str  # the delivery as identified before versions (module docstring, "Upgrade")
+    version: bytes  # what a reader sees: 8 bytes of BLAKE2b of its content_hash
     fingerprint: bytes
     sketch: minhash.Sketch
     entries: list[bytes]
@@ -551,6 +601,10 @@ class _Article:
     def memo_field(self) -> str:
         # the minute first, so that the commit can keep the newest memos without reading them
         return f"m:{_minute(self.at)}:{self.delivery}"
+
+    @property
+    def old_memo_field(self) -> str:
+        return f"m:{_minute(self.at)}:{self.old_delivery}"
 
 
 @dataclass(slots=True)
@@ -581,7 +635,8 @@ class _Read:
 
     memo: bytes | None
     doc_id: bytes | None
-    doc_fp: bytes | None
+    doc_version: bytes | None
+    doc_fp: bytes | None  # a doc of the layout before versions has it instead
     doc_t: bytes | None
     doc_story: bytes | None
     doc_dup: bytes | None
@@ -617,6 +672,7 @@ class _Plan:
     """A decision and what committing it writes besides the doc, its memo and signature."""
 
     decision: DedupDecision
+    adopts_version: bool = False  # an unchanged re-crawl's, for a doc of the layout before versions
     index_entries: bool = False
     count_terms: bool = False
     centroid: stories.TermVector | None = None
@@ -653,6 +709,7 @@ class DedupIndex:
         # EVALSHA: the scripts' text is sent once, not with every call.
         self._lookup_script = redis.register_script(_LOOKUP)
         self._commit_script = redis.register_script(_COMMIT)
+        self._keep_script = redis.register_script(_KEEP)
 
     # --- the entry point ---------------------------------------------------------------------
 
@@ -719,6 +776,7 @@ class DedupIndex:
         lines = token_lines(text)
         tokens = [token for line in lines for token in line]
         fingerprint = minhash.content_fingerprint(tokens, unmatched=article.text[len(text) :])
+        version = _digest(article.content_hash)
         sketch = minhash.sketch(lines)
         at = article.fetched_at.timestamp()
         # The near-duplicate index entries: the exact fingerprint (tagged, so that an exact
@@ -733,7 +791,9 @@ class DedupIndex:
             outlet=registrable_domain(article.domain),
             at=at,
             ref=hashlib.blake2b(article.canonical_url.encode(), digest_size=_ID_BYTES).digest(),
-            delivery=_digest(article.article_id, repr(at), fingerprint.hex()).hex(),
+            delivery=_digest(article.article_id, repr(at), version.hex()).hex(),
+            old_delivery=_digest(article.article_id, repr(at), fingerprint.hex()).hex(),
+            version=version,
             fingerprint=fingerprint,
             sketch=sketch,
             entries=entries if tokens else [],
@@ -900,12 +960,13 @@ class DedupIndex:
         else:
             plan = self._by_content(art, read) or self._by_story(art, vector, read)
         if plan.decision.status is Status.UNCHANGED:
-            # Recrawled and unchanged: keep the URL known for as long as it is crawled.
-            expiry = self._expiry(art, self._window_s)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.expireat(self._doc(art.ref), expiry, gt=True)
-                pipe.expireat(self._sig(art.ref), expiry, gt=True)
-                await pipe.execute()
+            # Kept known for as long as it is crawled; a doc of the layout before versions takes
+            # this crawl's, if nothing was written to it since it was read.
+            adopted = [read.doc_fp or b"", read.doc_t or b""] if plan.adopts_version else [b"", b""]
+            await self._keep_script(
+                keys=[self._doc(art.ref), self._sig(art.ref)],
+                args=[self._expiry(art, self._window_s), *adopted, art.version, repr(art.at)],
+            )
             return plan.decision, None
         return await self._commit(art, read, plan, stats), plan.decision.story_id
 
@@ -925,12 +986,14 @@ class DedupIndex:
                 art.ref,
                 MAX_CANDIDATES,
                 bytes.fromhex(art.founding_story),
+                art.old_memo_field,
             ],
         )
-        memo, doc_id, doc_fp, doc_t, doc_story, doc_dup = doc
+        memo, old_memo, doc_id, doc_version, doc_fp, doc_t, doc_story, doc_dup = doc
         return _Read(
-            memo=memo,
+            memo=memo if memo is not None else old_memo,
             doc_id=doc_id,
+            doc_version=doc_version,
             doc_fp=doc_fp,
             doc_t=doc_t,
             doc_story=doc_story,
@@ -953,11 +1016,18 @@ class DedupIndex:
 
     def _same_url(self, art: _Article, read: _Read) -> _Plan:
         story, duplicate_of = _text(read.doc_story), _text(read.doc_dup)
-        if read.doc_fp == art.fingerprint or (
-            read.doc_t is not None and art.at < float(read.doc_t)
-        ):
-            # Same content again, or an older version than the one we have: nothing new.
-            return _Plan(DedupDecision(Status.UNCHANGED, duplicate_of, None, story))
+        if read.doc_version is not None:
+            same = read.doc_version == art.version
+        else:
+            # A doc of the layout before versions (module docstring, "Upgrade").
+            same = read.doc_fp == art.fingerprint
+        older = read.doc_t is not None and art.at < float(read.doc_t)
+        if same or older:
+            # The same version again, or an older one than the one we have: nothing new.
+            return _Plan(
+                DedupDecision(Status.UNCHANGED, duplicate_of, None, story),
+                adopts_version=read.doc_version is None and same and not older,
+            )
         # A duplicate's update is still that article's copy; only originals are indexed.
         return _Plan(
             DedupDecision(Status.UPDATE, duplicate_of, None, story),
@@ -1095,9 +1165,10 @@ class DedupIndex:
         args: list[bytes | str] = [
             json.dumps(header),
             decision.encode(),
+            read.doc_version or b"",
             read.doc_fp or b"",
             read.doc_t or b"",
-            art.fingerprint,
+            art.version,
             art.sketch.stored(),
             art.ref + _minute(art.at).to_bytes(4, "big"),
             plan.centroid.pack() if plan.centroid is not None else b"",
