@@ -33,7 +33,9 @@ Prints one JSON document (and writes it to ``--out``):
   indexed article by ``MEMORY USAGE`` (texts are never stored), with the index buckets sized
   for the volume as the settings advise; the document-frequency counters are a fixed cost per language and day,
   reported apart. Every article here is counted in document frequencies (a young index counts
-  all of them; a mature one one in eight), so this is the cost of a young index.
+  all of them; a mature one one in eight), so this is the cost of a young index. What an article
+  costs once its window has passed (``known_after_window``) is its URL's doc alone, which lives
+  as long as the article may be stored.
 """
 
 from __future__ import annotations
@@ -527,6 +529,7 @@ async def bench_cost(
     fixed = usage.pop("st:df", 0) + usage.pop("st:n", 0)
     per_article = {k: round(v / len(pages), 1) for k, v in sorted(usage.items())}
     dedup_bytes = sum(v for k, v in usage.items() if k.startswith("dd:")) / len(pages)
+    known_bytes = usage["dd:doc:{id}"] / len(pages)
     total = sum(usage.values()) / len(pages)
     mean_extract, mean_stage = statistics.mean(extract_ms), statistics.mean(stage_ms)
     mean_classify = (sum(classify_ms) + flush_ms) / len(classify_ms)
@@ -553,6 +556,7 @@ async def bench_cost(
         "redis_bytes_per_article": {
             "dedup_index": round(dedup_bytes),
             "dedup_and_stories": round(total),
+            "known_after_window": round(known_bytes),
             "by_key": per_article,
         },
         "redis_bytes_df_counters_per_language_day": round(fixed / languages),

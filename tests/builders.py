@@ -1,9 +1,11 @@
 """Test data built in code, for tests of several modules: an article as the extraction stage
-builds it, and the paragraphs of a plain news page."""
+builds it, the paragraphs of a plain news page, and Redis as it will be days from now."""
 
 from __future__ import annotations
 
 from datetime import datetime
+
+import redis.asyncio as aioredis
 
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.stages.article import article_id_for, content_hash
@@ -51,3 +53,11 @@ def article(
             text_chars=len(text), encoding="utf-8",
         ),
     )
+
+
+async def expire_until(redis_client: aioredis.Redis, prefix: str, until: float) -> None:
+    """Redis at the time ``until`` (Unix seconds), without sleeping until then: the keys under
+    ``prefix`` whose absolute expiry (EXPIRETIME) has come by then are deleted, as Redis will."""
+    async for key in redis_client.scan_iter(match=f"{prefix}:*"):
+        if 0 < await redis_client.expiretime(key) <= until:
+            await redis_client.delete(key)

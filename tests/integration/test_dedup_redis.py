@@ -5,6 +5,7 @@ pipeline calls them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from workers.sinks.redis_store import ArticleVersion
 from workers.stages.extract import DETECTED_LANGUAGES
 
 from tests.builders import article as built_article
+from tests.builders import expire_until
 from tests.shared_data import SEEDS
 
 # The session loop: the redis_client fixture lives in it (tests/conftest.py).
@@ -684,6 +686,139 @@ async def test_an_article_late_by_more_than_a_story_window_joins_the_story_it_fa
         await index.classify(article(f"https://copy{n}.example/a", body(SEED_000), minutes=minute))
     late = await index.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=-5 * DAY + 236))
     assert (late.status, late.story_id) == (Status.NEW, first.story_id)
+
+
+# --- a URL crawled again after the window ---------------------------------------------------------
+
+
+class Later:
+    """Days going by without sleeping through them. Each page is classified when it was fetched
+    (the index's wall clock is its fetched_at, so every expiry follows fetched_at alone), in Redis
+    as it is by then (:func:`expire_until`: expiry is absolute)."""
+
+    def __init__(self, redis_client: aioredis.Redis, settings: Settings, config: DedupConfig) -> None:
+        self.redis, self.prefix, self.at = redis_client, settings.redis_prefix, T0.timestamp()
+        self.index = DedupIndex(redis_client, self.prefix, config, wall_clock=lambda: self.at)
+
+    async def classify(self, page: Article) -> DedupDecision:
+        self.at = page.fetched_at.timestamp()
+        await expire_until(self.redis, self.prefix, self.at)
+        return await self.index.classify(page)
+
+
+@pytest.fixture
+def later(redis_client: aioredis.Redis, settings: Settings) -> Later:
+    # the window and the article lifetime of the settings, as the worker has them
+    return Later(redis_client, settings, dataclasses.replace(DedupConfig.from_settings(settings), buckets=64))
+
+
+def sig_key(settings: Settings, url: str) -> str:
+    return f"{settings.redis_prefix}:dd:s8:{hashlib.blake2b(url.encode(), digest_size=8).hexdigest()}"
+
+
+async def test_a_url_crawled_again_after_the_window_is_unchanged_and_matched_as_an_original_again(
+    later: Later, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # A sitemap revisit ten days on: the article is still stored (article_ttl_days), but its URL's
+    # doc had expired with the window, and the same page was "new" again: its story founded again,
+    # its terms counted again, its page outcome "new".
+    url = "https://one.example/a"
+    page = article(url, body(SEED_000), title=TITLE_A)
+    first = await later.classify(page)
+    again = await later.classify(article(url, body(SEED_000), title=TITLE_A, minutes=10 * DAY))
+    assert (again.status, again.story_id, again.emit) == (Status.UNCHANGED, first.story_id, False)
+    # its window had passed (its signature expired), and it is live again for near-duplicate
+    # matching: a copy of it is a copy, in its story
+    assert await redis_client.exists(sig_key(settings, url))
+    copy = await later.classify(article("https://two.example/copy", body(SEED_000), minutes=10 * DAY + 30))
+    assert (copy.status, copy.duplicate_of, copy.story_id) == (Status.DUPLICATE, page.article_id, first.story_id)
+
+
+async def test_a_url_changed_after_the_window_is_an_update_in_its_live_story(later: Later) -> None:
+    # A correction to a week-old article whose story is still running: it was "new" again (a known
+    # article published as new), founding or joining a story by its terms.
+    url = "https://one.example/a"
+    first = await later.classify(article(url, body(SEED_000), title=TITLE_A))
+    joined = await later.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=2 * DAY))
+    # a copy of the second outlet's article keeps the story going (its last sighting: day 4.5)
+    copy = await later.classify(article("https://three.example/c", body(SEED_004), minutes=4 * DAY + 12 * 60))
+    assert {joined.story_id, copy.story_id} == {first.story_id}
+    when = 7 * DAY + 120
+    corrected = await later.classify(article(url, body(SEED_000) + "\nتصحيح: الاجتماع يوم الخميس.", title=TITLE_A, minutes=when))
+    assert (corrected.status, corrected.story_id, corrected.duplicate_of) == (Status.UPDATE, first.story_id, None)
+    story = await later.index.story(first.story_id)
+    assert story is not None and story.last == T0 + timedelta(minutes=when)
+    assert T0 + timedelta(minutes=when) in story.articles.values()
+
+
+async def test_a_url_changed_after_its_story_expired_is_an_update_that_keeps_its_story_id(later: Later) -> None:
+    # The article's story ended (a story window without articles): the update keeps the story id
+    # the newsroom has it under, in a story that it alone brings back, and which takes no article
+    # by its terms: an old article's correction does not pull today's events into a story from
+    # days ago (as a copy of an article whose story expired does not: see above). It was "new",
+    # published as a new article in a new story.
+    url = "https://one.example/a"
+    page = article(url, body(SEED_000), title=TITLE_A)
+    first = await later.classify(page)
+    when = T0 + timedelta(days=12)
+    corrected = await later.classify(article(url, body(SEED_000) + "\nتحديث", title=TITLE_A, minutes=12 * DAY))
+    assert (corrected.status, corrected.story_id) == (Status.UPDATE, first.story_id)
+    story = await later.index.story(first.story_id)
+    assert story is not None and (story.first, story.last) == (when, when)
+    assert story.articles == {page.article_id: when}
+    today = await later.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=12 * DAY + 60))
+    assert today.status is Status.NEW and today.story_id != first.story_id
+
+
+async def test_a_url_stays_known_as_long_as_its_article_is_stored_and_matched_for_a_window(
+    redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # Written now (the worker's clock: never sooner than that from writing): the doc's lifetime is
+    # the store's article lifetime, the signature's and index entries' the window; the longer of
+    # the two when the window is longer.
+    day_s = 86400
+    for window_days, article_ttl_days in [(settings.dedup_window_days, settings.article_ttl_days), (10.0, 2.0)]:
+        config = DedupConfig(buckets=64, window_days=window_days, article_ttl_days=article_ttl_days)
+        index = DedupIndex(redis_client, settings.redis_prefix, config)
+        url = f"https://one.example/{window_days}"
+        for page in [article(url, body(SEED_000)), article(url, body(SEED_000), minutes=5)]:  # new, unchanged
+            await index.classify(page)
+            doc_ttl, sig_ttl = await redis_client.ttl(doc_key(settings, url)), await redis_client.ttl(sig_key(settings, url))
+            # (+ 1: expiries are whole seconds, rounded up)
+            assert max(window_days, article_ttl_days) * day_s - 60 < doc_ttl <= max(window_days, article_ttl_days) * day_s + 1
+            assert window_days * day_s - 60 < sig_ttl <= window_days * day_s + 1
+        await redis_client.delete(doc_key(settings, url), sig_key(settings, url))
+
+
+async def test_a_url_s_memos_are_those_of_the_window_before_its_newest_version(
+    later: Later, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # Its doc lives as long as its article may be stored: a page changing every day would keep a
+    # memo a day, up to MEMOS_KEPT, of deliveries that a replay finds older than the newest
+    # version anyway (unchanged: the store would say stale).
+    url = "https://live.example/daily"
+    crawls = [article(url, body(SEED_000) + f"\nاليوم {day}", minutes=day * DAY) for day in range(12)]
+    decisions = [await later.classify(page) for page in crawls]
+    assert [d.status for d in decisions] == [Status.NEW] + [Status.UPDATE] * 11
+
+    async def memos() -> list[bytes]:
+        return sorted(f for f in await redis_client.hkeys(doc_key(settings, url)) if f.startswith(b"m:"))
+
+    memo_fields = [later.index._prepare(page).memo_field.encode() for page in crawls]
+    assert await memos() == sorted(memo_fields[4:])  # days 4 to 11: a window before day 11
+    # a redelivery of the newest delivery gets its decision back; one of an older version's,
+    # whose memo went, finds a newer version
+    assert await later.index.classify(crawls[-1]) == decisions[-1]
+    assert (await later.index.classify(crawls[1])).status is Status.UNCHANGED
+    # Crawled again unchanged more than a window later: the doc keeps the memo of the delivery
+    # that wrote its version (a reprocess by a newer pipeline version gets that decision back, and
+    # stores the article again; deciding again, it found its own doc: unchanged), and no other.
+    again = await later.classify(article(url, crawls[-1].text, minutes=20 * DAY))
+    assert again.status is Status.UNCHANGED
+    assert await memos() == [memo_fields[-1]]
+    held = await redis_client.hkeys(doc_key(settings, url))
+    assert sorted(f for f in held if not f.startswith(b"m:")) == [b"id", b"story", b"t", b"v"]
+    assert await later.index.classify(crawls[-1]) == decisions[-1]
 
 
 # --- document frequencies ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from contract import assert_valid
 from worker_harness import page_status, sync_redis
 
-from tests.builders import PARAGRAPHS
+from tests.builders import PARAGRAPHS, expire_until
 from workers import SAMPLE_PAGES
 from workers.alerts.engine import AlertEngine, RulesFile
 from workers.alerts.ledger import AlertLedger
@@ -329,8 +329,12 @@ CBC_HTML = OTHER_PAGE.read_bytes()
 CBC_NEWER_HTML = CBC_HTML.replace(b"many in Gaza wondered", b"many in Gaza, and in Cairo, wondered")
 
 
-def cbc_crawl(offset: int, minute: int, page: bytes, *, url: str = CBC_URL, partition: int = 0) -> SourceRecord:
-    message = {"url": url, "fetched_at": f"2026-11-22T10:{minute:02d}:00+00:00", "html_b64": base64.b64encode(page).decode()}
+def cbc_crawl(
+    offset: int, minute: int, page: bytes, *, url: str = CBC_URL, partition: int = 0, day: datetime | None = None
+) -> SourceRecord:
+    """The CBC page fetched at 10:``minute`` on 2026-11-22 (or on ``day``)."""
+    fetched_at = (day or datetime(2026, 11, 22, tzinfo=UTC)).replace(hour=10, minute=minute, second=0, microsecond=0)
+    message = {"url": url, "fetched_at": fetched_at.isoformat(), "html_b64": base64.b64encode(page).decode()}
     return SourceRecord(
         topic="pages.raw", partition=partition, offset=offset, key=url.encode(),
         value=json.dumps(message).encode(), timestamp_ms=None,
@@ -427,6 +431,28 @@ async def test_a_recrawl_whose_only_change_is_its_headline_is_published_as_a_new
     assert held == publisher.values[-1]
     outcome = page_status(sync_redis(settings), settings, CBC_URL)
     assert (outcome["outcome"], outcome["reason"]) == ("kept", "update")
+
+
+async def test_a_recrawl_after_the_dedup_window_is_the_article_it_was_not_a_new_one(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    # Eight days on (a sitemap revisit, then a correction), the article is still stored, but the
+    # dedup doc of its URL had expired with the window: the revisit was "new" (and a correction
+    # coming first was published as a new article in a new story: tests/integration/
+    # test_dedup_redis.py).
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(cbc_crawl(1, 0, CBC_HTML)) is Outcome.KEPT
+    later = datetime.now(UTC) + timedelta(days=8)  # crawled again at 10:00 that day: a week on at least
+    await expire_until(redis_client, settings.redis_prefix, later.replace(hour=10, minute=0).timestamp())
+    client = sync_redis(settings)
+    assert await pipeline.handle(cbc_crawl(2, 0, CBC_HTML, day=later)) is Outcome.KEPT
+    assert page_status(client, settings, CBC_URL)["reason"] == "unchanged" and len(publisher.values) == 1
+    assert await pipeline.handle(cbc_crawl(3, 5, CBC_NEWER_HTML, day=later)) is Outcome.KEPT
+    first, corrected = (assert_valid("articles", value) for value in publisher.values)
+    assert (corrected["status"], corrected["article_id"], corrected["story_id"]) == (
+        "update", first["article_id"], first["story_id"]
+    )
+    assert page_status(client, settings, CBC_URL)["reason"] == "update"
 
 
 def script_rendered_page(paragraphs: list[str]) -> str:

@@ -27,6 +27,7 @@ from datasketch import MinHash
 from workers.dedup import minhash, stories
 from workers.dedup.index import DF_DAY_S, FLUSH_RESEND_S, DedupConfig, DedupDecision, DedupIndex, Status
 from workers.models import Article
+from workers.settings import Settings
 from workers.urlnorm import domain_of
 from workers.textnorm import MATCHED_CHARS, normalize, token_lines, tokenize, word_count
 from workers.urlnorm import registrable_domain
@@ -293,6 +294,14 @@ def test_decision_round_trips_through_its_memo() -> None:
     ):
         assert DedupDecision.decode(decision.encode()) == decision
     assert not DedupDecision(Status.UNCHANGED).emit and DedupDecision(Status.UPDATE).emit
+
+
+def test_the_index_keeps_a_url_known_as_long_as_the_settings_keep_its_article() -> None:
+    # The worker builds its index from the settings (workers/app.py): the store's article lifetime
+    # is how long a URL's doc lives (workers/dedup/index.py, the key layout).
+    settings = Settings.model_construct(article_ttl_days=45.0, dedup_window_days=10.0)
+    config = DedupConfig.from_settings(settings)
+    assert (config.article_ttl_days, config.window_days) == (45.0, 10.0)
 
 
 

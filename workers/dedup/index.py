@@ -4,8 +4,9 @@
 written, and says what the article is:
 
 * ``new``: first time seen; it founds a story or joins the closest one;
-* ``update``: its canonical URL was seen in the window with another version: its title or text
-  differ as a reader sees them (its ``content_hash``; markup and spacing do not count);
+* ``update``: its canonical URL was seen with another version (a URL stays known for as long as
+  its article may be stored: see "A URL after its window"): its title or text differ as a reader
+  sees them (its ``content_hash``; markup and spacing do not count);
 * ``duplicate``: its content was seen at another URL, exactly (``similarity`` 1.0) or nearly
   (MinHash estimate of the Jaccard similarity >= ``threshold``); it takes the story of the
   article it copies and counts as one more outlet reporting it;
@@ -28,16 +29,17 @@ after :data:`MAX_ATTEMPTS` lost races.
 
 Times are the article's ``fetched_at``, not the worker's clock, so that a replay classifies
 like the first run did; expiry is absolute (EXPIREAT) from the same times, but never sooner than
-a window from the time of writing (a replay of pages older than the window must remember them
-for the pages after them).
+its lifetime (a window, or ``K`` for a URL's doc) from the time of writing (a replay of pages
+older than the window must remember them for the pages after them).
 
 Key layout (``{p}`` is the prefix given to the constructor, ``W`` the window, ``SW`` the story
-window, ``D`` a day number, ``fetched_at // 86400``; every key has a TTL)
+window, ``K`` the longer of the window and the article lifetime, ``article_ttl_days``: how long
+the store keeps an article, ``D`` a day number, ``fetched_at // 86400``; every key has a TTL)
 
 ==========================  ======  ===========================================  ===================
 key                         type    content                                      expires
 ==========================  ======  ===========================================  ===================
-``{p}:dd:doc:{u}``          HASH    one canonical URL (``u``: 16 hex of its      W after its newest
+``{p}:dd:doc:{u}``          HASH    one canonical URL (``u``: 16 hex of its      K after its newest
                                     BLAKE2b): ``id`` article_id, ``v`` its       ``fetched_at``
                                     newest version (8 bytes of BLAKE2b of its
                                     ``content_hash``), ``t`` that version's
@@ -45,9 +47,11 @@ key                         type    content                                     
                                     duplicate_of;
                                     ``m:{minute}:{d}`` the decision made for
                                     delivery ``d`` (what a replay returns),
-                                    the newest :data:`MEMOS_KEPT` only
-``{p}:dd:s8:{u}``           STRING  MinHash signature of that content,           as the doc
-                                    128 x 8 bit
+                                    the newest :data:`MEMOS_KEPT` of the W
+                                    before the newest version, and that
+                                    version's own
+``{p}:dd:s8:{u}``           STRING  MinHash signature of that content,           W after its newest
+                                    128 x 8 bit                                  ``fetched_at``
 ``{p}:dd:ix:{b}``           HASH    near-duplicate index, bucket ``b``: first 4  W after its last
                                     bytes of an 8-byte LSH band key (or ``=`` +  write
                                     8-byte fingerprint) -> 8-byte ``u`` of the
@@ -93,6 +97,13 @@ reads a story. What the layout before the last one wrote is never read: its keys
 ``st:{s}`` and its ``:c``, ``:a``, ``:o``, whose outlets were host names: hence ``:outlets`` for
 today's) expire by their TTLs, and its 8-byte band fields in ``dd:ix`` age out of their buckets.
 
+After its window an article costs its URL's doc alone, until ``K`` after its newest crawl: ~250
+bytes (``MEMORY USAGE`` of id, version, story and the memo of the crawl that wrote the version;
+~200 without the memo; a duplicate's ~700, as its memo is longer than the 64 bytes a compact hash
+holds). At the defaults (W 7 days, K 30) an article costs 7 days x 2.15 KB (``bench/dedup.py``) +
+23 x 0.25 KB over its lifetime instead of 7 x 2.15 KB: about 40% more memory, for which a re-crawl
+of a stored article is never taken for a new one.
+
 Upgrade from the layout that kept a story's outlets in its members (as ``o:{outlet}`` in
 ``st:{s}:m``): the first article to join such a story moves them to ``st:{s}:outlets`` with their
 first sightings (see ``_COMMIT``), and until then :meth:`DedupIndex.story_outlets` and
@@ -116,6 +127,20 @@ before its ack) gets its decision back, where deciding again would find its own 
 here either (README, "Running it for real"). Both can go a window after the upgrade: by
 then each doc of the layout before has been re-crawled or has expired, and a redelivery is long
 past.
+
+A URL after its window. Its doc outlives its near-duplicate state (signature and index entries)
+for as long as its article may be stored, so that a re-crawl after the window (a sitemap revisit,
+a correction to an old article, a backfill) is the article it was, not a new one in a new story:
+the same version is ``unchanged`` (nothing is published), and is matched as an original again,
+its signature and index entries written again if its signature had expired; another version is
+an ``update`` in the article's story. When that story has expired (the story window is shorter),
+the update keeps the story id the newsroom has the article under, and brings the story back
+holding this article, without a centroid, as a copy of an article whose story expired does:
+no article joins it by its terms, so an old article's correction neither pulls today's events
+into a story of weeks ago nor moves into today's story. Upgrade from the layout whose docs
+expired with the window: nothing to migrate. Those docs keep their shorter TTL until the next
+crawl of their URL (its commit or ``_KEEP``) gives them ``K``; a URL whose doc expired before the
+upgrade is ``new`` when crawled again, as it was.
 
 Index hashes are split into ``buckets`` so that each stays small (about 100 entries when
 ``buckets`` is sized as (articles per window x 33) / 100): Redis keeps a small hash as a
@@ -152,9 +177,12 @@ pipeline whose title cleaning changed) each have their own decision. The decisio
 delivery is stored with the URL's doc, and is what a replay returns; nothing is counted twice
 (story membership is a set, DF counts only on the first decision, and a worker's batch of counts
 is added once: see :meth:`DedupIndex.flush`). A recrawl (other fetched_at) of the same version is
-``unchanged``. A URL keeps the decisions of its :data:`MEMOS_KEPT` newest deliveries (a page whose
-title or text changes at every crawl would otherwise grow its doc for as long as it is crawled);
-a replay of an older one finds a newer version and is ``unchanged``, which is what the store would
+``unchanged``. A URL keeps the decisions of its :data:`MEMOS_KEPT` newest deliveries fetched in
+the window before its newest version (a page whose title or text changes at every crawl would
+otherwise grow its doc for as long as it is crawled), and that of the crawl that wrote its newest
+version for as long as the doc lives (a reprocess by a newer pipeline version gets it back, and
+stores the article again, where deciding again it would find its own doc: ``unchanged``); a
+replay of an older one finds a newer version and is ``unchanged``, which is what the store would
 make of it anyway.
 """
 
@@ -264,6 +292,7 @@ class DedupConfig:
     story_half_life_hours: float = 24.0
     story_threshold: float = 0.3
     df_refresh_s: float = 60.0
+    article_ttl_days: float = 30.0  # the store keeps an article that long: its URL stays known
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DedupConfig:
@@ -277,6 +306,7 @@ class DedupConfig:
             story_half_life_hours=settings.story_half_life_hours,
             story_threshold=settings.story_threshold,
             df_refresh_s=settings.story_df_refresh_s,
+            article_ttl_days=settings.article_ttl_days,
         )
 
 
@@ -294,6 +324,49 @@ local function slot(prefix, buckets, kind, entry)
   local key = prefix .. ':' .. kind .. ':ix:' .. (uint32(entry, #entry - 3) % buckets)
   if kind == 'dd' and #entry == 8 then return key, string.sub(entry, 1, 4) end
   return key, entry
+end
+"""
+
+# What the two scripts that write an article's keys (_COMMIT, _KEEP) share: ``h`` is their JSON
+# header of scalars (ARGV[1]).
+_WRITE = """
+local h = cjson.decode(ARGV[1])
+local function minute(value) return uint32(value, 9) end
+-- Sets an index entry; a new field may make the bucket drop the entries out of its window.
+-- A bucket gets its expiry when created (here), so GT (later only) is enough afterwards: one
+-- call instead of EXPIRETIME and EXPIREAT, for each of the ~40 entries of an article.
+local function put(kind, entry, value, cutoff, expiry)
+  local key, field = slot(h.prefix, h.buckets, kind, entry)
+  if redis.call('HSET', key, field, value) == 1 then
+    local size = redis.call('HLEN', key)
+    if size == 1 then
+      redis.call('EXPIREAT', key, expiry)
+      return
+    end
+    if size % 64 == 0 then
+      local all = redis.call('HGETALL', key)
+      for i = 1, #all, 2 do
+        if minute(all[i + 1]) < cutoff then redis.call('HDEL', key, all[i]) end
+      end
+    end
+  end
+  redis.call('EXPIREAT', key, expiry, 'GT')
+end
+-- Bounds a URL's memos (fields m:{minute}:{delivery}): the newest h.memos_kept, none before the
+-- minute ``cutoff``. A replay of a delivery whose memo went finds a newer version: unchanged.
+local function trim_memos(doc, cutoff)
+  local memos = {}
+  for _, name in ipairs(redis.call('HKEYS', doc)) do
+    local at = string.match(name, '^m:(%d+):')
+    if at then memos[#memos + 1] = {tonumber(at), name} end
+  end
+  table.sort(memos, function(a, b)
+    if a[1] ~= b[1] then return a[1] > b[1] end
+    return a[2] > b[2]
+  end)
+  for i, memo in ipairs(memos) do
+    if i > h.memos_kept or memo[1] < cutoff then redis.call('HDEL', doc, memo[2]) end
+  end
 end
 """
 
@@ -399,8 +472,8 @@ return {doc, dd, st, exact and 1 or 0, originals, stories}
 # delivery committed first.
 _COMMIT = (
     _SLOT
+    + _WRITE
     + """
-local h = cjson.decode(ARGV[1])
 local n_dd, n_st = h.n_dd, h.n_st
 local function get(kind, entry)
   local key, field = slot(h.prefix, h.buckets, kind, entry)
@@ -430,28 +503,6 @@ if h.story_v and version ~= h.story_v then return 0 end
 local function expire_at_least(key, at)
   if redis.call('EXPIRETIME', key) < at then redis.call('EXPIREAT', key, at) end
 end
-local function minute(value) return uint32(value, 9) end
--- Sets an index entry; a new field may make the bucket drop the entries out of its window.
--- A bucket gets its expiry when created (here), so GT (later only) is enough afterwards: one
--- call instead of EXPIRETIME and EXPIREAT, for each of the ~40 entries of an article.
-local function put(kind, entry, value, cutoff, expiry)
-  local key, field = slot(h.prefix, h.buckets, kind, entry)
-  if redis.call('HSET', key, field, value) == 1 then
-    local size = redis.call('HLEN', key)
-    if size == 1 then
-      redis.call('EXPIREAT', key, expiry)
-      return
-    end
-    if size % 64 == 0 then
-      local all = redis.call('HGETALL', key)
-      for i = 1, #all, 2 do
-        if minute(all[i + 1]) < cutoff then redis.call('HDEL', key, all[i]) end
-      end
-    end
-  end
-  redis.call('EXPIREAT', key, expiry, 'GT')
-end
-
 local fields = {h.memo, ARGV[2], 'v', ARGV[6], 't', h.at}
 for _, name in ipairs({'id', 'story', 'dup'}) do
   if h[name] ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = h[name] end
@@ -459,21 +510,10 @@ end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[4] ~= '' then redis.call('HDEL', KEYS[1], 'fp') end  -- the layout before versions: v now
 -- A URL whose text changes at every crawl (a live page, a clock or a counter in the text) adds a
--- memo each time, and its doc lives as long as it is crawled: only the newest memos stay (5
--- fields are not memos). A replay of an older delivery then finds a newer version: unchanged.
-if redis.call('HLEN', KEYS[1]) > h.memos_kept + 5 then
-  local memos = {}
-  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-    local at = string.match(name, '^m:(%d+):')
-    if at then memos[#memos + 1] = {tonumber(at), name} end
-  end
-  table.sort(memos, function(a, b)
-    if a[1] ~= b[1] then return a[1] > b[1] end
-    return a[2] > b[2]
-  end)
-  for i = h.memos_kept + 1, #memos do redis.call('HDEL', KEYS[1], memos[i][2]) end
-end
-expire_at_least(KEYS[1], h.expiry)
+-- memo each time, and its doc lives as long as its article may be stored: a new version keeps
+-- the memos of the window before it. A new doc holds this one alone.
+if h.doc_id ~= '' then trim_memos(KEYS[1], h.dd_cutoff) end
+expire_at_least(KEYS[1], h.doc_expiry)
 redis.call('SET', KEYS[2], ARGV[7], 'EXAT', h.expiry)
 for i = 1, n_dd do
   -- The first live article to have an entry keeps it (and stays findable by it).
@@ -522,26 +562,52 @@ return 1
 """
 )
 
-# A re-crawl decided ``unchanged`` (DedupIndex._attempt): the URL stays known for as long as it is
-# crawled. KEYS: 1 doc, 2 signature. ARGV: 1 the expiry; 2 and 3 the doc's fp and t as read when
-# it is of the layout before versions and the crawl is its newest (else ""), 4 the crawl's version
-# and 5 fetched_at: such a doc, unless written since, takes them in place of its fp (module
-# docstring, "Upgrade").
-_KEEP = """
-redis.call('EXPIREAT', KEYS[1], ARGV[1], 'GT')
-redis.call('EXPIREAT', KEYS[2], ARGV[1], 'GT')
+# A re-crawl decided ``unchanged`` (DedupIndex._keep): the URL stays known for as long as it is
+# crawled, and its version live for near-duplicate matching. KEYS: 1 doc, 2 signature. ARGV[1] is
+# a JSON header (prefix, buckets, memos_kept, doc_expiry, expiry and dd_cutoff as in _COMMIT, at);
+# then 2 and 3 the doc's fp and t as read when it is of the layout before versions and the crawl
+# is its newest (else ""): such a doc, unless written since, takes 4 the crawl's version and its
+# fetched_at in place of its fp (module docstring, "Upgrade"); 5 the signature and 6 the
+# near-duplicate entry value (doc ref + minute) of a crawl of the doc's version that is no one's
+# copy ("" for another), then its entries.
+_KEEP = (
+    _SLOT
+    + _WRITE
+    + """
+redis.call('EXPIREAT', KEYS[1], h.doc_expiry, 'GT')
+local t = redis.call('HGET', KEYS[1], 't')
+local known = t ~= false
+-- The memos of the window before this crawl stay, and those of its newest version's crawl (at
+-- ``t``): a reprocess by a newer pipeline version gets that decision back, and stores the article
+-- again; deciding again, it would find its own doc and say unchanged.
+if known then trim_memos(KEYS[1], math.min(h.dd_cutoff, math.floor(tonumber(t) / 60))) end
+if ARGV[5] ~= '' and known and redis.call('EXISTS', KEYS[2]) == 0 then
+  -- Its signature expired a window after its last crawl: it is matched as an original again, as
+  -- a commit makes it (the first live article to have an entry keeps it).
+  redis.call('SET', KEYS[2], ARGV[5], 'EXAT', h.expiry)
+  for i = 7, #ARGV do
+    local key, field = slot(h.prefix, h.buckets, 'dd', ARGV[i])
+    local old = redis.call('HGET', key, field)
+    if not old or minute(old) < h.dd_cutoff then
+      put('dd', ARGV[i], ARGV[6], h.dd_cutoff, h.expiry)
+    end
+  end
+else
+  redis.call('EXPIREAT', KEYS[2], h.expiry, 'GT')
+end
 if ARGV[2] ~= '' then
   local doc = redis.call('HMGET', KEYS[1], 'v', 'fp', 't')
   if not doc[1] and doc[2] == ARGV[2] and doc[3] == ARGV[3] then
-    redis.call('HSET', KEYS[1], 'v', ARGV[4], 't', ARGV[5])
+    redis.call('HSET', KEYS[1], 'v', ARGV[4], 't', h.at)
     redis.call('HDEL', KEYS[1], 'fp')
   end
 end
 """
+)
 
 MEMOS_KEPT = 32
-"""Decisions kept per URL for redeliveries and replays (the newest deliveries): bounds the doc
-of a URL whose text changes at every crawl."""
+"""Decisions kept per URL for redeliveries and replays (the newest deliveries of the window before
+its newest version): bounds the doc of a URL whose text changes at every crawl."""
 MAX_ATTEMPTS = 8
 """Optimistic attempts of one classification before giving up. A conflict needs another article
 touching the same entries between its reads and its commit: within a worker, articles that lost
@@ -673,7 +739,7 @@ class _Plan:
 
     decision: DedupDecision
     adopts_version: bool = False  # an unchanged re-crawl's, for a doc of the layout before versions
-    index_entries: bool = False
+    index_entries: bool = False  # unchanged: written again if its window has passed (see _KEEP)
     count_terms: bool = False
     centroid: stories.TermVector | None = None
     centroid_t: float = 0.0
@@ -700,6 +766,9 @@ class DedupIndex:
         self._wall_clock = wall_clock
         self._window_s = self._config.window_days * 86400.0
         self._story_window_s = self._config.story_window_days * 86400.0
+        # A URL stays known (its doc) for as long as its article may be stored: re-crawled after
+        # the window, it is the same article (unchanged, or an update in its story), not a new one.
+        self._known_s = max(self._window_s, self._config.article_ttl_days * 86400.0)
         self._stats: OrderedDict[str, _Stats] = OrderedDict()  # least recently used first
         self._counts: dict[tuple[str, int], _Counts] = {}  # counting, by (language, day)
         # Out of _counts to be added, in order; between flushes, those whose reply was lost.
@@ -960,13 +1029,7 @@ class DedupIndex:
         else:
             plan = self._by_content(art, read) or self._by_story(art, vector, read)
         if plan.decision.status is Status.UNCHANGED:
-            # Kept known for as long as it is crawled; a doc of the layout before versions takes
-            # this crawl's, if nothing was written to it since it was read.
-            adopted = [read.doc_fp or b"", read.doc_t or b""] if plan.adopts_version else [b"", b""]
-            await self._keep_script(
-                keys=[self._doc(art.ref), self._sig(art.ref)],
-                args=[self._expiry(art, self._window_s), *adopted, art.version, repr(art.at)],
-            )
+            await self._keep(art, read, plan)
             return plan.decision, None
         return await self._commit(art, read, plan, stats), plan.decision.story_id
 
@@ -1023,10 +1086,13 @@ class DedupIndex:
             same = read.doc_fp == art.fingerprint
         older = read.doc_t is not None and art.at < float(read.doc_t)
         if same or older:
-            # The same version again, or an older one than the one we have: nothing new.
+            # The same version again, or an older one than the one we have: nothing new. A crawl
+            # of its version that is no one's copy is matched as an original again once its
+            # window has passed.
             return _Plan(
                 DedupDecision(Status.UNCHANGED, duplicate_of, None, story),
                 adopts_version=read.doc_version is None and same and not older,
+                index_entries=same and duplicate_of is None,
             )
         # A duplicate's update is still that article's copy; only originals are indexed.
         return _Plan(
@@ -1114,6 +1180,31 @@ class DedupIndex:
         it: lookups ignore entries older than the window of the article being classified."""
         return math.ceil(max(art.at, self._wall_clock()) + window_s)
 
+    async def _keep(self, art: _Article, read: _Read, plan: _Plan) -> None:
+        """Run :data:`_KEEP` for a re-crawl decided ``unchanged``: the URL stays known for as long
+        as it is crawled, and a crawl of its version live for near-duplicate matching (written
+        again when its window had passed); a doc of the layout before versions takes this
+        crawl's, if nothing was written to it since it was read."""
+        header = {
+            "prefix": self._p,
+            "buckets": self._config.buckets,
+            "memos_kept": MEMOS_KEPT,
+            "doc_expiry": self._expiry(art, self._known_s),
+            "expiry": self._expiry(art, self._window_s),
+            "dd_cutoff": _minute(art.at - self._window_s),
+            "at": repr(art.at),
+        }
+        adopted = [read.doc_fp or b"", read.doc_t or b""] if plan.adopts_version else [b"", b""]
+        indexed = (
+            [art.sketch.stored(), art.ref + _minute(art.at).to_bytes(4, "big"), *art.entries]
+            if plan.index_entries and art.entries
+            else [b"", b""]
+        )
+        await self._keep_script(
+            keys=[self._doc(art.ref), self._sig(art.ref)],
+            args=[json.dumps(header), *adopted, art.version, *indexed],
+        )
+
     async def _commit(
         self, art: _Article, read: _Read, plan: _Plan, weighed: stories.TermStats
     ) -> DedupDecision | None:
@@ -1139,6 +1230,7 @@ class DedupIndex:
             "memos_kept": MEMOS_KEPT,
             "doc_id": _text(read.doc_id) or "",
             "at": repr(art.at),
+            "doc_expiry": self._expiry(art, self._known_s),
             "expiry": self._expiry(art, self._window_s),
             "st_expiry": self._expiry(art, self._story_window_s),
             "dd_cutoff": _minute(art.at - self._window_s),
