@@ -51,6 +51,19 @@ class PipelineMetrics:
             ["stage", "reason"],
             registry=self.registry,
         )
+        self.articles_withdrawn = Counter(
+            "wirefeed_articles_withdrawn",
+            "Articles withdrawn because a re-crawl of their page answered 404, 410 or 451, by that "
+            "status (published again with 'withdrawn'; a redelivery or replay counts nothing).",
+            ["http_status"],
+            registry=self.registry,
+        )
+        self.articles_restored = Counter(
+            "wirefeed_articles_restored",
+            "Withdrawn articles made current again by a later crawl of their page with the same content "
+            "(one with another content is an update).",
+            registry=self.registry,
+        )
         self.alerts_fired = Counter(
             "wirefeed_alerts_fired", "Alerts fired for the first time.", registry=self.registry
         )

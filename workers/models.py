@@ -175,6 +175,20 @@ class ExtractionInfo(_Message):
     replaced_chars: int = Field(default=0, ge=0)
 
 
+# The statuses of a page that withdraw its article. Others say nothing about it: a 5xx or 429 is
+# the server's trouble, a 403 often a crawler refused, a redirect without its target no page.
+WithdrawingStatus = Literal[404, 410, 451]
+
+
+class Withdrawal(_Message):
+    """Why an article is no longer current: its page answered a status that says the publisher
+    removed it (404 Not Found, 410 Gone, 451 Unavailable For Legal Reasons)."""
+
+    # fetched_at of the crawl that got the status: the page's data, so a replay withdraws alike
+    at: AwareDatetime
+    http_status: WithdrawingStatus
+
+
 class Article(_Message):
     """One extracted article as published on ``articles`` (key: ``article_id``) and kept in Redis."""
 
@@ -207,6 +221,9 @@ class Article(_Message):
     duplicate_of: str | None = None
     similarity: float | None = None
     story_id: str | None = None
+    # Set when the article's page was withdrawn (workers/sinks/redis_store.py); absent, not null,
+    # from a current article. Last: Redis appends it to the stored JSON, as this model dumps it.
+    withdrawn: Withdrawal | None = Field(default=None, exclude_if=lambda value: value is None)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -16,18 +16,19 @@ from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
 from workers.locks import KeyedLock
 from workers.metrics import PipelineMetrics
-from workers.models import Article, DeadLetter, Outcome, SourcePosition
+from workers.models import Article, DeadLetter, Outcome, RawPage, SourcePosition
 from workers.pool import ExtractionPool, PoolUnavailable
 from workers.replay import ReplayMarker
 from workers.retry import Retrying, until_done
 from workers.settings import Settings
-from workers.sinks.redis_store import ArticleStore, ArticleVersion
+from workers.sinks.redis_store import ArticleStore, ArticleVersion, SavedArticle, SaveResult
 from workers.stages.article import build_article
 from workers.urlnorm import domain_of
 from workers.stages.deadletter import dead_letter
 from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractionOptions
 from workers.stages.outcome import Dropped, Failed, Kept
+from workers.stages.withdrawal import withdrawal_by, withdrawn_urls
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,10 @@ class PagePipeline:
             record.value, max_html_bytes=self._settings.max_html_bytes, sent_at_ms=record.timestamp_ms
         )
         if not isinstance(decoded, Kept):
-            return await self._reject(record, decoded, None)
+            article_id = None
+            if isinstance(decoded, Dropped) and decoded.page is not None:
+                article_id = await self._withdraw_article(record, decoded.page)
+            return await self._reject(record, decoded, None, article_id=article_id)
         page = decoded.value
         domain = domain_of(page.effective_url)
         known_chrome = await self._retry(lambda: self._chrome.known_chrome(domain), what="reading a site's chrome")
@@ -141,7 +145,9 @@ class PagePipeline:
         if decision.emit:
             article = decision.applied_to(article)
             try:
-                await self._write(article)
+                await self._write(
+                    article.article_id, article.source, lambda: self._store.save(article, now=self._clock())
+                )
             except Exception as exc:  # noqa: BLE001 - non-transient sink errors (transient ones are retried)
                 return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
             # After the article is stored (a receiver may fetch it) and before the page outcome
@@ -178,7 +184,15 @@ class PagePipeline:
                     log.exception("alerts failed for %s from %s", article.url, record.position.label)
                     await self._publish_dead_letter(record, Failed.from_exception("alerts", "alert_error", exc))
         else:
-            await self._retry(lambda: self._store.touch(article), what="renewing an article")
+            try:
+                touched = await self._write(article.article_id, article.source, lambda: self._store.touch(article))
+            except Exception as exc:  # noqa: BLE001 - as for a save: the restored article could not be sent
+                return await self._reject(record, Failed.from_exception("sink", "sink_error", exc), article.url)
+            if touched is not None and touched.result is SaveResult.RESTORED:
+                self._metrics.articles_restored.inc()
+                log.info(
+                    "article %s restored: %s found again at %s", article.article_id, article.url, article.fetched_at
+                )
         # Learnt from every kept page, once per article id (a re-crawl or replay adds nothing).
         await self._retry(
             lambda: self._chrome.observe(domain, article.article_id, extracted.value.block_hashes),
@@ -230,18 +244,53 @@ class PagePipeline:
         outlets = await self._retry(lambda: self._dedup.story_outlets(story_id), what="reading a story")
         return StoryInfo(story_id, outlets)
 
-    async def _write(self, article: Article) -> None:
+    async def _withdraw_article(self, record: SourceRecord, page: RawPage) -> str | None:
+        """Withdraw the article the page's URL made if the page says it is gone; returns the id of
+        that article (also when the page withdraws nothing: the page record keeps the link)."""
+        linked: list[str] = []
+        for url in withdrawn_urls(page):
+            article_id = await self._retry(lambda: self._store.linked_article(url), what="reading a page outcome")
+            if article_id is not None and article_id not in linked:
+                linked.append(article_id)
+        withdrawal = withdrawal_by(page)
+        if withdrawal is None:
+            return linked[0] if linked else None
+        for article_id in linked:
+            try:
+                withdrawn = await self._write(
+                    article_id,
+                    record.position,
+                    lambda: self._store.withdraw(article_id, withdrawal, writer=record.position),
+                )
+            except Exception:  # noqa: BLE001 - the page's dead letter still goes; a replay of it withdraws
+                log.exception("withdrawing article %s for %s failed", article_id, record.position.label)
+                continue
+            if withdrawn is not None and withdrawn.result is SaveResult.WITHDRAWN:
+                self._metrics.articles_withdrawn.labels(str(withdrawal.http_status)).inc()
+                log.info(
+                    "article %s withdrawn: %s answered %d at %s (%s)",
+                    article_id, page.url, withdrawal.http_status, withdrawal.at.isoformat(), record.position.label,
+                )
+        return linked[0] if linked else None
+
+    async def _write(
+        self, article_id: str, sender: SourcePosition, save: Callable[[], Awaitable[SavedArticle | None]]
+    ) -> SavedArticle | None:
         # One article's save, publish and mark run one at a time in this worker: two crawls of a
         # URL in flight together (a live page re-crawled) would otherwise both be told to
         # publish. Across workers the mark sets the order right (ArticleStore.mark_published).
-        async with self._writing.hold(article.article_id):
-            await self._save_and_publish(article)
+        async with self._writing.hold(article_id):
+            return await self._save_and_publish(save, sender)
 
-    async def _save_and_publish(self, article: Article) -> None:
-        saved = await self._retry(lambda: self._store.save(article, now=self._clock()), what="saving an article")
+    async def _save_and_publish(
+        self, save: Callable[[], Awaitable[SavedArticle | None]], sender: SourcePosition
+    ) -> SavedArticle | None:
+        """Write a version of an article (``save``: a save, a sighting, a withdrawal, each one
+        Lua script) and publish what it says ``sender``, the record of pages.raw, sends."""
+        saved = await self._retry(save, what="saving an article")
         # This record's own version, or the one Redis holds when a delivery of this record was
         # killed between its send and its mark: what it sent may have reached the topic last.
-        version, resent, sender = saved.to_publish, False, article.source
+        version, resent = saved.to_publish if saved is not None else None, False
         while version is not None:
             sending = version
             try:
@@ -257,8 +306,11 @@ class PagePipeline:
                 what="marking an article published",
             )
             resent = True
+        return saved
 
-    async def _reject(self, record: SourceRecord, result: Dropped | Failed, url: str | None) -> Handled:
+    async def _reject(
+        self, record: SourceRecord, result: Dropped | Failed, url: str | None, *, article_id: str | None = None
+    ) -> Handled:
         letter_url = await self._publish_dead_letter(record, result)
         outcome = Outcome.FAILED if isinstance(result, Failed) else Outcome.DROPPED
         page_url = url or letter_url
@@ -270,7 +322,7 @@ class PagePipeline:
                         outcome=outcome,
                         stage=result.stage,
                         reason=result.reason,
-                        article_id=None,
+                        article_id=article_id,
                         source=record.position,
                         source_ts_ms=record.timestamp_ms,
                     ),

@@ -8,7 +8,10 @@ replay asked for them; it needs no other special case, because its writes are id
 article is replaced only by a newer pipeline version or changed content, and the ``articles``
 topic gets only what changed. Changed content includes a different extraction: a page first
 processed during its site's chrome cold start comes out cleaner once the chrome is learned, and
-its copy is stored and published as an update.
+its copy is stored and published as an update. Withdrawals too are decided on the pages' own
+``fetched_at`` against the stored version's (workers/sinks/redis_store.py): a replayed page that
+answered 404, 410 or 451 withdraws nothing a newer crawl stored, a replayed older 2xx crawl does not
+restore an article withdrawn after it, and the copy of a withdrawal already made publishes nothing.
 
 A pipeline version bump needs no replay: the new version's consumer group reads the retained input
 from its start by itself (a replay after it processes the same pages twice), and fires no alert for

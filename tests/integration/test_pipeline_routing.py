@@ -35,7 +35,7 @@ from workers.chrome_index import settings_from as chrome_settings_from
 from workers.dedup.index import DedupConfig, DedupIndex
 from workers.feed import records_from_paths
 from workers.metrics import PipelineMetrics
-from workers.models import Article, DeadLetter, Outcome, SourcePosition, crawled_url
+from workers.models import Article, DeadLetter, Outcome, SourcePosition, Withdrawal, crawled_url
 from workers.pipeline import PagePipeline, SourceRecord
 from workers.pool import PoolUnavailable
 from workers.replay import ReplayMarker
@@ -664,3 +664,97 @@ async def test_a_page_read_from_an_old_record_is_stored_and_published_but_fires_
         ("wirefeed_alerts_suppressed_total", ("replay",)): 1,
         ("wirefeed_alerts_fired_total", ()): 1,
     }
+
+
+def crawl_of(
+    url: str, offset: int, minute: int, *, status: int = 200, page: bytes = CBC_HTML, final_url: str | None = None
+) -> SourceRecord:
+    """A crawl of ``url`` at 10:``minute``; a page gone (a status other than 200) has a short body."""
+    body = page if status == 200 else "<html><body><h1>Page not found</h1></body></html>".encode()
+    message = {"url": url, "fetched_at": f"2026-11-22T10:{minute:02d}:00+00:00", "status": status,
+               "html_b64": base64.b64encode(body).decode()} | ({"final_url": final_url} if final_url else {})
+    return SourceRecord(
+        topic="pages.raw", partition=0, offset=offset, key=url.encode(), value=json.dumps(message).encode(),
+        timestamp_ms=None,
+    )
+
+
+async def test_a_withdrawal_redelivered_replayed_or_crawled_again_publishes_nothing_new_and_the_newest_crawl_decides(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    pipeline, publisher, metrics = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    original, gone = crawl_of(CBC_URL, 1, 0), crawl_of(CBC_URL, 2, 10, status=451)
+    assert await pipeline.handle(original) is Outcome.KEPT
+    (article,) = publisher.articles
+    article_key = ArticleStore.from_settings(redis_client, settings).article_key(article.article_id)
+    assert await pipeline.handle(gone) is Outcome.DROPPED
+    assert [a.withdrawn for a in publisher.articles] == [None, Withdrawal(at=gone_at(10), http_status=451)]
+    stored = await redis_client.hgetall(article_key)
+    assert stored[b"json"] == publisher.values[-1]
+
+    # Its redelivery, a replay's copy of it, a replay of the crawl before it: nothing new anywhere.
+    replayed = tuple(ReplayMarker("r1", alerts=False).headers())
+    for again in (gone, dataclasses.replace(gone, offset=40, headers=replayed),
+                  dataclasses.replace(original, offset=41, headers=replayed)):
+        assert await pipeline.handle(again) is (Outcome.DROPPED if again.value == gone.value else Outcome.KEPT)
+        assert len(publisher.values) == 2
+        assert await redis_client.hgetall(article_key) == stored
+    assert page_status(sync_redis(settings), settings, CBC_URL)["article_id"] == article.article_id
+    assert len(publisher.dead_letters) == 3  # the 451's deliveries: each one its dead letter
+
+    # Crawled gone again later: it stays withdrawn as it was, but only a crawl after that one puts it back.
+    assert await pipeline.handle(crawl_of(CBC_URL, 3, 30, status=404)) is Outcome.DROPPED
+    assert await pipeline.handle(crawl_of(CBC_URL, 4, 20)) is Outcome.KEPT
+    assert len(publisher.values) == 2
+    assert await pipeline.handle(crawl_of(CBC_URL, 5, 40)) is Outcome.KEPT
+    assert publisher.values[-1] == publisher.values[0]  # current again, as it was
+    assert counted(metrics)[("wirefeed_articles_withdrawn_total", ("451",))] == 1
+    assert counted(metrics)[("wirefeed_articles_restored_total", ())] == 1
+
+
+def gone_at(minute: int) -> datetime:
+    return datetime(2026, 11, 22, 10, minute, tzinfo=UTC)
+
+
+async def test_a_withdrawal_older_than_the_stored_version_is_ignored(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    pipeline, publisher, metrics = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(crawl_of(CBC_URL, 1, 0)) is Outcome.KEPT
+    assert await pipeline.handle(crawl_of(CBC_URL, 2, 30, page=CBC_NEWER_HTML)) is Outcome.KEPT
+    article_key = ArticleStore.from_settings(redis_client, settings).article_key(publisher.articles[0].article_id)
+    stored = await redis_client.hgetall(article_key)
+    # a crawl of 10:10 that found the page gone, delivered after the one of 10:30 that found it
+    assert await pipeline.handle(crawl_of(CBC_URL, 3, 10, status=410)) is Outcome.DROPPED
+    assert [a.status for a in publisher.articles] == ["new", "update"]
+    assert await redis_client.hgetall(article_key) == stored
+    assert ("wirefeed_articles_withdrawn_total", ("410",)) not in counted(metrics)
+    (letter,) = publisher.dead_letters
+    assert (letter.stage, letter.reason) == ("decode", "http_status")
+    assert page_status(sync_redis(settings), settings, CBC_URL)["article_id"] == publisher.articles[0].article_id
+    # the page gone after the version stored: that withdraws it
+    assert await pipeline.handle(crawl_of(CBC_URL, 4, 40, status=410)) is Outcome.DROPPED
+    assert [a.withdrawn for a in publisher.articles] == [None, None, Withdrawal(at=gone_at(40), http_status=410)]
+    assert "in Cairo" in publisher.articles[-1].text
+
+
+async def test_a_page_redirected_to_a_gone_page_withdraws_its_target_and_a_changed_page_restores_it(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(crawl_of(CBC_URL, 1, 0)) is Outcome.KEPT
+    moved = "https://cbc.ca/news/world/gaza-1.7287711"
+    assert await pipeline.handle(crawl_of(moved, 2, 10, status=410, final_url=CBC_URL)) is Outcome.DROPPED
+    original, withdrawn = (assert_valid("articles", value) for value in publisher.values)
+    assert withdrawn["withdrawn"] == {"at": "2026-11-22T10:10:00Z", "http_status": 410}
+    assert page_status(sync_redis(settings), settings, moved)["article_id"] == original["article_id"]
+    time_index = ArticleStore.from_settings(redis_client, settings).time_index_key
+    assert await redis_client.zscore(time_index, original["article_id"]) is None
+
+    # Back with an edit: an update, current again.
+    assert await pipeline.handle(crawl_of(CBC_URL, 3, 20, page=CBC_NEWER_HTML)) is Outcome.KEPT
+    updated = assert_valid("articles", publisher.values[-1])
+    assert (updated["status"], "withdrawn" in updated, "in Cairo" in updated["text"]) == ("update", False, True)
+    stored = await redis_client.hgetall(f"{settings.redis_prefix}:article:{original['article_id']}")
+    assert b"withdrawn" not in stored and stored[b"json"] == publisher.values[-1]
+    assert await redis_client.zscore(time_index, original["article_id"]) is not None

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from contract import assert_valid
 
-from workers.models import SourcePosition
+from workers.models import SourcePosition, Withdrawal
 from workers.settings import Settings
-from workers.sinks.redis_store import ArticleStore, ArticleVersion, SaveResult, index_score
+from workers.sinks.redis_store import ArticleStore, ArticleVersion, SavedArticle, SaveResult, index_score, publish_marker
 from workers.stages.article import build_article
 from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractedDocument
@@ -280,3 +280,48 @@ async def test_the_indexes_keep_only_their_capped_number_of_newest_articles(sett
     assert len(set(expected.values())) == 3  # distinct scores: which three are the newest is not a tie
     for index in (store.time_index_key, store.domain_index_key(articles[0].domain)):
         assert dict(await redis_client.zrange(index, 0, -1, withscores=True)) == expected, index
+
+
+GONE = Withdrawal(at=datetime(2026, 11, 22, 12, 0, tzinfo=UTC), http_status=410)
+
+
+async def test_a_withdrawal_is_published_by_its_record_once_and_again_by_its_redelivery_killed_before_its_mark(
+    settings: Settings, redis_client
+):
+    store = ArticleStore.from_settings(redis_client, settings)
+    article = article_from(1)
+    await store.save(article, now=NOW)
+    assert await store.mark_published(ArticleVersion.of(article), on_topic(0), resent=False, sender=article.source) is None
+    assert await store.withdraw("0" * 32, GONE, writer=page_record(2)) is None  # no such article
+
+    withdrawn = await store.withdraw(article.article_id, GONE, writer=page_record(2))
+    expected = article.model_copy(update={"withdrawn": GONE})
+    # the bytes the model dumps for the article withdrawn, sent by the withdrawing record
+    assert withdrawn == SavedArticle(SaveResult.WITHDRAWN, ArticleVersion(
+        article.article_id, expected.model_dump_json(by_alias=True).encode(), publish_marker(expected), "pages.raw/0/2"
+    ))
+    assert_valid("articles", withdrawn.to_publish.value)
+    key = store.article_key(article.article_id)
+    assert await redis_client.hget(key, "withdrawn") == GONE.model_dump_json().encode()
+    # killed after the send, before the mark: its redelivery sends the same bytes again
+    again = await store.withdraw(article.article_id, GONE, writer=page_record(2))
+    assert (again.result, again.to_publish) == (SaveResult.UNCHANGED, withdrawn.to_publish)
+    assert await store.mark_published(again.to_publish, on_topic(1), resent=False, sender=page_record(2)) is None
+    assert await redis_client.hget(key, "published") == publish_marker(expected).encode()
+    assert await publishing_fields(redis_client, key) == {}
+    # once marked, neither it nor another record of the gone page sends anything
+    for writer in (page_record(2), page_record(3)):
+        assert await store.withdraw(article.article_id, GONE, writer=writer) == SavedArticle(SaveResult.UNCHANGED, None)
+
+
+async def test_a_withdrawal_the_topic_refused_for_good_is_published_by_a_replay_of_its_record(
+    settings: Settings, redis_client
+):
+    store = ArticleStore.from_settings(redis_client, settings)
+    article = article_from(1)
+    await store.save(article, now=NOW)
+    withdrawn = await store.withdraw(article.article_id, GONE, writer=page_record(2))
+    await store.release(withdrawn.to_publish, sender=page_record(2))
+    replayed = await store.withdraw(article.article_id, GONE, writer=page_record(90))
+    assert replayed.to_publish is not None and replayed.to_publish.value == withdrawn.to_publish.value
+    assert replayed.to_publish.writer == "pages.raw/0/90"

@@ -4,10 +4,10 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote this version was fetched, Unix seconds), ``published`` (``content_hash|pipeline_version`` last sent to ``articles``), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again), ``publishing:{record}`` (the marker a record of pages.raw, ``topic/partition/offset``, is sending: set before the send, deleted by its last mark; a redelivery of a record whose field is still there, killed or revoked after the send, sends the version Redis holds again, as the one it sent may have reached the topic after it) | ``article_ttl_days``, renewed on every sighting |
-| ``{p}:idx:time`` | sorted set | article ids scored by :func:`index_score`: publication time (fetch time when the page has none, at most a day after the fetch), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
-| ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
-| ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id``, ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote, withdrew or restored this version was fetched, or a later one that found its page gone again, Unix seconds), ``withdrawn`` (only while the article is withdrawn: the JSON of the article's ``withdrawn`` field, ``{"at": fetched_at of the crawl that found the page gone, "http_status": 404, 410 or 451}``; ``json`` then carries it too), ``published`` (the marker last sent to ``articles``: ``content_hash|pipeline_version``, then ``|`` and the ``withdrawn`` JSON for a withdrawn version), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again), ``publishing:{record}`` (the marker a record of pages.raw, ``topic/partition/offset``, is sending: set before the send, deleted by its last mark; a redelivery of a record whose field is still there, killed or revoked after the send, sends the version Redis holds again, as the one it sent may have reached the topic after it) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:idx:time`` | sorted set | current article ids (a withdrawn one leaves it, and comes back when restored) scored by :func:`index_score`: publication time (fetch time when the page has none, at most a day after the fetch), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
+| ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain (withdrawn ids left out too) | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
+| ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id`` (the article the URL made; kept on a page dropped for its HTTP status, which may withdraw it: :meth:`ArticleStore.withdraw`), ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
 
 ``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled, in the form
 ``pages.raw`` messages are parsed to (``workers.models.crawled_url``: lowercase host, punycode,
@@ -28,6 +28,16 @@ half-writes. The
 the publish decision survive a crash between the two writes; the ``publishing:`` field, set before
 the send, makes the order of the topic survive one: a record killed between its send and its mark
 cannot leave an older version as the topic's last record of the article.
+
+A page whose re-crawl answers 404, 410 or 451 withdraws the article its page record names
+(:meth:`ArticleStore.withdraw`): a new version of the article, the same json with ``withdrawn``
+appended, written and published as any version is (the same writer, marker and mark), unless a
+newer crawl stored the version Redis holds. A later crawl with the same content makes it current
+again as it was (:meth:`ArticleStore.touch`, or a save of the same version), one with another
+content is an update; either leaves ``withdrawn`` behind. Both are decided on the crawls'
+``fetched_at`` against ``fetched_ts``, so a redelivery or replay decides alike. Withdrawn ids
+leave the indexes, so that readers listing current articles do not list them; the hash keeps the
+article (text, title, withdrawal) for its TTL, renewed by every crawl of the gone page.
 """
 
 from __future__ import annotations
@@ -39,26 +49,92 @@ from enum import StrEnum
 import redis
 import redis.asyncio as aioredis
 
-from workers.models import Article, SourcePosition, crawled_url
+from workers.models import Article, SourcePosition, Withdrawal, crawled_url
 from workers.settings import Settings
 from workers.urlnorm import url_digest
 
-_SAVE_ARTICLE = """
+# Shared by the scripts that write or mark an article's version. A version's marker names what a
+# consumer of ``articles`` gets: its content, pipeline version and, once it is withdrawn, the
+# withdrawal (the ``withdrawn`` field, the JSON the Article's ``withdrawn`` dumps to). The json of a
+# withdrawn article is the json before, with that field appended: the Article model has it last,
+# so the bytes are what the model dumps, and taking the field off restores the bytes before.
+_VERSIONS = """
+local function marker_of(content_hash, version, withdrawn)
+  if withdrawn then
+    return content_hash .. '|' .. version .. '|' .. withdrawn
+  end
+  return content_hash .. '|' .. version
+end
+
+local function withdrawn_suffix(withdrawn)
+  return ',"withdrawn":' .. withdrawn .. '}'
+end
+
+-- The article as it was before its withdrawal, current again and written by this record (a
+-- newer crawl found its page, with the same content); back in the indexes.
+local function restore(article_key, time_index, domain_index, article_id, withdrawn, writer, fetched,
+                       time_cap, domain_cap)
+  local held = redis.call('HMGET', article_key, 'json', 'published_ts')
+  local suffix = withdrawn_suffix(withdrawn)
+  if string.sub(held[1], -#suffix) ~= suffix then
+    error('the json of withdrawn article ' .. article_id .. ' does not end with its withdrawal')
+  end
+  redis.call('HSET', article_key, 'json', string.sub(held[1], 1, -#suffix - 1) .. '}', 'writer', writer,
+             'fetched_ts', fetched)
+  redis.call('HDEL', article_key, 'withdrawn')
+  redis.call('ZADD', time_index, held[2], article_id)
+  redis.call('ZADD', domain_index, held[2], article_id)
+  redis.call('ZREMRANGEBYRANK', time_index, 0, -time_cap - 1)
+  redis.call('ZREMRANGEBYRANK', domain_index, 0, -domain_cap - 1)
+end
+
+-- Only the record that wrote the version publishes it: another record of the same page in flight
+-- at the same moment (a replay copy, a re-crawl) would publish it a second time. If the writer
+-- crashes before publishing, its record is redelivered and publishes then. ``own``: the version
+-- is the caller's article as it sent it (else the json Redis holds is returned to be sent).
+local function to_publish(article_key, result, marker, published, stored_writer, writer, own)
+  local sending = 'publishing:' .. writer
+  if result ~= 'stale' and published ~= marker and stored_writer == writer then
+    -- said before the record is sent, so that a redelivery knows it may be on the topic (below)
+    redis.call('HSET', article_key, sending, marker)
+    if own then
+      return {result, 'own'}
+    end
+    return {result, 'held', redis.call('HGET', article_key, 'json'), marker, writer}
+  end
+  if redis.call('HEXISTS', article_key, sending) == 1 then
+    -- A delivery of this record sent a version and was killed or revoked before its mark: the
+    -- broker may have taken that record after a newer version's, and no mark knows of it. Sending
+    -- the version Redis holds again puts it last.
+    local held = redis.call('HMGET', article_key, 'json', 'content_hash', 'pipeline_version', 'writer', 'withdrawn')
+    return {result, 'held', held[1], marker_of(held[2], held[3], held[5]), held[4] or ''}
+  end
+  return {result}
+end
+"""
+
+_SAVE_ARTICLE = _VERSIONS + """
 local article_key, time_index, domain_index = KEYS[1], KEYS[2], KEYS[3]
 local json, content_hash, version = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local domain, score, now, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local article_id, time_cap, domain_cap, writer = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV[11]
 local fetched = tonumber(ARGV[12])
 
-local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer', 'fetched_ts')
+local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer', 'fetched_ts',
+                         'withdrawn')
 local result
 if not stored[1] then
   result = 'new'
 else
-  local stored_version, stored_fetched = tonumber(stored[2]), tonumber(stored[5]) or 0
-  if fetched < stored_fetched or (fetched == stored_fetched and stored_version > version) then
-    -- an older crawl (a replay of an earlier range), or an older pipeline's run of this crawl
+  local stored_version, stored_fetched, withdrawn = tonumber(stored[2]), tonumber(stored[5]) or 0, stored[6]
+  if fetched < stored_fetched or (fetched == stored_fetched and (withdrawn or stored_version > version)) then
+    -- an older crawl (a replay of an earlier range), or an older pipeline's run of this crawl; a
+    -- crawl as old as the withdrawal (which wins a tie, whatever the order they come in)
     result = 'stale'
+  elseif withdrawn and stored[1] == content_hash and stored_version == version then
+    result = 'restored'
+    restore(article_key, time_index, domain_index, article_id, withdrawn, writer, fetched, time_cap, domain_cap)
+    stored[4] = writer
   elseif stored[1] == content_hash and stored_version == version then
     result = 'unchanged'
     if (stored[4] or '') == '' then
@@ -78,6 +154,8 @@ end
 if result == 'new' or result == 'updated' then
   redis.call('HSET', article_key, 'json', json, 'content_hash', content_hash, 'pipeline_version', version,
              'domain', domain, 'published_ts', score, 'writer', writer, 'fetched_ts', fetched)
+  -- a newer crawl with another content: the page is back, as this version
+  redis.call('HDEL', article_key, 'withdrawn')
   stored[4] = writer
   redis.call('HSETNX', article_key, 'first_seen_ts', now)
   redis.call('ZADD', time_index, score, article_id)
@@ -87,31 +165,71 @@ if result == 'new' or result == 'updated' then
 end
 redis.call('EXPIRE', article_key, ttl)
 redis.call('EXPIRE', domain_index, ttl)
--- Only the record that wrote this version publishes it: another record of the same page in flight
--- at the same moment (a replay copy, a re-crawl) would publish it a second time. If the writer
--- crashes before publishing, its record is redelivered and publishes then.
-local marker, sending = content_hash .. '|' .. version, 'publishing:' .. writer
-if result ~= 'stale' and stored[3] ~= marker and stored[4] == writer then
-  -- said before the record is sent, so that a redelivery knows it may be on the topic (below)
-  redis.call('HSET', article_key, sending, marker)
-  return {result, 'own'}
-end
-if redis.call('HEXISTS', article_key, sending) == 1 then
-  -- A delivery of this record sent a version and was killed or revoked before its mark: the
-  -- broker may have taken that record after a newer version's, and no mark knows of it. Sending
-  -- the version Redis holds again puts it last.
-  local held = redis.call('HMGET', article_key, 'json', 'content_hash', 'pipeline_version', 'writer')
-  return {result, 'held', held[1], held[2] .. '|' .. held[3], held[4] or ''}
-end
-return {result}
+-- a restored article goes out as it was before its withdrawal, which Redis holds
+local own = result ~= 'restored'
+return to_publish(article_key, result, content_hash .. '|' .. version, stored[3], stored[4], writer, own)
 """
 
-# A sighting that writes nothing (the same content crawled again): the article and its domain
-# index live on. The record itself is left byte-for-byte as it was.
-_TOUCH_ARTICLE = """
-if redis.call('EXPIRE', KEYS[1], ARGV[1]) == 1 then
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
+# A sighting of the same content (deduplication found it unchanged): the article and its domain
+# index live on, and the record itself is left byte-for-byte as it was, unless the article is
+# withdrawn and this crawl is newer than its withdrawal: then it is current again (restored), and
+# this record publishes it. KEYS[1] the article, KEYS[2] the time index, KEYS[3] its domain's;
+# ARGV[1] the TTL, ARGV[2] the sighting record, ARGV[3] its fetched_at, ARGV[4] the article id,
+# ARGV[5] and ARGV[6] the index caps.
+_TOUCH_ARTICLE = _VERSIONS + """
+local article_key, ttl, writer, fetched = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.call('EXPIRE', article_key, ttl) == 0 then
+  return {'unchanged'}
 end
+redis.call('EXPIRE', KEYS[3], ttl)
+local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer', 'fetched_ts',
+                          'withdrawn')
+local result, withdrawn = 'unchanged', stored[6]
+if withdrawn and fetched > tonumber(stored[5]) then
+  result = 'restored'
+  restore(article_key, KEYS[2], KEYS[3], ARGV[4], withdrawn, writer, fetched, tonumber(ARGV[5]), tonumber(ARGV[6]))
+  stored[4], withdrawn = writer, nil
+end
+return to_publish(article_key, result, marker_of(stored[1], stored[2], withdrawn), stored[3], stored[4], writer, false)
+"""
+
+# A page that says its publisher withdrew the article (ArticleStore.withdraw). The newest crawl
+# decides, as for a save: a withdrawal older than the stored version (a replay of an earlier
+# range, a crawl delivered late) is stale, and a withdrawal as old as it wins the tie (as in
+# _SAVE_ARTICLE). An article already withdrawn keeps its first withdrawal (a redelivery or a later
+# crawl of the gone page writes the same bytes and publishes nothing), but a later crawl moves
+# ``fetched_ts``: only a crawl after the last one that found the page gone restores it. Withdrawn
+# ids leave the indexes (readers list current articles from them); the hash keeps the article.
+# KEYS[1] the article, KEYS[2] the time index, KEYS[3] its domain's; ARGV[1] the withdrawal's JSON,
+# ARGV[2] its fetched_at, ARGV[3] the withdrawing record, ARGV[4] the article id, ARGV[5] the TTL.
+_WITHDRAW_ARTICLE = _VERSIONS + """
+local article_key, withdrawal, fetched, writer = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local stored = redis.call('HMGET', article_key, 'json', 'content_hash', 'pipeline_version', 'published', 'writer',
+                          'fetched_ts', 'withdrawn')
+if not stored[1] then
+  return {'missing'}
+end
+local result, withdrawn, stored_fetched = 'unchanged', stored[7], tonumber(stored[6]) or 0
+if fetched < stored_fetched then
+  result = 'stale'
+elseif withdrawn then
+  if fetched > stored_fetched then
+    redis.call('HSET', article_key, 'fetched_ts', fetched)
+  end
+  if (stored[5] or '') == '' then
+    -- released by a record that could not publish it (ArticleStore.release): this one takes over
+    redis.call('HSET', article_key, 'writer', writer)
+    stored[5] = writer
+  end
+else
+  result, withdrawn, stored[5] = 'withdrawn', withdrawal, writer
+  redis.call('HSET', article_key, 'json', string.sub(stored[1], 1, -2) .. withdrawn_suffix(withdrawal),
+             'withdrawn', withdrawal, 'writer', writer, 'fetched_ts', fetched)
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+end
+redis.call('EXPIRE', article_key, ARGV[5])
+return to_publish(article_key, result, marker_of(stored[2], stored[3], withdrawn), stored[4], stored[5], writer, false)
 """
 
 # A page's last outcome is the outcome of its newest record (by the Kafka timestamp, which the
@@ -158,15 +276,15 @@ redis.call('HDEL', KEYS[1], 'publishing:' .. ARGV[3])
 # the newest). A resend went out after the mark that asked for it read the newest position, so
 # it is newer than that; taking it as the newest also ends the resends if the topic's offsets
 # went back (the topic recreated or truncated), where every record looks older than the last.
-_MARK_PUBLISHED = """
+_MARK_PUBLISHED = _VERSIONS + """
 local ours, partition, offset, resent = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == '1'
 local function to_resend()
   local held = redis.call('HMGET', KEYS[1], 'content_hash', 'pipeline_version', 'published',
-                          'last_partition', 'last_offset', 'last_published')
+                          'last_partition', 'last_offset', 'last_published', 'withdrawn')
   if not held[1] then
     return false
   end
-  local current = held[1] .. '|' .. held[2]
+  local current = marker_of(held[1], held[2], held[7])
   local function held_version()
     local stored = redis.call('HMGET', KEYS[1], 'json', 'writer')
     return {stored[1], current, stored[2] or ''}
@@ -202,6 +320,9 @@ class SaveResult(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     STALE = "stale"
+    # a withdrawn article current again, as it was before (a newer crawl of the same content)
+    RESTORED = "restored"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +350,18 @@ class ArticleVersion:
         return cls(
             article.article_id, article.model_dump_json(by_alias=True).encode(), publish_marker(article), article.source.label
         )
+
+
+def _saved(article_id: str, result: bytes, sends: list[bytes], *, own: Article | None = None) -> SavedArticle:
+    """A script's reply: its result, then nothing to send, ``own`` (the saved article as given),
+    or the version Redis holds (json, marker, writer)."""
+    saved = SaveResult(result.decode())
+    if not sends:
+        return SavedArticle(saved, None)
+    if sends == [b"own"] and own is not None:
+        return SavedArticle(saved, ArticleVersion.of(own))
+    _, value, marker, writer = sends
+    return SavedArticle(saved, ArticleVersion(article_id, value, marker.decode(), writer.decode()))
 
 
 def connect(settings: Settings) -> aioredis.Redis:
@@ -293,7 +426,12 @@ def page_key(prefix: str, url: str) -> str:
 
 
 def publish_marker(article: Article) -> str:
-    return f"{article.content_hash}|{article.pipeline_version}"
+    """What the ``published`` field says once this version is on ``articles`` (marker_of in the
+    scripts)."""
+    marker = f"{article.content_hash}|{article.pipeline_version}"
+    if article.withdrawn is not None:
+        marker += f"|{article.withdrawn.model_dump_json()}"
+    return marker
 
 
 class ArticleStore:
@@ -315,6 +453,7 @@ class ArticleStore:
         self._save = client.register_script(_SAVE_ARTICLE)
         self._mark = client.register_script(_MARK_PUBLISHED)
         self._touch = client.register_script(_TOUCH_ARTICLE)
+        self._withdraw = client.register_script(_WITHDRAW_ARTICLE)
         self._release = client.register_script(_RELEASE_ARTICLE)
         self._record_outcome = client.register_script(_RECORD_PAGE_OUTCOME)
 
@@ -363,20 +502,47 @@ class ArticleStore:
                 article.fetched_at.timestamp(),
             ],
         )
-        saved = SaveResult(result.decode())
-        if not sends:
-            return SavedArticle(saved, None)
-        if sends == [b"own"]:
-            return SavedArticle(saved, ArticleVersion.of(article))
-        _, value, marker, writer = sends
-        return SavedArticle(saved, ArticleVersion(article.article_id, value, marker.decode(), writer.decode()))
+        return _saved(article.article_id, result, sends, own=article)
 
-    async def touch(self, article: Article) -> None:
-        """Renew the stored article's TTL on a sighting that writes nothing."""
-        await self._touch(
-            keys=[self.article_key(article.article_id), self.domain_index_key(article.domain)],
-            args=[self._article_ttl_s],
+    async def touch(self, article: Article) -> SavedArticle:
+        """A sighting of the stored version's content (deduplication found it unchanged): renew
+        the stored article's TTL, and if it is withdrawn and ``article`` was crawled after its
+        withdrawal, make it current again (RESTORED) and say what the sighting record sends."""
+        result, *sends = await self._touch(
+            keys=[self.article_key(article.article_id), self.time_index_key, self.domain_index_key(article.domain)],
+            args=[
+                self._article_ttl_s,
+                article.source.label,
+                article.fetched_at.timestamp(),
+                article.article_id,
+                *self._index_caps,
+            ],
         )
+        return _saved(article.article_id, result, sends)
+
+    async def linked_article(self, url: str) -> str | None:
+        """The article id the page record of ``url`` names: the article the URL made last."""
+        article_id = await self._redis.hget(self.page_key(url), "article_id")
+        return article_id.decode() if article_id else None
+
+    async def withdraw(self, article_id: str, withdrawal: Withdrawal, *, writer: SourcePosition) -> SavedArticle | None:
+        """Withdraw the stored article (``writer``: the record of the page that says it is gone):
+        WITHDRAWN and what the record sends, or UNCHANGED (withdrawn already), or STALE (a newer
+        crawl stored the version Redis holds). None when no such article is stored."""
+        domain = await self._redis.hget(self.article_key(article_id), "domain")
+        if domain is None:
+            return None
+        # An article's domain is its canonical URL's host, which its id hashes: read outside the
+        # script, it cannot have changed inside.
+        result, *sends = await self._withdraw(
+            keys=[self.article_key(article_id), self.time_index_key, self.domain_index_key(domain.decode())],
+            args=[
+                withdrawal.model_dump_json(), withdrawal.at.timestamp(), writer.label, article_id, self._article_ttl_s
+            ],
+        )
+        if result == b"missing":
+            return None
+        return _saved(article_id, result, sends)
 
     async def release(self, version: ArticleVersion, *, sender: SourcePosition) -> None:
         """Give up publishing ``version`` (the topic refused it for good; ``sender`` the record

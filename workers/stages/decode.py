@@ -259,7 +259,7 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
             )
 
     if not 200 <= page.status < 300:
-        return Dropped(STAGE, "http_status", f"HTTP status {page.status}")
+        return Dropped(STAGE, "http_status", f"HTTP status {page.status}", page=page)
     content_type = page.content_type or page.headers.get("content-type")
     if content_type and not content_type.split(";")[0].strip().lower().startswith(_HTML_TYPES):
         return Dropped(STAGE, "not_html", f"content type {_echo(content_type)!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from workers.models import RawPage
+
 T = TypeVar("T")
 
 
@@ -22,6 +24,9 @@ class Dropped:
     detail: str
     # The page's URL when the stage read it from the message: its dead letter names the page by it.
     url: str | None = None
+    # The page, when what dropped it still says something about the article its URL made (an
+    # error status: the publisher may have withdrawn it).
+    page: RawPage | None = None
 
 
 @dataclass(frozen=True, slots=True)
