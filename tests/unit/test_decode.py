@@ -7,8 +7,10 @@ import json
 import logging
 import random
 import re
+import unicodedata
 from datetime import UTC, datetime
 
+import charset_normalizer
 import pytest
 from contract import assert_valid
 
@@ -19,6 +21,7 @@ from workers.stages.article import article_id_for, build_article
 from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractedDocument, ExtractionOptions, extract_document
 from workers.stages.outcome import Dropped, Failed, Kept
+from tests.shared_data import BENCH, REPO
 
 MB = 1024 * 1024
 ARABIC = "<html><head><meta charset='windows-1256'></head><body><p>أعلن مسؤول أميركي أن الجهود ستتواصل بشأن حلب</p></body></html>"
@@ -768,3 +771,94 @@ def test_the_article_says_how_many_characters_were_replaced():
     )
     assert article.extraction.replaced_chars == 2
     assert_valid("articles", article.model_dump_json(by_alias=True))
+
+
+# --- unlabelled pages in legacy charsets ---------------------------------------------------------
+
+CHARSET_FIXTURES = REPO / "tests" / "fixtures" / "charsets"
+_CHARSET_LABELS = re.compile(r"<meta[^>]*charset[^>]*>|<\?xml[^>]*\?>", re.IGNORECASE)
+
+
+def bench_page(path: str) -> str:
+    """A real page of the evaluation sets (shared/bench) as text, its charset labels removed."""
+    raw = (BENCH / path).read_bytes()
+    return _CHARSET_LABELS.sub("", decode_module.decode_html_bytes(raw, None)[0])
+
+
+def fixture_page(name: str) -> str:
+    """A page of the news items of a fixture (tests/fixtures/charsets/SOURCES.md): title, text, ..."""
+    lines = (CHARSET_FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    items = "".join(f"<h2>{title}</h2><p>{text}</p>" for title, text in zip(lines[::2], lines[1::2]))
+    return f"<html><head><title>{lines[0]}</title></head><body>{items}</body></html>"
+
+
+def unlabelled(page: str, codec: str) -> bytes:
+    """The page as a legacy site serves it: in ``codec``, characters it lacks as numeric references."""
+    return page.encode(codec, errors="xmlcharrefreplace")
+
+
+@pytest.mark.parametrize(
+    ("page", "codec", "before"),
+    [
+        # detection found these as good as their own encodings and took the first by name
+        ("fundus/tr_AnadoluAjansi_2025_04_05.html", "cp1254", "cp1250: ğ ı ş as đ ý ţ"),
+        ("trafilatura_eval/arteradio.com-nuls.html", "cp1252", "cp1250: è à as č ŕ"),
+        ("fundus/es_LaVanguardia_2026_07_11.html", "cp1252", "cp1250: ñ as ň"),
+        # ISO-8859-2's ą ś ź read as windows-1250's ± ¶ ź, or as ISO-8859-10's ą ķ ŧ
+        ("daniel/20111121_www.we-dwoje.pl_6d6817d20f82986c52426986c94ef4a1de0f35aa9c643662d32a2ca3.html",
+         "iso8859-2", "iso8859-10"),
+        ("daniel/20111207_www.we-dwoje.pl_9a95f98c088783135f7b881838683e09b65061058a2cf5501bf4cdd7.html",
+         "cp1250", "iso8859-2"),
+        ("daniel/20120117_ivona.bigmir.net_b28687a47406c8e9f07bc02733c7d72d30362c16d3cf0cd260cc5c57.html",
+         "iso8859-5", "mac-roman"),
+        ("arabic/htmldate_elbaladtv_net_1806793639.html", "cp1256", "mac-roman"),
+        ("arabic/htmldate_elbaladtv_net_1806793639.html", "iso8859-6", "mac-roman"),
+    ],
+)
+def test_an_unlabelled_page_is_read_in_the_encoding_whose_words_are_words_of_its_language(page, codec, before):
+    raw = unlabelled(bench_page(page), codec)
+    result = decode(message(html_b64=b64(raw), content_type="text/html"))
+    assert isinstance(result, Kept), result
+    assert result.value.html == raw.decode(codec), f"read as {result.value.encoding}; before the fix: {before}"
+
+
+@pytest.mark.parametrize(
+    ("page", "codec"),
+    [
+        ("daniel/20111128_gorodlip.ru_d8a37399572148f53db84da1e4beb795915a508b97023d958cfeb983.html", "cp1251"),
+        ("daniel/20111128_gorodlip.ru_d8a37399572148f53db84da1e4beb795915a508b97023d958cfeb983.html", "koi8-r"),
+        ("daniel/20120117_ivona.bigmir.net_b28687a47406c8e9f07bc02733c7d72d30362c16d3cf0cd260cc5c57.html", "iso8859-5"),
+        ("daniel/20120105_www.iatronet.gr_3c658790e4145694b954a2018111cf5dab6c85e8da48b0d9a9957e9f.html", "cp1253"),
+        ("daniel/20120106_www.rizospastis.gr_dbae745f644cb04526ce737e48bbcdf1455495bd43c6ee3c7407fdfe.html", "iso8859-7"),
+        ("daniel/20111215_news.163.com_5194a8b3cb9b07f87c5bad393f14312f3e7b7b87d974e67fd4429f0b.html", "gb18030"),
+        ("daniel/20120112_big5.xinhuanet.com_3b15b7f406057721838871fb6a127b5f56d2919ae1e20fe93ad06bea.html", "big5hkscs"),
+        ("fundus/jp_ChunichiShimbun_2025_01_13.html", "cp932"),
+        ("fundus/jp_ChunichiShimbun_2025_01_13.html", "euc_jp"),
+        ("fundus/kr_HankookIlbo_2026_01_29.html", "cp949"),
+        ("fundus/vn_VnExpress_2025_10_22.html", "cp1258"),
+        ("he-infomed.txt", "cp1255"),
+        ("he-infomed.txt", "iso8859-8"),
+        ("th-opentle.txt", "cp874"),
+    ],
+)
+def test_an_unlabelled_page_of_each_legacy_charset_reads_as_its_text(page, codec):
+    html = fixture_page(page) if page.endswith(".txt") else bench_page(page)
+    if codec == "cp1258":
+        # windows-1258 has few precomposed Vietnamese letters: its pages write the tone marks combining
+        html = unicodedata.normalize("NFD", html)
+    raw = unlabelled(html, codec)
+    result = decode(message(html_b64=b64(raw), content_type="text/html"))
+    assert isinstance(result, Kept), result
+    # the same text (ISO-8859-8 read as its superset windows-1255 is the same text)
+    assert result.value.html == raw.decode(codec), result.value.encoding
+
+
+def test_an_unlabelled_page_whose_best_reading_is_mojibake_is_a_dead_letter(monkeypatch):
+    # when every encoding detection finds reads the page's words as symbols among letters (here it
+    # may answer windows-1250 only, for Polish in ISO-8859-2: "¶wiat", "by³"), no text is published
+    page = "daniel/20111121_www.we-dwoje.pl_6d6817d20f82986c52426986c94ef4a1de0f35aa9c643662d32a2ca3.html"
+    raw = unlabelled(bench_page(page), "iso8859-2")
+    monkeypatch.setattr(decode_module, "_detect", lambda raw: charset_normalizer.from_bytes(raw, cp_isolation=["cp1250"]))
+    result = decode(message(html_b64=b64(raw), content_type="text/html"))
+    assert isinstance(result, Failed) and result.reason == "undetectable_charset", result
+    assert re.search(r"the best encoding detection found, cp1250, reads \d+ of the page's \d+ words as mojibake", result.detail)

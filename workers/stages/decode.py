@@ -15,7 +15,11 @@ or windows-1252 is tried last, and only if detection finds no better encoding: H
 report ISO-8859-1 for any text/html without a charset, and those encodings decode nearly any
 bytes, so the label would always win over the page's own (right) ``<meta charset>``, and turn a
 windows-1256 page without one into Latin mojibake. With no usable declaration, statistical
-detection among the standard's encodings. A declared charset that does not decode the bytes,
+detection among the standard's encodings; of the encodings it finds about as good (it orders
+equals by name: windows-1250 before a Turkish page's windows-1254), the one whose words read as
+words (no symbol among letters, no letters of two scripts in one word), then whose letters are
+those of the page's language (declared, else identified), and a page whose best reading is still
+mojibake fails. A declared charset that does not decode the bytes,
 with no other that does, fails the page (beyond those few invalid UTF-8 sequences): guessing
 would publish mojibake into a newsroom feed, which is worse than a dead letter someone can look
 at.
@@ -30,9 +34,11 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -40,6 +46,8 @@ from itertools import islice
 from typing import get_args
 
 import charset_normalizer
+import regex
+from babel import Locale, UnknownLocaleError
 from pydantic import ValidationError
 
 from workers.models import MAX_HEADERS, RawPage
@@ -178,6 +186,30 @@ _DETECTABLE = sorted(set(_CODECS.values()))
 _MAX_INVALID_UTF8 = 8
 _VALID_PER_INVALID_UTF8 = 100
 _ASCII_BYTES = bytes(range(0x80))
+# Detection scores encodings by how chaotic their text looks, and orders those it finds equally
+# good by name: windows-1250 came before the windows-1252 of a French page, the windows-1254 of a
+# Turkish one and the ISO-8859-2 of a Polish one, windows-1253 before the ISO-8859-7 of a Greek
+# one, all as mojibake. Encodings within this much chaos of its best are told apart by their text.
+_CHAOS_TIE = 0.01
+_HTML_LANG = re.compile(rb"""<html\b[^>]*?\slang\s*=\s*["']?\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)""", re.IGNORECASE)
+# What is read of a page to judge a reading of it: the words of its text outside markup, scripts
+# and styles (the markup is ASCII, the same in every reading).
+_MARKUP = re.compile(r"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE)
+_JUDGED_CHARS = 100_000
+# A run of anything but white space, ASCII digits and punctuation, and the letters, punctuation
+# and full-width forms of scripts written without spaces between words (each is a word of its own).
+_WORD = regex.compile(r"[^\s!-@\[-`{-~\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}\u3000-\u303f\uff00-\uffef]+")
+_IDENTIFIED_CHARS = 3000
+# Unicode categories no word has inside it: symbols (±, ¶'s neighbours ¤ ¦, box drawing), superscript
+# digits, C1 controls and private use. Bytes read in the wrong single-byte encoding turn letters
+# into them (ISO-8859-2's ą ś ź as windows-1250's ± ¶ ź, KOI8-R's letters as box drawing).
+_NOT_IN_WORDS = frozenset({"Sm", "Sc", "Sk", "So", "No", "Cc", "Co", "Cn"})
+# The scripts of the encodings detection chooses among, for telling a word that mixes two.
+_SCRIPTS = tuple(regex.compile(rf"\p{{{script}}}") for script in ("Latin", "Cyrillic", "Greek", "Arabic", "Hebrew"))
+# A reading with more of its words broken than this (and at least _MAX_BROKEN_WORDS) is no text:
+# mojibake a newsroom would publish, so the page is a dead letter.
+_MAX_BROKEN_SHARE = 0.02
+_MAX_BROKEN_WORDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +318,7 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
         size = len(raw)
         if size > max_html_bytes:
             return Dropped(STAGE, "too_large", f"{size} bytes of HTML > limit {max_html_bytes}")
-        decoded = _decode_bytes(raw, page.charset, _content_type_charset(page))
+        decoded = _decode_bytes(raw, page.charset, _content_type_charset(page), page.headers.get("content-language"))
         if isinstance(decoded, Failed):
             return decoded
         html, encoding, replaced = decoded
@@ -326,15 +358,15 @@ def _other_document(html: str) -> str | None:
 
 
 def decode_html_bytes(
-    raw: bytes, declared: str | None, content_type_charset: str | None = None
+    raw: bytes, declared: str | None, content_type_charset: str | None = None, content_language: str | None = None
 ) -> tuple[str, str] | Failed:
     """The page's bytes as text and the Python name of the codec that decoded them."""
-    decoded = _decode_bytes(raw, declared, content_type_charset)
+    decoded = _decode_bytes(raw, declared, content_type_charset, content_language)
     return decoded if isinstance(decoded, Failed) else decoded[:2]
 
 
 def _decode_bytes(
-    raw: bytes, declared: str | None, content_type_charset: str | None
+    raw: bytes, declared: str | None, content_type_charset: str | None, content_language: str | None = None
 ) -> tuple[str, str, int] | Failed:
     """As decode_html_bytes, with the number of invalid UTF-8 sequences replaced by U+FFFD."""
     for bom, encoding in _BOMS:
@@ -363,8 +395,8 @@ def _decode_bytes(
             return damaged.text, "utf-8", damaged.invalid
     for candidate in candidates:
         if candidate.weak:  # sorted last: no label that says more decodes the bytes
-            if (decoded := _weak_label_or_detected(raw)) is not None:
-                return (*decoded, 0)
+            if (decoded := _weak_label_or_detected(raw, content_language)) is not None:
+                return decoded if isinstance(decoded, Failed) else (*decoded, 0)
             break
         if candidate.codec and (text := _strict(raw, candidate.codec)) is not None:
             return text, candidate.codec, 0
@@ -381,8 +413,8 @@ def _decode_bytes(
         return _mismatch(first.label, first.origin)
     if raw.isascii():
         return raw.decode("ascii"), "ascii", 0
-    best = _detect(raw).best()
-    if best is None:
+    reading = _best_reading(raw, _detect(raw), content_language)
+    if reading is None:
         # Any bytes decode in some single-byte encoding: what fails is finding one in which they
         # read as text.
         as_utf8 = f"; {damaged.summary}" if damaged is not None and damaged.valid else ""
@@ -392,7 +424,9 @@ def _decode_bytes(
             "no charset label browsers know, and detection found no encoding in which these bytes read as text"
             f"{as_utf8}{unknown}",
         )
-    return (*_detected(best), 0)
+    if reading.garbled:
+        return _garbled(reading)
+    return reading.text, reading.codec, 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +459,7 @@ def _damaged_utf8(raw: bytes) -> _DamagedUtf8:
     return _DamagedUtf8(text, invalid, len(text) - ascii_chars - invalid)
 
 
-def _weak_label_or_detected(raw: bytes) -> tuple[str, str] | None:
+def _weak_label_or_detected(raw: bytes, content_language: str | None) -> tuple[str, str] | Failed | None:
     """The bytes as windows-1252, which a weak label names, unless detection finds an encoding
     that reads them better (None: neither decodes them). The label is as likely an HTTP client's
     default as the server's word. Detection cannot tell Latin encodings apart by a few accented
@@ -440,16 +474,112 @@ def _weak_label_or_detected(raw: bytes) -> tuple[str, str] | None:
         _WEAK_CODEC in match.could_be_from_charset for match in matches if match.chaos <= best.chaos
     ):
         return (text, _WEAK_CODEC) if text is not None else None
-    return _detected(best)
+    reading = _best_reading(raw, matches, content_language)
+    if reading is None or reading.garbled:
+        return _garbled(reading) if reading else None
+    return reading.text, reading.codec
 
 
 def _detect(raw: bytes) -> charset_normalizer.CharsetMatches:
     return charset_normalizer.from_bytes(raw, cp_isolation=_DETECTABLE)
 
 
-def _detected(match: charset_normalizer.CharsetMatch) -> tuple[str, str]:
-    """The text detection decoded and the Python name of its codec."""
-    return str(match), codecs.lookup(match.encoding).name
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """The page's bytes read in one encoding detection found, and how its words read: how many
+    hold letters, how many of those are broken (letters of two scripts, or a symbol, in one word),
+    and what share of its letters beyond ASCII the alphabet of the page's language (declared,
+    else the one it reads as) has."""
+
+    text: str
+    codec: str
+    words: int
+    broken: int
+    language: str | None
+    in_alphabet: float
+
+    @property
+    def garbled(self) -> bool:
+        return self.broken >= _MAX_BROKEN_WORDS and self.broken > _MAX_BROKEN_SHARE * self.words
+
+
+def _best_reading(
+    raw: bytes, matches: charset_normalizer.CharsetMatches, content_language: str | None
+) -> _Reading | None:
+    """Detection's best encoding, unless another it finds about as good reads the page better:
+    fewer broken words, then more of its letters in the alphabet of the page's declared language
+    (else of the language the best reading reads as). Equals keep detection's order."""
+    best = matches.best()
+    if best is None:
+        return None
+    close = [match for match in matches if match.chaos <= best.chaos + _CHAOS_TIE]
+    first = _reading(best, _declared_language(raw, content_language))
+    if len(close) == 1:
+        return first
+    readings = [first] + [_reading(match, first.language) for match in close if match is not best]
+    return min(readings, key=lambda reading: (reading.broken, -reading.in_alphabet))
+
+
+def _reading(match: charset_normalizer.CharsetMatch, language: str | None) -> _Reading:
+    """``match`` judged as text of ``language`` (None: of the language it reads as)."""
+    text = str(match)
+    words = [word for word in _WORD.findall(_MARKUP.sub(" ", text[:_JUDGED_CHARS])) if not word.isascii()]
+    lettered = [word for word in words if any(char.isalpha() for char in word)]
+    broken = sum(1 for word in lettered if _broken(word))
+    if language is None and words:
+        # imported here: the language model and trafilatura take seconds to load, and the
+        # readiness probe imports this module (only an undeclared legacy page needs them)
+        from workers.stages.extract import language_probabilities
+
+        probabilities = language_probabilities(" ".join(words)[:_IDENTIFIED_CHARS])
+        language = max(probabilities, key=probabilities.__getitem__)
+    letters = [char for word in lettered for char in word.lower() if char.isalpha() and not char.isascii()]
+    alphabet = _alphabet(language) if language else frozenset()
+    in_alphabet = sum(1 for char in letters if char in alphabet) / len(letters) if letters else 0.0
+    return _Reading(text, codecs.lookup(match.encoding).name, len(lettered), broken, language, in_alphabet)
+
+
+@functools.lru_cache(maxsize=256)
+def _alphabet(language: str) -> frozenset[str]:
+    """The letters beyond ASCII a language writes with, as CLDR spells its own names of languages,
+    territories, months and days in it (empty: a language CLDR does not know)."""
+    try:
+        locale = Locale.parse(language)
+    except (UnknownLocaleError, ValueError):
+        return frozenset()
+    names = [*locale.languages.values(), *locale.territories.values()]
+    names += [str(name) for width in ("wide", "abbreviated") for name in locale.months["format"][width].values()]
+    names += [str(name) for name in locale.days["format"]["wide"].values()]
+    return frozenset(char for char in " ".join(names).lower() if char.isalpha() and not char.isascii())
+
+
+def _broken(word: str) -> bool:
+    """Whether a word holds what no word of any language holds: a symbol among its letters, or
+    letters of two scripts (Latin-1 letters in a Cyrillic word)."""
+    if any(not char.isascii() and unicodedata.category(char) in _NOT_IN_WORDS for char in word):
+        return True
+    return sum(1 for script in _SCRIPTS if script.search(word)) > 1
+
+
+def _declared_language(raw: bytes, content_language: str | None) -> str | None:
+    """The language the page declares (Content-Language, else ``<html lang>``), as a primary subtag."""
+    declared = content_language.split(",")[0].strip() if content_language else None
+    if not declared and (match := _HTML_LANG.search(raw[:8192])):
+        declared = match.group(1).decode("ascii")
+    if not declared:
+        return None
+    from workers.stages.metadata import language_code  # imported here: see _reading
+
+    return language_code(declared, fallback=re.split(r"[-_]", declared)[0])
+
+
+def _garbled(reading: _Reading) -> Failed:
+    return Failed(
+        STAGE, "undetectable_charset", "UnicodeDecodeError",
+        f"no charset label browsers know, and the best encoding detection found, {reading.codec}, reads"
+        f" {reading.broken} of the page's {reading.words} words as mojibake (letters of two scripts, or"
+        " symbols, in one word)",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -621,6 +621,11 @@ def _clean_text(text: str) -> str:
 # --- language and metadata ---------------------------------------------------------------------
 
 
+def language_probabilities(text: str) -> dict[str, float]:
+    """Each language the identifier knows, with its normalised probability of having written ``text``."""
+    return dict(_LANGUAGE_IDENTIFIER.rank(text))
+
+
 def _detect_language(text: str) -> tuple[str | None, float]:
     sample = text[:3000]
     if not sample.strip():
