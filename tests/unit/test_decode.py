@@ -813,6 +813,13 @@ def unlabelled(page: str, codec: str) -> bytes:
          "iso8859-5", "mac-roman"),
         ("arabic/htmldate_elbaladtv_net_1806793639.html", "cp1256", "mac-roman"),
         ("arabic/htmldate_elbaladtv_net_1806793639.html", "iso8859-6", "mac-roman"),
+        ("arabic/htmldate_akhbarelyom_com_1731695567.html", "iso8859-6", "cp874"),
+        # a Greek page with fewer broken words as Cyrillic than in its own encoding
+        ("daniel/20120106_www.tovima.gr_00f8666084f9c41f6d9145a78c5b5d9126027542441e457f57a2fa9f.html",
+         "cp1253", "cp1251"),
+        # the two Greek encodings differ in Ά: the other's reads it as a sign, not a letter
+        ("daniel/20120105_www.iatronet.gr_3c658790e4145694b954a2018111cf5dab6c85e8da48b0d9a9957e9f.html",
+         "iso8859-7", "cp1253"),
     ],
 )
 def test_an_unlabelled_page_is_read_in_the_encoding_whose_words_are_words_of_its_language(page, codec, before):

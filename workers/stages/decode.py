@@ -191,6 +191,9 @@ _ASCII_BYTES = bytes(range(0x80))
 # Turkish one and the ISO-8859-2 of a Polish one, windows-1253 before the ISO-8859-7 of a Greek
 # one, all as mojibake. Encodings within this much chaos of its best are told apart by their text.
 _CHAOS_TIE = 0.01
+# Share of a reading's letters beyond ASCII that its language's alphabet must have for the reading
+# to be of that language at all (CLDR's alphabets miss a few rare letters: Polish ć, French ù).
+_MIN_IN_ALPHABET = 0.5
 _HTML_LANG = re.compile(rb"""<html\b[^>]*?\slang\s*=\s*["']?\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)""", re.IGNORECASE)
 # What is read of a page to judge a reading of it: the words of its text outside markup, scripts
 # and styles (the markup is ASCII, the same in every reading).
@@ -497,6 +500,7 @@ class _Reading:
     broken: int
     language: str | None
     in_alphabet: float
+    letters: int
 
     @property
     def garbled(self) -> bool:
@@ -517,7 +521,18 @@ def _best_reading(
     if len(close) == 1:
         return first
     readings = [first] + [_reading(match, first.language) for match in close if match is not best]
-    return min(readings, key=lambda reading: (reading.broken, -reading.in_alphabet))
+    # A reading whose letters are mostly not the language's is another script's (a Greek page in
+    # windows-1251 is Cyrillic, and reads with fewer broken words than in its own encoding, whose
+    # sign Ά is a pilcrow in the other Greek one), however whole its words look. Last, among
+    # readings of the language, the one with more letters: two encodings of one script differ in a
+    # few signs, and a letter read in the wrong one is a symbol (ISO-8859-7's Ά is windows-1253's
+    # ¶, windows-1253's Ά its ’). Not among others: a sign read as another script's letter is more
+    # letters too (an Italian ’ or « in ISO-8859-3).
+    def rank(reading: _Reading) -> tuple[bool, int, float, int]:
+        of_language = reading.in_alphabet >= _MIN_IN_ALPHABET
+        return (not of_language, reading.broken, -reading.in_alphabet, -reading.letters if of_language else 0)
+
+    return min(readings, key=rank)
 
 
 def _reading(match: charset_normalizer.CharsetMatch, language: str | None) -> _Reading:
@@ -536,7 +551,9 @@ def _reading(match: charset_normalizer.CharsetMatch, language: str | None) -> _R
     letters = [char for word in lettered for char in word.lower() if char.isalpha() and not char.isascii()]
     alphabet = _alphabet(language) if language else frozenset()
     in_alphabet = sum(1 for char in letters if char in alphabet) / len(letters) if letters else 0.0
-    return _Reading(text, codecs.lookup(match.encoding).name, len(lettered), broken, language, in_alphabet)
+    return _Reading(
+        text, codecs.lookup(match.encoding).name, len(lettered), broken, language, in_alphabet, len(letters)
+    )
 
 
 @functools.lru_cache(maxsize=256)
