@@ -29,14 +29,6 @@ def raw_page(url: str, **fields: object) -> Record:
     return Record(url.encode(), json.dumps(message, ensure_ascii=False).encode())
 
 
-@pytest.fixture
-def worker(settings: Settings, tmp_path: Path):
-    ensure_topics(settings)
-    process = WorkerProcess(settings, tmp_path / "worker.log").start()
-    yield process
-    process.stop()
-
-
 def test_sample_pages_become_articles_in_redis_and_on_the_articles_topic(settings, worker):
     records = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
     sent = produce(settings, records)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from contract import assert_valid
@@ -17,7 +16,6 @@ from worker_harness import WorkerProcess, page_status, read_topic, scrape_metric
 from workers import SAMPLE_PAGES
 from workers.feed import Record, produce
 from workers.settings import Settings
-from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +28,6 @@ GONE = base64.b64encode("<html><body><h1>الصفحة غير موجودة</h1></
 def crawl(fetched_at: datetime, status: int) -> Record:
     message = {"url": URL, "fetched_at": fetched_at.isoformat(), "status": status, "html_b64": PAGE if status == 200 else GONE}
     return Record(URL.encode(), json.dumps(message).encode())
-
-
-@pytest.fixture
-def worker(settings: Settings, tmp_path: Path):
-    ensure_topics(settings)
-    process = WorkerProcess(settings, tmp_path / "worker.log").start()
-    yield process
-    process.stop()
 
 
 def test_a_page_withdrawn_by_its_publisher_withdraws_its_article_until_a_later_crawl_finds_it_again(
