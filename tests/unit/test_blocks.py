@@ -281,6 +281,42 @@ def test_a_closing_quotation_that_ends_as_a_sentence_stays() -> None:
     assert closing in doc.text
 
 
+def test_a_photo_summary_closed_by_its_credit_goes_though_its_box_names_neither() -> None:
+    summary = (
+        '<div class="col-md-12 summary-box"><div class="row"><div class="col-md-8"><div>'
+        '<p class="summary">Officers lift the seized boat out of the water at the harbour on Sunday. '
+        '<span class="credit video-credit">By HARBOUR POLICE</span></p></div></div></div></div>'
+    )
+    assert_removed_for(summary, "Officers lift", "caption")
+
+
+def test_a_credit_inside_a_sentence_or_a_long_paragraph_stays() -> None:
+    inside = "The photograph by <span class=\"credit\">Jane Doe</span> won the city's prize this year."
+    assert "won the city's prize" in extract(page(body=f"<p>{inside}</p>")).text
+    long = " ".join(PARAGRAPHS[0].split()[:35])
+    closing = f'<p>{long} <span class="credit">Jane Doe</span></p>'
+    assert long in extract(page(body=closing)).text
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["Watch the whole council session on our channel!", "شاهد الجلسة كاملة على قناتنا:", "会見の動画はこちら！"],
+)
+def test_a_closing_call_to_the_embed_below_it_goes(call: str) -> None:
+    embed = '<iframe src="https://video.example/embed/council" title="player"></iframe>'
+    assert_removed_for(f"<p><strong>{call}</strong></p><p>{embed}</p>", call, "embed_call")
+
+
+def test_a_closing_sentence_before_an_advert_frame_or_a_call_before_text_stays() -> None:
+    frame = '<iframe src="https://ads.example/slot/1"></iframe>'
+    sentence = "The council meets again on Monday to vote on the budget."
+    assert sentence in extract(page(body=f"<p>{sentence}</p>{frame}")).text
+    call = "Watch the whole council session on our channel!"
+    assert call in extract(page(body=f"<p>{call}</p><p>Reporting by the city desk team today.</p>")).text
+    mid = extract(page(before=f'<div class="body"><p>{call}</p>{frame}</div>'))
+    assert call in mid.text
+
+
 def test_a_short_paragraph_set_entirely_in_small_print_goes() -> None:
     captions = (
         "<p><em><sub>Abbildung 4: klassische Schwachschicht, Quelle SLF Davos</sub></em></p>"

@@ -26,7 +26,8 @@ reason, recorded on the article:
   led by its time is the article's.
 * ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
-* ``caption``: a short block inside a figure caption or a photo credit.
+* ``caption``: a short block inside a figure caption or a photo credit, or closed by a credit
+  element of its own (a photo's summary line ending "By AGENCY").
 * ``small_print``: a short block set entirely in ``<small>`` or ``<sub>`` (figure captions,
   credits and notes that the page marks by typography rather than by a class; switched with
   ``caption``). Only when the page's long paragraphs are not set that way: a site that sets its
@@ -49,6 +50,11 @@ reason, recorded on the article:
   ("© 2019 Science X Network", "Copyright © 2023 The Washington Times, LLC."): the site's or the
   agency's notice, not the article. The sign is the same in every language; one in the middle of
   a sentence, or anywhere but the closing paragraph, is the article's.
+* ``embed_call``: a short closing paragraph that ends as a call (a colon, an exclamation mark)
+  and that the page follows with an embedded player or frame (iframe, video, audio) before any
+  other text: the embed's call to watch, listen or click, which means nothing without the
+  embed (switched with ``contact_cta``). A closing sentence followed by an advert's frame ends
+  with a full stop and stays.
 * ``title``: the headline repeated at the top of the body (it is the title).
 * ``repeated_in_page``: a block rendered twice in the same page.
 * ``boilerplate_box``: a short block inside a small page element whose class or id names it
@@ -72,6 +78,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import regex
+from lxml import etree
 from lxml.etree import _Element
 from lxml.html import HtmlElement
 
@@ -208,6 +215,18 @@ def _classes(element: HtmlElement | None, depth: int) -> list[tuple[str, str]]:
         current = current.getparent()
         depth -= 1
     return found
+
+
+def _ends_in_credit(element: HtmlElement, text: str) -> bool:
+    """Whether the block closes with an element of its own named as a credit or caption: a photo's
+    summary line with its "By AGENCY" credit, in a box whose class names neither."""
+    closing = " ".join(text.split())
+    for inner in element.iterdescendants():
+        if isinstance(inner.tag, str) and _CAPTION.search(_attrs(inner)):
+            credit = " ".join(inner.text_content().split())
+            if credit and closing.endswith(credit):
+                return True
+    return False
 
 
 def _class_words(element: HtmlElement) -> set[str]:
@@ -551,8 +570,9 @@ def apply_filters(
             ):
                 block.removed = "boilerplate_box"
                 continue
-            if settings.captions and block.words <= settings.caption_max_words and any(
-                tag == "figcaption" or _CAPTION.search(attrs) for tag, attrs in ancestry[:3]
+            if settings.captions and block.words <= settings.caption_max_words and (
+                any(tag == "figcaption" or _CAPTION.search(attrs) for tag, attrs in ancestry[:3])
+                or _ends_in_credit(span.element, block.text)
             ):
                 block.removed = "caption"
                 continue
@@ -607,6 +627,8 @@ def apply_filters(
         if not blocks[index].removed and index > last_prose:
             blocks[index].removed = "contact_cta"
 
+    if settings.contact_cta:
+        _mark_closing_note(blocks, lambda block: _introduces_embed(block, settings), "embed_call")
     if settings.copyright_line:
         _mark_closing_note(blocks, lambda block: _is_copyright_line(block, settings), "copyright_line")
     if settings.attribution_line:
@@ -628,6 +650,33 @@ def _mark_closing_note(blocks: list[Block], is_note: Callable[[Block], bool], re
     kept = [block for block in blocks if not block.removed]
     if len(kept) > 1 and is_note(kept[-1]):
         kept[-1].removed = reason
+
+
+# The first element after a block, in page order, that is an embedded player or frame or holds
+# text of its own (scripts and styles hold none a reader sees).
+_NEXT_EMBED_OR_TEXT = etree.XPath(
+    "following::*[self::iframe or self::video or self::audio or self::embed or self::object"
+    " or (normalize-space(text()) and not(self::script or self::style or self::noscript))][1]"
+)
+_EMBED_TAGS = frozenset({"iframe", "video", "audio", "embed", "object"})
+
+
+# How a call ends: it points at what follows ("...log in here:") or urges ("Subscribe to our channel!").
+_CALL_END = re.compile(r"[:!：！]\W*$")
+
+
+def _introduces_embed(block: Block, settings: FilterSettings) -> bool:
+    """A short closing block that ends as a call (a colon, an exclamation mark) and that the page
+    follows with an embedded player or frame before any other text: the embed's call ("Watch our
+    channel!", "This button adds the episode to your list:"); the embed itself is not text. A
+    closing sentence of the article followed by an advert's frame ends with a full stop."""
+    if (
+        block.tag != "p" or block.words > settings.cta_max_words or block.span is None
+        or block.span.element is None or not _CALL_END.search(block.text)
+    ):
+        return False
+    following = _NEXT_EMBED_OR_TEXT(block.span.element)
+    return bool(following) and following[0].tag in _EMBED_TAGS
 
 
 def _is_copyright_line(block: Block, settings: FilterSettings) -> bool:
