@@ -148,6 +148,39 @@ def test_every_reason_the_workers_dead_letter_with_is_in_the_pages_dlq_schema():
             assert_valid("pages.dlq", letter.model_dump_json(by_alias=True))
 
 
+def removal_reasons() -> set[str]:
+    """The reasons the extraction stage gives for a block it removes, read from the code: the
+    literals assigned to a block's ``removed``, to ``within_prose[...]`` (decided later), and
+    passed to ``_mark_closing_note``."""
+    reasons: set[str] = set()
+    stages = Path(workers.__file__).parent / "stages"
+    for path in (stages / "blocks.py", stages / "extract.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            values: list[ast.AST] = []
+            if isinstance(node, ast.Assign) and any(
+                (isinstance(t, ast.Attribute) and t.attr == "removed")
+                or (isinstance(t, ast.Subscript) and ast.unparse(t.value) == "within_prose")
+                for t in node.targets
+            ):
+                values = [node.value]
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "_mark_closing_note":
+                values = [node.args[-1]]
+            for value in values:
+                reasons |= {
+                    c.value for c in ast.walk(value) if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                }
+    return reasons
+
+
+def test_every_reason_a_block_is_removed_for_is_explained_in_the_articles_schema():
+    reasons = removal_reasons()
+    assert {"teaser_list", "teaser_link", "site_chrome", "embed_call", "title"} <= reasons
+    extraction = schema_file("articles.v1.schema.json")["properties"]["extraction"]
+    described = extraction["properties"]["removed"]["items"]["properties"]["reason"]["description"]
+    for reason in sorted(reasons):
+        assert f"{reason} (" in described, f"{reason} is not explained in the articles schema"
+
+
 def test_the_pages_dlq_schema_refuses_a_reason_it_does_not_list_and_one_under_the_wrong_outcome():
     letter = schema_file("pages.dlq.v1.schema.json")["examples"][0]
     assert (letter["outcome"], letter["reason"]) == ("failed", "charset_mismatch")
