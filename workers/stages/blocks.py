@@ -106,6 +106,8 @@ _LOOK_ALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
+# Elements of a block's own looked through for a closing credit (a caption line holds a handful).
+_CREDIT_MAX_DESCENDANTS = 64
 _SMALL_PRINT_TAGS = ("small", "sub")
 # Words of class names and ids (split at -, _, spaces and camelCase) that name a site's own
 # boxes rather than the article's text.
@@ -221,7 +223,9 @@ def _ends_in_credit(element: HtmlElement, text: str) -> bool:
     """Whether the block closes with an element of its own named as a credit or caption: a photo's
     summary line with its "By AGENCY" credit, in a box whose class names neither."""
     closing = " ".join(text.split())
-    for inner in element.iterdescendants():
+    # a short block's element is small; when it is not (a span spread over a whole container),
+    # looking through all of it for every short block would make a large page quadratic
+    for inner in itertools.islice(element.iterdescendants(), _CREDIT_MAX_DESCENDANTS):
         if isinstance(inner.tag, str) and _CAPTION.search(_attrs(inner)):
             credit = " ".join(inner.text_content().split())
             if credit and closing.endswith(credit):
