@@ -633,3 +633,19 @@ def test_a_link_that_does_not_parse_in_the_headline_does_not_fail_the_page():
     page was dead-lettered as an extractor error."""
     tree = load_html('<html><body><h1><a href="http://[oops/">Council approves the budget</a></h1><p>Text.</p></body></html>')
     assert extract_page_metadata(tree, "https://news.example/a/b").title == "Council approves the budget"
+
+
+def test_an_og_title_cut_short_by_an_unescaped_quotation_mark_is_read_whole_from_the_headline():
+    # content="...und "royaler Besuch"" ends at the quotation mark: og:title and twitter:title
+    # said "...Sieger und", and two cut copies outvoted the headline and <title>
+    headline = 'Hamburg Marathon 2024: Überlegener Sieger und "royaler Besuch"'
+    head = f'<title>{escape(headline, quote=False)}</title><meta property="og:title" content="{headline}">' \
+        f'<meta name="twitter:title" content="{headline}">'
+    tree = load_html(f"<html><head>{head}</head><body><h1>{escape(headline, quote=False)}</h1><p>Text.</p></body></html>")
+    assert extract_page_metadata(tree, "https://www.abendblatt.example/sport/marathon").title == headline
+    # a headline that merely goes on past an og:title does not replace it
+    tree = load_html(
+        '<html><head><meta property="og:title" content="Council approves the budget">'
+        "</head><body><h1>Council approves the budget for 2025</h1><p>Text.</p></body></html>"
+    )
+    assert extract_page_metadata(tree, "https://news.example/a").title == "Council approves the budget"

@@ -255,6 +255,19 @@ def _first(meta: dict[str, list[str]], *keys: str) -> str | None:
 # --- title --------------------------------------------------------------------------------------
 
 
+def _uncut_attribute(value: str | None, texts: tuple[str | None, ...]) -> str | None:
+    """A meta tag's value, or the text it was cut from: a quotation mark left unescaped in the
+    attribute (content="Sieger und "royaler Besuch"", or an apostrophe in content='...') ends
+    the value there, and a page's headline or <title>, element text, goes on past it with that
+    quotation mark."""
+    if not value:
+        return value
+    for text in texts:
+        if text and text.startswith(value) and text[len(value) :].lstrip().startswith(('"', "'")):
+            return text
+    return value
+
+
 def _squashed(text: str) -> str:
     """Lower case, no accents, no spaces or punctuation: "Seznam Zprávy" ~ "seznamzpravy"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
@@ -1045,6 +1058,8 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         "tw": _first(meta, "twitter:title"),
         "tt": title_tag,
     }
+    for key in ("og", "tw"):
+        title_sources[key] = _uncut_attribute(title_sources[key], (title_sources["h1"], title_tag))
     declared_titles = [t for t in title_sources.values() if t]
     title = choose_title(title_sources, site_names)
 
