@@ -11,7 +11,8 @@ What it does, as the pipeline would:
   ``known_chrome(domain)`` before extraction, ``observe(domain, article_id, block_hashes)`` after;
 * the extraction runs in a process pool (``--jobs``), one page of a site at a time;
 * predictions go to OUT/<dataset>/<id>.txt, plain trafilatura's (``extract(include_comments=False)``,
-  same decoded input, same run) to OUT/_plain/<dataset>/<id>.txt; the official scorer scores both;
+  same decoded input, same run, in processes of its own where trafilatura is as released) to
+  OUT/_plain/<dataset>/<id>.txt; the official scorer scores both;
 * metadata is scored on fundus (title exact match after white-space normalisation, authors F1,
   published date same day) and on the Arabic set (its manifest), body text on the Arabic set with
   the scorer's own bag-of-words metric;
@@ -151,6 +152,19 @@ def run_project(path: str, url: str, options: ExtractionOptions, known: frozense
         "chrome_withheld": doc.chrome_withheld,
         "recovered_paragraphs": doc.recovered_paragraphs,
     }
+
+
+def trafilatura_as_released() -> None:
+    """In a process of its own: undo the stage's change to trafilatura (it keeps the format
+    characters that trafilatura deletes, workers/stages/extract.py), and forget what trafilatura
+    cached under it, so that the baseline is trafilatura 2.3.1 as released."""
+    from trafilatura import utils
+    from trafilatura.meta import reset_caches
+
+    from workers.stages.extract import TRAFILATURA_CHARACTER_FILTER
+
+    utils.return_printables_and_spaces = TRAFILATURA_CHARACTER_FILTER
+    reset_caches()
 
 
 def run_plain(path: str, url: str) -> dict[str, Any]:
@@ -407,8 +421,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         project = await run_project_pages(ordered, options, index, pool, args.jobs)
         project_wall = time.perf_counter() - started
-        plain: dict[tuple[str, str], dict[str, Any]] = {}
-        if not args.no_plain:
+    plain: dict[tuple[str, str], dict[str, Any]] = {}
+    if not args.no_plain:
+        with ProcessPoolExecutor(max_workers=args.jobs, initializer=trafilatura_as_released) as pool:
             plain = await run_plain_pages(pages, pool)
     if client is not None:
         async for key in client.scan_iter(match=f"{prefix}:*", count=1000):

@@ -20,6 +20,7 @@ Matching reads the first :data:`MATCHED_CHARS` characters of a text (:func:`matc
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,10 +42,31 @@ _HEBREW_POINTS = "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
 # Accents are the combining marks of Latin, Greek and Cyrillic (é, ç, ğ, ά once decomposed):
 # headlines in capitals often drop them. Indic vowel signs and other marks are letters.
 _ACCENTS = "\u0300-\u036f"
-# The zero-width non-joiner and joiner: Persian writes "تحریم‌ها" with one, without, or with a
-# space; matching meets all three (the displayed text keeps them).
-_JOINERS = "\u200c\u200d"
-_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{_JOINERS}]")
+
+
+def _format_ranges() -> Iterator[tuple[int, int]]:
+    """Ranges of the format characters (Unicode category Cf). Unicode places them in the first
+    two planes and in plane 14 (the tag characters) only."""
+    start = None
+    for c in itertools.chain(range(0x20000), range(0xE0000, 0xE1000)):
+        is_format = unicodedata.category(chr(c)) == "Cf"
+        if is_format and start is None:
+            start = c
+        elif not is_format and start is not None:
+            yield start, c - 1
+            start = None
+
+
+def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
+    return "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+# Format characters are invisible and shape how text is shown, not what it says: the soft hyphen
+# ("Über­le­bens"), the zero-width non-joiner and joiner (Persian writes "تحریم‌ها" with one,
+# without, or with a space), bidirectional marks, the zero-width space. The displayed text keeps
+# them; matching meets every spelling with and without them.
+FORMAT_CHARACTERS = _char_class(_format_ranges())
+_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{FORMAT_CHARACTERS}]")
 
 # Arabic letters written interchangeably.
 _ARABIC_LETTERS = {
@@ -142,10 +164,6 @@ _NO_SPACE_RANGES = (
     (0xF900, 0xFAFF),  # CJK compatibility ideographs
     (0x20000, 0x3134F),  # CJK extensions B..G
 )
-
-
-def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
-    return "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
 
 
 def _mark_ranges() -> Iterator[tuple[int, int]]:

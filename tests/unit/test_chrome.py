@@ -128,3 +128,9 @@ def test_a_block_whose_figures_change_between_pages_is_data_not_chrome() -> None
     assert block_hash(yesterday) != block_hash(today)
     assert block_hash(today) == block_hash("سجل سعر الدولار اليوم ٥١ جنيها للشراء في البنوك")
     assert normalise_block(yesterday) == normalise_block(today)
+
+
+def test_a_block_hashes_the_same_with_and_without_its_invisible_format_characters() -> None:
+    # a soft hyphen or a bidirectional mark must not make a widget's block a new one
+    assert block_hash("Newsletter abon\u00adnie\u00adren") == block_hash("Newsletter abonnieren")
+    assert normalise_block("اقرأ \u200fأيضا") == normalise_block("اقرأ أيضا")

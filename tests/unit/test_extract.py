@@ -399,3 +399,23 @@ def test_the_zero_width_joiners_of_persian_words_stay_in_the_text_and_title():
     assert isinstance(result, Kept)
     assert "می\u200cتواند" in result.value.text and result.value.title == "خانه\u200cها و بازار"
     assert "\u200d" in extract_document(html.replace("می‌تواند", "ශ්‍රී"), "https://fa.example/a", ExtractionOptions()).value.text
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("Das Über\u00adle\u00adbens\u00adgebot der Demo\u00adkratie", "soft hyphens"),
+        ("ارتفع المؤشر \u200f%3.5\u200f في الربع الأخير", "right-to-left marks around a figure"),
+        ("נתניהו אמר \u200eCNN\u200e כי", "left-to-right marks around a Latin word"),
+        ("قال الوزير \u061c2024\u061c إن", "Arabic letter marks"),
+        ("120g kway teow (flat rice noodles)\u2063 and soy", "an invisible separator"),
+    ],
+)
+def test_the_format_characters_of_the_text_as_written_stay_in_it(written: str, why: str) -> None:
+    # trafilatura deletes every character Python does not call printable, the invisible ones that
+    # shape how a line is shown among them
+    sentence = f"<p>{written}, berichteten die Korrespondenten am Abend aus der Hauptstadt.</p>"
+    html = f"<html><head><title>T</title></head><body><article><h1>T</h1>{sentence * 6}</article></body></html>"
+    result = extract_document(html, "https://news.example/a", ExtractionOptions())
+    assert isinstance(result, Kept), why
+    assert written in result.value.text, why

@@ -222,3 +222,12 @@ def test_matching_reads_a_bounded_beginning_cut_between_words() -> None:
 def test_a_persian_word_matches_with_or_without_its_zero_width_non_joiner():
     assert normalize("تحریم\u200cها") == normalize("تحریمها")
     assert normalize("ශ්\u200dරී") == normalize("ශ්රී")
+
+
+def test_invisible_format_characters_do_not_split_or_change_a_word_for_matching():
+    assert normalize("Über\u00adle\u00adbens") == normalize("Überlebens") == "uberlebens"
+    assert tokenize(normalize("Demo\u00adkratie heute")) == ["demokratie", "heute"]
+    assert normalize("المؤشر \u200f%3.5\u200f") == normalize("المؤشر %3.5")
+    assert normalize("word\u2060joiner\ufeff") == "wordjoiner"
+    # the tag characters of a flag emoji (plane 14)
+    assert normalize("flag \U0001f3f4\U000e0067\U000e0062\U000e007f") == normalize("flag \U0001f3f4")
