@@ -325,3 +325,30 @@ async def test_a_withdrawal_the_topic_refused_for_good_is_published_by_a_replay_
     replayed = await store.withdraw(article.article_id, GONE, writer=page_record(90))
     assert replayed.to_publish is not None and replayed.to_publish.value == withdrawn.to_publish.value
     assert replayed.to_publish.writer == "pages.raw/0/90"
+
+
+async def test_a_page_record_keeps_its_article_for_as_long_as_the_article_may_live(settings: Settings, redis_client):
+    # A 404 crawled after the page TTL (7 days) found no link and withdrew nothing, although the
+    # article stays 30 days; a re-crawl that failed or was dropped erased the link as well.
+    store = ArticleStore.from_settings(redis_client, settings)
+    linked, unlinked = "https://news.example/made-an-article", "https://news.example/never-did"
+    page_ttl_s, article_ttl_s = settings.page_status_ttl_days * 86400, settings.article_ttl_days * 86400
+
+    async def record(url: str, outcome: str, offset: int, article_id: str | None) -> tuple[dict[bytes, bytes], int]:
+        await store.record_page_outcome(
+            url, outcome=outcome, stage="sink" if outcome == "kept" else "extract", reason=outcome,
+            article_id=article_id, source=SourcePosition(topic="pages.raw", partition=0, offset=offset),
+            source_ts_ms=1_000 + offset,
+        )
+        return await redis_client.hgetall(store.page_key(url)), await redis_client.ttl(store.page_key(url))
+
+    fields, ttl = await record(linked, "kept", 1, "a1")
+    assert fields[b"article_id"] == b"a1" and page_ttl_s < ttl <= article_ttl_s
+    fields, ttl = await record(linked, "failed", 2, None)  # a re-crawl that timed out
+    assert fields[b"outcome"] == b"failed" and fields[b"article_id"] == b"a1" and page_ttl_s < ttl <= article_ttl_s
+    assert await store.linked_article(linked) == "a1"
+    fields, _ = await record(linked, "kept", 3, "a2")  # the URL now makes another article
+    assert fields[b"article_id"] == b"a2"
+
+    fields, ttl = await record(unlinked, "failed", 4, None)
+    assert fields[b"article_id"] == b"" and 0 < ttl <= page_ttl_s

@@ -7,7 +7,7 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 | ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote, withdrew or restored this version was fetched, or a later one that found its page gone again, Unix seconds), ``withdrawn`` (only while the article is withdrawn: the JSON of the article's ``withdrawn`` field, ``{"at": fetched_at of the crawl that found the page gone, "http_status": 404, 410 or 451}``; ``json`` then carries it too), ``published`` (the marker last sent to ``articles``: ``content_hash|pipeline_version``, then ``|`` and the ``withdrawn`` JSON for a withdrawn version), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again), ``publishing:{record}`` (the marker a record of pages.raw, ``topic/partition/offset``, is sending: set before the send, deleted by its last mark; a redelivery of a record whose field is still there, killed or revoked after the send, sends the version Redis holds again, as the one it sent may have reached the topic after it) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | current article ids (a withdrawn one leaves it, and comes back when restored) scored by :func:`index_score`: publication time (fetch time when the page has none, at most a day after the fetch), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain (withdrawn ids left out too) | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
-| ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id`` (the article the URL made; kept on a page dropped for its HTTP status, which may withdraw it: :meth:`ArticleStore.withdraw`), ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``page_status_ttl_days`` |
+| ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id`` (the article the URL made; kept on a page dropped for its HTTP status, which may withdraw it: :meth:`ArticleStore.withdraw`; a newer record of the URL that made no article, a failed re-crawl, keeps it too), ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``article_ttl_days`` while it names an article (so that a 404 crawled weeks later still finds the article to withdraw), else ``page_status_ttl_days`` |
 
 ``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled, in the form
 ``pages.raw`` messages are parsed to (``workers.models.crawled_url``: lowercase host, punycode,
@@ -236,16 +236,24 @@ return to_publish(article_key, result, marker_of(stored[2], stored[3], withdrawn
 # crawler's produce sets and a replay's copy keeps), not of the last one handled: a replay of an
 # older range must not put an old failure over a later success. Records sent in the same
 # millisecond (one producer batch) are ordered by offset: a URL's records share a partition.
-# KEYS[1] the page hash; ARGV[1] its TTL, ARGV[2] the record's timestamp ('' when it has none:
-# written, as nothing orders it), ARGV[3] its offset, then the fields and values.
+# The article the URL made stays named when a newer record made none (a re-crawl that failed or
+# was dropped): the URL still made it, and a later 404 of the URL must find it. A record naming an
+# article lives as long as an article may (renewed by each crawl), others for the page TTL.
+# KEYS[1] the page hash; ARGV[1] its TTL without an article, ARGV[2] with one, ARGV[3] the
+# record's timestamp ('' when it has none: written, as nothing orders it), ARGV[4] its offset,
+# ARGV[5] the article id ('' for none), then the other fields and values.
 _RECORD_PAGE_OUTCOME = """
-local held = redis.call('HMGET', KEYS[1], 'source_ts_ms', 'offset')
-local stored, ts = tonumber(held[1] or ''), tonumber(ARGV[2])
-if ts and stored and (stored > ts or (stored == ts and tonumber(held[2]) > tonumber(ARGV[3]))) then
+local held = redis.call('HMGET', KEYS[1], 'source_ts_ms', 'offset', 'article_id')
+local stored, ts = tonumber(held[1] or ''), tonumber(ARGV[3])
+if ts and stored and (stored > ts or (stored == ts and tonumber(held[2]) > tonumber(ARGV[4]))) then
   return 0
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+local article_id = ARGV[5]
+if article_id == '' and held[3] then
+  article_id = held[3]
+end
+redis.call('HSET', KEYS[1], 'article_id', article_id, unpack(ARGV, 6))
+redis.call('EXPIRE', KEYS[1], article_id == '' and ARGV[1] or ARGV[2])
 return 1
 """
 
@@ -585,7 +593,6 @@ class ArticleStore:
             "outcome": outcome,
             "stage": stage,
             "reason": reason,
-            "article_id": article_id or "",
             "topic": source.topic,
             "partition": source.partition,
             "offset": source.offset,
@@ -593,5 +600,8 @@ class ArticleStore:
         }
         await self._record_outcome(
             keys=[self.page_key(url)],
-            args=[self._page_status_ttl_s, timestamp, source.offset, *(item for pair in fields.items() for item in pair)],
+            args=[
+                self._page_status_ttl_s, self._article_ttl_s, timestamp, source.offset, article_id or "",
+                *(item for pair in fields.items() for item in pair),
+            ],
         )
