@@ -44,17 +44,20 @@ _HEBREW_POINTS = "\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
 _ACCENTS = "\u0300-\u036f"
 
 
-def _format_ranges() -> Iterator[tuple[int, int]]:
-    """Ranges of the format characters (Unicode category Cf). Unicode places them in the first
-    two planes and in plane 14 (the tag characters) only."""
-    start = None
-    for c in itertools.chain(range(0x20000), range(0xE0000, 0xE1000)):
-        is_format = unicodedata.category(chr(c)) == "Cf"
-        if is_format and start is None:
-            start = c
-        elif not is_format and start is not None:
-            yield start, c - 1
+def _category_ranges(categories: tuple[str, ...], code_points: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Ranges of ``code_points`` (ascending) whose Unicode general category starts with one of
+    ``categories`` ("Cf" the format characters, "M" every kind of combining mark)."""
+    start = previous = None
+    for c in code_points:
+        wanted = unicodedata.category(chr(c)).startswith(categories)
+        if start is not None and (not wanted or c != previous + 1):
+            yield start, previous
             start = None
+        if wanted and start is None:
+            start = c
+        previous = c
+    if start is not None:
+        yield start, previous
 
 
 def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
@@ -65,7 +68,8 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
 # ("Über­le­bens"), the zero-width non-joiner and joiner (Persian writes "تحریم‌ها" with one,
 # without, or with a space), bidirectional marks, the zero-width space. The displayed text keeps
 # them; matching meets every spelling with and without them.
-FORMAT_CHARACTERS = _char_class(_format_ranges())
+# Unicode places them in the first two planes and in plane 14 (the tag characters) only.
+FORMAT_CHARACTERS = _char_class(_category_ranges(("Cf",), itertools.chain(range(0x20000), range(0xE0000, 0xE1000))))
 _DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{FORMAT_CHARACTERS}]")
 
 # Arabic letters written interchangeably.
@@ -166,23 +170,12 @@ _NO_SPACE_RANGES = (
 )
 
 
-def _mark_ranges() -> Iterator[tuple[int, int]]:
-    """Ranges of combining marks (Mn, Mc, Me) in the BMP: Python's ``\\w`` excludes them, and
-    they are part of words in Devanagari, Bengali, Tamil, Hebrew points and others."""
-    start = None
-    for c in range(0x10000):
-        is_mark = unicodedata.category(chr(c))[0] == "M"
-        if is_mark and start is None:
-            start = c
-        elif not is_mark and start is not None:
-            yield start, c - 1
-            start = None
-
-
 _NO_SPACE = _char_class(_NO_SPACE_RANGES)
 _HAS_NO_SPACE = re.compile(f"[{_NO_SPACE}]")
 # "_" is a word character to the regex engine, and never part of a word in prose.
-_WORD = re.compile(rf"[\w{_char_class(_mark_ranges())}]+")
+# Combining marks in the BMP: Python's ``\w`` excludes them, and they are part of words in
+# Devanagari, Bengali, Tamil, Hebrew points and others.
+_WORD = re.compile(rf"[\w{_char_class(_category_ranges(('M',), range(0x10000)))}]+")
 _RUNS = re.compile(f"([{_NO_SPACE}]+)")
 
 NGRAM = 2
