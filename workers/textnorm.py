@@ -69,8 +69,15 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
 # without, or with a space), bidirectional marks, the zero-width space. The displayed text keeps
 # them; matching meets every spelling with and without them.
 # Unicode places them in the first two planes and in plane 14 (the tag characters) only.
-FORMAT_CHARACTERS = _char_class(_category_ranges(("Cf",), itertools.chain(range(0x20000), range(0xE0000, 0xE1000))))
-_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{FORMAT_CHARACTERS}]")
+_FORMAT_CHARACTERS = _char_class(_category_ranges(("Cf",), itertools.chain(range(0x20000), range(0xE0000, 0xE1000))))
+_FORMAT = re.compile(f"[{_FORMAT_CHARACTERS}]")
+_DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{_FORMAT_CHARACTERS}]")
+
+
+def strip_format_characters(text: str) -> str:
+    """``text`` without its invisible format characters (Unicode Cf): what a reader sees."""
+    return _FORMAT.sub("", text)
+
 
 # Arabic letters written interchangeably.
 _ARABIC_LETTERS = {

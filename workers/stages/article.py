@@ -9,7 +9,6 @@ article ids and needs a new PIPELINE_VERSION.
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.stages.decode import DecodedPage
 from workers.stages.extract import EXTRACTOR_VERSION, ExtractedDocument
-from workers.textnorm import FORMAT_CHARACTERS
+from workers.textnorm import strip_format_characters
 from workers.urlnorm import domain_of, names_the_home_page_instead_of, normalized_url, unicode_host, url_digest
 
 
@@ -47,14 +46,11 @@ def article_id_for(canonical: str) -> str:
     return url_digest(canonical)
 
 
-_FORMAT_CHARACTERS = re.compile(f"[{FORMAT_CHARACTERS}]")
-
-
 def content_hash(title: str | None, text: str) -> str:
     """Hash of what a reader sees: NFC, collapsed white space and no invisible format characters,
     so that a re-crawl whose only change is markup, spacing or hyphenation points is not an
     update."""
-    visible = _FORMAT_CHARACTERS.sub("", f"{title or ''}\n{text}")
+    visible = strip_format_characters(f"{title or ''}\n{text}")
     canonical_text = " ".join(unicodedata.normalize("NFC", visible).split())
     return "sha256:" + hashlib.sha256(canonical_text.encode("utf-8")).hexdigest()
 

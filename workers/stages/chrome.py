@@ -27,13 +27,11 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from workers.textnorm import FORMAT_CHARACTERS
+from workers.textnorm import strip_format_characters
 
 # Arabic: harakat, Quranic marks, superscript alef; tatweel.
 _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 _ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"})
-# invisible: a soft hyphen or a bidirectional mark must not split a word of the block
-_FORMAT_CHARACTERS = re.compile(f"[{FORMAT_CHARACTERS}]")
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
 _DIGIT = re.compile(r"\d")
@@ -49,8 +47,9 @@ _DIGEST_BYTES = 8
 def _normalise(text: str) -> str:
     """Compatibility forms, case, Arabic marks and letter variants, punctuation and white space
     folded; digits of every script written in ASCII."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _ARABIC_MARKS.sub("", _FORMAT_CHARACTERS.sub("", text)).translate(_ARABIC_LETTERS)
+    # a soft hyphen or a bidirectional mark must not split a word of the block
+    text = strip_format_characters(unicodedata.normalize("NFKC", text).casefold())
+    text = _ARABIC_MARKS.sub("", text).translate(_ARABIC_LETTERS)
     text = _DIGIT.sub(lambda digit: str(unicodedata.digit(digit.group())), text)
     return " ".join(_NON_WORD.sub(" ", text).split())
 
