@@ -26,6 +26,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Hash
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from workers.cancelling import cancel_and_wait
 from workers.retry import until_done
 
 E = TypeVar("E")
@@ -206,7 +207,4 @@ async def consume_in_offset_order(
             task.add_done_callback(finished(slot))
     finally:
         _RUNNING.discard(drop)
-        running = list(tasks.values())
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await cancel_and_wait(list(tasks.values()))

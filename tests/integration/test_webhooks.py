@@ -58,6 +58,7 @@ from workers.alerts.webhooks import (
     verify,
     webhook_connector,
 )
+from workers.cancelling import cancel_and_wait
 from workers.metrics import PipelineMetrics
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.replay import ReplayMarker
@@ -412,8 +413,7 @@ async def delivery_worker(
     try:
         yield DeliveryWorker(queue, dispatcher, lanes, metrics)
     finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await cancel_and_wait([running])
 
 
 async def eventually(condition: Callable[[], Awaitable[bool]], what: str, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
@@ -703,8 +703,7 @@ async def test_a_receiver_that_hangs_holds_up_only_its_own_deliveries(alerting, 
             released.set()
             await settled(queue, "hanging", "desk")
         finally:
-            agent.cancel()
-            await asyncio.gather(agent, return_exceptions=True)
+            await cancel_and_wait([agent])
         assert sorted(hanging.verified_alert_ids()) == sorted(alert.alert_id for alert in alerts[:-1])
         assert receiver.verified_alert_ids() == [alerts[-1].alert_id]
 

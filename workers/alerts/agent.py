@@ -32,6 +32,7 @@ from workers.alerts.webhooks import (
     WebhookSender,
     webhook_connector,
 )
+from workers.cancelling import cancel_and_wait
 from workers.metrics import PipelineMetrics
 from workers.models import SourcePosition
 from workers.retry import Retrying
@@ -111,10 +112,7 @@ class WebhookLanes:
                     self.wake(webhook)
                 await asyncio.sleep(self._poll_s)
         finally:
-            lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
-            for task in lanes:
-                task.cancel()
-            await asyncio.gather(*lanes, return_exceptions=True)
+            await cancel_and_wait(lane.task for lane in self._lanes.values() if lane.task is not None)
 
     async def _run_lane(self, webhook: str, lane: _Lane) -> None:
         attempts: set[asyncio.Task[None]] = set()
@@ -145,9 +143,7 @@ class WebhookLanes:
         except Exception:  # noqa: BLE001 - a bug: the next poll starts the lane again
             log.exception("webhook %s: lane stopped", webhook)
         finally:
-            for task in attempts:
-                task.cancel()
-            await asyncio.gather(*attempts, return_exceptions=True)
+            await cancel_and_wait(attempts)
 
     async def _attempt_logged(self, pending: PendingDelivery) -> None:
         try:
@@ -182,8 +178,7 @@ async def deliver_webhooks(
             events, queue, max_in_flight=max_in_flight, retry_backoff_max_s=retry_backoff_max_s, watch=watch
         )
     finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
+        await cancel_and_wait([running])
 
 
 async def run_webhook_agent(

@@ -82,6 +82,7 @@ from workers.alerts.messages import (
     read_alert,
 )
 from workers.alerts.rules import WebhookTarget, is_public_address
+from workers.cancelling import cancel_and_wait
 from workers.metrics import PipelineMetrics
 from workers.models import SourcePosition
 from workers.retry import Retrying
@@ -536,8 +537,7 @@ class DeliveryQueue:
         try:
             yield
         finally:
-            renewing.cancel()
-            await asyncio.gather(renewing, return_exceptions=True)
+            await cancel_and_wait([renewing])
 
     async def retire(self, webhook: str) -> bool:
         """Forget the webhook's lanes if nothing is queued for it (True), atomically with queueing."""
