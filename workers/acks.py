@@ -146,12 +146,18 @@ async def consume_in_offset_order(
     ``watch`` is given the acknowledgement state once, before the first event: what metrics read
     (events not yet acknowledged, and the age of the oldest)."""
     tasks: dict[Slot[Any], asyncio.Task[None]] = {}
+    stopping: set[asyncio.Task[None]] = set()
     changed = asyncio.Event()  # a slot finished or was dropped
 
     def cancel(slot: Slot[Any]) -> None:
         task = tasks.get(slot)
         if task is not None:
             task.cancel()
+            # and again until it ends: a cancellation lost in a Redis command (workers/cancelling.py)
+            # would let the page run on beside the worker that owns its partition now
+            stop = asyncio.ensure_future(cancel_and_wait([task]))
+            stopping.add(stop)
+            stop.add_done_callback(stopping.discard)
         changed.set()
 
     acks: OrderedAcks[Any] = OrderedAcks(on_drop=cancel)
@@ -207,4 +213,4 @@ async def consume_in_offset_order(
             task.add_done_callback(finished(slot))
     finally:
         _RUNNING.discard(drop)
-        await cancel_and_wait(list(tasks.values()))
+        await cancel_and_wait([*tasks.values(), *stopping])

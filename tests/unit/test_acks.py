@@ -213,6 +213,41 @@ class Partitions:
             yield event
 
 
+def test_a_revoked_event_that_loses_its_cancellation_is_cancelled_again_until_it_ends() -> None:
+    # As a Redis command does on Python 3.11 (workers/cancelling.py): the page would run on.
+    partitions = Partitions()
+    cancellations: list[int] = []
+
+    async def handle(event: FakeEvent) -> None:
+        while True:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancellations.append(event.message.offset)
+                if cancellations.count(event.message.offset) > 1:
+                    raise
+
+    async def scenario() -> None:
+        consumer = asyncio.create_task(consume_in_offset_order(partitions.events(), handle, max_in_flight=2))
+        partitions.put("p0", 0)
+        while not acks_module._RUNNING:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        assert acks_module.revoke({"p0"}) == 1
+        for _ in range(100):
+            if len(cancellations) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert cancellations == [0, 0]
+        partitions.queue.put_nowait(None)
+        await consumer
+        running = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        assert running == []
+
+    asyncio.run(scenario())
+    assert partitions.acked == []
+
+
 def test_a_revocation_cancels_the_partitions_events_in_flight_and_none_is_ever_acked() -> None:
     partitions = Partitions()
     started: list[tuple[str, int]] = []
