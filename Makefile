@@ -45,7 +45,7 @@ demo: deps venv
 	$(VENV_BIN)/wirefeed demo
 
 test: deps venv
-	$(VENV_BIN)/python -m pytest -ra $(PYTEST_ARGS)
+	$(VENV_BIN)/python -m pytest -ra --durations=15 $(PYTEST_ARGS)
 
 stack-up: deps venv
 	$(VENV_BIN)/wirefeed stack up
