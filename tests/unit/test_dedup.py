@@ -518,7 +518,8 @@ async def test_a_page_just_older_than_the_window_counts_nowhere_though_its_day_i
     # it weighed in again at every reprocess. One fetched 7 days less 1 hour before is in the window.
     # Noon tomorrow, not today: that day's counts expire at the index's midnight by Redis's own
     # clock, which a run just after today's midnight (DAY is taken at import) had already passed.
-    noon = (DAY + 1.5) * DF_DAY_S
+    day = DAY + 1
+    noon = (day + 0.5) * DF_DAY_S
     week = CONFIG.window_days * 86400
     index = DedupIndex(redis_client, "edge", wall_clock=lambda: noon)
     for number, fetched in ((31, noon - week - 3600), (32, noon - week + 3600)):
@@ -526,7 +527,7 @@ async def test_a_page_just_older_than_the_window_counts_nowhere_though_its_day_i
         at = datetime.fromtimestamp(fetched, UTC)
         assert (await index.classify(page.model_copy(update={"fetched_at": at}))).status is Status.NEW
     await index.flush()
-    assert await documents_counted(redis_client, "edge") == {f"edge:st:n:ar:{DAY + 1 - round(CONFIG.window_days)}": 1}
+    assert await documents_counted(redis_client, "edge") == {f"edge:st:n:ar:{day - round(CONFIG.window_days)}": 1}
 
 
 async def test_counts_redis_refuses_are_dropped_and_fail_no_page_and_an_outage_keeps_them(
