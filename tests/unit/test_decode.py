@@ -869,3 +869,108 @@ def test_an_unlabelled_page_whose_best_reading_is_mojibake_is_a_dead_letter(monk
     result = decode(message(html_b64=b64(raw), content_type="text/html"))
     assert isinstance(result, Failed) and result.reason == "undetectable_charset", result
     assert re.search(r"the best encoding detection found, cp1250, reads \d+ of the page's \d+ words as mojibake", result.detail)
+
+
+# --- found by a review of the decode stage (the nineteenth session) ---------------------------------
+
+
+@pytest.mark.parametrize("prolog", ["<!-- block -->\n" * 60, "<?x?>" * 60, "<!---->" * 60])
+def test_a_page_of_many_comments_before_its_text_is_read_as_a_page(prolog: str):
+    # The feed check's pattern took exponential time on comments that no element follows (26 of
+    # them: 41 s of a blocked event loop; 60 would never end, and the test's timeout fails it).
+    result = decode(message(html=prolog + "Breaking: text before any tag"))
+    assert isinstance(result, Kept)
+    assert isinstance(decode(message(html="<!-- x --><?xml version='1.0'?><rss><channel/></rss>")), Dropped)
+
+
+# What the charset judge read of a page was this pattern's text; the pattern scanned the rest of
+# the page again at each unclosed comment (quadratic: 3 s for 2,000 of them in 78 KB).
+MARKUP_PATTERN = re.compile(r"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE)
+
+
+def test_the_text_outside_markup_is_what_the_pattern_read():
+    assert decode_module._outside_markup("<p>one</p><!-- two <p>three") == " one  three"
+    assert decode_module._outside_markup("one <script>if (a < b) x()</script> two <b three") == "one   two <b three"
+    pieces = ["<", ">", "<!--", "-->", "<script>", "</script>", "<SCRIPT ", "</Script >", "<style>", "</style>",
+              "a", " ", "İ", "<scripts>", "<p>", "</scriptx>", "--->"]
+    rng = random.Random(19)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert decode_module._outside_markup(text) == MARKUP_PATTERN.sub(" ", text), text
+
+
+@pytest.mark.parametrize("value", ["[" * 100_000, '{"a":' * 100_000])
+def test_json_nested_deeper_than_the_parser_reads_is_dropped_as_no_page(value: str):
+    for field in ({"html": value}, {"html_b64": base64.b64encode(value.encode()).decode()}):
+        result = decode(message(**field))
+        assert isinstance(result, Dropped) and result.reason == "not_html", result
+
+
+@pytest.mark.parametrize("sent_at_ms", [253_402_300_800_000, 2**62])
+def test_a_record_timestamp_that_is_no_time_fails_clearly(sent_at_ms: int):
+    result = decode_message(message(html=ARABIC), max_html_bytes=MB, sent_at_ms=sent_at_ms)
+    assert isinstance(result, Failed)
+    assert (result.reason, result.error_class) == ("bad_record_timestamp", "ImplausibleRecordTime")
+
+
+ENGLISH_TYPOGRAPHY = [
+    "<p>The minister said it wasn\u2019t over yet, and the talks would continue on Thursday in Geneva.</p>",
+    "<p>Prices rose to \u20ac5 per litre in the capital on Tuesday, officials said.</p>",
+    "<p>Talks resumed \u2013 and failed again \u2013 on Thursday.</p>",
+    "<p>News story text here in English only.</p><footer>\u00a9 2026 Example News</footer>",
+    "<p>\u201cWe will not give up,\u201d the minister said\u2026</p>" * 5,
+]
+
+
+@pytest.mark.parametrize("text", ENGLISH_TYPOGRAPHY)
+@pytest.mark.parametrize("charset", [None, "iso-8859-1"])
+def test_english_with_windows_1252_typography_is_read_as_windows_1252(text: str, charset: str | None):
+    # detection read these as mac-roman ("wasnít", "Ä5"), cp866 ("resumed Ц") or ISO-8859-5 ("Љ 2026")
+    html = f"<html><body>{text}</body></html>"
+    result = decode(message(html_b64=base64.b64encode(html.encode("cp1252")).decode(), charset=charset))
+    assert isinstance(result, Kept) and result.value.html == html and result.value.encoding == "cp1252"
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("<p>" + "Москва — столица России, крупнейший город страны. " * 20 + "</p>", "cp1251"),
+        ("<p>" + "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας. " * 20 + "</p>", "cp1253"),
+        ("<p>" + "ירושלים היא בירת ישראל והעיר הגדולה בה. " * 20 + "</p>", "cp1255"),
+    ],
+)
+def test_a_legacy_page_of_another_script_is_not_taken_for_windows_1252_typography(text: str, codec: str):
+    result = decode(message(html_b64=base64.b64encode(text.encode(codec)).decode(), charset="iso-8859-1"))
+    assert isinstance(result, Kept) and result.value.html == text
+
+
+def test_a_commented_out_meta_charset_or_one_named_in_another_attribute_is_not_the_pages():
+    arabic = "<p>أعلن مسؤول أميركي أن الجهود ستتواصل بشأن حلب</p>"
+    for head in (
+        '<!-- <meta charset="windows-1251"> --><meta charset="windows-1256">',
+        '<meta name="description" content="page charset=windows-1251"><meta charset="windows-1256">',
+        '<meta content="text/html; charset=windows-1256" http-equiv="Content-Type">',
+    ):
+        html = f"<html><head>{head}</head><body>{arabic}</body></html>"
+        result = decode(message(html_b64=base64.b64encode(html.encode("cp1256")).decode()))
+        assert isinstance(result, Kept) and result.value.html == html and result.value.encoding == "cp1256", head
+
+
+@pytest.mark.parametrize(
+    ("codec", "text", "byte"),
+    [("cp1252", "<p>L'été à Genève</p>", b"\x81"), ("cp1252", "<p>L'été à Genève</p>", b"\x9d"),
+     ("cp1250", "<p>Zażółć gęślą jaźń</p>", b"\x98"), ("cp1251", "<p>Москва — столица России</p>", b"\x98")],
+)
+def test_a_byte_windows_leaves_unassigned_is_read_as_browsers_read_it(codec: str, text: str, byte: bytes):
+    # the standard's windows-125x decoders read it as the C1 control of its number; Python's
+    # codecs fail on it, and the page was dead-lettered as not being in its declared charset
+    label = codec.replace("cp", "windows-")
+    raw = f"<html><head><meta charset='{label}'></head><body>".encode() + byte + text.encode(codec) + b"</body></html>"
+    result = decode(message(html_b64=base64.b64encode(raw).decode()))
+    assert isinstance(result, Kept) and result.value.encoding == codec
+    assert chr(byte[0]) + text in result.value.html
+
+
+def test_padding_after_a_whole_last_group_is_bad_base64():
+    result = decode(message(html_b64="PHA+===="))
+    assert isinstance(result, Failed) and result.reason == "bad_base64"

@@ -33,6 +33,7 @@ becomes U+FFFD, as a browser shows it, and is logged.
 from __future__ import annotations
 
 import binascii
+import bisect
 import codecs
 import functools
 import json
@@ -58,7 +59,11 @@ log = logging.getLogger(__name__)
 STAGE = "decode"
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+# HTML's prescan for a charset (WHATWG HTML 13.2.3.2): <meta> tags outside comments, with a
+# charset attribute, or an http-equiv="content-type" whose content names one.
+_META_TAG = re.compile(rb"<meta[\s/]([^>]*)", re.IGNORECASE)
+_ATTRIBUTE = re.compile(rb"""([^\s=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]*)))?""")
+_LABEL = re.compile(rb"""\s*["']?\s*([A-Za-z0-9_.:-]+)""")
 _CONTENT_TYPE_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^"';,\s]+)""", re.IGNORECASE)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 # The start of the text that tells a page from binary bytes or another kind of document.
@@ -67,8 +72,11 @@ _SNIFFED_CHARS = 4096
 # has none, or a stray one (a NUL in a headline, a CMS's bug) that must not cost the article.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
 _MAX_CONTROL_SHARE = 0.01
-# The first element, after an XML declaration, processing instructions, comments and a doctype.
-_ROOT_ELEMENT = re.compile(r"(?:<\?.*?\?>\s*|<!--.*?-->\s*|<!doctype[^>]*>\s*)*<([a-z][\w:.-]*)", re.DOTALL | re.IGNORECASE)
+# What may come before the first element: an XML declaration, processing instructions, comments
+# and a doctype, each matched alone (as one repeated group, a text of comments that no element
+# follows took exponential time: 26 comments, 41 s of a blocked event loop).
+_PROLOG_ITEM = re.compile(r"<\?.*?\?>|<!--.*?-->|<!doctype[^>]*>", re.DOTALL | re.IGNORECASE)
+_ELEMENT_NAME = re.compile(r"<([a-z][\w:.-]*)", re.IGNORECASE)
 _FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf"})
 # How far a crawl's fetched_at may lie after the time its record was sent. Dedup and stories run
 # on fetched_at: one page dated a year ahead would found a story that never ends.
@@ -196,8 +204,7 @@ _CHAOS_TIE = 0.01
 _MIN_IN_ALPHABET = 0.5
 _HTML_LANG = re.compile(rb"""<html\b[^>]*?\slang\s*=\s*["']?\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)""", re.IGNORECASE)
 # What is read of a page to judge a reading of it: the words of its text outside markup, scripts
-# and styles (the markup is ASCII, the same in every reading).
-_MARKUP = re.compile(r"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|<[^>]*>", re.DOTALL | re.IGNORECASE)
+# and styles (the markup is ASCII, the same in every reading); see _outside_markup.
 _JUDGED_CHARS = 100_000
 # A run of anything but white space, ASCII digits and punctuation, and the letters, punctuation
 # and full-width forms of scripts written without spaces between words (each is a word of its own).
@@ -285,7 +292,15 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
             " this system reads: a zero or default time the crawler did not set",
         )
     if sent_at_ms is not None:
-        sent_at = datetime.fromtimestamp(sent_at_ms / 1000, UTC)
+        try:
+            sent_at = datetime.fromtimestamp(sent_at_ms / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            # Kafka's CreateTime is whatever the producer set (microseconds, a year past 9999)
+            return Failed(
+                STAGE, "bad_record_timestamp", "ImplausibleRecordTime",
+                f"the record's timestamp {sent_at_ms} ms is not a time (the producer's clock or its unit is wrong):"
+                " fetched_at cannot be checked against it",
+            )
         if page.fetched_at - sent_at > _MAX_CLOCK_SKEW:
             return Failed(
                 STAGE, "fetched_in_future", "ClockSkew",
@@ -312,6 +327,9 @@ def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int
         if size > max_html_bytes:
             return Dropped(STAGE, "too_large", f"{size} bytes of HTML > limit {max_html_bytes}")
     else:
+        if (page.html_b64 or "").endswith("==="):
+            # strict mode takes padding after a whole last group ("PHA+====")
+            return Failed(STAGE, "bad_base64", "Error", "more than two padding characters (=) at the end")
         try:
             # binascii's strict mode validates in C; base64.b64decode(validate=True) runs a regex
             # over the whole page first and cost a fifth of the worker's CPU.
@@ -354,10 +372,25 @@ def _other_document(html: str) -> str | None:
             json.loads(html.lstrip("\ufeff"))
         except ValueError:
             return None
+        except RecursionError:
+            return "a JSON document (nested deeper than the parser reads)"
         return "a JSON document"
-    if (root := _ROOT_ELEMENT.match(stripped)) and root.group(1).lower() in _FEED_ROOTS:
-        return f"an RSS or Atom feed (root element <{root.group(1)}>)"
+    if (root := _root_element(stripped)) and root.lower() in _FEED_ROOTS:
+        return f"an RSS or Atom feed (root element <{root}>)"
     return None
+
+
+def _root_element(text: str) -> str | None:
+    """The name of the first element of ``text``, after its prolog."""
+    at = 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if (item := _PROLOG_ITEM.match(text, at)) is None:
+            break
+        at = item.end()
+    element = _ELEMENT_NAME.match(text, at)
+    return element.group(1) if element else None
 
 
 def decode_html_bytes(
@@ -416,6 +449,8 @@ def _decode_bytes(
         return _mismatch(first.label, first.origin)
     if raw.isascii():
         return raw.decode("ascii"), "ascii", 0
+    if (typographic := _typographic_cp1252(raw)) is not None:
+        return typographic, _WEAK_CODEC, 0
     reading = _best_reading(raw, _detect(raw), content_language)
     if reading is None:
         # Any bytes decode in some single-byte encoding: what fails is finding one in which they
@@ -471,6 +506,8 @@ def _weak_label_or_detected(raw: bytes, content_language: str | None) -> tuple[s
     text = _strict(raw, _WEAK_CODEC)
     if raw.isascii():
         return text, _WEAK_CODEC
+    if (typographic := _typographic_cp1252(raw)) is not None:
+        return typographic, _WEAK_CODEC
     matches = _detect(raw)
     best = matches.best()
     if best is None or any(
@@ -538,7 +575,7 @@ def _best_reading(
 def _reading(match: charset_normalizer.CharsetMatch, language: str | None) -> _Reading:
     """``match`` judged as text of ``language`` (None: of the language it reads as)."""
     text = str(match)
-    words = [word for word in _WORD.findall(_MARKUP.sub(" ", text[:_JUDGED_CHARS])) if not word.isascii()]
+    words = [word for word in _WORD.findall(_outside_markup(text[:_JUDGED_CHARS])) if not word.isascii()]
     lettered = [word for word in words if any(char.isalpha() for char in word)]
     broken = sum(1 for word in lettered if _broken(word))
     if language is None and words:
@@ -554,6 +591,45 @@ def _reading(match: charset_normalizer.CharsetMatch, language: str | None) -> _R
     return _Reading(
         text, codecs.lookup(match.encoding).name, len(lettered), broken, language, in_alphabet, len(letters)
     )
+
+
+# What opens an element whose content is not text, and what closes it.
+_OPENER = re.compile(r"<!--|<script\b|<style\b", re.IGNORECASE)
+_CLOSERS = {
+    "<!--": re.compile(r"-->"),
+    "<script": re.compile(r"</script\s*>", re.IGNORECASE),
+    "<style": re.compile(r"</style\s*>", re.IGNORECASE),
+}
+_TAG_END = re.compile(">")
+
+
+def _outside_markup(text: str) -> str:
+    """``text`` with its comments, scripts, styles and tags each replaced by a space, as the
+    pattern of them would (``<script\\b.*?</script\\s*>|...|<!--.*?-->|<[^>]*>``): one that is not
+    closed is a tag up to the next ">", else text. In linear time: each closer's positions are
+    found once (the pattern scanned the rest of the page again at each unclosed comment: 2,000 of
+    them in 78 KB, 3 s of a blocked event loop)."""
+    ends = {name: ([m.start() for m in found], [m.end() for m in found])
+            for name, pattern in (*_CLOSERS.items(), (">", _TAG_END))
+            for found in [list(pattern.finditer(text))]}
+
+    def closed_at(name: str, after: int) -> int:
+        starts, stops = ends[name]
+        index = bisect.bisect_left(starts, after)
+        return stops[index] if index < len(starts) else -1
+
+    parts: list[str] = []
+    at = 0
+    while (start := text.find("<", at)) != -1:
+        opener = _OPENER.match(text, start)
+        end = closed_at(opener.group().lower(), opener.end()) if opener else -1
+        if end == -1 and (end := closed_at(">", start + 1)) == -1:
+            break
+        parts.append(text[at:start])
+        parts.append(" ")
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=256)
@@ -617,7 +693,7 @@ def _candidates(raw: bytes, http: Iterable[tuple[str | None, str]]) -> tuple[lis
     """The charsets to try, in order: the declared ones, then the first <meta> label browsers
     know, a weak declared one last; and the labels ignored, as browsers ignore them."""
     labels = [(label, origin) for label, origin in http if label]
-    labels += [(match.group(1).decode("ascii"), _META) for match in _META_CHARSET.finditer(raw[:8192])]
+    labels += [(label, _META) for label in _meta_charsets(raw[:8192])]
     found: list[_Charset] = []
     ignored: list[str] = []
     for label, origin in labels:
@@ -629,6 +705,38 @@ def _candidates(raw: bytes, http: Iterable[tuple[str | None, str]]) -> tuple[lis
         if origin == _META:
             break
     return sorted(found, key=lambda charset: charset.weak), ignored
+
+
+def _meta_charsets(head: bytes) -> list[str]:
+    """The charset labels of the <meta> tags in ``head``, in order; none in a comment (a template's
+    commented-out tag), none from another attribute ("description" content naming a charset)."""
+    labels: list[str] = []
+    at = 0
+    while (start := head.find(b"<", at)) != -1:
+        if head.startswith(b"<!--", start):
+            if (end := head.find(b"-->", start + 4)) == -1:
+                break
+            at = end + 3
+            continue
+        at = start + 1
+        if (tag := _META_TAG.match(head, start)) is None:
+            continue
+        attributes: dict[bytes, bytes] = {}
+        for attribute in _ATTRIBUTE.finditer(tag.group(1)):
+            value = next((v for v in attribute.group(2, 3, 4) if v is not None), b"")
+            attributes.setdefault(attribute.group(1).lower(), value)
+        if b"charset" in attributes:
+            value = attributes[b"charset"]
+        elif attributes.get(b"http-equiv", b"").strip().lower() == b"content-type" and (
+            found := re.search(rb"charset\s*=", attributes.get(b"content", b""), re.IGNORECASE)
+        ):
+            value = attributes[b"content"][found.end() :]
+        else:
+            continue
+        if label := _LABEL.match(value):
+            labels.append(label.group(1).decode("ascii"))
+        at = tag.end()
+    return labels
 
 
 def _charset(label: str, origin: str) -> _Charset | None:
@@ -674,9 +782,55 @@ def _unsupported_version(payload: dict[str, object]) -> str | None:
 
 def _strict(raw: bytes, codec: str) -> str | None:
     try:
-        return raw.decode(codec)
+        return raw.decode(codec, _C1_FOR_UNASSIGNED if codec in _WINDOWS_SINGLE_BYTE else "strict")
     except UnicodeDecodeError:
         return None
+
+
+# Python's windows-125x and windows-874 codecs leave a few bytes of 0x80-0x9F unassigned (0x81,
+# 0x8D, 0x8F, 0x90, 0x9D in windows-1252); the standard's decoders, and so browsers, read each as
+# the C1 control of its number. A page labelled windows-1252 with one stray 0x81 is read as
+# browsers show it, not dead-lettered as not being windows-1252.
+_WINDOWS_SINGLE_BYTE = frozenset({"cp874", *(f"cp{n}" for n in range(1250, 1259))})
+_C1_FOR_UNASSIGNED = "wirefeed-c1-for-unassigned"
+
+
+def _c1_for_unassigned(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    unassigned = error.object[error.start : error.end]
+    if not all(0x80 <= byte <= 0x9F for byte in unassigned):
+        raise error
+    return "".join(map(chr, unassigned)), error.end
+
+
+codecs.register_error(_C1_FOR_UNASSIGNED, _c1_for_unassigned)
+
+
+# A page whose only characters beyond ASCII are windows-1252's typographic signs (’ “ ” – — € …
+# © ° ½, the soft hyphen), each standing alone or with one or two others (“‘ ’”), is English or another text that
+# writes with ASCII letters: read in any other encoding those bytes turn into letters inside its
+# words ("wasnít", "Ä5 per litre", "Talks resumed Ц and"), which detection scores as well on a
+# short page. A legacy page of another script has letters beyond ASCII in windows-1252 (its letters
+# are bytes from 0xC0 up), and the two-byte encodings of East Asia make runs of them.
+_MAX_SIGN_RUN = 3
+_SIGN_CATEGORIES = frozenset("PSNZ")
+
+
+def _typographic_cp1252(raw: bytes) -> str | None:
+    try:
+        text = raw.decode(_WEAK_CODEC)
+    except UnicodeDecodeError:
+        return None
+    run = 0
+    for char in text:
+        if char.isascii():
+            run = 0
+            continue
+        run += 1
+        if run > _MAX_SIGN_RUN or (unicodedata.category(char)[0] not in _SIGN_CATEGORIES and char != "\xad"):
+            return None
+    return text
 
 
 def _mismatch(charset: str, origin: str) -> Failed:
