@@ -51,6 +51,9 @@ _ARTICLE_TYPES = {
     "scholarlyarticle", "techarticle", "satiricalarticle", "advertisercontentarticle", "report",
     "askpublicnewsarticle", "webpage",
 }
+# Between the keywords of a meta tag or JSON-LD string: commas of any script ("،" Arabic, "，" and
+# "、" Chinese and Japanese), and semicolons.
+_KEYWORD_SEPARATORS = re.compile(r"[,;،؛，、；]")
 # Separators between a headline and the site name in <title> and og:title.
 _TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»/]\s+|\s*[｜：ㅣ]\s*|\s+::\s+|\s*--\s*")
 # Not the zero-width non-joiner and joiner (U+200C, U+200D): letters of Persian words
@@ -84,9 +87,11 @@ _URGENT_WORD_BY_FORM = {normalize(word): word for word in _URGENT_WORDS}
 _URGENT_CLASS = re.compile(r"breaking|urgent|eilmeldung|ajel|عاجل|flash-?news", re.IGNORECASE)
 _NOTICE_CLASS = re.compile(r"alert|flash", re.IGNORECASE)
 _TICKER_CLASS = re.compile(r"ticker|marquee|crawl|scroll|rail|sidebar|nav|menu|footer|header-top|top-bar", re.IGNORECASE)
+# "di" (Italian) and "ved" (Danish) start names too ("Di Stefano", "Ved Prakash"): only as
+# written in a byline, in lower case or with a colon.
 _AUTHOR_CLEAN = re.compile(
-    r"^(?:by|von|par|por|di|door|av|af|ved|от|autor|autorin|author|text|texto|reporter|بقلم|كتب|كتبت|تأليف)\s*[:\-]?\s+",
-    re.IGNORECASE,
+    r"^(?:(?i:by|von|par|por|door|av|af|от|autor|autorin|author|text|texto|reporter|بقلم|كتب|كتبت|تأليف)\s*[:\-]?"
+    r"|(?:di|ved)|(?i:di|ved)\s*:)\s+"
 )
 _AUTHOR_PAREN = re.compile(r"\s*\([^)]*\)\s*")
 # A declaration names a language only by a code: a tag, or a value that starts with one
@@ -139,17 +144,19 @@ def _unescaped(value: object) -> str | None:
 # --- JSON-LD ------------------------------------------------------------------------------------
 
 
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    """The objects of a JSON value, each before those inside it, in document order (iterative:
-    JSON that the parser reads can nest deeper than Python's recursion goes)."""
-    stack = [node]
+def _walk(node: Any) -> Iterator[tuple[dict[str, Any], int]]:
+    """The objects of a JSON value with the number of typed objects around each (a @graph's
+    wrapper has no type), each before those inside it, in document order (iterative: JSON that
+    the parser reads can nest deeper than Python's recursion goes)."""
+    stack: list[tuple[Any, int]] = [(node, 0)]
     while stack:
-        current = stack.pop()
+        current, depth = stack.pop()
         if isinstance(current, dict):
-            yield current
-            stack.extend(reversed(current.values()))
+            yield current, depth
+            inner = depth + 1 if "@type" in current else depth
+            stack.extend((value, inner) for value in reversed(current.values()))
         elif isinstance(current, list):
-            stack.extend(reversed(current))
+            stack.extend((item, depth) for item in reversed(current))
 
 
 def _items(value: Any) -> Iterator[Any]:
@@ -171,9 +178,13 @@ def _types(node: dict[str, Any]) -> set[str]:
 
 
 def json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
-    """The page's main JSON-LD article object (the one with a headline, the largest if several)."""
+    """The page's main JSON-LD article object: the one with a headline and a date, and of several
+    the outermost (a live blog's updates, a list's related articles are inside other objects),
+    the first of equals. Its author, creator, publisher and image, when they are references to
+    another object of the page ({"@id": ...}, as Yoast's @graph writes them), are that object."""
     best: dict[str, Any] | None = None
-    best_score = -1
+    best_score: tuple[int, int] = (-1, 0)
+    by_id: dict[str, dict[str, Any]] = {}
     for script in tree.iter("script"):
         if (script.get("type") or "").strip().lower() != "application/ld+json" or not script.text:
             continue
@@ -186,16 +197,36 @@ def json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
             # not JSON, or nested deeper than the parser goes (no article's data is): the page is
             # read without this script
             continue
-        for node in _walk(data):
+        for node, depth in _walk(data):
+            if isinstance(ident := node.get("@id"), str) and len(node) > len(by_id.get(ident, ())):
+                by_id[ident] = node
             types = _types(node)
             if not types & _ARTICLE_TYPES:
                 continue
-            score = (2 if types - {"webpage"} else 0) + (1 if node.get("headline") else 0) + (
-                1 if node.get("datePublished") else 0
+            score = (
+                (2 if types - {"webpage"} else 0) + (1 if node.get("headline") else 0) + (1 if node.get("datePublished") else 0),
+                -depth,
             )
             if score > best_score:
                 best, best_score = node, score
-    return best
+    if best is None:
+        return None
+    return {key: _resolved(value, by_id) if key in _REFERENCED else value for key, value in best.items()}
+
+
+_REFERENCED = frozenset({"author", "creator", "publisher", "image"})
+
+
+def _resolved(value: Any, by_id: dict[str, dict[str, Any]]) -> Any:
+    """``value`` (or each item of it, a list) with a reference ({"@id": ...} and nothing else but
+    a type) replaced by the object of that id, when the page has one."""
+
+    def resolved(item: Any) -> Any:
+        if isinstance(item, dict) and isinstance(ref := item.get("@id"), str) and set(item) <= {"@id", "@type"}:
+            return by_id.get(ref, item)
+        return item
+
+    return [resolved(item) for item in value] if isinstance(value, list) else resolved(value)
 
 
 _ORGANISATIONS = {"organization", "newsmediaorganization", "corporation"}
@@ -216,13 +247,15 @@ def _names(value: Any, *, organisations: bool = False) -> list[str]:
     return names
 
 
-def _strings(value: Any) -> list[str]:
+def _strings(value: Any, keys: tuple[str, ...] = ("name",)) -> list[str]:
+    """The strings of a JSON-LD value, and of its objects the first of ``keys`` each has (an @id
+    names an object, it is neither its name nor its address)."""
     strings = []
     for item in _items(value):
         if isinstance(item, str):
             strings.append(item)
         elif isinstance(item, dict):
-            named = next((item[key] for key in ("name", "url", "@id") if isinstance(item.get(key), str)), None)
+            named = next((item[key] for key in keys if isinstance(item.get(key), str)), None)
             if named is not None:
                 strings.append(named)
     return strings
@@ -275,10 +308,11 @@ def _squashed(text: str) -> str:
 
 
 def strip_site_name(title: str, site_names: list[str]) -> str:
-    """Cut "| Site", "- Site" (or "Site: ") off a declared title."""
+    """Cut "| Site", "- Site" (or "Site: ") off a declared title; without spaces ("标题_新华网",
+    as Chinese sites write it) only a site name itself."""
     parts = [part for part in _TITLE_SEPARATORS.split(title) if part.strip()]
     if len(parts) < 2:
-        return title
+        return _strip_joined_site_name(title, site_names)
     sites = [_squashed(name) for name in site_names if name]
 
     def is_site(part: str) -> bool:
@@ -302,6 +336,23 @@ def strip_site_name(title: str, site_names: list[str]) -> str:
     start = title.find(parts[0])
     end = title.rfind(parts[-1]) + len(parts[-1])
     return title[start:end].strip() if 0 <= start < end else title
+
+
+# Separators that join a site name to a headline without spaces.
+_JOINING_SEPARATORS = frozenset("_|-–—·•:：｜")
+
+
+def _strip_joined_site_name(title: str, site_names: list[str]) -> str:
+    folded = title.casefold()
+    for name in site_names:
+        site = (name or "").strip().casefold()
+        if not site or len(folded) <= len(site) + 1 or len(folded) != len(title):
+            continue
+        if folded.endswith(site) and folded[-len(site) - 1] in _JOINING_SEPARATORS:
+            return title[: -len(site) - 1].strip()
+        if folded.startswith(site) and folded[len(site)] in _JOINING_SEPARATORS:
+            return title[len(site) + 1 :].strip()
+    return title
 
 
 # A logo or site title set as an h1 ("<h1 class="logo"><a href="/">Site</a></h1>").
@@ -349,6 +400,14 @@ def _headings(tree: HtmlElement, site_names: list[str], url: str | None) -> list
         if len(found) >= 5:
             break
     return found
+
+
+def _declared_heading(headings: list[HtmlElement], declared: list[str]) -> str | None:
+    """The text of the first h1 that a declared title has as a run of its parts (a section's name
+    set as an h1 above the article's comes first on some pages), else of the first h1."""
+    texts = [text for heading in headings if (text := clean_text(heading.text_content()))]
+    runs = [_Runs.of(title) for title in declared]
+    return next((text for text in texts if any(text in run for run in runs)), texts[0] if texts else None)
 
 
 # Where a title splits into parts for agreement between sources: the site-name separators and "*"
@@ -421,7 +480,10 @@ def choose_title(candidates: dict[str, str], site_names: list[str]) -> str | Non
     order = list(values)
     best: tuple[float, int, str] | None = None
     for key, option in _title_options(values, site_names):
-        support = sum(_SOURCE_WEIGHT.get(other, 1.0) for other, its_runs in runs.items() if option in its_runs)
+        # a source supports its own text without the site name, also one joined to it ("标题_新华网")
+        support = sum(
+            _SOURCE_WEIGHT.get(other, 1.0) for other, its_runs in runs.items() if other == key or option in its_runs
+        )
         # equal support: the preferred source, and of its texts the one without the site name
         score = (support, -order.index(key), option != values[key], option)
         if best is None or score[:3] > best[:3]:
@@ -612,8 +674,10 @@ def _following(element: HtmlElement) -> Iterator[HtmlElement]:
         current = current.getparent()
 
 
-# Dated further ahead than this, a date is a typo or a placeholder, not the article's.
-_MAX_AHEAD = timedelta(days=366)
+# A page that was fetched is published: a date further ahead of now than the widest zone offset
+# (a local time read as UTC) and a crawler's clock can put it is a typo ("2027" for "2026") or
+# a placeholder, not the article's date; the page's other statements of it are read instead.
+_MAX_AHEAD = timedelta(days=1)
 
 
 def _declared_times(
@@ -633,17 +697,23 @@ def _zoned_by_sibling(value: str | None, siblings: Iterator[str | None]) -> str 
     local time that does: the meta tag "2025-03-04T08:30:00" and the visible ``<time
     datetime="2025-03-04T08:30:00+09:00">`` are one moment in Tokyo, not 08:30 UTC.
 
-    Only the same wall time (to the second) lends a zone. A statement of another time may be the
-    same moment already (the value was UTC: "23:30" beside "08:30+09:00", right as it is) or
-    another item's date (a related article's, a comment's, the update's): which one the article's
-    is cannot be told from the page, so the value stands as declared, read as UTC as before."""
+    Only the same wall time (to the second) lends a zone. A statement of the same moment in UTC
+    ("23:30" beside "08:30+09:00") says the value was UTC: it is returned so, and the other
+    date's zone is not lent to it (``_in_one_zone``). A statement of another time may be another
+    item's date (a related article's, a comment's, the update's): which one the article's is
+    cannot be told from the page, so the value stands as declared, read as UTC as before."""
     declared = _declared_time(value)
     if declared is None or declared.tzinfo is not None:
         return value
+    as_utc = declared.replace(tzinfo=UTC)
     for sibling in siblings:
         zoned = _declared_time(sibling)
-        if zoned is not None and zoned.tzinfo and zoned.replace(tzinfo=None) == declared:
+        if zoned is None or not zoned.tzinfo:
+            continue
+        if zoned.replace(tzinfo=None) == declared:
             return zoned.isoformat()
+        if zoned == as_utc and len(value.strip()) > 10:
+            return as_utc.isoformat()
     return value
 
 
@@ -783,11 +853,14 @@ _CHROME_TAGS = {"nav", "aside", "footer", "header", "marquee"}
 
 def _links_a_story(element: HtmlElement, badge: HtmlElement) -> bool:
     """Whether ``element`` holds, beside the badge, a link whose text reads as a headline: a bar
-    of headlines (a ticker, whatever its class)."""
+    of headlines (a ticker, whatever its class). The badge's own links count when they are more
+    than its urgent word: a bar named "breaking-news" that links a story is a ticker, not a badge."""
     for link in element.iter("a"):
-        if link is badge or badge in link.iterancestors() or link in badge.iterancestors():
+        if link in badge.iterancestors():
             continue
         text = clean_text(link.text_content()) or ""
+        if (link is badge or badge in link.iterancestors()) and _urgent_word(text):
+            continue
         if len(text.split()) >= 4 or len(text) >= 12:
             return True
     return False
@@ -825,7 +898,9 @@ def _header_badge(headline: HtmlElement | None) -> str | None:
             if _in_page_chrome(element, container, headline):
                 continue
             text = clean_text(element.text_content())
-            if text and len(text) <= 40 and (names_urgency or _urgent_word(text)):
+            # a badge is a label; a bar named "breaking-news" that also holds a headline ("عاجل
+            # انفجار في الميناء") is a ticker beside the article's own headline
+            if text and (_urgent_word(text) or (names_urgency and len(text.split()) <= 2 and len(text) <= 20)):
                 return text
         if container.tag == "article":
             break
@@ -1054,10 +1129,11 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     title_sources = {
         "ld": _unescaped(ld.get("headline")) or _unescaped(ld.get("name")),
         "og": _first(meta, "og:title", "dc.title"),
-        "h1": clean_text(headings[0].text_content()) if headings else None,
+        "h1": None,
         "tw": _first(meta, "twitter:title"),
         "tt": title_tag,
     }
+    title_sources["h1"] = _declared_heading(headings, [t for t in title_sources.values() if t])
     for key in ("og", "tw"):
         title_sources[key] = _uncut_attribute(title_sources[key], (title_sources["h1"], title_tag))
     declared_titles = [t for t in title_sources.values() if t]
@@ -1097,18 +1173,20 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     )
     image = _first(meta, "og:image", "og:image:url", "twitter:image", "twitter:image:src")
     if not image:
-        images = _strings(ld.get("image"))
+        images = _strings(ld.get("image"), ("url", "contentUrl"))
         image = images[0] if images else None
     if image and url:
         image = urljoin(url, image)
 
     categories = [*_strings(ld.get("articleSection")), *meta.get("article:section", [])]
     keywords = ld.get("keywords")
-    tag_values = _strings(keywords) if not isinstance(keywords, str) else keywords.split(",")
+    tag_values = _strings(keywords) if not isinstance(keywords, str) else _KEYWORD_SEPARATORS.split(keywords)
     tag_values += meta.get("article:tag", [])
     for key in _TAG_KEYS:
         for value in meta.get(key, []):
-            tag_values += value.split(",")
+            tag_values += _KEYWORD_SEPARATORS.split(value)
+    # what the page declares for the article; links to tag pages may be the site's menu
+    declared_terms = _unique([*tag_values, *categories])
     if not categories or not tag_values:
         term_links = _TERM_LINKS(tree)
         categories = categories or _linked_terms(tree, "category", term_links)
@@ -1124,7 +1202,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     if urgent_signal is None and (badge := _header_badge(_headline_element(tree, headings, title))):
         urgent_signal = f"header_badge:{badge}"
     if urgent_signal is None:
-        for tag in (*tags_clean, *categories_clean):
+        for tag in declared_terms:
             if _urgent_word(tag):
                 urgent_signal = f"tag:{tag}"
                 break
