@@ -314,6 +314,42 @@ async def test_a_withdrawal_is_published_by_its_record_once_and_again_by_its_red
         assert await store.withdraw(article.article_id, GONE, writer=writer) == SavedArticle(SaveResult.UNCHANGED, None)
 
 
+async def test_an_article_a_sighting_restores_is_back_in_its_domain_index_with_its_ttl(settings: Settings, redis_client):
+    # the withdrawal emptied the domain's index, and Redis deleted it: the sighting's renewal ran
+    # before the restore recreated it, and the index was left without a TTL
+    store = ArticleStore.from_settings(redis_client, settings)
+    article = article_from(1)
+    await store.save(article, now=NOW)
+    await store.withdraw(article.article_id, GONE, writer=page_record(2))
+    index = store.domain_index_key(article.domain)
+    assert not await redis_client.exists(index)
+    restored = await store.touch(article_from(3, fetched_at="2026-11-22T13:00:00Z"))
+    assert restored.result is SaveResult.RESTORED
+    assert await redis_client.zscore(index, article.article_id) is not None
+    assert await redis_client.ttl(index) > settings.article_ttl_days * 86400 - 60
+
+
+async def test_a_sighting_of_other_content_never_restores_the_stored_text_over_the_version_it_saw(
+    settings: Settings, redis_client
+):
+    # Deduplication knows a newer version B (its record classified it and has not saved it yet);
+    # a later crawl of B is "unchanged" and only touches. Restoring would put back A, the text the
+    # page no longer shows, and make B's own save stale: B was lost for good.
+    store = ArticleStore.from_settings(redis_client, settings)
+    text_a, text_b = "الصيغة الأولى من الخبر", "الصيغة المصححة من الخبر"
+    first = article_from(1, text=text_a, fetched_at="2026-11-22T09:00:00Z")
+    await store.save(first, now=NOW)
+    await store.withdraw(first.article_id, GONE, writer=page_record(2))  # the page was gone at 12:00
+    sighting = await store.touch(article_from(4, text=text_b, fetched_at="2026-11-22T14:00:00Z"))
+    assert sighting == SavedArticle(SaveResult.UNCHANGED, None)
+    key = store.article_key(first.article_id)
+    assert await redis_client.hget(key, "withdrawn") is not None
+    saved = await store.save(article_from(3, text=text_b, fetched_at="2026-11-22T13:00:00Z"), now=NOW)
+    assert saved.result is SaveResult.UPDATED and saved.to_publish is not None
+    assert json.loads(await redis_client.hget(key, "json"))["text"] == text_b
+    assert await redis_client.hget(key, "withdrawn") is None
+
+
 async def test_a_withdrawal_the_topic_refused_for_good_is_published_by_a_replay_of_its_record(
     settings: Settings, redis_client
 ):

@@ -172,24 +172,28 @@ return to_publish(article_key, result, content_hash .. '|' .. version, stored[3]
 
 # A sighting of the same content (deduplication found it unchanged): the article and its domain
 # index live on, and the record itself is left byte-for-byte as it was, unless the article is
-# withdrawn and this crawl is newer than its withdrawal: then it is current again (restored), and
-# this record publishes it. KEYS[1] the article, KEYS[2] the time index, KEYS[3] its domain's;
-# ARGV[1] the TTL, ARGV[2] the sighting record, ARGV[3] its fetched_at, ARGV[4] the article id,
-# ARGV[5] and ARGV[6] the index caps.
+# withdrawn, this crawl is newer than its withdrawal and saw the content stored: then it is
+# current again (restored), and this record publishes it. A crawl that saw other content (a newer
+# version that deduplication knows and whose record has not saved it yet) restores nothing: the
+# text stored is not what the page shows, and that record's save makes the article current.
+# KEYS[1] the article, KEYS[2] the time index, KEYS[3] its domain's; ARGV[1] the TTL, ARGV[2] the
+# sighting record, ARGV[3] its fetched_at, ARGV[4] the article id, ARGV[5] and ARGV[6] the index
+# caps, ARGV[7] the content hash the sighting saw.
 _TOUCH_ARTICLE = _VERSIONS + """
 local article_key, ttl, writer, fetched = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 if redis.call('EXPIRE', article_key, ttl) == 0 then
   return {'unchanged'}
 end
-redis.call('EXPIRE', KEYS[3], ttl)
 local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer', 'fetched_ts',
                           'withdrawn')
 local result, withdrawn = 'unchanged', stored[6]
-if withdrawn and fetched > tonumber(stored[5]) then
+if withdrawn and fetched > tonumber(stored[5]) and stored[1] == ARGV[7] then
   result = 'restored'
   restore(article_key, KEYS[2], KEYS[3], ARGV[4], withdrawn, writer, fetched, tonumber(ARGV[5]), tonumber(ARGV[6]))
   stored[4], withdrawn = writer, nil
 end
+-- after a restore, which recreates a domain index that the withdrawal emptied (and Redis deleted)
+redis.call('EXPIRE', KEYS[3], ttl)
 return to_publish(article_key, result, marker_of(stored[1], stored[2], withdrawn), stored[3], stored[4], writer, false)
 """
 
@@ -515,7 +519,8 @@ class ArticleStore:
     async def touch(self, article: Article) -> SavedArticle:
         """A sighting of the stored version's content (deduplication found it unchanged): renew
         the stored article's TTL, and if it is withdrawn and ``article`` was crawled after its
-        withdrawal, make it current again (RESTORED) and say what the sighting record sends."""
+        withdrawal with the content stored, make it current again (RESTORED) and say what the
+        sighting record sends."""
         result, *sends = await self._touch(
             keys=[self.article_key(article.article_id), self.time_index_key, self.domain_index_key(article.domain)],
             args=[
@@ -524,6 +529,7 @@ class ArticleStore:
                 article.fetched_at.timestamp(),
                 article.article_id,
                 *self._index_caps,
+                article.content_hash,
             ],
         )
         return _saved(article.article_id, result, sends)
