@@ -150,9 +150,22 @@ def normalize(text: str) -> str:
     of a text ever change. Each kind of change uses the cheapest C-level primitive: a regex
     deletion, ``str.replace`` for the Arabic letters, and a per-character table for the rest.
     """
-    if _ASTRAL.search(text):  # the table covers the BMP only
+    # The table covers the BMP only, and folds one character at a time: a text not in NFC (a
+    # hamza written as a combining mark, "مسؤول" decomposed) or with half-width kana's voicing
+    # marks ("ｶﾞｿﾘﾝ") composes across characters, as NFKC does in the reference.
+    if _ASTRAL.search(text) or _COMPOSING_MARKS.search(text) or not unicodedata.is_normalized("NFC", text):
         return _reference_normalize(text)
     return _FOLDABLE.sub(_fold, _fold_arabic_letters(_DELETE.sub("", text.casefold())))
+
+
+_COMPOSING_MARKS = re.compile("[\uff9e\uff9f]")
+
+
+def fold_dotless_i(normalized: str) -> str:
+    """``normalize``-d text with Turkish dotless ı as i, for matching a query (alert terms), where
+    no hash is kept (normalize's output never changes): once folded, a capital I and İ are both
+    i, and "DİYARBAKIR" must meet "Diyarbakır"."""
+    return normalized.replace("ı", "i")
 
 
 # --- tokenize --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import hashlib
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import idna
 from courlan import normalize_url
 from tld import get_fld
 
@@ -44,9 +45,14 @@ def unicode_host(host: str) -> str:
     for label in host.lower().split("."):
         if label.startswith(_IDNA_PREFIX):
             try:
-                label = label.encode("ascii").decode("idna")
-            except UnicodeError:
-                pass
+                # IDNA 2008 (the idna package): Python's own codec is IDNA 2003's, which cannot
+                # read the labels with ß, ς or the zero-width joiners Persian names need
+                label = idna.decode(label)
+            except (idna.IDNAError, UnicodeError):
+                try:
+                    label = label.encode("ascii").decode("idna")
+                except UnicodeError:
+                    pass
         labels.append(label)
     return ".".join(labels)
 

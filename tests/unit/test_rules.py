@@ -275,3 +275,34 @@ def test_a_fully_qualified_webhook_host_is_a_host():
     )
     ruleset = parse_rules(rules, source="rules.yaml", secret_names=None)
     assert [webhook.url for webhook in ruleset.webhooks.values()] == ["https://hooks.newsroom.example./x"]
+
+
+# --- found by a review of the alerts (the nineteenth session) ---------------------------------------
+
+
+@pytest.mark.parametrize("within", [".inf", ".nan", "1.0e+12", "600000"])
+def test_a_story_window_that_is_no_number_of_minutes_or_over_a_year_is_refused(within: str):
+    # .inf and .nan passed the schema and raised OverflowError / ValueError, not RulesError: the
+    # worker crashed on start and `rules check` printed a traceback
+    text = VALID.replace("within_minutes: 30", f"within_minutes: {within}")
+    assert any("within_minutes" in problem for problem in problems(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "source"),
+    [
+        ("version: 1\nrules:\n  - id: a\n    kind: article\n    match:\n      terms: [Aleppo]\n      terms: [حلب]\n",
+         "rules.yaml"),
+        ('{"version": 1, "rules": [{"id": "a", "kind": "article", "match": {"terms": ["Aleppo"], "terms": ["حلب"]}}]}',
+         "rules.json"),
+    ],
+)
+def test_a_key_written_twice_is_refused_not_read_as_its_last_value(text: str, source: str):
+    (problem,) = problems(text, source=source)
+    assert "terms" in problem and "twice" in problem
+
+
+def test_a_language_that_is_no_code_is_refused_and_retired_codes_read_as_today():
+    assert any("'xx' is no ISO 639" in p for p in problems(VALID.replace("languages: [ar, en]", "languages: [ar, xx]")))
+    ruleset = parse_rules(VALID.replace("languages: [ar, en]", "languages: [iw, ara]"), source="rules.yaml", secret_names=None)
+    assert {"he", "ar"} <= ruleset.rules[0].conditions.languages

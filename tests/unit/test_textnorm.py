@@ -13,6 +13,7 @@ from workers.textnorm import (
     _DELETE,
     MATCHED_CHARS,
     _reference_normalize,
+    fold_dotless_i,
     matched_text,
     normalize,
     term,
@@ -231,3 +232,18 @@ def test_invisible_format_characters_do_not_split_or_change_a_word_for_matching(
     assert normalize("word\u2060joiner\ufeff") == "wordjoiner"
     # the tag characters of a flag emoji (plane 14)
     assert normalize("flag \U0001f3f4\U000e0067\U000e0062\U000e007f") == normalize("flag \U0001f3f4")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [unicodedata.normalize("NFD", "أعلن مسؤول أميركي"), "ｶﾞｿﾘﾝ価格が上昇", "e\u0301cole", unicodedata.normalize("NFD", "북한")],
+)
+def test_text_that_composes_across_characters_normalises_as_specified(text: str) -> None:
+    # The fast path folds one character at a time: a decomposed hamza came out as "مسوول" (its
+    # reference: "مسءول"), half-width kana with their voicing marks as unvoiced kana
+    assert normalize(text) == _reference_normalize(text) == specified_normalize(text)
+
+
+def test_dotless_i_meets_i_only_where_matching_asks_for_it() -> None:
+    assert fold_dotless_i(normalize("DİYARBAKIR")) == fold_dotless_i(normalize("Diyarbakır")) == "diyarbakir"
+    assert normalize("Diyarbakır") == "diyarbakır"  # normalize's output, which stored hashes rest on, stays

@@ -24,17 +24,19 @@ characters: a term found only after them does not match.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import langcodes
 from langcodes.data_dicts import MACROLANGUAGES
 
 from workers.alerts.rules import ArticleConditions, Rule, RuleSet, StoryConditions
 from workers.models import Article
-from workers.textnorm import matched_text, normalize, tokenize
+from workers.textnorm import fold_dotless_i, matched_text, normalize, tokenize
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,19 @@ class _Proclitics:
                 prefix = prefix.replace(composed, written)
             forms.add(prefix + stem)
         return frozenset(forms)
+
+
+@functools.lru_cache(maxsize=512)
+def _language_codes(language: str | None) -> frozenset[str]:
+    """An article's language as a rule may name it: its code, the code BCP 47 has now ("tl" is
+    "fil"), and its macrolanguage (the detector's "arz" and "ary" are Arabic, "nn" and "nb"
+    Norwegian). A rule's own codes (workers.alerts.rules) are never widened so: "nb" is not "nn"."""
+    if not language:
+        return frozenset()
+    codes = {language, MACROLANGUAGES.get(language, language)}
+    if langcodes.tag_is_valid(language):
+        codes.add(langcodes.standardize_tag(language, macro=True))
+    return frozenset(codes)
 
 
 def _with_varieties(macrolanguage: str) -> frozenset[str]:
@@ -154,7 +169,8 @@ class ArticleFacts:
             language=article.language,
             urgent=urgent,
             token_fields=tuple(
-                tuple(tokenize(normalize(matched_text(field)))) for field in (article.title or "", article.text)
+                tuple(tokenize(fold_dotless_i(normalize(matched_text(field)))))
+                for field in (article.title or "", article.text)
             ),
         )
 
@@ -219,7 +235,7 @@ class Matcher:
             conditions: ArticleConditions = rule.conditions  # type: ignore[assignment]
             if conditions.domains and not covers(conditions.domains, article.domain):
                 continue
-            if conditions.languages and article.language not in conditions.languages:
+            if conditions.languages and not conditions.languages & _language_codes(article.language):
                 continue
             if conditions.urgent is not None and article.urgent is not conditions.urgent:
                 continue

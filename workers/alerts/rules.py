@@ -10,6 +10,7 @@ an editor exactly what a term will match.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from functools import cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
+import langcodes
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
 from yarl import URL
 
-from workers.textnorm import normalize, tokenize
+from workers.textnorm import fold_dotless_i, normalize, tokenize
 from workers.urlnorm import unicode_host
 
 # A symlink to schemas/rules.v1.schema.json, so that the installed package carries the contract.
@@ -121,12 +123,16 @@ def parse_rules(
     non-public IP address are refused without it).
     Raises :class:`RulesError` listing every problem found."""
     try:
-        document = json.loads(text) if source.endswith(".json") else yaml.safe_load(text)
+        document = (
+            json.loads(text, object_pairs_hook=_unique_keys) if source.endswith(".json") else yaml.load(text, _UniqueKeyLoader)
+        )
     except (ValueError, yaml.YAMLError) as exc:
         raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {_syntax_error(exc)}"]) from exc
     errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise RulesError([f"{source}: {_where(e.absolute_path)}: {_schema_problem(e)}" for e in errors])
+    if problems := _number_problems(document):
+        raise RulesError([f"{source}: {problem}" for problem in problems])
     ruleset = _build(document)
     problems = _semantic_problems(ruleset, secret_names, allow_private_addresses=allow_private_addresses)
     if problems:
@@ -142,6 +148,46 @@ def load_rules(
     except (OSError, UnicodeDecodeError) as exc:
         raise RulesError([f"{path}: cannot read: {exc}"]) from exc
     return parse_rules(text, source=str(path), secret_names=secret_names, allow_private_addresses=allow_private_addresses)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object, refused when it names a key twice: the parser keeps the last value, and a
+    rule written with two ``terms`` would watch only the second list."""
+    document: dict[str, object] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"the key {key!r} is written twice in one object")
+        document[key] = value
+    return document
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (as ``_unique_keys``)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"the key {key!r} is written twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+# The longest window of a breaking-story rule: a year (stories last a few days; .inf or a typo
+# of digits would overflow the window's arithmetic at every story).
+_MAX_WITHIN_MINUTES = 525_600
+
+
+def _number_problems(document: dict) -> list[str]:  # type: ignore[type-arg]
+    """What the schema lets through in numbers: NaN (no comparison refuses it)."""
+    return [
+        f"rules/{index}/match/within_minutes: not a number of minutes"
+        for index, spec in enumerate(document["rules"])
+        if isinstance(within := spec["match"].get("within_minutes"), float) and not math.isfinite(within)
+    ]
 
 
 def _syntax_error(exc: ValueError | yaml.YAMLError) -> str:
@@ -170,7 +216,17 @@ def _where(path: Collection[object]) -> str:
 
 
 def _terms(values: list[str] | None) -> tuple[Term, ...]:
-    return tuple(Term(value, tuple(tokenize(normalize(value)))) for value in values or ())
+    return tuple(Term(value, tuple(tokenize(fold_dotless_i(normalize(value))))) for value in values or ())
+
+
+def _languages(values: list[str] | None) -> frozenset[str]:
+    """Each code as written and as BCP 47 has it now ("iw" and "heb" are "he", "tl" is "fil"):
+    the detector and the pages write one or the other."""
+    return frozenset(
+        code
+        for value in values or ()
+        for code in (value, langcodes.standardize_tag(value, macro=True) if langcodes.tag_is_valid(value) else value)
+    )
 
 
 def _domains(values: list[str] | None) -> frozenset[str]:
@@ -195,12 +251,12 @@ def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
                 all_terms=_terms(match.get("all_terms")),
                 exclude_terms=_terms(match.get("exclude_terms")),
                 domains=_domains(match.get("domains")),
-                languages=frozenset(match.get("languages", ())),
+                languages=_languages(match.get("languages")),
                 urgent=match.get("urgent"),
             )
         else:
             conditions = StoryConditions(
-                min_outlets=match["min_outlets"],
+                min_outlets=int(match["min_outlets"]),  # YAML's 2.0 is an integer to the schema
                 within=timedelta(minutes=match["within_minutes"]),
                 domains=_domains(match.get("domains")),
             )
@@ -239,6 +295,11 @@ def _semantic_problems(
         if isinstance(rule.conditions, ArticleConditions):
             problems.extend(
                 f"{where}: term {term.text!r} has no word in it" for term in rule.conditions.terms if not term.tokens
+            )
+            problems.extend(
+                f"{where}: language {code!r} is no ISO 639 language code"
+                for code in sorted(rule.conditions.languages)
+                if not langcodes.tag_is_valid(code)
             )
     problems.extend(
         f"webhooks/{target.name}: secret {target.secret!r} is not in WIREFEED_ALERT_WEBHOOK_SECRETS"
