@@ -333,7 +333,7 @@ def test_looking_for_glued_copies_does_not_test_every_pair_of_long_blocks(monkey
     # testing each long block against every earlier one took 4 s on a live blog of 5,000
     # paragraphs: the earlier blocks that could be in a block are looked up by where they start
     normalise = extract_module.normalise_block
-    monkeypatch.setattr(extract_module, "normalise_block", lambda text: _CountedKey(normalise(text)))
+    monkeypatch.setattr(extract_module, "normalise_block", lambda text, **how: _CountedKey(normalise(text, **how)))
     _CountedKey.tests = 0
     # blocks of about 60 characters, each long enough (40) to be tested: past the first 30 or
     # so, there are more earlier blocks than places in a block where one could start
@@ -419,3 +419,69 @@ def test_the_format_characters_of_the_text_as_written_stay_in_it(written: str, w
     result = extract_document(html, "https://news.example/a", ExtractionOptions())
     assert isinstance(result, Kept), why
     assert written in result.value.text, why
+
+
+# --- found by a review of the extraction stage (the nineteenth session) -----------------------------
+
+SEASON = [
+    "The league season ended on Sunday with a dramatic final round in which three clubs were still fighting for "
+    "the title until the last minutes of their matches, watched by record crowds in every stadium across the country.",
+    "Observers from several international organisations monitored the games and the league said attendance had "
+    "risen for the third consecutive season, driven by cheaper tickets.",
+]
+
+
+def article_page(*blocks: str, title: str = "Season ends", lang: str = "en") -> str:
+    body = "".join(block if block.startswith("<") else f"<p>{html.escape(block)}</p>" for block in blocks)
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head><body>'
+        '<header><nav><ul><li><a href="/">Home</a></li><li><a href="/sport">Sport</a></li></ul></nav></header>'
+        f'<main><article><h1>{title}</h1><div class="article-body">{body}</div></article></main></body></html>'
+    )
+
+
+@pytest.mark.parametrize("score", ["Lakers 98:95 Celtics", "«Спартак» — ЦСКА 24:21"])
+def test_a_score_is_no_time_and_its_line_no_dateline(score: str) -> None:
+    doc = extract(article_page(SEASON[0], score, SEASON[1]))
+    assert score in doc.text, doc.removed
+
+
+@pytest.mark.parametrize(
+    ("heading", "content", "shown"),
+    [
+        ("Final standings", "<table><tr><th>Club</th><th>Pts</th></tr><tr><td>Rovers</td><td>81</td></tr>"
+         "<tr><td>United</td><td>79</td></tr><tr><td>City</td><td>78</td></tr></table>", "Rovers"),
+        ("Reaction", "<blockquote>We never gave up, not for a single minute of this long season.</blockquote>", "We never gave up"),
+    ],
+)
+def test_a_heading_of_a_table_or_quote_that_stays_stays_too(heading: str, content: str, shown: str) -> None:
+    doc = extract(article_page(*SEASON, f"<h2>{heading}</h2>", content))
+    assert shown in doc.text and heading in doc.text, doc.removed
+
+
+@pytest.mark.parametrize("micro", ["\u03bc", "\u00b5"])  # Greek mu, and the micro sign
+def test_a_table_of_measurements_in_greek_unit_symbols_is_not_disguised_text(micro: str) -> None:
+    rows = "".join(f"<tr><td>{name}</td><td>{value} {micro}g/m³</td></tr>" for name, value in (("PM2.5", 135), ("PM10", 210), ("NO2", 80)))
+    doc = extract(article_page(*SEASON, f"<table><tr><th>Pollutant</th><th>Level</th></tr>{rows}</table>"))
+    assert f"135 {micro}g/m³" in doc.text, doc.removed
+
+
+def test_two_lists_that_differ_only_in_their_figures_are_two_lists() -> None:
+    indexes = ["FTSE 100", "DAX", "CAC 40", "Nikkei 225", "Hang Seng", "Euro Stoxx 50"]
+
+    def quotes(seed: int) -> str:
+        return "<ul>" + "".join(
+            f"<li>{name}: {1000 + seed * 7 + i * 13}.{seed + i}, up {seed}.{i} percent on the previous close, according to exchange data</li>"
+            for i, name in enumerate(indexes)
+        ) + "</ul>"
+
+    doc = extract(article_page(SEASON[0], "<h2>At midday</h2>", quotes(1), SEASON[1], "<h2>At the close</h2>", quotes(2), title="Markets rise"))
+    assert "FTSE 100: 1007.1" in doc.text and "FTSE 100: 1014.2" in doc.text, doc.removed
+    assert not [block for block in doc.removed if block.reason == "repeated_in_page"]
+
+
+def test_a_placeholder_date_at_the_end_of_time_is_no_date_and_the_page_stays() -> None:
+    # astimezone(UTC) of 9999-12-31T23:00-05:00 overflowed, and the page failed as an extractor error
+    head = '<meta property="article:published_time" content="9999-12-31T23:00:00-05:00">'
+    doc = extract(page(head=head))
+    assert doc.published_at is None and PARAGRAPHS[0] in doc.text

@@ -87,7 +87,7 @@ from workers.stages.sourcemap import SourceMap, Span
 _DATE = re.compile(
     r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"  # 08.12.2016, 12/08/16
     r"|\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b"  # 2016-12-08
-    r"|\b\d{1,2}:\d{2}\b(?:\s?[aApP]\.?[mM]\b\.?)?"  # 19:32, 7:32 pm
+    r"|\b(?:[01]?\d|2[0-3]):[0-5]\d\b(?:\s?[aApP]\.?[mM]\b\.?)?"  # 19:32, 7:32 pm (not a score: 98:95)
     r"|\b\d{1,2}/\d{1,2}\b"  # 12/08
     r"|\b\d{1,2}(?:[^\W\d_]{1,2}\b)?\.?\s+\w+\.?,?\s+(?:19|20)\d{2}\b"  # 8 December 2016, 8th December 2016
     r"|\b\w+\.?\s+\d{1,2},?\s+(?:19|20)\d{2}\b"  # December 8, 2016
@@ -102,7 +102,9 @@ _WORD = re.compile(r"[^\W_]")
 _DIGIT = re.compile(r"\d")
 # a table of fewer rows is a bar of links as often as data
 _DATA_TABLE_MIN_ROWS = 3
-_LOOK_ALIKE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")  # Greek, Cyrillic
+# Greek and Cyrillic, but Greek μ and Ω: unit symbols (μg/m³, kΩ) that science writes beside
+# Latin letters, not a disguise
+_LOOK_ALIKE = re.compile(r"[\u0370-\u03a8\u03aa-\u03bb\u03bd-\u03ff\u0400-\u04ff]")
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
@@ -625,7 +627,7 @@ def apply_filters(
         if not blocks[index].removed and not (kept_prose and kept_prose[0] < index < kept_prose[-1]):
             blocks[index].removed = reason
     for index in late_headings:
-        if not blocks[index].removed and index > last_prose and not _heads_a_kept_list(blocks, index):
+        if not blocks[index].removed and index > last_prose and not _heads_kept_content(blocks, index):
             blocks[index].removed = "widget_heading"
     for index in late_calls:
         if not blocks[index].removed and index > last_prose:
@@ -639,12 +641,22 @@ def apply_filters(
         _mark_closing_note(blocks, lambda block: _is_attribution_line(block, settings), "attribution_line")
 
 
-def _heads_a_kept_list(blocks: list[Block], heading: int) -> bool:
-    """Whether list items that stay follow the heading, before the next heading."""
+_TABLE_PARTS = frozenset({"table", "row", "cell"})
+
+
+def _heads_kept_content(blocks: list[Block], heading: int) -> bool:
+    """Whether what a heading of the article's own heads at its end follows it, before the next
+    heading, and stays: list items, a quote, a table of data (standings, results; a table of
+    links is a widget's)."""
     for block in blocks[heading + 1:]:
         if block.tag == "head":
             return False
-        if block.tag == "item" and not block.removed:
+        if block.removed:
+            continue
+        if block.tag in ("item", "quote") or (
+            block.tag in _TABLE_PARTS and block.span is not None and block.span.element is not None
+            and _is_data_table(block.span.element)
+        ):
             return True
     return False
 

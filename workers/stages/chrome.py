@@ -54,10 +54,11 @@ def _normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 
-def normalise_block(text: str) -> str:
+def normalise_block(text: str, *, keep_numbers: bool = False) -> str:
     """The matching form of a block: what two renderings of the same block have in common, a
-    date or a counter in it aside."""
-    return _DIGITS.sub("0", _normalise(text))
+    date or a counter in it aside (unless ``keep_numbers``: two lists of a page that differ only
+    in their figures are two lists)."""
+    return _normalise(text) if keep_numbers else _DIGITS.sub("0", _normalise(text))
 
 
 def block_hash(text: str) -> str | None:

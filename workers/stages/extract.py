@@ -551,7 +551,7 @@ def _mark_repeats(blocks: list[Block], min_run_blocks: int, min_run_chars: int) 
     first_seen: dict[str, int] = {}
     keys: list[str | None] = []
     for index, block in enumerate(blocks):
-        key = normalise_block(block.text) if not block.removed else None
+        key = normalise_block(block.text, keep_numbers=True) if not block.removed else None
         keys.append(key)
         if key and key not in first_seen:
             first_seen[key] = index

@@ -739,9 +739,9 @@ def plausible_date(value: str | None, *, now: datetime | None = None) -> str | N
     if (
         parsed is None
         or parsed.year < 1900
-        or parsed.astimezone(UTC).date() in _PLACEHOLDER_DAYS
-        or parsed.date() in _PLACEHOLDER_DAYS
         or parsed > (now or datetime.now(UTC)) + _MAX_AHEAD
+        or parsed.astimezone(UTC).date() in _PLACEHOLDER_DAYS  # after the bound: 9999-12-31T23:00-05 overflows
+        or parsed.date() in _PLACEHOLDER_DAYS
     ):
         return None
     return value
