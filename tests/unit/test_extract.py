@@ -485,3 +485,12 @@ def test_a_placeholder_date_at_the_end_of_time_is_no_date_and_the_page_stays() -
     head = '<meta property="article:published_time" content="9999-12-31T23:00:00-05:00">'
     doc = extract(page(head=head))
     assert doc.published_at is None and PARAGRAPHS[0] in doc.text
+
+
+def test_an_attribute_longer_than_the_parser_reads_fails_the_page_rather_than_cutting_it():
+    # libxml2 stops at a text or attribute of about ten million characters; the tree it returned held the
+    # first paragraph only, kept as if it were the article (reachable with MAX_HTML_BYTES raised)
+    image = '<img src="data:image/png;base64,' + "A" * 11_000_000 + '">'
+    result = extract_document(page(before=image), "https://news.example/city/budget", ExtractionOptions())
+    assert isinstance(result, Failed) and result.reason == "parser_limit", result
+    assert "Resource limit exceeded" in result.detail

@@ -206,11 +206,17 @@ def extract_document(
         tree = load_html(html)
         if tree is None:
             return Dropped(STAGE, "no_content", "the page has no parsable HTML")
-        if too_deep := _depth_limit_error():
+        if too_deep := _parser_error("Excessive depth"):
             return Failed(
                 STAGE, "too_deep", "ExcessiveDepth",
                 f"elements nested deeper than the HTML parser's limit of {_PARSER_MAX_DEPTH} levels: it stopped "
                 f"reading there and the rest of the page is lost (libxml2: {too_deep})",
+            )
+        if too_long := _parser_error("Resource limit exceeded"):
+            return Failed(
+                STAGE, "parser_limit", "ResourceLimit",
+                "a single text or attribute longer than the HTML parser reads (about ten million characters: an inline"
+                f" data: image, say): it stopped reading there and the rest of the page is lost (libxml2: {too_long})",
             )
         meta = extract_page_metadata(tree, url)
     except Exception as exc:  # noqa: BLE001 - lxml raises anything on hostile HTML
@@ -267,13 +273,13 @@ def extract_document(
     )
 
 
-def _depth_limit_error() -> str | None:
-    """The message of the HTML parser's last run if it stopped at its depth limit (libxml2
-    reports it in the error log of the parser that trafilatura's ``load_html`` uses; the
-    partial tree it returns is no sign of it)."""
+def _parser_error(kind: str) -> str | None:
+    """The message of the HTML parser's last run if it stopped at one of its limits (``kind``:
+    how libxml2's message starts, in the error log of the parser that trafilatura's
+    ``load_html`` uses; the partial tree it returns is no sign of it)."""
     for error in HTML_PARSER.error_log:
-        if "Excessive depth" in error.message:
-            return error.message
+        if error.message.startswith(kind):
+            return error.message.strip()
     return None
 
 
