@@ -87,6 +87,9 @@ def _settings_problems(exc: ValidationError | SettingsError) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from workers import replay
+    from workers.alerts import commands as alert_commands
+
     parser = argparse.ArgumentParser(prog="wirefeed", description=DESCRIPTION)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -96,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
     produce = commands.add_parser("produce", help="publish HTML files, directories or JSONL of crawled pages")
     produce.add_argument("paths", nargs="+", type=Path)
-    produce.add_argument("--topic", help="default: the pages.raw topic of the settings")
+    produce.add_argument("--topic", type=replay.topic_name, help="default: the pages.raw topic of the settings")
     produce.add_argument("--base-url", default="https://files.wirefeed.invalid/", help="URL for a file with no canonical link")
     produce.set_defaults(command=_produce)
 
@@ -118,9 +121,6 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="start the stack and a worker, feed the sample pages, show the results")
     demo.set_defaults(command=_demo)
-
-    from workers import replay
-    from workers.alerts import commands as alert_commands
 
     replay.register(commands)
     alert_commands.register(commands)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ def page_from_html_file(path: Path, *, base_url: str, fetched_at: datetime, name
     given, "x/a.html"; else the file name) under ``base_url``, percent-encoded ("a#1.html" is no
     fragment), unless the page declares its own."""
     raw = path.read_bytes()
-    file_url = f"{base_url.rstrip('/')}/{quote(name or path.name)}"
+    # a name that is not UTF-8 keeps its bytes, percent-encoded
+    file_url = f"{base_url.rstrip('/')}/{quote(name or path.name, errors='surrogateescape')}"
     return RawPage(
         url=_declared_canonical(raw, file_url) or file_url,
         fetched_at=fetched_at,
@@ -90,7 +92,10 @@ def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int |
     for path in paths:
         if path.is_dir():
             # named by their path under the directory: x/a.html and y/a.html are two pages
-            for page in sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES):
+            for page in sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and not p.is_dir()):
+                if not page.is_file():
+                    # read twice (a check, then the send), a pipe would hang the second read
+                    raise ValueError(f"{_shown(page)}: not a regular file (a dangling link, a pipe or a device)")
                 name = page.relative_to(path).as_posix()
                 yield _html_file_record(page, base_url=base_url, fetched_at=now, name=name, max_bytes=max_bytes)
         elif path.suffix.lower() == ".jsonl":
@@ -105,9 +110,16 @@ def _html_file_record(
     try:
         page = page_from_html_file(path, base_url=base_url, fetched_at=fetched_at, name=name)
     except ValidationError as exc:
-        raise ValueError(f"{path}: not a pages.raw message: {summarise_validation_error(exc)}") from exc
+        raise ValueError(f"{_shown(path)}: not a pages.raw message: {summarise_validation_error(exc)}") from exc
+    except OSError as exc:
+        raise ValueError(f"{_shown(path)}: cannot be read: {exc.strerror or exc}") from exc
     value = page.model_dump_json(by_alias=True, exclude_none=True).encode()
-    return _within(Record(str(page.url).encode(), value), max_bytes, where=path)
+    return _within(Record(str(page.url).encode(), value), max_bytes, where=_shown(path))
+
+
+def _shown(path: Path) -> str:
+    """The path as a message can print it: a name that is not UTF-8 with its bytes escaped."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Record]:
@@ -121,7 +133,10 @@ def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[
                 page = RawPage.model_validate_json(line)
             except ValidationError as exc:
                 raise ValueError(f"{path}:{number}: not a pages.raw message: {summarise_validation_error(exc)}") from exc
-            yield _within(Record(str(page.url).encode(), line.rstrip(b"\r\n")), max_bytes, where=f"{path}:{number}")
+            # keyed by the url as the crawler wrote it (the schema's contract): a crawler's records
+            # of the URL are keyed so, and share its partition and order
+            written = json.loads(line)["url"]
+            yield _within(Record(written.encode(), line.rstrip(b"\r\n")), max_bytes, where=f"{_shown(path)}:{number}")
 
 
 def _within(record: Record, max_bytes: int | None, *, where: Path | str) -> Record:

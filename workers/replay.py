@@ -450,12 +450,11 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 def parse_when(value: str, *, now: datetime) -> datetime:
     """An ISO 8601 time (UTC when it has no offset) or a duration before ``now`` ("90m", "6h", "2d")."""
-    relative = _RELATIVE.match(value)
-    if relative:
-        return now - timedelta(**{_UNITS[relative.group(2)]: float(relative.group(1))})
     try:
+        if relative := _RELATIVE.match(value):
+            return now - timedelta(**{_UNITS[relative.group(2)]: float(relative.group(1))})
         when = datetime.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # "1000000d" ago is before the year 1
         raise argparse.ArgumentTypeError(f"not a time: {value!r} (ISO 8601, or 90m / 6h / 2d ago)") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
@@ -482,6 +481,14 @@ def parse_offset(value: str) -> int:
     return offset
 
 
+def topic_name(value: str) -> str:
+    """A topic named on the command line: an empty one (an unset "$TOPIC") would mean the default,
+    the live pages.raw."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty topic name (leave the option out for the default)")
+    return value
+
+
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     now = datetime.now(UTC)
     parser = commands.add_parser(
@@ -490,8 +497,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         description="Copy the crawled pages of a time or offset range back into the pipeline's input topic, "
         "where the live workers process them again.",
     )
-    parser.add_argument("--topic", help="topic to replay from (default: the pages.raw topic of the settings)")
-    parser.add_argument("--into", help="topic to copy into (default: the pages.raw topic of the settings)")
+    parser.add_argument("--topic", type=topic_name, help="topic to replay from (default: the pages.raw topic of the settings)")
+    parser.add_argument("--into", type=topic_name, help="topic to copy into (default: the pages.raw topic of the settings)")
     parser.add_argument("--since", type=lambda v: parse_when(v, now=now), help="ISO 8601 time, or a duration ago (6h)")
     parser.add_argument("--until", type=lambda v: parse_when(v, now=now), help="ISO 8601 time, or a duration ago (exclusive)")
     parser.add_argument("--from-offset", type=parse_offset, help="first offset, in every chosen partition")

@@ -7,6 +7,7 @@ Every field can be set from the environment with the prefix ``WIREFEED_`` (``WIR
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -22,7 +23,11 @@ MIB = 1024 * 1024
 
 class Settings(BaseSettings):
     # hide_input_in_errors: a validation error would otherwise print every input, secrets included.
-    model_config = SettingsConfigDict(env_prefix="WIREFEED_", env_file=".env", extra="ignore", hide_input_in_errors=True)
+    # allow_inf_nan: "inf" days or seconds passed every bound and overflowed where first used
+    # (a worker that died at start with a traceback)
+    model_config = SettingsConfigDict(
+        env_prefix="WIREFEED_", env_file=".env", extra="ignore", hide_input_in_errors=True, allow_inf_nan=False
+    )
 
     # --- services -------------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -39,7 +44,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     # A Redis that hangs answers nothing: after this long a call fails as an outage and is
     # retried (redis-py < 8 would wait for ever by default).
-    redis_timeout_s: float = Field(default=5.0, gt=0)
+    redis_timeout_s: float = Field(default=5.0, gt=0, le=3600)
 
     # --- topics ---------------------------------------------------------------------------
     topic_pages_raw: str = "pages.raw"
@@ -217,11 +222,19 @@ class Settings(BaseSettings):
         # "Port could not be cast to integer value as '<the password up to its />'" (readiness
         # probe output, pod events) for a password with an unencoded / # ? or @.
         try:
-            urlsplit(value.get_secret_value()).port
+            parts = urlsplit(value.get_secret_value())
+            parts.port
         except ValueError:
+            parts = None
+        # A host's URL has at most a database number for its path: an "@" or "/" of the password
+        # left unencoded moves the rest there, and a part of the password became the host shown
+        # in messages ("Redis at <part of it>:6379").
+        if parts is None or (parts.scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", parts.path)):
             raise ValueError(
                 "redis_url does not parse as a URL: percent-encode the characters / # ? @ and : in the password"
-            ) from None
+            )
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("redis_prefix")

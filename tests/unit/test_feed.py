@@ -243,3 +243,40 @@ def test_a_canonical_over_the_url_limit_once_percent_encoded_leaves_the_files_ur
     )
     (record,) = records_from_paths([page], base_url="https://files.example/")
     assert record.key == b"https://files.example/a.html"
+
+
+# --- found by a review of the command line (the nineteenth session) ---------------------------------
+
+
+def test_a_jsonl_record_is_keyed_by_its_url_as_the_crawler_wrote_it(tmp_path: Path):
+    # the schema's contract: records of one URL share a partition with the crawler's own
+    url = "https://مثال.مصر/حلب?q=1"
+    crawl = tmp_path / "crawl.jsonl"
+    crawl.write_text(json.dumps({"url": url, "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    (record,) = records_from_jsonl(crawl)
+    assert record.key == url.encode()
+
+
+def test_a_directory_entry_that_is_no_regular_file_is_named_not_read(tmp_path: Path):
+    # a pipe hung the second read for ever, a dangling link or a directory named *.html raised a traceback
+    import os
+
+    (tmp_path / "story.html").write_text("<p>x</p>", encoding="utf-8")
+    (tmp_path / "sub.html").mkdir()
+    assert len(list(records_from_paths([tmp_path], base_url="https://files.example/"))) == 1
+    (tmp_path / "gone.html").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="gone.html: not a regular file"):
+        list(records_from_paths([tmp_path], base_url="https://files.example/"))
+    (tmp_path / "gone.html").unlink()
+    os.mkfifo(tmp_path / "pipe.html")
+    with pytest.raises(ValueError, match="pipe.html: not a regular file"):
+        list(records_from_paths([tmp_path], base_url="https://files.example/"))
+
+
+def test_a_file_whose_name_is_not_utf8_is_published_under_its_bytes(tmp_path: Path):
+    import os
+
+    name = os.fsdecode(b"caf\xe9.html")
+    (tmp_path / name).write_text("<p>x</p>", encoding="utf-8")
+    (record,) = records_from_paths([tmp_path], base_url="https://files.example/")
+    assert record.key == b"https://files.example/caf%E9.html"

@@ -104,3 +104,21 @@ def test_times_are_iso_or_a_duration_ago():
     assert parse_when("2026-11-21T08:00", now=NOW) == datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
     with pytest.raises(argparse.ArgumentTypeError):
         parse_when("yesterday", now=NOW)
+
+
+# --- found by a review of the command line (the nineteenth session) ---------------------------------
+
+
+@pytest.mark.parametrize("value", ["1000000d", "99999999999d"])
+def test_a_time_before_the_calendar_is_not_a_time(value: str):
+    with pytest.raises(argparse.ArgumentTypeError, match="not a time"):
+        parse_when(value, now=datetime(2026, 11, 22, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("argv", [["produce", "x.html", "--topic", ""], ["replay", "--into", " ", "--since", "1h"]])
+def test_an_empty_topic_name_is_refused_not_read_as_the_live_topic(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    from workers import cli
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2 and "empty topic name" in capsys.readouterr().err

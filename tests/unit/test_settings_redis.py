@@ -33,3 +33,35 @@ def test_a_redis_url_that_does_not_parse_is_refused_without_quoting_it(
     assert cli.main(["check"]) == 2
     err = capsys.readouterr().err
     assert "percent-encode" in err and SECRET not in err
+
+
+# --- found by a review of the command line (the nineteenth session) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # an "@" and "/" of the password left unencoded: its first part became the host shown
+        f"redis://:{SECRET[:4]}@xq/{SECRET[4:]}@redis.internal:6379/0",
+        "not a url", "http://redis.internal:6379/0",
+    ],
+)
+def test_a_redis_url_that_is_no_redis_address_is_one_line_without_quoting_it(
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREFEED_REDIS_URL", url)
+    assert cli.main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "redis_url" in err and len(err.strip().splitlines()) == 1 and SECRET[:4] not in err
+
+
+@pytest.mark.parametrize(("name", "value"), [("REDIS_TIMEOUT_S", "inf"), ("ARTICLE_TTL_DAYS", "nan"), ("REDIS_TIMEOUT_S", "1e300")])
+def test_an_infinite_or_absurd_number_in_the_settings_is_refused_at_start(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # inf passed "greater than 0" and the worker died at start with an OverflowError traceback
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(f"WIREFEED_{name}", value)
+    assert cli.main(["check"]) == 2
+    assert name.lower() in capsys.readouterr().err
