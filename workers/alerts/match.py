@@ -31,10 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import langcodes
 from langcodes.data_dicts import MACROLANGUAGES
 
-from workers.alerts.rules import ArticleConditions, Rule, RuleSet, StoryConditions
+from workers.alerts.rules import ArticleConditions, Rule, RuleSet, StoryConditions, language_forms
 from workers.models import Article
 from workers.textnorm import fold_dotless_i, matched_text, normalize, tokenize
 
@@ -73,10 +72,7 @@ def _language_codes(language: str | None) -> frozenset[str]:
     Norwegian). A rule's own codes (workers.alerts.rules) are never widened so: "nb" is not "nn"."""
     if not language:
         return frozenset()
-    codes = {language, MACROLANGUAGES.get(language, language)}
-    if langcodes.tag_is_valid(language):
-        codes.add(langcodes.standardize_tag(language, macro=True))
-    return frozenset(codes)
+    return language_forms(language) | {MACROLANGUAGES.get(language, language)}
 
 
 def _with_varieties(macrolanguage: str) -> frozenset[str]:

@@ -176,13 +176,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-# The longest window of a breaking-story rule: a year (stories last a few days; .inf or a typo
-# of digits would overflow the window's arithmetic at every story).
-_MAX_WITHIN_MINUTES = 525_600
-
-
 def _number_problems(document: dict) -> list[str]:  # type: ignore[type-arg]
-    """What the schema lets through in numbers: NaN (no comparison refuses it)."""
+    """What the schema lets through in numbers: NaN, which no comparison refuses (its maximum of a
+    year for within_minutes refuses .inf, which overflowed the window's arithmetic)."""
     return [
         f"rules/{index}/match/within_minutes: not a number of minutes"
         for index, spec in enumerate(document["rules"])
@@ -219,14 +215,16 @@ def _terms(values: list[str] | None) -> tuple[Term, ...]:
     return tuple(Term(value, tuple(tokenize(fold_dotless_i(normalize(value))))) for value in values or ())
 
 
+def language_forms(code: str) -> frozenset[str]:
+    """A language code as written and as BCP 47 has it now ("iw" and "heb" are "he", "tl" is
+    "fil"): the detector and the pages write one or the other."""
+    if not langcodes.tag_is_valid(code):
+        return frozenset({code})
+    return frozenset({code, langcodes.standardize_tag(code, macro=True)})
+
+
 def _languages(values: list[str] | None) -> frozenset[str]:
-    """Each code as written and as BCP 47 has it now ("iw" and "heb" are "he", "tl" is "fil"):
-    the detector and the pages write one or the other."""
-    return frozenset(
-        code
-        for value in values or ()
-        for code in (value, langcodes.standardize_tag(value, macro=True) if langcodes.tag_is_valid(value) else value)
-    )
+    return frozenset().union(*(language_forms(value) for value in values or ()))
 
 
 def _domains(values: list[str] | None) -> frozenset[str]:

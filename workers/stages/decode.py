@@ -449,7 +449,7 @@ def _decode_bytes(
         return _mismatch(first.label, first.origin)
     if raw.isascii():
         return raw.decode("ascii"), "ascii", 0
-    if (typographic := _typographic_cp1252(raw)) is not None:
+    if (typographic := _typographic(_strict(raw, _WEAK_CODEC))) is not None:
         return typographic, _WEAK_CODEC, 0
     reading = _best_reading(raw, _detect(raw), content_language)
     if reading is None:
@@ -506,7 +506,7 @@ def _weak_label_or_detected(raw: bytes, content_language: str | None) -> tuple[s
     text = _strict(raw, _WEAK_CODEC)
     if raw.isascii():
         return text, _WEAK_CODEC
-    if (typographic := _typographic_cp1252(raw)) is not None:
+    if (typographic := _typographic(text)) is not None:
         return typographic, _WEAK_CODEC
     matches = _detect(raw)
     best = matches.best()
@@ -817,10 +817,10 @@ _MAX_SIGN_RUN = 3
 _SIGN_CATEGORIES = frozenset("PSNZ")
 
 
-def _typographic_cp1252(raw: bytes) -> str | None:
-    try:
-        text = raw.decode(_WEAK_CODEC)
-    except UnicodeDecodeError:
+def _typographic(text: str | None) -> str | None:
+    """``text`` (the bytes read as windows-1252, None when they are not) if it is such a page, else
+    None. A byte windows-1252 leaves unassigned, read as a C1 control, is no sign."""
+    if text is None:
         return None
     run = 0
     for char in text:

@@ -1126,14 +1126,15 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
         break
     # trafilatura's guess of the site name is often the headline: only declared names count here
     headings = _headings(tree, [s for s in (declared_site_name, *domain_names) if s], url)
+    ld_title = _unescaped(ld.get("headline")) or _unescaped(ld.get("name"))
+    og_title, tw_title = _first(meta, "og:title", "dc.title"), _first(meta, "twitter:title")
     title_sources = {
-        "ld": _unescaped(ld.get("headline")) or _unescaped(ld.get("name")),
-        "og": _first(meta, "og:title", "dc.title"),
-        "h1": None,
-        "tw": _first(meta, "twitter:title"),
+        "ld": ld_title,
+        "og": og_title,
+        "h1": _declared_heading(headings, [t for t in (ld_title, og_title, tw_title, title_tag) if t]),
+        "tw": tw_title,
         "tt": title_tag,
     }
-    title_sources["h1"] = _declared_heading(headings, [t for t in title_sources.values() if t])
     for key in ("og", "tw"):
         title_sources[key] = _uncut_attribute(title_sources[key], (title_sources["h1"], title_tag))
     declared_titles = [t for t in title_sources.values() if t]
