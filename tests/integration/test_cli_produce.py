@@ -102,3 +102,20 @@ def test_a_topic_that_does_not_exist_is_one_line_naming_it_and_the_command_that_
         f"wirefeed produce: topic {missing!r} does not exist (`wirefeed topics create` creates the topics of the settings)"
     ]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_jsonl_record_goes_to_the_topic_keyed_by_its_url_as_the_crawler_wrote_it(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # the schema's contract: the crawler's own records of the URL are keyed so, and a hand-fed
+    # one keyed by the parsed URL (punycode, percent-encoded) went to another partition
+    ensure_topics(settings)
+    url = "https://مثال.مصر/حلب?q=1"
+    crawl = tmp_path / "crawl.jsonl"
+    line = {"url": url, "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>نص</p>"}
+    crawl.write_text(json.dumps(line, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    assert produce(settings, monkeypatch, crawl) == 0
+    assert f"published 1 page(s) to {settings.topic_pages_raw}" in capsys.readouterr().out
+    (record,) = read_topic(settings, settings.topic_pages_raw, at_least=1)
+    assert record.key == url.encode()
