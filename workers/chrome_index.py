@@ -99,8 +99,19 @@ class ChromeIndex:
 
 # --- Redis ----------------------------------------------------------------------------------------
 
-_OBSERVE = """
+# Both scripts take ``now`` from the caller when it passes one (tests simulate time) and from
+# the Redis server's clock otherwise: one clock for every worker, so a worker whose clock is days
+# behind cannot lower the threshold, nor one ahead move the landmark into the future (after
+# which every other worker's pages would weigh nothing). A clock behind the landmark counts as at it.
+_NOW = """
 local now = tonumber(ARGV[1])
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+end
+"""
+
+_OBSERVE = _NOW + """
 local half_life = tonumber(ARGV[3])
 local max_blocks = tonumber(ARGV[4])
 local max_pages = tonumber(ARGV[5])
@@ -113,6 +124,7 @@ if not landmark then
   landmark = now
   redis.call('HSET', KEYS[3], 'landmark', string.format('%.6f', now), 'pages', '0')
 end
+now = math.max(now, landmark)
 local w = 2 ^ ((now - landmark) / half_life)
 if w > 2 ^ tonumber(ARGV[7]) then
   local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
@@ -141,8 +153,7 @@ redis.call('EXPIRE', KEYS[3], ttl)
 return 1
 """
 
-_KNOWN = """
-local now = tonumber(ARGV[1])
+_KNOWN = _NOW + """
 local half_life = tonumber(ARGV[2])
 local min_pages = tonumber(ARGV[3])
 local min_share = tonumber(ARGV[4])
@@ -152,9 +163,9 @@ if not landmark then
   return {}
 end
 local pages = tonumber(redis.call('HGET', KEYS[2], 'pages') or '0')
-local w = 2 ^ ((now - landmark) / half_life)
+local w = 2 ^ ((math.max(now, landmark) - landmark) / half_life)
 local need = math.max((min_pages - 0.5) * w, min_share * pages)
-return redis.call('ZRANGEBYSCORE', KEYS[1], need, '+inf', 'LIMIT', 0, limit)
+return redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', need, 'LIMIT', 0, limit)
 """
 
 
@@ -165,14 +176,18 @@ class RedisChromeIndex(ChromeIndex):
         prefix: str,
         settings: ChromeIndexSettings | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock``: seconds since the epoch; by default the Redis server's (one clock for all workers)."""
         self._client = client
         self._prefix = prefix
         self._settings = settings or ChromeIndexSettings()
         self._clock = clock
         self._observe = client.register_script(_OBSERVE)
         self._known = client.register_script(_KNOWN)
+
+    def _now(self) -> str:
+        return "" if self._clock is None else repr(self._clock())
 
     def keys(self, domain: str) -> tuple[str, str, str]:
         base = f"{self._prefix}:chrome:{domain}"
@@ -182,7 +197,7 @@ class RedisChromeIndex(ChromeIndex):
         blocks, _pages, meta = self.keys(domain)
         s = self._settings
         members = await self._known(
-            keys=[blocks, meta], args=[repr(self._clock()), repr(s.half_life_s), s.min_pages, repr(s.min_share), s.max_known]
+            keys=[blocks, meta], args=[self._now(), repr(s.half_life_s), s.min_pages, repr(s.min_share), s.max_known]
         )
         return frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
@@ -191,7 +206,7 @@ class RedisChromeIndex(ChromeIndex):
         hashes = sorted(set(block_hashes))
         await self._observe(
             keys=list(self.keys(domain)),
-            args=[repr(self._clock()), page_id, repr(s.half_life_s), s.max_blocks, s.max_pages, s.ttl_s,
+            args=[self._now(), page_id, repr(s.half_life_s), s.max_blocks, s.max_pages, s.ttl_s,
                   repr(_REBASE_EXPONENT), *hashes],
         )
 
@@ -229,8 +244,9 @@ class MemoryChromeIndex(ChromeIndex):
         if state is None:
             return frozenset()
         s = self._settings
-        need = threshold(state.pages_score, weight(now, state.landmark, s.half_life_s), s)
-        chosen = sorted((score, digest) for digest, score in state.blocks.items() if score >= need)
+        need = threshold(state.pages_score, weight(max(now, state.landmark), state.landmark, s.half_life_s), s)
+        # like ZREVRANGEBYSCORE: the blocks on most pages first, ties by member
+        chosen = sorted(((score, digest) for digest, score in state.blocks.items() if score >= need), reverse=True)
         return frozenset(digest for _, digest in chosen[: s.max_known])
 
     async def observe(self, domain: str, page_id: str, block_hashes: Iterable[str]) -> None:
@@ -242,7 +258,7 @@ class MemoryChromeIndex(ChromeIndex):
         if page_id in state.pages:
             return
         state.pages[page_id] = now
-        w = weight(now, state.landmark, s.half_life_s)
+        w = weight(max(now, state.landmark), state.landmark, s.half_life_s)
         if w > 2.0**_REBASE_EXPONENT:
             state.blocks = {digest: score / w for digest, score in state.blocks.items()}
             state.pages_score /= w

@@ -64,6 +64,13 @@ class PipelineMetrics:
             "(one with another content is an update).",
             registry=self.registry,
         )
+        self.chrome_withheld = Counter(
+            "wirefeed_chrome_withheld",
+            "Kept pages whose known site chrome was left in by the guard (it would have taken more "
+            "than half of the body, or left it too short): a site with many has wrong statistics, "
+            "such as one article counted under many URLs.",
+            registry=self.registry,
+        )
         self.alerts_fired = Counter(
             "wirefeed_alerts_fired", "Alerts fired for the first time.", registry=self.registry
         )

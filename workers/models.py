@@ -171,6 +171,7 @@ class ExtractionInfo(_Message):
     encoding: str
     removed: list[RemovedBlock] = Field(default_factory=list)
     body_source: Literal["page", "embedded"] = "page"
+    chrome_withheld: bool = False
     recovered_paragraphs: int = Field(default=0, ge=0)
     replaced_chars: int = Field(default=0, ge=0)
 

@@ -133,6 +133,8 @@ class PagePipeline:
         self._metrics.extraction_seconds.observe(time.monotonic() - extraction_started)
         if not isinstance(extracted, Kept):
             return await self._reject(record, extracted, str(page.page.url))
+        if extracted.value.chrome_withheld:
+            self._metrics.chrome_withheld.inc()
 
         article = build_article(
             page,
@@ -193,9 +195,13 @@ class PagePipeline:
                 log.info(
                     "article %s restored: %s found again at %s", article.article_id, article.url, article.fetched_at
                 )
-        # Learnt from every kept page, once per article id (a re-crawl or replay adds nothing).
+        # Learnt from every kept page, once per article (a re-crawl or replay adds nothing): a copy
+        # counts as its original, so one story crawled at three URLs is not three pages whose
+        # paragraphs all recur, to be cut from its next update as the site's chrome.
         await self._retry(
-            lambda: self._chrome.observe(domain, article.article_id, extracted.value.block_hashes),
+            lambda: self._chrome.observe(
+                domain, decision.duplicate_of or article.article_id, extracted.value.block_hashes
+            ),
             what="recording a site's blocks",
         )
         await self._retry(

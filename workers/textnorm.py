@@ -71,6 +71,9 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
 # Unicode places them in the first two planes and in plane 14 (the tag characters) only.
 _FORMAT_CHARACTERS = _char_class(_category_ranges(("Cf",), itertools.chain(range(0x20000), range(0xE0000, 0xE1000))))
 _FORMAT = re.compile(f"[{_FORMAT_CHARACTERS}]")
+# Combining marks: Thai and Indic vowel signs, tone marks, viramas are part of their words
+# (ข่าว "news" and ข้าว "rice" differ by one), so a word-splitting pattern must keep them.
+COMBINING_MARKS = _char_class(_category_ranges(("M",), itertools.chain(range(0x20000), range(0xE0000, 0xE1000))))
 _DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{_FORMAT_CHARACTERS}]")
 
 

@@ -94,3 +94,42 @@ async def test_concurrent_workers_observing_the_same_page_count_it_once(
     assert await redis_client.zscore(blocks, "cta") == pytest.approx(1.0, rel=1e-6)
     await workers[1].observe("race.example", "another-page", ["cta"])
     assert await workers[2].known_chrome("race.example") == frozenset({"cta"})
+
+
+async def test_the_servers_clock_is_every_workers_and_a_clock_off_it_cannot_make_one_page_chrome(
+    redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    chrome = ChromeIndexSettings(min_pages=3)
+    index = RedisChromeIndex(redis_client, settings.redis_prefix, chrome)
+    await index.observe("clock.example", "first", ["menu", "lead"])
+    seconds, micros = await redis_client.time()
+    _blocks, pages, meta = index.keys("clock.example")
+    assert float(await redis_client.hget(meta, "landmark")) == pytest.approx(seconds + micros / 1e6, abs=5)
+    assert await redis_client.zscore(pages, "first") == pytest.approx(seconds + micros / 1e6, abs=5)
+    # A reader 20 days behind the landmark lowered min_pages by 2 ** (-20 / 14): both of the one
+    # page's blocks were chrome.
+    behind = RedisChromeIndex(redis_client, settings.redis_prefix, chrome, clock=lambda: seconds - 20 * 86400.0)
+    assert await behind.known_chrome("clock.example") == frozenset()
+    # A page weighed two years ahead moved the landmark there: every later page weighed nothing
+    # next to it, the site learnt nothing more, and the one page's blocks were its chrome.
+    ahead = RedisChromeIndex(redis_client, settings.redis_prefix, chrome, clock=lambda: seconds + 730 * 86400.0)
+    await ahead.observe("future.example", "future-page", ["its-lead", "its-quote"])
+    for n in range(5):
+        await index.observe("future.example", f"page-{n}", ["menu", f"own-{n}"])
+    assert await index.known_chrome("future.example") == frozenset({"menu"})
+
+
+async def test_known_chrome_past_its_cap_keeps_the_blocks_on_most_pages(
+    redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    chrome = ChromeIndexSettings(min_pages=3, max_known=3)
+    clock = Clock()
+    in_redis = RedisChromeIndex(redis_client, settings.redis_prefix, chrome, clock=clock)
+    in_memory = MemoryChromeIndex(chrome, clock=clock)
+    for n in range(20):
+        widgets = ["menu", "footer", "newsletter"] + (["tag-a", "tag-b", "tag-c"] if n < 3 else [])
+        for index in (in_redis, in_memory):
+            await index.observe("capped.example", f"page-{n}", widgets)
+    assert await in_redis.known_chrome("capped.example") == await in_memory.known_chrome("capped.example") == {
+        "menu", "footer", "newsletter"
+    }

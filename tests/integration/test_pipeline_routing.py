@@ -414,6 +414,52 @@ async def test_a_copy_and_a_recrawl_of_the_copy_are_published_and_stored_as_thei
     assert recrawled["article_id"] == copy["article_id"] and "in Cairo" in recrawled["text"]
 
 
+FLOOD_PARAGRAPHS = [
+    "Heavy rain flooded the lower town on Tuesday night, forcing the evacuation of about 300 residents from homes along the river.",
+    "The mayor said the emergency shelters at the sports hall and the primary school would stay open for as long as they were needed.",
+    "Firefighters rescued two people from a car trapped on the river road shortly after midnight, the fire service said in a statement.",
+    "The weather service expects more rain on Thursday and has kept its amber warning in place for the whole valley until Friday.",
+]
+FLOOD_UPDATE = [
+    "The river peaked on Wednesday afternoon at its highest level since records began, the environment agency said.",
+    "Hundreds of volunteers filled sandbags through the night at the depot on the industrial estate, organisers said.",
+    "The regional government promised emergency funds for households and businesses whose ground floors were flooded.",
+    "Schools in the lower town will stay closed until Monday while engineers check the buildings for damage, officials said.",
+    "Insurers said they had already received more than 500 claims, most of them for flooded cellars and damaged cars.",
+]
+
+
+def local_news_page(title: str, paragraphs: list[str]) -> bytes:
+    """A small site's story page with no canonical link."""
+    body = "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+    return (
+        f"<html><head><title>{title}</title></head><body>"
+        '<nav><a href="/">Home</a> <a href="/news">News</a> <a href="/sport">Sport</a></nav>'
+        f"<article><h1>{title}</h1>{body}</article>"
+        "<footer><p>Local Example News, 1 Market Square</p></footer></body></html>"
+    ).encode()
+
+
+async def test_one_story_crawled_at_several_urls_is_one_page_of_its_site_for_the_learnt_chrome(
+    settings: Settings, build_pipeline
+):
+    # The story shared with a parameter the URL keeps (?CMP=...): three URLs, three article ids,
+    # one text. Counted as three pages of the site, its every paragraph was the site's chrome, and
+    # the story's update was published without its first four paragraphs.
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    story = "https://local.example/news/floods-lower-town"
+    first = local_news_page("Floods force hundreds from their homes", FLOOD_PARAGRAPHS)
+    for offset, url in enumerate((story, f"{story}?CMP=share_btn_fb", f"{story}?CMP=share_btn_wa")):
+        assert await pipeline.handle(cbc_crawl(offset, offset, first, url=url)) is Outcome.KEPT
+    assert [article.status for article in publisher.articles] == ["new", "duplicate", "duplicate"]
+    updated = local_news_page("Floods: river peaks, schools closed", FLOOD_UPDATE + FLOOD_PARAGRAPHS)
+    assert await pipeline.handle(cbc_crawl(3, 30, updated, url=story)) is Outcome.KEPT
+    update = publisher.articles[-1]
+    assert (update.status, update.article_id) == ("update", publisher.articles[0].article_id)
+    assert [block.text for block in update.extraction.removed if block.reason == "site_chrome"] == []
+    assert all(paragraph in update.text for paragraph in FLOOD_PARAGRAPHS)
+
+
 async def test_a_recrawl_whose_only_change_is_its_headline_is_published_as_a_new_version(
     settings: Settings, build_pipeline, redis_client: aioredis.Redis
 ):

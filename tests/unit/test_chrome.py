@@ -134,3 +134,54 @@ def test_a_block_hashes_the_same_with_and_without_its_invisible_format_character
     # a soft hyphen or a bidirectional mark must not make a widget's block a new one
     assert block_hash("Newsletter abon\u00adnie\u00adren") == block_hash("Newsletter abonnieren")
     assert normalise_block("اقرأ \u200fأيضا") == normalise_block("اقرأ أيضا")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("ข่าว", "ข้าว"),  # Thai "news" and "rice": tone marks
+        ("ดูทั้งหมด", "ดีทั้งหมด"),  # "See all" (a widget) and "All good" (a quote): vowel signs
+        ("हाँ।", "है।"),  # Hindi "Yes." and "is."
+        ("দিন", "দান"),  # Bengali "day" and "donation"
+        ("கடை", "கடி"),  # Tamil "shop" and "bite"
+    ],
+)
+def test_blocks_differing_by_a_vowel_sign_or_tone_mark_are_different_blocks(one: str, other: str) -> None:
+    # Taken for separators, the marks went and only the consonants were hashed
+    assert block_hash(one) != block_hash(other)
+    assert normalise_block(one) != normalise_block(other)
+    assert " " not in normalise_block("ข่าวล่าสุด")  # a mark does not split its word
+
+
+def test_the_guard_leaves_a_short_article_its_recurring_line_rather_than_too_little_to_keep() -> None:
+    # A 64-character flash and the site's "developing story" line: without the line, the flash
+    # would be dropped as too short; trafilatura alone keeps it.
+    blocks = [("flash", 64), ("developing", 51)]
+    decision = select_chrome(blocks, frozenset({"developing"}), max_block_chars=600, max_share=0.5, min_kept_chars=80)
+    assert decision.removed == () and decision.withheld
+    longer = [("flash", 200), ("developing", 51)]
+    decision = select_chrome(longer, frozenset({"developing"}), max_block_chars=600, max_share=0.5, min_kept_chars=80)
+    assert decision.removed == (1,) and not decision.withheld
+    # a body too short with or without the removal is not the guard's to keep
+    tiny = [("flash", 20), ("developing", 51)]
+    decision = select_chrome(tiny, frozenset({"developing"}), max_block_chars=600, max_share=0.9, min_kept_chars=80)
+    assert decision.removed == (1,) and not decision.withheld
+
+
+def test_a_clock_behind_the_landmark_does_not_lower_the_threshold() -> None:
+    # A worker whose clock is 20 days behind read one page's blocks as chrome (the decay made
+    # the threshold 2 ** (-20 / 14) of min_pages).
+    clock = Clock()
+    index = MemoryChromeIndex(ChromeIndexSettings(min_pages=3), clock=clock)
+    run(index.observe("site.example", "only-page", ["lead", "quote"]))
+    clock.now -= 20 * 86400
+    assert run(index.known_chrome("site.example")) == frozenset()
+
+
+def test_known_chrome_past_its_cap_keeps_the_blocks_on_most_pages() -> None:
+    clock = Clock()
+    index = MemoryChromeIndex(ChromeIndexSettings(min_pages=3, max_known=3), clock=clock)
+    for n in range(20):
+        widgets = ["menu", "footer", "newsletter"] + (["tag-a", "tag-b", "tag-c"] if n < 3 else [])
+        run(index.observe("site.example", f"page-{n}", widgets))
+    assert run(index.known_chrome("site.example")) == {"menu", "footer", "newsletter"}

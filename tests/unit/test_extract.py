@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import html
+import json
 import pickle
+from datetime import UTC, datetime
 
 import pytest
+from contract import assert_valid
 from lxml import etree
 from trafilatura.utils import load_html
 
@@ -13,7 +16,10 @@ from tests.builders import PARAGRAPHS
 from workers.stages import extract as extract_module
 from workers.stages import teasers
 from workers.stages.blocks import Block, words
+from workers.models import SourcePosition
+from workers.stages.article import build_article
 from workers.stages.chrome import block_hash
+from workers.stages.decode import decode_message
 from workers.stages.extract import DETECTED_LANGUAGES, ExtractedDocument, ExtractionOptions, extract_document
 from workers.stages.metadata import choose_title, clean_authors, extract_page_metadata, strip_site_name
 from workers.stages.outcome import Dropped, Failed, Kept
@@ -151,6 +157,30 @@ def test_known_chrome_is_removed_with_a_reason_and_the_guard_keeps_the_article()
     assert guarded.chrome_withheld
     for paragraph in PARAGRAPHS:
         assert paragraph in guarded.text
+
+
+def test_a_short_flash_is_kept_with_its_sites_recurring_line_and_the_article_says_the_guard_held() -> None:
+    # Cold, the flash was kept; once the site's "developing story" line was known chrome, the
+    # flash without it was dropped as too short: no article, no alert.
+    line = "This is a developing story. Check back for updates."
+    flash = "Prime Minister Jane Doe has resigned, her office said on Monday."
+    html_text = (
+        "<html><head><title>BREAKING: Prime minister resigns</title></head><body><article>"
+        f"<h1>BREAKING: Prime minister resigns</h1><p>{flash}</p><p>{line}</p></article></body></html>"
+    )
+    for known in (frozenset(), frozenset({block_hash(line)})):
+        doc = kept(extract_document(html_text, "https://flash.example/a/100", ExtractionOptions(), known_chrome=known))
+        assert flash in doc.text and line in doc.text
+        assert doc.chrome_withheld == bool(known)
+    raw = json.dumps({"url": "https://flash.example/a/100", "fetched_at": "2026-11-22T09:00:00Z", "html": html_text})
+    decoded = decode_message(raw.encode(), max_html_bytes=1 << 20)
+    assert isinstance(decoded, Kept)
+    article = build_article(
+        decoded.value, doc, source=SourcePosition(topic="pages.raw", partition=0, offset=1),
+        pipeline_version=1, processed_at=datetime(2026, 11, 22, 9, 1, tzinfo=UTC),
+    )
+    assert article.extraction.chrome_withheld
+    assert assert_valid("articles", article.model_dump_json(by_alias=True))["extraction"]["chrome_withheld"] is True
 
 
 def test_a_page_rendered_twice_is_kept_once_but_repeated_items_stay() -> None:

@@ -97,6 +97,7 @@ def build_article(
             encoding=decoded.encoding,
             removed=list(document.removed),
             body_source=document.body_source,
+            chrome_withheld=document.chrome_withheld,
             recovered_paragraphs=document.recovered_paragraphs,
             replaced_chars=decoded.replaced,
         ),

@@ -27,12 +27,14 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from workers.textnorm import strip_format_characters
+from workers.textnorm import COMBINING_MARKS, strip_format_characters
 
 # Arabic: harakat, Quranic marks, superscript alef; tatweel.
 _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 _ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ی": "ي", "ک": "ك"})
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# \W alone would take a vowel sign or tone mark for a separator: ข่าว ("news") and ข้าว ("rice")
+# would both be "ข าว"
+_NON_WORD = re.compile(f"(?:_|[^\\w{COMBINING_MARKS}])+")
 _DIGITS = re.compile(r"\d+")
 _DIGIT = re.compile(r"\d")
 
@@ -84,6 +86,7 @@ def select_chrome(
     *,
     max_block_chars: int,
     max_share: float,
+    min_kept_chars: int = 0,
 ) -> ChromeDecision:
     """Which blocks (by index) to remove as known chrome.
 
@@ -92,7 +95,9 @@ def select_chrome(
     paragraph that recurs is more likely syndicated copy than a widget). The guard: if the removal
     would take away more than ``max_share`` of the body's characters, nothing is removed (the
     statistics are then more likely wrong, e.g. the same article under many URLs, than the page
-    being mostly chrome), and the decision says so.
+    being mostly chrome), and the decision says so. Likewise when what would be left is shorter than
+    ``min_kept_chars`` while the whole body is not: a one-line flash beside the site's recurring
+    "developing story" line is an article, and without the line it would be dropped as too short.
     """
     items = list(blocks)
     if not known_chrome or not items:
@@ -104,6 +109,7 @@ def select_chrome(
         if digest is not None and digest in known_chrome and length <= max_block_chars
     )
     removed_chars = sum(items[index][1] for index in chosen)
-    if removed_chars > max_share * total:
+    kept_chars = sum(length for _, length in items) - removed_chars
+    if chosen and (removed_chars > max_share * total or kept_chars < min_kept_chars <= kept_chars + removed_chars):
         return ChromeDecision((), True)
     return ChromeDecision(chosen, False)

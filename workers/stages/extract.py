@@ -26,7 +26,8 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    (``split_body_segments``); how many is counted on the article (``recovered_paragraphs``).
 5. Site-learned chrome: blocks whose hash the main process passed in as ``known_chrome`` (read
    from Redis, see workers/chrome_index.py) are removed, unless that would take more than
-   ``chrome_max_share`` of the body (the guard: then the statistics are wrong, not the page).
+   ``chrome_max_share`` of the body (the guard: then the statistics are wrong, not the page) or
+   leave less than ``min_text_chars`` of it; the article says so (``extraction.chrome_withheld``).
 6. The page's block hashes are returned (``ExtractedDocument.block_hashes``) for the main
    process to record in the chrome index. They are the hashes of the body after the structural
    filters and *before* known-chrome removal, so chrome stays known while it keeps appearing.
@@ -367,7 +368,11 @@ def _body(
     live = [block for block in blocks if not block.removed]
     hashes = [(block_hash(block.text), len(block.text)) for block in live]
     decision = select_chrome(
-        hashes, known_chrome, max_block_chars=options.chrome_max_block_chars, max_share=options.chrome_max_share
+        hashes,
+        known_chrome,
+        max_block_chars=options.chrome_max_block_chars,
+        max_share=options.chrome_max_share,
+        min_kept_chars=options.min_text_chars,
     )
     for index in decision.removed:
         live[index].removed = "site_chrome"
