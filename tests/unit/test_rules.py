@@ -306,3 +306,29 @@ def test_a_language_that_is_no_code_is_refused_and_retired_codes_read_as_today()
     assert any("'xx' is no ISO 639" in p for p in problems(VALID.replace("languages: [ar, en]", "languages: [ar, xx]")))
     ruleset = parse_rules(VALID.replace("languages: [ar, en]", "languages: [iw, ara]"), source="rules.yaml", secret_names=None)
     assert {"he", "ar"} <= ruleset.rules[0].conditions.languages
+
+
+# --- found by a review of alert delivery (the twentieth session) -----------------------------------
+
+
+@pytest.mark.parametrize("host", ["xn--zz.newsroom.example", "xn--.newsroom.example"])
+def test_a_webhook_host_that_is_no_punycode_is_a_problem_of_the_file(host: str):
+    # yarl decodes xn-- labels when asked for the host: UnicodeError, no RulesError, so `rules
+    # check` and the readiness probe printed a traceback and a reload failed the page's alerts
+    rules = (
+        f"version: 1\nwebhooks: {{desk: {{url: 'https://{host}/hook', secret: desk}}}}\n"
+        "rules: [{id: a, kind: article, match: {urgent: true}, deliver: {webhooks: [desk]}}]\n"
+    )
+    with pytest.raises(RulesError) as raised:
+        parse_rules(rules, source="rules.yaml", secret_names=None)
+    assert any("webhooks/desk" in problem and "host cannot be decoded" in problem for problem in raised.value.problems)
+
+
+@pytest.mark.parametrize(("source", "text"), [
+    ("rules.yaml", "version: 1\nrules: " + "[" * 20000 + "]" * 20000 + "\n"),
+    ("rules.json", '{"version": 1, "rules": ' + "[" * 100000 + "]" * 100000 + "}"),
+])
+def test_a_rules_file_nested_past_the_parsers_depth_is_a_problem_of_the_file(source: str, text: str):
+    with pytest.raises(RulesError) as raised:
+        parse_rules(text, source=source, secret_names=None)
+    assert raised.value.problems == [f"{source}: nested deeper than a rules file can be"]

@@ -128,6 +128,8 @@ def parse_rules(
         )
     except (ValueError, yaml.YAMLError) as exc:
         raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {_syntax_error(exc)}"]) from exc
+    except RecursionError as exc:
+        raise RulesError([f"{source}: nested deeper than a rules file can be"]) from exc
     errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise RulesError([f"{source}: {_where(e.absolute_path)}: {_schema_problem(e)}" for e in errors])
@@ -324,7 +326,10 @@ def _url_problem(url: str, *, allow_private_addresses: bool) -> str | None:
         # It would be in every `rules check` output and dead letter; a receiver authenticates the
         # signature (X-Wirefeed-Signature) instead.
         return "has a user name or password (user:password@) in it: remove it, the signature authenticates the POST"
-    host = parsed.host
+    try:
+        host = parsed.host  # yarl decodes punycode labels here
+    except UnicodeError as exc:
+        return f"host cannot be decoded (IDNA: {exc})"
     if not host:
         return "has no host"
     try:

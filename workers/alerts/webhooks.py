@@ -111,7 +111,9 @@ def verify(secret: bytes, *, timestamp: str, signature: str, body: bytes, now: f
         sent_at = int(timestamp)
     except ValueError:
         return False
-    return abs(now - sent_at) <= tolerance_s and hmac.compare_digest(sign(secret, sent_at, body), signature)
+    # bytes: compare_digest refuses str with other than ASCII in it, and a forged header may have some
+    expected = sign(secret, sent_at, body).encode()
+    return abs(now - sent_at) <= tolerance_s and hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
 
 
 @dataclass(frozen=True, slots=True)
