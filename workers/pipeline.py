@@ -228,7 +228,7 @@ class PagePipeline:
         article_age: float | None,
     ) -> None:
         story = await self._story(story_id)
-        matched = await self._alerts.count_matches(article, urgent=article.urgent, story=story)
+        matched = await self._alerts.count_matches(article, urgent=article.urgent, story=story, source=source)
         if not matched:
             return
         self._metrics.alerts_suppressed.labels(suppression.value).inc(matched)

@@ -43,7 +43,7 @@ from workers import cli
 from workers.alerts import rules as rules_module
 from workers.alerts.agent import WebhookLanes, deliver_webhooks
 from workers.alerts.engine import AlertEngine, RulesFile
-from workers.alerts.ledger import AlertLedger, DeliveryState
+from workers.alerts.ledger import TAKEOVER_S, AlertLedger, DeliveryState
 from workers.alerts.match import StoryInfo
 from workers.alerts.messages import Alert, AlertArticle, AlertDeadLetter, AlertLetter
 from workers.alerts.webhooks import (
@@ -329,6 +329,49 @@ async def test_an_alert_its_owner_could_not_publish_for_good_is_published_by_the
     await alerting.engine.on_article(OTHER, urgent=False, story=seeds_story(), replay=None, source="pages.raw/0/1")
     published = read_topic(alerting.settings, alerting.alerts_topic, at_least=keyword_alerts + 1)
     assert [Alert.model_validate_json(r.value).rule_id for r in published].count("breaking") == 1
+
+
+async def test_an_alert_whose_record_came_back_too_old_to_fire_is_published_by_that_record(alerting, redis_client):
+    # The worker died between firing and publishing; its record came back past
+    # alert_max_record_age_s, so the page's alerts were suppressed: only counted, and the alert
+    # its first run fired stayed in the stream and off the topic for good.
+    alerting.topics.fail_next_alert = True
+    with pytest.raises(asyncio.CancelledError):
+        await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    (in_stream,) = await stream_alerts(alerting.ledger, redis_client)
+    assert await alerting.engine.count_matches(SEED_000, urgent=False, story=None, source="pages.raw/0/7") == 1
+    (published,) = read_topic(alerting.settings, alerting.alerts_topic, at_least=1)
+    assert Alert.model_validate_json(published.value) == in_stream
+    # a suppressed page fires nothing that was never fired (OTHER matches no rule; SEED_004's keyword alert)
+    assert await alerting.engine.count_matches(SEED_004, urgent=False, story=None, source="pages.raw/0/8") == 1
+    assert await redis_client.xlen(alerting.ledger.stream_key) == 1
+    assert len(read_topic(alerting.settings, alerting.alerts_topic, at_least=1)) == 1
+
+
+async def test_an_alert_held_unpublished_past_the_takeover_time_is_published_by_the_next_page_firing_it(
+    alerting, redis_client
+):
+    # Its record will not come back to publish it (dead-lettered on its redelivery, say): a
+    # later update of the article, or `replay --alerts` (whose copy has an offset of its own),
+    # found it owned by that record and published nothing, for good.
+    alerting.topics.fail_next_alert = True
+    with pytest.raises(asyncio.CancelledError):
+        await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    (in_stream,) = await stream_alerts(alerting.ledger, redis_client)
+    replay = ReplayMarker("r1", alerts=True)
+    # within the takeover time the owner may still be publishing it: nobody else does
+    await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=replay, source="pages.raw/0/900")
+    assert read_topic(alerting.settings, alerting.alerts_topic, at_least=0) == []
+    key = alerting.ledger.alert_key(in_stream.alert_id)
+    seconds, _micros = await redis_client.time()
+    await redis_client.hset(key, "owned_at", seconds - TAKEOVER_S)  # held that long
+    await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=replay, source="pages.raw/0/900")
+    (published,) = read_topic(alerting.settings, alerting.alerts_topic, at_least=1)
+    assert Alert.model_validate_json(published.value) == in_stream
+    assert await redis_client.hget(key, "source") == b"pages.raw/0/900"
+    # the owner's record, back at last, finds it published: not twice on the topic
+    await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    assert len(read_topic(alerting.settings, alerting.alerts_topic, at_least=1)) == 1
 
 
 # --- webhook delivery ------------------------------------------------------------------------

@@ -182,13 +182,26 @@ def test_a_records_age_is_from_its_timestamp_and_unknown_without_one():
     assert dataclasses.replace(record, timestamp_ms=None).age_s(datetime.fromtimestamp(1_060, UTC)) is None
 
 
+class NeverFiredLedger:
+    """A ledger that holds no alert: a suppressed page may only take over one fired before."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, bool]] = []
+
+    async def fire(self, alert, *, source, create=True):  # noqa: ANN001, ANN201
+        self.asked.append((source, create))
+        return None
+
+
 async def test_matches_are_counted_without_firing(tmp_path):
     path = tmp_path / "rules.yaml"
     write(path, ONE, mtime_ns=1)
-    # No ledger and no publisher: counting must fire nothing.
+    # No publisher: counting must fire nothing.
+    ledger = NeverFiredLedger()
     alerts = AlertEngine(
-        RulesFile(path, secret_names=(), check_interval_s=5), ledger=None, publisher=None,
+        RulesFile(path, secret_names=(), check_interval_s=5), ledger=ledger, publisher=None,
         pipeline_version=1, retry_backoff_max_s=1,
     )
-    assert await alerts.count_matches(article_about("Talks in Aleppo resumed."), urgent=False, story=None) == 1
-    assert await alerts.count_matches(article_about("Talks in Geneva resumed."), urgent=False, story=None) == 0
+    assert await alerts.count_matches(article_about("Talks in Aleppo resumed."), urgent=False, story=None, source="p/0/1") == 1
+    assert await alerts.count_matches(article_about("Talks in Geneva resumed."), urgent=False, story=None, source="p/0/2") == 0
+    assert ledger.asked == [("p/0/1", False)]

@@ -162,10 +162,15 @@ class AlertEngine:
         """Whether the rules in force look at stories: when none does, a story need not be read."""
         return self._rules.current().watches_stories
 
-    async def count_matches(self, article: Article, *, urgent: bool, story: StoryInfo | None) -> int:
+    async def count_matches(self, article: Article, *, urgent: bool, story: StoryInfo | None, source: str) -> int:
         """How many alerts the rules match for a stored article (and its story), fired before or
-        not, without firing any: what a page whose alerts are suppressed did not fire."""
-        return len(await self._candidates(article, urgent=urgent, story=story, replay=None))
+        not, without firing any: what a page whose alerts are suppressed did not fire. One fired
+        before and never published (its record crashed, then came back too old to fire) is
+        published now, by its own record or, once its owner has held it too long, by this one."""
+        candidates = await self._candidates(article, urgent=urgent, story=story, replay=None)
+        for alert in candidates:
+            await self._fire(alert, source, create=False)
+        return len(candidates)
 
     async def _candidates(
         self, article: Article, *, urgent: bool, story: StoryInfo | None, replay: ReplayMarker | None
@@ -196,8 +201,12 @@ class AlertEngine:
             ]
         return candidates
 
-    async def _fire(self, alert: Alert, source: str) -> bool:
-        result = await self._retry(lambda: self._ledger.fire(alert, source=source), what="firing an alert")
+    async def _fire(self, alert: Alert, source: str, *, create: bool = True) -> bool:
+        result = await self._retry(
+            lambda: self._ledger.fire(alert, source=source, create=create), what="firing an alert"
+        )
+        if result is None:
+            return False
         if not result.published and result.owned:
             try:
                 await self._retry(lambda: self._publisher.publish_alert(result.alert), what="publishing an alert")

@@ -2,7 +2,7 @@
 
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
-| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s`` after the last time it matched a changed article (it fired, or would have; an unchanged re-crawl, which matches nothing, does not renew it): longer than the ``pages.raw`` replay window, so a replay never fires again, and renewed while its subject changes |
+| ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over, as it does once the owner has held it unpublished for ``TAKEOVER_S``), ``owned_at`` (when ``source`` took it, Redis server time), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s`` after the last time it matched a changed article (it fired, or would have; an unchanged re-crawl, which matches nothing, does not renew it): longer than the ``pages.raw`` replay window, so a replay never fires again, and renewed while its subject changes |
 | ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered``, written by ``workers.alerts.webhooks.DeliveryQueue`` | ``webhook_marker_ttl_days`` |
 | ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
 
@@ -28,20 +28,29 @@ from workers.settings import Settings
 _FIRE = """
 local alert_key, stream = KEYS[1], KEYS[2]
 local json, ttl, maxlen, alert_id, rule_id, source = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local stored = redis.call('HMGET', alert_key, 'json', 'published', 'source')
+local takeover_s, create = tonumber(ARGV[7]), ARGV[8] == '1'
+local now = tonumber(redis.call('TIME')[1])
+local stored = redis.call('HMGET', alert_key, 'json', 'published', 'source', 'owned_at')
 if stored[1] then
-  -- Its subject still matches: it is remembered for fired_ttl_s from now. A story or a live page
-  -- that goes on for longer than that would otherwise see the marker expire and fire again.
-  redis.call('EXPIRE', alert_key, ttl)
+  if create then
+    -- Its subject still matches: it is remembered for fired_ttl_s from now. A story or a live
+    -- page that goes on for longer than that would otherwise see the marker expire and fire again.
+    redis.call('EXPIRE', alert_key, ttl)
+  end
   local owner = stored[3] or ''
-  if owner == '' and stored[2] ~= '1' then
-    -- released by a record that could not publish it (AlertLedger.release): this one takes it over
-    redis.call('HSET', alert_key, 'source', source)
+  if stored[2] ~= '1' and owner ~= source and (owner == '' or now - tonumber(stored[4] or '0') >= takeover_s) then
+    -- released by a record that could not publish it (AlertLedger.release), or held unpublished
+    -- for longer than any publish takes: its record will not publish it (redelivered too old to
+    -- fire, or dead-lettered this time), so this one takes it over
+    redis.call('HSET', alert_key, 'source', source, 'owned_at', now)
     owner = source
   end
   return {0, stored[1], stored[2] or '', owner}
 end
-redis.call('HSET', alert_key, 'json', json, 'source', source)
+if not create then
+  return {-1, '', '', ''}
+end
+redis.call('HSET', alert_key, 'json', json, 'source', source, 'owned_at', now)
 redis.call('EXPIRE', alert_key, ttl)
 redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'alert_id', alert_id, 'rule_id', rule_id, 'json', json)
 return {1, json, '', source}
@@ -59,6 +68,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'published', '1')
 end
 """
+
+
+# How long a record may hold a fired alert unpublished before the next record firing it takes it
+# over: far longer than a publish takes (the broker acknowledges in milliseconds; an outage is
+# waited out, and the owner renews nothing meanwhile, so a takeover during one long outage can
+# publish the alert twice, which the topic's readers and the webhooks take by its id).
+TAKEOVER_S = 600
 
 
 def stream_key(prefix: str) -> str:
@@ -114,7 +130,10 @@ class AlertLedger:
     def webhooks_key(self, alert_id: str) -> str:
         return f"{self._prefix}:alert:{alert_id}:webhooks"
 
-    async def fire(self, alert: Alert, *, source: str) -> Fired:
+    async def fire(self, alert: Alert, *, source: str, create: bool = True) -> Fired | None:
+        """Fire ``alert`` for the record ``source``, or only take over an unpublished one fired
+        before (``create=False``: a page whose alerts are suppressed finishes what was begun);
+        None when it was never fired and ``create`` is False."""
         first_time, stored, published, owner = await self._fire(
             keys=[self.alert_key(alert.alert_id), self.stream_key],
             args=[
@@ -124,8 +143,12 @@ class AlertLedger:
                 alert.alert_id,
                 alert.rule_id,
                 source,
+                TAKEOVER_S,
+                "1" if create else "0",
             ],
         )
+        if first_time == -1:
+            return None
         return Fired(
             # stored by any release: one that added a field must not stop this one firing
             alert=alert if first_time else read_alert(stored),
