@@ -29,6 +29,8 @@ from workers.urlnorm import names_the_home_page_instead_of
 # on all but a few pages; a page of megabytes parsed whole for it would cost more than sending it.
 _HEAD_CHARS = 65536
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+# JSON Lines of crawled pages, under both of its names
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 # A topic created a moment ago (`wirefeed topics create` just before, in a script) can be unknown
 # to the broker asked, for a moment: unknown for this long, it does not exist.
 _NEW_TOPIC_WAIT_S = 5.0
@@ -85,7 +87,8 @@ def _declared_canonical(raw: bytes, file_url: str) -> str | None:
 
 
 def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int | None = None) -> Iterator[Record]:
-    """The records of HTML files, directories of them and JSONL files. A page that is not a valid
+    """The records of HTML files, directories of them and JSON Lines files (.jsonl, .ndjson; a
+    .json file is refused, not published as a page). A page that is not a valid
     ``pages.raw`` message, or one over ``max_bytes`` as a record, raises ValueError naming its file
     (and line), on one line."""
     now = datetime.now(UTC)
@@ -98,8 +101,11 @@ def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int |
                     raise ValueError(f"{_shown(page)}: not a regular file (a dangling link, a pipe or a device)")
                 name = page.relative_to(path).as_posix()
                 yield _html_file_record(page, base_url=base_url, fetched_at=now, name=name, max_bytes=max_bytes)
-        elif path.suffix.lower() == ".jsonl":
+        elif path.suffix.lower() in JSONL_SUFFIXES:
             yield from records_from_jsonl(path, max_bytes=max_bytes)
+        elif path.suffix.lower() == ".json":
+            # published as a page, a crawl export would be one article of all its pages' text
+            raise ValueError(f"{_shown(path)}: a JSON file: give crawled pages as JSON Lines (.jsonl, .ndjson)")
         else:
             yield _html_file_record(path, base_url=base_url, fetched_at=now, name=None, max_bytes=max_bytes)
 

@@ -375,7 +375,9 @@ def feed(
                 for record in records:
                     if planned is None or record.offset >= planned.end:
                         break
-                    headers = list(record.headers or ())
+                    # A header with a null value (Java's RecordHeader(name, null), librdkafka)
+                    # reads as None, which the producer refuses: the copy carries it empty.
+                    headers = [(name, b"" if value is None else value) for name, value in record.headers or ()]
                     if any(name == REPLAY_HEADER for name, _ in headers) and not include_replays:
                         skipped += 1
                     else:

@@ -280,3 +280,19 @@ def test_a_file_whose_name_is_not_utf8_is_published_under_its_bytes(tmp_path: Pa
     (tmp_path / name).write_text("<p>x</p>", encoding="utf-8")
     (record,) = records_from_paths([tmp_path], base_url="https://files.example/")
     assert record.key == b"https://files.example/caf%E9.html"
+
+
+def test_json_lines_named_ndjson_are_read_as_lines_and_a_json_file_is_refused(tmp_path: Path):
+    # Not .jsonl, a crawl export was published as one HTML page: one article made of every
+    # crawled page's text, under the file's URL, matched by the alert rules
+    lines = "".join(
+        json.dumps({"url": f"https://news.example/story-{n}", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"}) + "\n"
+        for n in range(3)
+    )
+    for name in ("crawl.ndjson", "CRAWL.NDJSON"):
+        (tmp_path / name).write_text(lines, encoding="utf-8")
+        records = list(records_from_paths([tmp_path / name], base_url="https://files.example/"))
+        assert [record.key for record in records] == [f"https://news.example/story-{n}".encode() for n in range(3)]
+    (tmp_path / "crawl.json").write_text(lines, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"crawl\.json: a JSON file: give crawled pages as JSON Lines \(\.jsonl, \.ndjson\)"):
+        list(records_from_paths([tmp_path / "crawl.json"], base_url="https://files.example/"))
