@@ -16,9 +16,12 @@ have, or work within, would otherwise fail every page, each dead-lettered as if 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import resource
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -43,11 +46,25 @@ _FORKSERVER_PRELOAD = "workers.pool_warmup"
 _PROBE_PAGE = SAMPLE_PAGES / "ar-cnn-syria-clashes.html"
 
 
+# A forkserver that died (the kernel's OOM killer) no longer reports its processes' ends: each reads
+# as exit status 255, whether it ended or not. multiprocessing.popen_forkserver.Popen.poll.
+_FORKSERVER_GONE = 255
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
 def _start_process(limit_mb: int, log_config: dict[str, Any] | None) -> None:
     # An address-space cap turns a runaway page into a MemoryError in that process, which the
     # stage reports as a failure, instead of the kernel's OOM killer picking a victim.
     limit = limit_mb * MIB
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # pebble ends a timed-out process with SIGTERM, handled in Python, so not before a C call
+    # returns to the interpreter, and waits 3 s before SIGKILL, one process at a time, starting
+    # no replacement meanwhile: the pages behind it timed out waiting. The default kills at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Killed with its parent, the forkserver: the next pool cannot reach its processes, which would
+    # otherwise go on taking pages from the old pool's channel, untimed and past close().
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     # a forked process starts with the forkserver's logging, not the worker's
     if log_config is not None:
         logs.apply(log_config)
@@ -196,6 +213,9 @@ class ExtractionPool:
                     f"extraction did not finish within {self._timeout_s:g} s; its process was killed",
                 )
             except pebble.ProcessExpired as exc:
+                if exc.exitcode == _FORKSERVER_GONE:
+                    # not the page's doing: the forkserver died, and its processes with it
+                    raise BrokenProcessPool(f"the extraction forkserver died ({exc})") from exc
                 return Failed(extract.STAGE, "process_died", "ProcessExpired", f"extraction process died: {exc}")
             except BrokenProcessPool:
                 raise

@@ -48,8 +48,9 @@ _TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 # and acknowledged at full speed while it lasts.
 _TRANSIENT_REPLY_CODES = frozenset({"NOREPLICAS", "MISCONF", "BUSY"})
 # redis-py rewrites an error inside a MULTI as "Command # 1 (SET ...) of pipeline caused error:
-# ('NOREPLICAS ...',)": the code is no longer the message's first word.
-_PIPELINE_REPLY = re.compile(r"of pipeline caused error: \('([A-Z]+) ")
+# ('NOREPLICAS ...',)": the code is no longer the message's first word. It writes the error's
+# args as Python does, in double quotes when the text has an apostrophe (MISCONF's "it's").
+_PIPELINE_REPLY = re.compile(r"of pipeline caused error: \(['\"]([A-Z]+) ")
 
 _MAX_CAUSES = 4
 

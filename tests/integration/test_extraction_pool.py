@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import resource
 import shutil
@@ -190,6 +191,18 @@ async def test_an_extraction_is_timed_out_on_the_monotonic_clock_whatever_the_wa
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
 
 
+async def test_a_timeout_ends_a_process_stuck_in_a_c_call_at_once_and_the_next_page_is_not_kept_waiting(pool):
+    # pebble's SIGTERM handler is Python: it runs when the C call returns, and pebble waits 3 s
+    # before SIGKILL, starting no replacement meanwhile. The next page waited for a process
+    # through its own timeout and was dead-lettered as a timeout too.
+    extraction = pool(timeout_s=2.0)
+    stuck = await extraction._run(  # noqa: SLF001 - a C call of our choosing, as a page's could be
+        extraction._pool, extraction._started, hashlib.pbkdf2_hmac, "sha256", b"page", b"salt", 10**9  # noqa: SLF001
+    )
+    assert isinstance(stuck, Failed) and stuck.reason == "timeout"
+    assert await extraction._run(extraction._pool, extraction._started, len, "next page") == 9  # noqa: SLF001
+
+
 async def test_a_killed_extraction_process_fails_the_page_and_is_replaced(pool):
     extraction = pool()  # one process, which serves every task below (it retires after 100)
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
@@ -365,3 +378,32 @@ async def test_a_pool_whose_forkserver_was_killed_is_rebuilt_and_takes_the_next_
     await asyncio.to_thread(wait_for, lambda: forkserver not in forkservers(), timeout_s=10, what="the forkserver to die")
     for _ in range(3):
         assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+async def test_pages_in_flight_when_the_forkserver_dies_are_extracted_again_and_its_processes_die_with_it(pool):
+    # Its processes read as exit status 255 once it is gone, ended or not: both pages were
+    # dead-lettered as process_died, and the old processes, no longer the pool's, went on taking
+    # pages from its channel, untimed and past close(). (Last in this file, like the test above.)
+    extraction = pool(processes=2)
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    [forkserver] = forkservers()
+    old_processes = children_of(forkserver)
+    assert len(old_processes) == 2
+    slow = slow_html(1000)
+    pages = [asyncio.create_task(extraction.extract(slow, f"https://slow.example/{n}", OPTIONS)) for n in range(2)]
+    await asyncio.sleep(0.5)
+    os.kill(forkserver, signal.SIGKILL)
+    results = await asyncio.gather(*pages)
+    assert all(isinstance(result, Kept) for result in results), results
+    await asyncio.to_thread(
+        wait_for, lambda: not any(alive(pid) for pid in old_processes), timeout_s=10, what="the old processes to end"
+    )
+

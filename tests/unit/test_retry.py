@@ -33,6 +33,11 @@ def error_id(error: BaseException) -> str:
         redis.exceptions.ResponseError(
             "Command # 1 (SET wf:st:df:en:20780...) of pipeline caused error: ('MISCONF Redis is configured to save',)"
         ),
+        # as redis-py writes MISCONF's own text (the error's args): with its apostrophe, in double quotes
+        redis.exceptions.ResponseError(
+            "Command # 1 (INCRBY wf:st:df:en:20780 x 1) of pipeline caused error: "
+            + repr(("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",))
+        ),
         KafkaTimeoutError(),
         NodeNotReadyError(),
         Contention("lost the race five times"),
