@@ -74,7 +74,14 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             {"max.message.bytes": limit, "retention.ms": str(30 * DAY_MS), "compression.type": "producer"},
         ),
     ]
-    return [TopicSpec(spec.name, spec.partitions, spec.config | durability) for spec in specs]
+    # Said, not left to the broker's defaults, so that a topic made otherwise is reported: a
+    # compacted pages.raw would keep one crawl per URL, a compacted alerts topic outlive the
+    # webhooks' delivery markers (a re-read would deliver twice), and LogAppendTime would give a
+    # replay's copies the time of the copy instead of the crawl's.
+    common = durability | {"message.timestamp.type": "CreateTime"}
+    return [
+        TopicSpec(spec.name, spec.partitions, {"cleanup.policy": "delete"} | spec.config | common) for spec in specs
+    ]
 
 
 def ensure_topics(settings: Settings) -> list[str]:
@@ -99,24 +106,34 @@ def ensure_topics(settings: Settings) -> list[str]:
                 pass  # another worker created it between our list and our create
         kept = [spec for spec in specs if spec.name in existing]
         if kept:
-            _report_drift(admin, kept)
+            _report_drift(admin, kept, settings.replication_factor)
         return created
     finally:
         admin.close()
 
 
-def _report_drift(admin: KafkaAdminClient, specs: list[TopicSpec]) -> None:
-    partitions = {d["name"]: len(d["partitions"]) for d in admin.describe_topics([spec.name for spec in specs])}
+def _report_drift(admin: KafkaAdminClient, specs: list[TopicSpec], replication_factor: int) -> None:
+    described = {d["name"]: d["partitions"] for d in admin.describe_topics([spec.name for spec in specs])}
     # "all": the values in force, the broker's defaults included (not only those set on the topic)
     configs = admin.describe_configs(
         [ConfigResource(ConfigResourceType.TOPIC, spec.name) for spec in specs], config_filter="all"
     )
     for spec in specs:
-        actual = partitions.get(spec.name, 0)
-        if actual != spec.partitions:
-            log.warning("topic %s has %d partitions, settings say %d", spec.name, actual, spec.partitions)
+        partitions = described.get(spec.name, [])
+        if len(partitions) != spec.partitions:
+            log.warning("topic %s has %d partitions, settings say %d", spec.name, len(partitions), spec.partitions)
+        replicas = min((len(partition["replica_nodes"]) for partition in partitions), default=replication_factor)
+        if replicas != replication_factor:
+            log.warning(
+                "topic %s has %d replica(s) of a partition, settings say %d (WIREFEED_REPLICATION_FACTOR; "
+                "kafka-reassign-partitions.sh changes it)",
+                spec.name, replicas, replication_factor,
+            )
+        # What the topic's own replicas allow: asking a topic of one replica for two in sync would
+        # refuse every write to it (NOT_ENOUGH_REPLICAS), crawlers' and the worker's alike.
+        config = spec.config | {"min.insync.replicas": str(min(2, replicas))}
         held = configs.get("topic", {}).get(spec.name, {})
-        for key, wanted in spec.config.items():
+        for key, wanted in config.items():
             value = held.get(key, {}).get("value")
             if value != wanted:
                 # Altering it is the operator's call (it may be deliberate); this says how.

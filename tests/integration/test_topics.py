@@ -75,6 +75,43 @@ def test_a_topic_found_with_other_configs_is_left_as_it_is_and_reported(
 
 
 
+def test_a_topic_of_fewer_replicas_than_configured_is_reported_and_never_told_to_want_more_in_sync(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+):
+    # Topics made with one replica (a first install on one broker), settings saying three: the
+    # single replica went unmentioned, and every topic was told to set min.insync.replicas=2,
+    # which on a topic of one replica refuses every write. An alerts topic made compacted and
+    # stamped by the broker was not reported at all.
+    (alerts,) = [spec for spec in topic_specs(settings) if spec.name == settings.topic_alerts]
+    made_otherwise = alerts.config | {"cleanup.policy": "compact", "message.timestamp.type": "LogAppendTime"}
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    try:
+        admin.create_topics([NewTopic(alerts.name, alerts.partitions, 1, topic_configs=made_otherwise)])
+    finally:
+        admin.close()
+    ensure_topics(settings.model_copy(update={"replication_factor": 1}))
+    wait_for(
+        lambda: configs_in_force(settings, [alerts.name])[alerts.name].get("cleanup.policy") == "compact",
+        timeout_s=30, what="the topic listed with its configs",
+    )
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="workers.topics"):
+        assert ensure_topics(settings.model_copy(update={"replication_factor": 3})) == []
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "workers.topics")
+    command = f"kafka-configs.sh --alter --entity-type topics --entity-name {alerts.name} --add-config"
+    assert [w for w in warnings if "replica(s)" in w] == sorted(
+        f"topic {spec.name} has 1 replica(s) of a partition, settings say 3 (WIREFEED_REPLICATION_FACTOR; "
+        "kafka-reassign-partitions.sh changes it)"
+        for spec in topic_specs(settings)
+    )
+    assert [w for w in warnings if "replica(s)" not in w] == [
+        f"topic {alerts.name} has cleanup.policy=compact, settings say delete ({command} cleanup.policy=delete)",
+        f"topic {alerts.name} has message.timestamp.type=LogAppendTime, settings say CreateTime "
+        f"({command} message.timestamp.type=CreateTime)",
+    ]
+
+
 def test_articles_are_compacted_and_never_deleted_by_age(settings: Settings):
     """An article crawled again unchanged is renewed in Redis, not published again: deleted by
     age (compact,delete), it left the topic while Redis still held it."""
