@@ -72,6 +72,36 @@ def test_an_invalid_new_version_is_logged_once_and_the_rules_in_force_stay(tmp_p
     assert active(rules) == ["one", "two"]
 
 
+async def test_in_a_worker_a_new_version_is_read_off_the_event_loop_and_the_rules_in_force_serve_meanwhile(
+    tmp_path, monkeypatch
+):
+    # Read on the loop, a file of 500 rules stopped pages, acks and heartbeats for 3 s.
+    path, clock = tmp_path / "rules.yaml", Clock()
+    write(path, ONE, mtime_ns=1)
+    rules = RulesFile(path, secret_names=(), check_interval_s=5, monotonic=clock)
+    read_in, release = [], threading.Event()
+    real_load = engine.load_rules
+
+    def slow_load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        read_in.append(threading.current_thread())
+        release.wait(10)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "load_rules", slow_load)
+    write(path, TWO, mtime_ns=2)
+    clock.now += 5
+    assert active(rules) == ["one"]  # the new version is being read
+    clock.now += 5
+    assert active(rules) == ["one"]  # and read once
+    release.set()
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if active(rules) == ["one", "two"]:
+            break
+    assert active(rules) == ["one", "two"]
+    assert len(read_in) == 1 and read_in[0] is not threading.main_thread()
+
+
 def test_a_worker_does_not_start_with_an_invalid_file_and_has_no_rules_without_one(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text("version: 1\nrules: [{id: x}]\n", encoding="utf-8")

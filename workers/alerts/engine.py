@@ -46,6 +46,9 @@ class RulesFile:
     editors and Kubernetes ConfigMap updates replace the file rather than write it in place. A new
     version that does not validate is logged once and the rules in force stay; so does a file that
     disappeared. At construction an invalid file raises: a worker must not start without its rules.
+    In a running event loop a new version is read in a thread (parsing, validating and building
+    the matcher of a file of hundreds of rules takes seconds), and the rules in force stay until
+    it is ready.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class RulesFile:
         self._matcher = Matcher(EMPTY)
         self._version: tuple[int, int, int] | None = None
         self._next_check = float("-inf")
+        self._reloading: asyncio.Future[Matcher] | None = None
         if path is not None:
             try:
                 self._version = self._stat()
@@ -83,13 +87,16 @@ class RulesFile:
         )
 
     def current(self) -> Matcher:
-        if self._path is not None and self._monotonic() >= self._next_check:
+        if self._path is not None and self._reloading is None and self._monotonic() >= self._next_check:
             self._next_check = self._monotonic() + self._interval_s
             self._reload_if_changed(self._path)
         return self._matcher
 
     def _load(self, path: Path) -> RuleSet:
         return load_rules(path, secret_names=self._secret_names, allow_private_addresses=self._allow_private_addresses)
+
+    def _load_matcher(self, path: Path) -> Matcher:
+        return Matcher(self._load(path))
 
     def _stat(self) -> tuple[int, int, int]:
         assert self._path is not None
@@ -108,12 +115,30 @@ class RulesFile:
             return
         self._version = version  # whatever the outcome: an invalid version is reported once
         try:
-            ruleset = self._load(path)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a command, not a worker: nothing else waits
+            self._take(path, lambda: self._load_matcher(path))
+            return
+        reloading = self._reloading = loop.run_in_executor(None, self._load_matcher, path)
+
+        def done(future: asyncio.Future[Matcher]) -> None:
+            self._reloading = None
+            if not future.cancelled():  # the loop closing
+                self._take(path, future.result)
+
+        reloading.add_done_callback(done)
+
+    def _take(self, path: Path, loaded: Callable[[], Matcher]) -> None:
+        try:
+            matcher = loaded()
         except RulesError as exc:
             log.error("alert rules file %s is invalid, keeping the rules in force:\n  %s", path, "\n  ".join(exc.problems))
             return
-        self._matcher = Matcher(ruleset)
-        log.info("alert rules reloaded from %s: %d active rule(s)", path, len(ruleset.active))
+        except Exception:  # noqa: BLE001 - a bug reading rules must not stop alerts: the rules in force stay
+            log.exception("alert rules file %s could not be read, keeping the rules in force", path)
+            return
+        self._matcher = matcher
+        log.info("alert rules reloaded from %s: %d active rule(s)", path, len(matcher.ruleset.active))
 
 
 class AlertEngine:
