@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import hashlib
 import itertools
+import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,7 +94,9 @@ def edited(text: str) -> str:
     return "\n".join(out)
 
 
-async def test_same_content_at_another_url_is_an_exact_duplicate(index: DedupIndex) -> None:
+async def test_same_content_at_another_url_is_an_exact_duplicate(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
     original = article("https://one.example/a", body(SEED_000))
     first = await index.classify(original)
     copy_page = article("https://amp.one.example/a", body(SEED_000), minutes=5)
@@ -105,6 +108,8 @@ async def test_same_content_at_another_url_is_an_exact_duplicate(index: DedupInd
     assert copy.story_id == first.story_id
     published = as_published(copy, copy_page)
     assert (published["status"], published["duplicate_of"], published["similarity"]) == ("duplicate", original.article_id, 1.0)
+    # a copy is never looked up by its signature: none is kept for it (232 bytes a copy for a week)
+    assert await redis_client.exists(sig_key(settings, original.url)) and not await redis_client.exists(sig_key(settings, copy_page.url))
 
 
 async def test_the_same_url_again_is_an_update_only_when_its_content_changed(
@@ -676,6 +681,47 @@ async def test_a_story_dated_in_the_future_takes_no_article_of_today(index: Dedu
     skewed = await index.classify(article("https://skewed.example/a", body(SEED_000), title=TITLE_A, minutes=365 * DAY))
     today = await index.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=236))
     assert today.status is Status.NEW and today.story_id not in (None, skewed.story_id)
+
+
+COUNCIL = (
+    "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
+    "with the mayor promising that the money would go first to schools and to the repair of the old bridge.\n"
+    "Opposition members argued that the plan leaves the harbour district without the investment it was "
+    "promised two years ago, and that the tax increase will hit small shops harder than large chains.\n"
+    "The finance director said the city had no choice after the regional government cut its transfers, "
+    "and that the budget would be reviewed in spring once the new figures for tourism were available."
+)
+
+
+def reworded(text: str, seed: int) -> str:
+    """Another outlet's report of the same facts: each paragraph's words in another order."""
+    rng = random.Random(seed)
+    return "\n".join(" ".join(rng.sample(line.split(), len(line.split()))) for line in text.splitlines())
+
+
+async def test_a_late_article_leaves_the_live_stories_of_its_terms_findable(
+    redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # A backlog's article, days old, put its own story first in the index entries of its terms;
+    # a bucket's clean-up judges an entry by its first story, so the next one dropped the entries
+    # with the live story listed after it, and a follow-up report founded a second story.
+    index = DedupIndex(redis_client, settings.redis_prefix, DedupConfig(buckets=1))  # one bucket: its clean-up comes soon
+    title = "Council approves budget"
+    live = await index.classify(article("https://one.example/budget", COUNCIL, title=title, language="en"))
+    late = await index.classify(
+        article("https://old.example/budget", reworded(COUNCIL, 1), title=title, language="en", minutes=-4 * 24 * 60)
+    )
+    assert late.status is Status.NEW and late.story_id != live.story_id
+    rng, bucket = random.Random(7), f"{settings.redis_prefix}:st:ix:0"
+    vocabulary = [f"{a}{b}{c}" for a in ("zor", "mek", "tal", "vin", "pru", "dax") for b in ("an", "el", "ok", "ur", "is")
+                  for c in ("ta", "mo", "ve", "qi", "lu", "sa", "ne")]
+    for n in itertools.count():  # current articles on other things, until the bucket was cleaned up
+        words = rng.sample(vocabulary, 60)
+        await index.classify(article(f"https://other.example/{n}", " ".join(words), title=" ".join(words[:3]), language="en", minutes=1 + n))
+        if await redis_client.hlen(bucket) % 64 == 0 or n > 200:
+            break
+    follow_up = await index.classify(article("https://two.example/budget", reworded(COUNCIL, 2), title=title, language="en", minutes=300))
+    assert follow_up.story_id == live.story_id
 
 
 async def test_an_article_late_by_more_than_a_story_window_joins_the_story_it_falls_in(index: DedupIndex) -> None:

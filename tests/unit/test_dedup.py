@@ -112,6 +112,25 @@ def test_short_lines_are_not_shingled() -> None:
     assert sketch(menu).size > 0
 
 
+def test_a_text_of_short_lines_is_its_lines_not_its_one_long_footer() -> None:
+    # Two wire items of results sharing the service's footer: shingled on the footer alone, the
+    # second was a duplicate (similarity 1.0) of the first, published in its story.
+    footer = (
+        "Copyright 2024 The Associated Press. All rights reserved. This material may not be "
+        "published, broadcast, rewritten or redistributed."
+    )
+    football = "\n".join([
+        "Premier League results on Saturday:", "Arsenal 2, Chelsea 1", "Liverpool 3, Everton 0",
+        "Manchester City 1, Tottenham 1", "Newcastle 0, Aston Villa 2", "Brighton 4, Fulham 2", footer,
+    ])
+    election = "\n".join([
+        "Election results in Ohio counties:", "Franklin: Smith 54%, Jones 46%", "Cuyahoga: Jones 61%, Smith 39%",
+        "Hamilton: Smith 50%, Jones 50%", "Summit: Jones 52%, Smith 48%", "Lucas: Jones 58%, Smith 42%", footer,
+    ])
+    assert similarity(football, election) < CONFIG.threshold
+    assert similarity(football, football.replace("Brighton 4", "Brighton 3")) >= CONFIG.threshold
+
+
 def test_cjk_text_is_shingled_by_character_bigrams() -> None:
     text = (
         "北京大学今天宣布了一项新的研究计划，该计划将持续五年时间并投入大量资金用于人工智能研究。"
@@ -276,6 +295,22 @@ def test_centroid_decays_merges_and_truncates() -> None:
     weights = dict(zip(merged.ids.tolist(), merged.weights.tolist(), strict=True))
     assert weights[5] == pytest.approx(3.5) and weights[500] == pytest.approx(4.0)
     assert stories.decay(-10.0, 3600.0) == 1.0
+
+
+def test_a_story_centroid_does_not_depend_on_the_order_its_articles_are_processed_in() -> None:
+    # An article older than the centroid was added at full weight: a backlog processed out of
+    # order pulled a story that had moved on back to where it began (norm 1.28 against 0.86).
+    half_life = 24 * 3600.0
+    first = stories.TermVector(np.array([1, 2, 3], dtype=np.uint32), np.array([0.6, 0.6, 0.52915026], dtype=np.float32))
+    later = stories.TermVector(np.array([3, 4, 5], dtype=np.uint32), np.array([0.8, 0.36, 0.48], dtype=np.float32))
+    t0, t1 = 1_700_000_000.0, 1_700_000_000.0 + 48 * 3600
+    in_order = stories.joined(stories.merge(None, 0.0, first), t0, later, t1, half_life)
+    out_of_order = stories.joined(stories.merge(None, 0.0, later), t1, first, t0, half_life)
+    assert in_order[1] == out_of_order[1] == t1
+    assert np.array_equal(in_order[0].ids, out_of_order[0].ids)
+    assert np.allclose(in_order[0].weights, out_of_order[0].weights)
+    weights = dict(zip(out_of_order[0].ids.tolist(), out_of_order[0].weights.tolist(), strict=True))
+    assert weights[1] == pytest.approx(0.6 * 0.25) and weights[3] == pytest.approx(0.8 + 0.52915026 * 0.25)
 
 
 def test_term_vector_round_trips_through_redis_bytes() -> None:

@@ -51,7 +51,8 @@ key                         type    content                                     
                                     before the newest version, and that
                                     version's own
 ``{p}:dd:s8:{u}``           STRING  MinHash signature of that content,           W after its newest
-                                    128 x 8 bit                                  ``fetched_at``
+                                    128 x 8 bit (not for a copy: never looked    ``fetched_at``
+                                    up)
 ``{p}:dd:ix:{b}``           HASH    near-duplicate index, bucket ``b``: first 4  W after its last
                                     bytes of an 8-byte LSH band key (or ``=`` +  write
                                     8-byte fingerprint) -> 8-byte ``u`` of the
@@ -514,7 +515,9 @@ if ARGV[4] ~= '' then redis.call('HDEL', KEYS[1], 'fp') end  -- the layout befor
 -- the memos of the window before it. A new doc holds this one alone.
 if h.doc_id ~= '' then trim_memos(KEYS[1], h.dd_cutoff) end
 expire_at_least(KEYS[1], h.doc_expiry)
-redis.call('SET', KEYS[2], ARGV[7], 'EXAT', h.expiry)
+-- A copy is never indexed, so never looked up by its signature: stored, it was a key per copy for
+-- the window, read by nothing. (Once no one's copy, it is indexed, signature too: _KEEP.)
+if h.dup == '' then redis.call('SET', KEYS[2], ARGV[7], 'EXAT', h.expiry) end
 for i = 1, n_dd do
   -- The first live article to have an entry keeps it (and stays findable by it).
   local old = ARGV[dd + n_dd + i]
@@ -1143,10 +1146,11 @@ class DedupIndex:
             centroid, centroid_t, version = stories.merge(None, 0.0, vector), art.at, 0
         else:
             story_id, old, old_t, version = joined.story_id, joined.centroid, joined.centroid_t, joined.version
-            kept = stories.decay(art.at - old_t, self._config.story_half_life_hours * 3600.0)
-            centroid, centroid_t = stories.merge(old, kept, vector), max(old_t, art.at)
-        # The story is indexed under the article's top terms, ahead of the other live stories
-        # that had them (up to STORIES_PER_TERM).
+            centroid, centroid_t = stories.joined(
+                old, old_t, vector, art.at, self._config.story_half_life_hours * 3600.0
+            )
+        # The story is indexed under the article's top terms, with the other live stories that
+        # had them (up to STORIES_PER_TERM, the most recently indexed).
         item = bytes.fromhex(story_id) + _minute(art.at).to_bytes(4, "big")
         cutoff = _minute(art.at - self._story_window_s)
         story_terms = []
@@ -1159,7 +1163,10 @@ class DedupIndex:
                 if indexed[i : i + _ID_BYTES] != item[:_ID_BYTES]
                 and int.from_bytes(indexed[i + _ID_BYTES : i + _STORY_ITEM], "big") >= cutoff
             ]
-            story_terms.append((term, b"".join([item, *others][:STORIES_PER_TERM])))
+            # newest first: an entry is dropped once its first story is out of the window (_WRITE's
+            # put), so a late article's story put first took the live stories after it with it
+            items = sorted([item, *others], key=lambda it: it[_ID_BYTES:_STORY_ITEM], reverse=True)
+            story_terms.append((term, b"".join(items[:STORIES_PER_TERM])))
         return _Plan(
             DedupDecision(Status.NEW, None, None, story_id),
             index_entries=True,

@@ -223,16 +223,28 @@ def decay(age_s: float, half_life_s: float) -> float:
     return math.pow(0.5, max(0.0, age_s) / half_life_s)
 
 
-def merge(centroid: TermVector | None, kept: float, article: TermVector) -> TermVector:
-    """``kept * centroid + article``, truncated to the :data:`CENTROID_TERMS` heaviest terms."""
+def merge(centroid: TermVector | None, kept: float, article: TermVector, added: float = 1.0) -> TermVector:
+    """``kept * centroid + added * article``, truncated to the :data:`CENTROID_TERMS` heaviest terms."""
     if centroid is None or centroid.ids.size == 0:
         ids, weights = article.ids, article.weights
     else:
         ids = np.union1d(centroid.ids, article.ids).astype(np.uint32)
         weights = np.zeros(ids.size, dtype=np.float32)
         weights[np.searchsorted(ids, centroid.ids)] += kept * centroid.weights
-        weights[np.searchsorted(ids, article.ids)] += article.weights
+        weights[np.searchsorted(ids, article.ids)] += added * article.weights
     if ids.size > CENTROID_TERMS:
         keep = np.sort(np.lexsort((ids, -weights))[:CENTROID_TERMS])
         ids, weights = ids[keep], weights[keep]
     return TermVector(ids, weights)
+
+
+def joined(
+    centroid: TermVector, centroid_t: float, article: TermVector, at: float, half_life_s: float
+) -> tuple[TermVector, float]:
+    """A story's centroid (as of ``centroid_t``) with an article of time ``at`` added, and its
+    new time: the older of the two decayed to the newer's time, so a backlog processed out of
+    order builds the centroid that processing in order would."""
+    if at >= centroid_t:
+        return merge(centroid, decay(at - centroid_t, half_life_s), article), at
+    return merge(centroid, 1.0, article, decay(centroid_t - at, half_life_s)), centroid_t
+
