@@ -67,6 +67,27 @@ def test_a_sentence_naming_a_date_or_linking_a_profile_within_the_article_stays(
     assert not doc.removed or {r.reason for r in doc.removed} == {"title"}
 
 
+@pytest.mark.parametrize(
+    "lead",
+    [
+        "The earthquake struck at 03:17 local time.",
+        "الانفجار وقع عند الساعة 19:32 مساء.",
+        "地震于2024年1月1日发生。",
+    ],
+)
+def test_a_short_sentence_naming_a_time_or_a_date_is_the_articles_above_its_prose_and_within_it(lead: str) -> None:
+    # A block naming a time with up to 8 other words above the first prose paragraph (2 between
+    # prose paragraphs, and Chinese counted two characters a word) was a dateline: the lead went.
+    for html_text in (page(before=f"<p>{lead}</p>"), page().replace("</p>", f"</p><p>{lead}</p>", 1)):
+        doc = extract(html_text)
+        assert lead in doc.text, [(r.reason, r.text) for r in doc.removed]
+
+
+@pytest.mark.parametrize("line", ["Updated at 1:23 p.m.", "Published 8 December 2016, 11:34 GMT.", "Posted 5:45 p.m. ET."])
+def test_a_time_line_ending_in_a_full_stop_is_still_a_dateline(line: str) -> None:
+    assert_removed_for(f"<p>{line}</p>", line.split()[0], "dateline")
+
+
 def test_a_class_name_is_read_by_its_words_not_as_a_substring() -> None:
     # "head", "shadow", "loaded": none of them is the word "ad"
     box = '<div class="shadow-loaded head"><p>The bridge will close for two weeks in March for repairs.</p></div>'

@@ -23,7 +23,9 @@ reason, recorded on the article:
   (``dateline_label_words`` words besides it), or, above the first prose paragraph, where the
   byline sits, a short line of a few more (``dateline_lead_label_words``: "Posted by X, 5:45 AM
   PST 11/19/2019"). A sentence that names a date ("Doors open at 18:30.") or a ticker entry
-  led by its time is the article's.
+  led by its time is the article's, and so is a short one that ends after a word ("The quake
+  struck at 03:17 local time.", "地震于2024年1月1日发生。"), where a dateline ends with its date, time
+  or zone ("Updated at 1:23 p.m.", "… 11:34 GMT.").
 * ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
 * ``caption``: a short block inside a figure caption or a photo credit, or closed by a credit
@@ -265,6 +267,13 @@ _SENTENCE_END = regex.compile(rf"(?r){_TERMINALS}{_CLOSERS}$")
 # same sign ends a clause, not a sentence.
 _SEMICOLON_END = regex.compile(rf"(?r)[;\u037e]{_CLOSERS}$")
 _WORD_END = regex.compile(rf"(?r)[\p{{L}}\p{{M}}\p{{N}}]{_CLOSERS}\s*$")
+# A sentence's end right after a word ("... at 03:17 local time.", "... عند الساعة 19:32 مساء.",
+# "地震于2024年1月1日发生。"), not after a date, a time, a zone or an abbreviation, as datelines end
+# ("on March 3, 2024.", "1:23 p.m.", "5:45 p.m. ET.").
+_SENTENCE_AFTER_WORD = regex.compile(
+    rf"(?:(?<![\p{{L}}\p{{M}}\p{{N}}.])(?![A-Z]+\.)[\p{{L}}\p{{M}}]{{2,}}|[\p{{Han}}\p{{Hiragana}}\p{{Katakana}}])"
+    rf"{_TERMINALS}{_CLOSERS}\s*$"
+)
 # runs of letters (with their combining marks), all of them or those of one script
 _LETTERS = regex.compile(r"[\p{L}\p{M}]+")
 _GREEK_LETTERS = regex.compile(r"[\p{Greek}&&[\p{L}\p{M}]]+", regex.V1)
@@ -563,7 +572,7 @@ def apply_filters(
             label := _dateline_label_words(block.text)
         ) is not None and label <= (
             settings.dateline_lead_label_words if index < first_prose else settings.dateline_label_words
-        ):
+        ) and not _SENTENCE_AFTER_WORD.search(block.text):
             block.removed = "dateline"
             continue
         if span is not None and span.element is not None:
