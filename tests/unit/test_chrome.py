@@ -185,3 +185,14 @@ def test_known_chrome_past_its_cap_keeps_the_blocks_on_most_pages() -> None:
         widgets = ["menu", "footer", "newsletter"] + (["tag-a", "tag-b", "tag-c"] if n < 3 else [])
         run(index.observe("site.example", f"page-{n}", widgets))
     assert run(index.known_chrome("site.example")) == {"menu", "footer", "newsletter"}
+
+
+def test_the_articles_middle_is_never_removed_but_counts_for_the_guard() -> None:
+    blocks = [("lead", 300), ("background", 250), ("body", 300), ("note", 100)]
+    decision = select_chrome(blocks, frozenset({"background", "note"}), max_block_chars=600, max_share=0.5,
+                             middle=frozenset({1, 2}))
+    assert decision.removed == (3,) and not decision.withheld
+    # statistics calling most of the body chrome are wrong, wherever it stands: nothing goes
+    decision = select_chrome(blocks, frozenset({"background", "body", "note"}), max_block_chars=600, max_share=0.5,
+                             middle=frozenset({1, 2}))
+    assert decision.removed == () and decision.withheld

@@ -159,6 +159,28 @@ def test_known_chrome_is_removed_with_a_reason_and_the_guard_keeps_the_article()
         assert paragraph in guarded.text
 
 
+def test_a_paragraph_the_site_repeats_in_the_middle_of_an_article_is_the_articles_and_one_at_its_end_is_chrome() -> None:
+    # A series' background paragraph recurs in every story of the series (past min_share of a
+    # site's pages while the story runs): known chrome, it was cut from the middle of each one.
+    background = (
+        "The bridge, built in 1911, was closed to traffic in May after inspectors found cracks in two of "
+        "its piers, and the council has since been debating whether to repair it or to replace it."
+    )
+    disclaimer = (
+        "This article is provided for information only and does not constitute advice of any kind; "
+        "the publisher accepts no liability for decisions taken on the basis of its content."
+    )
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in PARAGRAPHS)
+    html_text = page().replace(paragraphs, "".join(
+        f"<p>{html.escape(p)}</p>" for p in (PARAGRAPHS[0], PARAGRAPHS[1], background, PARAGRAPHS[2], PARAGRAPHS[3], disclaimer)
+    ))
+    known = frozenset({block_hash(background), block_hash(disclaimer)})
+    doc = kept(extract_document(html_text, "https://news.example/city/bridge", ExtractionOptions(), known_chrome=known))
+    assert background in doc.text and disclaimer not in doc.text
+    assert [r.reason for r in doc.removed if r.text == disclaimer] == ["site_chrome"]
+    assert block_hash(background) in doc.block_hashes  # recorded all the same
+
+
 def test_a_short_flash_is_kept_with_its_sites_recurring_line_and_the_article_says_the_guard_held() -> None:
     # Cold, the flash was kept; once the site's "developing story" line was known chrome, the
     # flash without it was dropped as too short: no article, no alert.

@@ -369,6 +369,14 @@ def _is_prose_paragraph(block: Block, settings: FilterSettings) -> bool:
     return block.words >= settings.prose_min_words and _is_sentence_paragraph(block, settings)
 
 
+def inner_prose(blocks: list[Block], settings: FilterSettings) -> frozenset[int]:
+    """The indexes of the prose paragraphs that stand between two other prose paragraphs: the
+    article's middle, where a paragraph a site repeats (a series' background, a wire paragraph)
+    is copy, while the chrome repeated in prose (a disclaimer, an author's note) stands at an end."""
+    prose = [index for index, block in enumerate(blocks) if _is_prose_paragraph(block, settings)]
+    return frozenset(prose[1:-1])
+
+
 def _is_data_table(element: HtmlElement) -> bool:
     """A table most of whose rows hold a cell of text without a link (figures beside a linked
     name: standings, results, prices), not a grid of links."""

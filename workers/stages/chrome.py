@@ -87,6 +87,7 @@ def select_chrome(
     max_block_chars: int,
     max_share: float,
     min_kept_chars: int = 0,
+    middle: frozenset[int] = frozenset(),
 ) -> ChromeDecision:
     """Which blocks (by index) to remove as known chrome.
 
@@ -98,18 +99,24 @@ def select_chrome(
     being mostly chrome), and the decision says so. Likewise when what would be left is shorter than
     ``min_kept_chars`` while the whole body is not: a one-line flash beside the site's recurring
     "developing story" line is an article, and without the line it would be dropped as too short.
+    Blocks of ``middle`` (the article's inner prose paragraphs) are never removed, but count for
+    the guard: statistics that call them chrome are as wrong as those calling the ends chrome.
     """
     items = list(blocks)
     if not known_chrome or not items:
         return ChromeDecision((), False)
     total = sum(length for _, length in items) or 1
-    chosen = tuple(
+    known = [
         index
         for index, (digest, length) in enumerate(items)
         if digest is not None and digest in known_chrome and length <= max_block_chars
-    )
+    ]
+    chosen = tuple(index for index in known if index not in middle)
     removed_chars = sum(items[index][1] for index in chosen)
     kept_chars = sum(length for _, length in items) - removed_chars
-    if chosen and (removed_chars > max_share * total or kept_chars < min_kept_chars <= kept_chars + removed_chars):
+    if chosen and (
+        sum(items[index][1] for index in known) > max_share * total
+        or kept_chars < min_kept_chars <= kept_chars + removed_chars
+    ):
         return ChromeDecision((), True)
     return ChromeDecision(chosen, False)

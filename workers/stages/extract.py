@@ -63,7 +63,15 @@ from trafilatura.xml import xmltotxt
 
 from workers.models import RemovedBlock
 from workers.stages import embedded, teasers
-from workers.stages.blocks import Block, FilterSettings, apply_filters, locate, split_body_segments, words
+from workers.stages.blocks import (
+    Block,
+    FilterSettings,
+    apply_filters,
+    inner_prose,
+    locate,
+    split_body_segments,
+    words,
+)
 from workers.stages.sourcemap import SourceMap
 from workers.stages.chrome import block_hash, normalise_block, select_chrome
 from workers.stages.metadata import PageMetadata, extract_page_metadata, language_code, parse_iso
@@ -318,6 +326,7 @@ def _body(
             body, units = precision.body, precision_units
     blocks = [Block(unit.element, unit.text, words(unit.text)) for unit in units]
     found = {id(block) for block in blocks}  # the blocks stay alive, so their ids stay theirs
+    filter_settings: FilterSettings | None = None
     try:
         marked = frozenset(id(e) for e in (*teaser_items, *link_lines))
         source = SourceMap(tree, marked)
@@ -367,12 +376,16 @@ def _body(
             block.removed = None
     live = [block for block in blocks if not block.removed]
     hashes = [(block_hash(block.text), len(block.text)) for block in live]
+    # Known chrome is not removed from the article's middle (see inner_prose); the hashes are
+    # still recorded, the index counts what recurs.
+    middle = inner_prose(live, filter_settings) if filter_settings is not None else frozenset()
     decision = select_chrome(
         hashes,
         known_chrome,
         max_block_chars=options.chrome_max_block_chars,
         max_share=options.chrome_max_share,
         min_kept_chars=options.min_text_chars,
+        middle=middle,
     )
     for index in decision.removed:
         live[index].removed = "site_chrome"
