@@ -25,7 +25,8 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    class names it as the body): their prose paragraphs are added where they stand in the page
    (``split_body_segments``); how many is counted on the article (``recovered_paragraphs``).
 5. Site-learned chrome: blocks whose hash the main process passed in as ``known_chrome`` (read
-   from Redis, see workers/chrome_index.py) are removed, unless that would take more than
+   from Redis, see workers/chrome_index.py) are removed, but not from between two prose
+   paragraphs (a series' background paragraph recurs there: copy), and not when that would take more than
    ``chrome_max_share`` of the body (the guard: then the statistics are wrong, not the page) or
    leave less than ``min_text_chars`` of it; the article says so (``extraction.chrome_withheld``).
 6. The page's block hashes are returned (``ExtractedDocument.block_hashes``) for the main
