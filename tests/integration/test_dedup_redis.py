@@ -724,6 +724,21 @@ async def test_a_late_article_leaves_the_live_stories_of_its_terms_findable(
     assert follow_up.story_id == live.story_id
 
 
+async def test_a_story_kept_going_by_copies_is_found_by_a_new_report_a_window_after_its_first(index: DedupIndex) -> None:
+    # Copies moved the story's last sighting on, but only new articles indexed it by its terms:
+    # a story window after its first report it could not be found, and another outlet's report of
+    # the same talks founded a second story.
+    start = -5 * DAY  # in the past: every key lives as long as at a crawl of today
+    first = await index.classify(article("https://one.example/a", body(SEED_000), title=TITLE_A, minutes=start))
+    for n, minutes in enumerate((start + 2 * DAY, start + int(3.5 * DAY))):
+        copy = await index.classify(article(f"https://copy{n}.example/a", body(SEED_000), minutes=minutes))
+        assert (copy.status, copy.story_id) == (Status.DUPLICATE, first.story_id)
+    report = await index.classify(
+        article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=start + 4 * DAY)
+    )
+    assert (report.status, report.story_id) == (Status.NEW, first.story_id)
+
+
 async def test_an_article_late_by_more_than_a_story_window_joins_the_story_it_falls_in(index: DedupIndex) -> None:
     # A story from day -5 kept going by copies until today; an article from day -5 processed late
     # (a backlog, a reprocess whose partitions run days apart) still belongs to it.

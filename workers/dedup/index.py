@@ -74,8 +74,9 @@ key                         type    content                                     
                                     ``edition.`` and ``amp.cnn.com``)
 ``{p}:st:ix:{b}``           HASH    story index, bucket ``b``: 4-byte term id    SW after its last
                                     -> (8-byte story id + 4-byte minute) of the  write
-                                    last 4 stories that had it in their top
-                                    terms
+                                    last 4 stories that had it in the top
+                                    terms of an article of theirs (a new one,
+                                    a copy or an update), newest first
 ``{p}:st:df:{lang}:{D}``    STRING  document-frequency counters (<= 256 KiB),    W after the day
                                     added by each worker every ``df_refresh_s``
 ``{p}:st:n:{lang}:{D}``     STRING  documents counted on that day                W after the day
@@ -525,8 +526,10 @@ for i = 1, n_dd do
     put('dd', ARGV[dd + i], ARGV[8], h.dd_cutoff, h.expiry)
   end
 end
-for i = 1, n_st do
-  put('st', ARGV[st + i], ARGV[st + 2 * n_st + i], h.st_cutoff, h.st_expiry)
+if story or not h.joins_story then
+  for i = 1, n_st do
+    put('st', ARGV[st + i], ARGV[st + 2 * n_st + i], h.st_cutoff, h.st_expiry)
+  end
 end
 if h.story ~= '' then
   local at = tonumber(h.at)
@@ -1034,6 +1037,12 @@ class DedupIndex:
         if plan.decision.status is Status.UNCHANGED:
             await self._keep(art, read, plan)
             return plan.decision, None
+        if plan.decision.status is not Status.NEW and plan.decision.story_id is not None:
+            # A copy or an update keeps its story live (its last sighting moves on): it indexes
+            # the story again, under its own terms. Indexed by new articles only, a story kept
+            # going for days by copies could no longer be found a story window after its last
+            # new article, and a new report on it founded a second story.
+            plan.story_terms = self._story_terms(art, vector, read, plan.decision.story_id)
         return await self._commit(art, read, plan, stats), plan.decision.story_id
 
     async def _lookup(self, art: _Article, terms: list[bytes]) -> _Read:
@@ -1149,8 +1158,21 @@ class DedupIndex:
             centroid, centroid_t = stories.joined(
                 old, old_t, vector, art.at, self._config.story_half_life_hours * 3600.0
             )
-        # The story is indexed under the article's top terms, with the other live stories that
-        # had them (up to STORIES_PER_TERM, the most recently indexed).
+        return _Plan(
+            DedupDecision(Status.NEW, None, None, story_id),
+            index_entries=True,
+            count_terms=True,
+            centroid=centroid,
+            centroid_t=centroid_t,
+            story_version=version,
+            story_terms=self._story_terms(art, vector, read, story_id),
+        )
+
+    def _story_terms(
+        self, art: _Article, vector: stories.TermVector, read: _Read, story_id: str
+    ) -> list[tuple[bytes, bytes]]:
+        """The story indexed under the article's top terms, with the other live stories that had
+        them (up to STORIES_PER_TERM, the most recently indexed): (term, new entry)."""
         item = bytes.fromhex(story_id) + _minute(art.at).to_bytes(4, "big")
         cutoff = _minute(art.at - self._story_window_s)
         story_terms = []
@@ -1167,15 +1189,7 @@ class DedupIndex:
             # put), so a late article's story put first took the live stories after it with it
             items = sorted([item, *others], key=lambda it: it[_ID_BYTES:_STORY_ITEM], reverse=True)
             story_terms.append((term, b"".join(items[:STORIES_PER_TERM])))
-        return _Plan(
-            DedupDecision(Status.NEW, None, None, story_id),
-            index_entries=True,
-            count_terms=True,
-            centroid=centroid,
-            centroid_t=centroid_t,
-            story_version=version,
-            story_terms=story_terms,
-        )
+        return story_terms
 
     # --- committing --------------------------------------------------------------------------
 
@@ -1252,6 +1266,9 @@ class DedupIndex:
             "centroid_t": repr(plan.centroid_t),
             "n_dd": len(dd_entries),
             "n_st": len(plan.story_terms),
+            # a copy's or an update's entries: only for a story that still is (one of copies
+            # whose own story expired has no centroid, and no article could join it by its terms)
+            "joins_story": plan.decision.status is not Status.NEW,
         }
         if plan.story_version is not None:  # absent, not null: cjson's null is true in Lua
             header["story_v"] = plan.story_version
