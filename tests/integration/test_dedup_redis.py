@@ -724,6 +724,22 @@ async def test_a_late_article_leaves_the_live_stories_of_its_terms_findable(
     assert follow_up.story_id == live.story_id
 
 
+async def test_a_late_article_joining_a_live_story_leaves_it_findable_at_its_newest(index: DedupIndex) -> None:
+    # A backlog's article of the story's first day, processed after its later reports, wrote the
+    # story into the index entries of its terms at its own minute: the story looked out of the
+    # window to the next report, which founded a second one.
+    start = -6 * DAY
+
+    def report(n: int, days: float) -> Article:
+        return article(f"https://outlet{n}.example/budget", reworded(COUNCIL, n), title="Council approves budget",
+                       language="en", minutes=start + int(days * DAY))
+
+    first = await index.classify(report(1, 0.0))
+    assert (await index.classify(report(2, 2.7))).story_id == first.story_id
+    assert (await index.classify(report(3, 0.1))).story_id == first.story_id  # the backlog's
+    assert (await index.classify(report(4, 4.5))).story_id == first.story_id
+
+
 async def test_a_story_kept_going_by_copies_is_found_by_a_new_report_a_window_after_its_first(index: DedupIndex) -> None:
     # Copies moved the story's last sighting on, but only new articles indexed it by its terms:
     # a story window after its first report it could not be found, and another outlet's report of

@@ -1173,17 +1173,20 @@ class DedupIndex:
     ) -> list[tuple[bytes, bytes]]:
         """The story indexed under the article's top terms, with the other live stories that had
         them (up to STORIES_PER_TERM, the most recently indexed): (term, new entry)."""
-        item = bytes.fromhex(story_id) + _minute(art.at).to_bytes(4, "big")
+        story, minute = bytes.fromhex(story_id), _minute(art.at)
         cutoff = _minute(art.at - self._story_window_s)
         story_terms = []
         for t in vector.top(stories.INDEX_TERMS):
             term = int(t).to_bytes(4, "big")
             indexed = read.st_found.get(term, b"")
+            listed = [indexed[i : i + _STORY_ITEM] for i in range(0, len(indexed), _STORY_ITEM)]
+            # the story's own minute never goes back: a backlog's article joining it would make it
+            # look out of the window to every lookup
+            own = max((int.from_bytes(it[_ID_BYTES:], "big") for it in listed if it[:_ID_BYTES] == story), default=0)
+            item = story + max(minute, own).to_bytes(4, "big")
             others = [
-                indexed[i : i + _STORY_ITEM]
-                for i in range(0, len(indexed), _STORY_ITEM)
-                if indexed[i : i + _ID_BYTES] != item[:_ID_BYTES]
-                and int.from_bytes(indexed[i + _ID_BYTES : i + _STORY_ITEM], "big") >= cutoff
+                it for it in listed
+                if it[:_ID_BYTES] != story and int.from_bytes(it[_ID_BYTES:], "big") >= cutoff
             ]
             # newest first: an entry is dropped once its first story is out of the window (_WRITE's
             # put), so a late article's story put first took the live stories after it with it
