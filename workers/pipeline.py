@@ -168,8 +168,11 @@ class PagePipeline:
                     await self._count_suppressed(
                         article, decision.story_id, suppression, record.position.label, record_age_s, article_age
                     )
-                except Exception:  # noqa: BLE001 - a bug or a bad rule; the page owed no alert
+                except Exception as exc:  # noqa: BLE001 - a bug, a bad rule, or an owned alert the topic refused
+                    # It fires nothing, but may publish an alert its record fired before: as below,
+                    # the page stays kept and a replay of its offset with --alerts publishes it.
                     log.exception("counting the suppressed alerts of %s failed", article.url)
+                    await self._publish_dead_letter(record, Failed.from_exception("alerts", "alert_error", exc))
             else:
                 try:
                     fired = await self._alerts.on_article(

@@ -712,6 +712,27 @@ async def test_a_page_read_from_an_old_record_is_stored_and_published_but_fires_
     }
 
 
+async def test_an_alert_a_page_came_back_too_old_to_fire_but_owes_is_published_or_dead_lettered(
+    settings: Settings, build_pipeline
+):
+    # Its first run fired the alert and the topic refused it; back too old to fire alerts, the
+    # page publishes what it owes (the alerts were only counted before, and the alert never left
+    # Redis), and a refusal again is a dead letter, as for a page that fires.
+    settings.alert_max_record_age_s = 60.0  # this test's own settings object
+    record = source_record(SEED_PAGE, offset=3)
+    refusing, publisher_of_articles = RefusingAlertPublisher(), RecordingPublisher()
+    pipeline, _, _ = build_pipeline(InProcessPool(), refusing, publisher_of_articles)
+    assert await pipeline.handle(record) is Outcome.KEPT
+    stale = dataclasses.replace(record, timestamp_ms=int((time.time() - 120) * 1000))
+    assert await pipeline.handle(stale) is Outcome.KEPT
+    assert refusing.attempts == 2
+    assert [(letter.stage, letter.reason) for letter in publisher_of_articles.dead_letters] == [("alerts", "alert_error")] * 2
+    delivered = RecordingAlertPublisher()
+    pipeline, _, _ = build_pipeline(InProcessPool(), delivered)
+    assert await pipeline.handle(stale) is Outcome.KEPT
+    assert [alert.rule_id for alert in delivered.alerts] == ["arabic"]
+
+
 def crawl_of(
     url: str, offset: int, minute: int, *, status: int = 200, page: bytes = CBC_HTML, final_url: str | None = None
 ) -> SourceRecord:

@@ -374,6 +374,34 @@ async def test_an_alert_held_unpublished_past_the_takeover_time_is_published_by_
     assert len(read_topic(alerting.settings, alerting.alerts_topic, at_least=1)) == 1
 
 
+async def test_an_owner_publishing_its_alert_again_is_not_taken_over_meanwhile(alerting, redis_client):
+    # Its record redelivered past the takeover time re-owned the alert without renewing when it
+    # took it, so another record matching the alert at that moment took it over and both published.
+    alerting.topics.fail_next_alert = True
+    with pytest.raises(asyncio.CancelledError):
+        await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    (in_stream,) = await stream_alerts(alerting.ledger, redis_client)
+    key = alerting.ledger.alert_key(in_stream.alert_id)
+    seconds, _micros = await redis_client.time()
+    await redis_client.hset(key, "owned_at", seconds - TAKEOVER_S - 60)
+    again = await alerting.ledger.fire(in_stream, source="pages.raw/0/7")  # the redelivery, about to publish
+    assert again is not None and again.owned and not again.published
+    other = await alerting.ledger.fire(in_stream, source="pages.raw/3/77")
+    assert other is not None and not other.owned
+
+
+async def test_an_alert_fired_before_its_owner_was_timed_is_not_taken_over_at_once(alerting, redis_client):
+    # Fired by a worker of the release before (no owned_at), it counted as held since 1970: the
+    # first new worker matching it took it over while the old one was publishing it.
+    alerting.topics.fail_next_alert = True
+    with pytest.raises(asyncio.CancelledError):
+        await alerting.engine.on_article(SEED_000, urgent=False, story=None, replay=None, source="pages.raw/0/7")
+    (in_stream,) = await stream_alerts(alerting.ledger, redis_client)
+    await redis_client.hdel(alerting.ledger.alert_key(in_stream.alert_id), "owned_at")
+    other = await alerting.ledger.fire(in_stream, source="pages.raw/3/77")
+    assert other is not None and not other.owned
+
+
 # --- webhook delivery ------------------------------------------------------------------------
 
 # Short retry spans and backoffs, so that a test's failing receiver is given up on soon.

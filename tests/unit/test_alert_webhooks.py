@@ -68,7 +68,7 @@ def test_a_receiver_accepts_only_recent_requests_signed_with_its_secret():
     assert not verify(SECRET, timestamp="1700000001", signature=signature, body=BODY, now=1700000100)
     assert not verify(SECRET, timestamp="1700000000", signature=signature, body=BODY, now=1700000000 + 301)
     # a forged header with other than ASCII in it: False, not TypeError (a receiver answering 500)
-    for forged in ("sha256=\u00e9", "sha256=\u0663" + signature[8:], "\udcff"):
+    for forged in ("sha256=\u00e9", "sha256=\u0663" + signature[8:], "\udcff", "sha256=\ud800", "\udc7f"):
         assert not verify(SECRET, timestamp="1700000000", signature=forged, body=BODY, now=1700000100)
     assert not verify(SECRET, timestamp="soon", signature=signature, body=BODY, now=1700000100)
 

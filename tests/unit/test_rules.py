@@ -332,3 +332,19 @@ def test_a_rules_file_nested_past_the_parsers_depth_is_a_problem_of_the_file(sou
     with pytest.raises(RulesError) as raised:
         parse_rules(text, source=source, secret_names=None)
     assert raised.value.problems == [f"{source}: nested deeper than a rules file can be"]
+
+
+def test_a_rules_file_whose_validation_recurses_past_the_limit_is_a_problem_of_the_file(monkeypatch):
+    # A JSON file nested some 980 deep parses, then the schema's message quoting the nested
+    # value recursed past the limit: RecursionError, a traceback (the depth at which it happens
+    # depends on the stack the call starts from, so the validator is made to recurse here).
+    import workers.alerts.rules as rules_module
+
+    class Recursing:
+        def iter_errors(self, document):  # noqa: ANN001, ANN202
+            raise RecursionError("maximum recursion depth exceeded while getting the repr of an object")
+
+    monkeypatch.setattr(rules_module, "_validator", Recursing)
+    with pytest.raises(RulesError) as raised:
+        parse_rules(VALID, source="rules.yaml", secret_names=None)
+    assert raised.value.problems == ["rules.yaml: nested deeper than a rules file can be"]

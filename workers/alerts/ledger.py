@@ -38,12 +38,19 @@ if stored[1] then
     redis.call('EXPIRE', alert_key, ttl)
   end
   local owner = stored[3] or ''
-  if stored[2] ~= '1' and owner ~= source and (owner == '' or now - tonumber(stored[4] or '0') >= takeover_s) then
-    -- released by a record that could not publish it (AlertLedger.release), or held unpublished
-    -- for longer than any publish takes: its record will not publish it (redelivered too old to
-    -- fire, or dead-lettered this time), so this one takes it over
-    redis.call('HSET', alert_key, 'source', source, 'owned_at', now)
-    owner = source
+  if stored[2] ~= '1' then
+    local owned_at = tonumber(stored[4] or '')
+    if owner == source or not owned_at then
+      -- its owner publishing it again (a redelivery), or an alert fired before owned_at was kept:
+      -- the time to wait for it counts from now
+      redis.call('HSET', alert_key, 'owned_at', now)
+    elseif owner == '' or now - owned_at >= takeover_s then
+      -- released by a record that could not publish it (AlertLedger.release), or held unpublished
+      -- for longer than any publish takes: its record will not publish it (redelivered too old to
+      -- fire, or dead-lettered this time), so this one takes it over
+      redis.call('HSET', alert_key, 'source', source, 'owned_at', now)
+      owner = source
+    end
   end
   return {0, stored[1], stored[2] or '', owner}
 end

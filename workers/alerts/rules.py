@@ -130,9 +130,14 @@ def parse_rules(
         raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {_syntax_error(exc)}"]) from exc
     except RecursionError as exc:
         raise RulesError([f"{source}: nested deeper than a rules file can be"]) from exc
-    errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        raise RulesError([f"{source}: {_where(e.absolute_path)}: {_schema_problem(e)}" for e in errors])
+    try:
+        # the validator and its messages recurse too (a message quotes the nested value)
+        errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+        problems = [f"{source}: {_where(e.absolute_path)}: {_schema_problem(e)}" for e in errors]
+    except RecursionError as exc:
+        raise RulesError([f"{source}: nested deeper than a rules file can be"]) from exc
+    if problems:
+        raise RulesError(problems)
     if problems := _number_problems(document):
         raise RulesError([f"{source}: {problem}" for problem in problems])
     ruleset = _build(document)

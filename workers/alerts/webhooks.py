@@ -113,7 +113,7 @@ def verify(secret: bytes, *, timestamp: str, signature: str, body: bytes, now: f
         return False
     # bytes: compare_digest refuses str with other than ASCII in it, and a forged header may have some
     expected = sign(secret, sent_at, body).encode()
-    return abs(now - sent_at) <= tolerance_s and hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
+    return abs(now - sent_at) <= tolerance_s and hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True, slots=True)
