@@ -11,7 +11,8 @@ How the pipeline uses it (extraction runs in pool processes that have no Redis):
     known = await index.known_chrome(domain)                    # one round trip
     result = await pool.extract(html, url, options, known_chrome=known)
     ...
-    await index.observe(domain, article.article_id, result.value.block_hashes)
+    # a copy counts as its original: decision.duplicate_of (workers/pipeline.py)
+    await index.observe(domain, decision.duplicate_of or article.article_id, result.value.block_hashes)
 
 Counting. Each page counts once per block, whatever the number of times it is seen: ``observe``
 is idempotent per page id (a re-crawl, a redelivery or a replay of the same article adds
@@ -55,6 +56,9 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 
 _REBASE_EXPONENT = 40.0  # rebase when the current weight exceeds 2**40
+# A landmark further ahead than this was set by a clock that was wrong: the domain starts over.
+# (Nearer, as after the server's clock stepped back, now counts as the landmark.)
+_FUTURE_LANDMARK_S = 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +120,16 @@ local half_life = tonumber(ARGV[3])
 local max_blocks = tonumber(ARGV[4])
 local max_pages = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
+local landmark = tonumber(redis.call('HGET', KEYS[3], 'landmark'))
+if landmark and landmark > now + tonumber(ARGV[8]) then
+  -- counted by a clock far ahead (a worker's, before the server's was everyone's): next to its
+  -- pages every page of now weighs nothing, and nothing would decay until that time came
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  landmark = nil
+end
 if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[2]) == 0 then
   return 0
 end
-local landmark = tonumber(redis.call('HGET', KEYS[3], 'landmark'))
 if not landmark then
   landmark = now
   redis.call('HSET', KEYS[3], 'landmark', string.format('%.6f', now), 'pages', '0')
@@ -135,7 +145,7 @@ if w > 2 ^ tonumber(ARGV[7]) then
   redis.call('HSET', KEYS[3], 'landmark', string.format('%.6f', now), 'pages', string.format('%.17g', pages / w))
   w = 1
 end
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   redis.call('ZINCRBY', KEYS[1], w, ARGV[i])
 end
 redis.call('HINCRBYFLOAT', KEYS[3], 'pages', w)
@@ -159,7 +169,7 @@ local min_pages = tonumber(ARGV[3])
 local min_share = tonumber(ARGV[4])
 local limit = tonumber(ARGV[5])
 local landmark = tonumber(redis.call('HGET', KEYS[2], 'landmark'))
-if not landmark then
+if not landmark or landmark > now + tonumber(ARGV[6]) then
   return {}
 end
 local pages = tonumber(redis.call('HGET', KEYS[2], 'pages') or '0')
@@ -197,7 +207,8 @@ class RedisChromeIndex(ChromeIndex):
         blocks, _pages, meta = self.keys(domain)
         s = self._settings
         members = await self._known(
-            keys=[blocks, meta], args=[self._now(), repr(s.half_life_s), s.min_pages, repr(s.min_share), s.max_known]
+            keys=[blocks, meta],
+            args=[self._now(), repr(s.half_life_s), s.min_pages, repr(s.min_share), s.max_known, _FUTURE_LANDMARK_S],
         )
         return frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
@@ -207,7 +218,7 @@ class RedisChromeIndex(ChromeIndex):
         await self._observe(
             keys=list(self.keys(domain)),
             args=[self._now(), page_id, repr(s.half_life_s), s.max_blocks, s.max_pages, s.ttl_s,
-                  repr(_REBASE_EXPONENT), *hashes],
+                  repr(_REBASE_EXPONENT), _FUTURE_LANDMARK_S, *hashes],
         )
 
 
@@ -233,7 +244,9 @@ class MemoryChromeIndex(ChromeIndex):
 
     def _live(self, domain: str, now: float) -> _Domain | None:
         state = self._domains.get(domain)
-        if state is not None and now - state.last_seen > self._settings.ttl_s:
+        if state is not None and (
+            now - state.last_seen > self._settings.ttl_s or state.landmark > now + _FUTURE_LANDMARK_S
+        ):
             del self._domains[domain]
             return None
         return state

@@ -66,9 +66,9 @@ class PipelineMetrics:
         )
         self.chrome_withheld = Counter(
             "wirefeed_chrome_withheld",
-            "Kept pages whose known site chrome was left in by the guard (it would have taken more "
-            "than half of the body, or left it too short): a site with many has wrong statistics, "
-            "such as one article counted under many URLs.",
+            "Kept pages whose known site chrome was left in by the guard: it would have taken more "
+            "than half of the body (a site with many such pages has wrong statistics, such as one "
+            "article counted under many URLs) or left it too short (a short flash).",
             registry=self.registry,
         )
         self.alerts_fired = Counter(

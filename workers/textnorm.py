@@ -72,8 +72,14 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
 _FORMAT_CHARACTERS = _char_class(_category_ranges(("Cf",), itertools.chain(range(0x20000), range(0xE0000, 0xE1000))))
 _FORMAT = re.compile(f"[{_FORMAT_CHARACTERS}]")
 # Combining marks: Thai and Indic vowel signs, tone marks, viramas are part of their words
-# (ข่าว "news" and ข้าว "rice" differ by one), so a word-splitting pattern must keep them.
-COMBINING_MARKS = _char_class(_category_ranges(("M",), itertools.chain(range(0x20000), range(0xE0000, 0xE1000))))
+# (ข่าว "news" and ข้าว "rice" differ by one), so a word-splitting pattern must keep them. Not the
+# enclosing marks (the keycap) nor the variation selectors, which choose how a sign is drawn
+# ("➡️" and "➡" are one arrow).
+_VARIATION_SELECTORS = {*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)}
+COMBINING_MARKS = _char_class(_category_ranges(
+    ("Mn", "Mc"),
+    (c for c in itertools.chain(range(0x20000), range(0xE0000, 0xE1000)) if c not in _VARIATION_SELECTORS),
+))
 _DELETE = re.compile(f"[{_ARABIC_DIACRITICS}{_TATWEEL}{_HEBREW_POINTS}{_ACCENTS}{_FORMAT_CHARACTERS}]")
 
 

@@ -133,3 +133,21 @@ async def test_known_chrome_past_its_cap_keeps_the_blocks_on_most_pages(
     assert await in_redis.known_chrome("capped.example") == await in_memory.known_chrome("capped.example") == {
         "menu", "footer", "newsletter"
     }
+
+
+async def test_statistics_counted_by_a_clock_far_ahead_start_over(redis_client: aioredis.Redis, settings: Settings) -> None:
+    # Counted before the server's clock was every worker's, by one two years ahead: every page of
+    # now weighed nothing next to them and nothing decayed, so a redesigned site kept its old
+    # widget as chrome for two years.
+    chrome = ChromeIndexSettings(min_pages=3)
+    seconds, _micros = await redis_client.time()
+    ahead = RedisChromeIndex(redis_client, settings.redis_prefix, chrome, clock=lambda: seconds + 730 * 86400.0)
+    for n in range(5):
+        await ahead.observe("redesigned.example", f"old-{n}", ["old-widget", f"old-{n}"])
+    index = RedisChromeIndex(redis_client, settings.redis_prefix, chrome)
+    assert await index.known_chrome("redesigned.example") == frozenset()
+    for n in range(5):
+        await index.observe("redesigned.example", f"new-{n}", ["new-widget", f"new-{n}"])
+    assert await index.known_chrome("redesigned.example") == frozenset({"new-widget"})
+    _blocks, pages, _meta = index.keys("redesigned.example")
+    assert await redis_client.zcard(pages) == 5

@@ -196,3 +196,22 @@ def test_the_articles_middle_is_never_removed_but_counts_for_the_guard() -> None
     decision = select_chrome(blocks, frozenset({"background", "body", "note"}), max_block_chars=600, max_share=0.5,
                              middle=frozenset({1, 2}))
     assert decision.removed == () and decision.withheld
+
+
+def test_statistics_counted_by_a_clock_far_ahead_start_over() -> None:
+    clock = Clock()
+    index = MemoryChromeIndex(ChromeIndexSettings(min_pages=3), clock=clock)
+    clock.now += 730 * 86400
+    for n in range(5):
+        run(index.observe("redesigned.example", f"old-{n}", ["old-widget"]))
+    clock.now -= 730 * 86400
+    assert run(index.known_chrome("redesigned.example")) == frozenset()
+    for n in range(5):
+        run(index.observe("redesigned.example", f"new-{n}", ["new-widget"]))
+    assert run(index.known_chrome("redesigned.example")) == frozenset({"new-widget"})
+
+
+def test_a_block_drawn_with_a_variation_selector_is_the_same_block() -> None:
+    # "➡️" and "➡" are one arrow: the selector only chooses how it is drawn
+    assert block_hash("➡️ Read more") == block_hash("➡ Read more")
+    assert block_hash("❤️") is None

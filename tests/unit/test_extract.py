@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import pickle
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
@@ -157,6 +158,19 @@ def test_known_chrome_is_removed_with_a_reason_and_the_guard_keeps_the_article()
     assert guarded.chrome_withheld
     for paragraph in PARAGRAPHS:
         assert paragraph in guarded.text
+
+
+def test_the_guard_counts_a_flash_written_with_combining_marks_as_its_text_is_counted() -> None:
+    # Vietnamese with separate tone marks: 86 characters as written, 67 once composed (NFC, as
+    # the text is measured): the guard let the site's line go, and the flash was dropped too short.
+    line = unicodedata.normalize("NFD", "Tin đang được cập nhật, mời quý độc giả theo dõi.")
+    flash = unicodedata.normalize("NFD", "Thủ tướng Nguyễn Văn A đã từ chức sáng thứ Hai, văn phòng cho biết.")
+    html_text = (
+        "<html><head><meta charset='utf-8'><title>Thủ tướng từ chức</title></head><body><article>"
+        f"<h1>Thủ tướng từ chức</h1><p>{flash}</p><p>{line}</p></article></body></html>"
+    )
+    doc = kept(extract_document(html_text, "https://tin.example/a/1", ExtractionOptions(), known_chrome=frozenset({block_hash(line)})))
+    assert doc.chrome_withheld and unicodedata.normalize("NFC", line) in doc.text
 
 
 def test_a_paragraph_the_site_repeats_in_the_middle_of_an_article_is_the_articles_and_one_at_its_end_is_chrome() -> None:

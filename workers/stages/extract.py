@@ -376,7 +376,8 @@ def _body(
         for block in blocks:
             block.removed = None
     live = [block for block in blocks if not block.removed]
-    hashes = [(block_hash(block.text), len(block.text)) for block in live]
+    # lengths as the text is measured at the end (NFC): the guard compares them with min_text_chars
+    hashes = [(block_hash(block.text), len(unicodedata.normalize("NFC", block.text))) for block in live]
     # Known chrome is not removed from the article's middle (see inner_prose); the hashes are
     # still recorded, the index counts what recurs.
     middle = inner_prose(live, filter_settings) if filter_settings is not None else frozenset()
