@@ -121,6 +121,11 @@ def _exit_at_stop_deadline() -> None:
 def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
     app = _App(
         settings.group_id,
+        # Faust reads ~90 unprefixed variables (BROKER_URL, PRODUCER_ACKS, WEB_PORT, APP_VERSION...)
+        # from the environment over what is passed here: a ConfigMap's BROKER_URL moved the worker
+        # to another cluster, a Kubernetes Service named "web" (WEB_PORT=tcp://...) stopped it.
+        # The settings below are the WIREFEED_ ones, validated; nothing else configures the worker.
+        env={},
         broker=f"kafka://{settings.kafka_bootstrap}",
         broker_credentials=faust_broker_credentials(settings),
         store="memory://",

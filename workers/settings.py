@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "127.0.0.1"
     data_dir: Path = Path(".wirefeed/worker")
-    session_timeout_s: float = Field(default=10.0, ge=6.0)
+    # at most Faust's broker request timeout (90 s): above it the worker's consumer is refused at start
+    session_timeout_s: float = Field(default=10.0, ge=6.0, le=90.0)
     commit_interval_s: float = Field(default=1.0, gt=0)
     # Pages a worker processes at once. Acks happen strictly in offset order per partition; what
     # this bounds (raw records in memory, redelivery after a crash) is in README's settings table.
@@ -229,7 +230,11 @@ class Settings(BaseSettings):
         # A host's URL has at most a database number for its path: an "@" or "/" of the password
         # left unencoded moves the rest there, and a part of the password became the host shown
         # in messages ("Redis at <part of it>:6379").
-        if parts is None or (parts.scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", parts.path)):
+        # A "#" or "?" of the password cuts the URL there: the digits before it became the port,
+        # shown in messages, and the rest a fragment, or a query holding the "@" and the host.
+        if parts is None or (parts.scheme in ("redis", "rediss") and (
+            not re.fullmatch(r"/?\d*", parts.path) or parts.fragment or "@" in parts.query or not parts.hostname
+        )):
             raise ValueError(
                 "redis_url does not parse as a URL: percent-encode the characters / # ? @ and : in the password"
             )

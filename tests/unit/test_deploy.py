@@ -34,6 +34,14 @@ def test_every_setting_the_deployment_files_name_is_a_setting():
     assert named - known == set()
 
 
+def test_no_pod_takes_the_variables_kubernetes_makes_of_the_namespace_s_services():
+    # A Service named wirefeed-web injects WIREFEED_WEB_PORT=tcp://10.96.14.2:6066 into every pod
+    # with service links on: each new worker and topics pod exits 2 on its settings.
+    for path in (K8S / "worker-deployment.yaml", K8S / "topics-job.yaml"):
+        (manifest,) = yaml.safe_load_all(path.read_text())
+        assert manifest["spec"]["template"]["spec"]["enableServiceLinks"] is False, path.name
+
+
 def test_the_worker_pod_memory_limit_holds_what_the_settings_let_the_worker_use():
     """The pod's limit against the worker's bounds (README, MAX_IN_FLIGHT): each extraction
     process's address-space cap, and about 5 x MAX_IN_FLIGHT raw records of MAX_MESSAGE_BYTES."""

@@ -65,3 +65,30 @@ def test_an_infinite_or_absurd_number_in_the_settings_is_refused_at_start(
     monkeypatch.setenv(f"WIREFEED_{name}", value)
     assert cli.main(["check"]) == 2
     assert name.lower() in capsys.readouterr().err
+
+
+# --- found by a review of the worker's configuration (the twentieth session) --------------------
+
+
+@pytest.mark.parametrize("url", ["redis://:48213#Kq!z@redis.prod:6379/0", "redis://default:4821?Kq@redis.prod:6379/0"])
+def test_a_password_cut_by_a_hash_or_question_mark_after_digits_is_refused_without_quoting_it(
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The digits before the # or ? parsed as a port: "Redis at 127.0.0.1:48213" in every message
+    # (the start of the password), and redis-py connected to localhost with no password.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREFEED_REDIS_URL", url)
+    assert cli.main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "percent-encode" in err and "4821" not in err
+
+
+def test_a_session_timeout_the_worker_s_consumer_refuses_is_refused_with_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Faust refuses a session timeout above its 90 s request timeout, with a traceback, once the
+    # topics were made: a setting the worker cannot run with is refused with the others.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREFEED_SESSION_TIMEOUT_S", "120")
+    assert cli.main(["check"]) == 2
+    assert "session_timeout_s" in capsys.readouterr().err

@@ -32,3 +32,19 @@ def test_the_redis_client_takes_its_socket_timeouts_from_the_settings():
     client = redis_store.connect(Settings(_env_file=None, redis_timeout_s=2.5))
     options = client.connection_pool.connection_kwargs
     assert (options["socket_timeout"], options["socket_connect_timeout"]) == (2.5, 2.5)
+
+
+def test_the_worker_is_configured_by_its_settings_alone_not_by_faust_s_own_environment(tmp_path, monkeypatch):
+    # Faust reads unprefixed variables over what create_app passes: a ConfigMap's BROKER_URL moved
+    # the worker to another cluster while every other command used WIREFEED_KAFKA_BOOTSTRAP, and
+    # a Kubernetes Service named "web" (WEB_PORT=tcp://10.96.12.7:80) made every pod fail to start.
+    for name, value in {
+        "BROKER_URL": "kafka://kafka-staging:9092", "PRODUCER_ACKS": "1", "STREAM_WAIT_EMPTY": "true",
+        "WEB_PORT": "tcp://10.96.12.7:80", "APP_VERSION": "1.4.2", "CONSUMER_MAX_FETCH_SIZE": "1048576",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None, kafka_bootstrap="kafka-prod:9092", data_dir=tmp_path)
+    conf = create_app(settings).conf
+    assert [str(url) for url in conf.broker] == ["kafka://kafka-prod:9092"]
+    assert (conf.producer_acks, conf.stream_wait_empty, conf.web_port) == (-1, False, settings.web_port)
+    assert conf.consumer_max_fetch_size == settings.max_message_bytes
