@@ -33,6 +33,15 @@ def configs_in_force(settings: Settings, names: list[str]) -> dict[str, dict[str
     return {name: {key: entry["value"] for key, entry in topics.get(name, {}).items()} for name in names}
 
 
+def create_as_made_elsewhere(settings: Settings, name: str, partitions: int, replicas: int, config: dict[str, str]) -> None:
+    """A topic as an earlier version, an operator or a first install made it."""
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    try:
+        admin.create_topics([NewTopic(name, partitions, replicas, topic_configs=config)])
+    finally:
+        admin.close()
+
+
 def test_topics_are_created_with_every_config_the_settings_give(settings: Settings):
     specs = topic_specs(settings)
     assert sorted(ensure_topics(settings)) == sorted(spec.name for spec in specs)
@@ -51,11 +60,7 @@ def test_a_topic_found_with_other_configs_is_left_as_it_is_and_reported(
     (alerts,) = [spec for spec in topic_specs(settings) if spec.name == settings.topic_alerts]
     # as an earlier version created it: weekly segments, one partition more
     older = alerts.config | {"segment.ms": WEEK_MS}
-    admin = KafkaAdminClient(**kafka_client_options(settings))
-    try:
-        admin.create_topics([NewTopic(alerts.name, alerts.partitions + 1, settings.replication_factor, topic_configs=older)])
-    finally:
-        admin.close()
+    create_as_made_elsewhere(settings, alerts.name, alerts.partitions + 1, settings.replication_factor, older)
     wait_for(
         lambda: configs_in_force(settings, [alerts.name])[alerts.name].get("segment.ms") == WEEK_MS,
         timeout_s=30, what="the older topic listed with its configs",
@@ -84,11 +89,7 @@ def test_a_topic_of_fewer_replicas_than_configured_is_reported_and_never_told_to
     # stamped by the broker was not reported at all.
     (alerts,) = [spec for spec in topic_specs(settings) if spec.name == settings.topic_alerts]
     made_otherwise = alerts.config | {"cleanup.policy": "compact", "message.timestamp.type": "LogAppendTime"}
-    admin = KafkaAdminClient(**kafka_client_options(settings))
-    try:
-        admin.create_topics([NewTopic(alerts.name, alerts.partitions, 1, topic_configs=made_otherwise)])
-    finally:
-        admin.close()
+    create_as_made_elsewhere(settings, alerts.name, alerts.partitions, 1, made_otherwise)
     ensure_topics(settings.model_copy(update={"replication_factor": 1}))
     wait_for(
         lambda: configs_in_force(settings, [alerts.name])[alerts.name].get("cleanup.policy") == "compact",
@@ -129,11 +130,7 @@ def test_a_topic_whose_config_differs_is_reported_with_the_setting_behind_it_and
     (articles,) = [spec for spec in topic_specs(settings) if spec.name == settings.topic_articles]
     # as an operator changed it: deleted by age too, and a smaller record limit
     changed = articles.config | {"cleanup.policy": "delete", "max.message.bytes": "1048576"}
-    admin = KafkaAdminClient(**kafka_client_options(settings))
-    try:
-        admin.create_topics([NewTopic(articles.name, articles.partitions, settings.replication_factor, topic_configs=changed)])
-    finally:
-        admin.close()
+    create_as_made_elsewhere(settings, articles.name, articles.partitions, settings.replication_factor, changed)
     wait_for(
         lambda: configs_in_force(settings, [articles.name])[articles.name].get("cleanup.policy") == "delete",
         timeout_s=30, what="the changed topic listed with its configs",
