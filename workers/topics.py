@@ -28,11 +28,15 @@ class TopicSpec:
 _SETTING_OF = {"max.message.bytes": "WIREFEED_MAX_MESSAGE_BYTES", "min.insync.replicas": "WIREFEED_REPLICATION_FACTOR"}
 
 
+def _in_sync(replicas: int) -> dict[str, str]:
+    """With acks=all, a write is acknowledged once the in-sync replicas have it; the broker's
+    default of 1 lets a lone leader acknowledge, and losing it then loses acknowledged pages. Two,
+    when a topic has them: asking a topic of one replica for two would refuse every write to it."""
+    return {"min.insync.replicas": str(min(2, replicas))}
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     limit = str(settings.max_message_bytes)
-    # With acks=all, a write is acknowledged once the in-sync replicas have it; the broker's
-    # default of 1 lets a lone leader acknowledge, and losing it then loses acknowledged pages.
-    durability = {"min.insync.replicas": str(min(2, settings.replication_factor))}
     specs = [
         # Kept two weeks so that a pipeline improvement can be replayed over recent crawls.
         TopicSpec(
@@ -78,7 +82,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     # compacted pages.raw would keep one crawl per URL, a compacted alerts topic outlive the
     # webhooks' delivery markers (a re-read would deliver twice), and LogAppendTime would give a
     # replay's copies the time of the copy instead of the crawl's.
-    common = durability | {"message.timestamp.type": "CreateTime"}
+    common = _in_sync(settings.replication_factor) | {"message.timestamp.type": "CreateTime"}
     return [
         TopicSpec(spec.name, spec.partitions, {"cleanup.policy": "delete"} | spec.config | common) for spec in specs
     ]
@@ -129,9 +133,7 @@ def _report_drift(admin: KafkaAdminClient, specs: list[TopicSpec], replication_f
                 "kafka-reassign-partitions.sh changes it)",
                 spec.name, replicas, replication_factor,
             )
-        # What the topic's own replicas allow: asking a topic of one replica for two in sync would
-        # refuse every write to it (NOT_ENOUGH_REPLICAS), crawlers' and the worker's alike.
-        config = spec.config | {"min.insync.replicas": str(min(2, replicas))}
+        config = spec.config | _in_sync(replicas)  # what the topic's own replicas allow
         held = configs.get("topic", {}).get(spec.name, {})
         for key, wanted in config.items():
             value = held.get(key, {}).get("value")

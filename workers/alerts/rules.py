@@ -113,6 +113,9 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+_TOO_DEEP = "nested deeper than a rules file can be"
+
+
 def parse_rules(
     text: str, *, source: str, secret_names: Collection[str] | None, allow_private_addresses: bool = False
 ) -> RuleSet:
@@ -129,13 +132,13 @@ def parse_rules(
     except (ValueError, yaml.YAMLError) as exc:
         raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {_syntax_error(exc)}"]) from exc
     except RecursionError as exc:
-        raise RulesError([f"{source}: nested deeper than a rules file can be"]) from exc
+        raise RulesError([f"{source}: {_TOO_DEEP}"]) from exc
     try:
         # the validator and its messages recurse too (a message quotes the nested value)
         errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
         problems = [f"{source}: {_where(e.absolute_path)}: {_schema_problem(e)}" for e in errors]
     except RecursionError as exc:
-        raise RulesError([f"{source}: nested deeper than a rules file can be"]) from exc
+        raise RulesError([f"{source}: {_TOO_DEEP}"]) from exc
     if problems:
         raise RulesError(problems)
     if problems := _number_problems(document):

@@ -78,11 +78,10 @@ _MIX = np.array([0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F][:SHINGLE], dtyp
 def shingles(lines: Sequence[Sequence[str]]) -> np.ndarray:
     """The 32-bit hashes of the shingles of the prose lines among token ``lines`` (a shingle
     that recurs is there as often: a minimum does not care)."""
-    # (A line has at most as many words as tokens: most short lines need no count.)
-    words = [word_count(tokens) if len(tokens) >= MIN_LINE_WORDS else len(tokens) for tokens in lines]
-    prose = [tokens for tokens, count in zip(lines, words, strict=True) if count >= MIN_LINE_WORDS]
     # in words, not tokens: a line of Chinese is two tokens a word
-    if sum(count for count in words if count >= MIN_LINE_WORDS) < MIN_PROSE_SHARE * sum(map(word_count, lines)):
+    words = [word_count(tokens) for tokens in lines]
+    prose = [tokens for tokens, count in zip(lines, words, strict=True) if count >= MIN_LINE_WORDS]
+    if sum(count for count in words if count >= MIN_LINE_WORDS) < MIN_PROSE_SHARE * sum(words):
         prose = list(lines)
     tokens = [token for line in prose for token in line]
     if not tokens:

@@ -105,7 +105,7 @@ def select_chrome(
     items = list(blocks)
     if not known_chrome or not items:
         return ChromeDecision((), False)
-    total = sum(length for _, length in items) or 1
+    body_chars = sum(length for _, length in items)
     known = [
         index
         for index, (digest, length) in enumerate(items)
@@ -113,9 +113,9 @@ def select_chrome(
     ]
     chosen = tuple(index for index in known if index not in middle)
     removed_chars = sum(items[index][1] for index in chosen)
-    kept_chars = sum(length for _, length in items) - removed_chars
+    kept_chars = body_chars - removed_chars
     if chosen and (
-        sum(items[index][1] for index in known) > max_share * total
+        sum(items[index][1] for index in known) > max_share * body_chars
         or kept_chars < min_kept_chars <= kept_chars + removed_chars
     ):
         return ChromeDecision((), True)

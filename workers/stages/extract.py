@@ -380,7 +380,7 @@ def _body(
     hashes = [(block_hash(block.text), len(unicodedata.normalize("NFC", block.text))) for block in live]
     # Known chrome is not removed from the article's middle (see inner_prose); the hashes are
     # still recorded, the index counts what recurs.
-    middle = inner_prose(live, filter_settings) if filter_settings is not None else frozenset()
+    middle = inner_prose(live, filter_settings) if known_chrome and filter_settings is not None else frozenset()
     decision = select_chrome(
         hashes,
         known_chrome,
