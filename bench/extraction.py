@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 from common import decoded_html  # noqa: E402
 
 from workers.chrome_index import ChromeIndexSettings, MemoryChromeIndex, RedisChromeIndex  # noqa: E402
-from workers.stages.extract import ExtractionOptions  # noqa: E402
+from workers.stages.extract import ExtractionOptions, use_trafilatura_as_released  # noqa: E402
 
 DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus", "arabic")
 
@@ -152,19 +152,6 @@ def run_project(path: str, url: str, options: ExtractionOptions, known: frozense
         "chrome_withheld": doc.chrome_withheld,
         "recovered_paragraphs": doc.recovered_paragraphs,
     }
-
-
-def trafilatura_as_released() -> None:
-    """In a process of its own: undo the stage's change to trafilatura (it keeps the format
-    characters that trafilatura deletes, workers/stages/extract.py), and forget what trafilatura
-    cached under it, so that the baseline is trafilatura 2.3.1 as released."""
-    from trafilatura import utils
-    from trafilatura.meta import reset_caches
-
-    from workers.stages.extract import TRAFILATURA_CHARACTER_FILTER
-
-    utils.return_printables_and_spaces = TRAFILATURA_CHARACTER_FILTER
-    reset_caches()
 
 
 def run_plain(path: str, url: str) -> dict[str, Any]:
@@ -423,7 +410,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         project_wall = time.perf_counter() - started
     plain: dict[tuple[str, str], dict[str, Any]] = {}
     if not args.no_plain:
-        with ProcessPoolExecutor(max_workers=args.jobs, initializer=trafilatura_as_released) as pool:
+        with ProcessPoolExecutor(max_workers=args.jobs, initializer=use_trafilatura_as_released) as pool:
             plain = await run_plain_pages(pages, pool)
     if client is not None:
         async for key in client.scan_iter(match=f"{prefix}:*", count=1000):

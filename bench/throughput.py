@@ -1,7 +1,7 @@
 """End-to-end throughput of the pipeline against the machine's own ceiling, measured in one run.
 
-1. Plain ``trafilatura.extract`` (comments off) on the same pages: one process, then one process
-   per core. The parallel rate is the ceiling of this machine. The same for the pipeline's own
+1. Plain ``trafilatura.extract`` (comments off, trafilatura as released: the stage's changes to it
+   undone) on the same pages: one process, then one process per core. The parallel rate is the ceiling of this machine. The same for the pipeline's own
    extraction stage, which does more per page (structural filters, metadata): the pipeline's
    overhead is its rate against that.
 2. The pipeline on the real broker and Redis: a worker with 1 extraction process, then with one
@@ -35,7 +35,7 @@ from workers import pool_warmup
 from workers.feed import produce
 from workers.models import Article
 from workers.settings import Settings
-from workers.stages.extract import ExtractionOptions, extract_document
+from workers.stages.extract import ExtractionOptions, extract_document, use_trafilatura_as_released
 from workers.stages.outcome import Kept
 
 T = TypeVar("T")
@@ -53,29 +53,27 @@ def _stage_extract(page: tuple[str, str]) -> int:
     return len(result.value.text) if isinstance(result, Kept) else 0
 
 
-def rates(function: Callable[[T], int], items: list[T]) -> dict[str, float]:
-    """Pages/s of ``function`` in this process, then in one process per core. Both warm, as the
-    worker's extraction processes are: importing workers.pool_warmup (this module does, and the
-    forkserver first) builds dateparser's patterns for its ~200 locales, which cost seconds per
-    process on first use and a long-running worker pays once."""
-    start = time.perf_counter()
-    for item in items:
-        function(item)
-    serial = len(items) / (time.perf_counter() - start)
+def rates(function: Callable[[T], int], items: list[T], initializer: Callable[[], None] | None = None) -> dict[str, float]:
+    """Pages/s of ``function`` in one process, then in one process per core, each process set up
+    by ``initializer``. Both warm, as the worker's extraction processes are: the forkserver imports
+    workers.pool_warmup first, which builds dateparser's patterns for its ~200 locales (they cost
+    seconds per process on first use, and a long-running worker pays once)."""
     cores = os.cpu_count() or 1
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([pool_warmup.__name__])
-    with context.Pool(cores) as pool:
-        pool.map(function, items[: cores * 2])  # warm the processes up
-        start = time.perf_counter()
-        for _ in pool.imap_unordered(function, items, chunksize=1):
-            pass
-        parallel = len(items) / (time.perf_counter() - start)
+    measured = {}
+    for processes in (1, cores):
+        with context.Pool(processes, initializer=initializer) as pool:
+            pool.map(function, items[: processes * 2])  # warm the processes up
+            start = time.perf_counter()
+            for _ in pool.imap_unordered(function, items, chunksize=1):
+                pass
+            measured[processes] = len(items) / (time.perf_counter() - start)
     return {
-        "serial_pages_per_s": serial,
-        "parallel_pages_per_s": parallel,
+        "serial_pages_per_s": measured[1],
+        "parallel_pages_per_s": measured[cores],
         "processes": cores,
-        "parallel_over_serial": parallel / serial,
+        "parallel_over_serial": measured[cores] / measured[1],
     }
 
 
@@ -190,7 +188,7 @@ def main() -> None:
     pages = load_pages(args.bench, args.pages)
     texts = [decoded_html(raw) for _, raw in pages]
 
-    raw = rates(_plain_extract, texts)
+    raw = rates(_plain_extract, texts, use_trafilatura_as_released)
     stage = rates(_stage_extract, [(url, html) for (url, _), html in zip(pages, texts, strict=True)])
     cores = os.cpu_count() or 1
     one = pipeline_run(settings, pages, 1, log_dir)

@@ -487,6 +487,33 @@ def test_the_format_characters_of_the_text_as_written_stay_in_it(written: str, w
     assert written in result.value.text, why
 
 
+def test_the_stage_reads_form_controls_as_trafilatura_as_released_does() -> None:
+    # the stage has lxml pick element classes in C (workers/stages/extract.py): form controls are
+    # plain HtmlElements then, and nothing may come out otherwise for it; of the stage's changes to
+    # trafilatura, only the format characters kept in the text show
+    form = (
+        '<form action="/newsletter"><label for="e">Your e-mail address for the morning briefing</label>'
+        '<input id="e" name="e" value="name@example.com"><select name="f"><option>Daily</option>'
+        '<option selected>Weekly</option></select><textarea name="note">Tell us what you think of the budget</textarea>'
+        "<button>Subscribe</button></form>"
+    )
+    hyphenated = "Die Steuer\u00adreform gilt ab Januar, sagte die Kämmerin des Kreises am Abend."
+    html_text = page(before=form, body=f"{form}<p>{hyphenated}</p>")
+    url = "https://news.example/budget"
+    stage = kept(extract_document(html_text, url, ExtractionOptions()))
+    assert type(load_html(html_text).find(".//input")).__name__ == "HtmlElement"
+    try:
+        extract_module.use_trafilatura_as_released()
+        assert type(load_html(html_text).find(".//input")).__name__ == "InputElement"
+        released = kept(extract_document(html_text, url, ExtractionOptions()))
+    finally:
+        extract_module._use_stage_trafilatura()
+    assert hyphenated in stage.text and hyphenated.replace("\u00ad", "") in released.text
+    assert stage.text.replace("\u00ad", "") == released.text
+    assert (stage.title, stage.removed) == (released.title, released.removed)
+    assert kept(extract_document(html_text, url, ExtractionOptions())) == stage
+
+
 # --- found by a review of the extraction stage (the nineteenth session) -----------------------------
 
 SEASON = [

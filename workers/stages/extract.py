@@ -55,10 +55,17 @@ from datetime import datetime
 from typing import Any, Literal
 
 import trafilatura
-from lxml.etree import _Element
-from lxml.html import HtmlElement
+from lxml.etree import ElementDefaultClassLookup, _Element
+from lxml.html import (
+    HtmlComment,
+    HtmlElement,
+    HtmlElementClassLookup,
+    HtmlEntity,
+    HtmlProcessingInstruction,
+)
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura import utils as trafilatura_utils
+from trafilatura.meta import reset_caches as reset_trafilatura_caches
 from trafilatura.utils import HTML_PARSER, load_html
 from trafilatura.xml import xmltotxt
 
@@ -110,17 +117,44 @@ def _printable_space_or_format(char: str) -> str:
     return char if char.isprintable() or char.isspace() or unicodedata.category(char) == "Cf" else ""
 
 
-# trafilatura keeps only printable characters and spaces in the text it returns, which deletes
-# the format characters (Unicode Cf, not "printable" to Python) that are part of the text as
-# written: the zero-width non-joiner and joiner (every Persian article lost them, "می‌تواند" came
-# out "میتواند", and Sinhala and Bengali conjuncts changed), the Arabic letter mark and the
-# left-to-right and right-to-left marks that place numbers and Latin words in Arabic and Hebrew
-# lines, soft hyphens, word joiners, the tag characters of flag emoji. All are valid in XML.
-# Matching ignores them (workers/textnorm.py). Its own function is the one its
-# remove_control_characters looks up (trafilatura 2.3.1, pinned); the one it had stays at hand
-# for measuring trafilatura as released (bench/extraction.py).
-TRAFILATURA_CHARACTER_FILTER = trafilatura_utils.return_printables_and_spaces
-trafilatura_utils.return_printables_and_spaces = _printable_space_or_format
+# The stage changes two things in trafilatura (2.3.1, pinned), for every tree it reads in this
+# process; ``use_trafilatura_as_released`` undoes both, for measuring trafilatura as released
+# (bench/).
+# 1. trafilatura keeps only printable characters and spaces in the text it returns, which deletes
+#    the format characters (Unicode Cf, not "printable" to Python) that are part of the text as
+#    written: the zero-width non-joiner and joiner (every Persian article lost them, "می‌تواند"
+#    came out "میتواند", and Sinhala and Bengali conjuncts changed), the Arabic letter mark and
+#    the left-to-right and right-to-left marks that place numbers and Latin words in Arabic and
+#    Hebrew lines, soft hyphens, word joiners, the tag characters of flag emoji. All are valid in
+#    XML. Matching ignores them (workers/textnorm.py). Its remove_control_characters looks the
+#    function up in its module, so the stage's own is put there.
+# 2. lxml.html's parser picks each element's class in Python: lxml calls its lookup every time it
+#    hands out an element, about 9,000 times a page in trafilatura and here, and that was 15% of
+#    plain trafilatura's time. The lookup lxml runs in C gives every element, comment, processing
+#    instruction and entity the class lxml.html would give it, but for the form controls (form,
+#    input, select, textarea, label), which are plain HtmlElements then: their form-filling
+#    properties are used by neither trafilatura nor this stage. Trees of the parser trafilatura
+#    loads pages with are read through it, and the copies trafilatura makes keep it.
+_RELEASED_CHARACTER_FILTER = trafilatura_utils.return_printables_and_spaces
+_ELEMENT_CLASSES = ElementDefaultClassLookup(
+    element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+)
+
+
+def _use_stage_trafilatura() -> None:
+    trafilatura_utils.return_printables_and_spaces = _printable_space_or_format
+    HTML_PARSER.set_element_class_lookup(_ELEMENT_CLASSES)
+    reset_trafilatura_caches()  # its text caches hold lines filtered the other way
+
+
+def use_trafilatura_as_released() -> None:
+    """Undo the stage's changes to trafilatura in this process (for a baseline: bench/)."""
+    trafilatura_utils.return_printables_and_spaces = _RELEASED_CHARACTER_FILTER
+    HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
+    reset_trafilatura_caches()
+
+
+_use_stage_trafilatura()
 
 
 @dataclass(frozen=True, slots=True)
