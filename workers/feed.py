@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from kafka import KafkaProducer
 from kafka.errors import UnknownTopicOrPartitionError
-from kafka.producer.future import RecordMetadata
+from kafka.producer.future import FutureRecordMetadata, RecordMetadata
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
 
@@ -178,15 +178,52 @@ def require_topic(settings: Settings, topic: str) -> None:
         admin.close()
 
 
-def make_producer(settings: Settings, **options: Any) -> KafkaProducer:
-    """wirefeed's kafka-python producer; ``options`` (KafkaProducer's keywords) replace its defaults."""
+# kafka-python 3 has no buffer_memory (in 2.0 a full buffer made send() wait): its accumulator
+# keeps every record sent and not yet acknowledged. A producer fed faster than the broker
+# acknowledges, a crawl export read from disk or a replay read from the broker, held its whole
+# input in memory: 429 MB of records sent from a generator, 349 MB peak RSS.
+MAX_UNACKNOWLEDGED_BYTES = 64 * 2**20
+
+
+class BoundedProducer(KafkaProducer):
+    """A KafkaProducer that waits for the broker (flush) before it would hold more than
+    ``max_unacknowledged_bytes`` (default ``MAX_UNACKNOWLEDGED_BYTES``) of keys, values and
+    headers unacknowledged; a larger record is sent alone."""
+
+    def __init__(self, *, max_unacknowledged_bytes: int | None = None, **configs: Any) -> None:
+        super().__init__(**configs)
+        self._max_unacknowledged_bytes = max_unacknowledged_bytes or MAX_UNACKNOWLEDGED_BYTES
+        self._unacknowledged_bytes = 0
+
+    def send(  # type: ignore[override]  # the same parameters, by keyword
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> FutureRecordMetadata:
+        size = len(key or b"") + len(value or b"") + sum(len(name) + len(data) for name, data in headers or ())
+        if self._unacknowledged_bytes and self._unacknowledged_bytes + size > self._max_unacknowledged_bytes:
+            self.flush()
+            self._unacknowledged_bytes = 0
+        self._unacknowledged_bytes += size
+        return super().send(
+            topic, value=value, key=key, headers=headers, partition=partition, timestamp_ms=timestamp_ms
+        )
+
+
+def make_producer(settings: Settings, **options: Any) -> BoundedProducer:
+    """wirefeed's kafka-python producer; ``options`` (BoundedProducer's and KafkaProducer's
+    keywords) replace its defaults."""
     defaults = {
         "compression_type": None if settings.compression == "none" else settings.compression,
         "max_request_size": settings.max_message_bytes,
         "acks": "all",
         "linger_ms": 20,
     }
-    return KafkaProducer(**kafka_client_options(settings), **(defaults | options))
+    return BoundedProducer(**kafka_client_options(settings), **(defaults | options))
 
 
 def produce(
