@@ -109,7 +109,8 @@ def test_teaser_items_are_found_by_structure() -> None:
                   f"sentence that goes on and on about the subject at hand, as body text does.</p></div>" for n in range(4))
         + "</div></body></html>"
     )
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree))
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
     assert [element.get("class") for element in found] == ["card"] * 4
 
 
@@ -128,7 +129,8 @@ def test_teaser_items_are_found_by_structure_in_any_script(headline: str, summar
         + "".join(f'<div class="card"><a href="/a/{n}">{headline} {n}</a>{summary} {n}</div>' for n in range(4))
         + "</div></body></html>"
     )
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree))
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
     assert [element.get("class") for element in found] == ["card"] * 4
 
 
@@ -587,3 +589,136 @@ def test_an_attribute_longer_than_the_parser_reads_fails_the_page_rather_than_cu
     result = extract_document(page(before=image), "https://news.example/city/budget", ExtractionOptions())
     assert isinstance(result, Failed) and result.reason == "parser_limit", result
     assert "Resource limit exceeded" in result.detail
+
+
+# --- found by a review of the structural teaser finders (the twenty-first session) ----------------
+
+LIVE_UPDATES = [
+    ("Hamas delegation arrives in Cairo", "A Hamas delegation arrived in Cairo on Monday afternoon for a new round of indirect talks, state media reported."),
+    ("Israeli cabinet to meet tonight", "The Israeli war cabinet will meet later tonight to discuss the latest Egyptian proposal, an official said."),
+    ("Rafah crossing closed again", "The Rafah crossing was closed again on Monday, the border authority said, halting aid deliveries for a second day."),
+    ("US envoy expected in Doha", "The US envoy is expected to arrive in Doha on Tuesday to join the talks, according to two diplomats."),
+]
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    [
+        "#post-{n}",
+        "https://news.example/live/ceasefire-talks#post-{n}",
+        "/live/ceasefire-talks#post-{n}",
+        "https://news.example/live/ceasefire-talks?utm_source=x#post-{n}",  # the address it was fetched at
+    ],
+)
+def test_a_live_blog_whose_headlines_link_to_their_own_posts_is_the_article(permalink: str) -> None:
+    # a link back to the page is no pointer to another article: the whole live blog went as a
+    # teaser list, and the page was dropped as too short
+    posts = "".join(
+        f'<article class="live-post"><h3><a href="{permalink.format(n=n)}">{headline}</a></h3><p>{update}</p></article>'
+        for n, (headline, update) in enumerate(LIVE_UPDATES)
+    )
+    html_text = (
+        '<html lang="en"><head><title>Live: ceasefire talks</title>'
+        '<link rel="canonical" href="https://news.example/live/ceasefire-talks"></head>'
+        f"<body><main><h1>Live: ceasefire talks</h1>{posts}</main></body></html>"
+    )
+    doc = extract(html_text, "https://news.example/live/ceasefire-talks?utm_source=x")
+    assert all(update in doc.text for _, update in LIVE_UPDATES), doc.removed
+
+
+def prose_page(*blocks: str, lang: str = "en", title: str = "Cholera spreads in camps") -> str:
+    filler = {
+        "en": "The committee met for the third time this week to discuss the proposed changes to the regional water "
+              "budget, which farmers say will leave them without enough supply for the summer season.",
+        "ar": "اجتمعت اللجنة للمرة الثالثة هذا الأسبوع لمناقشة التعديلات المقترحة على ميزانية المياه الإقليمية، "
+              "والتي يقول المزارعون إنها ستتركهم دون إمدادات كافية لموسم الصيف.",
+    }[lang]
+    body = "".join(blocks)
+    return (
+        f'<html lang="{lang}"><head><title>{title}</title></head><body><article><h1>{title}</h1>'
+        f"<p>(1) {filler}</p><p>(2) {filler}</p>{body}<p>(3) {filler}</p><p>(4) {filler}</p></article></body></html>"
+    )
+
+
+FACTS = [
+    ("https://www.who.int/news/1", "The World Health Organization", "said confirmed cholera cases rose by 40 percent in the last week of April."),
+    ("https://www.unicef.org/press/2", "The UN children's agency", "warned that 300,000 children under five are at risk of acute malnutrition."),
+    ("https://reliefweb.int/report/3", "The Sudanese health ministry", "reported that only a third of hospitals in the affected states still work."),
+]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        '<li><a href="{url}">{source}</a> {fact}</li>',
+        # as pasted from a word processor: the sentence goes on in the element after the link
+        '<li><a href="{url}"><span>{source}</span></a><span> {fact}</span></li>',
+        '<li><p><a href="{url}">{source}</a><span> {fact}</span></p></li>',
+    ],
+)
+def test_a_list_of_facts_led_by_their_linked_sources_is_the_article(item: str) -> None:
+    items = "".join(item.format(url=url, source=source, fact=fact) for url, source, fact in FACTS)
+    doc = extract(prose_page("<p>Aid agencies gave these figures on Thursday:</p>", f"<ul>{items}</ul>"))
+    assert all(fact in doc.text for _, _, fact in FACTS), doc.removed
+
+
+@pytest.mark.parametrize("more", ["التفاصيل...", "التفاصيل…", "Read more…"])
+def test_teasers_cut_off_at_a_link_ending_in_an_ellipsis_go_whichever_ellipsis_it_is(more: str) -> None:
+    teasers_box = "".join(
+        f'<p>{summary} <a href="/2024/05/{n}">{more}</a></p>'
+        for n, summary in enumerate([
+            "المحكمة تقضي بسجن الوزير السابق خمس سنوات بتهمة الفساد",
+            "أسعار النفط ترتفع مع تراجع المخزونات الأمريكية للأسبوع الثاني",
+            "المنتخب يتأهل إلى نهائي كأس آسيا بعد الفوز بركلات الترجيح",
+        ])
+    )
+    doc = extract(prose_page(teasers_box, lang="ar", title="عنوان الخبر"))
+    assert "المحكمة" not in doc.text and "النفط" not in doc.text and "المنتخب" not in doc.text, doc.text
+    assert [r.reason for r in doc.removed if r.reason != "title"] == ["teaser_list"] * 3
+
+
+def test_paragraphs_trailing_off_with_an_icon_link_inside_are_the_article() -> None:
+    # an icon link (no text) ends no paragraph it stands in the middle of
+    column = [
+        "قال الوزير إن الحكومة لن تتراجع عن خطتها لإصلاح قطاع الكهرباء مهما كانت الضغوط، وإن الأشهر المقبلة ستكون صعبة...",
+        "وأضاف أن المفاوضات مع الدائنين الدوليين ما زالت جارية، وأن الحكومة تأمل في التوصل إلى اتفاق قبل نهاية العام...",
+        "ويرى خبراء أن الخطة تفتقر إلى التمويل الكافي، وأن الحكومة ستضطر في نهاية المطاف إلى رفع الأسعار مجددا...",
+    ]
+    body = "".join(
+        f'<p>{text[:40]}<a href="/sources/{n}"><img src="/icons/source.svg" alt=""></a>{text[40:]}</p>'
+        for n, text in enumerate(column)
+    )
+    doc = extract(prose_page(body, lang="ar", title="عنوان المقال"))
+    assert all(text[40:] in doc.text for text in column), doc.removed
+
+
+def test_a_short_sentence_naming_two_linked_people_is_no_read_more_line() -> None:
+    sentence = '<p><a href="/people/modi">Prime Minister Narendra Modi</a> met <a href="/people/biden">President Joe Biden</a> in Washington.</p>'
+    doc = extract(prose_page(sentence, title="Summit talks"))
+    assert "Prime Minister Narendra Modi met President Joe Biden in Washington." in doc.text, doc.removed
+    # a label stands on one side of the links
+    lines = '<p>Read also: <a href="/a">The harbour plan explained in five charts</a> | <a href="/b">What the budget means for schools</a></p>'
+    assert [r.reason for r in extract(prose_page(lines, title="Summit talks")).removed if r.reason != "title"] == ["teaser_link"]
+
+
+def test_a_news_flash_keeps_its_own_text_when_the_page_state_holds_a_longer_related_story() -> None:
+    flash = (
+        "<p>BEIRUT — A 4.8-magnitude earthquake struck off the coast of northern Lebanon on Tuesday morning, the "
+        "national seismology centre said. There were no immediate reports of damage.</p>"
+        "<p>Residents of Tripoli said they felt the tremor for several seconds.</p>"
+    )
+    related = "".join(
+        f"<p>({n}) The central bank raised its benchmark interest rate by half a percentage point on Thursday, its "
+        "fourth increase this year, as the currency continued to slide against the dollar.</p>" for n in range(6)
+    )
+    state = {"props": {"pageProps": {
+        "article": {"title": "Earthquake strikes off northern Lebanon", "bodyHtml": flash},
+        "related": [{"title": "Central bank raises rates again", "bodyHtml": related}],
+    }}}
+    html_text = (
+        '<!DOCTYPE html><html lang="en"><head><title>Earthquake strikes off northern Lebanon</title></head><body>'
+        f'<div id="__next"><article><h1>Earthquake strikes off northern Lebanon</h1>{flash}</article></div>'
+        f'<script id="__NEXT_DATA__" type="application/json">{json.dumps(state)}</script></body></html>'
+    )
+    doc = extract(html_text, "https://news.example/2024/05/earthquake-lebanon")
+    assert doc.body_source == "page" and "earthquake" in doc.text and "central bank" not in doc.text, doc.text

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,8 @@ from lxml.html import HtmlElement, fragment_fromstring
 
 # A fragment must carry at least this much paragraph text to be taken for the article.
 MIN_PARAGRAPH_CHARS = 200
+# the words of the page's own text looked for in a candidate (its article's start)
+_OPENING_WORDS = 8
 _MAX_CANDIDATE_CHARS = 2_000_000
 _FLIGHT_PUSH = re.compile(r"self\.__next_f\.push\(\[1,\s*(\"(?:[^\"\\]|\\.)*\")\s*\]\)", re.S)
 _FLIGHT_ROW = re.compile(r"([0-9a-f]+):")
@@ -36,13 +39,18 @@ _PARAGRAPH_MARKUP = re.compile(r"<p[\s>]", re.I)
 _PLACEHOLDER = re.compile(r"\$\$[A-Z0-9_]+\$\$|%%[A-Z0-9_]+%%|\[\[[A-Z0-9_]+\]\]|\{\{[A-Z0-9_]+\}\}")
 
 
-def article_fragment(tree: HtmlElement) -> str | None:
-    """The HTML fragment of the article found in the page's embedded data, or None."""
-    best, best_chars = None, MIN_PARAGRAPH_CHARS - 1
+def article_fragment(tree: HtmlElement, shown: str | None = None) -> str | None:
+    """The HTML fragment of the article found in the page's embedded data, or None: the longest,
+    or, when the page shows some text (``shown``), the longest that holds its start. A state blob
+    holds other articles too (a related story's body), and one longer than a short news flash
+    would have replaced it."""
+    opening = " ".join((shown or "").split()[:_OPENING_WORDS])
+    best, best_chars, holds_opening = None, MIN_PARAGRAPH_CHARS - 1, False
     for fragment in _candidates(tree):
-        chars = _paragraph_chars(fragment)
-        if chars > best_chars:
-            best, best_chars = fragment, chars
+        text = _paragraph_text(fragment)
+        holds = bool(opening) and opening in text
+        if (holds, len(text)) > (holds_opening, best_chars):
+            best, best_chars, holds_opening = fragment, len(text), holds
     return best
 
 
@@ -121,9 +129,9 @@ def _flight_rows(payload: str) -> Iterator[str]:
         position = end + 1
 
 
-def _paragraph_chars(fragment: str) -> int:
+def _paragraph_text(fragment: str) -> str:
     try:
         root = fragment_fromstring(fragment, create_parent="div")
     except (ParserError, ValueError):
-        return 0
-    return sum(len(" ".join(p.text_content().split())) for p in root.iter("p"))
+        return ""
+    return unicodedata.normalize("NFC", " ".join(" ".join(p.text_content().split()) for p in root.iter("p")))

@@ -272,7 +272,7 @@ def extract_document(
     ):
         # a page rendered by JavaScript: the article is in the data of its scripts
         try:
-            fragment = embedded.article_fragment(tree)
+            fragment = embedded.article_fragment(tree, body.text if isinstance(body, _Body) else None)
             page = load_html(embedded.page_of(fragment, meta.declared_language)) if fragment else None
         except Exception:  # noqa: BLE001 - the page's own outcome stands
             page = None
@@ -336,9 +336,10 @@ def _body(
             min_items=options.teaser_min_items, max_item_chars=options.teaser_max_item_chars
         )
         # the lists keep the elements alive, so their id() stays valid while they are used
-        holders = teasers.link_holders(tree) if options.remove_teasers or options.remove_link_lines else set()
-        teaser_items = teasers.find_teaser_lists(tree, teaser_settings, holders) if options.remove_teasers else []
-        link_lines = teasers.find_link_lines(tree, teaser_settings, holders) if options.remove_link_lines else []
+        page = teasers.Page(url, meta.canonical_url)
+        holders = teasers.link_holders(tree, page) if options.remove_teasers or options.remove_link_lines else set()
+        teaser_items = teasers.find_teaser_lists(tree, teaser_settings, holders, page) if options.remove_teasers else []
+        link_lines = teasers.find_link_lines(tree, teaser_settings, holders, page) if options.remove_link_lines else []
         document = _trafilatura(tree, url, options, favor_precision=options.favor_precision)
         precision = (
             # without fallbacks: the region comes out the same on every evaluation set

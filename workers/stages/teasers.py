@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from urllib.parse import urldefrag, urljoin
 
 from lxml.html import HtmlElement
 
@@ -47,6 +48,7 @@ _TABLE_ITEMS = frozenset({"tr", "td"})
 # sentence, in any script (blocks.SENTENCE_TERMINAL).
 _HEADLINE_SEPARATORS = "-–—|•·/"
 _WORD_CHARS = re.compile(r"[\W_]+")
+_WORD_CHAR = re.compile(r"[^\W_]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +79,33 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _target(anchor: HtmlElement) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Where the page is: a link back to it (a live blog's permalink to one of its posts,
+    ``…/live#post-3``) points nowhere else."""
+
+    url: str
+    canonical_url: str | None = None
+
+    def is_itself(self, href: str) -> bool:
+        try:
+            address = urldefrag(urljoin(self.url, href)).url
+        except ValueError:  # an href urllib cannot read ("http://[::1"): not the page
+            return False
+        return address in (urldefrag(self.url).url, urldefrag(self.canonical_url or self.url).url)
+
+
+def _target(anchor: HtmlElement, page: Page) -> str | None:
     href = (anchor.get("href") or "").strip()
-    if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
+    if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")) or page.is_itself(href):
         return None
     return href
 
 
-def _links(element: HtmlElement) -> list[tuple[HtmlElement, str, str]]:
+def _links(element: HtmlElement, page: Page) -> list[tuple[HtmlElement, str, str]]:
     found = []
     for anchor in element.iter("a"):
-        target = _target(anchor)
+        target = _target(anchor, page)
         if target is not None:
             found.append((anchor, target, _text(anchor)))
     return found
@@ -101,25 +119,25 @@ def _signature(element: HtmlElement) -> tuple[str, str]:
 def _stands_alone(anchor: HtmlElement, item: HtmlElement) -> bool:
     """Whether the link is a line of its own in the item: no text carries its sentence on after
     it (up to the block element that holds it), unless behind a separator or a full stop."""
-    node = anchor
-    while node is not item and node.tag not in _BLOCK_CHILDREN:
-        tail = (node.tail or "").strip()
-        if tail:
-            return tail[0] in _HEADLINE_SEPARATORS or bool(SENTENCE_TERMINAL.match(tail))
-        node = node.getparent()
-    return True
+    block = anchor
+    while block is not item and block.tag not in _BLOCK_CHILDREN:
+        block = block.getparent()
+    # the text after it, in its tail or in the elements after it ("<a><span>Name</span></a><span>
+    # said…</span>", as pasted from a word processor)
+    after = _text_after(anchor, block, line=True)
+    return not after or after[0] in _HEADLINE_SEPARATORS or bool(SENTENCE_TERMINAL.match(after))
 
 
-def _is_teaser_item(item: HtmlElement, settings: TeaserSettings) -> str | None:
+def _is_teaser_item(item: HtmlElement, settings: TeaserSettings, page: Page) -> str | None:
     """The item's target URL if it looks like a teaser, else None."""
     text = _text(item)
     if not text or len(text) > settings.max_item_chars:
         return None
-    links = _links(item)
+    links = _links(item, page)
     if not links:
         return None
     if item.tag == "p":
-        return _cut_before_link(text, links)
+        return _cut_before_link(item, text, links)
     if item.tag in _TABLE_ITEMS:
         linked = "".join(link_text for _, _, link_text in links)
         return links[0][1] if len(_WORD_CHARS.sub("", linked)) >= len(_WORD_CHARS.sub("", text)) else None
@@ -132,31 +150,47 @@ def _is_teaser_item(item: HtmlElement, settings: TeaserSettings) -> str | None:
             and _stands_alone(anchor, item)
         ):
             return target
-    return _cut_before_link(text, links)
+    return _cut_before_link(item, text, links)
 
 
-def _cut_before_link(text: str, links: list[tuple[HtmlElement, str, str]]) -> str | None:
+def _cut_before_link(item: HtmlElement, text: str, links: list[tuple[HtmlElement, str, str]]) -> str | None:
     """The last link's target when the item's text is cut off with an ellipsis at that link
-    ("summary… <a>more</a>", "<a>headline…</a>"), else None."""
-    _, last_target, last_text = links[-1]
-    before = text[: len(text) - len(last_text)] if text.endswith(last_text) else None
-    if before is not None and _ELLIPSIS.search(before):
+    ("summary… <a>more</a>", "<a>headline…</a>", "summary… <a><img></a>"), else None."""
+    last, last_target, last_text = links[-1]
+    # a link without text (an icon) ends the item only when no text follows it
+    if not (text.endswith(last_text) if last_text else not _text_after(last, item)):
+        return None
+    if _ELLIPSIS.search(text[: len(text) - len(last_text)]):
         return last_target
     # the ellipsis may end the link text itself ("headline…" as the link, "…more" inside it)
-    if _ELLIPSIS.search(last_text[:-1] if last_text else "") and text.endswith(last_text):
-        return last_target
-    if re.search(r"(?:\.{2,}|…)\s*\S{1,20}$", last_text) and text.endswith(last_text):
+    if last_text and (_ELLIPSIS.search(last_text) or re.search(r"(?:\.{2,}|…)\s*\S{1,20}$", last_text)):
         return last_target
     return None
 
 
-def link_holders(tree: HtmlElement) -> set[HtmlElement]:
-    """Every element that holds a link to somewhere (the link included), for both finders: most
+def _text_after(anchor: HtmlElement, item: HtmlElement, *, line: bool = False) -> str:
+    """The item's text after the anchor; with ``line``, up to the next block element (a summary
+    in a paragraph of its own is another line)."""
+    after = []
+    node = anchor
+    while node is not item:
+        after.append(node.tail or "")
+        for sibling in node.itersiblings():
+            if line and sibling.tag in _BLOCK_CHILDREN:
+                return "".join(after).strip()
+            after.append(sibling.text_content() if isinstance(sibling.tag, str) else "")
+            after.append(sibling.tail or "")
+        node = node.getparent()
+    return "".join(after).strip()
+
+
+def link_holders(tree: HtmlElement, page: Page) -> set[HtmlElement]:
+    """Every element that holds a link to somewhere else (the link included), for both finders: most
     elements of a page hold none, and are skipped without reading their text. The set keeps the
     elements alive, so they stay the same objects while the finders walk the tree."""
     holders: set[HtmlElement] = set()
     for anchor in tree.iter("a"):
-        if _target(anchor) is None:
+        if _target(anchor, page) is None:
             continue
         for element in (anchor, *anchor.iterancestors()):
             if element in holders:
@@ -169,7 +203,9 @@ def _is_block(element: HtmlElement) -> bool:
     return any(isinstance(child.tag, str) and child.tag in _BLOCK_CHILDREN for child in element)
 
 
-def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement]) -> list[HtmlElement]:
+def find_teaser_lists(
+    tree: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement], page: Page
+) -> list[HtmlElement]:
     """The items of teaser lists in the page (outermost first, none inside another);
     ``holders``: :func:`link_holders` of the page."""
     doomed: list[HtmlElement] = []
@@ -180,11 +216,11 @@ def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings, holders: set[
         for child in parent:
             if isinstance(child.tag, str) and child.tag in ITEM_TAGS:
                 groups[_signature(child)].append(child)
-        doomed.extend(_paragraph_teasers(parent, settings, holders))
+        doomed.extend(_paragraph_teasers(parent, settings, holders, page))
         for members in groups.values():
             if sum(1 for member in members if member in holders) < settings.min_items:
                 continue
-            targets = [_is_teaser_item(member, settings) if member in holders else None for member in members]
+            targets = [_is_teaser_item(member, settings, page) if member in holders else None for member in members]
             teasers = [member for member, target in zip(members, targets, strict=True) if target]
             if (
                 len(teasers) >= settings.min_items
@@ -202,7 +238,9 @@ def find_teaser_lists(tree: HtmlElement, settings: TeaserSettings, holders: set[
     return found
 
 
-def _paragraph_teasers(parent: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement]) -> list[HtmlElement]:
+def _paragraph_teasers(
+    parent: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement], page: Page
+) -> list[HtmlElement]:
     """The runs of at least ``min_items`` consecutive paragraphs of the parent that are each cut
     off with an ellipsis at a link to a distinct URL (the teasers of a "related" box that a site
     lays out as bare paragraphs after the article's own)."""
@@ -211,7 +249,9 @@ def _paragraph_teasers(parent: HtmlElement, settings: TeaserSettings, holders: s
     for child in (*parent, None):
         if child is not None and not isinstance(child.tag, str):
             continue
-        target = _is_teaser_item(child, settings) if child is not None and child.tag == "p" and child in holders else None
+        target = (
+            _is_teaser_item(child, settings, page) if child is not None and child.tag == "p" and child in holders else None
+        )
         if target:
             run.append((child, target))
             continue
@@ -221,7 +261,9 @@ def _paragraph_teasers(parent: HtmlElement, settings: TeaserSettings, holders: s
     return found
 
 
-def find_link_lines(tree: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement]) -> list[HtmlElement]:
+def find_link_lines(
+    tree: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement], page: Page
+) -> list[HtmlElement]:
     """Short "label: <linked headline>" lines; ``holders``: :func:`link_holders` of the page."""
     doomed = []
     for element in tree.iter(*LINE_TAGS):
@@ -233,13 +275,15 @@ def find_link_lines(tree: HtmlElement, settings: TeaserSettings, holders: set[Ht
         words = _words(text)
         if words > settings.max_line_words:
             continue
-        links = _links(element)
+        links = _links(element, page)
         if not links:
             continue
         link_chars = sum(len(link_text) for _, _, link_text in links)
         if link_chars < settings.link_line_density * len(text):
             continue
         if not any(_words(link_text) >= settings.min_headline_words for _, _, link_text in links):
+            continue
+        if _words_around(text, [link_text for _, _, link_text in links]):
             continue
         label = text
         for _, _, link_text in links:
@@ -250,3 +294,20 @@ def find_link_lines(tree: HtmlElement, settings: TeaserSettings, holders: set[Ht
             continue
         doomed.append(element)
     return doomed
+
+
+def _words_around(text: str, link_texts: list[str]) -> bool:
+    """Whether words stand between two of the links, or both before and after them, in the text:
+    a label stands on one side of them, and between them only separators do ("Read also: <a>…</a>
+    | <a>…</a>"). "<a>Prime Minister X</a> met <a>President Y</a> in Washington." is a sentence."""
+    position = 0
+    spans = []
+    for link_text in link_texts:
+        found = text.find(link_text, position) if link_text else -1
+        if found < 0:
+            continue
+        if spans and _WORD_CHAR.search(text, spans[-1][1], found):
+            return True
+        position = found + len(link_text)
+        spans.append((found, position))
+    return bool(spans) and bool(_WORD_CHAR.search(text, 0, spans[0][0])) and bool(_WORD_CHAR.search(text, spans[-1][1]))
