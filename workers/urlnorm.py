@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import idna
 from courlan import normalize_url
@@ -20,6 +20,9 @@ from tld import get_fld
 
 _IDNA_PREFIX = "xn--"
 _PERCENT_ESCAPE = re.compile("%[0-9a-fA-F]{2}")
+# What a query keeps unescaped before it is split (the escapes themselves included): only the
+# characters outside ASCII (and spaces, controls) are escaped then, as UTF-8.
+_QUERY_SAFE = "!#$%&'()*+,-./:;=?@[]^_`{|}~"
 # Parameters that only say how a reader arrived (campaigns, ad clicks, shares) or who they are
 # (sessions). Only unambiguous names: a tracker kept splits one article into two ids, which the
 # duplicate detector joins again; a story number taken for a tracker merges two articles into
@@ -42,7 +45,8 @@ def unicode_host(host: str) -> str:
     Unicode form is the one a person reads. A label that is not valid punycode is kept as
     written: the page still has a host, only not an internationalised one."""
     labels = []
-    for label in host.lower().split("."):
+    # "cnn.com." (the root's dot written out) is cnn.com
+    for label in host.lower().removesuffix(".").split("."):
         if label.startswith(_IDNA_PREFIX):
             try:
                 # IDNA 2008 (the idna package): Python's own codec is IDNA 2003's, which cannot
@@ -78,14 +82,36 @@ def normalized_url(url: str) -> str:
     Percent-escapes are upper case (RFC 3986 6.2.2.1: ``%d8%ad`` is ``%D8%AD``). Raises
     ValueError for a URL that cannot be parsed (an IPv6 host without its closing bracket)."""
     parts = urlsplit(without_credentials(url))
-    scheme, host, path, _, _ = urlsplit(normalize_url(urlunsplit((*parts[:3], "", "")), strict=False))
-    kept = sorted(
-        ((name, value) for name, value in parse_qsl(parts.query) if not _TRACKING_PARAMETER.search(name.lower())),
-        key=lambda parameter: parameter[0],
-    )
-    query = urlencode(kept)
-    normalized = urlunsplit((scheme, host, path or ("/" if query else ""), query, ""))
+    normal = urlsplit(normalize_url(urlunsplit((*parts[:3], "", "")), strict=False))
+    host = normal.netloc
+    if normal.hostname and ":" not in normal.hostname:  # not an IPv6 address
+        # courlan decodes punycode with Python's IDNA 2003 codec, which keeps the labels only IDNA
+        # 2008 reads (ß, ς, Persian names' zero-width non-joiner) in punycode: a crawled URL and its
+        # page's canonical link in Unicode were two articles
+        host = unicode_host(normal.hostname) + (f":{normal.port}" if normal.port is not None else "")
+    query = _query(parts.query)
+    normalized = urlunsplit((normal.scheme, host, normal.path or ("/" if query else ""), query, ""))
     return _PERCENT_ESCAPE.sub(lambda escape: escape.group().upper(), normalized)
+
+
+def _query(query: str) -> str:
+    """The query without trackers and empty parameters (``p=``), sorted by name. Byte for byte
+    otherwise: a parameter without a value is kept (``news.php?120345`` numbers a story), and an
+    escape that is not UTF-8 stays that byte (``?title=%D3%E6%D1%ED%C7``, windows-1256: read as
+    UTF-8, every such title was U+FFFD and one article). Characters written unescaped are escaped
+    as UTF-8, as browsers send them."""
+    kept = []
+    # Each character of these strings stands for one byte of the query (Latin-1).
+    for parameter in quote(query, safe=_QUERY_SAFE).split("&"):
+        name, equals, value = (unquote_plus(part, encoding="latin-1") for part in parameter.partition("="))
+        if not name or (equals and not value) or _TRACKING_PARAMETER.search(name.lower()):
+            continue
+        kept.append((name, equals, value))
+    kept.sort(key=lambda parameter: parameter[0])
+    return "&".join(
+        quote_plus(name, encoding="latin-1") + (equals and "=" + quote_plus(value, encoding="latin-1"))
+        for name, equals, value in kept
+    )
 
 
 def is_home_page(url: str) -> bool:
