@@ -191,6 +191,8 @@ _NO_SPACE_RANGES = (
     (0xAC00, 0xD7AF),  # Hangul syllables
     (0xD7B0, 0xD7FF),  # Hangul Jamo extended B
     (0x1780, 0x17FF),  # Khmer
+    (0x3005, 0x3007),  # the ideographic iteration mark, closing mark and zero (佐々木, 〆切, 二〇二四)
+    (0x303B, 0x303B),  # the vertical ideographic iteration mark
     (0x3040, 0x30FF),  # Hiragana, Katakana (incl. the prolonged sound mark)
     (0x3400, 0x4DBF),  # CJK extension A
     (0x4E00, 0x9FFF),  # CJK unified ideographs

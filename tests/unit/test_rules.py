@@ -348,3 +348,42 @@ def test_a_rules_file_whose_validation_recurses_past_the_limit_is_a_problem_of_t
     with pytest.raises(RulesError) as raised:
         parse_rules(VALID, source="rules.yaml", secret_names=None)
     assert raised.value.problems == ["rules.yaml: nested deeper than a rules file can be"]
+
+
+# --- found by a review of rule matching (the twenty-first session) --------------------------------
+
+
+@pytest.mark.parametrize("key", ["? [a, b]\n  : 1", "? {a: 1}\n  : 1"])
+def test_a_yaml_key_that_is_a_list_or_a_mapping_is_a_problem_of_the_file(key: str):
+    # it was a TypeError (unhashable type): a traceback from `rules check`, the readiness probe and start
+    rules = f"version: 1\nrules:\n- id: a\n  kind: article\n  match: {{urgent: true}}\n  {key}\n"
+    with pytest.raises(RulesError) as raised:
+        parse_rules(rules, source="rules.yaml", secret_names=None)
+    assert raised.value.problems[0].startswith("rules.yaml: not valid YAML: a key that is a list or a mapping at line ")
+
+
+def test_yaml_aliases_that_expand_past_any_rules_file_are_a_problem_of_the_file():
+    # ten aliases of ten aliases...: 612 bytes, a billion values, and a validator's message that
+    # quoted them exhausted memory
+    anchors = ["  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    anchors += [f"  a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 9)]
+    bomb = "x-anchors:\n" + "\n".join(anchors) + "\nversion: 1\nrules: [{id: a, kind: article, match: {terms: [*a8]}}]\n"
+    for text in (bomb, "version: 1\nrules: &itself [*itself]\n"):
+        with pytest.raises(RulesError) as raised:
+            parse_rules(text, source="rules.yaml", secret_names=None)
+        assert raised.value.problems == [
+            "rules.yaml: more than 200,000 values once its aliases (*name) are expanded, or a value that holds itself"
+        ]
+    # an alias the size of a rules file is a rules file's (a list of terms shared by two rules)
+    shared = (
+        "version: 1\nrules:\n- {id: a, kind: article, match: {terms: &places [Aleppo, Homs, Idlib]}}\n"
+        "- {id: b, kind: article, match: {terms: *places, urgent: true}}\n"
+    )
+    assert [rule.id for rule in parse_rules(shared, source="rules.yaml", secret_names=None).rules] == ["a", "b"]
+
+
+def test_a_schema_message_quotes_at_most_a_line_of_the_value():
+    terms = ", ".join(f"[term {n}]" for n in range(2000))
+    with pytest.raises(RulesError) as raised:
+        parse_rules(f"version: 1\nrules: [{{id: a, kind: article, match: {{terms: [{terms}]}}}}]\n", source="rules.yaml", secret_names=None)
+    assert raised.value.problems and all(len(problem) < 400 for problem in raised.value.problems)

@@ -43,7 +43,7 @@ class _Proclitics:
     """The words a language writes joined in front of the next one (``languages``: it and its
     varieties), for the words of its script (``word``): slots of alternatives in the order they
     are written ("" for none). With an ``article``, the last slot is the article, and a token
-    written with it takes only the prefixes that end with it."""
+    written with it takes the prefixes that end with it too, in its place."""
 
     languages: frozenset[str]
     word: re.Pattern[str]
@@ -52,17 +52,23 @@ class _Proclitics:
     contractions: tuple[tuple[str, str], ...] = ()  # (as composed, as written)
 
     def forms(self, token: str) -> frozenset[str]:
-        has_article = bool(self.article) and token.startswith(self.article)
-        stem = token[len(self.article) :] if has_article else token
+        forms = self._prefixed(token, article_only=False)
+        if self.article and token.startswith(self.article):
+            # the article, or the word's own letters (ألمانيا, إلكتروني and التزام after the alef
+            # is folded): both readings
+            forms |= self._prefixed(token[len(self.article) :], article_only=True)
+        return frozenset(forms)
+
+    def _prefixed(self, stem: str, *, article_only: bool) -> set[str]:
         forms = set()
         for parts in itertools.product(*self.slots):
-            if has_article and parts[-1] != self.article:
+            if article_only and parts[-1] != self.article:
                 continue
             prefix = "".join(parts)
             for composed, written in self.contractions:
                 prefix = prefix.replace(composed, written)
             forms.add(prefix + stem)
-        return frozenset(forms)
+        return forms
 
 
 @functools.lru_cache(maxsize=512)

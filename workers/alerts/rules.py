@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -114,6 +114,11 @@ def _validator() -> Draft202012Validator:
 
 
 _TOO_DEEP = "nested deeper than a rules file can be"
+# YAML's aliases repeat a value without writing it again: ten aliases of ten aliases... made a
+# 600-byte file of a billion values, which the validator's message quoted (memory exhausted).
+_MAX_VALUES = 200_000
+_MESSAGE_CHARS = 300
+_TOO_LARGE = f"more than {_MAX_VALUES:,} values once its aliases (*name) are expanded, or a value that holds itself"
 
 
 def parse_rules(
@@ -133,6 +138,8 @@ def parse_rules(
         raise RulesError([f"{source}: not valid {'JSON' if source.endswith('.json') else 'YAML'}: {_syntax_error(exc)}"]) from exc
     except RecursionError as exc:
         raise RulesError([f"{source}: {_TOO_DEEP}"]) from exc
+    if _values(document, {}) > _MAX_VALUES:
+        raise RulesError([f"{source}: {_TOO_LARGE}"])
     try:
         # the validator and its messages recurse too (a message quotes the nested value)
         errors = sorted(_validator().iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
@@ -178,12 +185,34 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):  # YAML's "? [a, b]": no name of a field
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, "a key that is a list or a mapping", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark, f"the key {key!r} is written twice", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _values(value: object, counted: dict[int, int]) -> int:
+    """How many values ``value`` holds once every alias is written out (``counted``: by id, the
+    values already counted, each alias's target once; one still being counted holds itself)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    if id(value) in counted:
+        return counted[id(value)]
+    counted[id(value)] = _MAX_VALUES + 1
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = 1
+    for item in items:
+        total += _values(item, counted)
+        if total > _MAX_VALUES:
+            break
+    counted[id(value)] = total
+    return total
 
 
 def _number_problems(document: dict) -> list[str]:  # type: ignore[type-arg]
@@ -209,7 +238,8 @@ def _schema_problem(error: ValidationError) -> str:
     does): a webhook's URL may hold a password, whether in its ``url`` or written where the webhook
     should be, and the message goes to logs, the readiness probe's output and `rules check`."""
     if list(error.absolute_path)[:1] != ["webhooks"]:
-        return error.message
+        # the message quotes the value, which may be a whole list of terms
+        return error.message if len(error.message) <= _MESSAGE_CHARS else error.message[: _MESSAGE_CHARS - 1] + "…"
     if error.validator == "pattern":
         return f"does not match {error.validator_value!r}"
     if error.validator in ("type", "enum", "const", "format", "minLength", "maxLength"):
