@@ -65,7 +65,6 @@ from lxml.html import (
 )
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura import utils as trafilatura_utils
-from trafilatura.meta import reset_caches as reset_trafilatura_caches
 from trafilatura.utils import HTML_PARSER, load_html
 from trafilatura.xml import xmltotxt
 
@@ -144,14 +143,16 @@ _ELEMENT_CLASSES = ElementDefaultClassLookup(
 def _use_stage_trafilatura() -> None:
     trafilatura_utils.return_printables_and_spaces = _printable_space_or_format
     HTML_PARSER.set_element_class_lookup(_ELEMENT_CLASSES)
-    reset_trafilatura_caches()  # its text caches hold lines filtered the other way
+    # its cache of processed lines holds lines filtered the other way (its reset_caches() would
+    # clear it too, and log an error for each cache charset_normalizer no longer has)
+    trafilatura_utils.line_processing.cache_clear()
 
 
 def use_trafilatura_as_released() -> None:
     """Undo the stage's changes to trafilatura in this process (for a baseline: bench/)."""
     trafilatura_utils.return_printables_and_spaces = _RELEASED_CHARACTER_FILTER
     HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
-    reset_trafilatura_caches()
+    trafilatura_utils.line_processing.cache_clear()
 
 
 _use_stage_trafilatura()
