@@ -722,3 +722,120 @@ def test_a_news_flash_keeps_its_own_text_when_the_page_state_holds_a_longer_rela
     )
     doc = extract(html_text, "https://news.example/2024/05/earthquake-lebanon")
     assert doc.body_source == "page" and "earthquake" in doc.text and "central bank" not in doc.text, doc.text
+
+
+# --- found by a review of the body filters (the twenty-first session) -----------------------------
+
+BRIEF = [
+    "The bank's chairman said on Tuesday it would not take part in the rescue of its former rival.",
+    '"We are not going to provide any more money," the chairman told Reuters.',
+    "Shares closed 24% lower at 1.70 francs.",
+    "Regulators in Bern declined to comment.",
+]
+
+
+@pytest.mark.parametrize("taxonomy", ["category-banking tag-credit-suisse", "category-social-affairs", "tag-cookie-jar"])
+def test_a_brief_whose_article_element_names_its_categories_and_tags_is_the_article(taxonomy: str) -> None:
+    # WordPress writes the post's categories and tags as classes of its element: "credit" made
+    # every short paragraph a caption, "social" and "cookie" the whole brief a box of the site's
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in BRIEF)
+    html_text = (
+        '<html lang="en"><head><title>Bank refuses rescue</title></head><body>'
+        f'<main><article class="post-4411 post type-post status-publish {taxonomy} hentry">'
+        f"<h1>Bank refuses rescue</h1>{paragraphs}</article></main></body></html>"
+    )
+    doc = extract(html_text)
+    assert all(p in doc.text for p in BRIEF), doc.removed
+
+
+def test_a_box_is_measured_once_however_many_blocks_it_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a live blog whose wrapper is named "has-social-share" was measured again for each entry:
+    # quadratic, a minute for 4,000 entries
+    from workers.stages import blocks as blocks_module
+
+    measured: list[int] = []
+    counting = blocks_module.words
+
+    def words(text: str) -> int:
+        if len(text) > 20_000:
+            measured.append(len(text))
+        return counting(text)
+
+    monkeypatch.setattr(blocks_module, "words", words)
+    entries = "".join(
+        f'<div class="entry"><p>{n:04d} Update from the count: the council results for district {n} are in, turnout was high.</p></div>'
+        for n in range(300)
+    )
+    doc = extract(f'<html><head><title>Live</title></head><body><main><article><h1>Live</h1><div class="liveblog has-social-share">{entries}</div></article></main></body></html>')
+    assert "0299 Update from the count" in doc.text
+    assert len(measured) <= 2, len(measured)
+
+
+def test_a_closing_chinese_sentence_with_a_copyright_sign_deep_in_it_stays() -> None:
+    # a Chinese sentence is one "word" between spaces: the sign counted as among its first words
+    closing = "展览展出了上世纪五十年代的海报，每一张都印有印刷厂的©标记。"
+    body = "".join(f"<p>{p}</p>" for p in [
+        "市议会周二晚间经过长时间辩论后通过了新的预算案，市长承诺这笔资金将首先用于学校建设和老桥的维修工程，并表示工程将在春季开工。",
+        "反对派议员认为，该计划没有兑现两年前向港口区承诺的投资，而且增税对小商店的打击将比对大型连锁店更大，他们呼吁重新审议。",
+        "财政局长表示，在地区政府削减转移支付之后，市政府别无选择，预算将在春季获得新的旅游统计数据后重新审查。",
+    ]) + f"<p>{closing}</p>"
+    doc = extract(f'<html lang="zh"><head><title>预算</title></head><body><main><article><h1>预算</h1><div class="body">{body}</div></article></main></body></html>')
+    assert closing in doc.text, doc.removed
+    notice = extract(f'<html lang="zh"><head><title>预算</title></head><body><main><article><h1>预算</h1><div class="body">{body.replace(closing, "版权所有 © 2024 江城晚报")}</div></article></main></body></html>')
+    assert [r.reason for r in notice.removed if "©" in r.text] == ["copyright_line"]
+
+
+@pytest.mark.parametrize(
+    "post", ["https://vk.com/wall-55155418_912345", "https://vk.com/video-12345_6789", "https://www.facebook.com/permalink.php?story_fbid=1&id=2"]
+)
+def test_a_closing_sentence_citing_a_social_post_is_no_call_to_follow(post: str) -> None:
+    # a post is what an article cites, a profile what a call to follow links (Russian news cites
+    # VK's walls all the time)
+    budget = [
+        "Администрация города в понедельник утвердила новый бюджет после долгих споров, пообещав, что средства в первую очередь пойдут на школы и ремонт старого моста.",
+        "Представители оппозиции заявили, что план оставляет портовый район без обещанных два года назад инвестиций, а повышение налогов сильнее ударит по малому бизнесу.",
+        "Директор финансового департамента сообщил, что у города не было выбора после того, как региональное правительство сократило трансферты.",
+    ]
+    cited = (f'<p>Как сообщили в <a href="{post}">официальном сообществе мэрии во ВКонтакте</a>, '
+             "публичные слушания по бюджету пройдут 14 апреля в 10:00 в большом зале.</p>")
+    doc = extract(article_page(*budget, cited, title="Мэрия утвердила бюджет", lang="ru"))
+    assert "публичные слушания по бюджету пройдут 14 апреля" in doc.text, doc.removed
+
+
+def test_a_paragraph_quoting_a_line_repeated_earlier_once_is_no_repeat() -> None:
+    charge = "Charged with conspiracy to commit securities fraud"
+    names = ["John Smith, 41", "Peter Brown, 38", "Anna Novak, 52", "Lee Chang, 29", "Omar Haddad, 45", "Sara Levi, 33", "Tom Reyes, 61", "Ivan Petrov, 47"]
+    closing = (
+        f"Prosecutors said all eight had been {charge.lower()} after an investigation that lasted three years, and that the "
+        "scheme had cost pension funds in four states more than 40 million dollars; if convicted, each faces up to twenty "
+        "years in prison, and the judge, who refused bail for two of them, set a trial date for the autumn at the federal "
+        "court in Manhattan, in a hearing that lasted less than an hour."
+    )
+    listing = "".join(f"<h3>{name}</h3><p>{charge}</p>" for name in names)
+    doc = extract(article_page(*SEASON, listing, closing, title="Eight charged over pension fraud"))
+    assert closing in doc.text, doc.removed
+
+
+def test_a_body_split_into_segments_whose_first_has_a_modifier_class_is_recovered() -> None:
+    first = [SEASON[0], SEASON[1], "Analysts expect the league to announce a new broadcasting deal before the next season starts in August."]
+    rest = [
+        "Engineers in the north have tested the coating on frozen ponds for three winters, measuring how much sunlight the treated ice reflects.",
+        "The results were mixed: on some days the treated ice lasted a week longer, on others the wind carried the material away before it worked.",
+        "Critics say that spreading anything over the Arctic is a gamble, and that the money would do more good if it were spent on cutting emissions.",
+        "The team answers that the two are not alternatives, and that a few more summers of ice could matter a great deal to the people who depend on it.",
+    ]
+
+    def segment(paragraphs: list[str], classes: str) -> str:
+        text = "".join(f"<p>{p}</p>" for p in paragraphs)
+        return (f'<div class="grid"><div class="grid-item"><div class="{classes}">{text}</div></div>'
+                '<div class="grid-item"><aside class="ad"><a href="/ad"><img src="/ad.png" alt=""></a></aside></div></div>')
+
+    segments = [segment(first, "article-body article-body--first"), segment(rest[:2], "article-body"), segment(rest[2:], "article-body")]
+    html_text = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body><article class="story"><header>'
+        '<h1>A heat shield for the ice</h1></header><div class="chunks">'
+        + '<div class="newsletter"><p>Sign up for the daily newsletter.</p></div>'.join(segments)
+        + "</div></article></body></html>"
+    )
+    doc = extract(html_text)
+    assert all(p in doc.text for p in rest), (doc.recovered_paragraphs, doc.text)

@@ -110,6 +110,7 @@ _LOOK_ALIKE = re.compile(r"[\u0370-\u03a8\u03aa-\u03bb\u03bd-\u03ff\u0400-\u04ff
 _BARE_URL = re.compile(r"^(?:https?://|www\.)\S+$", re.I)
 _HIDDEN = re.compile(r"(?:^|[-_\s])(?:visually-?hidden|sr-only|screen-?reader-text|element-invisible)(?:[-_\s]|$)", re.I)
 _CAPTION = re.compile(r"caption|credit|copyright", re.I)
+_TAXONOMY_CLASS = re.compile(r"(?:^|(?<=\s))(?:category|tag)-\S*")
 # Elements of a block's own looked through for a closing credit (a caption line holds a handful).
 _CREDIT_MAX_DESCENDANTS = 64
 _SMALL_PRINT_TAGS = ("small", "sub")
@@ -137,7 +138,13 @@ _SOCIAL = re.compile(
     re.I,
 )
 _SHARE = re.compile(r"/sharer|/intent/|/share\?|/share/|addtoany|sharethis|api\.whatsapp\.com/send", re.I)
-_EMBED = re.compile(r"ref_src=twsrc|/status/|/watch|/p/|/reel/|/video/|/posts?/", re.I)
+# A post, a video, a photo, a search: what an article cites (VK's walls and videos name them
+# "wall-<group>_<post>", Facebook's old links permalink.php?story_fbid=...).
+_EMBED = re.compile(
+    r"ref_src=twsrc|/status/|/watch|/p/|/reel/|/video/|/posts?/|/(?:wall|video|photo|clip)-?\d+_\d+"
+    r"|/(?:permalink|photo|story)\.php|/search\b",
+    re.I,
+)
 
 
 @dataclass(slots=True)
@@ -208,8 +215,14 @@ def words(text: str) -> int:
 
 
 def _attrs(element: HtmlElement) -> str:
-    """The element's class and id, the names the markup gives it."""
-    return f"{element.get('class') or ''} {element.get('id') or ''}"
+    """The element's class and id, the names the markup gives it, but the classes that name the
+    article's categories and tags (WordPress puts ``category-<slug>`` and ``tag-<slug>`` on every
+    post's element): "tag-credit-suisse" names no credit line, "category-social-affairs" no
+    sharing box."""
+    classes = element.get("class") or ""
+    if "category-" in classes or "tag-" in classes:
+        classes = _TAXONOMY_CLASS.sub(" ", classes)
+    return f"{classes} {element.get('id') or ''}"
 
 
 def _classes(element: HtmlElement | None, depth: int) -> list[tuple[str, str]]:
@@ -241,15 +254,19 @@ def _class_words(element: HtmlElement) -> set[str]:
     return {word.lower() for word in _CLASS_WORD.findall(_attrs(element))}
 
 
-def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings) -> bool:
+def _in_boilerplate_box(element: HtmlElement, settings: FilterSettings, box_words: dict[HtmlElement, int]) -> bool:
     """Whether one of the element's nearest ancestors (itself included) is a small box whose
-    class or id names it as the site's own (see ``_BOILERPLATE_WORDS``)."""
+    class or id names it as the site's own (see ``_BOILERPLATE_WORDS``). ``box_words``: the words
+    of the boxes met so far on the page, each counted once (a live blog whose wrapper is named
+    "has-social-share" was counted again for each of its thousands of entries)."""
     current: HtmlElement | None = element
     for _ in range(settings.box_depth):
         if current is None or not isinstance(current.tag, str):
             return False
         if _class_words(current) & _BOILERPLATE_WORDS:
-            return words(current.text_content()) <= settings.box_element_max_words
+            if current not in box_words:
+                box_words[current] = words(current.text_content())
+            return box_words[current] <= settings.box_element_max_words
         current = current.getparent()
     return False
 
@@ -525,6 +542,7 @@ def apply_filters(
     # short sentences that stay only between two prose paragraphs of the article that stay: the
     # reason each goes for otherwise
     within_prose: dict[int, str] = {}
+    box_words: dict[HtmlElement, int] = {}
     main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
     small_print = _minority(
         blocks, lambda b: b.span is not None and b.span.element is not None and _in_small_print(b.span.element),
@@ -589,7 +607,7 @@ def apply_filters(
                 block.removed = "hidden"
                 continue
             if settings.boilerplate_boxes and block.words <= settings.box_max_words and _in_boilerplate_box(
-                span.element, settings
+                span.element, settings, box_words
             ):
                 block.removed = "boilerplate_box"
                 continue
@@ -715,8 +733,10 @@ def _introduces_embed(block: Block, settings: FilterSettings) -> bool:
 def _is_copyright_line(block: Block, settings: FilterSettings) -> bool:
     """A short closing block that starts with a copyright sign, or has one among its first few
     words ("Copyright © 2022 X", "© 2022, X. Reprinting..."): the site's notice, in any language."""
-    head = " ".join(block.text.split()[:4])
-    return block.tag == "p" and block.words <= settings.copyright_max_words and "©" in head
+    if block.tag != "p" or block.words > settings.copyright_max_words or "©" not in block.text:
+        return False
+    # words as any script counts them: a Chinese sentence is one "word" between spaces
+    return words(block.text[: block.text.index("©")]) <= 3
 
 
 def _is_attribution_line(block: Block, settings: FilterSettings) -> bool:
@@ -747,7 +767,9 @@ def split_body_segments(
     with its text (white space collapsed)."""
     live = [block for block in blocks if not block.removed]
     main, _ = _main_container(live, settings.main_container_share)
-    classes = main.get("class") if main is not None else None
+    # class names as _continues compares them: "article-body article-body--first" and
+    # "article-body" are segments of one body
+    classes = _class_kinds(main) if main is not None else None
     if main is None or not classes:
         return []
     # proxies kept alive so that the identity tests below compare elements, not recycled ids
@@ -758,7 +780,7 @@ def split_body_segments(
     present = "".join("".join(block.text.split()) for block in blocks)
     found: list[tuple[HtmlElement, str]] = []
     for segment in scope.iter(main.tag):
-        if segment is main or segment.get("class") != classes or any(segment is a for a in above):
+        if segment is main or _class_kinds(segment) != classes or any(segment is a for a in above):
             continue
         if any(a is main for a in segment.iterancestors()) or next(segment.iter("h1"), None) is not None:
             continue

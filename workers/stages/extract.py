@@ -594,7 +594,9 @@ class _Pieces:
         self._by_head.setdefault(piece[:_MIN_PIECE_CHARS], []).append(piece)
 
     def covered(self, text: str) -> int:
-        """The characters of the earlier blocks found in ``text``, each block counted."""
+        """The characters of the earlier blocks found in ``text``, each as many times as it is
+        there: a charge listed for eight defendants, quoted once in a closing paragraph, covers
+        its length once, not eight times."""
         places = len(text) - _MIN_PIECE_CHARS + 1
         candidates: Iterable[str]
         if len(self._times) <= places:
@@ -602,7 +604,7 @@ class _Pieces:
         else:
             heads = {text[i : i + _MIN_PIECE_CHARS] for i in range(places)}
             candidates = {piece for head in heads & self._by_head.keys() for piece in self._by_head[head]}
-        return sum(len(piece) * self._times[piece] for piece in candidates if piece in text)
+        return sum(len(piece) * min(self._times[piece], text.count(piece)) for piece in candidates if piece in text)
 
 
 def _mark_repeats(blocks: list[Block], min_run_blocks: int, min_run_chars: int) -> None:
