@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -185,15 +186,24 @@ def require_topic(settings: Settings, topic: str) -> None:
 MAX_UNACKNOWLEDGED_BYTES = 64 * 2**20
 
 
+# What a record costs beyond its key, value and headers: its header in the batch, its future.
+# Empty records count this much, or a feed of tombstones would never wait.
+_RECORD_OVERHEAD_BYTES = 100
+
+
 class BoundedProducer(KafkaProducer):
     """A KafkaProducer that waits for the broker (flush) before it would hold more than
-    ``max_unacknowledged_bytes`` (default ``MAX_UNACKNOWLEDGED_BYTES``) of keys, values and
-    headers unacknowledged; a larger record is sent alone."""
+    ``max_unacknowledged_bytes`` (default ``MAX_UNACKNOWLEDGED_BYTES``) of records unacknowledged;
+    a larger record is sent alone. It sends bytes (no serializers: it measures what it holds by
+    their length); sends from several threads are counted under one lock."""
 
     def __init__(self, *, max_unacknowledged_bytes: int | None = None, **configs: Any) -> None:
+        if configs.get("key_serializer") or configs.get("value_serializer"):
+            raise ValueError("BoundedProducer sends bytes: it measures the records it holds by their length")
         super().__init__(**configs)
         self._max_unacknowledged_bytes = max_unacknowledged_bytes or MAX_UNACKNOWLEDGED_BYTES
         self._unacknowledged_bytes = 0
+        self._counting = threading.Lock()
 
     def send(  # type: ignore[override]  # the same parameters, by keyword
         self,
@@ -204,14 +214,16 @@ class BoundedProducer(KafkaProducer):
         partition: int | None = None,
         timestamp_ms: int | None = None,
     ) -> FutureRecordMetadata:
-        size = len(key or b"") + len(value or b"") + sum(len(name) + len(data) for name, data in headers or ())
-        if self._unacknowledged_bytes and self._unacknowledged_bytes + size > self._max_unacknowledged_bytes:
-            self.flush()
-            self._unacknowledged_bytes = 0
-        self._unacknowledged_bytes += size
-        return super().send(
-            topic, value=value, key=key, headers=headers, partition=partition, timestamp_ms=timestamp_ms
-        )
+        size = _RECORD_OVERHEAD_BYTES + len(key or b"") + len(value or b"")
+        size += sum(len(name) + len(data or b"") for name, data in headers or ())
+        with self._counting:
+            if self._unacknowledged_bytes and self._unacknowledged_bytes + size > self._max_unacknowledged_bytes:
+                self.flush()
+                self._unacknowledged_bytes = 0
+            self._unacknowledged_bytes += size
+            return super().send(
+                topic, value=value, key=key, headers=headers, partition=partition, timestamp_ms=timestamp_ms
+            )
 
 
 def make_producer(settings: Settings, **options: Any) -> BoundedProducer:

@@ -88,7 +88,12 @@ def normalized_url(url: str) -> str:
         # courlan decodes punycode with Python's IDNA 2003 codec, which keeps the labels only IDNA
         # 2008 reads (ß, ς, Persian names' zero-width non-joiner) in punycode: a crawled URL and its
         # page's canonical link in Unicode were two articles
-        host = unicode_host(normal.hostname) + (f":{normal.port}" if normal.port is not None else "")
+        try:
+            port = normal.port
+        except ValueError:  # ":99999", ":8a": the netloc as courlan left it
+            pass
+        else:
+            host = unicode_host(normal.hostname) + (f":{port}" if port is not None else "")
     query = _query(parts.query)
     normalized = urlunsplit((normal.scheme, host, normal.path or ("/" if query else ""), query, ""))
     return _PERCENT_ESCAPE.sub(lambda escape: escape.group().upper(), normalized)
@@ -104,7 +109,7 @@ def _query(query: str) -> str:
     # Each character of these strings stands for one byte of the query (Latin-1).
     for parameter in quote(query, safe=_QUERY_SAFE).split("&"):
         name, equals, value = (unquote_plus(part, encoding="latin-1") for part in parameter.partition("="))
-        if not name or (equals and not value) or _TRACKING_PARAMETER.search(name.lower()):
+        if not (name or equals) or (equals and not value) or _TRACKING_PARAMETER.search(name.lower()):
             continue
         kept.append((name, equals, value))
     kept.sort(key=lambda parameter: parameter[0])

@@ -214,3 +214,14 @@ def test_a_host_only_idna_2008_reads_has_one_spelling_in_the_identity(host: str)
 def test_a_host_with_its_root_dot_is_the_host():
     assert canonical_url("https://www.cnn.com./2024/world/a.html", None) == canonical_url("https://www.cnn.com/2024/world/a.html", None)
     assert domain_of("https://www.cnn.com./2024/world/a.html") == "cnn.com"
+
+
+@pytest.mark.parametrize("port", ["99999", "8a"])
+def test_a_port_urllib_cannot_read_keeps_the_rest_of_the_identity_normalised(port: str):
+    # reading it raised, and the canonical URL fell back to the URL as written: the crawler's
+    # password, the trackers and the fragment in the article's id
+    assert canonical_url(f"https://crawler:s3cret@Example.com:{port}/a?utm_source=x&id=1#top", None) == f"https://example.com:{port}/a?id=1"
+
+
+def test_a_parameter_without_a_name_is_kept_as_before():
+    assert canonical_url("https://example.com/a?id=7&=x", None) == "https://example.com/a?=x&id=7"

@@ -839,3 +839,19 @@ def test_a_body_split_into_segments_whose_first_has_a_modifier_class_is_recovere
     )
     doc = extract(html_text)
     assert all(p in doc.text for p in rest), (doc.recovered_paragraphs, doc.text)
+
+
+def test_a_read_also_line_with_a_note_after_its_link_goes() -> None:
+    line = '<p>Read also: <a href="/b">Bridge collapse kills four in Genoa</a> (video)</p>'
+    assert [r.reason for r in extract(prose_page(line, title="Summit talks")).removed if r.reason != "title"] == ["teaser_link"]
+
+
+def test_embedded_data_shorter_than_an_article_is_never_the_article_even_when_it_holds_the_page_text() -> None:
+    from lxml.html import document_fromstring
+
+    from workers.stages import embedded
+
+    flash = "Residents of Tripoli said they felt the tremor for several seconds, officials said."
+    card = f'<figure class="card"><img src="/a.jpg"></figure><p>{flash}</p>' + '<div class="meta">' * 20 + "</div>" * 20
+    tree = document_fromstring(f'<html><body><p>{flash}</p><script type="application/json">{json.dumps({"card": card})}</script></body></html>')
+    assert embedded.article_fragment(tree, flash) is None

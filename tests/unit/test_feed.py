@@ -296,3 +296,11 @@ def test_json_lines_named_ndjson_are_read_as_lines_and_a_json_file_is_refused(tm
     (tmp_path / "crawl.json").write_text(lines, encoding="utf-8")
     with pytest.raises(ValueError, match=r"crawl\.json: a JSON file: give crawled pages as JSON Lines \(\.jsonl, \.ndjson\)"):
         list(records_from_paths([tmp_path / "crawl.json"], base_url="https://files.example/"))
+
+
+def test_the_bounded_producer_sends_bytes_only():
+    # it measures what it holds by the length of keys and values: a serializer's objects have none
+    from workers.feed import BoundedProducer
+
+    with pytest.raises(ValueError, match="sends bytes"):
+        BoundedProducer(bootstrap_servers="127.0.0.1:1", value_serializer=json.dumps)

@@ -48,6 +48,8 @@ def article_fragment(tree: HtmlElement, shown: str | None = None) -> str | None:
     best, best_chars, holds_opening = None, MIN_PARAGRAPH_CHARS - 1, False
     for fragment in _candidates(tree):
         text = _paragraph_text(fragment)
+        if len(text) < MIN_PARAGRAPH_CHARS:
+            continue
         holds = bool(opening) and opening in text
         if (holds, len(text)) > (holds_opening, best_chars):
             best, best_chars, holds_opening = fragment, len(text), holds

@@ -297,7 +297,7 @@ def find_link_lines(
 
 
 def _words_around(text: str, link_texts: list[str]) -> bool:
-    """Whether words stand between two of the links, or both before and after them, in the text:
+    """Whether words stand between two of the links, or both before and after two or more, in the text:
     a label stands on one side of them, and between them only separators do ("Read also: <a>…</a>
     | <a>…</a>"). "<a>Prime Minister X</a> met <a>President Y</a> in Washington." is a sentence."""
     position = 0
@@ -310,4 +310,5 @@ def _words_around(text: str, link_texts: list[str]) -> bool:
             return True
         position = found + len(link_text)
         spans.append((found, position))
-    return bool(spans) and bool(_WORD_CHAR.search(text, 0, spans[0][0])) and bool(_WORD_CHAR.search(text, spans[-1][1]))
+    # one link with a word after it is a label and its note ("Read also: <a>…</a> (video)")
+    return len(spans) > 1 and bool(_WORD_CHAR.search(text, 0, spans[0][0])) and bool(_WORD_CHAR.search(text, spans[-1][1]))
