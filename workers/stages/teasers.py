@@ -14,7 +14,11 @@ are recognised here by structure and links, in any language, never by their word
   Paragraphs (``<p>``) count only by the ellipsis, and only as a run of ``min_items``
   consecutive siblings cut off so: a body paragraph with an inline link does not end in one.
 * **Link lines.** A short block that is a link with at most a short label in front of it
-  ("Read more: <headline>", "اقرأ أيضا: <headline>").
+  ("Read more: <headline>", "اقرأ أيضا: <headline>"); not a sentence that runs around its
+  links ("<a>Prime Minister X</a> met <a>President Y</a> in Washington.").
+
+A link back to the page itself (a live blog's permalink to one of its posts, ``…/live#post-3``)
+points nowhere else: it makes nothing a teaser.
 
 The page is not modified: the elements found are marked in the source map
 (workers/stages/sourcemap.py), and body blocks that come from them are removed with the reason
