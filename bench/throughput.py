@@ -1,9 +1,9 @@
 """End-to-end throughput of the pipeline against the machine's own ceiling, measured in one run.
 
 1. Plain ``trafilatura.extract`` (comments off, trafilatura as released: the stage's changes to it
-   undone) on the same pages: one process, then one process per core. The parallel rate is the ceiling of this machine. The same for the pipeline's own
-   extraction stage, which does more per page (structural filters, metadata): the pipeline's
-   overhead is its rate against that.
+   undone) on the same pages: one process, then one process per core. The parallel rate is the
+   ceiling of this machine. The same for the pipeline's own extraction stage, which does more per
+   page (structural filters, metadata): the pipeline's overhead is its rate against that.
 2. The pipeline on the real broker and Redis: a worker with 1 extraction process, then with one
    per core. Each run gets fresh topics, consumer group and Redis prefix; the worker is started and
    warmed up first, then the clock runs from the first produce to the last page outcome in Redis.

@@ -633,11 +633,7 @@ def prose_page(*blocks: str, lang: str = "en", title: str = "Cholera spreads in 
         "ar": "اجتمعت اللجنة للمرة الثالثة هذا الأسبوع لمناقشة التعديلات المقترحة على ميزانية المياه الإقليمية، "
               "والتي يقول المزارعون إنها ستتركهم دون إمدادات كافية لموسم الصيف.",
     }[lang]
-    body = "".join(blocks)
-    return (
-        f'<html lang="{lang}"><head><title>{title}</title></head><body><article><h1>{title}</h1>'
-        f"<p>(1) {filler}</p><p>(2) {filler}</p>{body}<p>(3) {filler}</p><p>(4) {filler}</p></article></body></html>"
-    )
+    return article_page(f"(1) {filler}", f"(2) {filler}", *blocks, f"(3) {filler}", f"(4) {filler}", title=title, lang=lang)
 
 
 FACTS = [

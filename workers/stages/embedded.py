@@ -45,7 +45,7 @@ def article_fragment(tree: HtmlElement, shown: str | None = None) -> str | None:
     holds other articles too (a related story's body), and one longer than a short news flash
     would have replaced it."""
     opening = " ".join((shown or "").split()[:_OPENING_WORDS])
-    best, best_chars, holds_opening = None, MIN_PARAGRAPH_CHARS - 1, False
+    best, best_chars, holds_opening = None, 0, False
     for fragment in _candidates(tree):
         text = _paragraph_text(fragment)
         if len(text) < MIN_PARAGRAPH_CHARS:

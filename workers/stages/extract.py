@@ -49,13 +49,13 @@ import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import trafilatura
-from lxml.etree import ElementDefaultClassLookup, _Element
+from lxml.etree import ElementClassLookup, ElementDefaultClassLookup, _Element
 from lxml.html import (
     HtmlComment,
     HtmlElement,
@@ -140,19 +140,21 @@ _ELEMENT_CLASSES = ElementDefaultClassLookup(
 )
 
 
-def _use_stage_trafilatura() -> None:
-    trafilatura_utils.return_printables_and_spaces = _printable_space_or_format
-    HTML_PARSER.set_element_class_lookup(_ELEMENT_CLASSES)
+def _configure_trafilatura(character_filter: Callable[[str], str], element_classes: ElementClassLookup) -> None:
+    trafilatura_utils.return_printables_and_spaces = character_filter
+    HTML_PARSER.set_element_class_lookup(element_classes)
     # its cache of processed lines holds lines filtered the other way (its reset_caches() would
     # clear it too, and log an error for each cache charset_normalizer no longer has)
     trafilatura_utils.line_processing.cache_clear()
 
 
+def _use_stage_trafilatura() -> None:
+    _configure_trafilatura(_printable_space_or_format, _ELEMENT_CLASSES)
+
+
 def use_trafilatura_as_released() -> None:
     """Undo the stage's changes to trafilatura in this process (for a baseline: bench/)."""
-    trafilatura_utils.return_printables_and_spaces = _RELEASED_CHARACTER_FILTER
-    HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
-    trafilatura_utils.line_processing.cache_clear()
+    _configure_trafilatura(_RELEASED_CHARACTER_FILTER, HtmlElementClassLookup())
 
 
 _use_stage_trafilatura()

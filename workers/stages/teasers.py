@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
 from lxml.html import HtmlElement
@@ -90,13 +90,19 @@ class Page:
 
     url: str
     canonical_url: str | None = None
+    # its addresses without fragment, read once for all the page's links
+    _addresses: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        addresses = frozenset(urldefrag(address).url for address in (self.url, self.canonical_url) if address)
+        object.__setattr__(self, "_addresses", addresses)
 
     def is_itself(self, href: str) -> bool:
         try:
             address = urldefrag(urljoin(self.url, href)).url
         except ValueError:  # an href urllib cannot read ("http://[::1"): not the page
             return False
-        return address in (urldefrag(self.url).url, urldefrag(self.canonical_url or self.url).url)
+        return address in self._addresses
 
 
 def _target(anchor: HtmlElement, page: Page) -> str | None:
