@@ -237,6 +237,11 @@ def tokenize(normalized: str) -> list[str]:
     return out
 
 
+def is_unspaced(token: str) -> bool:
+    """``token`` is of a script written without spaces (a run or a gram of :func:`tokenize`)."""
+    return _HAS_NO_SPACE.match(token) is not None
+
+
 def word_count(tokens: Sequence[str]) -> float:
     """How many words ``tokens`` stand for, in any script: a character n-gram of a script
     without spaces stands for 1 / NGRAM of a word (n characters give n - 1 bigrams, and words

@@ -345,3 +345,31 @@ def test_an_arabic_term_beginning_with_alef_lam_matches_in_both_readings(term: s
 def test_a_japanese_name_with_the_iteration_mark_matches_in_running_text(term: str, text: str) -> None:
     # 々 was no CJK character: 佐々木 ended in the token 木, and 木氏 never is 木
     assert fired(terms_rule(term), None, text, language=None)
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "hit"),
+    [
+        # the article's run goes on where the term's one-character run stops
+        ("A股", "A股市场今日大跌", True),
+        ("3月11日", "3月11日に発生した地震", True),
+        ("新iPhone", "苹果发布新iPhone", True),
+        ("A股", "A股", True),
+        # ... the other numbers and words still have to be there
+        ("3月1日", "3月11日に発生した地震", False),
+        ("A股", "B股市场", False),
+        ("新iPhone", "新款iPhone", False),
+        # a one-character term alone is still a one-character run only
+        ("股", "股市", False),
+    ],
+)
+def test_a_one_character_run_at_a_terms_edge_matches_a_longer_run(term: str, text: str, hit: bool) -> None:
+    assert bool(fired(terms_rule(term), None, text, language=None)) is hit
+
+
+def test_many_phrases_sharing_their_first_words_each_match_only_where_written() -> None:
+    rules = "".join(f'  - {{id: r{i}, kind: article, match: {{terms: ["the president {i}"]}}}}\n' for i in range(1000))
+    rules += '  - {id: short, kind: article, match: {terms: ["the president"]}}\n'
+    rules += '  - {id: longer, kind: article, match: {terms: ["the president 7 said"]}}\n'
+    facts = ArticleFacts.of(article(None, "Then the president 7 spoke, and the president 999 said", language="en"), urgent=False)
+    assert {m.rule.id for m in matcher(rules).match_article(facts)} == {"r7", "r999", "short"}

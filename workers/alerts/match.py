@@ -15,9 +15,14 @@ are written:
 * Scripts without spaces (Chinese, Japanese, Thai ...) are tokenised as overlapping character
   bigrams, so a term of two or more characters matches wherever its characters appear in a run,
   as a newsroom expects of a CJK keyword. A one-character CJK term only matches a one-character run.
+  In a term that also has other words ("A股", "3月11日", "G7峰会"), a one-character run at its
+  end matches the start of a longer run ("A股市场", "3月11日に"), and one at its start the end
+  of a longer run: the article's run goes on where the term's stops.
 
-Rules are compiled once per rules file (:class:`Matcher`) into an index from token to the terms
-that start with it, so an article costs one dictionary look-up per token whatever the number of rules.
+Rules are compiled once per rules file (:class:`Matcher`) into a trie of their terms' tokens, so
+an article costs a dictionary look-up per token, and one more per token of each term it goes on
+matching, whatever the number of rules ("the president", "the prime minister"... cost no more
+than one of them).
 An article's title and text are matched on their first :data:`workers.textnorm.MATCHED_CHARS`
 characters: a term found only after them does not match.
 """
@@ -28,14 +33,14 @@ import functools
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from langcodes.data_dicts import MACROLANGUAGES
 
 from workers.alerts.rules import ArticleConditions, Rule, RuleSet, StoryConditions, language_forms
 from workers.models import Article
-from workers.textnorm import fold_dotless_i, matched_text, normalize, tokenize
+from workers.textnorm import fold_dotless_i, is_unspaced, matched_text, normalize, tokenize
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +196,29 @@ class StoryMatch:
     """The outlets that made the story break, with their first-seen times, earliest first."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Pattern:
-    tokens: tuple[str, ...]
-    forms: tuple[frozenset[str], ...]
+@dataclass(slots=True)
+class _Node:
+    """A prefix of the terms' tokens: the terms it completes, if any, and its continuations, keyed
+    by a term token (or a run edge key, :func:`_trie_keys`)."""
+
+    children: dict[str, _Node] = field(default_factory=dict)
+    term: tuple[str, ...] | None = None
+
+
+# Keys of a one-character run at a term's end (start) that matches a run beginning (ending) with
+# it; no token holds these characters.
+_RUN_STARTING = "<"
+_RUN_ENDING = ">"
+
+
+def _trie_keys(tokens: tuple[str, ...]) -> list[str]:
+    keys = list(tokens)
+    if len(tokens) > 1:
+        if len(tokens[-1]) == 1 and is_unspaced(tokens[-1]):
+            keys[-1] = _RUN_STARTING + tokens[-1]
+        if len(tokens[0]) == 1 and is_unspaced(tokens[0]):
+            keys[0] = _RUN_ENDING + tokens[0]
+    return keys
 
 
 def covers(domains: frozenset[str], domain: str) -> bool:
@@ -214,24 +238,37 @@ class Matcher:
         self.ruleset = ruleset
         self._article_rules = [r for r in ruleset.active if isinstance(r.conditions, ArticleConditions)]
         self._story_rules = [r for r in ruleset.active if isinstance(r.conditions, StoryConditions)]
-        terms = dict.fromkeys(
-            term.tokens
-            for rule in self._article_rules
-            for term in rule.conditions.terms  # type: ignore[union-attr]
-        )
-        # One index per combination of proclitics in effect, built here: an article looks its
-        # tokens up in the one of its language, never computing a form.
-        self._by_first_form: dict[tuple[_Proclitics, ...], dict[str, list[_Pattern]]] = {}
+        self._trie = _Node()
+        words: set[str] = set()
+        for rule in self._article_rules:
+            for term in rule.conditions.terms:  # type: ignore[union-attr]
+                node = self._trie
+                for key in _trie_keys(term.tokens):
+                    node = node.children.setdefault(key, _Node())
+                node.term = term.tokens
+                words.update(term.tokens)
+        self._run_starts = frozenset(k[1] for k in self._keys() if k[0] == _RUN_STARTING)
+        self._run_ends = frozenset(k[1] for k in self._keys() if k[0] == _RUN_ENDING)
+        # For each combination of proclitics in effect, built here: the term tokens an article's
+        # token may be written for, so that an article never computes a form.
+        self._words_of_form: dict[tuple[_Proclitics, ...], dict[str, tuple[str, ...]]] = {}
         for in_effect in _IN_EFFECT:
-            index = self._by_first_form[in_effect] = {}
-            for tokens in terms:
-                pattern = _Pattern(tokens, tuple(_forms(token, in_effect) for token in tokens))
-                for form in pattern.forms[0]:
-                    index.setdefault(form, []).append(pattern)
+            words_of_form: dict[str, list[str]] = {}
+            for word in words:
+                for form in _forms(word, in_effect):
+                    words_of_form.setdefault(form, []).append(word)
+            self._words_of_form[in_effect] = {form: tuple(w) for form, w in words_of_form.items()}
+
+    def _keys(self) -> list[str]:
+        keys, nodes = [], [self._trie]
+        while nodes:
+            node = nodes.pop()
+            keys.extend(node.children)
+            nodes.extend(node.children.values())
+        return keys
 
     def match_article(self, article: ArticleFacts) -> list[ArticleMatch]:
-        by_first_form = self._by_first_form[_proclitics_in(article.language)]
-        found = self._found_terms(article.token_fields, by_first_form) if by_first_form else set()
+        found = self._found_terms(article.token_fields, self._words_of_form[_proclitics_in(article.language)])
         matches = []
         for rule in self._article_rules:
             conditions: ArticleConditions = rule.conditions  # type: ignore[assignment]
@@ -265,22 +302,32 @@ class Matcher:
                 matches.append(StoryMatch(rule, outlets))
         return matches
 
-    @staticmethod
     def _found_terms(
-        token_fields: tuple[tuple[str, ...], ...], by_first_form: dict[str, list[_Pattern]]
+        self, token_fields: tuple[tuple[str, ...], ...], words_of_form: dict[str, tuple[str, ...]]
     ) -> set[tuple[str, ...]]:
         found: set[tuple[str, ...]] = set()
+        get = words_of_form.get
+        run_edges = self._run_starts or self._run_ends
         for tokens in token_fields:
-            for start, token in enumerate(tokens):
-                for pattern in by_first_form.get(token, ()):
-                    if pattern.tokens in found:
-                        continue
-                    end = start + len(pattern.tokens)
-                    if end <= len(tokens) and all(
-                        tokens[start + i] in forms for i, forms in enumerate(pattern.forms[1:], start=1)
-                    ):
-                        found.add(pattern.tokens)
+            # The trie nodes that the tokens up to here end in: one per term prefix read so far.
+            reached: list[_Node] = []
+            for token in tokens:
+                keys = self._keys_of(token, words_of_form) if run_edges else get(token, ())
+                if not keys:  # the common case: no term goes on or starts here
+                    reached = []
+                    continue
+                reached.append(self._trie)
+                reached = [child for node in reached for key in keys if (child := node.children.get(key))]
+                found.update(node.term for node in reached if node.term)
         return found
+
+    def _keys_of(self, token: str, words_of_form: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        keys = words_of_form.get(token, ())
+        if token[0] in self._run_starts:
+            keys += (_RUN_STARTING + token[0],)
+        if token[-1] in self._run_ends:
+            keys += (_RUN_ENDING + token[-1],)
+        return keys
 
 
 def breaking_outlets(conditions: StoryConditions, story: StoryInfo) -> tuple[tuple[str, datetime], ...]:
