@@ -28,11 +28,24 @@ DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus")
 
 
 def load_pages(bench: Path, limit: int | None) -> list[tuple[str, bytes]]:
-    """(a unique URL, the original bytes) of every page of the datasets, in a fixed order."""
-    pages = []
+    """(URL, the original bytes) of every page of the datasets, in a fixed order. The URL is the
+    page's own from its ground truth, so that the pages of a site share its domain as in a crawl
+    (the chrome index and dedup work per domain); a page without one, or whose URL another page
+    has, gets a unique made-up URL."""
+    pages, urls = [], set()
     for dataset in DATASETS:
+        given = {}
+        truth = bench / dataset / "ground_truth.jsonl"
+        if truth.is_file():
+            for line in truth.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                given[row["id"]] = row.get("url") or ""
         for path in sorted((bench / dataset).glob("*.html")):
-            pages.append((f"https://bench.wirefeed.invalid/{dataset}/{path.stem}", path.read_bytes()))
+            url = given.get(path.stem, "")
+            if not url.startswith(("http://", "https://")) or url in urls:
+                url = f"https://bench.wirefeed.invalid/{dataset}/{path.stem}"
+            urls.add(url)
+            pages.append((url, path.read_bytes()))
     return pages[:limit] if limit else pages
 
 

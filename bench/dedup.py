@@ -24,8 +24,9 @@ Prints one JSON document (and writes it to ``--out``):
   on half of the pairs (by pair id), by the same rule without the false-positive bound, and
   reported on the other half and on all, per language.
 * ``seeds``: the two seed pages of shared/seeds, expected one story and not duplicates.
-* ``cost``: ``trafilatura.extract`` time on the bench pages, the time of the pipeline's own
-  extraction stage on them (what a worker runs before classifying; warmed up as in the pool),
+* ``cost``: the time of the pipeline's own extraction stage on the bench pages (what a worker
+  runs before classifying; warmed up as in the pool), then of ``trafilatura.extract`` as released
+  on the same decoded pages (``include_comments=False``, as the stage),
   and the time of
   ``classify`` (dedup + stories, Redis round trips included) on the same pages' texts in one
   growing index, in this run on this machine, with the final ``flush`` of the document
@@ -489,20 +490,23 @@ async def bench_cost(
 
     import workers.pool_warmup  # noqa: F401 - warms the stage up as the pool's forkserver does
     from common import decoded_html
-    from workers.stages.extract import ExtractionOptions, extract_document
+    from workers.stages.extract import ExtractionOptions, extract_document, use_trafilatura_as_released
 
     rng = random.Random(seed)
     dressers = [p for p in pages if p.head or p.foot]
-    extract_ms, stage_ms = [], []
-    for page in pages:
-        html = page.html.read_bytes()
-        start = time.perf_counter()
-        trafilatura.extract(html)
-        extract_ms.append((time.perf_counter() - start) * 1e3)
-        text = decoded_html(html)
+    texts = [decoded_html(page.html.read_bytes()) for page in pages]
+    stage_ms = []
+    for page, text in zip(pages, texts, strict=True):
         start = time.perf_counter()
         extract_document(text, f"https://{page.dataset}.example/{page.page_id}", ExtractionOptions())
         stage_ms.append((time.perf_counter() - start) * 1e3)
+    # then plain trafilatura, as released, on the same input with the stage's comments setting
+    use_trafilatura_as_released()
+    extract_ms = []
+    for text in texts:
+        start = time.perf_counter()
+        trafilatura.extract(text, include_comments=False)
+        extract_ms.append((time.perf_counter() - start) * 1e3)
     # Buckets sized as the settings advise: about (articles per period x 33) / 100.
     buckets = max(16, len(pages) * 33 // 100)
     prefix = f"{root}cost"

@@ -9,13 +9,18 @@ What it does, as the pipeline would:
   shuffled but fixed order (``--seed``), so the site-learned chrome learns as it goes, through the
   same interface as in production (``MemoryChromeIndex``, or a real Redis with ``--redis-url``):
   ``known_chrome(domain)`` before extraction, ``observe(domain, article_id, block_hashes)`` after;
-* the extraction runs in a process pool (``--jobs``), one page of a site at a time;
+* the extraction runs in a process pool, with ``--jobs`` crawlers each delivering one site's pages
+  one after the other;
 * predictions go to OUT/<dataset>/<id>.txt, plain trafilatura's (``extract(include_comments=False)``,
   same decoded input, same run, in processes of its own where trafilatura is as released) to
   OUT/_plain/<dataset>/<id>.txt; the official scorer scores both;
-* metadata is scored on fundus (title exact match after white-space normalisation, authors F1,
-  published date same day) and on the Arabic set (its manifest), body text on the Arabic set with
-  the scorer's own bag-of-words metric;
+* the datasets are the folders of ``--bench`` that hold a ``ground_truth.jsonl`` (as score.py
+  finds them) or a ``manifest.jsonl`` (the Arabic set's layout), or those ``--datasets`` names;
+* metadata is scored on every dataset whose ground truth gives it (fundus: title exact match
+  after white-space normalisation, authors F1 on names as written after white-space
+  normalisation, published date same day in the ground truth's time zone) and on manifest
+  datasets (the Arabic set: body text with the scorer's own bag-of-words metric, snippets, dates,
+  titles);
 * the seed pages, wrapped in the aggregator template of tests/unit/test_extract_seeds.py, are
   extracted after a few other pages of their (shared) domain and their chrome lines counted.
 
@@ -37,8 +42,8 @@ import statistics
 import subprocess
 import sys
 import time
-import unicodedata
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,7 +56,9 @@ from common import decoded_html  # noqa: E402
 from workers.chrome_index import ChromeIndexSettings, MemoryChromeIndex, RedisChromeIndex  # noqa: E402
 from workers.stages.extract import ExtractionOptions, use_trafilatura_as_released  # noqa: E402
 
-DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus", "arabic")
+GROUND_TRUTH = "ground_truth.jsonl"
+# A dataset of expected texts, snippets, dates and titles per page (the Arabic set's layout).
+MANIFEST = "manifest.jsonl"
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -81,17 +88,34 @@ def _site(dataset: str, page_id: str, url: str | None) -> str:
     return f"{dataset}:{page_id}"
 
 
+def find_datasets(bench: Path, named: str | None) -> tuple[str, ...]:
+    """The datasets of ``bench``: those ``named`` (comma-separated), each of which must be there,
+    else every folder holding a ground truth or a manifest."""
+    found = sorted(
+        folder.name for folder in bench.iterdir()
+        if folder.is_dir() and ((folder / GROUND_TRUTH).is_file() or (folder / MANIFEST).is_file())
+    )
+    if not named:
+        if not found:
+            raise SystemExit(f"{bench}: no <dataset>/{GROUND_TRUTH} or <dataset>/{MANIFEST} in it")
+        return tuple(found)
+    datasets = tuple(name.strip() for name in named.split(",") if name.strip())
+    if missing := [name for name in datasets if name not in found]:
+        raise SystemExit(f"{bench}: no dataset {', '.join(missing)} (it has {', '.join(found) or 'none'})")
+    return datasets
+
+
 def load_pages(bench: Path, datasets: tuple[str, ...]) -> list[Page]:
     pages = []
     for dataset in datasets:
         folder = bench / dataset
-        if dataset == "arabic":
-            rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines() if line.strip()]
+        if not (folder / GROUND_TRUTH).is_file():
+            rows = [json.loads(line) for line in (folder / MANIFEST).read_text().splitlines() if line.strip()]
             for row in rows:
                 url = row.get("url") or ""
                 pages.append(Page(dataset, row["id"], folder / row["file"], url, _site(dataset, row["id"], url), row))
             continue
-        for line in (folder / "ground_truth.jsonl").read_text().splitlines():
+        for line in (folder / GROUND_TRUTH).read_text().splitlines():
             if not line.strip():
                 continue
             row = json.loads(line)
@@ -161,8 +185,8 @@ def run_plain(path: str, url: str) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         text = trafilatura.extract(html, url=url or None, include_comments=False) or ""
-    except Exception:  # noqa: BLE001
-        text = ""
+    except Exception as exc:  # noqa: BLE001 - scored as an empty prediction, and counted
+        return {"text": "", "seconds": time.perf_counter() - start, "error": f"{type(exc).__name__}: {exc}"}
     return {"text": text, "seconds": time.perf_counter() - start}
 
 
@@ -204,103 +228,117 @@ def headline(scores: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def norm_title(value: str | None) -> str:
-    text = unicodedata.normalize("NFC", value or "")
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    return " ".join(text.split())
+def white_space_normalised(value: str | None) -> str:
+    return " ".join((value or "").split())
 
 
-def norm_name(value: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+def same_day(predicted: str | None, expected: str | None) -> bool:
+    """Both name the same calendar day, the prediction read in the expected time's zone when both
+    carry one (a date alone is compared as written)."""
+    if not predicted or not expected:
+        return False
+    try:
+        got, want = datetime.fromisoformat(predicted), datetime.fromisoformat(expected)
+    except ValueError:
+        return predicted[:10] == expected[:10]
+    if got.tzinfo is not None and want.tzinfo is not None:
+        got = got.astimezone(want.tzinfo)
+    return got.date() == want.date()
 
 
-def _day(value: str | None) -> str | None:
-    return value[:10] if value else None
+_METADATA_FIELDS = ("title", "authors", "published")
 
 
 def metadata_scores(pages: list[Page], results: dict[tuple[str, str], dict[str, Any]], scorer: Any) -> dict[str, Any]:
-    fundus = [p for p in pages if p.dataset == "fundus"]
     out: dict[str, Any] = {}
-    if fundus:
-        title_ok = date_ok = 0
-        author_f1 = []
-        misses: dict[str, list[Any]] = {"title": [], "date": []}
-        for page in fundus:
-            r = results.get((page.dataset, page.id), {})
-            if norm_title(r.get("title")) == norm_title(page.truth.get("title")):
-                title_ok += 1
-            else:
-                misses["title"].append([page.id, r.get("title"), page.truth.get("title")])
-            if _day(r.get("published")) == _day(page.truth.get("published")):
-                date_ok += 1
-            else:
-                misses["date"].append([page.id, r.get("published"), page.truth.get("published")])
-            gold = {norm_name(a) for a in page.truth.get("authors") or []}
-            pred = {norm_name(a) for a in r.get("authors") or []}
-            if not gold and not pred:
-                author_f1.append(1.0)
-            else:
-                tp = len(gold & pred)
-                p = tp / len(pred) if pred else 0.0
-                rc = tp / len(gold) if gold else 0.0
-                author_f1.append(2 * p * rc / (p + rc) if p + rc else 0.0)
-        out["fundus"] = {
-            "pages": len(fundus),
-            "title_exact": round(title_ok / len(fundus), 4),
-            "authors_F1": round(statistics.mean(author_f1), 4),
-            "published_same_day": round(date_ok / len(fundus), 4),
-            "misses": misses,
-        }
-    arabic = [p for p in pages if p.dataset == "arabic"]
-    if arabic:
-        bows, snips, dates, titles = [], [], [], []
-        rows = []
-        for page in arabic:
-            r = results.get((page.dataset, page.id), {})
-            t = page.truth
-            row: dict[str, Any] = {"id": page.id, "language": r.get("language"), "urgent": r.get("urgent")}
-            if t.get("expected_text"):
-                s = scorer.bow_scores(t["expected_text"], r.get("text") or "")
-                bows.append(s["F1"])
-                row["bow_F1"] = round(s["F1"], 4)
-            if t.get("expected_with") is not None:
-                rec = {"with": t["expected_with"], "without": t.get("expected_without") or []}
-                tp, fp, fn, tn = scorer.snippet_counts(rec, r.get("text") or "")
-                snips.append((tp, fp, fn, tn))
-                row["snip"] = [tp, fp, fn, tn]
-            expected_date = t.get("expected_published_date") or t.get("expected_published")
-            if expected_date:
-                ok = _day(r.get("published")) == _day(expected_date)
-                dates.append(ok)
-                row["date"] = [r.get("published"), expected_date]
-            if t.get("expected_title"):
-                ok = norm_title(r.get("title")) == norm_title(t["expected_title"])
-                titles.append(ok)
-                row["title_ok"] = ok
-            rows.append(row)
-        snip = scorer.snippet_aggregate(snips) if snips else {}
-        out["arabic"] = {
-            "pages": len(arabic),
-            "bow_F1_mean": round(statistics.mean(bows), 4) if bows else None,
-            "bow_pages": len(bows),
-            "snip_F1": round(snip.get("F1", 0.0), 4) if snips else None,
-            "leak": round(snip.get("leak", 0.0), 4) if snips else None,
-            "published_same_day": round(sum(dates) / len(dates), 4) if dates else None,
-            "date_pages": len(dates),
-            "title_exact": round(sum(titles) / len(titles), 4) if titles else None,
-            "title_pages": len(titles),
-            "language_ar": sum(1 for row in rows if row["language"] == "ar"),
-            "pages_detail": rows,
-        }
+    for dataset in dict.fromkeys(page.dataset for page in pages):
+        of_dataset = [page for page in pages if page.dataset == dataset]
+        if all(field in page.truth for page in of_dataset for field in _METADATA_FIELDS):
+            out[dataset] = _ground_truth_metadata(of_dataset, results)
+        elif all("file" in page.truth for page in of_dataset):  # a manifest
+            out[dataset] = _manifest_metadata(of_dataset, results, scorer)
     return out
+
+
+def _ground_truth_metadata(pages: list[Page], results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    title_ok = date_ok = 0
+    author_f1 = []
+    misses: dict[str, list[Any]] = {"title": [], "date": []}
+    for page in pages:
+        r = results.get((page.dataset, page.id), {})
+        if white_space_normalised(r.get("title")) == white_space_normalised(page.truth.get("title")):
+            title_ok += 1
+        else:
+            misses["title"].append([page.id, r.get("title"), page.truth.get("title")])
+        if same_day(r.get("published"), page.truth.get("published")):
+            date_ok += 1
+        else:
+            misses["date"].append([page.id, r.get("published"), page.truth.get("published")])
+        gold = {white_space_normalised(a) for a in page.truth.get("authors") or []}
+        pred = {white_space_normalised(a) for a in r.get("authors") or []}
+        if not gold and not pred:
+            author_f1.append(1.0)
+        else:
+            tp = len(gold & pred)
+            p = tp / len(pred) if pred else 0.0
+            rc = tp / len(gold) if gold else 0.0
+            author_f1.append(2 * p * rc / (p + rc) if p + rc else 0.0)
+    return {
+        "pages": len(pages),
+        "title_exact": round(title_ok / len(pages), 4),
+        "authors_F1": round(statistics.mean(author_f1), 4),
+        "published_same_day": round(date_ok / len(pages), 4),
+        "misses": misses,
+    }
+
+
+def _manifest_metadata(pages: list[Page], results: dict[tuple[str, str], dict[str, Any]], scorer: Any) -> dict[str, Any]:
+    bows, snips, dates, titles = [], [], [], []
+    rows = []
+    for page in pages:
+        r = results.get((page.dataset, page.id), {})
+        t = page.truth
+        row: dict[str, Any] = {"id": page.id, "language": r.get("language"), "urgent": r.get("urgent")}
+        if t.get("expected_text"):
+            s = scorer.bow_scores(t["expected_text"], r.get("text") or "")
+            bows.append(s["F1"])
+            row["bow_F1"] = round(s["F1"], 4)
+        if t.get("expected_with") is not None:
+            rec = {"with": t["expected_with"], "without": t.get("expected_without") or []}
+            tp, fp, fn, tn = scorer.snippet_counts(rec, r.get("text") or "")
+            snips.append((tp, fp, fn, tn))
+            row["snip"] = [tp, fp, fn, tn]
+        expected_date = t.get("expected_published_date") or t.get("expected_published")
+        if expected_date:
+            dates.append(same_day(r.get("published"), expected_date))
+            row["date"] = [r.get("published"), expected_date]
+        if t.get("expected_title"):
+            ok = white_space_normalised(r.get("title")) == white_space_normalised(t["expected_title"])
+            titles.append(ok)
+            row["title_ok"] = ok
+        rows.append(row)
+    snip = scorer.snippet_aggregate(snips) if snips else {}
+    return {
+        "pages": len(pages),
+        "bow_F1_mean": round(statistics.mean(bows), 4) if bows else None,
+        "bow_pages": len(bows),
+        "snip_F1": round(snip.get("F1", 0.0), 4) if snips else None,
+        "leak": round(snip.get("leak", 0.0), 4) if snips else None,
+        "published_same_day": round(sum(dates) / len(dates), 4) if dates else None,
+        "date_pages": len(dates),
+        "title_exact": round(sum(titles) / len(titles), 4) if titles else None,
+        "title_pages": len(titles),
+        # the language detected is the one the manifest gives the page
+        "language_as_given": sum(1 for page, row in zip(pages, rows, strict=True) if row["language"] == page.truth.get("lang")),
+        "pages_detail": rows,
+    }
 
 
 # --- seeds ------------------------------------------------------------------------------------
 
 
-def seed_check(options: ExtractionOptions, chrome: ChromeIndexSettings) -> dict[str, Any] | None:
+def seed_check(seeds: Path, options: ExtractionOptions, chrome: ChromeIndexSettings) -> dict[str, Any] | None:
     helper = REPO / "tests" / "unit" / "test_extract_seeds.py"
-    seeds = REPO.parent / "shared" / "seeds"
     if not helper.exists() or not seeds.exists():
         return None
     spec = importlib.util.spec_from_file_location("seed_helper", helper)
@@ -342,22 +380,24 @@ def build_config(overrides: list[str]) -> tuple[ExtractionOptions, ChromeIndexSe
 async def run_project_pages(
     ordered: list[list[Page]], options: ExtractionOptions, index: Any, pool: ProcessPoolExecutor, jobs: int
 ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each of ``jobs`` crawlers takes the next site of ``ordered`` and delivers its pages one after
+    the other, as a crawl of one site at a time does."""
     loop = asyncio.get_running_loop()
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    slots = asyncio.Semaphore(jobs)
+    sites = iter(ordered)
 
-    async def site_chain(group: list[Page]) -> None:
-        for page in group:
-            async with slots:
+    async def crawler() -> None:
+        for group in sites:  # shared: each site goes to one crawler
+            for page in group:
                 known = await index.known_chrome(page.site)
                 result = await loop.run_in_executor(pool, run_project, str(page.path), page.url, options, known)
-            result["known_chrome"] = len(known)
-            results[(page.dataset, page.id)] = result
-            if result["outcome"] == "kept":
-                page_id = result.get("page_id") or f"{page.dataset}/{page.id}"
-                await index.observe(page.site, page_id, result["block_hashes"])
+                result["known_chrome"] = len(known)
+                results[(page.dataset, page.id)] = result
+                if result["outcome"] == "kept":
+                    page_id = result.get("page_id") or f"{page.dataset}/{page.id}"
+                    await index.observe(page.site, page_id, result["block_hashes"])
 
-    await asyncio.gather(*(site_chain(group) for group in ordered))
+    await asyncio.gather(*(crawler() for _ in range(jobs)))
     return results
 
 
@@ -389,7 +429,7 @@ def timing(results: dict[tuple[str, str], dict[str, Any]]) -> dict[str, float]:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     bench = Path(args.bench).resolve()
     pred_root = Path(args.pred_root).resolve()
-    datasets = tuple(args.datasets.split(",")) if args.datasets else DATASETS
+    datasets = find_datasets(bench, args.datasets)
     options, chrome = build_config(args.set or [])
     pages = load_pages(bench, datasets)
     ordered = crawl_order(pages, args.seed)
@@ -418,7 +458,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await client.aclose()
 
     write_predictions(pred_root, project)
-    scored_datasets = [d for d in datasets if (bench / d / "ground_truth.jsonl").exists()]
+    scored_datasets = [d for d in datasets if (bench / d / GROUND_TRUTH).is_file()]
     summary: dict[str, Any] = {
         "command": " ".join(sys.argv),
         "options": dataclasses.asdict(options),
@@ -436,12 +476,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         if scored_datasets:
             plain_scores = official_scores(bench, pred_root / "_plain", pred_root / "_plain" / "scores.json")
             summary["plain"] = headline({k: v for k, v in plain_scores.items() if k in scored_datasets})
-        arabic_plain = [p for p in pages if p.dataset == "arabic"]
-        if arabic_plain:
-            summary["plain_arabic"] = {
-                k: v for k, v in metadata_scores(arabic_plain, plain, scorer)["arabic"].items()
-                if k in ("bow_F1_mean", "snip_F1", "leak")
-            }
+        manifests = [p for p in pages if not (bench / p.dataset / GROUND_TRUTH).is_file()]
+        for dataset, scores in metadata_scores(manifests, plain, scorer).items():
+            summary[f"plain_{dataset}"] = {k: v for k, v in scores.items() if k in ("bow_F1_mean", "snip_F1", "leak")}
     summary["metadata"] = metadata_scores(pages, project, scorer)
     removed: dict[str, int] = {}
     for result in project.values():
@@ -462,6 +499,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     ]
     if plain:
         summary["timing_plain"] = timing(plain)
+        summary["plain_errors"] = {f"{d}/{i}": r["error"] for (d, i), r in plain.items() if "error" in r}
     return summary
 
 
@@ -469,19 +507,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bench", default=str(REPO.parent / "shared" / "bench"))
     parser.add_argument("--pred-root", required=True)
-    parser.add_argument("--datasets", help="comma-separated subset of " + ",".join(DATASETS))
+    parser.add_argument("--datasets", help="comma-separated names of datasets of --bench (default: all it has)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20161208)
     parser.add_argument("--redis-url", help="use a real Redis for the chrome index (keys cleaned after)")
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="override an option (chrome.NAME for the index)")
     parser.add_argument("--no-plain", action="store_true", help="skip plain trafilatura (faster, no comparison)")
+    parser.add_argument("--seeds", default=str(REPO.parent / "shared" / "seeds"), help="the seed pages' folder")
     parser.add_argument("--no-seeds", action="store_true")
     parser.add_argument("--record", help="also write the summary JSON to this file")
     parser.add_argument("--quiet", action="store_true", help="print the headline figures only")
     args = parser.parse_args()
     summary = asyncio.run(main_async(args))
     if not args.no_seeds:
-        summary["seeds"] = seed_check(*build_config(args.set or []))
+        summary["seeds"] = seed_check(Path(args.seeds), *build_config(args.set or []))
     pred_root = Path(args.pred_root)
     pred_root.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, ensure_ascii=False, indent=2)
@@ -490,7 +529,8 @@ def main() -> None:
         Path(args.record).parent.mkdir(parents=True, exist_ok=True)
         Path(args.record).write_text(text + "\n", encoding="utf-8")
     if args.quiet:
-        brief = {k: summary.get(k) for k in ("project", "plain", "plain_arabic", "removed_blocks", "recovered_split_body", "timing_project")}
+        brief = {k: summary.get(k) for k in ("project", "plain", "plain_errors", "removed_blocks", "recovered_split_body", "timing_project")}
+        brief |= {k: v for k, v in summary.items() if k.startswith("plain_") and k not in ("plain_errors",)}
         meta = summary.get("metadata", {})
         brief["metadata"] = {
             name: {k: v for k, v in values.items() if k not in ("misses", "pages_detail")} for name, values in meta.items()

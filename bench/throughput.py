@@ -8,8 +8,10 @@
    per core. Each run gets fresh topics, consumer group and Redis prefix; the worker is started and
    warmed up first, then the clock runs from the first produce to the last page outcome in Redis.
 
-Prints one JSON document: rates (pages/s), ratios, produce-to-article latency percentiles, peak
-RSS of the worker's process tree. Usage:
+Prints one JSON document: rates (pages/s; the pipeline's counts the pages that became articles),
+ratios, produce-to-article latency percentiles, peak memory of the worker's process tree (the sum
+of its processes' RSS, and its PSS, which counts the pages they share once). Each page has its
+URL from the ground truth (its site's domain, as a crawl gives it). Usage:
 
     python bench/throughput.py [--bench ../shared/bench] [--pages N] [--out bench/results/throughput.json]
 """
@@ -77,18 +79,20 @@ def rates(function: Callable[[T], int], items: list[T], initializer: Callable[[]
     }
 
 
-class TreeRss:
-    """Peak resident memory of a process and all its descendants, sampled every 100 ms, and the
-    CPU seconds each of them used meanwhile (main process vs extraction processes)."""
+class TreeMemory:
+    """Peak memory of a process and all its descendants, sampled every 100 ms: the sum of their
+    resident sets (which counts the pages forked processes share once per process) and of their
+    proportional sets (PSS: a shared page split among its sharers, so what the tree really
+    holds); and the CPU seconds each of them used meanwhile (main process vs extraction processes)."""
 
     def __init__(self, root_pid: int) -> None:
-        self.root_pid, self.peak_bytes = root_pid, 0
+        self.root_pid, self.peak_rss_bytes, self.peak_pss_bytes = root_pid, 0, 0
         self._ticks_at_start = self._ticks(self._tree())
         self._ticks_last: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> TreeRss:
+    def __enter__(self) -> TreeMemory:
         self._thread.start()
         return self
 
@@ -116,15 +120,24 @@ class TreeRss:
     def _run(self) -> None:
         page = os.sysconf("SC_PAGE_SIZE")
         while not self._stop.wait(0.1):
-            total = 0
+            rss = pss = 0
             tree = self._tree()
             self._ticks_last.update(self._ticks(tree))
             for pid in tree:
                 try:
-                    total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-                except (OSError, IndexError):
-                    pass
-            self.peak_bytes = max(self.peak_bytes, total)
+                    rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+                    pss += self._pss(pid)
+                except (OSError, IndexError, ValueError):
+                    pass  # the process ended meanwhile
+            self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+            self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
+
+    @staticmethod
+    def _pss(pid: int) -> int:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+        return 0
 
     def _tree(self) -> set[int]:
         parents: dict[int, list[int]] = {}
@@ -146,7 +159,7 @@ class TreeRss:
 def pipeline_run(base: Settings, pages: list[tuple[str, bytes]], processes: int, log_dir: Path) -> dict[str, object]:
     with warm_worker(base, "throughput", processes=processes, log_dir=log_dir, warm_page=pages[0][1]) as (settings, client, worker):
         records = [page_record(url, raw) for url, raw in pages]
-        with TreeRss(worker.pid) as rss:
+        with TreeMemory(worker.pid) as memory:
             start = time.perf_counter()
             sent = produce(settings, records)
             produced = time.perf_counter() - start
@@ -159,19 +172,22 @@ def pipeline_run(base: Settings, pages: list[tuple[str, bytes]], processes: int,
                 latencies.append(article.processed_at.timestamp() * 1000 - int(status["source_ts_ms"]))
         return {
             "extraction_processes": processes,
-            "pages_per_s": len(records) / elapsed,
+            # pages that became an article: a page dead-lettered or dropped costs the run its time
+            # and counts for nothing
+            "pages_per_s": len(latencies) / elapsed,
             "seconds": elapsed,
             "produce_seconds": produced,
             "outcomes": dict(Counter(status["outcome"] for status in outcomes.values())),
             "latency_ms": _percentiles(latencies),
-            "peak_rss_mb": rss.peak_bytes / 2**20,
-            "cpu_seconds": rss.cpu_seconds(),
+            "peak_rss_sum_mb": memory.peak_rss_bytes / 2**20,
+            "peak_pss_mb": memory.peak_pss_bytes / 2**20,
+            "cpu_seconds": memory.cpu_seconds(),
         }
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
+    if len(values) < 2:
+        return dict.fromkeys(("p50", "p90", "p99", "max"), values[0]) if values else {}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98], "max": max(values)}
 
