@@ -48,7 +48,7 @@ from typing import get_args
 
 import charset_normalizer
 import regex
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, localedata
 from pydantic import ValidationError
 
 from workers.models import MAX_HEADERS, RawPage
@@ -638,12 +638,22 @@ def _alphabet(language: str) -> frozenset[str]:
     territories, months and days in it (empty: a language CLDR does not know)."""
     try:
         locale = Locale.parse(language)
+        names = [*locale.languages.values(), *locale.territories.values()]
+        names += [str(name) for width in ("wide", "abbreviated") for name in locale.months["format"][width].values()]
+        names += [str(name) for name in locale.days["format"]["wide"].values()]
     except (UnknownLocaleError, ValueError):
         return frozenset()
-    names = [*locale.languages.values(), *locale.territories.values()]
-    names += [str(name) for width in ("wide", "abbreviated") for name in locale.months["format"][width].values()]
-    names += [str(name) for name in locale.days["format"]["wide"].values()]
+    finally:
+        _forget_locale_data()
     return frozenset(char for char in " ".join(names).lower() if char.isalpha() and not char.isascii())
+
+
+def _forget_locale_data() -> None:
+    """babel keeps each locale's CLDR data it loads for the life of the process (about 450 KB a
+    language: 140 MB once a long-running worker has met every language), with no public way to
+    let go of it; the alphabets, cached above, are all this process reads of it."""
+    with localedata._cache_lock:
+        localedata._cache.clear()
 
 
 def _broken(word: str) -> bool:
