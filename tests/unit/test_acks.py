@@ -344,3 +344,28 @@ def test_the_oldest_age_is_that_of_the_oldest_event_not_acknowledged(monkeypatch
     assert acks.oldest_age_s() == 7.0  # p1's, taken at 103
     assert acks.complete(other) == ["f0"]
     assert acks.oldest_age_s() == 0.0
+
+
+def test_a_rewind_to_exactly_the_last_tracked_offset_drops_the_old_slot() -> None:
+    dropped = []
+    acks: OrderedAcks[str] = OrderedAcks(on_drop=dropped.append)
+    old = acks.track("p0", 5, "old5")
+    fresh = acks.track("p0", 5, "new5")  # revoked, reassigned, rewound to the one offset in flight
+    assert dropped == [old] and old.dropped
+    assert acks.unacknowledged == 1
+    assert acks.complete(old) == []
+    assert acks.complete(fresh) == ["new5"]
+
+
+def test_watch_is_given_the_acknowledgement_state_before_the_first_event() -> None:
+    seen: list[OrderedAcks] = []
+
+    async def no_events():
+        return
+        yield  # pragma: no cover
+
+    async def handle(_event) -> None:  # pragma: no cover
+        raise AssertionError("no event to handle")
+
+    asyncio.run(consume_in_offset_order(no_events(), handle, max_in_flight=2, watch=seen.append))
+    assert len(seen) == 1 and isinstance(seen[0], OrderedAcks) and seen[0].unacknowledged == 0

@@ -225,3 +225,9 @@ def test_a_port_urllib_cannot_read_keeps_the_rest_of_the_identity_normalised(por
 
 def test_a_parameter_without_a_name_is_kept_as_before():
     assert canonical_url("https://example.com/a?id=7&=x", None) == "https://example.com/a?=x&id=7"
+
+
+@pytest.mark.parametrize("url", ["http://[2001:db8::1]:8080/a?b=1", "http://[2001:db8::1]/a"])
+def test_an_ipv6_host_keeps_its_brackets(url: str) -> None:
+    # without them "http://2001:db8::1:8080/a" is no URL: the port cannot be told from the address
+    assert canonical_url(url, None) == url

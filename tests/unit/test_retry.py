@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 import redis.exceptions
@@ -108,3 +109,36 @@ def test_until_done_raises_what_is_not_an_outage_at_once(monkeypatch: pytest.Mon
 
     with pytest.raises(redis.exceptions.ResponseError):
         asyncio.run(until_done(write, what="a write", backoff_max_s=0.5))
+
+
+def test_a_long_chain_of_faults_is_not_an_outage() -> None:
+    error: BaseException = ValueError("root")
+    for n in range(5):
+        try:
+            raise RuntimeError(f"wrapper {n}") from error
+        except RuntimeError as outer:
+            error = outer
+    assert not is_transient(error)
+
+
+def test_a_retried_fault_is_logged_as_an_error_with_its_trace_an_outage_as_a_warning_without(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def no_wait(_delay: float) -> None:
+        pass
+
+    monkeypatch.setattr(retry.asyncio, "sleep", no_wait)
+    failures = [ValueError("a bug"), redis.exceptions.ConnectionError("refused")]
+
+    async def write() -> str:
+        if failures:
+            raise failures.pop()
+        return "written"
+
+    with caplog.at_level(logging.WARNING, logger="workers.retry"):
+        assert asyncio.run(until_done(write, what="w", backoff_max_s=1, retry_on=lambda _e: True)) == "written"
+    outage, fault = caplog.records
+    assert outage.levelno == logging.WARNING and not outage.exc_info
+    assert "attempt 1," in outage.getMessage()
+    assert fault.levelno == logging.ERROR and fault.exc_info and fault.exc_info[0] is ValueError
+    assert "attempt 2," in fault.getMessage()
