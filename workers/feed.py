@@ -197,9 +197,13 @@ class BoundedProducer(KafkaProducer):
     a larger record is sent alone. It sends bytes (no serializers: it measures what it holds by
     their length); sends from several threads are counted under one lock."""
 
-    def __init__(self, *, max_unacknowledged_bytes: int | None = None, **configs: Any) -> None:
+    def __new__(cls, **configs: Any) -> BoundedProducer:
+        # refused before an instance exists: KafkaProducer's __del__ fails on one it never set up
         if configs.get("key_serializer") or configs.get("value_serializer"):
             raise ValueError("BoundedProducer sends bytes: it measures the records it holds by their length")
+        return super().__new__(cls)
+
+    def __init__(self, *, max_unacknowledged_bytes: int | None = None, **configs: Any) -> None:
         super().__init__(**configs)
         self._max_unacknowledged_bytes = max_unacknowledged_bytes or MAX_UNACKNOWLEDGED_BYTES
         self._unacknowledged_bytes = 0

@@ -298,6 +298,7 @@ def test_json_lines_named_ndjson_are_read_as_lines_and_a_json_file_is_refused(tm
         list(records_from_paths([tmp_path / "crawl.json"], base_url="https://files.example/"))
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_the_bounded_producer_sends_bytes_only():
     # it measures what it holds by the length of keys and values: a serializer's objects have none
     from workers.feed import BoundedProducer
