@@ -88,6 +88,18 @@ def test_a_time_line_ending_in_a_full_stop_is_still_a_dateline(line: str) -> Non
     assert_removed_for(f"<p>{line}</p>", line.split()[0], "dateline")
 
 
+@pytest.mark.parametrize("line", ["Open daily 10:00-18:00", "Mon–Fri 9:00 – 17:30", "Kipchoge 2:01:09"])
+def test_a_span_of_time_is_no_dateline(line: str) -> None:
+    # opening hours, a schedule, a race time: what the article says, not when it was published
+    for html_text in (page().replace("</p>", f"</p><p>{line}</p>", 1), page(body=f"<p>{line}</p>")):
+        doc = extract(html_text)
+        assert line in doc.text, [(r.reason, r.text) for r in doc.removed]
+
+
+def test_a_time_with_seconds_beside_a_date_is_still_a_dateline() -> None:
+    assert_removed_for("<p>Updated 2024-03-06 19:32:05</p>", "Updated", "dateline")
+
+
 def test_a_class_name_is_read_by_its_words_not_as_a_substring() -> None:
     # "head", "shadow", "loaded": none of them is the word "ad"
     box = '<div class="shadow-loaded head"><p>The bridge will close for two weeks in March for repairs.</p></div>'

@@ -25,7 +25,8 @@ reason, recorded on the article:
   PST 11/19/2019"). A sentence that names a date ("Doors open at 18:30.") or a ticker entry
   led by its time is the article's, and so is a short one that ends after a word ("The quake
   struck at 03:17 local time.", "地震于2024年1月1日发生。"), where a dateline ends with its date, time
-  or zone ("Updated at 1:23 p.m.", "… 11:34 GMT.").
+  or zone ("Updated at 1:23 p.m.", "… 11:34 GMT."). A span of time is no date: opening hours or
+  a schedule ("10:00-18:00"), a race time with seconds and no date ("2:01:09").
 * ``url_line``: a bare URL printed as text (a print header, a meta block), not prose.
 * ``hidden``: text for screen readers only (``visually-hidden``, ``sr-only``...).
 * ``caption``: a short block inside a figure caption or a photo credit, or closed by a credit
@@ -95,6 +96,10 @@ _DATE = re.compile(
     r"|\b\w+\.?\s+\d{1,2},?\s+(?:19|20)\d{2}\b"  # December 8, 2016
     r"|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日"  # 2016年12月8日
 )
+# A span of time, not a moment: opening hours, a schedule ("10:00-18:00", "9:00 – 17:30"), and a
+# duration with seconds ("2:01:09", a race time).
+_TIME_RANGE = re.compile(r"\b(?:[01]?\d|2[0-3]):[0-5]\d\s*[-–—~〜]\s*(?:[01]?\d|2[0-3]):[0-5]\d\b")
+_CLOCK_WITH_SECONDS = re.compile(r"\b\d{1,2}:[0-5]\d:[0-5]\d\b")
 # "Label: value": a label of at most 25 characters holding a letter (so not a time like 03:15),
 # an ASCII or full-width colon, and something after it.
 _LABEL_LINE = re.compile(r"^(?=[^:：]*[^\W\d_])[^:：]{1,25}\s?[:：]\s?\S")
@@ -410,8 +415,9 @@ def _is_data_table(element: HtmlElement) -> bool:
 
 def _dateline_label_words(text: str) -> int | None:
     """How many words the block has besides its dates and times (those with a letter), or None
-    when it names no date or time."""
-    if not _DATE.search(text):
+    when it names no date or time: a span of time alone (hours, a schedule, a duration with
+    seconds and no date) is none."""
+    if _TIME_RANGE.search(text) or not _DATE.search(_CLOCK_WITH_SECONDS.sub(" ", text)):
         return None
     return words(" ".join(token for token in _DATE.sub(" ", text).split() if _LETTER.search(token)))
 
