@@ -136,6 +136,7 @@ def create_app(settings: Settings, *, log_level: str = "info") -> faust.App:
         web_bind=settings.web_host,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=settings.session_timeout_s / 4,
+        broker_max_poll_interval=settings.max_poll_interval_s,
         broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
         consumer_max_fetch_size=settings.max_message_bytes,

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # at most Faust's broker request timeout (90 s): above it the worker's consumer is refused at start
     session_timeout_s: float = Field(default=10.0, ge=6.0, le=90.0)
     commit_interval_s: float = Field(default=1.0, gt=0)
+    # How long the consumer may go without fetching before it leaves its group (Faust's default).
+    max_poll_interval_s: float = Field(default=1000.0, ge=1.0)
     # Pages a worker processes at once. Acks happen strictly in offset order per partition; what
     # this bounds (raw records in memory, redelivery after a crash) is in README's settings table.
     max_in_flight: int = Field(default=16, ge=1)

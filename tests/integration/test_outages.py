@@ -57,6 +57,7 @@ from tests.shared_data import BENCH
 
 from workers import SAMPLE_PAGES
 from workers.feed import Record, make_producer, records_from_paths
+from workers.kafka_clients import kafka_client_options
 from workers.replay import register
 from workers.replay import run as run_replay
 from workers.settings import Settings
@@ -532,3 +533,45 @@ def test_an_article_published_by_a_replay_after_a_refusal_is_the_one_redis_holds
     differing = {key: (on_topic.get(key), stored.get(key)) for key in on_topic.keys() | stored.keys()
                  if on_topic.get(key) != stored.get(key)}
     assert not differing, f"fields published by the replay copy (on the topic, in Redis): {differing}"
+
+
+def _group_members(settings: Settings) -> set[str]:
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    try:
+        group = admin.describe_groups([settings.group_id])[settings.group_id]
+        return {member["member_id"] for member in group["members"]}
+    finally:
+        admin.close()
+
+
+def test_a_redis_outage_longer_than_the_poll_interval_keeps_the_worker_in_its_group(
+    settings: Settings, private_redis: PrivateRedis, tmp_path: Path
+):
+    """The consumer leaves its group when it fetches nothing for max_poll_interval_s (1000 s by
+    default): an outage that long, with more pages waiting than the worker takes in (max_in_flight
+    and Faust's buffer of 4 x that), must not end its membership, or each long outage would end in
+    a rebalance."""
+    settings = on_private_redis(settings, private_redis, max_poll_interval_s=3.0, max_in_flight=2)
+    first, *stalled = scrapinghub_records(20)
+    assert len(stalled) > 5 * settings.max_in_flight  # more than in flight and in Faust's buffer
+    admin = redis.Redis.from_url(private_redis.url)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        wait_for_outcomes(admin, settings, [first], produce_to(settings, [(0, first)]), worker=worker)
+        members = _group_members(settings)
+        assert len(members) == 1
+        private_redis.hang()
+        try:
+            sent = produce_to(settings, [(0, record) for record in stalled])
+            time.sleep(4 * settings.max_poll_interval_s)
+            assert _group_members(settings) == members
+            assert worker.alive, worker.log_tail()
+        finally:
+            private_redis.resume()
+        outcomes = wait_for_outcomes(admin, settings, stalled, sent, worker=worker, timeout_s=120)
+        assert _group_members(settings) == members
+    finally:
+        worker.stop()
+    assert {status["outcome"] for status in outcomes.values()} == {"kept"}, outcomes
+    assert read_topic(settings, settings.topic_dlq, at_least=0) == [], "an outage dead-lettered pages"
+    assert "failed (attempt" in worker.log_path.read_text(errors="replace")  # the outage was felt
