@@ -142,6 +142,25 @@ def test_a_long_box_below_the_article_container_goes() -> None:
         assert paragraph in doc.text
 
 
+def test_the_paragraphs_around_a_group_holding_most_of_the_article_are_the_article() -> None:
+    # WordPress's block editor: a group (wp-block-group) holding most of the text inside the
+    # body; the deepest element holding most of the text is the group, and the paragraphs after
+    # it, written as the one before it, went as after the article
+    lead = "The regional council approved its budget on Tuesday after a debate that lasted until late at night."
+    closing = ["The next session is scheduled for March, when the museum plan is voted on.",
+               "Residents can submit comments until the end of February."]
+    group = "".join(f"<p>{paragraph}</p>" for paragraph in PARAGRAPHS * 2)
+    html_text = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body>
+<main><article class="post"><h1>City council approves the budget</h1><div class="entry-content"><p>{lead}</p>
+<div class="wp-block-group"><div class="wp-block-group__inner-container">{group}</div></div>
+{"".join(f"<p>{line}</p>" for line in closing)}</div>
+<div class="about-box"><p>The Daily Example is an independent newspaper founded in 1901.</p></div></article></main>
+</body></html>"""
+    doc = extract(html_text)
+    assert lead in doc.text and all(line in doc.text for line in closing), [(r.reason, r.text) for r in doc.removed]
+    assert [r.reason for r in doc.removed if r.text.startswith("The Daily Example")] == ["after_article"]
+
+
 def test_a_sentence_citing_several_links_is_the_article() -> None:
     # most of the sentence is link text, as in a report that cites its sources as it goes
     cited = (

@@ -41,7 +41,9 @@ reason, recorded on the article:
   article's container (the deepest element holding most of the body) and outside it: the
   site's boxes below the article ("about the company", a donation appeal, share tools). A
   prose paragraph in a copy of the container's markup nearby is the article continued after
-  an advert or an embed, and stays.
+  an advert or an embed, and stays; so does a sentence paragraph written as the article's
+  paragraphs before the container, beside it (the container is then a group inside the body,
+  WordPress's ``wp-block-group`` holding most of the text).
 * ``widget_heading``: a heading after the last paragraph of the article, with nothing of the
   article after it ("Comments", "Most read", "Newsletter").
 * ``attribution_line``: a short "Label: value" line that closes the body and is not a sentence
@@ -498,6 +500,33 @@ def _class_kinds(element: HtmlElement) -> frozenset[str]:
     return frozenset(name.split("--")[0] for name in (element.get("class") or "").split())
 
 
+def _markup(element: HtmlElement) -> tuple[HtmlElement | None, str, frozenset[str]]:
+    """Where and how a paragraph is written: its parent, its tag and its class names. (The
+    element itself, not its id: lxml makes a new proxy, maybe at an old proxy's address, for an
+    element no Python object holds.)"""
+    return element.getparent(), element.tag, _class_kinds(element)
+
+
+def _lead_markup(
+    blocks: list[Block], main: HtmlElement, settings: FilterSettings
+) -> frozenset[tuple[HtmlElement | None, str, frozenset[str]]]:
+    """The markup of the article's sentence paragraphs that come before its container beside it
+    (in an element that holds the container too): the container is then a group inside the
+    article's body (WordPress's ``wp-block-group`` holding most of the text), and paragraphs
+    after it in the same markup are the article going on."""
+    holders = {ancestor: child for child, ancestor in itertools.pairwise((main, *main.iterancestors()))}
+    lead = set()
+    for block in blocks:
+        span = block.span
+        if span is None or span.element is None or not _is_sentence_paragraph(block, settings):
+            continue
+        parent = span.element.getparent()
+        holding = holders.get(parent) if parent is not None else None
+        if holding is not None and any(sibling is holding for sibling in span.element.itersiblings()):
+            lead.add(_markup(span.element))
+    return frozenset(lead)
+
+
 def _continues(element: HtmlElement, main: HtmlElement, levels: int = 4) -> bool:
     """Whether the element lies in a copy of the article's container: an element with the
     container's tag and class names, modifiers aside ("text-block" beside "text-block
@@ -550,6 +579,7 @@ def apply_filters(
     within_prose: dict[int, str] = {}
     box_words: dict[HtmlElement, int] = {}
     main, main_end = _main_container(blocks, settings.main_container_share) if settings.after_article else (None, None)
+    lead_markup = _lead_markup(blocks, main, settings) if main is not None else frozenset()
     small_print = _minority(
         blocks, lambda b: b.span is not None and b.span.element is not None and _in_small_print(b.span.element),
         max_words=settings.caption_max_words,
@@ -645,10 +675,12 @@ def apply_filters(
             and block.words <= settings.after_article_max_words and span.start >= main_end
             and not (span.element is main or any(a is main for a in span.element.iterancestors()))
         ):
-            if not (_is_sentence_paragraph(block, settings) and _continues(span.element, main)):
+            if _is_sentence_paragraph(block, settings) and _markup(span.element) in lead_markup:
+                pass  # the article's paragraphs around a group of its own (its container)
+            elif not (_is_sentence_paragraph(block, settings) and _continues(span.element, main)):
                 block.removed = "after_article"
                 continue
-            if not _is_prose_paragraph(block, settings):
+            elif not _is_prose_paragraph(block, settings):
                 within_prose[index] = "after_article"
 
     # a heading after the last long paragraph is a widget's ("Comments", "Most read") unless a
