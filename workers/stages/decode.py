@@ -33,7 +33,6 @@ becomes U+FFFD, as a browser shows it, and is logged.
 from __future__ import annotations
 
 import binascii
-import bisect
 import codecs
 import functools
 import json
@@ -203,9 +202,14 @@ _CHAOS_TIE = 0.01
 # to be of that language at all (CLDR's alphabets miss a few rare letters: Polish ć, French ù).
 _MIN_IN_ALPHABET = 0.5
 _HTML_LANG = re.compile(rb"""<html\b[^>]*?\slang\s*=\s*["']?\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)""", re.IGNORECASE)
-# What is read of a page to judge a reading of it: the words of its text outside markup, scripts
-# and styles (the markup is ASCII, the same in every reading); see _outside_markup.
-_JUDGED_CHARS = 100_000
+# What is read of a page to judge a reading of it: the first this many bytes of its text outside
+# markup, scripts and styles (see _judged_bytes). Not the first bytes of the page: a page's head of
+# scripts and styles is often longer (a Spanish page's first 100,000 characters held two words
+# beyond ASCII, é and í, the same in windows-1250, which came first by name, and its ñ read as ń).
+_JUDGED_BYTES = 100_000
+# ... read in this much of the page at most: it is read on the event loop, and a page's head is
+# rarely over a few hundred kilobytes.
+_SCANNED_BYTES = 1_000_000
 # A run of anything but white space, ASCII digits and punctuation, and the letters, punctuation
 # and full-width forms of scripts written without spaces between words (each is a word of its own).
 _WORD = regex.compile(r"[^\s!-@\[-`{-~\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}\u3000-\u303f\uff00-\uffef]+")
@@ -540,6 +544,10 @@ class _Reading:
     letters: int
 
     @property
+    def of_language(self) -> bool:
+        return self.in_alphabet >= _MIN_IN_ALPHABET
+
+    @property
     def garbled(self) -> bool:
         return self.broken >= _MAX_BROKEN_WORDS and self.broken > _MAX_BROKEN_SHARE * self.words
 
@@ -554,10 +562,22 @@ def _best_reading(
     if best is None:
         return None
     close = [match for match in matches if match.chaos <= best.chaos + _CHAOS_TIE]
-    first = _reading(best, _declared_language(raw, content_language))
-    if len(close) == 1:
-        return first
-    readings = [first] + [_reading(match, first.language) for match in close if match is not best]
+    judged = _judged_bytes(raw)
+
+    def readings_as(language: str | None) -> list[_Reading]:
+        first = _reading(best, judged, language)
+        return [first] + [_reading(match, judged, first.language) for match in close if match is not best]
+
+    declared = _declared_language(raw, content_language)
+    readings = readings_as(declared)
+    if len(readings) == 1:
+        return readings[0]
+    if declared is not None and not any(reading.of_language for reading in readings):
+        # No reading is written in the declared language: the template's, not the article's (a
+        # Polish page with lang="en", whose ś read as ISO-8859-10's ķ as well as ISO-8859-2's ś),
+        # so the language the text reads as judges them.
+        readings = readings_as(None)
+
     # A reading whose letters are mostly not the language's is another script's (a Greek page in
     # windows-1251 is Cyrillic, and reads with fewer broken words than in its own encoding, whose
     # sign Ά is a pilcrow in the other Greek one), however whole its words look. Last, among
@@ -566,16 +586,34 @@ def _best_reading(
     # ¶, windows-1253's Ά its ’). Not among others: a sign read as another script's letter is more
     # letters too (an Italian ’ or « in ISO-8859-3).
     def rank(reading: _Reading) -> tuple[bool, int, float, int]:
-        of_language = reading.in_alphabet >= _MIN_IN_ALPHABET
-        return (not of_language, reading.broken, -reading.in_alphabet, -reading.letters if of_language else 0)
+        return (
+            not reading.of_language,
+            reading.broken,
+            -reading.in_alphabet,
+            -reading.letters if reading.of_language else 0,
+        )
 
     return min(readings, key=rank)
 
 
-def _reading(match: charset_normalizer.CharsetMatch, language: str | None) -> _Reading:
-    """``match`` judged as text of ``language`` (None: of the language it reads as)."""
+def _judged_bytes(raw: bytes) -> bytes:
+    """The first _JUDGED_BYTES of the text outside markup in the first _SCANNED_BYTES of the
+    page, the same bytes in every encoding detection chooses among: their markup is ASCII, and no
+    byte of a multi-byte character is a "<", a ">" or a space (Latin-1 reads each byte as one
+    character, to find the markup). Cut after a space, so that no character is cut."""
+    text = _outside_markup(raw[:_SCANNED_BYTES].decode("latin-1")).encode("latin-1")
+    if len(raw) <= _SCANNED_BYTES and len(text) <= _JUDGED_BYTES:
+        return text
+    return text[: text.rfind(b" ", 0, _JUDGED_BYTES) + 1]
+
+
+def _reading(match: charset_normalizer.CharsetMatch, judged: bytes, language: str | None) -> _Reading:
+    """``match`` judged on ``judged`` (_judged_bytes) as text of ``language`` (None: of the
+    language it reads as)."""
     text = str(match)
-    words = [word for word in _WORD.findall(_outside_markup(text[:_JUDGED_CHARS])) if not word.isascii()]
+    # NFC: a tone mark written apart (Vietnamese in windows-1258) is one letter with its vowel
+    judged_text = unicodedata.normalize("NFC", judged.decode(match.encoding, errors="replace"))
+    words = [word for word in _WORD.findall(judged_text) if not word.isascii()]
     lettered = [word for word in words if any(char.isalpha() for char in word)]
     broken = sum(1 for word in lettered if _broken(word))
     if language is None and words:
@@ -585,7 +623,12 @@ def _reading(match: charset_normalizer.CharsetMatch, language: str | None) -> _R
 
         probabilities = language_probabilities(" ".join(words)[:_IDENTIFIED_CHARS])
         language = max(probabilities, key=probabilities.__getitem__)
-    letters = [char for word in lettered for char in word.lower() if char.isalpha() and not char.isascii()]
+    # A mark left over is a letter of no alphabet: windows-1258 reads a Spanish ò as a dot below
+    # the letter before it, which hid the ò from the count, and the Spanish page read better so.
+    letters = [
+        char for word in lettered for char in word.lower()
+        if not char.isascii() and (char.isalpha() or unicodedata.category(char) == "Mn")
+    ]
     alphabet = _alphabet(language) if language else frozenset()
     in_alphabet = sum(1 for char in letters if char in alphabet) / len(letters) if letters else 0.0
     return _Reading(
@@ -601,26 +644,38 @@ _CLOSERS = {
     "<style": re.compile(r"</style\s*>", re.IGNORECASE),
 }
 _TAG_END = re.compile(">")
+# Text and tags up to the next opener or the next "<" that no ">" follows (each tag ends at the
+# first ">" after its "<", so nothing backtracks).
+_TEXT_AND_TAGS = re.compile(r"(?:[^<]*<(?!!--|script\b|style\b)[^>]*>)*", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _outside_markup(text: str) -> str:
     """``text`` with its comments, scripts, styles and tags each replaced by a space, as the
     pattern of them would (``<script\\b.*?</script\\s*>|...|<!--.*?-->|<[^>]*>``): one that is not
-    closed is a tag up to the next ">", else text. In linear time: each closer's positions are
-    found once (the pattern scanned the rest of the page again at each unclosed comment: 2,000 of
-    them in 78 KB, 3 s of a blocked event loop)."""
-    ends = {name: ([m.start() for m in found], [m.end() for m in found])
-            for name, pattern in (*_CLOSERS.items(), (">", _TAG_END))
-            for found in [list(pattern.finditer(text))]}
+    closed is a tag up to the next ">", else text. In linear time: no closer is looked for again
+    before a position it was found after (the pattern scanned the rest of the page again at each
+    unclosed comment: 2,000 of them in 78 KB, 3 s of a blocked event loop), and the runs of plain
+    tags between openers are replaced by the regular expression engine, not a loop in Python."""
+    found: dict[str, tuple[int, int] | None] = {}  # closer -> its next (start, end), None: no more
 
     def closed_at(name: str, after: int) -> int:
-        starts, stops = ends[name]
-        index = bisect.bisect_left(starts, after)
-        return stops[index] if index < len(starts) else -1
+        pattern = _CLOSERS.get(name, _TAG_END)
+        if name not in found or ((span := found[name]) is not None and span[0] < after):
+            match = pattern.search(text, after)
+            found[name] = match.span() if match else None
+        span = found[name]
+        return span[1] if span is not None else -1
 
     parts: list[str] = []
     at = 0
-    while (start := text.find("<", at)) != -1:
+    while True:
+        tags_end = _TEXT_AND_TAGS.match(text, at).end()  # type: ignore[union-attr]  # matches empty at worst
+        parts.append(_TAG.sub(" ", text[at:tags_end]))
+        at = tags_end
+        if (start := text.find("<", at)) == -1:
+            break
+        # an opener, or a "<" no ">" follows
         opener = _OPENER.match(text, start)
         end = closed_at(opener.group().lower(), opener.end()) if opener else -1
         if end == -1 and (end := closed_at(">", start + 1)) == -1:
