@@ -829,6 +829,14 @@ def unlabelled(page: str, codec: str) -> bytes:
         # a Polish page whose template says lang="en": no reading is English, all ranked alike
         ("daniel/20111121_www.biolog.pl_6b358bbb56369b90368dd7020da2befdf64d1f5b30db7072c9427ece.html",
          "iso8859-2", "iso8859-10: ś as ķ"),
+        # detection skipped ISO-8859-2 after windows-1250 read the page as ± ¶, and answered the
+        # Nordic and Celtic encodings only
+        ("daniel/20111207_goodcontents.net_6ddd653138b9ebef2c8b3eea220ac17362418304e9c47f22c2af8e3b.html",
+         "iso8859-2", "iso8859-14"),
+        # windows-1251 reads KOI8-R's Cyrillic letters as other Cyrillic letters, all of Russian's
+        # alphabet: detection's own judgement of an encoding it is asked again stands
+        ("daniel/20120106_tengrinews.kz_ed77af7b4de973f4ac7f4470fbb98c2acab3723cfd23c5dc9349255b.html",
+         "koi8-r", "- (asked of detection again, windows-1251 would win)"),
     ],
 )
 def test_an_unlabelled_page_is_read_in_the_encoding_whose_words_are_words_of_its_language(page, codec, before):
@@ -869,12 +877,29 @@ def test_an_unlabelled_page_of_each_legacy_charset_reads_as_its_text(page, codec
     assert result.value.html == raw.decode(codec), result.value.encoding
 
 
+@pytest.mark.parametrize("html_lang", ["", ' lang="pl"'])
+def test_a_short_unlabelled_polish_page_in_iso_8859_2_reads_as_polish(html_lang: str):
+    # Detection skipped ISO-8859-2 after windows-1250 (± ¶ for ą ś), and ISO-8859-10 read ś as ķ.
+    title = "Apteki w Czechach przyjmują polskie recepty. Polacy wolą tam kupować? - śląskie"
+    text = (
+        "Od 1 stycznia polscy pacjenci mogą realizować recepty w czeskich aptekach. Leki są tam często tańsze,"
+        " więc mieszkańcy Śląska coraz częściej jeżdżą po nie za granicę, zwłaszcza do Czeskiego Cieszyna."
+    )
+    raw = f"<html{html_lang}><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
+    result = decode(message(html_b64=b64(raw.encode("iso8859-2")), content_type="text/html"))
+    assert isinstance(result, Kept), result
+    assert result.value.html == raw, result.value.encoding
+
+
 def test_an_unlabelled_page_whose_best_reading_is_mojibake_is_a_dead_letter(monkeypatch):
     # when every encoding detection finds reads the page's words as symbols among letters (here it
     # may answer windows-1250 only, for Polish in ISO-8859-2: "¶wiat", "by³"), no text is published
     page = "daniel/20111121_www.we-dwoje.pl_6d6817d20f82986c52426986c94ef4a1de0f35aa9c643662d32a2ca3.html"
     raw = unlabelled(bench_page(page), "iso8859-2")
-    monkeypatch.setattr(decode_module, "_detect", lambda raw: charset_normalizer.from_bytes(raw, cp_isolation=["cp1250"]))
+    # (whatever it is asked: the other Central European encodings are asked of it one by one)
+    monkeypatch.setattr(
+        decode_module, "_detect", lambda raw, among=None: charset_normalizer.from_bytes(raw, cp_isolation=["cp1250"])
+    )
     result = decode(message(html_b64=b64(raw), content_type="text/html"))
     assert isinstance(result, Failed) and result.reason == "undetectable_charset", result
     assert re.search(r"the best encoding detection found, cp1250, reads \d+ of the page's \d+ words as mojibake", result.detail)

@@ -181,6 +181,18 @@ _META_OVERRIDES = {"utf-16-le": "utf-8", "utf-16-be": "utf-8"}
 _WEAK_CODEC = "cp1252"
 # Detection chooses among the standard's encodings only: left free, it may answer EBCDIC or UTF-7.
 _DETECTABLE = sorted(set(_CODECS.values()))
+# Its single-byte encodings by the script they write (codecs' own names).
+_SCRIPT_FAMILIES = tuple(
+    frozenset(codecs.lookup(codec).name for codec in family.split())
+    for family in (
+        "cp1250 cp1252 cp1254 cp1257 cp1258 iso8859-2 iso8859-3 iso8859-4 iso8859-10 iso8859-13 iso8859-14"
+        " iso8859-15 iso8859-16 mac-roman",
+        "cp1251 cp866 iso8859-5 koi8-r koi8-u mac-cyrillic",
+        "cp1253 iso8859-7",
+        "cp1255 iso8859-8",
+        "cp1256 iso8859-6",
+    )
+)
 # UTF-8 that is not valid is read with U+FFFD for each invalid sequence when there are at most
 # this many, and each is outweighed by this many valid non-ASCII characters (about 1% of them lost
 # at most). Why: a CMS that cuts an excerpt inside a letter repeats it in the description,
@@ -524,8 +536,8 @@ def _weak_label_or_detected(raw: bytes, content_language: str | None) -> tuple[s
     return reading.text, reading.codec
 
 
-def _detect(raw: bytes) -> charset_normalizer.CharsetMatches:
-    return charset_normalizer.from_bytes(raw, cp_isolation=_DETECTABLE)
+def _detect(raw: bytes, among: list[str] = _DETECTABLE) -> charset_normalizer.CharsetMatches:
+    return charset_normalizer.from_bytes(raw, cp_isolation=among)
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,14 +567,28 @@ class _Reading:
 def _best_reading(
     raw: bytes, matches: charset_normalizer.CharsetMatches, content_language: str | None
 ) -> _Reading | None:
-    """Detection's best encoding, unless another it finds about as good reads the page better:
-    fewer broken words, then more of its letters in the alphabet of the page's declared language
-    (else of the language the best reading reads as). Equals keep detection's order."""
+    """Detection's best encoding, unless another it finds about as good, or another of their
+    script it did not answer, reads the page better: fewer broken words, then more of its letters
+    in the alphabet of the page's declared language (else of the language the best reading reads
+    as). Equals keep detection's order."""
     best = matches.best()
     if best is None:
         return None
     close = [match for match in matches if match.chaos <= best.chaos + _CHAOS_TIE]
     judged = _judged_bytes(raw)
+    # Detection skips an encoding like one whose text it found chaotic: ISO-8859-2 went with
+    # windows-1250, which reads Polish ą ś as ± ¶, and a Polish page was left to ISO-8859-10's ķ.
+    # So the others of the script of those it found are asked of it one by one.
+    answered = {codecs.lookup(name).name for match in matches for name in (match.encoding, *match.could_be_from_charset)}
+    found_close = {codecs.lookup(match.encoding).name for match in close}
+    close += [
+        match
+        for family in _SCRIPT_FAMILIES
+        if found_close & family
+        for codec in sorted(family - answered)
+        if (match := _detect(raw, among=[codec]).best()) is not None
+        and match.chaos <= best.chaos + _CHAOS_TIE
+    ]
 
     def readings_as(language: str | None) -> list[_Reading]:
         first = _reading(best, judged, language)
@@ -610,7 +636,6 @@ def _judged_bytes(raw: bytes) -> bytes:
 def _reading(match: charset_normalizer.CharsetMatch, judged: bytes, language: str | None) -> _Reading:
     """``match`` judged on ``judged`` (_judged_bytes) as text of ``language`` (None: of the
     language it reads as)."""
-    text = str(match)
     # NFC: a tone mark written apart (Vietnamese in windows-1258) is one letter with its vowel
     judged_text = unicodedata.normalize("NFC", judged.decode(match.encoding, errors="replace"))
     words = [word for word in _WORD.findall(judged_text) if not word.isascii()]
@@ -632,7 +657,7 @@ def _reading(match: charset_normalizer.CharsetMatch, judged: bytes, language: st
     alphabet = _alphabet(language) if language else frozenset()
     in_alphabet = sum(1 for char in letters if char in alphabet) / len(letters) if letters else 0.0
     return _Reading(
-        text, codecs.lookup(match.encoding).name, len(lettered), broken, language, in_alphabet, len(letters)
+        str(match), codecs.lookup(match.encoding).name, len(lettered), broken, language, in_alphabet, len(letters)
     )
 
 
