@@ -16,10 +16,11 @@ report ISO-8859-1 for any text/html without a charset, and those encodings decod
 bytes, so the label would always win over the page's own (right) ``<meta charset>``, and turn a
 windows-1256 page without one into Latin mojibake. With no usable declaration, statistical
 detection among the standard's encodings; of the encodings it finds about as good (it orders
-equals by name: windows-1250 before a Turkish page's windows-1254), the one whose words read as
-words (no symbol among letters, no letters of two scripts in one word), then whose letters are
-those of the page's language (declared, else identified), and a page whose best reading is still
-mojibake fails. A declared charset that does not decode the bytes,
+equals by name: windows-1250 before a Turkish page's windows-1254; the others of their script,
+which it skips after a similar one, are asked of it one by one), the one whose words, in the
+page's text outside its markup, read as words (no symbol among letters, no letters of two scripts
+in one word), then whose letters are those of the page's language (declared unless no reading is
+written in it, else identified), and a page whose best reading is still mojibake fails. A declared charset that does not decode the bytes,
 with no other that does, fails the page (beyond those few invalid UTF-8 sequences): guessing
 would publish mojibake into a newsroom feed, which is worse than a dead letter someone can look
 at.
