@@ -112,6 +112,25 @@ def test_short_lines_are_not_shingled() -> None:
     assert sketch(menu).size > 0
 
 
+def test_a_line_of_ten_words_is_prose_and_one_of_nine_is_not() -> None:
+    _, body = seed(SEED_000)
+    lines = token_lines(body)
+    base = minhash.shingles(lines)
+    nine = [f"nine{i}" for i in range(9)]
+    ten = [f"ten{i}" for i in range(10)]
+    assert np.array_equal(minhash.shingles([*lines, nine]), base)
+    assert minhash.shingles([*lines, ten]).size == base.size + 10
+
+
+def test_prose_lines_holding_half_the_words_are_the_text_and_less_than_half_are_not() -> None:
+    prose = [f"prose{i}" for i in range(10)]
+    short = [["short", "line", "one", "two", "three"], ["short", "line", "four", "five", "six"]]
+    # 10 of 20 words in prose: the short lines are left out (10 tokens, 7 shingles)
+    assert minhash.shingles([prose, *short]).size == 10 - minhash.SHINGLE + 1
+    # 10 of 21: the text is all its lines
+    assert minhash.shingles([prose, *short, ["seven"]]).size == 21 - minhash.SHINGLE + 1
+
+
 def test_a_text_of_short_lines_is_its_lines_not_its_one_long_footer() -> None:
     # Two wire items of results sharing the service's footer: shingled on the footer alone, the
     # second was a duplicate (similarity 1.0) of the first, published in its story.
@@ -187,6 +206,18 @@ def test_signatures_are_datasketch_affine32_of_the_specified_shingles_bit_for_bi
     assert np.array_equal(minhash.sketch([]).signature, reference([]))
 
 
+@pytest.mark.parametrize("length", [1, 2, 3, 4])
+def test_a_text_of_at_most_one_shingle_is_one_shingle_of_all_its_tokens(length: int) -> None:
+    # the multipliers as specified_shingles spells them out, as many as there are tokens
+    tokens = ["aleppo", "ceasefire", "talks", "geneva"][:length]
+    multipliers = (0x9E3779B1, 0x85EBCA77, 0xC2B2AE3D, 0x27D4EB2F)
+    expected = sum(m * zlib.crc32(t.encode()) for m, t in zip(multipliers, tokens)) % 2**32
+    assert minhash.shingles([tokens]).tolist() == [expected]
+    reference = MinHash(num_perm=128, seed=20240611, scheme="affine32", hashfunc=int)
+    reference.update_batch([expected])
+    assert np.array_equal(minhash.sketch([tokens]).signature, reference.hashvalues)
+
+
 def test_stored_signature_is_compact_and_estimates_the_same() -> None:
     a, b = sketch(seed(SEED_000)[1]), sketch(edited(seed(SEED_000)[1], 25, random.Random(1)))
     assert len(a.stored()) == minhash.NUM_PERM * minhash.STORED_BITS // 8
@@ -200,6 +231,7 @@ def test_content_fingerprint_ignores_what_normalisation_folds() -> None:
         tokenize(normalize("الرئيسي اعلن اليوم!"))
     )
     assert fingerprint(["a", "b"]) != fingerprint(["ab"])
+    assert len(fingerprint(["a", "b"])) == len(fingerprint(["a"], "rest")) == 8
 
 
 # --- stories ---------------------------------------------------------------------------------
@@ -313,6 +345,32 @@ def test_a_story_centroid_does_not_depend_on_the_order_its_articles_are_processe
     assert weights[1] == pytest.approx(0.6 * 0.25) and weights[3] == pytest.approx(0.8 + 0.52915026 * 0.25)
 
 
+def test_a_centroid_keeps_its_64_heaviest_terms() -> None:
+    many = stories.TermVector(np.arange(100, dtype=np.uint32), np.arange(100, 0, -1).astype(np.float32))
+    assert stories.merge(None, 0.0, many).ids.tolist() == list(range(64))
+
+
+def test_an_article_of_one_term_meets_a_centroid_of_more() -> None:
+    article = stories.TermVector(np.array([5], dtype=np.uint32), np.array([1.0], dtype=np.float32))
+    centroid = stories.TermVector(np.array([5, 9], dtype=np.uint32), np.array([3.0, 4.0], dtype=np.float32))
+    assert stories.cosine(article, centroid) == pytest.approx(0.6)
+
+
+def test_an_article_without_terms_is_an_empty_vector_close_to_no_story() -> None:
+    empty = vector("", "a , b .")  # one-letter tokens make no term
+    assert empty.ids.size == 0 and empty.weights.size == 0
+    assert stories.cosine(empty, stories.merge(None, 0.0, vector(*seed(SEED_000)))) == 0.0
+
+
+def test_every_article_is_counted_until_1000_are_then_one_in_8() -> None:
+    ids = [f"https://news.example/{i}" for i in range(8000)]
+    below = stories.TermStats(np.zeros(stories.DF_SLOTS, dtype=np.uint32), stories.DF_FULL - 1)
+    assert all(stories.counted_in_df(article_id, below) for article_id in ids)
+    full = stories.TermStats(np.zeros(stories.DF_SLOTS, dtype=np.uint32), 1000)
+    counted = [article_id for article_id in ids if stories.counted_in_df(article_id, full)]
+    assert 950 <= len(counted) <= 1050  # 999 of these ids; one in 7 or 9 would be 1144 or 846
+
+
 def test_term_vector_round_trips_through_redis_bytes() -> None:
     v = vector(*seed(SEED_004))
     back = stories.TermVector.unpack(v.pack())
@@ -357,6 +415,18 @@ def test_the_term_id_memo_keeps_to_its_bound(small_memo: int) -> None:
     for tokens in (few, few[:30] + many[:50], many):
         assert stories._term_ids(tokens).tolist() == [stories._term_id(t) for t in tokens]
         assert len(stories._TERM_IDS) <= small_memo
+
+
+def test_an_article_whose_terms_do_not_fit_replaces_the_memo(small_memo: int) -> None:
+    stories._term_ids([f"word{i}" for i in range(60)])
+    others = [f"other{i}" for i in range(50)]
+    stories._term_ids(others)
+    assert set(stories._TERM_IDS) == set(others)
+
+
+def test_a_token_of_two_letters_makes_a_term_and_one_of_one_letter_none() -> None:
+    assert stories.term_counts([], ["un"]).ids.size == 1
+    assert stories.term_counts([], ["a"]).ids.size == 0
 
 
 def test_a_memo_replaced_by_another_article_meanwhile_loses_no_term(

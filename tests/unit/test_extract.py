@@ -134,6 +134,81 @@ def test_teaser_items_are_found_by_structure_in_any_script(headline: str, summar
     assert [element.get("class") for element in found] == ["card"] * 4
 
 
+def test_table_rows_that_are_nothing_but_links_are_teasers_and_rows_of_figures_are_data() -> None:
+    headlines = "".join(f'<tr><td><a href="/a/{n}">Headline number {n} of the day</a></td></tr>' for n in range(4))
+    standings = "".join(
+        f'<tr><td><a href="/club/{n}">{club}</a></td><td>{points}</td><td>{won}</td></tr>'
+        for n, (club, points, won) in enumerate([("Rovers", 81, 25), ("United", 79, 24), ("City", 78, 23), ("Athletic", 70, 20)])
+    )
+    tree = load_html(f"<html><body><table>{headlines}</table><table>{standings}</table></body></html>")
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    assert [element.text_content() for element in found] == [f"Headline number {n} of the day" for n in range(4)]
+
+
+@pytest.mark.parametrize("cards", [2, 3])
+def test_three_teasers_make_a_list_and_two_do_not(cards: int) -> None:
+    tree = load_html(
+        "<html><body><div>"
+        + "".join(f'<div class="card"><a href="/a/{n}">Headline number {n} of the day here</a><p>Summary {n}.</p></div>'
+                  for n in range(cards))
+        + "</div></body></html>"
+    )
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    assert len(found) == (3 if cards == 3 else 0)
+
+
+@pytest.mark.parametrize(("words", "goes"), [(28, True), (29, False)])
+def test_a_link_line_is_at_most_30_words(words: int, goes: bool) -> None:
+    headline = " ".join(f"word{n}" for n in range(words))
+    tree = load_html(f'<html><body><p>Read more: <a href="/b">{headline}</a></p></body></html>')
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_link_lines(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    assert [element.tag for element in found] == (["p"] if goes else [])
+
+
+def test_a_link_line_is_found_as_the_line_not_as_the_block_that_holds_it() -> None:
+    tree = load_html('<html><body><div><p>Read more: <a href="/b">The harbour plan explained in five charts</a></p></div></body></html>')
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_link_lines(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    assert [element.tag for element in found] == ["p"]
+
+
+def test_a_line_whose_link_is_exactly_the_link_density_of_its_text_goes() -> None:
+    # "Listen: Big fire now": 12 of 20 characters linked, 0.6
+    tree = load_html('<html><body><p>Listen: <a href="/b">Big fire now</a></p></body></html>')
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_link_lines(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    assert [element.tag for element in found] == ["p"]
+
+
+def test_teaser_paragraphs_with_a_comment_between_them_are_still_one_run() -> None:
+    from lxml.html import document_fromstring
+
+    tree = document_fromstring(  # load_html would drop the comments
+        "<html><body><div>"
+        + "<!-- related -->".join(f'<p>Summary of story {n} goes on... <a href="/s/{n}">more</a></p>' for n in range(3))
+        + "</div></body></html>"
+    )
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    assert [element.tag for element in found] == ["p"] * 3
+
+
+def test_a_teaser_list_inside_a_teaser_list_is_found_as_the_outer_list_only() -> None:
+    sections = "".join(
+        '<section class="rail">'
+        + "".join(f'<div class="card"><a href="/a/{s}/{n}">Headline {n} of rail {s} today</a></div>' for n in range(3))
+        + "</section>"
+        for s in range(3)
+    )
+    tree = load_html(f"<html><body><div>{sections}</div></body></html>")
+    here = teasers.Page("https://news.example/today")
+    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    assert [element.tag for element in found] == ["section"] * 3
+
+
 def test_a_read_more_link_line_goes() -> None:
     extra = '<p>Read more: <a href="/city/harbour-plan">The harbour plan explained in five charts</a></p>'
     doc = extract(page(body=extra))

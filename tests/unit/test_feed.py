@@ -305,3 +305,146 @@ def test_the_bounded_producer_sends_bytes_only():
 
     with pytest.raises(ValueError, match="sends bytes"):
         BoundedProducer(bootstrap_servers="127.0.0.1:1", value_serializer=json.dumps)
+
+
+# --- found by mutation testing: the producer's accounting and the topic check, without a broker ----------
+
+
+class SentAndFlushed:
+    """KafkaProducer's own work replaced (no broker here): what BoundedProducer hands it is recorded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from kafka import KafkaProducer
+
+        self.sent: list[bytes | None] = []
+        self.flushes: list[int] = []  # records sent before each flush
+        self.configs: dict[str, object] = {}
+        monkeypatch.setattr(KafkaProducer, "__init__", lambda producer, **configs: self.configs.update(configs))
+        monkeypatch.setattr(KafkaProducer, "__del__", lambda producer: None)
+        monkeypatch.setattr(KafkaProducer, "send", lambda producer, topic, **kw: self.sent.append(kw["value"]))
+        monkeypatch.setattr(KafkaProducer, "flush", lambda producer, timeout=None: self.flushes.append(len(self.sent)))
+
+
+@pytest.mark.parametrize(("limit", "flushes"), [(1000, []), (999, [1])])
+def test_the_bounded_producer_counts_a_record_as_its_key_and_value_and_100_bytes(
+    monkeypatch: pytest.MonkeyPatch, limit: int, flushes: list[int]
+):
+    from workers.feed import BoundedProducer
+
+    kafka = SentAndFlushed(monkeypatch)
+    producer = BoundedProducer(max_unacknowledged_bytes=limit)
+    producer.send("t", key=b"k" * 50, value=b"v" * 400)  # 550 bytes held
+    producer.send("t", key=None, value=b"v" * 350)  # 450 more: 1000
+    assert kafka.flushes == flushes
+    del producer  # while KafkaProducer's __del__ is still replaced
+
+
+def test_the_bounded_producer_sends_a_record_over_its_limit_alone_and_then_starts_counting_again(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from workers.feed import BoundedProducer
+
+    kafka = SentAndFlushed(monkeypatch)
+    producer = BoundedProducer(max_unacknowledged_bytes=1000)
+    producer.send("t", value=b"x" * 2000)  # nothing held yet: sent without waiting
+    producer.send("t", value=b"y" * 400)  # 500, held with more than the limit: waits for the first
+    producer.send("t", value=b"z" * 390, headers=[("h", b"w" * 9)])  # 500 more: 1000, not over
+    producer.send("t", value=None)  # a tombstone's 100 bytes: over
+    producer.send("t", value=None, headers=[("hh", b"w" * 799)])  # 100 + 901, headers counted: over
+    assert kafka.sent == [b"x" * 2000, b"y" * 400, b"z" * 390, None, None]
+    assert kafka.flushes == [1, 3, 4]
+    del producer  # while KafkaProducer's __del__ is still replaced
+
+
+class Admin:
+    """An admin client whose topic is unknown to the broker for the first ``unknown`` questions."""
+
+    config = {"retry_backoff_ms": 0}
+
+    def __init__(self, unknown: int) -> None:
+        self.unknown = unknown
+        self.asked: list[list[str]] = []
+        self.closed = False
+
+    def describe_topics(self, topics: list[str]) -> list[dict[str, object]]:
+        assert len(self.asked) < 100, "asked for ever"
+        self.asked.append(topics)
+        return [{"topic": topics[0], "error_code": 3 if len(self.asked) <= self.unknown else 0}]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_topic_unknown_for_a_moment_is_waited_for_and_one_unknown_for_good_is_refused(monkeypatch: pytest.MonkeyPatch):
+    from workers import feed
+    from workers.settings import Settings
+
+    settings = Settings.model_construct()
+    admin = Admin(unknown=2)
+    admin.config = {"retry_backoff_ms": 50}
+    waits: list[float] = []
+    monkeypatch.setattr(feed, "make_admin", lambda given: admin)
+    monkeypatch.setattr(feed.time, "sleep", waits.append)
+    feed.require_topic(settings, "pages.raw")
+    assert admin.asked == [["pages.raw"]] * 3 and admin.closed
+    assert waits == [0.05, 0.05]  # the admin's retry backoff between questions
+
+    admin = Admin(unknown=10**9)
+    monkeypatch.setattr(feed, "_NEW_TOPIC_WAIT_S", 0.0)
+    with pytest.raises(ValueError, match=r"^topic 'pages\.raw' does not exist \(`wirefeed topics create`"):
+        feed.require_topic(settings, "pages.raw")
+    assert admin.closed
+
+
+def test_the_bounded_producer_holds_64_mib_by_default(monkeypatch: pytest.MonkeyPatch):
+    from workers.feed import BoundedProducer
+
+    kafka = SentAndFlushed(monkeypatch)
+    producer = BoundedProducer()
+    half = b"x" * (32 * MIB - 100)
+    producer.send("t", value=half)
+    producer.send("t", value=half)  # 64 MiB held: not over
+    assert kafka.flushes == []
+    producer.send("t", value=None)
+    assert kafka.flushes == [2]
+    del producer  # while KafkaProducer's __del__ is still replaced
+
+
+def test_a_record_of_exactly_the_limit_is_within_it(tmp_path: Path):
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    line = json.dumps({"url": "https://a.example/1", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"})
+    (crawl := tmp_path / "crawl.jsonl").write_text(line + "\n")
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(b"https://a.example/1", line.encode(), [])
+    assert len(list(records_from_jsonl(crawl, max_bytes=size))) == 1
+    with pytest.raises(ValueError, match=rf"crawl\.jsonl:1: {size} bytes as a record, over the limit of {size - 1} "):
+        list(records_from_jsonl(crawl, max_bytes=size - 1))
+
+
+@pytest.mark.parametrize(("compression", "compression_type"), [("none", None), ("lz4", "lz4")])
+def test_the_producer_is_built_from_the_settings_and_the_options_given_replace_its_defaults(
+    monkeypatch: pytest.MonkeyPatch, compression: str, compression_type: str | None
+):
+    from workers.feed import make_producer
+    from workers.settings import Settings
+
+    kafka = SentAndFlushed(monkeypatch)
+    settings = Settings.model_construct(compression=compression, max_message_bytes=2 * MIB)
+    producer = make_producer(settings, linger_ms=0, max_unacknowledged_bytes=10)
+    assert kafka.configs["compression_type"] == compression_type
+    assert kafka.configs["max_request_size"] == 2 * MIB and kafka.configs["acks"] == "all"
+    assert kafka.configs["linger_ms"] == 0 and "max_unacknowledged_bytes" not in kafka.configs
+    assert producer._max_unacknowledged_bytes == 10
+    del producer  # while KafkaProducer's __del__ is still replaced
+
+
+def test_a_file_that_cannot_be_read_is_named_with_the_reason(tmp_path: Path):
+    with pytest.raises(ValueError, match=r"gone\.html: cannot be read: No such file or directory$"):
+        list(records_from_paths([tmp_path / "gone.html"], base_url="https://files.example/"))
+
+
+def test_an_html_files_record_is_a_pages_raw_message_as_the_schema_spells_it(tmp_path: Path):
+    (record,) = records_from_paths([page_file(tmp_path, "")], base_url="https://files.example/in/")
+    message = json.loads(record.value)
+    assert message["schema"] == "wirefeed.pages.raw/1" and "schema_" not in message
+    assert None not in message.values()  # an unset field is left out, not null

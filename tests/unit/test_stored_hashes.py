@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from workers.dedup import minhash, stories
 from workers.stages.chrome import block_hash
 from workers.textnorm import normalize, token_lines, tokenize
@@ -53,6 +55,13 @@ def test_band_keys_are_pinned() -> None:
     assert stored_hashes()["band_keys"] == [
         "53b9739165d3e1bf", "31fb02eb59525253", "9110948256fff043", "5ac952ba2debb84f",
     ]
+
+
+def test_document_frequency_slots_are_pinned() -> None:
+    # the counter of each story term id in the per-day counters Redis keeps: the top 17 bits of
+    # the id times 0x9E3779B97F4A7C15, mod 2**64 (term ids of "aleppo", "ceasefire", "المفاوضات")
+    ids = np.array([2224262478, 117848458, 767364524, 0xFFFFFFFF], dtype=np.uint32)
+    assert stories.df_slots(ids).tolist() == [39985, 74155, 77710, 115238]
 
 
 def test_stored_hashes_do_not_depend_on_the_process() -> None:
