@@ -891,6 +891,29 @@ def test_a_short_unlabelled_polish_page_in_iso_8859_2_reads_as_polish(html_lang:
     assert result.value.html == raw, result.value.encoding
 
 
+def test_an_unlabelled_page_whose_words_are_not_split_by_spaces_is_judged_by_them():
+    # Words split by tabs and line breaks, past the 100,000 bytes judged: cut after the last space,
+    # what was judged was the spaces that replaced the tags, and ISO-8859-3 won by name (mogħ)
+    text = (
+        "Od 1 stycznia polscy pacjenci mogą realizować recepty w czeskich aptekach. Leki są tam często"
+        " tańsze, więc mieszkańcy Śląska coraz częściej jeżdżą po nie za granicę.\n"
+    ).replace(" ", "\t")
+    raw = f"<html><body><pre>{text * 700}</pre></body></html>"
+    assert len(raw.encode("iso8859-2")) > 100_000
+    result = decode(message(html_b64=b64(raw.encode("iso8859-2")), content_type="text/html"))
+    assert isinstance(result, Kept), result
+    assert result.value.html == raw, result.value.encoding
+
+
+def test_an_unlabelled_page_with_an_opener_spelt_in_a_locales_capitals_is_read():
+    # Turkish upper case dots the i: <SCRİPT> lower-cased was no known opener, and a KeyError
+    # escaped the decode stage
+    raw = "<html><body><SCRİPT>x()</SCRİPT><p>Türkiye'de orman yangınları sürüyor; ekipler gece boyunca çalıştı.</p></body></html>"
+    result = decode(message(html_b64=b64(raw.encode("cp1254")), content_type="text/html"))
+    assert isinstance(result, Kept), result
+    assert result.value.html == raw, result.value.encoding
+
+
 def test_an_unlabelled_page_whose_best_reading_is_mojibake_is_a_dead_letter(monkeypatch):
     # when every encoding detection finds reads the page's words as symbols among letters (here it
     # may answer windows-1250 only, for Polish in ISO-8859-2: "¶wiat", "by³"), no text is published
@@ -925,8 +948,10 @@ MARKUP_PATTERN = re.compile(r"<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!
 def test_the_text_outside_markup_is_what_the_pattern_read():
     assert decode_module._outside_markup("<p>one</p><!-- two <p>three") == " one  three"
     assert decode_module._outside_markup("one <script>if (a < b) x()</script> two <b three") == "one   two <b three"
+    # an opener spelt with a letter that matches case-insensitively opens what the pattern says
+    assert decode_module._outside_markup("<ſtyle></style>") == MARKUP_PATTERN.sub(" ", "<ſtyle></style>") == " "
     pieces = ["<", ">", "<!--", "-->", "<script>", "</script>", "<SCRIPT ", "</Script >", "<style>", "</style>",
-              "a", " ", "İ", "<scripts>", "<p>", "</scriptx>", "--->"]
+              "a", " ", "İ", "<scripts>", "<p>", "</scriptx>", "--->", "<ſcript>", "<scrİpt>", "<scrıpt ", "<ſtyle>"]
     rng = random.Random(19)
     for _ in range(5000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))

@@ -575,7 +575,7 @@ def _best_reading(
     best = matches.best()
     if best is None:
         return None
-    close = [match for match in matches if match.chaos <= best.chaos + _CHAOS_TIE]
+    close = [best] + [match for match in matches if match is not best and match.chaos <= best.chaos + _CHAOS_TIE]
     judged = _judged_bytes(raw)
     # Detection skips an encoding like one whose text it found chaotic: ISO-8859-2 went with
     # windows-1250, which reads Polish ą ś as ± ¶, and a Polish page was left to ISO-8859-10's ķ.
@@ -591,9 +591,11 @@ def _best_reading(
         and match.chaos <= best.chaos + _CHAOS_TIE
     ]
 
+    words = [_words(match, judged) for match in close]
+
     def readings_as(language: str | None) -> list[_Reading]:
-        first = _reading(best, judged, language)
-        return [first] + [_reading(match, judged, first.language) for match in close if match is not best]
+        first = _reading(best, words[0], language)
+        return [first] + [_reading(match, of, first.language) for match, of in zip(close[1:], words[1:], strict=True)]
 
     declared = _declared_language(raw, content_language)
     readings = readings_as(declared)
@@ -625,49 +627,66 @@ def _best_reading(
 
 def _judged_bytes(raw: bytes) -> bytes:
     """The first _JUDGED_BYTES of the text outside markup in the first _SCANNED_BYTES of the
-    page, the same bytes in every encoding detection chooses among: their markup is ASCII, and no
-    byte of a multi-byte character is a "<", a ">" or a space (Latin-1 reads each byte as one
-    character, to find the markup). Cut after a space, so that no character is cut."""
-    text = _outside_markup(raw[:_SCANNED_BYTES].decode("latin-1")).encode("latin-1")
-    if len(raw) <= _SCANNED_BYTES and len(text) <= _JUDGED_BYTES:
-        return text
-    return text[: text.rfind(b" ", 0, _JUDGED_BYTES) + 1]
+    page, the same bytes in every encoding detection chooses among here: their markup is ASCII,
+    and no byte of a multi-byte character is a "<" or a ">" (Latin-1 reads each byte as one
+    character, to find the markup; ISO-2022-JP, whose bytes are all ASCII, is never detected, as
+    a page of ASCII bytes is read as ASCII). Its end may cut a character: see _reading."""
+    return _outside_markup(raw[:_SCANNED_BYTES].decode("latin-1")).encode("latin-1")[:_JUDGED_BYTES]
 
 
-def _reading(match: charset_normalizer.CharsetMatch, judged: bytes, language: str | None) -> _Reading:
-    """``match`` judged on ``judged`` (_judged_bytes) as text of ``language`` (None: of the
-    language it reads as)."""
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """The words beyond ASCII of a page's judged text read in one encoding: those holding letters,
+    how many of them are broken, and their letters beyond ASCII."""
+
+    words: list[str]
+    lettered: int
+    broken: int
+    letters: list[str]
+
+
+def _words(match: charset_normalizer.CharsetMatch, judged: bytes) -> _Words:
+    # A character cut at the end of the judged bytes is held back, not replaced: a U+FFFD would
+    # be a broken word in each multi-byte reading.
+    decoder = codecs.getincrementaldecoder(match.encoding)(errors="replace")
     # NFC: a tone mark written apart (Vietnamese in windows-1258) is one letter with its vowel
-    judged_text = unicodedata.normalize("NFC", judged.decode(match.encoding, errors="replace"))
-    words = [word for word in _WORD.findall(judged_text) if not word.isascii()]
+    text = unicodedata.normalize("NFC", decoder.decode(judged, final=False))
+    words = [word for word in _WORD.findall(text) if not word.isascii()]
     lettered = [word for word in words if any(char.isalpha() for char in word)]
-    broken = sum(1 for word in lettered if _broken(word))
-    if language is None and words:
-        # imported here: the language model and trafilatura take seconds to load, and the
-        # readiness probe imports this module (only an undeclared legacy page needs them)
-        from workers.stages.extract import language_probabilities
-
-        probabilities = language_probabilities(" ".join(words)[:_IDENTIFIED_CHARS])
-        language = max(probabilities, key=probabilities.__getitem__)
     # A mark left over is a letter of no alphabet: windows-1258 reads a Spanish ò as a dot below
     # the letter before it, which hid the ò from the count, and the Spanish page read better so.
     letters = [
         char for word in lettered for char in word.lower()
         if not char.isascii() and (char.isalpha() or unicodedata.category(char) == "Mn")
     ]
+    return _Words(words, len(lettered), sum(1 for word in lettered if _broken(word)), letters)
+
+
+def _reading(match: charset_normalizer.CharsetMatch, words: _Words, language: str | None) -> _Reading:
+    """``match``, whose judged text has ``words``, judged as text of ``language`` (None: of the
+    language it reads as)."""
+    if language is None and words.words:
+        # imported here: the language model and trafilatura take seconds to load, and the
+        # readiness probe imports this module (only an undeclared legacy page needs them)
+        from workers.stages.extract import language_probabilities
+
+        probabilities = language_probabilities(" ".join(words.words)[:_IDENTIFIED_CHARS])
+        language = max(probabilities, key=probabilities.__getitem__)
     alphabet = _alphabet(language) if language else frozenset()
+    letters = words.letters
     in_alphabet = sum(1 for char in letters if char in alphabet) / len(letters) if letters else 0.0
     return _Reading(
-        str(match), codecs.lookup(match.encoding).name, len(lettered), broken, language, in_alphabet, len(letters)
+        str(match), codecs.lookup(match.encoding).name, words.lettered, words.broken, language, in_alphabet, len(letters)
     )
 
 
-# What opens an element whose content is not text, and what closes it.
-_OPENER = re.compile(r"<!--|<script\b|<style\b", re.IGNORECASE)
+# What opens an element whose content is not text, and what closes it, by the opener's group
+# (not by its text: "<ſtyle" opens a style as the pattern reads it, and lower-cased it is no key).
+_OPENER = re.compile(r"(<!--)|(<script\b)|(<style\b)", re.IGNORECASE)
 _CLOSERS = {
-    "<!--": re.compile(r"-->"),
-    "<script": re.compile(r"</script\s*>", re.IGNORECASE),
-    "<style": re.compile(r"</style\s*>", re.IGNORECASE),
+    1: re.compile(r"-->"),
+    2: re.compile(r"</script\s*>", re.IGNORECASE),
+    3: re.compile(r"</style\s*>", re.IGNORECASE),
 }
 _TAG_END = re.compile(">")
 # Text and tags up to the next opener or the next "<" that no ">" follows (each tag ends at the
@@ -683,14 +702,13 @@ def _outside_markup(text: str) -> str:
     before a position it was found after (the pattern scanned the rest of the page again at each
     unclosed comment: 2,000 of them in 78 KB, 3 s of a blocked event loop), and the runs of plain
     tags between openers are replaced by the regular expression engine, not a loop in Python."""
-    found: dict[str, tuple[int, int] | None] = {}  # closer -> its next (start, end), None: no more
+    found: dict[re.Pattern[str], tuple[int, int] | None] = {}  # closer -> its next (start, end), None: no more
 
-    def closed_at(name: str, after: int) -> int:
-        pattern = _CLOSERS.get(name, _TAG_END)
-        if name not in found or ((span := found[name]) is not None and span[0] < after):
-            match = pattern.search(text, after)
-            found[name] = match.span() if match else None
-        span = found[name]
+    def closed_at(closer: re.Pattern[str], after: int) -> int:
+        if closer not in found or ((span := found[closer]) is not None and span[0] < after):
+            match = closer.search(text, after)
+            found[closer] = match.span() if match else None
+        span = found[closer]
         return span[1] if span is not None else -1
 
     parts: list[str] = []
@@ -703,8 +721,8 @@ def _outside_markup(text: str) -> str:
             break
         # an opener, or a "<" no ">" follows
         opener = _OPENER.match(text, start)
-        end = closed_at(opener.group().lower(), opener.end()) if opener else -1
-        if end == -1 and (end := closed_at(">", start + 1)) == -1:
+        end = closed_at(_CLOSERS[opener.lastindex or 0], opener.end()) if opener else -1
+        if end == -1 and (end := closed_at(_TAG_END, start + 1)) == -1:
             break
         parts.append(text[at:start])
         parts.append(" ")
