@@ -2,11 +2,12 @@
 clitics in those languages only, orthographic variants, CJK runs, domains, languages, the urgent
 flag, the breaking-story window."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workers.alerts.match import ArticleFacts, Matcher, StoryInfo, clitic_forms, covers
+from workers.alerts.match import ArticleFacts, Matcher, StoryInfo, breaking_outlets, clitic_forms, covers
 from workers.alerts.rules import parse_rules
 from workers.models import Article, ExtractionInfo, SourcePosition
 from workers.textnorm import MATCHED_CHARS
@@ -373,3 +374,63 @@ def test_many_phrases_sharing_their_first_words_each_match_only_where_written() 
     rules += '  - {id: longer, kind: article, match: {terms: ["the president 7 said"]}}\n'
     facts = ArticleFacts.of(article(None, "Then the president 7 spoke, and the president 999 said", language="en"), urgent=False)
     assert {m.rule.id for m in matcher(rules).match_article(facts)} == {"r7", "r999", "short"}
+
+
+# --- found by mutation testing ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "hit"),
+    [
+        # the article's place takes the prefixes written with it: ب ل و in front of ال
+        ("الجيش", "وبالجيش", True),
+        # ... but the article is not dropped: a term written with it needs it (or a clitic that absorbs it)
+        ("الجيش", "قال جيش الاحتلال", False),
+        ("الجيش", "وقال بجيش", False),
+        # ك ("like, as") is a preposition written joined as ب and ل are
+        ("حلب", "مدينة كحلب", True),
+    ],
+)
+def test_an_arabic_term_with_the_article_matches_its_clitic_forms_only(term: str, text: str, hit: bool) -> None:
+    assert bool(fired(terms_rule(term), None, text, language="ar")) is hit
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "hit"),
+    [
+        # a term whose last word is one character of a run matches the start of a longer run,
+        # whatever the length of its first word
+        ("2024年", "2024年度报告", True),
+        # a one-character term alone is a one-character run only: not the end of a longer one
+        ("股", "炒股", False),
+    ],
+)
+def test_a_one_character_run_at_a_terms_end_matches_whatever_its_first_word(term: str, text: str, hit: bool) -> None:
+    assert bool(fired(terms_rule(term), None, text, language=None)) is hit
+
+
+def test_article_facts_and_matches_are_frozen_values() -> None:
+    facts = ArticleFacts.of(article(SEED_TITLE, SEED_TEXT), urgent=False)
+    (match,) = matcher(terms_rule("حلب")).match_article(facts)
+    (breaking,) = matcher(BREAKING).match_story(story(a=0, b=1, c=2))
+    for value in (facts, match, breaking, story(a=0)):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, dataclasses.fields(value)[0].name, None)
+
+
+def test_all_terms_fire_only_when_every_one_is_found():
+    rules = "  - {id: both, kind: article, match: {all_terms: [Kerry, Lavrov]}}\n"
+    assert fired(rules, None, "Kerry and Lavrov met") == {"both": ("Kerry", "Lavrov")}
+    assert fired(rules, None, "Kerry met the press") == {}
+
+
+def test_a_matcher_watches_stories_only_with_a_breaking_story_rule_on():
+    assert matcher(BREAKING).watches_stories is True
+    assert matcher(terms_rule("Aleppo")).watches_stories is False
+    assert matcher(BREAKING.replace("kind: breaking_story,", "kind: breaking_story, enabled: false,")).watches_stories is False
+
+
+def test_a_story_that_has_not_broken_has_no_breaking_outlets():
+    conditions = matcher(BREAKING).ruleset.rules[0].conditions
+    assert breaking_outlets(conditions, story(a=0, b=10)) == ()
+    assert [outlet for outlet, _ in breaking_outlets(conditions, story(a=0, b=10, c=20))] == ["a.example", "b.example", "c.example"]

@@ -1,5 +1,6 @@
 """The rules file: schema, semantic checks, parsing into frozen rules, and the explanation."""
 
+import dataclasses
 import json
 import logging
 import os
@@ -14,11 +15,13 @@ from workers.alerts.engine import RulesFile
 from workers.alerts.rules import (
     SCHEMA_PATH,
     ArticleConditions,
+    Rule,
     RuleKind,
     RulesError,
     StoryConditions,
     explain,
     is_public_address,
+    language_forms,
     load_rules,
     parse_rules,
 )
@@ -387,3 +390,112 @@ def test_a_schema_message_quotes_at_most_a_line_of_the_value():
     with pytest.raises(RulesError) as raised:
         parse_rules(f"version: 1\nrules: [{{id: a, kind: article, match: {{terms: [{terms}]}}}}]\n", source="rules.yaml", secret_names=None)
     assert raised.value.problems and all(len(problem) < 400 for problem in raised.value.problems)
+
+
+# --- found by mutation testing ----------------------------------------------------------------------
+
+
+def test_a_rules_error_reads_as_its_problems():
+    with pytest.raises(RulesError) as caught:
+        parse_rules("version: 2\nrules: []", source="rules.yaml", secret_names=None)
+    assert str(caught.value) == "; ".join(caught.value.problems) != ""
+
+
+def test_every_part_of_a_parsed_ruleset_is_frozen():
+    ruleset = parse_rules(VALID, source="rules.yaml", secret_names={"desk-key"})
+    aleppo, breaking = ruleset.rules
+    parts = (ruleset, aleppo, breaking, aleppo.conditions, breaking.conditions, aleppo.conditions.any_terms[0], ruleset.webhook("desk"))
+    for part in parts:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(part, dataclasses.fields(part)[0].name, None)
+
+
+def test_a_rule_is_enabled_unless_written_otherwise():
+    assert Rule(id="x", kind=RuleKind.ARTICLE, conditions=ArticleConditions(urgent=True)).enabled is True
+
+
+def test_a_long_schema_message_is_cut_to_three_hundred_characters():
+    (problem,) = problems("version: 1\nrules: [{id: a, kind: article, match: {terms: " + "x" * 1000 + "}}]\n", secrets=())
+    message = problem.removeprefix("rules.yaml: rules/0/match/terms: ")
+    assert len(message) == 300 and message.startswith("'xxx") and message.endswith("…")
+
+
+def test_a_rules_file_that_is_not_utf_8_is_a_rules_error_naming_it(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_bytes("version: 1\nrules: [{id: x, kind: article, match: {terms: [\"Société\"]}}]\n".encode("latin-1"))
+    with pytest.raises(RulesError, match="cannot read"):
+        load_rules(path, secret_names=None)
+
+
+def test_a_rules_file_loaded_from_disk_refuses_a_private_webhook_address_by_default(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text(VALID.replace("https://hooks.example/x", "http://127.0.0.1:8080/x"), encoding="utf-8")
+    with pytest.raises(RulesError, match="not a public address"):
+        load_rules(path, secret_names={"desk-key"})
+    assert load_rules(path, secret_names={"desk-key"}, allow_private_addresses=True).webhook("desk").url == "http://127.0.0.1:8080/x"
+
+
+@pytest.mark.parametrize(
+    ("webhook", "expected"),
+    [
+        ("{url: ftp://hooks.example/x, secret: k}", "webhooks/desk/url: does not match '^https?://[^\\\\s/]+'"),
+        ("{url: [https://hooks.example/x], secret: k}", "webhooks/desk/url: fails the schema's 'type': \"string\""),
+        ("{url: \"https://hooks.example/x\", secret: k, extra: 1}", "webhooks/desk: fails the schema's 'additionalProperties'"),
+    ],
+)
+def test_a_schema_problem_of_a_webhook_names_the_rule_it_fails_not_the_value(webhook: str, expected: str):
+    text = "version: 1\nwebhooks: {desk: " + webhook + "}\nrules: [{id: a, kind: article, match: {urgent: true}}]\n"
+    assert problems(text, secrets=()) == [f"rules.yaml: {expected}"]
+
+
+def test_a_rule_language_is_kept_as_written_and_as_bcp_47_has_it_with_its_macrolanguage():
+    text = "version: 1\nrules: [{id: a, kind: article, match: {terms: [x], languages: [iw, arb]}}]\n"
+    (rule,) = parse_rules(text, source="rules.yaml", secret_names=None).rules
+    assert rule.conditions.languages == {"iw", "he", "arb", "ar"}
+
+
+def test_the_explanation_says_what_each_rule_does_in_full():
+    text = """
+version: 1
+webhooks:
+  desk: {url: "https://hooks.example/x", secret: desk-key}
+rules:
+  - id: aleppo
+    kind: article
+    description: Aleppo in Arabic or English
+    match: {terms: ["حلب", "Aleppo"], all_terms: [talks], exclude_terms: [sport], domains: [b.example, a.example], languages: [ar], urgent: false}
+    deliver: {webhooks: [desk]}
+  - id: breaking
+    kind: breaking_story
+    enabled: false
+    match: {min_outlets: 2, within_minutes: 30, domains: [b.example, a.example]}
+"""
+    assert explain(parse_rules(text, source="rules.yaml", secret_names=None)) == "\n".join(
+        [
+            "1 active rule(s), 1 disabled",
+            "",
+            "rule aleppo (article)",
+            "  Aleppo in Arabic or English",
+            "  when the article",
+            "    mentions any of: 'حلب', 'Aleppo'",
+            "    mentions all of: 'talks'",
+            "    mentions none of: 'sport'",
+            "    comes from a.example, b.example (or a subdomain)",
+            "    is in ar",
+            "    is not flagged urgent by its outlet",
+            "  delivered to: alerts topic, Redis stream, webhooks desk -> https://hooks.example/x",
+            "  fires at most once per article and its copies",
+            "",
+            "rule breaking (breaking_story, DISABLED)",
+            "  when a story is reported by at least 2 distinct outlets within 30 minutes of each other",
+            "  counting only the outlets a.example, b.example (an outlet is a registered domain: all its hosts count as one)",
+            "  delivered to: alerts topic, Redis stream",
+            "  fires at most once per story",
+        ]
+    )
+
+
+def test_a_language_that_is_no_code_has_only_its_written_form():
+    # an article's declared language may be anything ("english"): langcodes raises on it
+    assert language_forms("english") == {"english"}
+    assert language_forms("") == {""}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import unicodedata
 
@@ -11,14 +12,18 @@ import pytest
 from workers.textnorm import (
     _ARABIC_LETTERS,
     _DELETE,
+    COMBINING_MARKS,
     MATCHED_CHARS,
     _reference_normalize,
     fold_dotless_i,
+    is_unspaced,
     matched_text,
     normalize,
+    strip_format_characters,
     term,
     token_lines,
     tokenize,
+    word_count,
 )
 
 from tests.shared_data import BENCH, SEEDS
@@ -247,3 +252,125 @@ def test_text_that_composes_across_characters_normalises_as_specified(text: str)
 def test_dotless_i_meets_i_only_where_matching_asks_for_it() -> None:
     assert fold_dotless_i(normalize("DİYARBAKIR")) == fold_dotless_i(normalize("Diyarbakır")) == "diyarbakir"
     assert normalize("Diyarbakır") == "diyarbakır"  # normalize's output, which stored hashes rest on, stays
+
+
+# --- found by mutation testing ----------------------------------------------------------------
+
+
+def test_persian_keyboard_yeh_and_kaf_become_arabic_ones() -> None:
+    assert normalize("علی") == normalize("علي") == "علي"
+    assert normalize("کتاب") == normalize("كتاب") == "كتاب"
+
+
+def test_stripping_format_characters_keeps_everything_a_reader_sees() -> None:
+    assert strip_format_characters("Über\u00adle\u200bbens تحریم\u200cها") == "Überlebens تحریمها"
+
+
+def test_combining_marks_are_the_letters_marks_but_not_the_variation_selectors() -> None:
+    marks = re.compile(f"[{COMBINING_MARKS}]")
+    # an accent (Mn), a Devanagari vowel sign (Mc), a Thai tone mark (Mn), a musical stem (Mc, plane 1)
+    for mark in ("\u0301", "\u093f", "\u0e48", "\U0001d165"):
+        assert marks.fullmatch(mark), hex(ord(mark))
+    # the first and last variation selectors of both blocks, the enclosing keycap (Me), a letter
+    for other in ("\ufe00", "\ufe0f", "\U000e0100", "\U000e01ef", "\u20e3", "a"):
+        assert not marks.match(other), hex(ord(other))
+
+
+@pytest.mark.parametrize(
+    "letter",
+    [
+        "\u0e01",  # Thai
+        "\u0e81",  # Lao
+        "\u1000",  # Myanmar, first
+        "\u1100",  # Hangul Jamo, first
+        "\u11ff",  # Hangul Jamo, last
+        "\ua960",  # Hangul Jamo extended A, first
+        "\uac00",  # Hangul syllables, first
+        "\ud7b0",  # Hangul Jamo extended B, first
+        "\u1780",  # Khmer, first
+        "\u3005",  # ideographic iteration mark
+        "\u3007",  # ideographic zero
+        "\u303b",  # vertical ideographic iteration mark
+        "\u3041",  # Hiragana
+        "\u30fe",  # Katakana voiced iteration mark
+        "\u3400",  # CJK extension A, first
+        "\u4dbf",  # CJK extension A, last
+        "\u4e00",  # CJK unified ideographs, first
+        "\u9fff",  # CJK unified ideographs, last
+        "\ufa0e",  # a CJK compatibility ideograph that NFKC keeps
+        "\U00020000",  # CJK extension B, first
+    ],
+)
+def test_every_script_without_spaces_becomes_bigrams_up_to_its_edges(letter: str) -> None:
+    run = letter * 3
+    assert normalize(run) == run
+    assert tokenize(run) == [letter * 2, letter * 2]
+    assert is_unspaced(letter * 2)
+
+
+@pytest.mark.parametrize(
+    "letter",
+    [
+        "\u0f00",  # Tibetan, after Thai and Lao
+        "\u10ff",  # Georgian, before Hangul Jamo
+        "\u1200",  # Ethiopic, after Hangul Jamo
+        "\u312f",  # Bopomofo, before the Hangul compatibility Jamo
+        "\u303c",  # the masu mark, after the vertical iteration mark
+        "\ua000",  # Yi, after the CJK unified ideographs
+        "\ua980",  # a Javanese sign, after Hangul Jamo extended A
+    ],
+)
+def test_the_letters_beside_the_scripts_without_spaces_stay_words(letter: str) -> None:
+    word = letter * 3
+    assert normalize(word) == word
+    assert tokenize(word) == [word]
+    assert not is_unspaced(word)
+
+
+def test_a_word_with_two_runs_without_spaces_splits_both_into_bigrams() -> None:
+    assert tokenize(normalize("x北京大学y东京大学")) == ["x", "北京", "京大", "大学", "y", "东京", "京大", "大学"]
+
+
+def test_a_token_is_unspaced_when_it_begins_with_a_script_without_spaces() -> None:
+    assert is_unspaced("北京") and is_unspaced("北")
+    assert not is_unspaced("talks") and not is_unspaced("a北")
+
+
+def test_a_bigram_counts_as_half_a_word() -> None:
+    assert word_count([]) == 0
+    assert word_count(["talks"]) == 1
+    assert word_count(["talks", "geneva"]) == 2
+    assert word_count(["talks", "北京", "京大", "大学"]) == 2.5
+
+
+def test_a_text_up_to_the_bound_is_read_whole_even_with_a_space_near_its_end() -> None:
+    text = "x" * (MATCHED_CHARS - 10) + " Geneva..."
+    assert len(text) == MATCHED_CHARS
+    assert matched_text(text) == text
+
+
+def test_the_cut_goes_back_to_a_space_at_most_a_hundred_characters_before_the_bound() -> None:
+    within = "x" * (MATCHED_CHARS - 100) + " " + "y" * 200
+    assert matched_text(within) == "x" * (MATCHED_CHARS - 100)
+    beyond = "x" * (MATCHED_CHARS - 101) + " " + "y" * 200
+    assert matched_text(beyond) == beyond[:MATCHED_CHARS]
+
+
+def test_arabic_terms_lose_one_prefix_and_one_suffix_of_those_listed() -> None:
+    forms = ["معلم", "المعلم", "والمعلم", "بالمعلم", "كالمعلم", "فالمعلم", "للمعلم", "ومعلم"]
+    forms += ["معلمها", "معلمان", "معلمات", "معلمون", "معلمين", "معلميه", "معلمة", "معلمي"]
+    assert {term(normalize(form)) for form in forms} == {"معلم"}
+    # one prefix: the word's own و after the article stays
+    assert term(normalize("والوزير")) == term(normalize("الوزير")) == "وزير"
+    # one suffix: the yeh before the possessive stays
+    assert term(normalize("معلميها")) == "معلمي"
+
+
+def test_arabic_affixes_come_off_only_when_three_letters_remain() -> None:
+    assert term(normalize("البيت")) == term(normalize("بيتها")) == "بيت"
+    assert term(normalize("ولد")) == "ولد"  # a boy, not و + لد
+    assert term(normalize("بيان")) == "بيان"  # a statement, not بي + ان
+
+
+def test_other_tokens_are_cut_to_six_characters() -> None:
+    assert terms("Washington Washingtons Putin") == ["washin", "washin", "putin"]
