@@ -197,7 +197,7 @@ _NO_SPACE_RANGES = (
     (0x3400, 0x4DBF),  # CJK extension A
     (0x4E00, 0x9FFF),  # CJK unified ideographs
     (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0x20000, 0x3134F),  # CJK extensions B..G
+    (0x20000, 0x323AF),  # CJK extensions B..I (H: Unicode 15, read as letters from Python 3.12)
 )
 
 
