@@ -20,10 +20,10 @@ equals by name: windows-1250 before a Turkish page's windows-1254; the others of
 which it skips after a similar one, are asked of it one by one), the one whose words, in the
 page's text outside its markup, read as words (no symbol among letters, no letters of two scripts
 in one word), then whose letters are those of the page's language (declared unless no reading is
-written in it, else identified), and a page whose best reading is still mojibake fails. A declared charset that does not decode the bytes,
-with no other that does, fails the page (beyond those few invalid UTF-8 sequences): guessing
-would publish mojibake into a newsroom feed, which is worse than a dead letter someone can look
-at.
+written in it, else identified), and a page whose best reading is still mojibake fails. A
+declared charset that does not decode the bytes, with no other that does, fails the page (beyond
+those few invalid UTF-8 sequences): guessing would publish mojibake into a newsroom feed, which
+is worse than a dead letter someone can look at.
 
 The message itself is strict UTF-8 JSON. A lone UTF-16 surrogate in ``html`` (a JSON
 ``"\\ud83d"``: a string cut inside an emoji by a JavaScript crawler, or text decoded with
@@ -630,7 +630,7 @@ def _judged_bytes(raw: bytes) -> bytes:
     page, the same bytes in every encoding detection chooses among here: their markup is ASCII,
     and no byte of a multi-byte character is a "<" or a ">" (Latin-1 reads each byte as one
     character, to find the markup; ISO-2022-JP, whose bytes are all ASCII, is never detected, as
-    a page of ASCII bytes is read as ASCII). Its end may cut a character: see _reading."""
+    a page of ASCII bytes is read as ASCII). Its end may cut a character: see _words."""
     return _outside_markup(raw[:_SCANNED_BYTES].decode("latin-1")).encode("latin-1")[:_JUDGED_BYTES]
 
 
