@@ -247,7 +247,7 @@ def word_count(tokens: Sequence[str]) -> float:
     without spaces stands for 1 / NGRAM of a word (n characters give n - 1 bigrams, and words
     of those scripts are about two characters long)."""
     grams = (
-        sum(1 for t in tokens if _HAS_NO_SPACE.match(t))
+        sum(1 for t in tokens if is_unspaced(t))
         if _HAS_NO_SPACE.search("".join(tokens))
         else 0
     )

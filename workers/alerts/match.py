@@ -240,15 +240,21 @@ class Matcher:
         self._story_rules = [r for r in ruleset.active if isinstance(r.conditions, StoryConditions)]
         self._trie = _Node()
         words: set[str] = set()
+        run_starts: set[str] = set()
+        run_ends: set[str] = set()
         for rule in self._article_rules:
             for term in rule.conditions.terms:  # type: ignore[union-attr]
                 node = self._trie
                 for key in _trie_keys(term.tokens):
                     node = node.children.setdefault(key, _Node())
+                    if key[0] == _RUN_STARTING:
+                        run_starts.add(key[1])
+                    elif key[0] == _RUN_ENDING:
+                        run_ends.add(key[1])
                 node.term = term.tokens
                 words.update(term.tokens)
-        self._run_starts = frozenset(k[1] for k in self._keys() if k[0] == _RUN_STARTING)
-        self._run_ends = frozenset(k[1] for k in self._keys() if k[0] == _RUN_ENDING)
+        self._run_starts = frozenset(run_starts)
+        self._run_ends = frozenset(run_ends)
         # For each combination of proclitics in effect, built here: the term tokens an article's
         # token may be written for, so that an article never computes a form.
         self._words_of_form: dict[tuple[_Proclitics, ...], dict[str, tuple[str, ...]]] = {}
@@ -258,14 +264,6 @@ class Matcher:
                 for form in _forms(word, in_effect):
                     words_of_form.setdefault(form, []).append(word)
             self._words_of_form[in_effect] = {form: tuple(w) for form, w in words_of_form.items()}
-
-    def _keys(self) -> list[str]:
-        keys, nodes = [], [self._trie]
-        while nodes:
-            node = nodes.pop()
-            keys.extend(node.children)
-            nodes.extend(node.children.values())
-        return keys
 
     def match_article(self, article: ArticleFacts) -> list[ArticleMatch]:
         found = self._found_terms(article.token_fields, self._words_of_form[_proclitics_in(article.language)])

@@ -675,9 +675,10 @@ def apply_filters(
             and block.words <= settings.after_article_max_words and span.start >= main_end
             and not (span.element is main or any(a is main for a in span.element.iterancestors()))
         ):
-            if _is_sentence_paragraph(block, settings) and _markup(span.element) in lead_markup:
+            sentence = _is_sentence_paragraph(block, settings)
+            if sentence and _markup(span.element) in lead_markup:
                 pass  # the article's paragraphs around a group of its own (its container)
-            elif not (_is_sentence_paragraph(block, settings) and _continues(span.element, main)):
+            elif not (sentence and _continues(span.element, main)):
                 block.removed = "after_article"
                 continue
             elif not _is_prose_paragraph(block, settings):

@@ -548,13 +548,18 @@ class _Reading:
     and what share of its letters beyond ASCII the alphabet of the page's language (declared,
     else the one it reads as) has."""
 
-    text: str
+    match: charset_normalizer.CharsetMatch
     codec: str
     words: int
     broken: int
     language: str | None
     in_alphabet: float
     letters: int
+
+    @property
+    def text(self) -> str:
+        # decoded when asked: of all the readings judged, only the one chosen is the page's text
+        return str(self.match)
 
     @property
     def of_language(self) -> bool:
@@ -676,7 +681,7 @@ def _reading(match: charset_normalizer.CharsetMatch, words: _Words, language: st
     letters = words.letters
     in_alphabet = sum(1 for char in letters if char in alphabet) / len(letters) if letters else 0.0
     return _Reading(
-        str(match), codecs.lookup(match.encoding).name, words.lettered, words.broken, language, in_alphabet, len(letters)
+        match, codecs.lookup(match.encoding).name, words.lettered, words.broken, language, in_alphabet, len(letters)
     )
 
 
