@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, emit  # noqa: E402  (puts tests/ on the path too)
+from common import REPO, emit, read_jsonl  # noqa: E402  (puts tests/ on the path too)
 from builders import article  # noqa: E402
 
 from workers.alerts.match import ArticleFacts, Matcher  # noqa: E402
@@ -40,8 +40,7 @@ def texts(bench: Path) -> list[tuple[str, str]]:
     """(language, ground-truth text) of every page that has one, in a fixed order."""
     found = []
     for truth in sorted(bench.glob("*/ground_truth.jsonl")):
-        for line in truth.read_text(encoding="utf-8").splitlines():
-            page = json.loads(line)
+        for page in read_jsonl(truth):
             if page.get("text"):
                 found.append((page.get("language") or "und", page["text"]))
     return found

@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common import decoded_html, emit  # noqa: E402
+from common import decoded_html, emit, read_jsonl  # noqa: E402
 
 from workers import SAMPLE_PAGES  # noqa: E402
 from workers.stages.decode import decode_message  # noqa: E402
@@ -105,21 +105,15 @@ def _source(name: str, lang: str, page: str, text: str | None = None, title: str
     return Source(name, lang, page, title, paragraphs)
 
 
-def _jsonl(path: Path) -> Iterator[dict]:
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            yield json.loads(line)
-
-
 def sources(bench: Path) -> Iterator[Source]:
     """The real texts, each with its language."""
     for seed in ("seed-000-irfaasawtak", "seed-004-masr-news"):
         yield _source(f"seeds/{seed}", "ar", decoded_html((SAMPLE_PAGES / f"{seed}.html").read_bytes()))
-    for record in _jsonl(bench / "arabic" / "manifest.jsonl"):
+    for record in read_jsonl(bench / "arabic" / "manifest.jsonl"):
         page = decoded_html((bench / "arabic" / record["file"]).read_bytes())
         yield _source(f"arabic/{record['id']}", "ar", page, record.get("expected_text"))
     for dataset in ("daniel", "fundus", "scrapinghub", "trafilatura_eval"):
-        for record in _jsonl(bench / dataset / "ground_truth.jsonl"):
+        for record in read_jsonl(bench / dataset / "ground_truth.jsonl"):
             lang = (record.get("lang") or _BY_SCRIPT.get(record.get("script") or "", "")).lower()
             if lang != "zh" and lang not in LEGACY:
                 continue

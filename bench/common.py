@@ -27,6 +27,19 @@ from workers.topics import ensure_topics  # noqa: E402
 DATASETS = ("scrapinghub", "daniel", "trafilatura_eval", "fundus")
 
 
+def read_jsonl(path: Path) -> Iterator[dict]:
+    """The records of a JSON Lines file (a ground truth, a manifest), blank lines skipped."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            yield json.loads(line)
+
+
+def truth_url(record: dict) -> str:
+    """A ground-truth record's page URL, or "" when it gives none that is a web address."""
+    url = record.get("url") or ""
+    return url if url.startswith(("http://", "https://")) else ""
+
+
 def load_pages(bench: Path, limit: int | None) -> list[tuple[str, bytes]]:
     """(URL, the original bytes) of every page of the datasets, in a fixed order. The URL is the
     page's own from its ground truth, so that the pages of a site share its domain as in a crawl
@@ -34,15 +47,11 @@ def load_pages(bench: Path, limit: int | None) -> list[tuple[str, bytes]]:
     has, gets a unique made-up URL."""
     pages, urls = [], set()
     for dataset in DATASETS:
-        given = {}
         truth = bench / dataset / "ground_truth.jsonl"
-        if truth.is_file():
-            for line in truth.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                given[row["id"]] = row.get("url") or ""
+        given = {row["id"]: truth_url(row) for row in read_jsonl(truth)} if truth.is_file() else {}
         for path in sorted((bench / dataset).glob("*.html")):
             url = given.get(path.stem, "")
-            if not url.startswith(("http://", "https://")) or url in urls:
+            if not url or url in urls:
                 url = f"https://bench.wirefeed.invalid/{dataset}/{path.stem}"
             urls.add(url)
             pages.append((url, path.read_bytes()))

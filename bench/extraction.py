@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common import decoded_html  # noqa: E402
+from common import decoded_html, read_jsonl, truth_url  # noqa: E402
 
 from workers.chrome_index import ChromeIndexSettings, MemoryChromeIndex, RedisChromeIndex  # noqa: E402
 from workers.stages.extract import ExtractionOptions, use_trafilatura_as_released  # noqa: E402
@@ -110,17 +110,12 @@ def load_pages(bench: Path, datasets: tuple[str, ...]) -> list[Page]:
     for dataset in datasets:
         folder = bench / dataset
         if not (folder / GROUND_TRUTH).is_file():
-            rows = [json.loads(line) for line in (folder / MANIFEST).read_text().splitlines() if line.strip()]
-            for row in rows:
+            for row in read_jsonl(folder / MANIFEST):
                 url = row.get("url") or ""
                 pages.append(Page(dataset, row["id"], folder / row["file"], url, _site(dataset, row["id"], url), row))
             continue
-        for line in (folder / GROUND_TRUTH).read_text().splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            url = row.get("url") or ""
-            url = url if url.startswith(("http://", "https://")) else ""
+        for row in read_jsonl(folder / GROUND_TRUTH):
+            url = truth_url(row)
             pages.append(Page(dataset, row["id"], folder / f"{row['id']}.html", url, _site(dataset, row["id"], url), row))
     return pages
 
