@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from contract import assert_valid
 from lxml import etree
+from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from tests.builders import PARAGRAPHS
@@ -99,6 +100,18 @@ def test_a_related_list_inside_the_article_goes_in_any_language() -> None:
         assert paragraph in doc.text
 
 
+def teaser_lists(tree: HtmlElement) -> list[HtmlElement]:
+    """The teaser items teasers.py finds on a page of news.example, with the default settings."""
+    here = teasers.Page("https://news.example/today")
+    return teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+
+
+def link_lines(tree: HtmlElement) -> list[HtmlElement]:
+    """The link lines teasers.py finds on a page of news.example, with the default settings."""
+    here = teasers.Page("https://news.example/today")
+    return teasers.find_link_lines(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+
+
 def test_teaser_items_are_found_by_structure() -> None:
     tree = load_html(
         "<html><body><div>"
@@ -109,8 +122,7 @@ def test_teaser_items_are_found_by_structure() -> None:
                   f"sentence that goes on and on about the subject at hand, as body text does.</p></div>" for n in range(4))
         + "</div></body></html>"
     )
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = teaser_lists(tree)
     assert [element.get("class") for element in found] == ["card"] * 4
 
 
@@ -129,8 +141,7 @@ def test_teaser_items_are_found_by_structure_in_any_script(headline: str, summar
         + "".join(f'<div class="card"><a href="/a/{n}">{headline} {n}</a>{summary} {n}</div>' for n in range(4))
         + "</div></body></html>"
     )
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = teaser_lists(tree)
     assert [element.get("class") for element in found] == ["card"] * 4
 
 
@@ -141,8 +152,7 @@ def test_table_rows_that_are_nothing_but_links_are_teasers_and_rows_of_figures_a
         for n, (club, points, won) in enumerate([("Rovers", 81, 25), ("United", 79, 24), ("City", 78, 23), ("Athletic", 70, 20)])
     )
     tree = load_html(f"<html><body><table>{headlines}</table><table>{standings}</table></body></html>")
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = teaser_lists(tree)
     assert [element.text_content() for element in found] == [f"Headline number {n} of the day" for n in range(4)]
 
 
@@ -154,8 +164,7 @@ def test_three_teasers_make_a_list_and_two_do_not(cards: int) -> None:
                   for n in range(cards))
         + "</div></body></html>"
     )
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = teaser_lists(tree)
     assert len(found) == (3 if cards == 3 else 0)
 
 
@@ -163,23 +172,20 @@ def test_three_teasers_make_a_list_and_two_do_not(cards: int) -> None:
 def test_a_link_line_is_at_most_30_words(words: int, goes: bool) -> None:
     headline = " ".join(f"word{n}" for n in range(words))
     tree = load_html(f'<html><body><p>Read more: <a href="/b">{headline}</a></p></body></html>')
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_link_lines(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = link_lines(tree)
     assert [element.tag for element in found] == (["p"] if goes else [])
 
 
 def test_a_link_line_is_found_as_the_line_not_as_the_block_that_holds_it() -> None:
     tree = load_html('<html><body><div><p>Read more: <a href="/b">The harbour plan explained in five charts</a></p></div></body></html>')
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_link_lines(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = link_lines(tree)
     assert [element.tag for element in found] == ["p"]
 
 
 def test_a_line_whose_link_is_exactly_the_link_density_of_its_text_goes() -> None:
     # "Listen: Big fire now": 12 of 20 characters linked, 0.6
     tree = load_html('<html><body><p>Listen: <a href="/b">Big fire now</a></p></body></html>')
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_link_lines(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = link_lines(tree)
     assert [element.tag for element in found] == ["p"]
 
 
@@ -191,8 +197,7 @@ def test_teaser_paragraphs_with_a_comment_between_them_are_still_one_run() -> No
         + "<!-- related -->".join(f'<p>Summary of story {n} goes on... <a href="/s/{n}">more</a></p>' for n in range(3))
         + "</div></body></html>"
     )
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = teaser_lists(tree)
     assert [element.tag for element in found] == ["p"] * 3
 
 
@@ -204,8 +209,7 @@ def test_a_teaser_list_inside_a_teaser_list_is_found_as_the_outer_list_only() ->
         for s in range(3)
     )
     tree = load_html(f"<html><body><div>{sections}</div></body></html>")
-    here = teasers.Page("https://news.example/today")
-    found = teasers.find_teaser_lists(tree, teasers.TeaserSettings(), teasers.link_holders(tree, here), here)
+    found = teaser_lists(tree)
     assert [element.tag for element in found] == ["section"] * 3
 
 
