@@ -31,6 +31,7 @@ def article(
     title: str | None = None,
     language: str | None = "ar",
     offset: int = 0,
+    published_at: datetime | None = None,
 ) -> Article:
     """An article as the extraction stage builds it (its id, outlet and content hash by the same
     functions), of a page whose canonical URL is ``url``."""
@@ -42,7 +43,7 @@ def article(
         title=title,
         text=text,
         language=language,
-        published_at=None,
+        published_at=published_at,
         fetched_at=fetched_at,
         content_hash=content_hash(title, text),
         pipeline_version=1,

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import itertools
 import random
+import struct
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,11 +58,18 @@ def body(path: Path) -> str:
 
 
 def article(
-    url: str, text: str, *, title: str | None = None, minutes: float = 0.0, language: str | None = "ar"
+    url: str,
+    text: str,
+    *,
+    title: str | None = None,
+    minutes: float = 0.0,
+    language: str | None = "ar",
+    published_at: datetime | None = None,
 ) -> Article:
     """An article fetched ``minutes`` after T0, at the next offset."""
     return built_article(
-        url, text, fetched_at=T0 + timedelta(minutes=minutes), title=title, language=language, offset=next(_offsets)
+        url, text, fetched_at=T0 + timedelta(minutes=minutes), title=title, language=language, offset=next(_offsets),
+        published_at=published_at,
     )
 
 
@@ -681,6 +689,66 @@ async def test_a_story_dated_in_the_future_takes_no_article_of_today(index: Dedu
     skewed = await index.classify(article("https://skewed.example/a", body(SEED_000), title=TITLE_A, minutes=365 * DAY))
     today = await index.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=236))
     assert today.status is Status.NEW and today.story_id not in (None, skewed.story_id)
+
+
+TALKS = datetime(2016, 12, 8, 19, 32, tzinfo=UTC)  # when the two seed pages were published
+
+
+def talks_report(n: int, published_at: datetime | None) -> Article:
+    """Another outlet's report of the seed talks (the first seed's words in another order), crawled
+    ``n`` minutes after T0."""
+    return article(f"https://outlet{n}.example/talks", reworded(body(SEED_000), n), title=TITLE_A, minutes=n,
+                   published_at=published_at)
+
+
+async def test_an_article_published_years_away_from_a_story_s_joins_another_whenever_it_was_crawled(
+    index: DedupIndex,
+) -> None:
+    # A sitemap's page of 2013 on the same war, crawled today alongside the reports of the 2016
+    # talks, joined their story: a breaking-story alert named its outlet as reporting them.
+    a = await index.classify(article("https://one.example/a", body(SEED_000), title=TITLE_A, published_at=TALKS))
+    b = await index.classify(article("https://two.example/b", body(SEED_004), title=TITLE_B, minutes=236,
+                                     published_at=TALKS + timedelta(minutes=236)))
+    assert a.story_id is not None and b.story_id == a.story_id
+    # Its words alone would take it there: the same words, of unknown publication, join.
+    undated = await index.classify(talks_report(1, None))
+    assert undated.story_id == a.story_id
+    archive = await index.classify(talks_report(2, datetime(2013, 8, 28, tzinfo=UTC)))
+    assert archive.status is Status.NEW and archive.story_id not in (None, a.story_id)
+    assert set(await index.story_outlets(a.story_id)) == {"one.example", "two.example", "outlet1.example"}
+
+
+async def test_a_story_takes_articles_published_within_a_story_window_of_its_articles(index: DedupIndex) -> None:
+    first = await index.classify(talks_report(1, TALKS))
+    assert first.story_id is not None
+    follow_up = await index.classify(talks_report(2, TALKS + timedelta(days=2.5)))
+    assert follow_up.story_id == first.story_id
+    # A story window (3 days) after the latest of them, not after the first
+    assert (await index.classify(talks_report(3, TALKS + timedelta(days=5)))).story_id == first.story_id
+    assert (await index.classify(talks_report(4, TALKS - timedelta(days=2.9)))).story_id == first.story_id
+    too_early = await index.classify(talks_report(5, TALKS - timedelta(days=6)))
+    too_late = await index.classify(talks_report(6, TALKS + timedelta(days=8.5)))
+    assert {too_early.story_id, too_late.story_id}.isdisjoint({None, first.story_id})
+
+
+async def test_a_story_written_before_publication_times_takes_any_article_and_then_knows_its_publication(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    first = await index.classify(talks_report(1, TALKS))
+    assert first.story_id is not None
+    key = f"{settings.redis_prefix}:st:{first.story_id}:s"
+    stored = await redis_client.get(key)
+    header = struct.Struct(">dddI")  # the layout before: no publication times, then the centroid
+    assert len(stored) % 6 == 2  # today's layout: 44 bytes of header
+    await redis_client.set(key, stored[:header.size] + stored[header.size + 16 :], keepttl=True)
+    joined = await index.classify(talks_report(2, datetime(2013, 8, 28, tzinfo=UTC)))
+    assert joined.story_id == first.story_id
+    rewritten = await redis_client.get(key)
+    assert len(rewritten) % 6 == 2
+    assert struct.unpack_from(">dd", rewritten, header.size) == (datetime(2013, 8, 28, tzinfo=UTC).timestamp(),) * 2
+    assert (await index.classify(talks_report(3, TALKS))).story_id not in (None, first.story_id)
+    story = await index.story(first.story_id)
+    assert story is not None and len(story.articles) == 2
 
 
 COUNCIL = (

@@ -60,10 +60,12 @@ key                         type    content                                     
                                     minute it was written
 ``{p}:st:{s}:s``            STRING  story ``s``: header (big-endian float64      SW after ``last``
                                     ``first``, ``last`` seen and centroid time,
-                                    uint32 centroid version), then its centroid
-                                    (<= 64 terms: uint32 ids, then float16
-                                    weights; none for a story of duplicates
-                                    whose own story had expired)
+                                    uint32 centroid version, float64 earliest
+                                    and latest ``published_at`` of its
+                                    articles, +inf and -inf for none), then
+                                    its centroid (<= 64 terms: uint32 ids, then
+                                    float16 weights; none for a story of
+                                    duplicates whose own story had expired)
 ``{p}:st:{s}:m``            ZSET    its articles: ``a:{article_id}`` ->          SW after ``last``
                                     fetched_at it joined (those of the last
                                     SW)
@@ -115,6 +117,13 @@ for days for a burst of first sightings. Old and new workers must not run togeth
 "Running it for real"): an old one would add outlets to the members of a story whose outlets have
 moved. The move and those reads can go once the stories written before the upgrade have expired
 (a story window after it).
+
+Upgrade from the layout whose story header ended at the centroid version (no publication times):
+such a story is read (:func:`_story_header`) as one whose articles' publication is not known, and
+takes articles published at any time, as then; the next article to join it writes today's header,
+with that article's publication. An old worker would read today's header as the start of the
+centroid: old and new workers must not run together here either. The reads of the old header can
+go a story window after the upgrade.
 
 Upgrade from the layout whose docs held the content fingerprint (``fp``) of a URL's newest version
 instead of its ``v``, and which identified a delivery by that fingerprint. Such a doc is compared
@@ -495,10 +504,19 @@ end
 for i = 1, n_st do
   if get('st', ARGV[st + i]) ~= ARGV[st + n_st + i] then return 0 end
 end
--- The story: first and last seen, centroid time and version, then the centroid (h.header).
+-- The story: first and last seen, centroid time and version, its articles' earliest and latest
+-- publication, then the centroid (h.header); or the same without publication, in the layout before
+-- (h.old_header), told apart by length as DedupIndex's _story_header does.
 local story = h.story ~= '' and redis.call('GET', KEYS[3])
 local first, last, centroid_t, version = nil, nil, 0, 0
-if story then first, last, centroid_t, version = struct.unpack(h.header, story) end
+local earliest, latest, centroid_at = math.huge, -math.huge, 1
+if story then
+  if (#story - struct.size(h.old_header)) % 6 == 0 then
+    first, last, centroid_t, version, centroid_at = struct.unpack(h.old_header, story)
+  else
+    first, last, centroid_t, version, earliest, latest, centroid_at = struct.unpack(h.header, story)
+  end
+end
 if h.story_v and version ~= h.story_v then return 0 end
 
 -- A key's expiry only ever moves later (EXPIRETIME is -1 without one, -2 without the key).
@@ -533,13 +551,17 @@ if story or not h.joins_story then
 end
 if h.story ~= '' then
   local at = tonumber(h.at)
-  local centroid = story and string.sub(story, struct.size(h.header) + 1) or ''
+  local centroid = story and string.sub(story, centroid_at) or ''
   if ARGV[9] ~= '' then
     centroid, centroid_t, version = ARGV[9], tonumber(h.centroid_t), version + 1
   end
   first, last = math.min(first or at, at), math.max(last or at, at)
+  if h.published then
+    local published = tonumber(h.published)
+    earliest, latest = math.min(earliest, published), math.max(latest, published)
+  end
   local expiry = math.max(math.ceil(last + h.story_window), h.st_expiry)
-  local header = struct.pack(h.header, first, last, centroid_t, version)
+  local header = struct.pack(h.header, first, last, centroid_t, version, earliest, latest)
   redis.call('SET', KEYS[3], header .. centroid, 'EXAT', expiry)
   -- A story of the layout before outlets had their own set keeps them among its articles, as
   -- 'o:{outlet}': they move, with their first sightings, once (module docstring, "Upgrade").
@@ -639,9 +661,20 @@ _OLD_OUTLET = b"o:"
 """The tag of an outlet among a story's articles, where the layout before their own set kept them
 (module docstring, "Upgrade")."""
 _STORY_ITEM = _ID_BYTES + 4  # a story id and the minute it was indexed
-_STORY_HEADER = struct.Struct(">dddI")
+_STORY_HEADER = struct.Struct(">dddIdd")
 """Head of a story string, before its centroid: first and last seen, the centroid's time (all
-fetched_at seconds) and version. _COMMIT is given the format: Redis Lua's struct reads it alike."""
+fetched_at seconds) and version, then the earliest and latest ``published_at`` of its articles
+that have one (+inf and -inf while none has). _COMMIT is given the format: Redis Lua's struct
+reads it alike."""
+_OLD_STORY_HEADER = struct.Struct(">dddI")
+"""The head of the layout before published times (module docstring, "Upgrade"). A centroid is 6
+bytes a term, so the length of a story string tells the two apart: 28 + 6n bytes, or 44 + 6n."""
+_NOTHING_PUBLISHED = (math.inf, -math.inf)
+
+
+def _story_header(data: bytes) -> struct.Struct:
+    """The layout of a story string's head (see :data:`_OLD_STORY_HEADER`)."""
+    return _OLD_STORY_HEADER if (len(data) - _OLD_STORY_HEADER.size) % 6 == 0 else _STORY_HEADER
 DF_LANGUAGES_HELD = 64
 """Languages whose DF snapshot (512 KiB each) a worker holds, the least recently used out first.
 One read again is read from Redis, after the counts this worker made in it were added there."""
@@ -658,6 +691,7 @@ class _Article:
     article_id: str
     outlet: str  # its registrable domain: one outlet's hosts (edition., amp., m.) are one reporter
     at: float
+    published: float | None
     ref: bytes
     delivery: str
     old_delivery: str  # the delivery as identified before versions (module docstring, "Upgrade")
@@ -729,14 +763,22 @@ class _Story:
     last: float
     centroid_t: float
     version: int
+    published: tuple[float, float]  # earliest and latest published_at of its articles
     centroid: stories.TermVector | None
 
     @classmethod
     def unpack(cls, story_id: str, data: bytes) -> _Story:
-        first, last, centroid_t, version = _STORY_HEADER.unpack_from(data)
-        packed = data[_STORY_HEADER.size :]
+        header = _story_header(data)
+        first, last, centroid_t, version, *published = header.unpack_from(data)
+        packed = data[header.size :]
         centroid = stories.TermVector.unpack(packed) if packed else None
-        return cls(story_id, first, last, centroid_t, version, centroid)
+        return cls(story_id, first, last, centroid_t, version, tuple(published) or _NOTHING_PUBLISHED, centroid)
+
+    def published_near(self, published: float | None, window_s: float) -> bool:
+        """Whether an article published then (None: not known) may be of this story: within a
+        story window of its articles' publication, when any of them has a known one."""
+        earliest, latest = self.published
+        return published is None or earliest > latest or earliest - window_s <= published <= latest + window_s
 
 
 @dataclass(slots=True)
@@ -826,13 +868,13 @@ class DedupIndex:
         binary, its articles and outlets sorted sets (``ZRANGE {p}:st:{s}:m 0 -1 WITHSCORES``,
         the same of ``{p}:st:{s}:outlets``)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.getrange(self._story(story_id, ":s"), 0, _STORY_HEADER.size - 1)
+            pipe.getrange(self._story(story_id, ":s"), 0, _OLD_STORY_HEADER.size - 1)
             pipe.zrange(self._story(story_id, ":m"), 0, -1, withscores=True)
             pipe.zrange(self._story(story_id, ":outlets"), 0, -1, withscores=True)
             header, members, outlets = await pipe.execute()
         if not header:
             return None
-        first, last, _, _ = _STORY_HEADER.unpack(header)
+        first, last, _, _ = _OLD_STORY_HEADER.unpack(header)  # both layouts begin alike
         return StoryView(
             first=datetime.fromtimestamp(first, UTC),
             last=datetime.fromtimestamp(last, UTC),
@@ -865,6 +907,7 @@ class DedupIndex:
             article_id=article.article_id,
             outlet=registrable_domain(article.domain),
             at=at,
+            published=article.published_at.timestamp() if article.published_at is not None else None,
             ref=hashlib.blake2b(article.canonical_url.encode(), digest_size=_ID_BYTES).digest(),
             delivery=_digest(article.article_id, repr(at), version.hex()).hex(),
             old_delivery=_digest(article.article_id, repr(at), fingerprint.hex()).hex(),
@@ -1141,6 +1184,11 @@ class DedupIndex:
             # for every article until then, and swallow the events of the year.
             if story.centroid is None or not story.first - window <= art.at <= story.last + window:
                 continue
+            # Nor does an article published years before or after the story's, whenever it was
+            # crawled: a sitemap's archive page on the same war or election is no report of today's
+            # event, and would count its outlet as breaking it.
+            if not story.published_near(art.published, window):
+                continue
             score = stories.cosine(vector, story.centroid)
             if score >= self._config.story_threshold and (best is None or score > best[0]):
                 best = (score, story)
@@ -1266,6 +1314,7 @@ class DedupIndex:
             "outlet": art.outlet,
             "story_window": self._story_window_s,
             "header": _STORY_HEADER.format,
+            "old_header": _OLD_STORY_HEADER.format,
             "centroid_t": repr(plan.centroid_t),
             "n_dd": len(dd_entries),
             "n_st": len(plan.story_terms),
@@ -1275,6 +1324,8 @@ class DedupIndex:
         }
         if plan.story_version is not None:  # absent, not null: cjson's null is true in Lua
             header["story_v"] = plan.story_version
+        if art.published is not None:
+            header["published"] = repr(art.published)
         story_id = decision.story_id or "-"
         keys = [
             self._doc(art.ref),
