@@ -3,6 +3,7 @@ hands it a ``SourceRecord`` and acknowledges the message once ``handle`` returns
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -112,8 +113,11 @@ class PagePipeline:
         return handled.outcome
 
     async def _process(self, record: SourceRecord, read_at: datetime) -> Handled:
-        decoded = decode_message(
-            record.value, max_html_bytes=self._settings.max_html_bytes, sent_at_ms=record.timestamp_ms
+        # Decoding is CPU work: up to about a second for a page of megabytes whose charset has to
+        # be detected (charset_normalizer is Python code). In a thread, the event loop goes on
+        # meanwhile (heartbeats, the other pages in flight).
+        decoded = await asyncio.to_thread(
+            decode_message, record.value, max_html_bytes=self._settings.max_html_bytes, sent_at_ms=record.timestamp_ms
         )
         if not isinstance(decoded, Kept):
             article_id = None

@@ -15,6 +15,7 @@ import base64
 import dataclasses
 import json
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from worker_harness import page_status, sync_redis
 
 from tests.builders import PARAGRAPHS, expire_until
 from workers import SAMPLE_PAGES
+from workers import pipeline as pipeline_module
 from workers.alerts.engine import AlertEngine, RulesFile
 from workers.alerts.ledger import AlertLedger
 from workers.alerts.messages import Alert
@@ -42,6 +44,7 @@ from workers.replay import ReplayMarker
 from workers.settings import Settings
 from workers.sinks.redis_store import ArticleStore, ArticleVersion
 from workers.stages.deadletter import record_key
+from workers.stages.decode import decode_message
 from workers.stages.extract import ExtractionOptions, extract_document
 from workers.stages.outcome import StageResult
 
@@ -217,6 +220,26 @@ async def test_a_bug_in_a_stage_costs_the_page_a_dead_letter_and_the_next_page_g
         ("wirefeed_dead_letters_total", ("alerts", "alert_error")): 1,
     }
     assert metrics.pages_by_outcome() == {"failed": 1, "kept": 1}  # what a stopping worker logs
+
+
+async def test_the_event_loop_runs_while_a_page_is_decoded(
+    settings: Settings, build_pipeline, monkeypatch: pytest.MonkeyPatch
+):
+    # Detecting the charset of a page of megabytes takes about a second: on the event loop, it
+    # would stop the consumer's heartbeats and every other page in flight. Here the decoding waits
+    # for the loop to run a callback, which it can do only while the decoding runs elsewhere.
+    loop = asyncio.get_running_loop()
+
+    def decode_once_the_loop_has_run(value: bytes, **limits: object) -> StageResult:
+        loop_ran = threading.Event()
+        loop.call_soon_threadsafe(loop_ran.set)
+        assert loop_ran.wait(timeout=5), "the event loop did not run while the page was decoded"
+        return decode_message(value, **limits)
+
+    monkeypatch.setattr(pipeline_module, "decode_message", decode_once_the_loop_has_run)
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(source_record(SEED_PAGE, offset=3)) is Outcome.KEPT
+    assert len(publisher.articles) == 1
 
 
 async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_and_dead_letter_the_alerts(
