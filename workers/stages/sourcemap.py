@@ -15,11 +15,13 @@ previous one, where the extractor's blocks, which come in page order, usually ar
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 
 from lxml.html import HtmlElement
 
 _SKIP = frozenset({"script", "style", "noscript", "template", "head", "title", "svg"})
+_WORD = re.compile(r"[^ ]+")
 _PROBE = 48
 _MAX_OCCURRENCES = 12
 # Characters that a page's searches may scan in all: about a second of str.find at its slowest
@@ -89,8 +91,11 @@ class SourceMap:
         self.text = "".join(parts)
         # the same text without any white space, for matching: inline markup makes the page say
         # "NEW DELHI : Their" where the extractor says "NEW DELHI: Their"
-        self._squeezed_at = [index for index, char in enumerate(self.text) if char != " "]
-        self._squeezed = "".join(self.text[index] for index in self._squeezed_at)
+        # (the pieces are collapsed, so a single space is the only white space in the text)
+        self._squeezed_at: list[int] = []
+        for word in _WORD.finditer(self.text):
+            self._squeezed_at.extend(range(*word.span()))
+        self._squeezed = self.text.replace(" ", "")
         self._cursor = 0
         self._budget = _SEARCH_BUDGET_CHARS
 

@@ -92,17 +92,24 @@ class Page:
     canonical_url: str | None = None
     # its addresses without fragment, read once for all the page's links
     _addresses: frozenset[str] = field(init=False, repr=False, compare=False)
+    # the answer for each href asked: the finders ask for every link once per element that holds
+    # it, and resolving an href (urljoin) was a tenth of the extraction stage's time
+    _answers: dict[str, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         addresses = frozenset(urldefrag(address).url for address in (self.url, self.canonical_url) if address)
         object.__setattr__(self, "_addresses", addresses)
+        object.__setattr__(self, "_answers", {})
 
     def is_itself(self, href: str) -> bool:
-        try:
-            address = urldefrag(urljoin(self.url, href)).url
-        except ValueError:  # an href urllib cannot read ("http://[::1"): not the page
-            return False
-        return address in self._addresses
+        answer = self._answers.get(href)
+        if answer is None:
+            try:
+                answer = urldefrag(urljoin(self.url, href)).url in self._addresses
+            except ValueError:  # an href urllib cannot read ("http://[::1"): not the page
+                answer = False
+            self._answers[href] = answer
+        return answer
 
 
 def _target(anchor: HtmlElement, page: Page) -> str | None:
