@@ -19,6 +19,7 @@ URL from the ground truth (its site's domain, as a crawl gives it). Usage:
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
 import statistics
@@ -80,10 +81,12 @@ def rates(function: Callable[[T], int], items: list[T], initializer: Callable[[]
 
 
 class TreeMemory:
-    """Peak memory of a process and all its descendants, sampled every 100 ms: the sum of their
-    resident sets (which counts the pages forked processes share once per process) and of their
-    proportional sets (PSS: a shared page split among its sharers, so what the tree really
-    holds); and the CPU seconds each of them used meanwhile (main process vs extraction processes)."""
+    """Peak memory of a process and all its descendants: the sum of their resident sets (which
+    counts the pages forked processes share once per process), sampled every 100 ms, and of their
+    proportional sets (PSS: a shared page split among its sharers, so what the tree really holds),
+    every second; and the CPU seconds each of them used meanwhile (main process vs extraction
+    processes). PSS is read less often because the kernel walks a process's page tables to tell it:
+    read every 100 ms it took a sixth of a core from the machine being measured."""
 
     def __init__(self, root_pid: int) -> None:
         self.root_pid, self.peak_rss_bytes, self.peak_pss_bytes = root_pid, 0, 0
@@ -119,14 +122,17 @@ class TreeMemory:
 
     def _run(self) -> None:
         page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop.wait(0.1):
+        for sample in itertools.count():
+            if self._stop.wait(0.1):
+                return
+            with_pss = sample % 10 == 0
             rss = pss = 0
             tree = self._tree()
             self._ticks_last.update(self._ticks(tree))
             for pid in tree:
                 try:
                     rss += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-                    pss += self._pss(pid)
+                    pss += self._pss(pid) if with_pss else 0
                 except (OSError, IndexError, ValueError):
                     pass  # the process ended meanwhile
             self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
