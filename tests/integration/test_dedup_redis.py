@@ -751,6 +751,40 @@ async def test_a_story_written_before_publication_times_takes_any_article_and_th
     assert story is not None and len(story.articles) == 2
 
 
+@pytest.mark.parametrize("joins_as", ["copy", "update"])
+async def test_a_copy_or_an_update_dated_years_away_does_not_open_its_story_to_every_date_between(
+    index: DedupIndex, joins_as: str
+) -> None:
+    # A copy or an update joins by its text or its URL, without the story's publication check: a
+    # syndicated copy on an archive page dated 2013 (or an update whose date changed so) made the
+    # story's span 2013..2016, and an article of 2015 on the topic then joined the 2016 story.
+    first = await index.classify(article("https://one.example/a", body(SEED_000), title=TITLE_A, published_at=TALKS))
+    if joins_as == "copy":
+        late = article("https://mirror.example/x", edited(body(SEED_000)), title=TITLE_A, minutes=3,
+                       published_at=datetime(2013, 8, 28, tzinfo=UTC))
+        expected = Status.DUPLICATE
+    else:
+        late = article("https://one.example/a", body(SEED_000) + "\nتحديث: انتهت المحادثات دون اتفاق.", title=TITLE_A,
+                       minutes=30, published_at=datetime(2013, 8, 28, tzinfo=UTC))
+        expected = Status.UPDATE
+    joined = await index.classify(late)
+    assert joined.status is expected and joined.story_id == first.story_id
+    between = await index.classify(talks_report(5, datetime(2015, 1, 1, tzinfo=UTC)))
+    assert between.story_id not in (None, first.story_id)
+
+
+async def test_archive_pages_on_a_live_story_s_topic_do_not_push_it_out_of_the_story_index(index: DedupIndex) -> None:
+    # A sitemap's pages on the same war, one a year, crawled today: each is refused by the live
+    # story for its publication and founds a story of its own, indexed under the same words. Four
+    # of them took the four places of each word (newest first), the live story was no longer
+    # found, and the next report of today's event founded a second story.
+    live = await index.classify(talks_report(1, TALKS))
+    assert (await index.classify(talks_report(2, TALKS + timedelta(hours=1)))).story_id == live.story_id
+    archived = [await index.classify(talks_report(10 + year, datetime(2012 + year, 3, 1, tzinfo=UTC))) for year in range(4)]
+    assert all(page.story_id not in (None, live.story_id) for page in archived)
+    assert (await index.classify(talks_report(30, TALKS + timedelta(hours=2)))).story_id == live.story_id
+
+
 COUNCIL = (
     "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
     "with the mayor promising that the money would go first to schools and to the repair of the old bridge.\n"

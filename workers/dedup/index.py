@@ -62,7 +62,9 @@ key                         type    content                                     
                                     ``first``, ``last`` seen and centroid time,
                                     uint32 centroid version, float64 earliest
                                     and latest ``published_at`` of its
-                                    articles, +inf and -inf for none), then
+                                    articles, +inf and -inf for none; a copy
+                                    or update dated beyond a story window of
+                                    them joins without widening it), then
                                     its centroid (<= 64 terms: uint32 ids, then
                                     float16 weights; none for a story of
                                     duplicates whose own story had expired)
@@ -558,7 +560,11 @@ if h.story ~= '' then
   first, last = math.min(first or at, at), math.max(last or at, at)
   if h.published then
     local published = tonumber(h.published)
-    earliest, latest = math.min(earliest, published), math.max(latest, published)
+    -- only within a story window of the span (as _Story.published_near): a copy or an update
+    -- joins without that check, and must not open the story to every date in between
+    if earliest > latest or (published >= earliest - h.story_window and published <= latest + h.story_window) then
+      earliest, latest = math.min(earliest, published), math.max(latest, published)
+    end
   end
   local expiry = math.max(math.ceil(last + h.story_window), h.st_expiry)
   local header = struct.pack(h.header, first, last, centroid_t, version, earliest, latest)
@@ -664,8 +670,9 @@ _STORY_ITEM = _ID_BYTES + 4  # a story id and the minute it was indexed
 _STORY_HEADER = struct.Struct(">dddIdd")
 """Head of a story string, before its centroid: first and last seen, the centroid's time (all
 fetched_at seconds) and version, then the earliest and latest ``published_at`` of its articles
-that have one (+inf and -inf while none has). _COMMIT is given the format: Redis Lua's struct
-reads it alike."""
+that have one (+inf and -inf while none has), each within a story window of those before it (a
+copy or an update joins by its text or URL, whatever its date). _COMMIT is given the format:
+Redis Lua's struct reads it alike."""
 _OLD_STORY_HEADER = struct.Struct(">dddI")
 """The head of the layout before published times (module docstring, "Upgrade"). A centroid is 6
 bytes a term, so the length of a story string tells the two apart: 28 + 6n bytes, or 44 + 6n."""
@@ -1175,6 +1182,7 @@ class DedupIndex:
     def _by_story(self, art: _Article, vector: stories.TermVector, read: _Read) -> _Plan:
         """A new article: join the closest live story, or found one."""
         best: tuple[float, _Story] | None = None
+        refused_for_publication = False  # a live story close enough in words, published too far away
         window = self._story_window_s
         for story in read.stories:
             # Live: the article falls within a story window of the story's span. An article
@@ -1187,9 +1195,10 @@ class DedupIndex:
             # Nor does an article published years before or after the story's, whenever it was
             # crawled: a sitemap's archive page on the same war or election is no report of today's
             # event, and would count its outlet as breaking it.
-            if not story.published_near(art.published, window):
-                continue
             score = stories.cosine(vector, story.centroid)
+            if not story.published_near(art.published, window):
+                refused_for_publication |= score >= self._config.story_threshold
+                continue
             if score >= self._config.story_threshold and (best is None or score > best[0]):
                 best = (score, story)
         # The story this content founded before can outlive its doc (its copies keep it alive)
@@ -1213,11 +1222,13 @@ class DedupIndex:
             centroid=centroid,
             centroid_t=centroid_t,
             story_version=version,
-            story_terms=self._story_terms(art, vector, read, story_id),
+            story_terms=self._story_terms(
+                art, vector, read, story_id, yield_to_live=joined is None and refused_for_publication
+            ),
         )
 
     def _story_terms(
-        self, art: _Article, vector: stories.TermVector, read: _Read, story_id: str
+        self, art: _Article, vector: stories.TermVector, read: _Read, story_id: str, yield_to_live: bool = False
     ) -> list[tuple[bytes, bytes]]:
         """The story indexed under the article's top terms, with the other live stories that had
         them (up to STORIES_PER_TERM, the most recently indexed): (term, new entry)."""
@@ -1238,7 +1249,11 @@ class DedupIndex:
             ]
             # newest first: an entry is dropped once its first story is out of the window (_WRITE's
             # put), so a late article's story put first took the live stories after it with it
-            items = sorted([item, *others], key=lambda it: it[_ID_BYTES:_STORY_ITEM], reverse=True)
+            # A story founded by an article that a live story refused for its publication (an
+            # archive page on the topic) takes only a free place: four of them pushed the live
+            # story out of each of its words, and its next report founded a second one.
+            own_place = [] if yield_to_live and len(others) >= STORIES_PER_TERM else [item]
+            items = sorted([*own_place, *others], key=lambda it: it[_ID_BYTES:_STORY_ITEM], reverse=True)
             story_terms.append((term, b"".join(items[:STORIES_PER_TERM])))
         return story_terms
 
