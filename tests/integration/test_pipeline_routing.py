@@ -242,6 +242,31 @@ async def test_the_event_loop_runs_while_a_page_is_decoded(
     assert len(publisher.articles) == 1
 
 
+async def test_pages_in_flight_are_decoded_one_at_a_time(settings: Settings, build_pipeline, monkeypatch: pytest.MonkeyPatch):
+    # A decode holds several copies of its record (up to max_message_bytes) at once: the pages in
+    # flight decoded together multiplied the worker's peak memory, and their threads took the GIL
+    # from the loop as long as decoding on it did.
+    decoding, most_at_once, lock = 0, 0, threading.Lock()
+
+    def decode_counted(value: bytes, **limits: object) -> StageResult:
+        nonlocal decoding, most_at_once
+        with lock:
+            decoding += 1
+            most_at_once = max(most_at_once, decoding)
+        time.sleep(0.05)  # long enough for the other pages' decodes to start, were they allowed to
+        try:
+            return decode_message(value, **limits)
+        finally:
+            with lock:
+                decoding -= 1
+
+    monkeypatch.setattr(pipeline_module, "decode_message", decode_counted)
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    outcomes = await asyncio.gather(*(pipeline.handle(source_record(SEED_PAGE, offset=offset)) for offset in range(4)))
+    assert outcomes == [Outcome.KEPT] * 4
+    assert most_at_once == 1
+
+
 async def test_alerts_failing_after_the_article_is_stored_leave_the_page_kept_and_dead_letter_the_alerts(
     settings: Settings, build_pipeline
 ):
