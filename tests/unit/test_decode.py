@@ -891,17 +891,6 @@ def test_a_short_unlabelled_polish_page_in_iso_8859_2_reads_as_polish(html_lang:
     assert result.value.html == raw, result.value.encoding
 
 
-@pytest.mark.parametrize("html_lang", ["", ' lang="pl"'])
-def test_a_polish_text_that_detection_finds_more_chaotic_in_its_own_encoding_reads_as_polish(html_lang: str):
-    # Detection put ISO-8859-2 (chaos 0.045) well behind ISO-8859-10 and ISO-8859-4 (0.0), which
-    # read its ż ł ś as ŋ ģ ķ, letters too: neither close reading was Polish, and ISO-8859-10 won.
-    text = "Zażółć gęślą jaźń, powiedział prezydent w środę. Władze miasta ogłosiły nowe przepisy dotyczące ruchu."
-    raw = f"<html{html_lang}><head><title>Wiadomości</title></head><body><p>{text}</p></body></html>"
-    result = decode(message(html_b64=b64(raw.encode("iso8859-2")), content_type="text/html"))
-    assert isinstance(result, Kept), result
-    assert result.value.html == raw, result.value.encoding
-
-
 def test_an_unlabelled_page_whose_words_are_not_split_by_spaces_is_judged_by_them():
     # Words split by tabs and line breaks, past the 100,000 bytes judged: cut after the last space,
     # what was judged was the spaces that replaced the tags, and ISO-8859-3 won by name (mogħ)

@@ -20,8 +20,7 @@ equals by name: windows-1250 before a Turkish page's windows-1254; the others of
 which it skips after a similar one, are asked of it one by one), the one whose words, in the
 page's text outside its markup, read as words (no symbol among letters, no letters of two scripts
 in one word), then whose letters are those of the page's language (declared unless no reading is
-written in it, else identified; when none of them is, the others detection found that are take
-part), and a page whose best reading is still mojibake fails. A
+written in it, else identified), and a page whose best reading is still mojibake fails. A
 declared charset that does not decode the bytes, with no other that does, fails the page (beyond
 those few invalid UTF-8 sequences): guessing would publish mojibake into a newsroom feed, which
 is worse than a dead letter someone can look at.
@@ -612,18 +611,6 @@ def _best_reading(
         # Polish page with lang="en", whose ś read as ISO-8859-10's ķ as well as ISO-8859-2's ś),
         # so the language the text reads as judges them.
         readings = readings_as(None)
-    if not any(reading.of_language for reading in readings):
-        # Detection can find the page's own encoding more chaotic than others of its script: a
-        # Polish sentence in ISO-8859-2 came behind ISO-8859-10 and ISO-8859-4, which read its
-        # ż ł ś as ŋ ģ ķ, letters too. When no close reading is of the page's language, the
-        # readings of the others it found that are take part.
-        judged_close = {id(match) for match in close}
-        readings += [
-            reading
-            for match in matches
-            if id(match) not in judged_close
-            and (reading := _reading(match, _words(match, judged), readings[0].language)).of_language
-        ]
 
     # A reading whose letters are mostly not the language's is another script's (a Greek page in
     # windows-1251 is Cyrillic, and reads with fewer broken words than in its own encoding, whose
