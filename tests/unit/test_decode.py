@@ -891,6 +891,27 @@ def test_a_short_unlabelled_polish_page_in_iso_8859_2_reads_as_polish(html_lang:
     assert result.value.html == raw, result.value.encoding
 
 
+@pytest.mark.parametrize(
+    ("html", "codec"),
+    [
+        # CLDR's Polish alphabet lacks ć: this reading has a third of its letters in it, and
+        # ISO-8859-13's, with a broken word, all of them
+        ('<html lang="pl"><head><title>Nowy lek na bezsenność</title></head><body><p>Opracowany przez nich lek jest'
+         ' w stanie aktywować selektywnie odpowiedni receptor - informuje &quot;Journal of Neuroscience&quot;.</p>'
+         "</body></html>", "cp1250"),
+        # the best reading by detection is windows-1258 mojibake, identified as Ligurian
+        ("<html><head><title>Povilas Aleksandravičius. Kodėl Judas išdavė Jėzų?</title></head><body><p>Esame"
+         " pripratę prie minties, kad Judas išdavė Jėzų dėl pinigų.</p></body></html>", "iso8859-4"),
+    ],
+)
+def test_a_short_page_whose_close_reading_has_no_broken_word_keeps_it(html: str, codec: str):
+    # Pinned after a change that let readings of farther encodings in (reverted): these read as
+    # ISO-8859-13 and ISO-8859-14 mojibake with it.
+    result = decode(message(html_b64=b64(html.encode(codec)), content_type="text/html"))
+    assert isinstance(result, Kept), result
+    assert result.value.html == html, result.value.encoding
+
+
 def test_an_unlabelled_page_whose_words_are_not_split_by_spaces_is_judged_by_them():
     # Words split by tabs and line breaks, past the 100,000 bytes judged: cut after the last space,
     # what was judged was the spaces that replaced the tags, and ISO-8859-3 won by name (mogħ)
