@@ -785,6 +785,27 @@ async def test_archive_pages_on_a_live_story_s_topic_do_not_push_it_out_of_the_s
     assert (await index.classify(talks_report(30, TALKS + timedelta(hours=2)))).story_id == live.story_id
 
 
+@pytest.mark.parametrize("again_as", ["copy", "update"])
+async def test_a_copy_or_an_update_of_an_archive_page_does_not_push_a_live_story_out_either(
+    index: DedupIndex, again_as: str
+) -> None:
+    # A copy or an update indexes its story again under its own terms: the archive page's story
+    # took the newest place of each word there, and the live story, listed last, was dropped.
+    live = await index.classify(talks_report(1, TALKS))
+    pages = [talks_report(10 + year, datetime(2012 + year, 3, 1, tzinfo=UTC)) for year in range(4)]
+    archived = [await index.classify(page) for page in pages]
+    last = pages[-1]
+    if again_as == "copy":
+        again = article("https://mirror.example/archive", last.text, title=TITLE_A, minutes=20,
+                        published_at=last.published_at)
+    else:
+        again = article(last.url, last.text + "\nتحديث: انتهت المحادثات دون اتفاق.", title=TITLE_A, minutes=20,
+                        published_at=last.published_at)
+    decision = await index.classify(again)
+    assert decision.status is not Status.NEW and decision.story_id == archived[-1].story_id
+    assert (await index.classify(talks_report(30, TALKS + timedelta(hours=2)))).story_id == live.story_id
+
+
 COUNCIL = (
     "The city council approved the new budget on Tuesday after a debate that lasted well into the night, "
     "with the mayor promising that the money would go first to schools and to the repair of the old bridge.\n"

@@ -1092,7 +1092,12 @@ class DedupIndex:
             # the story again, under its own terms. Indexed by new articles only, a story kept
             # going for days by copies could no longer be found a story window after its last
             # new article, and a new report on it founded a second story.
-            plan.story_terms = self._story_terms(art, vector, read, plan.decision.story_id)
+            # One that a live story refuses for its publication (a copy or an update of an archive
+            # page on its topic) takes only a free place, as its original did (_by_story).
+            plan.story_terms = self._story_terms(
+                art, vector, read, plan.decision.story_id,
+                yield_to_live=self._refused_for_publication(art, vector, read, plan.decision.story_id),
+            )
         return await self._commit(art, read, plan, stats), plan.decision.story_id
 
     async def _lookup(self, art: _Article, terms: list[bytes]) -> _Read:
@@ -1182,23 +1187,13 @@ class DedupIndex:
     def _by_story(self, art: _Article, vector: stories.TermVector, read: _Read) -> _Plan:
         """A new article: join the closest live story, or found one."""
         best: tuple[float, _Story] | None = None
-        refused_for_publication = False  # a live story close enough in words, published too far away
-        window = self._story_window_s
         for story in read.stories:
-            # Live: the article falls within a story window of the story's span. An article
-            # late by more than the window (a backlog, a replay) still joins the story it falls
-            # in; one more than a window before the story began does not: a story founded by a
-            # page dated in the future (a crawler's clock off by a year) would otherwise be live
-            # for every article until then, and swallow the events of the year.
-            if story.centroid is None or not story.first - window <= art.at <= story.last + window:
+            # A live story only, and not one published years before or after the article, whenever
+            # it was crawled: a sitemap's archive page on the same war or election is no report of
+            # today's event, and would count its outlet as breaking it.
+            if not self._live(story, art) or not story.published_near(art.published, self._story_window_s):
                 continue
-            # Nor does an article published years before or after the story's, whenever it was
-            # crawled: a sitemap's archive page on the same war or election is no report of today's
-            # event, and would count its outlet as breaking it.
             score = stories.cosine(vector, story.centroid)
-            if not story.published_near(art.published, window):
-                refused_for_publication |= score >= self._config.story_threshold
-                continue
             if score >= self._config.story_threshold and (best is None or score > best[0]):
                 best = (score, story)
         # The story this content founded before can outlive its doc (its copies keep it alive)
@@ -1223,8 +1218,31 @@ class DedupIndex:
             centroid_t=centroid_t,
             story_version=version,
             story_terms=self._story_terms(
-                art, vector, read, story_id, yield_to_live=joined is None and refused_for_publication
+                art, vector, read, story_id,
+                yield_to_live=joined is None and self._refused_for_publication(art, vector, read, story_id),
             ),
+        )
+
+    def _live(self, story: _Story, art: _Article) -> bool:
+        """Whether the article falls within a story window of the story's span. An article late by
+        more than the window (a backlog, a replay) still joins the story it falls in; one more than
+        a window before the story began does not: a story founded by a page dated in the future (a
+        crawler's clock off by a year) would otherwise be live for every article until then, and
+        swallow the events of the year."""
+        window = self._story_window_s
+        return story.centroid is not None and story.first - window <= art.at <= story.last + window
+
+    def _refused_for_publication(
+        self, art: _Article, vector: stories.TermVector, read: _Read, story_id: str
+    ) -> bool:
+        """Whether a live story other than the article's own (``story_id``), close enough in words,
+        refuses the article for its publication time (an archive page on its topic)."""
+        return any(
+            story.story_id != story_id
+            and self._live(story, art)
+            and not story.published_near(art.published, self._story_window_s)
+            and stories.cosine(vector, story.centroid) >= self._config.story_threshold
+            for story in read.stories
         )
 
     def _story_terms(
