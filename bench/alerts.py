@@ -9,7 +9,9 @@ Rules are built from words of those texts, so they are found as often as a newsr
 rule lists one word of six or more letters and one phrase of two to four words starting at a
 random word. A second
 figure is the worst case of an index by first word: phrases that all begin with the same words
-("the president 0" ... "the president 999") on a text that repeats them.
+("the president 0" ... "the president 999") on a text that repeats them. The last are the worst
+cases of a trie read in one pass: a long term whose tokens repeat, on a text that repeats them
+(every token starts a partial match of it again), and terms that are prefixes of each other.
 """
 
 from __future__ import annotations
@@ -106,13 +108,27 @@ def main() -> None:
     repeated = facts("en", "the president said " * 5000)
     start = time.perf_counter()
     shared_start.match_article(repeated)
+    shared_first_words_s = time.perf_counter() - start
+    repeated_terms = {
+        "one_term_of_100_han_on_200000_han_s": (ruleset([["哈" * 100]]), facts("zh", "哈" * 200_000)),
+        "one_term_of_500_words_on_60000_words_s": (ruleset([["ha " * 500]]), facts("en", "ha " * 60_000)),
+        "199_nested_terms_on_90000_words_s": (
+            ruleset([["a " * length] for length in range(1, 200)]), facts("en", "a " * 90_000)
+        ),
+    }
+    worst_cases = {}
+    for name, (matcher, text) in repeated_terms.items():
+        start = time.perf_counter()
+        matcher.match_article(text)
+        worst_cases[name] = round(time.perf_counter() - start, 3)
     emit(
         {
             "articles": len(articles),
             "tokens_per_article_mean": round(statistics.fmean(sum(map(len, a.token_fields)) for a in articles), 1),
             "tokenising_ms_per_article": round(1000 * tokenising / len(articles), 3),
             "matching_by_rule_count": by_rules,
-            "shared_first_words_1000_rules_15000_tokens_s": round(time.perf_counter() - start, 3),
+            "shared_first_words_1000_rules_15000_tokens_s": round(shared_first_words_s, 3),
+            "repeated_terms": worst_cases,
         },
         args.out,
     )

@@ -362,10 +362,40 @@ def test_a_japanese_name_with_the_iteration_mark_matches_in_running_text(term: s
         ("新iPhone", "新款iPhone", False),
         # a one-character term alone is still a one-character run only
         ("股", "股市", False),
+        # ... and no character of the article is read twice, for the term's edge and for the word
+        # beside it ending (beginning) with the same character
+        ("中国 国", "中国人", False),
+        ("市·市", "股市中国", False),
+        ("股 股市", "炒股市场", False),
+        ("전 전", "목전에", False),
+        ("中国 国", "他说中国 国", True),
     ],
 )
 def test_a_one_character_run_at_a_terms_edge_matches_a_longer_run(term: str, text: str, hit: bool) -> None:
     assert bool(fired(terms_rule(term), None, text, language=None)) is hit
+
+
+@pytest.mark.parametrize(
+    ("terms", "text", "fired_rules"),
+    [
+        # a long term whose tokens repeat, on a text repeating them: found once, wherever it starts
+        (["哈" * 20], "哈" * 1000, {"r0"}),
+        (["ha " * 50], "ha " * 49, set()),
+        (["ha " * 50], "ha " * 500, {"r0"}),
+        # terms that are prefixes of each other: each found where it is complete, not more
+        (["a " * length for length in range(1, 8)], "a " * 5 + "b", {"r0", "r1", "r2", "r3", "r4"}),
+        (["a b c d", "a b"], "a b a b c a b c d", {"r0", "r1"}),
+        (["a b c d", "a b"], "a b a b c a b c", {"r1"}),
+    ],
+)
+def test_a_term_already_found_is_read_no_further_and_every_term_is_still_found(
+    terms: list[str], text: str, fired_rules: set[str]
+) -> None:
+    # A partial match of a term found already was followed at every token: a term of 500 words
+    # repeated in an article cost 1.9 s (bench/alerts.py, repeated_terms).
+    rules = "".join(f'  - {{id: r{i}, kind: article, match: {{terms: ["{term}"]}}}}\n' for i, term in enumerate(terms))
+    facts = ArticleFacts.of(article(None, text, language=None), urgent=False)
+    assert {m.rule.id for m in matcher(rules).match_article(facts)} == fired_rules
 
 
 def test_many_phrases_sharing_their_first_words_each_match_only_where_written() -> None:

@@ -17,11 +17,14 @@ are written:
   as a newsroom expects of a CJK keyword. A one-character CJK term only matches a one-character run.
   In a term that also has other words ("A股", "3月11日", "G7峰会"), a one-character run at its
   end matches the start of a longer run ("A股市场", "3月11日に"), and one at its start the end
-  of a longer run: the article's run goes on where the term's stops.
+  of a longer run: the article's run goes on where the term's stops. Not when the word beside it
+  ends (begins) with that same character ("中国 国", "전 전"): the bigrams cannot tell whether the
+  article's character is that word's own ("中国人" read as 中国 and 国人), so the term matches only
+  as written.
 
 Rules are compiled once per rules file (:class:`Matcher`) into a trie of their terms' tokens, so
 an article costs a dictionary look-up per token, and one more per token of each term it goes on
-matching, whatever the number of rules ("the president", "the prime minister"... cost no more
+matching until that term is found, whatever the number of rules ("the president", "the prime minister"... cost no more
 than one of them).
 An article's title and text are matched on their first :data:`workers.textnorm.MATCHED_CHARS`
 characters: a term found only after them does not match.
@@ -203,6 +206,7 @@ class _Node:
 
     children: dict[str, _Node] = field(default_factory=dict)
     term: tuple[str, ...] | None = None
+    below: set[tuple[str, ...]] = field(default_factory=set)  # the terms it is a prefix of
 
 
 # Keys of a one-character run at a term's end (start) that matches a run beginning (ending) with
@@ -213,10 +217,12 @@ _RUN_ENDING = ">"
 
 def _trie_keys(tokens: tuple[str, ...]) -> list[str]:
     keys = list(tokens)
+    # Not when the token next to it ends (begins) with the character: the article's gram after
+    # (before) it may be in the same run, the character read twice ("中国 国" in "中国人").
     if len(tokens) > 1:
-        if len(tokens[-1]) == 1 and is_unspaced(tokens[-1]):
+        if len(tokens[-1]) == 1 and is_unspaced(tokens[-1]) and tokens[-2][-1] != tokens[-1]:
             keys[-1] = _RUN_STARTING + tokens[-1]
-        if len(tokens[0]) == 1 and is_unspaced(tokens[0]):
+        if len(tokens[0]) == 1 and is_unspaced(tokens[0]) and tokens[1][0] != tokens[0]:
             keys[0] = _RUN_ENDING + tokens[0]
     return keys
 
@@ -247,6 +253,7 @@ class Matcher:
                 node = self._trie
                 for key in _trie_keys(term.tokens):
                     node = node.children.setdefault(key, _Node())
+                    node.below.add(term.tokens)
                     if key[0] == _RUN_STARTING:
                         run_starts.add(key[1])
                     elif key[0] == _RUN_ENDING:
@@ -315,7 +322,12 @@ class Matcher:
                     reached = []
                     continue
                 reached.append(self._trie)
-                reached = [child for node in reached for key in keys if (child := node.children.get(key))]
+                # a prefix of terms all found already reads no further (a long term repeated in an
+                # article would be read again at each of its tokens)
+                reached = [
+                    child for node in reached for key in keys
+                    if (child := node.children.get(key)) and not child.below <= found
+                ]
                 found.update(node.term for node in reached if node.term)
         return found
 
