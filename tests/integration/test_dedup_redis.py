@@ -785,6 +785,24 @@ async def test_archive_pages_on_a_live_story_s_topic_do_not_push_it_out_of_the_s
     assert (await index.classify(talks_report(30, TALKS + timedelta(hours=2)))).story_id == live.story_id
 
 
+@pytest.mark.parametrize("copied", [False, True])
+async def test_today_s_report_keeps_its_place_in_the_story_index_against_archive_stories(
+    index: DedupIndex, copied: bool
+) -> None:
+    # Archive pages on the topic crawled first, one a year, then today's report: the archive
+    # stories refuse it for its publication too, but it is no archive page of theirs. It gave its
+    # place up to them (and so did its copy), and the next report founded a second story.
+    for year in range(4):
+        await index.classify(talks_report(10 + year, datetime(2012 + year, 3, 1, tzinfo=UTC)))
+    today = talks_report(20, TALKS)
+    live = await index.classify(today)
+    if copied:
+        copy = await index.classify(article("https://mirror.example/today", today.text, title=TITLE_A, minutes=25,
+                                            published_at=TALKS))
+        assert copy.status is Status.DUPLICATE and copy.story_id == live.story_id
+    assert (await index.classify(talks_report(30, TALKS + timedelta(hours=2)))).story_id == live.story_id
+
+
 @pytest.mark.parametrize("again_as", ["copy", "update"])
 async def test_a_copy_or_an_update_of_an_archive_page_does_not_push_a_live_story_out_either(
     index: DedupIndex, again_as: str

@@ -1236,11 +1236,15 @@ class DedupIndex:
         self, art: _Article, vector: stories.TermVector, read: _Read, story_id: str
     ) -> bool:
         """Whether a live story other than the article's own (``story_id``), close enough in words,
-        refuses the article for its publication time (an archive page on its topic)."""
+        refuses the article for its publication time as older than its own articles (an archive page
+        on its topic). Not a story of archive pages refusing today's report: that one would give up
+        its place to them."""
         return any(
             story.story_id != story_id
             and self._live(story, art)
             and not story.published_near(art.published, self._story_window_s)
+            and art.published is not None
+            and art.published < story.published[0]
             and stories.cosine(vector, story.centroid) >= self._config.story_threshold
             for story in read.stories
         )
