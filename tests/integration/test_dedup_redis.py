@@ -701,6 +701,15 @@ def talks_report(n: int, published_at: datetime | None) -> Article:
                    published_at=published_at)
 
 
+def archive_reports() -> list[Article]:
+    """A sitemap's pages on the topic of the seed talks, one a year from 2012 to 2015, crawled
+    10 to 13 minutes after T0."""
+    return [talks_report(10 + year, datetime(2012 + year, 3, 1, tzinfo=UTC)) for year in range(4)]
+
+
+UPDATE_LINE = "\nتحديث: انتهت المحادثات دون اتفاق."  # an update's last line: "the talks ended without agreement"
+
+
 async def test_an_article_published_years_away_from_a_story_s_joins_another_whenever_it_was_crawled(
     index: DedupIndex,
 ) -> None:
@@ -764,8 +773,8 @@ async def test_a_copy_or_an_update_dated_years_away_does_not_open_its_story_to_e
                        published_at=datetime(2013, 8, 28, tzinfo=UTC))
         expected = Status.DUPLICATE
     else:
-        late = article("https://one.example/a", body(SEED_000) + "\nتحديث: انتهت المحادثات دون اتفاق.", title=TITLE_A,
-                       minutes=30, published_at=datetime(2013, 8, 28, tzinfo=UTC))
+        late = article("https://one.example/a", body(SEED_000) + UPDATE_LINE, title=TITLE_A, minutes=30,
+                       published_at=datetime(2013, 8, 28, tzinfo=UTC))
         expected = Status.UPDATE
     joined = await index.classify(late)
     assert joined.status is expected and joined.story_id == first.story_id
@@ -780,7 +789,7 @@ async def test_archive_pages_on_a_live_story_s_topic_do_not_push_it_out_of_the_s
     # found, and the next report of today's event founded a second story.
     live = await index.classify(talks_report(1, TALKS))
     assert (await index.classify(talks_report(2, TALKS + timedelta(hours=1)))).story_id == live.story_id
-    archived = [await index.classify(talks_report(10 + year, datetime(2012 + year, 3, 1, tzinfo=UTC))) for year in range(4)]
+    archived = [await index.classify(page) for page in archive_reports()]
     assert all(page.story_id not in (None, live.story_id) for page in archived)
     assert (await index.classify(talks_report(30, TALKS + timedelta(hours=2)))).story_id == live.story_id
 
@@ -792,8 +801,8 @@ async def test_today_s_report_keeps_its_place_in_the_story_index_against_archive
     # Archive pages on the topic crawled first, one a year, then today's report: the archive
     # stories refuse it for its publication too, but it is no archive page of theirs. It gave its
     # place up to them (and so did its copy), and the next report founded a second story.
-    for year in range(4):
-        await index.classify(talks_report(10 + year, datetime(2012 + year, 3, 1, tzinfo=UTC)))
+    for page in archive_reports():
+        await index.classify(page)
     today = talks_report(20, TALKS)
     live = await index.classify(today)
     if copied:
@@ -810,15 +819,14 @@ async def test_a_copy_or_an_update_of_an_archive_page_does_not_push_a_live_story
     # A copy or an update indexes its story again under its own terms: the archive page's story
     # took the newest place of each word there, and the live story, listed last, was dropped.
     live = await index.classify(talks_report(1, TALKS))
-    pages = [talks_report(10 + year, datetime(2012 + year, 3, 1, tzinfo=UTC)) for year in range(4)]
+    pages = archive_reports()
     archived = [await index.classify(page) for page in pages]
     last = pages[-1]
     if again_as == "copy":
         again = article("https://mirror.example/archive", last.text, title=TITLE_A, minutes=20,
                         published_at=last.published_at)
     else:
-        again = article(last.url, last.text + "\nتحديث: انتهت المحادثات دون اتفاق.", title=TITLE_A, minutes=20,
-                        published_at=last.published_at)
+        again = article(last.url, last.text + UPDATE_LINE, title=TITLE_A, minutes=20, published_at=last.published_at)
     decision = await index.classify(again)
     assert decision.status is not Status.NEW and decision.story_id == archived[-1].story_id
     assert (await index.classify(talks_report(30, TALKS + timedelta(hours=2)))).story_id == live.story_id

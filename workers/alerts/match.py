@@ -24,8 +24,8 @@ are written:
 
 Rules are compiled once per rules file (:class:`Matcher`) into a trie of their terms' tokens, so
 an article costs a dictionary look-up per token, and one more per token of each term it goes on
-matching until that term is found, whatever the number of rules ("the president", "the prime minister"... cost no more
-than one of them).
+matching until that term is found, whatever the number of rules ("the president", "the prime
+minister"... cost no more than one of them).
 An article's title and text are matched on their first :data:`workers.textnorm.MATCHED_CHARS`
 characters: a term found only after them does not match.
 """

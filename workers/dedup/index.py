@@ -787,6 +787,12 @@ class _Story:
         earliest, latest = self.published
         return published is None or earliest > latest or earliest - window_s <= published <= latest + window_s
 
+    def published_long_before(self, published: float | None, window_s: float) -> bool:
+        """Whether an article published then is older than a story window before this story's
+        articles, when any of them has a known publication (an archive page of its topic)."""
+        earliest, latest = self.published
+        return published is not None and earliest <= latest and published < earliest - window_s
+
 
 @dataclass(slots=True)
 class _Plan:
@@ -1242,15 +1248,13 @@ class DedupIndex:
         return any(
             story.story_id != story_id
             and self._live(story, art)
-            and not story.published_near(art.published, self._story_window_s)
-            and art.published is not None
-            and art.published < story.published[0]
+            and story.published_long_before(art.published, self._story_window_s)
             and stories.cosine(vector, story.centroid) >= self._config.story_threshold
             for story in read.stories
         )
 
     def _story_terms(
-        self, art: _Article, vector: stories.TermVector, read: _Read, story_id: str, yield_to_live: bool = False
+        self, art: _Article, vector: stories.TermVector, read: _Read, story_id: str, yield_to_live: bool
     ) -> list[tuple[bytes, bytes]]:
         """The story indexed under the article's top terms, with the other live stories that had
         them (up to STORIES_PER_TERM, the most recently indexed): (term, new entry)."""
