@@ -228,8 +228,8 @@ def lines_left(text: str, lines: list[str]) -> list[str]:
     return [line for line in lines if normalise_block(line) and normalise_block(line) in body]
 
 
-def extract(page: str, url: str, known: frozenset[str] = frozenset()) -> ExtractedDocument:
-    result = extract_document(page, url, ExtractionOptions(), known_chrome=known)
+def extract(page: str, url: str, known: frozenset[str] = frozenset(), **options: bool) -> ExtractedDocument:
+    result = extract_document(page, url, ExtractionOptions(**options), known_chrome=known)
     assert isinstance(result, Kept), result
     return result.value
 
@@ -334,25 +334,43 @@ def test_opaque_class_names_no_chrome_line_left_on_a_cold_domain(seed: Seed) -> 
     assert lines_left(cold.text, seed.paragraphs) == seed.paragraphs
 
 
+@pytest.mark.parametrize("seed", SEED_PAGES, ids=lambda s: s.name)
+def test_opaque_class_names_structure_removes_the_whole_frame_on_other_articles(seed: Seed) -> None:
+    """On the other articles of the opaque site, seed 000's author box (a linked name over a
+    short bio, after the article) goes as a teaser card, and with it every chrome line."""
+    site = "https://aggregator.example"
+    for n in range(6):
+        page, url = filler_page(n, site=site, opaque=True, template=seed)
+        doc = extract(page, url)
+        assert lines_left(doc.text, seed.chrome_lines()) == []
+        # the cards take the author box and nothing else
+        without = extract(page, url, remove_teaser_cards=False)
+        gone = [line for line in without.text.splitlines() if line not in doc.text.splitlines()]
+        assert gone == lines_left(without.text, seed.chrome_lines())
+        assert (len(gone) > 0) == seed.name.startswith("000_")
+
+
 def test_opaque_class_names_the_site_learns_the_author_box_structure_misses_on_other_articles() -> None:
-    """On the other articles of the opaque site, structure misses seed 000's author box (on the
-    seed page it goes as what follows the article): it recurs on every one of them, so the site
-    learns it, and from then on it goes as site chrome. Seed 004's frame has no author box, and
-    structure removes the rest of it on every article: there learning has nothing to add."""
+    """Without the teaser cards (the test above), structure misses seed 000's author box on the
+    other articles of the opaque site (on the seed page it goes as what follows the article): it
+    recurs on every one of them, so the site learns it, and from then on it goes as site chrome.
+    Seed 004's frame has no author box, and structure removes the rest of it on every article:
+    there learning has nothing to add."""
     seed = next(s for s in SEED_PAGES if s.name.startswith("000_"))
     site = "https://aggregator.example"
     index = MemoryChromeIndex(ChromeIndexSettings(min_pages=3))
     for n in range(5):
         page, url = filler_page(n, site=site, opaque=True, template=seed)
-        asyncio.run(index.observe("aggregator.example", article_id_for(url), extract(page, url).block_hashes))
+        seen = extract(page, url, remove_teaser_cards=False)
+        asyncio.run(index.observe("aggregator.example", article_id_for(url), seen.block_hashes))
     known = asyncio.run(index.known_chrome("aggregator.example"))
     assert known
 
     page, url = filler_page(5, site=site, opaque=True, template=seed)  # an article not seen yet
-    cold = extract(page, url)
+    cold = extract(page, url, remove_teaser_cards=False)
     missed = lines_left(cold.text, seed.chrome_lines())
     assert missed  # what learning is for
-    learned = extract(page, url, known)
+    learned = extract(page, url, known, remove_teaser_cards=False)
     assert lines_left(learned.text, seed.chrome_lines()) == []
     assert [r.text for r in learned.removed if r.reason == "site_chrome"] == missed
     # the author box goes, nothing else: not the article, not what structure left of the frame

@@ -171,6 +171,7 @@ class ExtractionOptions:
     # structural teaser removal (teasers.TeaserSettings)
     remove_teasers: bool = True
     remove_link_lines: bool = True
+    remove_teaser_cards: bool = True
     teaser_min_items: int = 3
     teaser_max_item_chars: int = 400
     # body post-processing (workers/stages/blocks.py)
@@ -340,9 +341,15 @@ def _body(
         )
         # the lists keep the elements alive, so their id() stays valid while they are used
         page = teasers.Page(url, meta.canonical_url)
-        holders = teasers.link_holders(tree, page) if options.remove_teasers or options.remove_link_lines else set()
+        holders = (
+            teasers.link_holders(tree, page)
+            if options.remove_teasers or options.remove_link_lines or options.remove_teaser_cards
+            else set()
+        )
         teaser_items = teasers.find_teaser_lists(tree, teaser_settings, holders, page) if options.remove_teasers else []
         link_lines = teasers.find_link_lines(tree, teaser_settings, holders, page) if options.remove_link_lines else []
+        if options.remove_teaser_cards:
+            teaser_items += teasers.find_teaser_cards(tree, teaser_settings, holders, page, teaser_items + link_lines)
         document = _trafilatura(tree, url, options, favor_precision=options.favor_precision)
         precision = (
             # without fallbacks: the region comes out the same on every evaluation set

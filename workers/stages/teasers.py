@@ -16,6 +16,15 @@ are recognised here by structure and links, in any language, never by their word
 * **Link lines.** A short block that is a link with at most a short label in front of it
   ("Read more: <headline>", "اقرأ أيضا: <headline>"); not a sentence that runs around its
   links ("<a>Prime Minister X</a> met <a>President Y</a> in Washington.").
+* **Teaser cards.** One box for one other article set in the page ("Read more" over a
+  linked headline and its summary, between two paragraphs of the article): a box element
+  (``div``, ``aside``, ``section``, ``article``, ``figure``) whose linked headline is a line of
+  its own (no text before or after it up to the next block element), which points to at most
+  ``max_card_targets`` places (the article, its section), and holds besides its links at most
+  ``max_card_words`` words, some of them (a label, a summary: a bare link is left to the
+  extractor's own link-density tests). The outermost such box is the card. A paragraph that
+  ends with a link ("…published in <a>the journal Nature</a>.") has text on the link's line,
+  and a section of the article is longer.
 
 A link back to the page itself (a live blog's permalink to one of its posts, ``…/live#post-3``)
 points nowhere else: it makes nothing a teaser.
@@ -38,6 +47,8 @@ from workers.stages.blocks import NO_SPACE_SCRIPT, SENTENCE_TERMINAL
 
 # Elements that hold one item of a list of teasers.
 ITEM_TAGS = frozenset({"li", "div", "article", "section", "dd", "figure", "aside", "tr", "td", "span"})
+# Elements that box a single teaser card.
+CARD_TAGS = frozenset({"div", "aside", "section", "article", "figure"})
 # Elements that can be a one-line block on their own.
 LINE_TAGS = frozenset({"p", "div", "li", "h2", "h3", "h4", "h5", "h6", "span", "strong", "em", "b"})
 _BLOCK_CHILDREN = frozenset(
@@ -70,6 +81,9 @@ class TeaserSettings:
     max_line_words: int = 30
     max_label_words: int = 4
     link_line_density: float = 0.6
+    # teaser card: places it may point to (the article, its section) and words besides its links
+    max_card_targets: int = 2
+    max_card_words: int = 40
 
 
 def _text(element: HtmlElement) -> str:
@@ -329,3 +343,84 @@ def _words_around(text: str, link_texts: list[str]) -> bool:
         spans.append((found, position))
     # one link with a word after it is a label and its note ("Read also: <a>…</a> (video)")
     return len(spans) > 1 and bool(_WORD_CHAR.search(text, 0, spans[0][0])) and bool(_WORD_CHAR.search(text, spans[-1][1]))
+
+
+def find_teaser_cards(
+    tree: HtmlElement, settings: TeaserSettings, holders: set[HtmlElement], page: Page, found: list[HtmlElement]
+) -> list[HtmlElement]:
+    """Single teaser cards (outermost first, none inside another); ``holders``: :func:`link_holders`
+    of the page; ``found``: what the other finders found (a card inside one of them is theirs)."""
+    taken = {id(element) for element in found}
+    # each element's length, places pointed to and words besides its links, for all the page's
+    # headlines: the walks up from the headlines of one box pass the same elements
+    measured: dict[HtmlElement, tuple[int, int, int]] = {}
+    cards: list[HtmlElement] = []
+    for anchor in tree.iter("a"):
+        if anchor not in holders or _target(anchor, page) is None:
+            continue
+        if _words(_text(anchor)) < settings.min_headline_words or not _alone_on_line(anchor):
+            continue
+        card = None
+        for element in anchor.iterancestors():
+            if id(element) in taken or element.tag in ("body", "html"):
+                card = None
+                break
+            if (measure := measured.get(element)) is None:
+                measure = measured[element] = _measure(element, settings, page)
+            chars, places, words = measure
+            if chars > settings.max_item_chars or places > settings.max_card_targets or words > settings.max_card_words:
+                break
+            if words and element.tag in CARD_TAGS:
+                card = element
+        if card is not None:
+            cards.append(card)
+    ids = {id(card) for card in cards}
+    outermost = [card for card in cards if not any(id(ancestor) in ids for ancestor in card.iterancestors())]
+    return list({id(card): card for card in outermost}.values())
+
+
+def _measure(element: HtmlElement, settings: TeaserSettings, page: Page) -> tuple[int, int, int]:
+    """An element's length in characters, the places its links point to, and its words besides
+    them (the places and words only when it is short enough to be a card)."""
+    text = _text(element)
+    if len(text) > settings.max_item_chars:
+        return len(text), 0, 0
+    links = _links(element, page)
+    rest = text
+    for _, _, link_text in links:
+        rest = rest.replace(link_text, " ", 1)
+    return len(text), len({target for _, target, _ in links}), _words(rest.strip())
+
+
+def _alone_on_line(anchor: HtmlElement) -> bool:
+    """Whether no text stands before or after the link up to the block elements around it (up to
+    the next block element or the end of the block that holds it, and the same backwards)."""
+    node = anchor
+    while (parent := node.getparent()) is not None:
+        if (node.tail or "").strip():
+            return False
+        for sibling in node.itersiblings():
+            if isinstance(sibling.tag, str) and sibling.tag in _BLOCK_CHILDREN:
+                break
+            if _holds_text(sibling):
+                return False
+        at_block = False
+        for sibling in node.itersiblings(preceding=True):
+            if (sibling.tail or "").strip():
+                return False
+            if isinstance(sibling.tag, str) and sibling.tag in _BLOCK_CHILDREN:
+                at_block = True
+                break
+            if _holds_text(sibling):
+                return False
+        if not at_block and (parent.text or "").strip():
+            return False
+        if parent.tag in _BLOCK_CHILDREN:
+            return True
+        node = parent
+    return True
+
+
+def _holds_text(node: HtmlElement) -> bool:
+    """An inline sibling with text of its own or after it (a comment holds none a reader sees)."""
+    return bool((node.tail or "").strip()) or (isinstance(node.tag, str) and bool(node.text_content().strip()))
