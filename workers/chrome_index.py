@@ -17,7 +17,10 @@ How the pipeline uses it (extraction runs in pool processes that have no Redis):
 Counting. Each page counts once per block, whatever the number of times it is seen: ``observe``
 is idempotent per page id (a re-crawl, a redelivery or a replay of the same article adds
 nothing), and a page's hashes are a set. Counts decay exponentially (half-life
-``half_life_days``), so a site redesign is learned and old chrome forgotten. A block is *chrome*
+``half_life_days``), so a site redesign is learned and old chrome forgotten. The decay runs on
+the domain's own time: the counts are read as of its last observation, so chrome is forgotten
+as newer pages come without it, never while the site is quiet (a redelivery or replay of a
+quiet site's page days later finds the chrome its page was extracted with). A block is *chrome*
 when its decayed count of distinct pages rounds to at least ``min_pages`` and is at least
 ``min_share`` of the domain's decayed page count. A domain with fewer than ``min_pages`` pages seen has no chrome:
 a cold domain is extracted exactly as without the index.
@@ -34,7 +37,10 @@ Redis key layout (``{prefix}`` is ``Settings.redis_prefix``, ``{domain}`` the ar
     {prefix}:chrome:{domain}:pages    ZSET  member = page id (article id), score = unix time seen;
                                             makes observe idempotent per page
     {prefix}:chrome:{domain}:meta     HASH  landmark = unix time of the decay landmark,
-                                            pages = forward-decayed number of pages observed
+                                            pages = forward-decayed number of pages observed,
+                                            last = unix time of the latest observation (the
+                                            counts are read as of it; statistics kept before
+                                            it was written are read as of now)
 
 Bounded memory: at most ``max_blocks`` hashes per domain (the lowest scores, i.e. the blocks seen
 on fewest pages and longest ago, are evicted first), at most ``max_pages`` page ids per domain
@@ -149,6 +155,10 @@ for i = 9, #ARGV do
   redis.call('ZINCRBY', KEYS[1], w, ARGV[i])
 end
 redis.call('HINCRBYFLOAT', KEYS[3], 'pages', w)
+local last = tonumber(redis.call('HGET', KEYS[3], 'last'))
+if not last or now > last then
+  redis.call('HSET', KEYS[3], 'last', string.format('%.6f', now))
+end
 local card = redis.call('ZCARD', KEYS[1])
 if card > max_blocks then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, card - max_blocks - 1)
@@ -173,7 +183,9 @@ if not landmark or landmark > now + tonumber(ARGV[6]) then
   return {}
 end
 local pages = tonumber(redis.call('HGET', KEYS[2], 'pages') or '0')
-local w = 2 ^ ((math.max(now, landmark) - landmark) / half_life)
+-- as of the domain's latest observation: a quiet site's chrome does not decay away
+local at = tonumber(redis.call('HGET', KEYS[2], 'last')) or now
+local w = 2 ^ ((math.max(at, landmark) - landmark) / half_life)
 local need = math.max((min_pages - 0.5) * w, min_share * pages)
 return redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', need, 'LIMIT', 0, limit)
 """
@@ -257,7 +269,9 @@ class MemoryChromeIndex(ChromeIndex):
         if state is None:
             return frozenset()
         s = self._settings
-        need = threshold(state.pages_score, weight(max(now, state.landmark), state.landmark, s.half_life_s), s)
+        # as of the domain's latest observation: a quiet site's chrome does not decay away
+        at = max(state.last_seen, state.landmark)
+        need = threshold(state.pages_score, weight(at, state.landmark, s.half_life_s), s)
         # like ZREVRANGEBYSCORE: the blocks on most pages first, ties by member
         chosen = sorted(((score, digest) for digest, score in state.blocks.items() if score >= need), reverse=True)
         return frozenset(digest for _, digest in chosen[: s.max_known])
@@ -289,7 +303,7 @@ class MemoryChromeIndex(ChromeIndex):
             ranked_pages = sorted(state.pages.items(), key=lambda item: (item[1], item[0]))
             for page, _ in ranked_pages[: len(state.pages) - s.max_pages]:
                 del state.pages[page]
-        state.last_seen = now
+        state.last_seen = max(state.last_seen, now)
 
     def decayed_count(self, domain: str, digest: str) -> float:
         state = self._domains.get(domain)

@@ -67,6 +67,28 @@ async def test_redis_rebases_the_weights_as_memory_does(redis_client: aioredis.R
     assert await in_redis.known_chrome("site.example") == await in_memory.known_chrome("site.example") == {"x"}
 
 
+async def test_a_quiet_sites_chrome_does_not_decay_away_and_a_redesign_still_replaces_it(
+    redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    """Read as of now, the counts of a site that published nothing for ten days fell under
+    min_pages: a replay of its last page came out with the chrome back, stored and published as
+    an update. Read as of the site's last page, they stand until newer pages come without it."""
+    chrome = ChromeIndexSettings(min_pages=3, min_share=0.0, half_life_days=7)
+    clock = Clock()
+    in_redis = RedisChromeIndex(redis_client, settings.redis_prefix, chrome, clock=clock)
+    in_memory = MemoryChromeIndex(chrome, clock=clock)
+    for n in range(4):
+        for index in (in_redis, in_memory):
+            await index.observe("quiet.example", f"page-{n}", ["newsletter", f"own-{n}"])
+        clock.now += 600
+    clock.now += 10 * 86400
+    assert await in_redis.known_chrome("quiet.example") == await in_memory.known_chrome("quiet.example") == {"newsletter"}
+    for n in range(3):  # the site comes back redesigned
+        for index in (in_redis, in_memory):
+            await index.observe("quiet.example", f"new-{n}", ["new-footer", f"new-own-{n}"])
+    assert await in_redis.known_chrome("quiet.example") == await in_memory.known_chrome("quiet.example") == {"new-footer"}
+
+
 async def test_key_layout_bounds_and_expiry(redis_client: aioredis.Redis, settings: Settings) -> None:
     chrome = ChromeIndexSettings(min_pages=2, min_share=0.0, max_blocks=30, max_pages=10, ttl_days=1)
     index = RedisChromeIndex(redis_client, settings.redis_prefix, chrome)
@@ -77,7 +99,7 @@ async def test_key_layout_bounds_and_expiry(redis_client: aioredis.Redis, settin
     assert await redis_client.zcard(blocks) == 30
     assert await redis_client.zcard(pages) == 10
     assert await redis_client.zscore(blocks, "menu") is not None
-    assert set(await redis_client.hkeys(meta)) == {b"landmark", b"pages"}
+    assert set(await redis_client.hkeys(meta)) == {b"landmark", b"pages", b"last"}
     for key in (blocks, pages, meta):
         assert 0 < await redis_client.ttl(key) <= 86400
     assert await index.known_chrome("site.example") == frozenset({"menu"})

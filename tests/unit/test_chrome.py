@@ -93,6 +93,16 @@ def test_counts_decay_and_old_chrome_is_forgotten_after_a_redesign() -> None:
     assert run(index.known_chrome("site.example")) == frozenset({"new-footer"})
 
 
+def test_a_quiet_sites_chrome_is_read_as_of_its_last_page() -> None:
+    # read as of now, ten quiet days took four pages under min_pages (4 * 2 ** (-10 / 7) = 1.5)
+    clock = Clock()
+    index = MemoryChromeIndex(ChromeIndexSettings(min_pages=3, min_share=0.0, half_life_days=7), clock=clock)
+    for n in range(4):
+        run(index.observe("site.example", f"p{n}", ["newsletter", f"own{n}"]))
+    clock.now += 10 * 86400
+    assert run(index.known_chrome("site.example")) == frozenset({"newsletter"})
+
+
 def test_memory_is_bounded_per_domain_and_a_domain_expires() -> None:
     clock = Clock()
     settings = ChromeIndexSettings(min_pages=2, min_share=0.0, max_blocks=50, max_pages=20, ttl_days=1)
