@@ -691,8 +691,31 @@ def test_a_link_to_a_breaking_news_tag_page_in_the_menu_does_not_make_the_articl
         "<article><h1>Council approves the budget</h1><p>The council voted on Tuesday.</p></article></body></html>"
     )
     assert extract_page_metadata(load_html(html_text), "https://citypost.example/a").urgent_signal is None
-    declared = html_text.replace("</head>", '<meta name="keywords" content="budget, Breaking News"></head>')
+    declared = html_text.replace("</head>", '<meta property="article:tag" content="Breaking News"></head>')
     assert extract_page_metadata(load_html(declared), "https://citypost.example/a").urgent_signal == "tag:Breaking News"
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        '<meta name="keywords" content="أخبار, عاجل, الأردن, رياضة, طقس">',
+        '<meta name="keywords" content="calgary, news, breaking news, canada, local news, weather, tv">',
+        '<meta name="news_keywords" content="産経新聞,ニュース,速報,政治,経済,社会,国際,スポーツ">',
+        '<meta name="keywords" content="HABER, son dakika, yangın, son dakika haber">',
+    ],
+)
+def test_the_pages_search_keywords_do_not_make_the_article_urgent(keywords: str) -> None:
+    # many sites put the same list on every page: each article of the site was urgent, an alert each
+    html_text = (
+        f"<html><head><title>Council approves the budget</title>{keywords}</head><body>"
+        "<article><h1>Council approves the budget</h1><p>The council voted on Tuesday.</p></article></body></html>"
+    )
+    found = extract_page_metadata(load_html(html_text), "https://citypost.example/a")
+    assert found.urgent is False, found.urgent_signal
+    assert found.tags  # still the page's tags
+    ld = '<script type="application/ld+json">{"@type": "NewsArticle", "articleSection": ["عاجل"]}</script>'
+    declared = extract_page_metadata(load_html(html_text.replace("</head>", f"{ld}</head>")), "https://citypost.example/a")
+    assert declared.urgent_signal == "tag:عاجل"
 
 
 @pytest.mark.parametrize(
@@ -816,3 +839,23 @@ def test_a_live_blogs_own_object_wins_over_its_updates() -> None:
     )
     meta = extract_page_metadata(load_html(PAGE.format(head=_ld(blog))), "https://www.mirror.example/live")
     assert (meta.published, meta.authors) == ("2024-08-04T13:23:00Z", ("Lucy Thornton",))
+
+
+@pytest.mark.parametrize(
+    ("head", "body"),
+    [
+        ('<meta property="og:image" content="http://[::1/logo.png">', ""),
+        ('<meta name="twitter:image" content="https://[cdn.example/x.jpg">', ""),
+        ('<script type="application/ld+json">{"@type": "NewsArticle", "image": {"url": "http://[x/a.jpg"}}</script>', ""),
+        ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "9999-12-31T24:00"}</script>', ""),
+        # a comment's date, searched for when the declared one has no zone
+        ('<meta property="article:published_time" content="2024-10-13T08:30:00">',
+         '<div class="comments"><time datetime="9999-12-31T24:00">x</time></div>'),
+    ],
+)
+def test_an_odd_metadata_value_is_left_out_and_the_page_kept(head: str, body: str) -> None:
+    # the ValueError of urljoin and the OverflowError of the day after 9999-12-31 failed the page
+    html_text = f"<html><head><title>Budget approved</title>{head}</head><body><h1>Budget approved</h1>{body}</body></html>"
+    found = extract_page_metadata(load_html(html_text), "https://news.example/2024/10/13/budget")
+    assert found.image is None
+    assert found.published is None or found.published.startswith("2024-10-13")

@@ -523,7 +523,12 @@ def _declared_time(value: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(candidate)
         except ValueError:
             continue
-        return parsed + timedelta(days=1) if next_day and len(candidate) > 10 else parsed
+        if next_day and len(candidate) > 10:
+            try:
+                return parsed + timedelta(days=1)
+            except OverflowError:  # 9999-12-31T24:00: no next day to be
+                return None
+        return parsed
     return None
 
 
@@ -1176,18 +1181,24 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     if not image:
         images = _strings(ld.get("image"), ("url", "contentUrl"))
         image = images[0] if images else None
-    if image and url:
-        image = urljoin(url, image)
+    if image:
+        try:  # an address that does not parse ("http://[::1/logo.png") is no image's
+            image = urljoin(url, image) if url else image
+            urlsplit(image)
+        except ValueError:
+            image = None
 
     categories = [*_strings(ld.get("articleSection")), *meta.get("article:section", [])]
     keywords = ld.get("keywords")
     tag_values = _strings(keywords) if not isinstance(keywords, str) else _KEYWORD_SEPARATORS.split(keywords)
     tag_values += meta.get("article:tag", [])
+    # what the page declares for the article itself; links to tag pages may be the site's menu,
+    # and the keywords meta tags (below) are the page's search terms, which many sites fill with
+    # the same list on every page ("news, breaking news, weather, tv"): an alert on each article
+    article_terms = _unique([*tag_values, *categories])
     for key in _TAG_KEYS:
         for value in meta.get(key, []):
             tag_values += _KEYWORD_SEPARATORS.split(value)
-    # what the page declares for the article; links to tag pages may be the site's menu
-    declared_terms = _unique([*tag_values, *categories])
     if not categories or not tag_values:
         term_links = _TERM_LINKS(tree)
         categories = categories or _linked_terms(tree, "category", term_links)
@@ -1203,7 +1214,7 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
     if urgent_signal is None and (badge := _header_badge(_headline_element(tree, headings, title))):
         urgent_signal = f"header_badge:{badge}"
     if urgent_signal is None:
-        for tag in declared_terms:
+        for tag in article_terms:
             if _urgent_word(tag):
                 urgent_signal = f"tag:{tag}"
                 break
