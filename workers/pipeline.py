@@ -141,7 +141,9 @@ class PagePipeline:
         known_chrome = await self._retry(lambda: self._chrome.known_chrome(domain), what="reading a site's chrome")
         extraction_started = time.monotonic()
         extracted = await until_done(
-            lambda: self._pool.extract(page.html, page.effective_url, self._options, known_chrome=known_chrome),
+            lambda: self._pool.extract(
+                page.html, page.effective_url, self._options, known_chrome=known_chrome, fetched_at=page.page.fetched_at
+            ),
             what="extracting a page",
             backoff_max_s=self._settings.retry_backoff_max_s,
             retry_on=lambda exc: isinstance(exc, PoolUnavailable),

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -154,7 +155,13 @@ class ExtractionPool:
         self._pool, self._started = self._new_pool()
 
     async def extract(
-        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str] = frozenset()
+        self,
+        html: str,
+        url: str,
+        options: ExtractionOptions,
+        *,
+        known_chrome: frozenset[str] = frozenset(),
+        fetched_at: datetime | None = None,
     ) -> StageResult[ExtractedDocument]:
         """The page's extraction. A pool found broken is rebuilt: before the page was sent to it,
         the page simply goes to the new pool (``PoolUnavailable`` if that one refuses too); when it
@@ -165,7 +172,8 @@ class ExtractionPool:
             pool, started = self._pool, self._started
             try:
                 return await self._run(
-                    pool, started, extract.extract_document, html, url, options, known_chrome=known_chrome
+                    pool, started, extract.extract_document, html, url, options,
+                    known_chrome=known_chrome, fetched_at=fetched_at,
                 )
             except _PoolRefused as exc:
                 if refused:

@@ -93,11 +93,11 @@ class InProcessPool:
         self._broken_for = broken_for
 
     async def extract(
-        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str]
+        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str], fetched_at: datetime
     ) -> StageResult:
         if url in self._broken_for:
             raise RuntimeError("a bug in the extraction adapter")
-        return extract_document(html, url, options, known_chrome=known_chrome)
+        return extract_document(html, url, options, known_chrome=known_chrome, fetched_at=fetched_at)
 
 
 class UnavailableFirstPool(InProcessPool):
@@ -108,12 +108,12 @@ class UnavailableFirstPool(InProcessPool):
         self.failures = failures
 
     async def extract(
-        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str]
+        self, html: str, url: str, options: ExtractionOptions, *, known_chrome: frozenset[str], fetched_at: datetime
     ) -> StageResult:
         if self.failures:
             self.failures -= 1
             raise PoolUnavailable("no extraction process could be started")
-        return await super().extract(html, url, options, known_chrome=known_chrome)
+        return await super().extract(html, url, options, known_chrome=known_chrome, fetched_at=fetched_at)
 
 
 class RecordingAlertPublisher:

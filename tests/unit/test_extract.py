@@ -931,3 +931,19 @@ def test_embedded_data_shorter_than_an_article_is_never_the_article_even_when_it
     card = f'<figure class="card"><img src="/a.jpg"></figure><p>{flash}</p>' + '<div class="meta">' * 20 + "</div>" * 20
     tree = document_fromstring(f'<html><body><p>{flash}</p><script type="application/json">{json.dumps({"card": card})}</script></body></html>')
     assert embedded.article_fragment(tree, flash) is None
+
+
+def test_dates_are_judged_by_the_pages_fetch_time_so_a_replay_finds_the_same_date() -> None:
+    # judged by the clock, a date a week after the fetch was impossible for the live run and
+    # plausible for a replay three weeks later: the same page changed its publication date
+    head = (
+        '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2024-10-31T08:30:00Z"}</script>'
+        '<meta property="article:published_time" content="2024-10-13T08:30:00Z">'
+    )
+    fetched = datetime(2024, 10, 13, 9, 0, tzinfo=UTC)
+    at_fetch = kept(extract_document(page(head=head), "https://news.example/city/budget", ExtractionOptions(),
+                                     fetched_at=fetched))
+    assert at_fetch.published_at == datetime(2024, 10, 13, 8, 30, tzinfo=UTC)
+    # what the clock of a run years after the fetch made of it
+    by_the_clock = kept(extract_document(page(head=head), "https://news.example/city/budget", ExtractionOptions()))
+    assert by_the_clock.published_at == datetime(2024, 10, 31, 8, 30, tzinfo=UTC)

@@ -249,6 +249,7 @@ def extract_document(
     options: ExtractionOptions,
     *,
     known_chrome: frozenset[str] = frozenset(),
+    fetched_at: datetime | None = None,
 ) -> StageResult[ExtractedDocument]:
     try:
         tree = load_html(html)
@@ -266,7 +267,7 @@ def extract_document(
                 "a single text or attribute longer than the HTML parser reads (about ten million characters: an inline"
                 f" data: image, say): it stopped reading there and the rest of the page is lost (libxml2: {too_long})",
             )
-        meta = extract_page_metadata(tree, url)
+        meta = extract_page_metadata(tree, url, fetched_at=fetched_at)
     except Exception as exc:  # noqa: BLE001 - lxml raises anything on hostile HTML
         return Failed.from_exception(STAGE, "extractor_error", exc)
     body = _body(tree, url, meta, options, known_chrome)

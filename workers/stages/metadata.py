@@ -544,7 +544,7 @@ def latest_local_date(now: datetime) -> str:
     return (now.astimezone(UTC) + _LATEST_ZONE_AHEAD).strftime("%Y-%m-%d")
 
 
-def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> str | None:
+def _searched_date(tree: HtmlElement, url: str | None, language: str | None, now: datetime) -> str | None:
     """htmldate's guess at the publication date, for pages that declare none. Its quick search
     (markup, URL, date patterns) first; the extensive one (free text, dateparser) costs several
     times more and runs only when the quick one finds nothing. A guess of 1 January at midnight is
@@ -559,7 +559,7 @@ def _searched_date(tree: HtmlElement, url: str | None, language: str | None) -> 
                 original_date=True,
                 extensive_search=extensive,
                 outputformat=_DATE_FORMAT,
-                max_date=latest_local_date(datetime.now(UTC)),
+                max_date=latest_local_date(now),
             )
         except Exception:  # noqa: BLE001 - htmldate raises anything on odd markup
             found = None
@@ -739,12 +739,12 @@ def _in_one_zone(published: str | None, modified: str | None) -> tuple[str | Non
 _PLACEHOLDER_DAYS = frozenset({date(1900, 1, 1), date(1970, 1, 1)})
 
 
-def plausible_date(value: str | None, *, now: datetime | None = None) -> str | None:
+def plausible_date(value: str | None, *, now: datetime) -> str | None:
     parsed = parse_iso(value)
     if (
         parsed is None
         or parsed.year < 1900
-        or parsed > (now or datetime.now(UTC)) + _MAX_AHEAD
+        or parsed > now + _MAX_AHEAD
         or parsed.astimezone(UTC).date() in _PLACEHOLDER_DAYS  # after the bound: 9999-12-31T23:00-05 overflows
         or parsed.date() in _PLACEHOLDER_DAYS
     ):
@@ -1115,7 +1115,11 @@ def canonical(tree: HtmlElement, meta: dict[str, list[str]], url: str | None) ->
     return None
 
 
-def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
+def extract_page_metadata(tree: HtmlElement, url: str | None, *, fetched_at: datetime | None = None) -> PageMetadata:
+    """``fetched_at``: when the page was fetched, the "now" a date is judged by (not ahead of it),
+    so that a replay or a redelivery weeks later finds the same date as the live run; the time of
+    the call when not given (a page without its crawl)."""
+    now = fetched_at or datetime.now(UTC)
     meta = _meta(tree)
     ld = json_ld_article(tree) or {}
 
@@ -1156,12 +1160,14 @@ def extract_page_metadata(tree: HtmlElement, url: str | None) -> PageMetadata:
 
     language = declared_language(tree, meta, ld or None)
     published = (
-        plausible_date(clean_text(ld.get("datePublished")))
-        or plausible_date(_first(meta, *_PUBLISHED_KEYS))
-        or plausible_date(_searched_date(tree, url, language))
+        plausible_date(clean_text(ld.get("datePublished")), now=now)
+        or plausible_date(_first(meta, *_PUBLISHED_KEYS), now=now)
+        or plausible_date(_searched_date(tree, url, language, now), now=now)
     )
     # only a declared one: guessing it would be a second date search of the page
-    modified = plausible_date(clean_text(ld.get("dateModified"))) or plausible_date(_first(meta, *_MODIFIED_KEYS))
+    modified = plausible_date(clean_text(ld.get("dateModified")), now=now) or plausible_date(
+        _first(meta, *_MODIFIED_KEYS), now=now
+    )
     published = _zoned_by_sibling(
         published, _declared_times(tree, meta, ld.get("datePublished"), _PUBLISHED_KEYS)
     )
