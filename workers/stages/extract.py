@@ -104,6 +104,15 @@ _DETECTOR_CODES = {
     for code in DETECTED_LANGUAGES
     if (standardised := language_code(code, fallback=code)) != code and standardised not in DETECTED_LANGUAGES
 } | {"nb": "no"}
+# The detector's languages that ISO 639-3 puts in one macrolanguage: it spreads its probability
+# over them (a short Arabic news flash: ar 0.77, arz 0.2, ary 0.03), so the confidence that the
+# text is in the language it names is theirs together. Without it, 30 of 119 short Arabic articles
+# on a template declaring "en" were published as English.
+_MACROLANGUAGES = (
+    ("ar", "ary", "arz"), ("zh", "wuu", "yue"), ("ms", "id"), ("no", "nn"), ("uz", "uzs"), ("ku", "sdh"),
+    ("hr", "sr", "bs"), ("lv", "ltg"),
+)
+_SAME_MACROLANGUAGE = {code: group for group in _MACROLANGUAGES for code in group}
 # Longest removed-block text kept on the article (the reason matters more than the full text).
 _REMOVED_TEXT_CHARS = 300
 # libxml2 (2.14, lxml 6) stops reading HTML nested deeper than this. Reading on (huge_tree) would
@@ -704,8 +713,12 @@ def language_probabilities(text: str) -> dict[str, float]:
 
 
 def _detect_language(text: str) -> tuple[str | None, float]:
+    """The most probable language, and the probability of it and of the other languages of its
+    macrolanguage together."""
     sample = text[:3000]
     if not sample.strip():
         return None, 0.0
-    detected, probability = _LANGUAGE_IDENTIFIER.classify(sample)
-    return detected, float(probability)
+    ranked = _LANGUAGE_IDENTIFIER.rank(sample)
+    detected = ranked[0][0]
+    group = _SAME_MACROLANGUAGE.get(detected, (detected,))
+    return detected, min(1.0, float(sum(probability for code, probability in ranked if code in group)))
