@@ -265,7 +265,7 @@ def test_an_archive_articles_real_date_is_kept_and_a_placeholder_is_not(value: s
         ("2024-10-13T24:00:00Z", datetime(2024, 10, 14, tzinfo=UTC)),  # the end of the 13th
         ("2024-10-13 10:30:00", datetime(2024, 10, 13, 10, 30, tzinfo=UTC)),  # no zone: taken as UTC
         # a zone that cannot be read keeps the day, not a time hours off
-        ("2024-10-13T10:30:00EST", datetime(2024, 10, 13, tzinfo=UTC)),
+        ("2024-10-13T10:30:00CST", datetime(2024, 10, 13, tzinfo=UTC)),  # US Central or China
         ("2024-10-13T10:30:00+2500", datetime(2024, 10, 13, tzinfo=UTC)),
         ("2024-10-13 Sunday", datetime(2024, 10, 13, tzinfo=UTC)),
         ("Sunday", None),
@@ -859,3 +859,32 @@ def test_an_odd_metadata_value_is_left_out_and_the_page_kept(head: str, body: st
     found = extract_page_metadata(load_html(html_text), "https://news.example/2024/10/13/budget")
     assert found.image is None
     assert found.published is None or found.published.startswith("2024-10-13")
+
+
+@pytest.mark.parametrize(
+    ("declared", "moment"),
+    [
+        ("Mon, 18 Nov 2019 16:07:38 -0600", "2019-11-18T16:07:38-06:00"),  # RFC 2822
+        ("Tue Nov 19 2019 03:05:46 GMT+0300", "2019-11-19T03:05:46+03:00"),  # JavaScript (not POSIX's GMT+3)
+        ("Fri Apr 28 19:20:36 CEST 2023", "2023-04-28T19:20:36+02:00"),  # Java
+        ("November 19, 2019, 07:47 PM EST", "2019-11-19T19:47:00-05:00"),
+        ("19 Nov 2019 07:09 GMT", "2019-11-19T07:09:00+00:00"),
+        ("20120104T1205+0400Z", "2012-01-04T12:05:00+04:00"),  # ISO's basic format
+        ("2022-1-26T14:32:06+02:00", "2022-01-26T14:32:06+02:00"),
+        ("2019-11-20 4:00:00 -0600", "2019-11-20T04:00:00-06:00"),  # was its day only
+        ("২০২০-০৮-২৯T১০:৪৬:০৬+০১:০০", "2020-08-29T10:46:06+01:00"),  # Bengali digits
+        ("1750680000000", "2025-06-23T12:00:00+00:00"),  # Unix time in milliseconds
+        ("May 15th, 2023", "2023-05-15T00:00:00+00:00"),
+        # a zone that names several offsets (India, Ireland, Israel): the day only
+        ("01:38:07 PM IST Nov 20, 2019", "2019-11-20T00:00:00+00:00"),
+    ],
+)
+def test_declared_dates_in_other_formats_than_iso_are_read_with_their_zone(declared: str, moment: str) -> None:
+    # unread, the date search found the day and gave it midnight UTC or no zone: hours off
+    assert metadata.parse_iso(declared) == datetime.fromisoformat(moment)
+
+
+@pytest.mark.parametrize("declared", ["04/05/2019", "May 15", "march 2024", "Sunday", "الأربعاء، 07 أكتوبر 2020 - 12:09 م"])
+def test_a_declared_date_that_leaves_its_day_or_year_open_is_not_read(declared: str) -> None:
+    # April or May; the year or the day would be today's
+    assert metadata.parse_iso(declared) is None

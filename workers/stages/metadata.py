@@ -27,12 +27,14 @@ import itertools
 import json
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import dateutil.parser
 from dateparser.search import search_dates
 from htmldate import find_date
 from langcodes import LanguageTagError, standardize_tag
@@ -508,9 +510,19 @@ def parse_iso(value: str | None) -> datetime | None:
 
 def _declared_time(value: str | None) -> datetime | None:
     """A declared date, naive when it states no zone. A time with a zone that cannot be read keeps
-    its day only, rather than an hour off by the zone."""
+    its day only, rather than an hour off by the zone. ISO 8601 as most sites write it, else the
+    other formats they do (:func:`_iso_from_other_format`)."""
     if not value:
         return None
+    parsed = _iso_time(value)
+    if parsed is not None and (parsed.time() != datetime.min.time() or parsed.tzinfo or len(value.strip()) <= 10):
+        return parsed
+    # not ISO, or only its day was: "2019-11-20 4:00:00 -0600" (an hour of one digit)
+    other = _iso_from_other_format(value)
+    return _iso_time(other) if other is not None else parsed
+
+
+def _iso_time(value: str) -> datetime | None:
     text = _ZONE_ID.sub("", value.strip()).replace("Z", "+00:00")
     text = _NAMED_OFFSET.sub(lambda m: f"{m[1]}{int(m[2]):02d}:{m[3] or '00'}" if m[1] else "+00:00", text)
     text = re.sub(r"\s*([+-]\d{2}):?(\d{2})$", r"\1:\2", text)
@@ -530,6 +542,68 @@ def _declared_time(value: str | None) -> datetime | None:
                 return None
         return parsed
     return None
+
+
+# Declared dates in other formats than ISO 8601 are read only when they name a month or lead with
+# the year, and hold the year: "04/05/2019" is April or May, and a date without its year would be
+# given this one.
+_MONTH_NAME = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?![a-z])", re.IGNORECASE)
+_YEAR_FIRST = re.compile(r"\d{4}[-/.]\d")
+_FOUR_DIGIT_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+_EPOCH = re.compile(r"\d{10}(?:\d{3})?")
+_ISO_BASIC = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})?(Z|[+-]\d{4})?Z?")
+_CLOCK = re.compile(r"\d{1,2}:\d{2}")
+# "GMT+0300" is three hours ahead of GMT as sites mean it; dateutil reads it the POSIX way, behind.
+_GMT_OFFSET = re.compile(r"\b(?:GMT|UTC)\s*([+-]\d{2}):?(\d{2})\b")
+_ZONE_WORD = re.compile(r"(?<![A-Za-z])[A-Z]{2,5}(?![A-Za-z])")
+_NOT_ZONES = frozenset({"AM", "PM", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"})
+# Zone abbreviations that name one offset (seconds east of UTC). CST, IST, BST and the like name
+# several (US Central and China, India and Ireland and Israel): a time in one of them keeps its day.
+_ZONE_OFFSETS = {
+    "UT": 0, "UTC": 0, "GMT": 0, "WET": 0, "WEST": 3600, "CET": 3600, "CEST": 7200, "MEZ": 3600, "MESZ": 7200,
+    "EET": 7200, "EEST": 10800, "MSK": 10800, "JST": 32400, "KST": 32400, "HKT": 28800, "SGT": 28800,
+    "AEST": 36000, "AEDT": 39600, "NZST": 43200, "NZDT": 46800, "EST": -18000, "EDT": -14400, "CDT": -18000,
+    "MST": -25200, "MDT": -21600, "PST": -28800, "PDT": -25200, "AKST": -32400, "AKDT": -28800, "HST": -36000,
+}
+
+
+def _iso_from_other_format(value: str) -> str | None:
+    """A declared date that is not ISO 8601, as ISO 8601 text: digits of any script ("২০২০-০৮-২৯"),
+    Unix time in seconds or milliseconds, ISO's basic format ("20120104T1205+0400"), RFC 2822
+    ("Mon, 18 Nov 2019 16:07:38 -0600") and the other formats that name a month ("November 19, 2019,
+    07:47 PM EST", "Tue Nov 19 2019 03:05:46 GMT+0000", Java's "Fri Apr 28 19:20:36 CEST 2023").
+    A time whose zone is not one offset keeps its day; a time with no zone stays without one."""
+    text = "".join(str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c for c in value).strip()
+    if text != value.strip() and _iso_time(text) is not None:
+        return text
+    if _EPOCH.fullmatch(text):
+        moment = datetime.fromtimestamp(int(text) / (1000 if len(text) == 13 else 1), UTC)
+        return moment.isoformat() if 1995 <= moment.year <= 2100 else None
+    if basic := _ISO_BASIC.fullmatch(text):
+        year, month, day, hour, minute, second, zone = basic.groups()
+        offset = "+00:00" if zone in (None, "Z") else f"{zone[:3]}:{zone[3:]}"
+        return f"{year}-{month}-{day}T{hour}:{minute}:{second or '00'}{offset}"
+    if not _FOUR_DIGIT_YEAR.search(text) or not (_MONTH_NAME.search(text) or _YEAR_FIRST.match(text)):
+        return None
+    text = _GMT_OFFSET.sub(r"\1\2", text)
+    zones = {word for word in _ZONE_WORD.findall(text) if word not in _NOT_ZONES and not _MONTH_NAME.fullmatch(word)}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dateutil's UnknownTimezoneWarning: handled below
+            # what dateutil does not find it takes from the default: two defaults tell a day it made up
+            parsed, other = (
+                dateutil.parser.parse(text, tzinfos=_ZONE_OFFSETS, default=datetime(2000, 1, day)) for day in (1, 2)
+            )
+    except (ValueError, OverflowError):
+        return None
+    if parsed != other:
+        return None
+    if not _CLOCK.search(text) or any(zone not in _ZONE_OFFSETS for zone in zones):
+        return parsed.date().isoformat()
+    try:
+        return parsed.isoformat()
+    except ValueError:  # an offset of a day or more ("+2500"): no zone's
+        return parsed.date().isoformat()
 
 
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
