@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from functools import partial
 from pathlib import Path
@@ -32,6 +33,11 @@ DESCRIPTION = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    # As a container's process 1 (the image's exec-form ENTRYPOINT, no init), a signal without a
+    # handler is ignored, not fatal: a SIGTERM during the worker's start-up (the pool's warm-up,
+    # the topic check: seconds) was thrown away, and the worker joined its group and ran until the
+    # SIGKILL of the grace period. Exiting as the default action would, until Faust installs its own.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -63,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         # the address, never the URL: it may carry the password
         print(f"wirefeed: Redis at {settings.redis_address}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    os._exit(128 + signum)  # as the signal's default action ends a process: no cleanup of its own
 
 
 def _unknown_settings() -> list[str]:

@@ -3,8 +3,11 @@ settings, the arguments or the broker are wrong."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import kafka
@@ -24,10 +27,11 @@ NOWHERE = "127.0.0.1:1"  # a port nothing listens on
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Only the settings a test sets: no developer's WIREFEED_* variables or .env file, and the
-    test process's logging left as it is. A command that gets as far as connecting fails fast
-    instead of reaching a broker someone runs on the default address."""
+    test process's logging and SIGTERM handler left as they are. A command that gets as far as
+    connecting fails fast instead of reaching a broker someone runs on the default address."""
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     for name in [name for name in os.environ if name.startswith("WIREFEED_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
@@ -36,6 +40,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # kafka-python waits 30 s for a broker by default and the settings do not change that.
     for client in (KafkaConsumer, KafkaProducer, KafkaAdminClient):
         monkeypatch.setitem(client.DEFAULT_CONFIG, "bootstrap_timeout_ms", 300)
+    yield
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 @pytest.mark.parametrize(
@@ -411,3 +417,13 @@ def test_check_fails_on_a_redis_that_evicts_keys_when_full(
         "evicts keys, the once-only alert ledger's too, and alerts fire again; set it to noeviction\n"
     )
     assert out == expected
+
+
+def test_a_sigterm_before_faust_handles_signals_ends_the_command_even_as_process_1() -> None:
+    # As a container's process 1 a signal without a handler is ignored: a SIGTERM during the
+    # worker's start-up was thrown away. Killed by the signal, the command would end with -15.
+    env = {**os.environ, "WIREFEED_KAFKA_BOOTSTRAP": NOWHERE}
+    command = subprocess.Popen([sys.executable, "-m", "workers", "check"], env=env, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)  # past the imports, waiting for the broker
+    command.send_signal(signal.SIGTERM)
+    assert command.wait(timeout=20) == 128 + signal.SIGTERM
