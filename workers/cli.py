@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     # handler is ignored, not fatal: a SIGTERM during the worker's start-up (the pool's warm-up,
     # the topic check: seconds) was thrown away, and the worker joined its group and ran until the
     # SIGKILL of the grace period. Exiting as the default action would, until Faust installs its own.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    if threading.current_thread() is threading.main_thread():  # (only it may set handlers)
+        signal.signal(signal.SIGTERM, _exit_on_signal)
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 from aiohttp import web
 from faust.types import TP
 from aiokafka import AIOKafkaProducer
@@ -608,7 +609,9 @@ async def test_failures_are_retried_with_backoff_then_dead_lettered_and_a_redeli
     rejected, exhausted = (AlertDeadLetter.model_validate_json(letters[i]) for i in ids[1:])
     assert (rejected.reason, rejected.attempts, rejected.last_status) == ("rejected", 1, 400)
     assert (exhausted.reason, exhausted.attempts, exhausted.last_status) == ("retries_exhausted", receiver.requested(ids[2]), 503)
-    assert exhausted.alert.alert_id == ids[2] and exhausted.url == receiver.url and not exhausted.alert_truncated
+    assert exhausted.alert.alert_id == ids[2] and not exhausted.alert_truncated
+    # the origin only: chat tools carry their token in the path (the receiver is at /hook)
+    assert exhausted.url == str(URL(receiver.url).origin()) != receiver.url
     for value in letters.values():
         assert_valid("alerts.dlq", value)
     assert await states(alerting, ids) == [DeliveryState.DELIVERED, DeliveryState.DEAD_LETTERED, DeliveryState.DEAD_LETTERED]
@@ -1015,7 +1018,9 @@ async def test_a_url_the_http_client_cannot_request_is_dead_lettered_at_once(ale
         await worker.read(record)
         await settled(worker.queue)
     (letter,) = await dead_letters(alerting, at_least=1)
-    assert (letter["reason"], letter["url"], letter["attempts"], letter["last_status"]) == ("rejected", bad_host, 1, None)
+    assert (letter["reason"], letter["url"], letter["attempts"], letter["last_status"]) == (
+        "rejected", "https://hooks..newsroom.example", 1, None
+    )
     assert letter["last_error"].startswith("UnicodeError: ")
     assert worker.attempts() == {"dead_lettered": 1}
     assert await states(alerting, alert_ids([record])) == [DeliveryState.DEAD_LETTERED]
@@ -1037,7 +1042,7 @@ async def test_a_receiver_on_a_private_address_is_dead_lettered_and_never_posted
         await worker.read(record)
         await settled(worker.queue)
     (letter,) = await dead_letters(alerting, at_least=1)
-    assert (letter["reason"], letter["url"], letter["last_status"]) == ("refused_address", url, None)
+    assert (letter["reason"], letter["url"], letter["last_status"]) == ("refused_address", str(URL(url).origin()), None)
     assert "public address" in letter["last_error"]
     assert_valid("alerts.dlq", letter)
     assert worker.attempts() == {"dead_lettered": 1}

@@ -1,6 +1,7 @@
 """Webhook signing, the retry schedule, the alert messages' times and how long delivery markers
 last (the delivery itself, on the real Redis and broker: tests/integration/test_webhooks.py)."""
 
+import asyncio
 import base64
 import dataclasses
 import hashlib
@@ -9,6 +10,7 @@ import json
 import unicodedata
 import random
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -270,6 +272,35 @@ async def test_a_name_is_connected_to_on_its_public_addresses_only():
     rebound = PublicAddressResolver(FixedResolver("169.254.169.254", "::1"))
     with pytest.raises(RefusedAddressError, match=r"hooks.newsroom.example resolves to no public address \(169.254.169.254, ::1\)"):
         await rebound.resolve("hooks.newsroom.example", 443)
+
+
+@pytest.mark.parametrize("allow_private_addresses", [False, True])
+async def test_webhook_hosts_whose_dns_hangs_do_not_hold_the_threads_of_the_pipeline(
+    monkeypatch: pytest.MonkeyPatch, allow_private_addresses: bool
+) -> None:
+    """aiohttp resolved on the event loop's default executor, which also runs every page's dedup
+    and alert matching: lookups that hang (a DNS server that does not answer) held all its threads
+    and stalled the pipeline."""
+    answer = threading.Event()
+    resolve_for_real = socket.getaddrinfo
+
+    def lookup(host: str, *args: object, **kwargs: object) -> object:
+        if host.endswith(".hang.example"):
+            answer.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return resolve_for_real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    connector = webhook_connector(allow_private_addresses=allow_private_addresses)
+    resolver = connector._resolver  # noqa: SLF001 - the resolver the session connects with
+    hanging = [asyncio.create_task(resolver.resolve(f"hooks{n}.hang.example", 443)) for n in range(12)]
+    try:
+        await asyncio.sleep(0.2)
+        await asyncio.wait_for(asyncio.to_thread(lambda: None), timeout=2)  # what dedup and matching wait for
+    finally:
+        answer.set()
+        await asyncio.gather(*hanging, return_exceptions=True)
+        await connector.close()
 
 
 def test_alerts_tail_prints_no_control_character_of_a_title():

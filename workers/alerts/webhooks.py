@@ -58,6 +58,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -68,6 +69,7 @@ from typing import Protocol
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 from pydantic import SecretStr, ValidationError
 from yarl import URL
 
@@ -178,8 +180,8 @@ class PublicAddressResolver(AbstractResolver):
     addresses checked are the ones connected to, whatever they resolved to when the rules were
     validated."""
 
-    def __init__(self, resolver: AbstractResolver | None = None) -> None:
-        self._resolver = resolver or aiohttp.DefaultResolver()
+    def __init__(self, resolver: AbstractResolver) -> None:
+        self._resolver = resolver
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         resolved = await self._resolver.resolve(host, port, family)
@@ -193,9 +195,32 @@ class PublicAddressResolver(AbstractResolver):
         await self._resolver.close()
 
 
+# Webhook hosts are resolved on threads of their own. aiohttp's resolver runs getaddrinfo on the
+# event loop's default executor, which also runs every page's dedup and alert matching: six
+# webhook hosts whose DNS did not answer (20 s a lookup) held all its threads, and the pipeline
+# stalled with them, healthy webhooks too. A lookup that hangs now holds only a webhook thread.
+_RESOLVER_THREADS = 4
+_RESOLVER_EXECUTOR = ThreadPoolExecutor(max_workers=_RESOLVER_THREADS, thread_name_prefix="webhook-dns")
+
+
+class _ResolverLoop:
+    """The event loop's two resolving calls that aiohttp's ThreadedResolver makes, on the webhooks'
+    own threads."""
+
+    async def getaddrinfo(
+        self, host: str, port: int, *, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0  # noqa: A002
+    ) -> list:
+        lookup = partial(socket.getaddrinfo, host, port, family, type, proto, flags)
+        return await asyncio.get_running_loop().run_in_executor(_RESOLVER_EXECUTOR, lookup)
+
+    async def getnameinfo(self, sockaddr: tuple, flags: int = 0) -> tuple[str, str]:
+        return await asyncio.get_running_loop().run_in_executor(_RESOLVER_EXECUTOR, socket.getnameinfo, sockaddr, flags)
+
+
 def webhook_connector(*, allow_private_addresses: bool) -> aiohttp.TCPConnector:
     """The connector of the session a :class:`WebhookSender` posts with (given the same setting)."""
-    return aiohttp.TCPConnector(resolver=None if allow_private_addresses else PublicAddressResolver())
+    resolver = ThreadedResolver(loop=_ResolverLoop())  # type: ignore[arg-type] - the two calls it makes
+    return aiohttp.TCPConnector(resolver=resolver if allow_private_addresses else PublicAddressResolver(resolver))
 
 
 class WebhookSender:
@@ -250,6 +275,17 @@ class WebhookSender:
             # delivery to be taken again, for ever, without a dead letter.
             log.warning("webhook %s: the POST could not be made", target.name, exc_info=True)
             return AttemptResult(None, _described(exc, target.url), refusal="rejected")
+
+
+def _origin_of(url: str | None) -> str | None:
+    """A webhook's URL as its dead letters name it: its origin, as chat-tool webhooks carry their
+    token in the path ("https://hooks.../services/T0/B0/token")."""
+    if url is None:
+        return None
+    try:
+        return str(URL(url).origin())
+    except ValueError:  # a URL the client could not use
+        return None
 
 
 def _described(exc: Exception, url: str) -> str:
@@ -662,7 +698,7 @@ class WebhookDispatcher:
         letter = AlertDeadLetter(
             alert=read_alert(pending.body),
             webhook=pending.webhook,
-            url=url,
+            url=_origin_of(url),
             reason=reason,
             attempts=attempts,
             last_status=result.status,
