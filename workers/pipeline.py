@@ -104,7 +104,11 @@ class PagePipeline:
         self._metrics = metrics
         self._clock = clock
         self._retry = Retrying(settings.retry_backoff_max_s)
-        self._options = ExtractionOptions(min_text_chars=settings.min_text_chars)
+        self._options = ExtractionOptions(
+            min_text_chars=settings.min_text_chars,
+            chrome_max_block_chars=settings.chrome_max_block_chars,
+            chrome_max_share=settings.chrome_max_share,
+        )
         self._writing = KeyedLock()
 
     async def handle(self, record: SourceRecord) -> Outcome:

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     chrome_max_pages: int = Field(default=5000, ge=1)
     chrome_max_known: int = Field(default=1000, ge=1)
     chrome_ttl_days: float = Field(default=30.0, gt=0)
+    # The guard on a page (workers/stages/chrome.py): known chrome takes no block longer than
+    # this (a long recurring block is syndicated copy more often than a widget), and nothing when
+    # it would take more than this share of the body (the statistics are wrong for that page).
+    chrome_max_block_chars: int = Field(default=600, ge=1)
+    chrome_max_share: float = Field(default=0.5, gt=0, le=1)
 
     # --- Redis layout ---------------------------------------------------------------------
     redis_prefix: str = "wf"
