@@ -961,3 +961,19 @@ def test_a_short_arabic_article_is_arabic_whatever_its_template_declares() -> No
     doc = extract(html_text, "https://beirut.example/2020/11/1/")
     assert (doc.language, doc.detected_language, doc.declared_language) == ("ar", "ar", "en")
     assert doc.language_confidence is not None and doc.language_confidence > 0.99
+
+
+def test_a_quote_or_a_short_sentence_between_the_articles_paragraphs_is_never_site_chrome() -> None:
+    # Every report of a story may quote the same statement: on the fourth report of a small site
+    # the statistics called the quote and the short quoted line chrome, and both went, from the
+    # middle of the article. The same line after the article's last paragraph stays removable.
+    statement = "“We will not raise fares for students, whatever happens to the budget,” the mayor told reporters."
+    short = "“We will not back down,” the mayor said."
+    middle = f"<blockquote><p>{html.escape(statement)}</p></blockquote>"
+    html_text = page(before="".join(f"<p>{html.escape(p)}</p>" for p in PARAGRAPHS[:2]) + middle + f"<p>{short}</p>")
+    known = frozenset({block_hash(statement), block_hash(short)})
+    doc = kept(extract_document(html_text, "https://news.example/x", ExtractionOptions(), known_chrome=known))
+    assert statement in doc.text and short in doc.text, doc.removed
+    at_the_end = kept(extract_document(page(body=f"<p>{short}</p>"), "https://news.example/x", ExtractionOptions(),
+                                       known_chrome=known))
+    assert [r.reason for r in at_the_end.removed if r.text == short] == ["site_chrome"]

@@ -394,11 +394,18 @@ def _is_prose_paragraph(block: Block, settings: FilterSettings) -> bool:
 
 
 def inner_prose(blocks: list[Block], settings: FilterSettings) -> frozenset[int]:
-    """The indexes of the prose paragraphs that stand between two other prose paragraphs: the
-    article's middle, where a paragraph a site repeats (a series' background, a wire paragraph)
-    is copy, while the chrome repeated in prose (a disclaimer, an author's note) stands at an end."""
+    """The indexes of the sentence paragraphs and quotes that stand between two prose paragraphs:
+    the article's middle, where a paragraph a site repeats (a series' background, a wire
+    paragraph, a statement quoted in every report of a story: "“We will not back down,” the mayor
+    said.") is copy, while the chrome repeated in prose (a disclaimer, an author's note) stands at
+    an end."""
     prose = [index for index, block in enumerate(blocks) if _is_prose_paragraph(block, settings)]
-    return frozenset(prose[1:-1])
+    if len(prose) < 2:
+        return frozenset()
+    return frozenset(
+        index for index in range(prose[0] + 1, prose[-1])
+        if blocks[index].tag == "quote" or _is_sentence_paragraph(blocks[index], settings)
+    )
 
 
 def _is_data_table(element: HtmlElement) -> bool:
