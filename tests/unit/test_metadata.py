@@ -888,3 +888,24 @@ def test_declared_dates_in_other_formats_than_iso_are_read_with_their_zone(decla
 def test_a_declared_date_that_leaves_its_day_or_year_open_is_not_read(declared: str) -> None:
     # April or May; the year or the day would be today's
     assert metadata.parse_iso(declared) is None
+
+
+def test_the_site_name_is_the_outlets_not_its_twitter_handle() -> None:
+    # twitter:site came before the JSON-LD publisher: "AJENews" for Al Jazeera, on 37 bench pages
+    head = ('<meta name="twitter:site" content="@AJENews">'
+            '<script type="application/ld+json">{"@type": "NewsArticle", "publisher": {"@type": "Organization", '
+            '"name": "Al Jazeera"}}</script>')
+    assert extract_page_metadata(load_html(PAGE.format(head=head)), "https://www.aljazeera.com/a").site_name == "Al Jazeera"
+    handle_only = '<meta name="twitter:site" content="@tazgezwitscher">'
+    found = extract_page_metadata(load_html(PAGE.format(head=handle_only)), "https://taz.de/a")
+    assert found.site_name != "tazgezwitscher"
+
+
+def test_categories_tags_and_descriptions_escaped_twice_are_read_once_more() -> None:
+    head = ('<meta property="article:section" content="Biotech &amp;amp; Health">'
+            '<meta property="article:tag" content="CD&amp;amp;V">'
+            '<meta name="description" content="Verlinden (46) maakt voor CD&amp;amp;V opnieuw haar opwachting.">')
+    found = extract_page_metadata(load_html(PAGE.format(head=head)), "https://news.example/a")
+    assert found.categories == ("Biotech & Health",)
+    assert found.tags == ("CD&V",)
+    assert found.description == "Verlinden (46) maakt voor CD&V opnieuw haar opwachting."

@@ -138,7 +138,8 @@ def clean_text(value: object) -> str | None:
 
 
 def _unescaped(value: object) -> str | None:
-    """JSON-LD strings sometimes carry HTML entities (&quot;, &uuml;)."""
+    """JSON-LD strings and meta tags sometimes carry HTML entities (&quot;, &uuml;, &amp;):
+    escaped twice by their CMS."""
     text = clean_text(value)
     return clean_text(html.unescape(text)) if text and "&" in text else text
 
@@ -1096,10 +1097,12 @@ def _linked_terms(tree: HtmlElement, kind: str, term_links: list[str]) -> list[s
 
 
 def _declared_site_name(meta: dict[str, list[str]], ld: dict[str, Any]) -> str | None:
-    """The site name the publisher declares (meta tags, the JSON-LD publisher)."""
+    """The site name the publisher declares (meta tags, the JSON-LD publisher). Not its Twitter
+    account (twitter:site): a handle ("AJENews" for Al Jazeera, "tazgezwitscher" for taz) or a
+    profile's address, no outlet's name."""
     publisher = ld.get("publisher")
-    name = _first(meta, "og:site_name", "application-name", "twitter:site") or (
-        clean_text(publisher.get("name")) if isinstance(publisher, dict) else None
+    name = _first(meta, "og:site_name", "application-name") or (
+        _unescaped(publisher.get("name")) if isinstance(publisher, dict) else None
     )
     return (name.lstrip("@") or None) if name else None
 
@@ -1254,9 +1257,8 @@ def extract_page_metadata(tree: HtmlElement, url: str | None, *, fetched_at: dat
     ):
         modified = published
 
-    description = _first(meta, "og:description", "description", "twitter:description") or clean_text(
-        ld.get("description")
-    )
+    # meta tags and JSON-LD escaped twice ("CD&amp;V" once read) are read once more
+    description = _unescaped(_first(meta, "og:description", "description", "twitter:description") or ld.get("description"))
     image = _first(meta, "og:image", "og:image:url", "twitter:image", "twitter:image:src")
     if not image:
         images = _strings(ld.get("image"), ("url", "contentUrl"))
@@ -1320,7 +1322,7 @@ def _unique(values: list[str], limit: int = 30) -> tuple[str, ...]:
     result: list[str] = []
     seen: set[str] = set()
     for value in values:
-        text = clean_text(value)
+        text = _unescaped(value)
         if not text or len(text) > 100:
             continue
         key = text.casefold()
