@@ -909,3 +909,16 @@ def test_categories_tags_and_descriptions_escaped_twice_are_read_once_more() -> 
     assert found.categories == ("Biotech & Health",)
     assert found.tags == ("CD&V",)
     assert found.description == "Verlinden (46) maakt voor CD&V opnieuw haar opwachting."
+
+
+def test_an_author_is_a_name_not_a_user_number_nor_the_publishers_logo() -> None:
+    numbered = '<meta name="author" content="105092">'
+    assert extract_page_metadata(load_html(PAGE.format(head=numbered)), "https://news.example/a").authors == ()
+    # a publisher's microdata inside the byline: its logo's address was read as four names
+    logo = (
+        '<html><head><title>Budget approved</title></head><body><h1>Budget approved</h1>'
+        '<div class="byline" itemprop="publisher" itemscope><span itemprop="name">Sputnik</span>'
+        '<span itemprop="logo" itemscope><span itemprop="url">https://cdnarabic.img/i/logo.png</span></span></div>'
+        "<p>The council approved the budget.</p></body></html>"
+    )
+    assert extract_page_metadata(load_html(logo), "https://news.example/a").authors == ("Sputnik",)

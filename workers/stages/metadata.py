@@ -830,6 +830,9 @@ def plausible_date(value: str | None, *, now: datetime) -> str | None:
 # --- authors ------------------------------------------------------------------------------------
 
 
+_LETTER_IN = re.compile(r"[^\W\d_]")
+
+
 def clean_authors(names: list[str]) -> tuple[str, ...]:
     """Names, one per entry: split on ";", "|", "and"-words and on commas between full names;
     bylines ("By ...", "Autor: ...") and parenthesised initials or credits removed; e-mails, URLs
@@ -845,7 +848,8 @@ def clean_authors(names: list[str]) -> tuple[str, ...]:
             if not text:
                 continue
             text = _AUTHOR_CLEAN.sub("", text).strip(" ,;:-–—")
-            if not text or "@" in text or text.startswith("http") or len(text) > 80 or not re.search(r"\w", text):
+            # a name holds a letter: "105092" is a CMS's user number
+            if not text or "@" in text or text.startswith("http") or len(text) > 80 or not _LETTER_IN.search(text):
                 continue
             key = _squashed(text)
             if not key or key in seen:
@@ -1043,8 +1047,8 @@ _BYLINE_DISCARD_ID = re.compile(r"^comments|comment-?list|ProductReviews")
 
 def _off_byline(element: HtmlElement) -> bool:
     tag = element.tag
-    if tag in ("time", "figure"):
-        return True
+    if tag in ("time", "figure") or element.get("itemprop") in ("url", "logo", "image"):
+        return True  # (a publisher's microdata logo in the byline read "Sputnik https; Cdnarabic; I; Logo Png")
     if tag not in ("a", "div", "section", "span"):
         return False
     css, ident = element.get("class") or "", element.get("id") or ""
