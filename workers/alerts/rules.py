@@ -311,6 +311,18 @@ def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
     return RuleSet(rules=tuple(rules), webhooks=webhooks)
 
 
+# A newsroom's terms are names and phrases of a few words: a longer one is text pasted by mistake,
+# and each of its words is a node of the matcher's trie (a term of 100,000 words held 170 MB).
+# 500 is the longest term whose worst case the matching benchmark measures (bench/alerts.py,
+# repeated_terms: one term of 500 words, repeated in an article).
+_MAX_TERM_TOKENS = 500
+_QUOTED_CHARS = 60
+
+
+def _quoted(text: str) -> str:
+    return repr(text if len(text) <= _QUOTED_CHARS else text[: _QUOTED_CHARS - 1] + "…")
+
+
 def _semantic_problems(
     ruleset: RuleSet, secret_names: Collection[str] | None, *, allow_private_addresses: bool
 ) -> list[str]:
@@ -333,6 +345,12 @@ def _semantic_problems(
         if isinstance(rule.conditions, ArticleConditions):
             problems.extend(
                 f"{where}: term {term.text!r} has no word in it" for term in rule.conditions.terms if not term.tokens
+            )
+            problems.extend(
+                f"{where}: term {_quoted(term.text)} is {len(term.tokens):,} words long: a term has at most "
+                f"{_MAX_TERM_TOKENS} (in a script without spaces, characters)"
+                for term in rule.conditions.terms
+                if len(term.tokens) > _MAX_TERM_TOKENS
             )
             problems.extend(
                 f"{where}: language {code!r} is no ISO 639 language code"
