@@ -4,6 +4,7 @@ import dataclasses
 import json
 import logging
 import os
+import unicodedata
 from datetime import timedelta
 from ipaddress import ip_address
 from pathlib import Path
@@ -514,3 +515,39 @@ def test_a_term_longer_than_any_newsrooms_is_refused_naming_its_start_and_its_le
         "rules.yaml: rules/0 (aleppo): term '" + "ha " * 19 + "ha…' is 501 words long: a term has at most 500"
         " (in a script without spaces, characters)"
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "outlet"),
+    [
+        (unicodedata.normalize("NFD", "münchen.de"), "münchen.de"),  # ü as u + U+0308, as macOS writes it
+        ("ＢＢＣ.com", "bbc.com"),  # fullwidth letters, as a CJK input method writes them
+        ("ﬁnance.example", "finance.example"),  # a ligature
+    ],
+)
+def test_a_rule_domain_in_any_unicode_form_is_read_as_idna_maps_it(written: str, outlet: str):
+    # these were valid and explained as the outlet, but never equalled an article's domain (which
+    # comes from a URL, composed and in ASCII where it can be): the rule never fired
+    text = f"""
+version: 1
+rules:
+  - {{id: outlet, kind: article, match: {{domains: ["{written}"]}}}}
+  - {{id: story, kind: breaking_story, match: {{min_outlets: 2, within_minutes: 30, domains: ["news.{written}"]}}}}
+"""
+    outlet_rule, story_rule = parse_rules(text, source="rules.yaml", secret_names=None).rules
+    assert outlet_rule.conditions.domains == {outlet}
+    assert story_rule.conditions.domains == {f"news.{outlet}"}
+
+
+@pytest.mark.parametrize(
+    ("domain", "expected"),
+    [
+        ("bad\ufffd.example", "rules/0/match/domains/0: not a host name (IDNA: Codepoint U+FFFD not allowed"),
+        ("ｗｗｗ.bbc.com", "rules/0/match/domains/0: 'ｗｗｗ.bbc.com' reads as 'www.bbc.com' (IDNA), which does not match"),
+    ],
+)
+def test_a_rule_domain_idna_refuses_or_maps_to_an_invalid_one_is_a_problem_of_the_file(domain: str, expected: str):
+    # a domain no host can have was valid, and never matched; one IDNA refuses would now raise
+    # idna.IDNAError from the parser, not RulesError
+    (problem,) = problems(f'version: 1\nrules: [{{id: a, kind: article, match: {{domains: ["{domain}"]}}}}]\n')
+    assert problem.startswith(f"rules.yaml: {expected}"), problem

@@ -20,6 +20,7 @@ from functools import cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
+import idna
 import langcodes
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
@@ -148,7 +149,7 @@ def parse_rules(
         raise RulesError([f"{source}: {_TOO_DEEP}"]) from exc
     if problems:
         raise RulesError(problems)
-    if problems := _number_problems(document):
+    if problems := _number_problems(document) + _domain_problems(document):
         raise RulesError([f"{source}: {problem}" for problem in problems])
     ruleset = _build(document)
     problems = _semantic_problems(ruleset, secret_names, allow_private_addresses=allow_private_addresses)
@@ -225,6 +226,25 @@ def _number_problems(document: dict) -> list[str]:  # type: ignore[type-arg]
     ]
 
 
+def _domain_problems(document: dict) -> list[str]:  # type: ignore[type-arg]
+    """What the schema's pattern lets through in domains: a character IDNA refuses in a host name
+    (U+FFFD, a private-use one), or one that IDNA's mapping turns into a domain the pattern refuses
+    (a fullwidth 'ｗｗｗ.' prefix, a soft hyphen that was a whole label)."""
+    pattern = re.compile(_validator().schema["$defs"]["domains"]["items"]["pattern"])
+    problems = []
+    for index, spec in enumerate(document["rules"]):
+        for position, domain in enumerate(spec["match"].get("domains", ())):
+            where = f"rules/{index}/match/domains/{position}"
+            try:
+                mapped = _idna_mapped(domain)
+            except idna.IDNAError as exc:
+                problems.append(f"{where}: not a host name (IDNA: {exc})")
+                continue
+            if not pattern.search(mapped):
+                problems.append(f"{where}: {domain!r} reads as {mapped!r} (IDNA), which does not match {pattern.pattern!r}")
+    return problems
+
+
 def _syntax_error(exc: ValueError | yaml.YAMLError) -> str:
     """Where and what, without the line's text: a webhook URL on it may hold a password. (json's
     messages name a position only.)"""
@@ -269,8 +289,18 @@ def _languages(values: list[str] | None) -> frozenset[str]:
 
 def _domains(values: list[str] | None) -> frozenset[str]:
     """In the spelling of article domains (:func:`workers.urlnorm.domain_of`): a rule may
-    name an internationalised outlet in punycode or in Unicode."""
-    return frozenset(unicode_host(value) for value in values or ())
+    name an internationalised outlet in punycode or in Unicode, and in Unicode as any keyboard or
+    editor writes it (:func:`_idna_mapped`)."""
+    return frozenset(unicode_host(_idna_mapped(value)) for value in values or ())
+
+
+def _idna_mapped(domain: str) -> str:
+    """The domain as IDNA maps a name before looking it up (UTS #46, nontransitional: ß stays ß):
+    composed (NFC), compatibility forms folded, in lower case. An article's domain comes from a
+    URL, in that form: a rule's 'münchen.de' written decomposed (u and a combining diaeresis, as
+    macOS and some editors write it) or a fullwidth 'ＢＢＣ.com' never equalled it. Raises
+    idna.IDNAError for a character no host name may hold."""
+    return idna.uts46_remap(domain, std3_rules=False, transitional=False)
 
 
 def _build(document: dict) -> RuleSet:  # type: ignore[type-arg]
