@@ -11,15 +11,18 @@ import unicodedata
 import random
 import socket
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.abc import AbstractResolver, ResolveResult
 from contract import assert_valid, schema_file
 from jsonschema import Draft202012Validator, FormatChecker
 from pydantic import SecretStr, ValidationError
-from worker_harness import free_port
+from worker_harness import PrivateRedis, free_port
 
 from workers.alerts.messages import (
     Alert,
@@ -32,11 +35,14 @@ from workers.alerts.messages import (
     read_letter,
 )
 from workers.alerts.commands import summary
+from workers.alerts.ledger import AlertLedger
 from workers.alerts.rules import WebhookTarget
 from workers.alerts.webhooks import (
     _described,
     AttemptResult,
+    DeliveryQueue,
     PublicAddressResolver,
+    Queued,
     RefusedAddressError,
     RetryPolicy,
     WebhookSender,
@@ -317,3 +323,46 @@ def test_an_attempt_error_names_the_webhooks_origin_not_its_path():
     url = "https://hooks.chat.example/services/T0/B0/XYZTOKEN?x=1"
     error = aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}")
     assert _described(error, url) == "ConnectionTimeoutError: Connection timeout to host https://hooks.chat.example"
+
+
+# --- found by a review of alert rules, matching and delivery ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this module alone: unit tests run without the local stack."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+async def test_an_alert_that_fires_again_after_its_fired_marker_expired_is_delivered_again_once(redis_url: str):
+    # The outcome of the first firing's delivery (webhook_marker_ttl_days, 45) outlived its fired
+    # marker (alert_fired_ttl_days, 30): a page edited after a month fired the alert again to the
+    # stream and the topic, and its webhook was skipped as delivered already.
+    client = aioredis.Redis.from_url(redis_url)
+    ledger = AlertLedger(client, prefix="refire", fired_ttl_s=3600, stream_maxlen=100)
+    queue = DeliveryQueue(client, ledger, prefix="refire", marker_ttl_s=3600, lease_s=30)
+
+    async def fire_and_queue(source: str) -> tuple[bool, Queued]:
+        fired = await ledger.fire(alert(), source=source)
+        return fired.first_time, await queue.queue(fired.alert.alert_id, "desk", b"{}", now_s=time.time())
+
+    async def deliver() -> None:
+        (pending,) = await queue.lease_due("desk", now_s=time.time(), limit=10)
+        await queue.delivered(pending)
+
+    try:
+        assert await fire_and_queue("pages.raw/0/1") == (True, Queued.QUEUED)
+        await deliver()
+        await client.delete(ledger.alert_key(alert().alert_id))  # its fired_ttl_s ran out
+        assert await fire_and_queue("pages.raw/0/2") == (True, Queued.QUEUED)
+        await deliver()
+        # while it is remembered as fired, a redelivery or another page delivers nothing again
+        assert await fire_and_queue("pages.raw/0/2") == (False, Queued.DELIVERED)
+        assert await fire_and_queue("pages.raw/0/3") == (False, Queued.DELIVERED)
+        assert await client.xlen(ledger.stream_key) == 2
+    finally:
+        await client.aclose()

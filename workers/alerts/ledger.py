@@ -3,15 +3,17 @@
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
 | ``{p}:alert:{alert_id}`` | hash | ``json`` (the alert as first fired), ``source`` (the record whose processing fired it: the only one that publishes it; emptied when that record could not publish it, and the next record to fire it takes it over, as it does once the owner has held it unpublished for ``TAKEOVER_S``), ``owned_at`` (when ``source`` took it, Redis server time), ``published`` (``1`` once the ``alerts`` topic acknowledged it) | ``fired_ttl_s`` after the last time it matched a changed article (it fired, or would have; an unchanged re-crawl, which matches nothing, does not renew it): longer than the ``pages.raw`` replay window, so a replay never fires again, and renewed while its subject changes |
-| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered``, written by ``workers.alerts.webhooks.DeliveryQueue`` | ``webhook_marker_ttl_days`` |
+| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered``, written by ``workers.alerts.webhooks.DeliveryQueue``; deleted when the alert fires again after ``{p}:alert:{alert_id}`` expired, so that its webhooks get the new firing | ``webhook_marker_ttl_days`` |
 | ``{p}:alerts`` | stream | one entry per alert, fields ``alert_id``, ``rule_id``, ``json`` | ``MAXLEN ~ stream_maxlen`` |
 
-Firing is one Lua script: if the alert's hash is absent it is created and the alert is appended
-to the stream, atomically, so the stream holds every alert exactly once however many workers
-see the article and however often. Publishing to the ``alerts`` topic comes after and is marked
-only once the broker acknowledged it (like the ``published`` field of articles): a crash in
-between leaves the alert fired but unpublished, and the redelivered page publishes it then, with
-the JSON stored at first firing, so every copy of an alert is the same bytes.
+Firing is one Lua script: if the alert's hash is absent it is created, the alert is appended
+to the stream and the outcomes of an earlier firing's webhook deliveries are forgotten,
+atomically, so the stream holds every alert exactly once however many workers see the article
+and however often, and each firing reaches the webhooks. Publishing to the ``alerts`` topic
+comes after and is marked only once the broker acknowledged it (like the ``published`` field of
+articles): a crash in between leaves the alert fired but unpublished, and the redelivered page
+publishes it then, with the JSON stored at first firing, so every copy of an alert is the same
+bytes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from workers.alerts.messages import Alert, read_alert
 from workers.settings import Settings
 
 _FIRE = """
-local alert_key, stream = KEYS[1], KEYS[2]
+local alert_key, stream, webhooks_key = KEYS[1], KEYS[2], KEYS[3]
 local json, ttl, maxlen, alert_id, rule_id, source = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local takeover_s, create = tonumber(ARGV[7]), ARGV[8] == '1'
 local now = tonumber(redis.call('TIME')[1])
@@ -59,6 +61,9 @@ if not create then
 end
 redis.call('HSET', alert_key, 'json', json, 'source', source, 'owned_at', now)
 redis.call('EXPIRE', alert_key, ttl)
+-- A firing after the last one's marker expired is a new one, and its webhooks get it: the outcomes
+-- of the last firing's deliveries outlive its marker (webhook_marker_ttl_days: 45 against 30).
+redis.call('DEL', webhooks_key)
 redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'alert_id', alert_id, 'rule_id', rule_id, 'json', json)
 return {1, json, '', source}
 """
@@ -142,7 +147,7 @@ class AlertLedger:
         before (``create=False``: a page whose alerts are suppressed finishes what was begun);
         None when it was never fired and ``create`` is False."""
         first_time, stored, published, owner = await self._fire(
-            keys=[self.alert_key(alert.alert_id), self.stream_key],
+            keys=[self.alert_key(alert.alert_id), self.stream_key, self.webhooks_key(alert.alert_id)],
             args=[
                 alert.model_dump_json(by_alias=True),
                 self._fired_ttl_s,

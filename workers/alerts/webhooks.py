@@ -33,11 +33,12 @@ leaves the lease to lapse, and the delivery is taken again by the next lane that
 one renews it while it works (a dead letter may wait out a Kafka outage). The
 window between a receiver's 2xx and its record here is the at-least-once part receivers dedupe.
 
-Keys (``{p}`` is ``WIREFEED_REDIS_PREFIX``); :class:`DeliveryQueue` is the only writer:
+Keys (``{p}`` is ``WIREFEED_REDIS_PREFIX``); :class:`DeliveryQueue` is the only writer (but for
+the alert ledger's firing, which deletes the outcomes of an earlier firing):
 
 | key | type | content | lifetime |
 | --- | --- | --- | --- |
-| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` (the final outcome; also in ``workers/alerts/ledger.py``'s table) | ``webhook_marker_ttl_days``: longer than the ``alerts`` topic keeps a record, so a re-read of the topic never delivers again |
+| ``{p}:alert:{alert_id}:webhooks`` | hash | webhook name -> ``delivered`` or ``dead_lettered`` (the final outcome; also in ``workers/alerts/ledger.py``'s table) | ``webhook_marker_ttl_days``: longer than the ``alerts`` topic keeps a record, so a re-read of the topic never delivers again; deleted when the alert fires again (its fired marker expired), so that the new firing is delivered |
 | ``{p}:webhook:{name}:due`` | sorted set | alert ids queued for the webhook, by when (Unix ms) they are due: their next attempt, or the end of the lease of the worker attempting them | emptied as deliveries end; ``webhook_marker_ttl_days`` from the last alert queued |
 | ``{p}:webhook:{name}:alert:{alert_id}`` | hash | ``body`` (the alert as on the topic), ``attempts`` (failed so far), ``first_failure_ms``, ``last_status``, ``last_error``, ``lease`` (the token of the attempt under way) | deleted when the delivery ends; ``webhook_marker_ttl_days`` at most |
 | ``{p}:webhooks`` | set | names of the webhooks with a ``due`` set, so that every worker runs a lane for each | ``webhook_marker_ttl_days`` from the last alert queued |
