@@ -1,11 +1,13 @@
 """Webhook signing, the retry schedule, the alert messages' times and how long delivery markers
-last (the delivery itself, on the real Redis and broker: tests/integration/test_webhooks.py)."""
+last, and on a Redis of this module's own a new firing's delivery and `alerts tail` (the delivery
+itself, on the real Redis and broker: tests/integration/test_webhooks.py)."""
 
 import asyncio
 import base64
 import dataclasses
 import hashlib
 import hmac
+import io
 import json
 import unicodedata
 import random
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+import redis
 import redis.asyncio as aioredis
 from aiohttp.abc import AbstractResolver, ResolveResult
 from contract import assert_valid, schema_file
@@ -34,7 +37,7 @@ from workers.alerts.messages import (
     read_alert,
     read_letter,
 )
-from workers.alerts.commands import summary
+from workers.alerts.commands import summary, tail
 from workers.alerts.ledger import AlertLedger
 from workers.alerts.rules import WebhookTarget
 from workers.alerts.webhooks import (
@@ -366,3 +369,36 @@ async def test_an_alert_that_fires_again_after_its_fired_marker_expired_is_deliv
         assert await client.xlen(ledger.stream_key) == 2
     finally:
         await client.aclose()
+
+
+class _StopTailing(Exception):
+    """Ends the follow loop of `alerts tail`, which runs until the terminal's Ctrl-C."""
+
+
+@pytest.mark.parametrize("last", [0, 10])
+def test_alerts_tail_shows_an_alert_appended_between_two_of_its_reads(redis_url: str, last: int):
+    # It followed the stream from "$" until it had seen an entry, and XREAD reads "$" anew each
+    # time: an alert appended after one read timed out empty, before the next began, was never shown.
+    key = f"tail{last}:alerts"
+    body = alert().model_dump_json(by_alias=True)
+    reads = 0
+
+    class AlertBetweenReads(redis.Redis):
+        def xread(self, streams, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal reads
+            reads += 1
+            if reads == 3:
+                raise _StopTailing
+            entries = super().xread(streams, **kwargs)
+            if reads == 1:
+                self.xadd(key, {"alert_id": alert().alert_id, "rule_id": "aleppo", "json": body})
+            return entries
+
+    client = AlertBetweenReads.from_url(redis_url)
+    out = io.StringIO()
+    try:
+        with pytest.raises(_StopTailing):
+            tail(client, key, last=last, rules=set(), as_json=True, follow=True, out=out, block_ms=50)
+    finally:
+        client.close()
+    assert out.getvalue().splitlines() == [body]

@@ -222,10 +222,12 @@ def tail(
     A plain XREAD, not a consumer group: a terminal watching must not take alerts from the tools
     that read the stream with groups."""
     out = out or sys.stdout
-    recent = list(reversed(client.xrevrange(key, count=last))) if last > 0 else []
-    for _entry_id, fields in recent:
+    newest_first = client.xrevrange(key, count=max(last, 1))
+    for _entry_id, fields in reversed(newest_first[:last]):
         _show(fields, rules, as_json, out)
-    cursor = recent[-1][0] if recent else b"$"
+    # From the newest entry's id, never "$": each XREAD reads "$" anew, and an alert appended
+    # between two reads (after one timed out empty, before the next began) was never shown.
+    cursor = newest_first[0][0] if newest_first else b"0-0"
     while follow:
         for _stream, entries in client.xread({key: cursor}, block=block_ms, count=100) or ():
             for entry_id, fields in entries:
