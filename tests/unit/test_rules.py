@@ -508,11 +508,11 @@ def test_a_language_that_is_no_code_has_only_its_written_form():
 def test_a_term_longer_than_any_newsrooms_is_refused_naming_its_start_and_its_length():
     # a term had no length limit: a pasted text of 100,000 words was a valid term, whose loading
     # took 22 s (and 400,000 words 7 minutes) at every start and reload of the rules
-    longest = " ".join(["ha"] * 500)
+    longest = " ".join(["ha"] * 1000)
     assert parse_rules(VALID.replace('"Aleppo"', f'"{longest}"'), source="rules.yaml", secret_names=None).rules
     (problem,) = problems(VALID.replace('"Aleppo"', f'"{longest} ha"'))
     assert problem == (
-        "rules.yaml: rules/0 (aleppo): term '" + "ha " * 19 + "ha…' is 501 words long: a term has at most 500"
+        "rules.yaml: rules/0 (aleppo): term '" + "ha " * 19 + "ha…' is 1,001 words long: a term has at most 1,000"
         " (in a script without spaces, characters)"
     )
 
