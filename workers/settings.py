@@ -6,12 +6,17 @@ Every field can be set from the environment with the prefix ``WIREFEED_`` (``WIR
 
 from __future__ import annotations
 
+import inspect
+import ipaddress
 import os
 import re
+from functools import cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+import redis.asyncio.connection
+import redis.connection
 from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,6 +24,12 @@ from workers import PIPELINE_VERSION
 from workers.logs import LogFormat
 
 MIB = 1024 * 1024
+
+# One bootstrap server: a host name or IPv4 address, or an IPv6 address in brackets, and its port.
+_KAFKA_SERVER = re.compile(r"(?:(?P<name>[A-Za-z0-9._-]+)|\[(?P<ipv6>[^]]+)\]):(?P<port>[0-9]{1,5})")
+# Query options of a Redis URL whose value is a secret: the rest of one with an unencoded "&" in it
+# is read as the names of further options, which a message must then not show.
+_SECRET_REDIS_OPTIONS = frozenset({"password", "ssl_password"})
 
 
 class Settings(BaseSettings):
@@ -223,6 +234,24 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _kafka_bootstrap_is_servers_and_ports(cls, value: str) -> str:
+        # Unchecked, a typo in a port ended the first command that connected in a traceback
+        # ("invalid literal for int()"), and a server without its port `wirefeed stack` in an
+        # IndexError. Every server has its port: the clients would take 9092 for a missing one, the
+        # local stack must know it. Not secret: commands print it in their errors.
+        for server in value.split(","):
+            match = _KAFKA_SERVER.fullmatch(server)
+            if match is None or not 1 <= int(match["port"]) <= 65535 or (
+                match["ipv6"] is not None and not _is_ipv6_address(match["ipv6"])
+            ):
+                raise ValueError(
+                    f"kafka_bootstrap must be HOST:PORT servers separated by commas, ports 1-65535, an IPv6 "
+                    f"address in brackets ([::1]:9092): {server!r} is not one"
+                )
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_parses(cls, value: SecretStr) -> SecretStr:
@@ -247,6 +276,17 @@ class Settings(BaseSettings):
             )
         if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        # redis-py reads its query options only when it connects: a value not of its option's type
+        # (?socket_timeout=5s) ended the worker, the readiness probe and every command in a
+        # traceback, and an option it does not know (?sockettimeout=5) in a TypeError.
+        try:
+            options = redis.connection.parse_url(value.get_secret_value())
+        except ValueError as exc:
+            # redis-py's message names the option, never its value: "Invalid value for 'db' in connection URL."
+            raise ValueError(f"redis-py cannot read redis_url: {exc}") from None
+        if unknown := sorted(set(options) - {"connection_class"} - _redis_url_options(parts.scheme)):
+            named = "" if _SECRET_REDIS_OPTIONS & set(parse_qs(parts.query)) else f": {', '.join(unknown)}"
+            raise ValueError(f"redis_url has query options redis-py does not know{named}")
         return value
 
     @field_validator("redis_prefix")
@@ -288,3 +328,39 @@ class Settings(BaseSettings):
             return url.path
         host = f"[{self.redis_host}]" if ":" in self.redis_host else self.redis_host
         return f"{host}:{self.redis_port}"
+
+
+def _is_ipv6_address(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@cache
+def _redis_url_options(scheme: str) -> frozenset[str]:
+    """The options a Redis URL of ``scheme`` may give: those its connections take, in redis-py's
+    blocking client and in its asyncio one (the worker's), and those of the pool that redis-py
+    types (max_connections; its others take objects)."""
+    connection_classes = {
+        "redis": (redis.connection.Connection, redis.asyncio.connection.Connection),
+        "rediss": (redis.connection.SSLConnection, redis.asyncio.connection.SSLConnection),
+        "unix": (redis.connection.UnixDomainSocketConnection, redis.asyncio.connection.UnixDomainSocketConnection),
+    }[scheme]
+    blocking, asynchronous = (_keywords(connection_class) for connection_class in connection_classes)
+    pool = _keywords(redis.connection.ConnectionPool) & _keywords(redis.asyncio.connection.ConnectionPool)
+    return frozenset((blocking & asynchronous) | (pool & set(redis.connection.URL_QUERY_ARGUMENT_PARSERS)))
+
+
+def _keywords(cls: type) -> set[str]:
+    """The keyword arguments ``cls()`` takes, following each ``**kwargs`` up its bases."""
+    names: set[str] = set()
+    for base in cls.__mro__:
+        if "__init__" not in vars(base):
+            continue
+        parameters = inspect.signature(vars(base)["__init__"]).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {"self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names

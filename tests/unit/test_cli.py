@@ -427,3 +427,35 @@ def test_a_sigterm_before_faust_handles_signals_ends_the_command_even_as_process
     time.sleep(1.5)  # past the imports, waiting for the broker
     command.send_signal(signal.SIGTERM)
     assert command.wait(timeout=20) == 128 + signal.SIGTERM
+
+
+# --- found by a review of the settings' values (the twenty-sixth session) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("bootstrap", "command"),
+    [
+        ("kafka:909two", ["topics", "create"]),
+        ("localhost", ["stack", "status"]),
+        ("kafka-1:9092,", ["check"]),
+        ("kafka-1:9092,kafka-2:65536", ["check"]),
+        ("::1:9092", ["check"]),
+        ("[::1]", ["stack", "status"]),
+    ],
+)
+def test_a_kafka_bootstrap_that_is_not_hosts_and_ports_is_refused_with_the_settings(
+    bootstrap: str, command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """A typo in a port passed the settings and ended `topics create` in a ValueError traceback
+    (int()), and a server without its port ended `stack status` in an IndexError."""
+    monkeypatch.setenv("WIREFEED_KAFKA_BOOTSTRAP", bootstrap)
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wirefeed: invalid settings") and len(err.strip().splitlines()) == 1
+    assert "kafka_bootstrap must be HOST:PORT servers" in err
+
+
+def test_a_kafka_bootstrap_of_servers_and_ports_is_accepted():
+    assert Settings(_env_file=None, kafka_bootstrap="kafka-1:9092,kafka_2.internal:9093,[fd00::7]:9094")
+    # the local stack's broker on IPv6 loopback: its port is the Kafka port
+    assert localstack.stack_args(Settings(_env_file=None, kafka_bootstrap="[::1]:29092"))[3] == "29092"

@@ -83,3 +83,56 @@ def test_a_session_timeout_the_worker_s_consumer_refuses_is_refused_with_the_set
     monkeypatch.setenv("WIREFEED_SESSION_TIMEOUT_S", "120")
     assert cli.main(["check"]) == 2
     assert "session_timeout_s" in capsys.readouterr().err
+
+
+# --- found by a review of the settings' values (the twenty-sixth session) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        (f"redis://wirefeed:{SECRET}@redis.internal:6379/0?socket_timeout=5s", "'socket_timeout'"),
+        (f"redis://wirefeed:{SECRET}@redis.internal:6379/0?db=zero", "'db'"),
+        (f"redis://wirefeed:{SECRET}@redis.internal:6379/0?sockettimeout=5", "sockettimeout"),
+        # redis-py's option for rediss:// only: a plain connection refuses it
+        (f"redis://wirefeed:{SECRET}@redis.internal:6379/0?ssl_cert_reqs=none", "ssl_cert_reqs"),
+        # parse_url types it, but only a BlockingConnectionPool takes it
+        (f"redis://wirefeed:{SECRET}@redis.internal:6379/0?timeout=5", "timeout"),
+    ],
+)
+def test_a_redis_url_option_redis_py_cannot_use_is_refused_with_the_settings_naming_it(
+    url: str, named: str, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """redis-py reads the query when it first connects: a value not of its option's type ended the
+    readiness probe and the worker in a ValueError traceback, an option it does not know in a
+    TypeError ("unexpected keyword argument")."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREFEED_REDIS_URL", url)
+    assert cli.main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wirefeed: invalid settings") and len(err.strip().splitlines()) == 1
+    assert "redis_url" in err and named in err
+    assert SECRET not in err and "5s" not in err and "zero" not in err
+
+
+def test_the_rest_of_a_query_password_is_not_named_as_an_unknown_option(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an unencoded "&" in a unix socket URL's password makes its rest an option of its own
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WIREFEED_REDIS_URL", f"unix:///run/redis/redis.sock?db=1&password={SECRET[:8]}&{SECRET[8:]}=x")
+    assert cli.main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "redis_url has query options redis-py does not know" in err and SECRET[8:] not in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rediss://wirefeed:pw@redis.internal:6380/0?ssl_cert_reqs=none&socket_timeout=2.5&client_name=wirefeed",
+        "redis://redis.internal?max_connections=20&health_check_interval=30&protocol=3",
+        "unix:///run/redis/redis.sock?db=1&password=pw&socket_connect_timeout=2",
+    ],
+)
+def test_redis_url_options_redis_py_takes_are_accepted(url: str) -> None:
+    Settings(_env_file=None, redis_url=url)
