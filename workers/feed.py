@@ -91,12 +91,20 @@ def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int |
     """The records of HTML files, directories of them and JSON Lines files (.jsonl, .ndjson; a
     .json file is refused, not published as a page). A page that is not a valid
     ``pages.raw`` message, or one over ``max_bytes`` as a record, raises ValueError naming its file
-    (and line), on one line."""
+    (and line), on one line; so does a directory without HTML files."""
     now = datetime.now(UTC)
     for path in paths:
         if path.is_dir():
             # named by their path under the directory: x/a.html and y/a.html are two pages
-            for page in sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and not p.is_dir()):
+            pages = sorted(p for p in path.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and not p.is_dir())
+            if not pages:
+                # a mirror's pages saved without the suffix (index, article.php?id=3) or a mistyped
+                # directory: "published 0 page(s)" and success, as if the pages had gone
+                raise ValueError(
+                    f"{_shown(path)}: no {', '.join(sorted(HTML_SUFFIXES))} file in this directory or under it "
+                    "(a page under another name is read when given by its own path)"
+                )
+            for page in pages:
                 if not page.is_file():
                     # read twice (a check, then the send), a pipe would hang the second read
                     raise ValueError(f"{_shown(page)}: not a regular file (a dangling link, a pipe or a device)")

@@ -459,3 +459,18 @@ def test_a_kafka_bootstrap_of_servers_and_ports_is_accepted():
     assert Settings(_env_file=None, kafka_bootstrap="kafka-1:9092,kafka_2.internal:9093,[fd00::7]:9094")
     # the local stack's broker on IPv6 loopback: its port is the Kafka port
     assert localstack.stack_args(Settings(_env_file=None, kafka_bootstrap="[::1]:29092"))[3] == "29092"
+
+
+def test_produce_refuses_a_directory_without_html_files_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A mirror's pages saved without an .html suffix (wget, httrack: index, article.php?id=3) were
+    not read, and the command said "published 0 page(s)" and succeeded."""
+    mirror = tmp_path / "mirror"
+    (mirror / "news").mkdir(parents=True)
+    (mirror / "news" / "article.php?id=3").write_bytes((SAMPLE_PAGES / "ja-asahi.html").read_bytes())
+    (mirror / "README.txt").write_text("notes")
+    assert cli.main(["produce", str(SAMPLE_PAGES / "ja-asahi.html"), str(mirror)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"wirefeed produce: {mirror}: no .htm, .html, .xhtml file in this directory or under it "
+        "(a page under another name is read when given by its own path)\n"
+    )
