@@ -181,7 +181,7 @@ def faust_worker(app: faust.App, settings: Settings, log_level: str) -> faust.Wo
 
 
 def _produce(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.feed import produce, records_from_paths
+    from workers.feed import produce_stream, records_from_paths
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
@@ -203,11 +203,11 @@ def _produce(settings: Settings, args: argparse.Namespace) -> int:
         # them twice. Read twice rather than kept: a JSONL crawl need not fit in memory.
         for _record in records():
             pass
-        sent = produce(settings, records(), topic=args.topic)
+        sent = produce_stream(settings, records(), topic=args.topic)
     except ValueError as exc:
         print(f"wirefeed produce: {exc}", file=sys.stderr)
         return 2
-    print(f"published {len(sent)} page(s) to {args.topic or settings.topic_pages_raw}")
+    print(f"published {sent} page(s) to {args.topic or settings.topic_pages_raw}")
     return 0
 
 
