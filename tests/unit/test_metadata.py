@@ -922,3 +922,23 @@ def test_an_author_is_a_name_not_a_user_number_nor_the_publishers_logo() -> None
         "<p>The council approved the budget.</p></body></html>"
     )
     assert extract_page_metadata(load_html(logo), "https://news.example/a").authors == ("Sputnik",)
+
+
+def test_the_pages_own_json_ld_article_comes_before_one_nested_in_it_that_has_a_date() -> None:
+    # the page's NewsArticle had no datePublished (its date is in a meta tag): a related article
+    # nested in it had one and won, with its date and its author
+    own = ('{"@type": "NewsArticle", "headline": "Budget approved", "author": {"@type": "Person", "name": "Jane Doe"},'
+           ' "relatedLink": [{"@type": "NewsArticle", "headline": "Older story", "datePublished": "2023-01-05T10:00:00Z",'
+           ' "author": {"@type": "Person", "name": "Tom Roe"}}]}')
+    head = '<meta property="article:published_time" content="2024-10-13T08:30:00Z">' + _ld(own)
+    found = extract_page_metadata(load_html(PAGE.format(head=head)), "https://citypost.example/a")
+    assert (found.published, found.authors) == ("2024-10-13T08:30:00Z", ("Jane Doe",))
+
+
+def test_a_live_blog_is_published_when_its_coverage_started_not_at_its_latest_update() -> None:
+    live = ('{"@type": "LiveBlogPosting", "headline": "Election night live", "coverageStartTime": "2024-11-05T18:00:00-05:00",'
+            ' "author": {"@type": "Person", "name": "Jane Doe"}, "liveBlogUpdate": [{"@type": "BlogPosting",'
+            ' "headline": "Polls close in Florida", "datePublished": "2024-11-06T01:12:00-05:00",'
+            ' "author": {"@type": "Person", "name": "Tom Roe"}}]}')
+    found = extract_page_metadata(load_html(PAGE.format(head=_ld(live))), "https://citypost.example/a")
+    assert (found.published, found.authors) == ("2024-11-05T18:00:00-05:00", ("Jane Doe",))

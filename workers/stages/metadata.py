@@ -186,7 +186,7 @@ def json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
     the first of equals. Its author, creator, publisher and image, when they are references to
     another object of the page ({"@id": ...}, as Yoast's @graph writes them), are that object."""
     best: dict[str, Any] | None = None
-    best_score: tuple[int, int] = (-1, 0)
+    best_score: tuple[int, int, int] = (-1, 0, 0)
     by_id: dict[str, dict[str, Any]] = {}
     for script in tree.iter("script"):
         if (script.get("type") or "").strip().lower() != "application/ld+json" or not script.text:
@@ -206,9 +206,12 @@ def json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
             types = _types(node)
             if not types & _ARTICLE_TYPES:
                 continue
+            # an article of the page's own before one inside it: a live blog's update or a related
+            # article nested in it has a date where the page's may be in a meta tag only
             score = (
-                (2 if types - {"webpage"} else 0) + (1 if node.get("headline") else 0) + (1 if node.get("datePublished") else 0),
+                2 if types - {"webpage"} else 0,
                 -depth,
+                (1 if node.get("headline") else 0) + (1 if node.get("datePublished") else 0),
             )
             if score > best_score:
                 best, best_score = node, score
@@ -1241,7 +1244,8 @@ def extract_page_metadata(tree: HtmlElement, url: str | None, *, fetched_at: dat
 
     language = declared_language(tree, meta, ld or None)
     published = (
-        plausible_date(clean_text(ld.get("datePublished")), now=now)
+        # a live blog's is when its coverage started (its updates carry their own dates)
+        plausible_date(clean_text(ld.get("datePublished") or ld.get("coverageStartTime")), now=now)
         or plausible_date(_first(meta, *_PUBLISHED_KEYS), now=now)
         or plausible_date(_searched_date(tree, url, language, now), now=now)
     )
