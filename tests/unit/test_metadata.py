@@ -942,3 +942,13 @@ def test_a_live_blog_is_published_when_its_coverage_started_not_at_its_latest_up
             ' "author": {"@type": "Person", "name": "Tom Roe"}}]}')
     found = extract_page_metadata(load_html(PAGE.format(head=_ld(live))), "https://citypost.example/a")
     assert (found.published, found.authors) == ("2024-11-05T18:00:00-05:00", ("Jane Doe",))
+
+
+@pytest.mark.parametrize(
+    "headline",
+    ["عاجل.. انفجار في مرفأ بيروت", "عاجل..انفجار في مرفأ بيروت", "عاجل ... انفجار في مرفأ بيروت",
+     "عاجل/ انفجار في مرفأ بيروت", "عاجل، انفجار في مرفأ بيروت", "BREAKING... Explosion in Beirut port"],
+)
+def test_an_urgent_word_set_off_by_an_ellipsis_a_slash_or_an_arabic_comma_is_a_marker(headline: str) -> None:
+    # as youm7, masrawy and almasryalyoum write it: "عاجل.." was no marker
+    assert urgent_signal(headline) is not None

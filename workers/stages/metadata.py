@@ -867,11 +867,12 @@ def clean_authors(names: list[str]) -> tuple[str, ...]:
 
 # Where a headline's marker ends: a colon or a bar, full-width ones too ("突发：", "速報｜"), and
 # Hebrew's sof pasuq, a colon to the eye; an exclamation mark ("ด่วน! ...", "突发！..."); a quote;
-# two spaces. A dash only with spaces around it: joined, it makes a compound word ("Flash-flood",
-# "Urgent-care", "Eil-Zustellung"), and with a space after it only, the first half of a German
-# pair ("Eil- und Expressdienste"). Not a single space: "Flash flood warnings ..." starts with an
+# two spaces; an ellipsis ("عاجل.. انفجار", "BREAKING... Explosion"); a slash or an Arabic comma
+# with a space after it ("عاجل/ ...", "عاجل، ..."). A dash only with spaces around it: joined, it
+# makes a compound word ("Flash-flood", "Urgent-care", "Eil-Zustellung"), and with a space after
+# it only, the first half of a German pair ("Eil- und Expressdienste"). Not a single space: "Flash flood warnings ..." starts with an
 # urgent word and has no marker.
-_MARKER_END = re.compile(r"\s*[:：|｜׃፥፦!！«»\"“]\s*|\s+[-–—]\s+|\s{2,}")
+_MARKER_END = re.compile(r"\s*[:：|｜׃፥፦!！«»\"“]\s*|\s+[-–—]\s+|\s{2,}|\s*(?:\.{2,}|…)\s*|/\s+|،\s+")
 # Scripts that write no space between words, where a space ends a phrase: "ด่วน นายกฯ ...",
 # "速報 首相が..." are set off as a colon sets them off elsewhere. Not Hangul: Korean spaces its
 # words, and "긴급 회의" is an urgent meeting.
