@@ -952,3 +952,14 @@ def test_a_live_blog_is_published_when_its_coverage_started_not_at_its_latest_up
 def test_an_urgent_word_set_off_by_an_ellipsis_a_slash_or_an_arabic_comma_is_a_marker(headline: str) -> None:
     # as youm7, masrawy and almasryalyoum write it: "عاجل.." was no marker
     assert urgent_signal(headline) is not None
+
+
+def test_a_breaking_bar_whose_items_a_script_loads_is_a_ticker_not_a_badge() -> None:
+    # only the bar's label is in the HTML: it was read as the article's own "عاجل" badge
+    page = (
+        '<html lang="ar"><head><title>مجلس النواب يقر الموازنة العامة</title></head><body><div class="container">'
+        '<div class="breaking-news"><span class="breaking-title">عاجل</span><ul id="breaking-items"></ul></div>'
+        "<h1>مجلس النواب يقر الموازنة العامة</h1><p>وافق مجلس النواب على الموازنة.</p></div></body></html>"
+    )
+    found = extract_page_metadata(load_html(page), "https://news.example/a/1")
+    assert found.urgent is False, found.urgent_signal

@@ -964,9 +964,17 @@ def _in_page_chrome(badge: HtmlElement, container: HtmlElement, headline: HtmlEl
         marker = " ".join(filter(None, (element.get("class"), element.get("id"))))
         if _TICKER_CLASS.search(marker):
             return True
-        if element not in around_headline and (element.tag in _CHROME_TAGS or _links_a_story(element, badge)):
+        if element not in around_headline and (
+            element.tag in _CHROME_TAGS or _links_a_story(element, badge) or _awaits_its_items(element)
+        ):
             return True
     return False
+
+
+def _awaits_its_items(element: HtmlElement) -> bool:
+    """Whether the element holds an empty list: a ticker whose items a script loads, its label alone
+    in the HTML ("<div class="breaking-news"><span>عاجل</span><ul id="items"></ul></div>")."""
+    return any(len(listing) == 0 and not (listing.text or "").strip() for listing in element.iter("ul", "ol"))
 
 
 def _header_badge(headline: HtmlElement | None) -> str | None:
