@@ -14,7 +14,6 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -25,7 +24,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from contract import assert_valid, schema_file
 from jsonschema import Draft202012Validator, FormatChecker
 from pydantic import SecretStr, ValidationError
-from worker_harness import PrivateRedis, free_port
+from worker_harness import free_port
 
 from workers.alerts.messages import (
     Alert,
@@ -329,16 +328,6 @@ def test_an_attempt_error_names_the_webhooks_origin_not_its_path():
 
 
 # --- found by a review of alert rules, matching and delivery ---------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server of this module alone: unit tests run without the local stack."""
-    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 async def test_an_alert_that_fires_again_after_its_fired_marker_expired_is_delivered_again_once(redis_url: str):

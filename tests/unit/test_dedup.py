@@ -11,7 +11,7 @@ import random
 import threading
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +34,6 @@ from workers.urlnorm import registrable_domain
 
 from tests.builders import article as built_article
 from tests.shared_data import SEEDS
-from tests.worker_harness import PrivateRedis
 
 SEED_000, SEED_004 = sorted(SEEDS.glob("*.txt"))
 CONFIG = DedupConfig()
@@ -548,16 +547,6 @@ def test_the_public_suffix_list_is_read_from_the_package_never_fetched(monkeypat
     monkeypatch.setattr(tld.utils, "tld_names", {})  # as in a fresh worker process: nothing loaded
     assert registrable_domain("edition.cnn.com") == "cnn.com"
     assert tld.utils.tld_names  # loaded now, from the file the package ships
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server of this module alone: unit tests run without the local stack."""
-    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest_asyncio.fixture(loop_scope="function")
