@@ -551,3 +551,19 @@ def test_a_rule_domain_idna_refuses_or_maps_to_an_invalid_one_is_a_problem_of_th
     # idna.IDNAError from the parser, not RulesError
     (problem,) = problems(f'version: 1\nrules: [{{id: a, kind: article, match: {{domains: ["{domain}"]}}}}]\n')
     assert problem.startswith(f"rules.yaml: {expected}"), problem
+
+
+@pytest.mark.parametrize("term", ["C++", "C#", "F#", " R. "])
+def test_a_term_that_reads_as_one_letter_is_a_problem_of_the_file(term: str) -> None:
+    # its symbols are no part of a word: "C++" matched "Vitamin C deficiency" and "C#" "a note in C major"
+    (problem,) = problems(VALID.replace('"Aleppo"', json.dumps(term)))
+    letter = term.strip()[0].lower()
+    assert problem == (
+        f"rules.yaml: rules/0 (aleppo): term {term!r} reads as the one letter {letter!r} (a term is matched as "
+        "words, and its other characters are no part of one): it would match that letter standing alone anywhere"
+    )
+
+
+@pytest.mark.parametrize("term", ["R", "中", "Q&A", "AT&T", "U.S."])
+def test_a_one_letter_term_as_written_or_a_term_of_several_words_is_no_problem(term: str) -> None:
+    assert parse_rules(VALID.replace('"Aleppo"', json.dumps(term)), source="rules.yaml", secret_names=None).rules

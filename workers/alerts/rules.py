@@ -354,6 +354,13 @@ def _quoted(text: str) -> str:
     return repr(text if len(text) <= _QUOTED_CHARS else text[: _QUOTED_CHARS - 1] + "…")
 
 
+def _reads_as_a_letter(term: Term) -> bool:
+    """Whether a term written with more than a letter reads as that letter alone: "C++", "C#", "F#"
+    matched every "C" ("Vitamin C", "a note in C major"). A one-character term written so ("中",
+    "R") means it."""
+    return len(term.tokens) == 1 and len(term.tokens[0]) == 1 and len(term.text.strip()) > 1
+
+
 def _semantic_problems(
     ruleset: RuleSet, secret_names: Collection[str] | None, *, allow_private_addresses: bool
 ) -> list[str]:
@@ -382,6 +389,12 @@ def _semantic_problems(
                 f"{_MAX_TERM_TOKENS:,} (in a script without spaces, characters)"
                 for term in rule.conditions.terms
                 if len(term.tokens) > _MAX_TERM_TOKENS
+            )
+            problems.extend(
+                f"{where}: term {term.text!r} reads as the one letter {term.tokens[0]!r} (a term is matched as words,"
+                " and its other characters are no part of one): it would match that letter standing alone anywhere"
+                for term in rule.conditions.terms
+                if _reads_as_a_letter(term)
             )
             problems.extend(
                 f"{where}: language {code!r} is no ISO 639 language code"
