@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hanging_pages import HANGING_HOST, PREAMBLE
 from kafka import KafkaAdminClient
 from worker_harness import (
     WorkerProcess,
     committed_offsets,
     outcomes_for,
     read_topic,
-    slow_page,
     sync_redis,
     wait_for,
     wait_for_outcomes,
@@ -33,7 +33,6 @@ from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
-MB = 1024 * 1024
 PAGE = (Path(__file__).resolve().parents[2] / "workers" / "samples" / "pages" / "ar-cnn-syria-clashes.html").read_text()
 
 
@@ -113,36 +112,39 @@ def revocations(worker: WorkerProcess) -> int:
 
 
 def test_a_worker_joining_gets_partitions_without_waiting_for_the_pages_in_flight(settings: Settings, tmp_path: Path):
-    # A slow page needs minutes (30000 paragraphs): each runs until the extraction timeout, set
-    # longer than the second worker takes to start and join (about 20 s on two busy CPUs, so
-    # 60 s leaves room for a slower machine). The rebalance waited for every page in flight
-    # (for its whole group: nobody consumes meanwhile) until the broker gave up on the old member,
-    # and the old member's pages, still running, were processed a second time by the new one.
+    # The pages behind the heads never end extracting (hanging_pages): each runs until the
+    # extraction timeout, set longer than the second worker takes to start and join (about 20 s
+    # on two busy CPUs, so 60 s leaves room for a slower machine). The rebalance waited for every
+    # page in flight (for its whole group: nobody consumes meanwhile) until the broker gave up on
+    # the old member, and the old member's pages, still running, were processed a second time by
+    # the new one.
     settings = settings.model_copy(update={
-        "pages_raw_partitions": 4, "max_html_bytes": 24 * MB, "extraction_timeout_s": 60.0, "commit_interval_s": 0.5,
+        "pages_raw_partitions": 4, "extraction_timeout_s": 60.0, "commit_interval_s": 0.5,
     })
     ensure_topics(settings)
-    # empty pages at the heads: dropped before extraction, whatever the slow pages keep busy
+    # empty pages at the heads: dropped before extraction, whatever the hanging pages keep busy
     heads = {partition: Record(f"https://scale.example/head/{partition}".encode(), json.dumps({
         "url": f"https://scale.example/head/{partition}", "fetched_at": datetime.now(UTC).isoformat(), "html": "",
     }).encode()) for partition in range(4)}
-    slow = {partition: slow_page(f"https://slow.example/{partition}", 30000) for partition in range(4)}
-    sent = {partition: produce(settings, [heads[partition], slow[partition]], partition=partition) for partition in range(4)}
-    first_slow = {partition: metas[1].offset for partition, metas in sent.items()}
-    records = [record for partition in range(4) for record in (heads[partition], slow[partition])]
+    hanging = {partition: Record(f"https://{HANGING_HOST}/{partition}".encode(), json.dumps({
+        "url": f"https://{HANGING_HOST}/{partition}", "fetched_at": datetime.now(UTC).isoformat(), "html": PAGE,
+    }).encode()) for partition in range(4)}
+    sent = {partition: produce(settings, [heads[partition], hanging[partition]], partition=partition) for partition in range(4)}
+    first_hanging = {partition: metas[1].offset for partition, metas in sent.items()}
+    records = [record for partition in range(4) for record in (heads[partition], hanging[partition])]
     metas = [meta for partition in range(4) for meta in sent[partition]]
     client = sync_redis(settings)
 
     workers = [
-        WorkerProcess(settings.model_copy(update={"data_dir": tmp_path / name}), tmp_path / f"{name}.log")
+        WorkerProcess(settings.model_copy(update={"data_dir": tmp_path / name}), tmp_path / f"{name}.log", preamble=PREAMBLE)
         for name in ("w1", "w2")
     ]
     first, second = workers
     try:
         first.start()
-        # the head of every partition committed: the slow page behind it is in flight
+        # the head of every partition committed: the hanging page behind it is in flight
         wait_for(
-            lambda: committed_offsets(settings, settings.topic_pages_raw) == first_slow,
+            lambda: committed_offsets(settings, settings.topic_pages_raw) == first_hanging,
             timeout_s=120, what="the heads committed", worker=first,
         )
         joins = revocations(first)
@@ -154,9 +156,9 @@ def test_a_worker_joining_gets_partitions_without_waiting_for_the_pages_in_fligh
             timeout_s=120, what="partitions for the new worker", worker=second, interval_s=0.1,
         )
         # A rebalance that waited for the pages in flight ends only once they ended (their timeout).
-        assert not outcomes_for(client, settings, records[1::2], metas[1::2]), "the rebalance waited for the slow pages"
+        assert not outcomes_for(client, settings, records[1::2], metas[1::2]), "the rebalance waited for the hanging pages"
         assert split[0] | split[1] == {0, 1, 2, 3} and not split[0] & split[1], split
-        assert committed_offsets(settings, settings.topic_pages_raw) == first_slow
+        assert committed_offsets(settings, settings.topic_pages_raw) == first_hanging
 
         outcomes = wait_for_outcomes(client, settings, records, metas, worker=first, timeout_s=180)
         wait_until_handled(first, settings.topic_pages_raw, timeout_s=120)
@@ -166,7 +168,7 @@ def test_a_worker_joining_gets_partitions_without_waiting_for_the_pages_in_fligh
         for worker in workers:
             worker.kill()
     assert codes == [0, 0]
-    assert {status["reason"] for url, status in outcomes.items() if url.startswith("https://slow.")} == {"timeout"}
+    assert {status["reason"] for url, status in outcomes.items() if url.startswith(f"https://{HANGING_HOST}/")} == {"timeout"}
     # each page handled once: none of the first worker's pages in flight at the rebalance went
     # on to a dead letter of its own beside the one of the worker that then got it
     letters = Counter(json.loads(r.value)["url"] for r in read_topic(settings, settings.topic_dlq, at_least=len(records)))
