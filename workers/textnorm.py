@@ -209,6 +209,9 @@ _HAS_NO_SPACE = re.compile(f"[{_NO_SPACE}]")
 _WORD = re.compile(rf"[\w{_char_class(_category_ranges(('M',), range(0x10000)))}]+")
 _RUNS = re.compile(f"([{_NO_SPACE}]+)")
 
+LETTER = re.compile(r"[^\W\d_]")
+"""A letter of any script: a word character that is neither a digit nor the underscore."""
+
 NGRAM = 2
 """Character n-gram size for scripts without spaces. Bigrams: most Chinese words are two
 characters long, and bigram indexing is the standard baseline for CJK retrieval."""

@@ -88,6 +88,7 @@ from lxml.etree import _Element
 from lxml.html import HtmlElement
 
 from workers.stages.sourcemap import SourceMap, Span
+from workers.textnorm import LETTER
 
 _DATE = re.compile(
     r"\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"  # 08.12.2016, 12/08/16
@@ -106,7 +107,6 @@ _CLOCK_WITH_SECONDS = re.compile(r"\b\d{1,2}:[0-5]\d:[0-5]\d\b")
 # an ASCII or full-width colon, and something after it.
 _LABEL_LINE = re.compile(r"^(?=[^:：]*[^\W\d_])[^:：]{1,25}\s?[:：]\s?\S")
 _LATIN = re.compile(r"[A-Za-z]")
-_LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W_]")
 _DIGIT = re.compile(r"\d")
 # a table of fewer rows is a bar of links as often as data
@@ -428,7 +428,7 @@ def _dateline_label_words(text: str) -> int | None:
     seconds and no date) is none."""
     if _TIME_RANGE.search(text) or not _DATE.search(_CLOCK_WITH_SECONDS.sub(" ", text)):
         return None
-    return words(" ".join(token for token in _DATE.sub(" ", text).split() if _LETTER.search(token)))
+    return words(" ".join(token for token in _DATE.sub(" ", text).split() if LETTER.search(token)))
 
 
 def _is_cta_link(href: str) -> bool:

@@ -44,7 +44,7 @@ from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import extract_catstags, extract_sitename
 
 from workers.models import _MAX_URL_CHARS
-from workers.textnorm import normalize
+from workers.textnorm import LETTER, normalize
 from workers.urlnorm import domain_of, is_home_page, normalized_url
 
 _ARTICLE_TYPES = {
@@ -833,9 +833,6 @@ def plausible_date(value: str | None, *, now: datetime) -> str | None:
 # --- authors ------------------------------------------------------------------------------------
 
 
-_LETTER_IN = re.compile(r"[^\W\d_]")
-
-
 def clean_authors(names: list[str]) -> tuple[str, ...]:
     """Names, one per entry: split on ";", "|", "and"-words and on commas between full names;
     bylines ("By ...", "Autor: ...") and parenthesised initials or credits removed; e-mails, URLs
@@ -852,7 +849,7 @@ def clean_authors(names: list[str]) -> tuple[str, ...]:
                 continue
             text = _AUTHOR_CLEAN.sub("", text).strip(" ,;:-–—")
             # a name holds a letter: "105092" is a CMS's user number
-            if not text or "@" in text or text.startswith("http") or len(text) > 80 or not _LETTER_IN.search(text):
+            if not text or "@" in text or text.startswith("http") or len(text) > 80 or not LETTER.search(text):
                 continue
             key = _squashed(text)
             if not key or key in seen:
