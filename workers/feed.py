@@ -91,7 +91,8 @@ def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int |
     """The records of HTML files, directories of them and JSON Lines files (.jsonl, .ndjson; a
     .json file is refused, not published as a page). A page that is not a valid
     ``pages.raw`` message, or one over ``max_bytes`` as a record, raises ValueError naming its file
-    (and line), on one line; so does a directory without HTML files."""
+    (and line), on one line; so does a directory without HTML files or a JSON Lines file without
+    a line."""
     now = datetime.now(UTC)
     for path in paths:
         if path.is_dir():
@@ -141,9 +142,11 @@ def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[
     """Each line is a ``pages.raw`` message. Lines are validated here so that a typo in a
     hand-made file is reported with its line number instead of arriving as a dead letter."""
     with path.open("rb") as lines:
+        pages = 0
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            pages += 1
             try:
                 page = RawPage.model_validate_json(line)
             except ValidationError as exc:
@@ -152,6 +155,10 @@ def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[
             # of the URL are keyed so, and share its partition and order
             written = json.loads(line)["url"]
             yield _within(Record(written.encode(), line.rstrip(b"\r\n")), max_bytes, where=f"{_shown(path)}:{number}")
+    if not pages:
+        # a crawl export cut off before its first page, or the wrong file: "published 0 page(s)"
+        # and success, as if its pages had gone
+        raise ValueError(f"{_shown(path)}: no page in this file (JSON Lines: one pages.raw message per line)")
 
 
 def _within(record: Record, max_bytes: int | None, *, where: Path | str) -> Record:

@@ -474,3 +474,17 @@ def test_produce_refuses_a_directory_without_html_files_naming_it(tmp_path: Path
         f"wirefeed produce: {mirror}: no .htm, .html, .xhtml file in this directory or under it "
         "(a page under another name is read when given by its own path)\n"
     )
+
+
+@pytest.mark.parametrize("content", [b"", b"\n  \n\r\n"])
+def test_produce_refuses_a_jsonl_file_without_pages_naming_it(
+    content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """An export cut off before its first line, or the wrong file, said "published 0 page(s)"
+    and succeeded."""
+    export = tmp_path / "crawl.jsonl"
+    export.write_bytes(content)
+    assert cli.main(["produce", str(SAMPLE_PAGES / "ja-asahi.html"), str(export)]) == 2
+    assert capsys.readouterr().err == (
+        f"wirefeed produce: {export}: no page in this file (JSON Lines: one pages.raw message per line)\n"
+    )
