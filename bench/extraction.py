@@ -481,7 +481,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             removed[reason] = removed.get(reason, 0) + 1
     summary["removed_blocks"] = removed
     recovered = [r["recovered_paragraphs"] for r in project.values() if r.get("recovered_paragraphs")]
-    summary["recovered_split_body"] = {"pages": len(recovered), "paragraphs": sum(recovered)}
+    summary["recovered_paragraphs"] = {"pages": len(recovered), "paragraphs": sum(recovered)}
     summary["chrome_withheld_pages"] = sum(1 for r in project.values() if r.get("chrome_withheld"))
     summary["pages_with_known_chrome"] = sum(1 for r in project.values() if r.get("known_chrome"))
     summary["outcomes"] = {}
@@ -524,7 +524,7 @@ def main() -> None:
         Path(args.record).parent.mkdir(parents=True, exist_ok=True)
         Path(args.record).write_text(text + "\n", encoding="utf-8")
     if args.quiet:
-        brief = {k: summary.get(k) for k in ("project", "plain", "plain_errors", "removed_blocks", "recovered_split_body", "timing_project")}
+        brief = {k: summary.get(k) for k in ("project", "plain", "plain_errors", "removed_blocks", "recovered_paragraphs", "timing_project")}
         brief |= {k: v for k, v in summary.items() if k.startswith("plain_") and k not in ("plain_errors",)}
         meta = summary.get("metadata", {})
         brief["metadata"] = {

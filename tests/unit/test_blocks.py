@@ -646,3 +646,82 @@ def test_a_semicolon_ends_a_sentence_only_in_greek() -> None:
 )
 def test_the_end_marks_of_every_script_end_a_sentence(text: str, ends: bool) -> None:
     assert _ends_as_sentence(text) is ends
+
+
+# --- the standfirst (standfirst) -------------------------------------------------------------------
+
+LEAD = ("The council's vote ends a year of quarrels over the harbour and the schools, and leaves the mayor "
+        "with a bridge to repair before winter.")
+LEAD_AR = ("أقر مجلس المدينة الميزانية الجديدة بعد نقاش استمر حتى ساعة متأخرة من الليل، ووعد رئيس البلدية "
+           "بأن تذهب الأموال أولاً إلى المدارس وإصلاح الجسر القديم")
+# how sites set the standfirst apart: trafilatura drops such a box as a teaser
+_LEAD_BOX = '<div class="teaser-text"><p>{}</p></div>'
+
+
+def _described(text: str) -> str:
+    return f'<meta name="description" content="{text}"><meta property="og:description" content="{text}">'
+
+
+@pytest.mark.parametrize(("lead", "lang"), [(LEAD, "en"), (LEAD_AR, "ar")])
+def test_the_standfirst_that_shows_the_description_is_the_body_s_first_paragraph(lead: str, lang: str) -> None:
+    html_text = page(head=_described(lead), before=_LEAD_BOX.format(lead), lang=lang)
+    assert lead not in extract(html_text, recover_standfirst=False).text, "trafilatura alone drops it"
+    doc = extract(html_text)
+    assert doc.text.startswith(lead + "\n") and doc.text.count(lead) == 1
+    assert all(paragraph in doc.text for paragraph in PARAGRAPHS)
+    assert doc.recovered_paragraphs == 1
+
+
+def test_a_description_truncated_by_the_site_finds_its_whole_standfirst() -> None:
+    truncated = LEAD[:90].rsplit(" ", 1)[0] + " …"
+    doc = extract(page(head=_described(truncated), before=_LEAD_BOX.format(LEAD)))
+    assert doc.text.startswith(LEAD + "\n")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "outside"),
+    [
+        # the same words after the body: a summary box, not the standfirst
+        ("", _LEAD_BOX.format(LEAD), ""),
+        # above the headline: a site's tagline, which a page without a description of its own declares
+        ("", "", f'<p class="site-description">{LEAD}</p>'),
+    ],
+)
+def test_the_description_shown_elsewhere_than_under_the_headline_is_not_added(before: str, after: str, outside: str) -> None:
+    html_text = page(head=_described(LEAD), before=before, after=after).replace("<main>", f"{outside}<main>")
+    assert LEAD not in extract(html_text).text
+
+
+@pytest.mark.parametrize(
+    "before",
+    # a paragraph of its own; inline text under the headline, which trafilatura keeps outside any
+    # paragraph of the body (dziennikwschodni.pl)
+    [f"<p>{LEAD}</p>", f"<strong>{LEAD}</strong>"],
+)
+def test_a_standfirst_already_in_the_body_is_not_added_twice(before: str) -> None:
+    doc = extract(page(head=_described(LEAD), before=before))
+    assert doc.text.count(LEAD) == 1 and doc.recovered_paragraphs == 0
+
+
+def test_a_short_description_is_not_looked_for() -> None:
+    short = "Budget approved."
+    assert short not in extract(page(head=_described(short), before=_LEAD_BOX.format(short))).text
+
+
+def test_a_standfirst_made_of_links_is_not_added() -> None:
+    linked = f'<div class="teaser-text"><p><a href="/city/other-story">{LEAD}</a></p></div>'
+    assert LEAD not in extract(page(head=_described(LEAD), before=linked)).text
+
+
+def test_a_standfirst_the_precision_run_left_above_its_region_is_kept() -> None:
+    # El País: the standfirst is a subheading in the article's header, above the body's region
+    paragraphs = "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
+    html_text = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{_described(LEAD)}</head><body>
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/city">City</a></li></ul></nav></header>
+<article class="a"><header class="a_e"><div class="a_e_txt"><h1>City council approves the budget</h1>
+<h2 class="a_st">{LEAD}</h2></div></header><div class="a_c"><div class="a_b">{paragraphs}</div></div></article>
+<footer><p>Copyright 2024 The Daily Example</p></footer></body></html>"""
+    without = extract(html_text, recover_standfirst=False)
+    assert [r.reason for r in without.removed if r.text == LEAD] == ["outside_main_region"]
+    doc = extract(html_text)
+    assert doc.text.startswith(LEAD + "\n") and not any(r.text == LEAD for r in doc.removed)

@@ -857,3 +857,114 @@ def _article_paragraph_text(
         if element.tag == "form" or id(element) in marked:
             return None
     return text
+
+
+# Where a standfirst is never shown: outside the page's content, or not as text.
+_NOT_CONTENT = frozenset({
+    "head", "script", "style", "noscript", "template", "nav", "footer", "aside", "form", "button", "select", "textarea",
+})
+# How much of the description's start (white space left out) locates the element that shows it.
+_STANDFIRST_KEY_CHARS = 60
+
+
+def standfirst(
+    tree: HtmlElement,
+    body: _Element,
+    blocks: list[Block],
+    description: str | None,
+    marked: frozenset[int],
+    settings: FilterSettings,
+) -> list[tuple[HtmlElement, str]]:
+    """The article's standfirst (lead, deck, chapô) when the extractor left it out: the element of
+    the page that shows the page's own description (og:description, the description meta tag), as
+    the deepest element whose text begins with it, under the page's headline (its first ``h1``) and
+    above the body's first paragraph. Sites set it apart by class ("intro", "lead", "teaser-text",
+    "chapo"), and extractors drop such boxes as teasers of other articles. Returned as
+    :func:`split_body_segments` returns paragraphs.
+
+    Not when the description is not prose (``prose_min_words`` words), when the element is in a
+    teaser (``marked``), a form, navigation or a footer, when it is mostly link text, or when its
+    text is in the extractor's ``body`` already, kept or removed by a filter: but a standfirst in
+    the body above its first paragraph that the region filter removed (the precision run's region
+    begins under it) is kept, in place."""
+    if not description:
+        return []
+    wanted = " ".join(description.split()).rstrip(" .…")
+    if words(wanted) < settings.prose_min_words:
+        return []
+    key = "".join(wanted.split())[:_STANDFIRST_KEY_CHARS]
+    headline = next(tree.iter("h1"), None)
+    # the body's first paragraph: a heading the extractor kept (the headline) comes before the standfirst
+    opening = next((block for block in blocks if _is_first_paragraph(block)), None)
+    if opening is None or opening.span is None or opening.span.element is None:
+        return []
+    first = opening.span.element
+    for block in blocks:
+        if _is_first_paragraph(block):
+            break
+        if block.removed == "outside_main_region" and "".join(block.text.split()).startswith(key):
+            block.removed = None
+            return []
+    element = _deepest_holding(tree, key)
+    if element is None:
+        return []
+    text = " ".join(element.text_content().split())
+    squashed = "".join(text.split())
+    if not squashed.startswith(key) or len(squashed) > 3 * len("".join(wanted.split())):
+        return []
+    # all of the body's text, not only its blocks: text between them is the body's too
+    present = "".join("".join(body.itertext()).split())
+    if squashed in present or key in present:
+        return []
+    link_chars = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
+    if link_chars > settings.link_dense * len(text):
+        return []
+    for holder in (element, *element.iterancestors()):
+        if id(holder) in marked or holder.tag in _NOT_CONTENT:
+            return []
+        if any(holder is block.span.element for block in blocks if not block.removed and block.span is not None):
+            return []  # a part of a paragraph the body has
+    order = _in_page_order(tree, (headline, element, first))
+    if order.index(element) > order.index(first):
+        return []
+    # above the headline: the site's tagline (its description, declared by pages without their own)
+    if headline is not None and order.index(element) < order.index(headline) < order.index(first):
+        return []
+    return [(element, text)]
+
+
+def _is_first_paragraph(block: Block) -> bool:
+    """Whether the block, if it is the first kept one, is the body's first paragraph."""
+    return not block.removed and block.element.tag != "head" and block.span is not None
+
+
+def _deepest_holding(tree: HtmlElement, key: str) -> HtmlElement | None:
+    """The deepest element of the page's content whose text, white space left out, holds ``key``."""
+    if key not in "".join(tree.text_content().split()):
+        return None
+    element = tree
+    while True:
+        inner = next(
+            (
+                child for child in element
+                if isinstance(child.tag, str) and child.tag not in _NOT_CONTENT
+                and key in "".join(child.text_content().split())
+            ),
+            None,
+        )
+        if inner is None:
+            return element
+        element = inner
+
+
+def _in_page_order(tree: HtmlElement, elements: tuple[HtmlElement | None, ...]) -> list[HtmlElement]:
+    """``elements`` (None left out) in page order."""
+    wanted = [element for element in elements if element is not None]
+    found: list[HtmlElement] = []
+    for element in tree.iter():
+        for candidate in wanted:
+            if candidate is element and not any(candidate is f for f in found):
+                found.append(candidate)
+        if len(found) == len(wanted):
+            break
+    return found

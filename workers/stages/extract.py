@@ -23,7 +23,10 @@ The steps, each measured on the evaluation sets (bench/extraction.py, numbers in
    repeated as the first line (it is the title), and the page rendered twice. Then what trafilatura left
    out of an article split into segments of the same markup (it takes the first element whose
    class names it as the body): their prose paragraphs are added where they stand in the page
-   (``split_body_segments``); how many is counted on the article (``recovered_paragraphs``).
+   (``split_body_segments``). And the standfirst (lead, deck, chapô) that trafilatura left out or
+   the region filter removed: the element under the headline that shows the page's description
+   (``standfirst``). How many paragraphs were added is counted on the article
+   (``recovered_paragraphs``).
 5. Site-learned chrome: blocks whose hash the main process passed in as ``known_chrome`` (read
    from Redis, see workers/chrome_index.py) are removed, but not from between two prose
    paragraphs (a series' background paragraph recurs there: copy), and not when that would take more than
@@ -77,6 +80,7 @@ from workers.stages.blocks import (
     inner_prose,
     locate,
     split_body_segments,
+    standfirst,
     words,
 )
 from workers.stages.sourcemap import SourceMap
@@ -198,6 +202,7 @@ class ExtractionOptions:
     drop_copyright_line: bool = True
     drop_obfuscated: bool = True
     recover_split_body: bool = True
+    recover_standfirst: bool = True
     drop_title_line: bool = True
     drop_repeated_blocks: bool = True
     min_repeated_run_blocks: int = 4
@@ -423,6 +428,9 @@ def _body(
         if options.recover_split_body:
             if segments := split_body_segments(blocks, filter_settings, marked):
                 blocks = _insert_segments(tree, blocks, segments)
+        if options.recover_standfirst:
+            if lead := standfirst(tree, body, blocks, meta.description, marked, filter_settings):
+                blocks = _insert_segments(tree, blocks, lead)
         if options.drop_title_line and meta.title:
             _mark_title(blocks, meta.title)
         if options.drop_repeated_blocks:
