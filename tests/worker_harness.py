@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import redis
 import yaml
+from hanging_pages import HANGING_HOST
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import RecordMetadata
@@ -61,13 +62,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def slow_page(url: str, paragraphs: int = 3000) -> Record:
-    """A big but legitimate page: trafilatura needs several seconds for it."""
+    """A big but legitimate page: trafilatura needs several seconds for it (how many depends on
+    the machine and its load: for a page that must outlast something, see hanging_page)."""
     html = "<html><body>" + "".join(
         f"<div class='c{i % 7}'><p>{' '.join(f'word{(i * 31 + j) % 997}' for j in range(60))} <a href='/x{i}'>link</a></p></div>"
         for i in range(paragraphs)
     ) + "</body></html>"
     message = {"url": url, "fetched_at": datetime.now(UTC).isoformat(), "html": html}
     return Record(url.encode(), json.dumps(message).encode())
+
+
+def hanging_page(path: str) -> Record:
+    """A page whose extraction never ends in a worker started with hanging_pages.PREAMBLE (until
+    the extraction timeout), and is kept by any other worker."""
+    return slow_page(f"https://{HANGING_HOST}/{path}", 3)
 
 
 def free_port() -> int:

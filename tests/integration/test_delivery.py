@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hanging_pages import HANGING_HOST, PREAMBLE
 from worker_harness import (
     STOP_BOUND_S,
     WorkerProcess,
     committed_offsets,
+    hanging_page,
     outcomes_for,
     page_status,
     read_topic,
@@ -32,24 +34,22 @@ from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
-MB = 1024 * 1024
-
 
 def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_path: Path):
-    # The slow page is the head of partition 0 and the fast ones finish behind it. faust-streaming
-    # 0.15 would commit past the head here (faust#606); the worker must not. Partition 1 carries a
-    # page sent once the fast ones are done: its commit proves a commit ran after them.
-    settings = settings.model_copy(update={
-        "pages_raw_partitions": 2, "max_html_bytes": 24 * MB, "extraction_timeout_s": 300.0, "commit_interval_s": 0.5,
-    })
+    # The head of partition 0 never ends extracting in the first worker (hanging_pages) and the
+    # fast ones finish behind it. faust-streaming 0.15 would commit past the head here
+    # (faust#606); the worker must not. Partition 1 carries a page sent once the fast ones are
+    # done: its commit proves a commit ran after them. The next worker extracts the head.
+    settings = settings.model_copy(update={"pages_raw_partitions": 2, "extraction_timeout_s": 300.0, "commit_interval_s": 0.5})
     ensure_topics(settings)
-    head = slow_page("https://slow.example/head", 30000)
+    head = hanging_page("head")
+    head_url = head.key.decode()
     fast = list(records_from_paths([SAMPLE_PAGES], base_url="https://samples.wirefeed.invalid/"))
     sent = produce(settings, [head, *fast], partition=0)
     head_offset = sent[0].offset
     client = sync_redis(settings)
 
-    worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
+    worker = WorkerProcess(settings, tmp_path / "worker-1.log", preamble=PREAMBLE).start()
     try:
         wait_for_outcomes(client, settings, fast, sent[1:], worker=worker)
         later = slow_page("https://fast.example/later", 3)
@@ -58,7 +58,7 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
             lambda: committed_offsets(settings, settings.topic_pages_raw).get(1) == landed.offset + 1,
             timeout_s=30, what="a commit after the fast pages were done", worker=worker,
         )
-        assert not page_status(client, settings, "https://slow.example/head"), "the head page finished too soon to test anything"
+        assert not page_status(client, settings, head_url), "the head page finished"
         committed = committed_offsets(settings, settings.topic_pages_raw).get(0)
         assert committed is None or committed <= head_offset, f"committed {committed} past the in-flight page {head_offset}"
     finally:
@@ -67,7 +67,7 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
     restarted = WorkerProcess(settings, tmp_path / "worker-2.log").start()
     try:
         outcomes = wait_for_outcomes(client, settings, [head, *fast], sent, worker=restarted, timeout_s=180)
-        assert outcomes["https://slow.example/head"]["outcome"] == "kept"
+        assert outcomes[head_url]["outcome"] == "kept"
         wait_for(
             lambda: committed_offsets(settings, settings.topic_pages_raw).get(0) == sent[-1].offset + 1,
             timeout_s=30, what="the final commit",
@@ -83,25 +83,23 @@ def test_a_crash_never_loses_the_page_still_in_flight(settings: Settings, tmp_pa
 
 
 def test_sigterm_does_not_wait_for_the_pages_in_flight_and_the_next_worker_processes_them(settings: Settings, tmp_path: Path):
-    # Each slow page needs minutes (30000 paragraphs, a ten-minute timeout); waiting for the ones
-    # in flight, a stop took minutes, past any grace period (Kubernetes: 60 s, then SIGKILL).
-    settings = settings.model_copy(update={
-        "pages_raw_partitions": 2, "max_html_bytes": 24 * MB, "extraction_timeout_s": 600.0, "commit_interval_s": 0.5,
-    })
+    # The slow pages never end extracting (hanging_pages) until a ten-minute timeout; waiting for
+    # the ones in flight, a stop took minutes, past any grace period (Kubernetes: 60 s, then SIGKILL).
+    settings = settings.model_copy(update={"pages_raw_partitions": 2, "extraction_timeout_s": 600.0, "commit_interval_s": 0.5})
     ensure_topics(settings)
     sent, fast, slow = {}, {}, {}
     for partition in (0, 1):
         # an empty page: dropped before extraction, whatever the slow pages keep busy
         url = f"https://fast.example/{partition}"
         fast[partition] = Record(url.encode(), json.dumps({"url": url, "fetched_at": datetime.now(UTC).isoformat(), "html": ""}).encode())
-        slow[partition] = [slow_page(f"https://slow.example/{partition}/{i}", 30000) for i in range(3)]
+        slow[partition] = [hanging_page(f"{partition}/{i}") for i in range(3)]
         sent[partition] = produce(settings, [fast[partition], *slow[partition]], partition=partition)
     records = [record for partition in (0, 1) for record in (fast[partition], *slow[partition])]
     metas = [meta for partition in (0, 1) for meta in sent[partition]]
     first_slow = {partition: sent[partition][1].offset for partition in (0, 1)}
     client = sync_redis(settings)
 
-    worker = WorkerProcess(settings, tmp_path / "worker-1.log").start()
+    worker = WorkerProcess(settings, tmp_path / "worker-1.log", preamble=PREAMBLE).start()
     try:
         # The page at the head of each partition is done and committed, so the slow ones behind
         # it were taken too (the worker works on up to 16 at once).
@@ -125,14 +123,14 @@ def test_sigterm_does_not_wait_for_the_pages_in_flight_and_the_next_worker_proce
 
     # The next worker gets them all again; with a short timeout, each is dead-lettered at once.
     restarted = WorkerProcess(
-        settings.model_copy(update={"extraction_timeout_s": 2.0}), tmp_path / "worker-2.log"
+        settings.model_copy(update={"extraction_timeout_s": 2.0}), tmp_path / "worker-2.log", preamble=PREAMBLE
     ).start()
     try:
         outcomes = wait_for_outcomes(client, settings, records, metas, worker=restarted, timeout_s=180)
         wait_until_handled(restarted, settings.topic_pages_raw, timeout_s=60)
     finally:
         restarted.stop()
-    assert {url: status["reason"] for url, status in outcomes.items() if url.startswith("https://slow.")} == {
+    assert {url: status["reason"] for url, status in outcomes.items() if url.startswith(f"https://{HANGING_HOST}/")} == {
         record.key.decode(): "timeout" for partition in (0, 1) for record in slow[partition]
     }
     letters = read_topic(settings, settings.topic_dlq, at_least=len(records))

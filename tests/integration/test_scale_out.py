@@ -19,6 +19,7 @@ from kafka import KafkaAdminClient
 from worker_harness import (
     WorkerProcess,
     committed_offsets,
+    hanging_page,
     outcomes_for,
     read_topic,
     sync_redis,
@@ -126,9 +127,7 @@ def test_a_worker_joining_gets_partitions_without_waiting_for_the_pages_in_fligh
     heads = {partition: Record(f"https://scale.example/head/{partition}".encode(), json.dumps({
         "url": f"https://scale.example/head/{partition}", "fetched_at": datetime.now(UTC).isoformat(), "html": "",
     }).encode()) for partition in range(4)}
-    hanging = {partition: Record(f"https://{HANGING_HOST}/{partition}".encode(), json.dumps({
-        "url": f"https://{HANGING_HOST}/{partition}", "fetched_at": datetime.now(UTC).isoformat(), "html": PAGE,
-    }).encode()) for partition in range(4)}
+    hanging = {partition: hanging_page(str(partition)) for partition in range(4)}
     sent = {partition: produce(settings, [heads[partition], hanging[partition]], partition=partition) for partition in range(4)}
     first_hanging = {partition: metas[1].offset for partition, metas in sent.items()}
     records = [record for partition in range(4) for record in (heads[partition], hanging[partition])]
