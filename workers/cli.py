@@ -181,7 +181,7 @@ def faust_worker(app: faust.App, settings: Settings, log_level: str) -> faust.Wo
 
 
 def _produce(settings: Settings, args: argparse.Namespace) -> int:
-    from workers.feed import produce_stream, records_from_paths
+    from workers.feed import TopicLimit, produce_stream, records_from_paths, require_topic
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
@@ -203,11 +203,20 @@ def _produce(settings: Settings, args: argparse.Namespace) -> int:
         # them twice. Read twice rather than kept: a JSONL crawl need not fit in memory.
         for _record in records():
             pass
-        sent = produce_stream(settings, records(), topic=args.topic)
+        topic = args.topic or settings.topic_pages_raw
+        limit = require_topic(settings, topic)
+        if limit is not None and limit < settings.max_message_bytes:
+            # A topic made by other tools (Kafka's default limit is 1 MB), or before the setting
+            # was raised: a page within the setting may be over the topic's own limit, which the
+            # broker would refuse halfway through. Read a third time, in this case only: the
+            # first read names a bad page without a broker.
+            for _record in records(topic_limit=TopicLimit(topic, limit, settings.compression)):
+                pass
+        sent = produce_stream(settings, records(), topic=topic)
     except ValueError as exc:
         print(f"wirefeed produce: {exc}", file=sys.stderr)
         return 2
-    print(f"published {sent} page(s) to {args.topic or settings.topic_pages_raw}")
+    print(f"published {sent} page(s) to {topic}")
     return 0
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from kafka import KafkaProducer
-from kafka.errors import UnknownTopicOrPartitionError
+from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.errors import UnknownTopicOrPartitionError, for_code
 from kafka.producer.future import FutureRecordMetadata, RecordMetadata
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from pydantic import ValidationError
@@ -35,12 +36,43 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 # A topic created a moment ago (`wirefeed topics create` just before, in a script) can be unknown
 # to the broker asked, for a moment: unknown for this long, it does not exist.
 _NEW_TOPIC_WAIT_S = 5.0
+# What some Windows tools (PowerShell 5's Out-File, older Notepad) write first in a UTF-8 file;
+# the pipeline's decode stage skips it too.
+_UTF8_BOM = b"\xef\xbb\xbf"
+# kafka-python's codec of each value of the compression setting
+_CODECS = {
+    "none": DefaultRecordBatchBuilder.CODEC_NONE,
+    "gzip": DefaultRecordBatchBuilder.CODEC_GZIP,
+    "lz4": DefaultRecordBatchBuilder.CODEC_LZ4,
+    "zstd": DefaultRecordBatchBuilder.CODEC_ZSTD,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
     key: bytes | None
     value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TopicLimit:
+    """A topic's max.message.bytes, which the broker compares with each record batch as the
+    producer sent it, compressed with ``compression`` (the setting's name of the codec)."""
+
+    topic: str
+    max_message_bytes: int
+    compression: str
+
+    def batch_bytes(self, record: Record) -> int:
+        """The size of ``record``'s batch as the broker receives it: the record alone (one larger
+        than the producer's batch_size, 16 KiB, never shares its batch), compressed, or not when
+        that makes it no smaller, as kafka-python does."""
+        builder = DefaultRecordBatchBuilder(
+            magic=2, compression_type=_CODECS[self.compression], is_transactional=False,
+            producer_id=-1, producer_epoch=-1, base_sequence=-1, batch_size=2**31 - 1,
+        )
+        builder.append(0, timestamp=None, key=record.key, value=record.value, headers=[])
+        return len(builder.build())
 
 
 def page_from_html_file(path: Path, *, base_url: str, fetched_at: datetime, name: str | None = None) -> RawPage:
@@ -87,12 +119,14 @@ def _declared_canonical(raw: bytes, file_url: str) -> str | None:
     return None if url is None or names_the_home_page_instead_of(url, file_url) else url
 
 
-def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int | None = None) -> Iterator[Record]:
+def records_from_paths(
+    paths: Iterable[Path], *, base_url: str, max_bytes: int | None = None, topic_limit: TopicLimit | None = None
+) -> Iterator[Record]:
     """The records of HTML files, directories of them and JSON Lines files (.jsonl, .ndjson; a
     .json file is refused, not published as a page). A page that is not a valid
-    ``pages.raw`` message, or one over ``max_bytes`` as a record, raises ValueError naming its file
-    (and line), on one line; so does a directory without HTML files or a JSON Lines file without
-    a line."""
+    ``pages.raw`` message, one over ``max_bytes`` as a record, or one whose batch is over
+    ``topic_limit``, raises ValueError naming its file (and line), on one line; so does a directory
+    without HTML files or a JSON Lines file without a line."""
     now = datetime.now(UTC)
     for path in paths:
         if path.is_dir():
@@ -110,18 +144,28 @@ def records_from_paths(paths: Iterable[Path], *, base_url: str, max_bytes: int |
                     # read twice (a check, then the send), a pipe would hang the second read
                     raise ValueError(f"{_shown(page)}: not a regular file (a dangling link, a pipe or a device)")
                 name = page.relative_to(path).as_posix()
-                yield _html_file_record(page, base_url=base_url, fetched_at=now, name=name, max_bytes=max_bytes)
+                yield _html_file_record(
+                    page, base_url=base_url, fetched_at=now, name=name, max_bytes=max_bytes, topic_limit=topic_limit
+                )
         elif path.suffix.lower() in JSONL_SUFFIXES:
-            yield from records_from_jsonl(path, max_bytes=max_bytes)
+            yield from records_from_jsonl(path, max_bytes=max_bytes, topic_limit=topic_limit)
         elif path.suffix.lower() == ".json":
             # published as a page, a crawl export would be one article of all its pages' text
             raise ValueError(f"{_shown(path)}: a JSON file: give crawled pages as JSON Lines (.jsonl, .ndjson)")
         else:
-            yield _html_file_record(path, base_url=base_url, fetched_at=now, name=None, max_bytes=max_bytes)
+            yield _html_file_record(
+                path, base_url=base_url, fetched_at=now, name=None, max_bytes=max_bytes, topic_limit=topic_limit
+            )
 
 
 def _html_file_record(
-    path: Path, *, base_url: str, fetched_at: datetime, name: str | None, max_bytes: int | None
+    path: Path,
+    *,
+    base_url: str,
+    fetched_at: datetime,
+    name: str | None,
+    max_bytes: int | None,
+    topic_limit: TopicLimit | None,
 ) -> Record:
     try:
         page = page_from_html_file(path, base_url=base_url, fetched_at=fetched_at, name=name)
@@ -130,7 +174,7 @@ def _html_file_record(
     except OSError as exc:
         raise ValueError(f"{_shown(path)}: cannot be read: {exc.strerror or exc}") from exc
     value = page.model_dump_json(by_alias=True, exclude_none=True).encode()
-    return _within(Record(str(page.url).encode(), value), max_bytes, where=_shown(path))
+    return _within(Record(str(page.url).encode(), value), max_bytes, topic_limit, where=_shown(path))
 
 
 def _shown(path: Path) -> str:
@@ -138,12 +182,17 @@ def _shown(path: Path) -> str:
     return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[Record]:
+def records_from_jsonl(
+    path: Path, *, max_bytes: int | None = None, topic_limit: TopicLimit | None = None
+) -> Iterator[Record]:
     """Each line is a ``pages.raw`` message. Lines are validated here so that a typo in a
     hand-made file is reported with its line number instead of arriving as a dead letter."""
     with path.open("rb") as lines:
         pages = 0
         for number, line in enumerate(lines, start=1):
+            if number == 1:
+                # sent without it: the message is the JSON, and the schema's readers need not skip one
+                line = line.removeprefix(_UTF8_BOM)
             if not line.strip():
                 continue
             pages += 1
@@ -154,42 +203,64 @@ def records_from_jsonl(path: Path, *, max_bytes: int | None = None) -> Iterator[
             # keyed by the url as the crawler wrote it (the schema's contract): a crawler's records
             # of the URL are keyed so, and share its partition and order
             written = json.loads(line)["url"]
-            yield _within(Record(written.encode(), line.rstrip(b"\r\n")), max_bytes, where=f"{_shown(path)}:{number}")
+            record = Record(written.encode(), line.rstrip(b"\r\n"))
+            yield _within(record, max_bytes, topic_limit, where=f"{_shown(path)}:{number}")
     if not pages:
         # a crawl export cut off before its first page, or the wrong file: "published 0 page(s)"
         # and success, as if its pages had gone
         raise ValueError(f"{_shown(path)}: no page in this file (JSON Lines: one pages.raw message per line)")
 
 
-def _within(record: Record, max_bytes: int | None, *, where: Path | str) -> Record:
-    if max_bytes is not None:
-        # The size kafka-python's producer checks against its max_request_size, before compression
-        # (record format 2, the only one Kafka 4 accepts): a page it would refuse is named here,
-        # before anything is sent, instead of halfway through a directory.
-        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value, [])
-        if size > max_bytes:
+def _within(record: Record, max_bytes: int | None, topic_limit: TopicLimit | None, *, where: Path | str) -> Record:
+    """A page that the producer or the broker would refuse is named here, before anything is
+    sent, instead of halfway through a directory."""
+    # The size kafka-python's producer checks against its max_request_size, before compression
+    # (record format 2, the only one Kafka 4 accepts); no smaller than the batch that carries it.
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value, [])
+    if max_bytes is not None and size > max_bytes:
+        raise ValueError(
+            f"{where}: {size} bytes as a record, over the limit of {max_bytes} (WIREFEED_MAX_MESSAGE_BYTES; "
+            "checked before compression; an HTML file's bytes are sent as base64, a third larger)"
+        )
+    # The broker measures the batch, compressed: a page over the topic's limit before compression
+    # may fit after it, and is refused only when it would be. Compressed here only then, since
+    # that costs what the send's compression costs again.
+    if topic_limit is not None and size > topic_limit.max_message_bytes:
+        limit, topic = topic_limit.max_message_bytes, topic_limit.topic
+        if (batch := topic_limit.batch_bytes(record)) > limit:
             raise ValueError(
-                f"{where}: {size} bytes as a record, over the limit of {max_bytes} (WIREFEED_MAX_MESSAGE_BYTES; "
-                "checked before compression; an HTML file's bytes are sent as base64, a third larger)"
+                f"{where}: {batch} bytes as a record batch (compression {topic_limit.compression}), over the limit "
+                f"of topic {topic!r}, max.message.bytes={limit} (`kafka-configs.sh --alter --entity-type topics "
+                f"--entity-name {topic} --add-config max.message.bytes=N` raises it)"
             )
     return record
 
 
-def require_topic(settings: Settings, topic: str) -> None:
-    """ValueError when ``topic`` does not exist. Asked before producing to a topic: a producer waits
-    60 s (max_block_ms) for one that does not exist, logging an error at every metadata refresh,
-    and then reports a timeout, as if Kafka had not answered."""
+def require_topic(settings: Settings, topic: str) -> int | None:
+    """The topic's max.message.bytes (None when the broker does not say, e.g. to a client not
+    allowed to describe its configs); ValueError when ``topic`` does not exist or the broker refuses
+    it. Asked before producing to a topic: a producer waits 60 s (max_block_ms) for one that does
+    not exist, logging an error at every metadata refresh, and then reports a timeout, as if Kafka
+    had not answered."""
     admin = make_admin(settings)
     try:
         deadline = time.monotonic() + _NEW_TOPIC_WAIT_S
-        # Only this topic's metadata (a cluster may hold thousands), never creating it; any other
-        # error (no leader yet, no authorization) is the producer's to wait out or report.
-        while admin.describe_topics([topic])[0]["error_code"] == UnknownTopicOrPartitionError.errno:
+        # Only this topic's metadata (a cluster may hold thousands), never creating it.
+        while (code := admin.describe_topics([topic])[0]["error_code"]) == UnknownTopicOrPartitionError.errno:
             if time.monotonic() >= deadline:
                 raise ValueError(
                     f"topic {topic!r} does not exist (`wirefeed topics create` creates the topics of the settings)"
                 )
             time.sleep(admin.config["retry_backoff_ms"] / 1000)
+        # A retriable error (no leader yet) is the producer's to wait out. Any other fails every
+        # send: a name Kafka does not allow (INVALID_TOPIC_EXCEPTION), no authorization.
+        error = for_code(code)
+        if code and not error.retriable:
+            raise ValueError(f"topic {topic!r}: the broker refuses it: {error.message} ({error.description})")
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": None})
+        held = admin.describe_configs([resource], config_filter="all").get("topic", {}).get(topic, {})
+        limit = held.get("max.message.bytes", {}).get("value")
+        return int(limit) if limit is not None else None
     finally:
         admin.close()
 

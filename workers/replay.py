@@ -54,6 +54,7 @@ from typing import TextIO
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import MessageSizeTooLargeError, OffsetOutOfRangeError
+from kafka.util import ensure_valid_topic_name
 
 from workers.feed import make_producer, require_topic
 from workers.kafka_clients import kafka_client_options
@@ -297,6 +298,8 @@ class FeedResult:
     """Planned offsets that retention deleted before they could be copied."""
     too_large: tuple[TooLarge, ...]
     """Records not copied because their copy was refused for its size."""
+    interrupted: bool = False
+    """Stopped by a KeyboardInterrupt (Ctrl-C) before the end of the plan."""
 
     @property
     def deleted_by_retention(self) -> int:
@@ -317,7 +320,8 @@ def feed(
     Copies of earlier replays are skipped unless ``include_replays``; then they are copied with
     this replay's marker instead of theirs. Planned records that retention deletes before they are
     read are counted (``deleted``), and the copy goes on from the oldest record still there; so does
-    it past a record whose copy is refused for its size (``too_large``)."""
+    it past a record whose copy is refused for its size (``too_large``). A KeyboardInterrupt (Ctrl-C)
+    stops the copy: what was sent is still acknowledged, and the result says so (``interrupted``)."""
     started = time.monotonic()
     pending = {TopicPartition(plan.topic, r.partition): r for r in plan.ranges if r.count > 0}
     consumer = KafkaConsumer(
@@ -344,6 +348,7 @@ def feed(
     deleted: list[PartitionRange] = []
     too_large: list[TooLarge] = []
     reported = copies = skipped = 0
+    interrupted = False
 
     def refused_or_failed(partition: int, offset: int, error: BaseException) -> None:
         # On the producer's I/O thread; reported to the progress by the loop below.
@@ -359,56 +364,65 @@ def feed(
             reported += 1
 
     try:
-        consumer.assign(list(pending))
-        for tp, planned in pending.items():
-            consumer.seek(tp, planned.start)
-        while pending:
-            try:
-                polled = consumer.poll(timeout_ms=1000)
-            except OffsetOutOfRangeError as exc:
-                gone = _skip_deleted(consumer, exc.args[0], pending)
-                deleted += gone
-                progress.lose(sum(r.count for r in gone))
-                polled = {}
-            for tp, records in polled.items():
-                planned = pending.get(tp)
-                for record in records:
-                    if planned is None or record.offset >= planned.end:
-                        break
-                    # A header with a null value (Java's RecordHeader(name, null), librdkafka)
-                    # reads as None, which the producer refuses: the copy carries it empty.
-                    headers = [(name, b"" if value is None else value) for name, value in record.headers or ()]
-                    if any(name == REPLAY_HEADER for name, _ in headers) and not include_replays:
-                        skipped += 1
-                    else:
-                        if bucket is not None:
-                            bucket.take()
-                        copies += 1
-                        try:
-                            sending = producer.send(
-                                into,
-                                key=record.key,
-                                value=record.value,
-                                headers=[h for h in headers if h[0] not in _MARKER_HEADERS] + marker.headers(),
-                                timestamp_ms=record.timestamp,
-                                partition=record.partition if into == plan.topic else None,
-                            )
-                        except MessageSizeTooLargeError:
-                            too_large.append(TooLarge(
-                                record.partition, record.offset,
-                                f"the producer (over {producer.config['max_request_size']} bytes before compression)",
-                            ))
+        try:
+            consumer.assign(list(pending))
+            for tp, planned in pending.items():
+                consumer.seek(tp, planned.start)
+            while pending:
+                try:
+                    polled = consumer.poll(timeout_ms=1000)
+                except OffsetOutOfRangeError as exc:
+                    gone = _skip_deleted(consumer, exc.args[0], pending)
+                    deleted += gone
+                    progress.lose(sum(r.count for r in gone))
+                    polled = {}
+                for tp, records in polled.items():
+                    planned = pending.get(tp)
+                    for record in records:
+                        if planned is None or record.offset >= planned.end:
+                            break
+                        # A header with a null value (Java's RecordHeader(name, null), librdkafka)
+                        # reads as None, which the producer refuses: the copy carries it empty.
+                        headers = [(name, b"" if value is None else value) for name, value in record.headers or ()]
+                        if any(name == REPLAY_HEADER for name, _ in headers) and not include_replays:
+                            skipped += 1
                         else:
-                            sending.add_errback(refused_or_failed, record.partition, record.offset)
-                    progress.advance()
-            report_too_large()
-            if failures:
-                raise failures[0]
-            # Done with a partition at its planned end; the position, not the last record, says
-            # so, since the log may have no record at end - 1.
-            for tp in [tp for tp, planned in pending.items() if consumer.position(tp) >= planned.end]:
-                del pending[tp]
-            consumer.pause(*[tp for tp in consumer.assignment() if tp not in pending])
+                            if bucket is not None:
+                                bucket.take()
+                            copies += 1
+                            try:
+                                sending = producer.send(
+                                    into,
+                                    key=record.key,
+                                    # A record with neither key nor value (Java's and librdkafka's
+                                    # producers send one), which kafka-python refuses to send: copied
+                                    # with an empty value, which the pipeline dead-letters as
+                                    # empty_message as it did the original.
+                                    value=b"" if record.key is None and record.value is None else record.value,
+                                    headers=[h for h in headers if h[0] not in _MARKER_HEADERS] + marker.headers(),
+                                    timestamp_ms=record.timestamp,
+                                    partition=record.partition if into == plan.topic else None,
+                                )
+                            except MessageSizeTooLargeError:
+                                too_large.append(TooLarge(
+                                    record.partition, record.offset,
+                                    f"the producer (over {producer.config['max_request_size']} bytes before compression)",
+                                ))
+                            else:
+                                sending.add_errback(refused_or_failed, record.partition, record.offset)
+                        progress.advance()
+                report_too_large()
+                if failures:
+                    raise failures[0]
+                # Done with a partition at its planned end; the position, not the last record, says
+                # so, since the log may have no record at end - 1.
+                for tp in [tp for tp, planned in pending.items() if consumer.position(tp) >= planned.end]:
+                    del pending[tp]
+                consumer.pause(*[tp for tp in consumer.assignment() if tp not in pending])
+        except KeyboardInterrupt:
+            # Ctrl-C: the copies sent so far are still delivered, and named when refused, so that
+            # the summary can say how far this replay got
+            interrupted = True
         producer.flush()
         report_too_large()
         if failures:
@@ -423,6 +437,7 @@ def feed(
         seconds=time.monotonic() - started,
         deleted=tuple(deleted),
         too_large=tuple(too_large),
+        interrupted=interrupted,
     )
 
 
@@ -485,9 +500,17 @@ def parse_offset(value: str) -> int:
 
 def topic_name(value: str) -> str:
     """A topic named on the command line: an empty one (an unset "$TOPIC") would mean the default,
-    the live pages.raw."""
+    the live pages.raw. One Kafka does not allow ("pages.raw " from a quoted "$TOPIC ") is refused
+    before anything: the broker's metadata answers for it without saying that it does not exist,
+    and kafka-python refuses it only at the first send."""
     if not value.strip():
         raise argparse.ArgumentTypeError("an empty topic name (leave the option out for the default)")
+    try:
+        ensure_valid_topic_name(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a topic name: {value!r} (1 to 249 of the characters a-z A-Z 0-9 . _ -, not . or ..)"
+        ) from None
     return value
 
 
@@ -551,9 +574,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     marker = ReplayMarker(new_replay_id(datetime.now(UTC)), alerts=args.alerts)
     explicit_range = args.from_offset is not None and args.to_offset is not None
+    progress = Progress(plan.total)
     result = feed(
-        settings, plan, into=into, marker=marker, rate=args.rate, progress=Progress(plan.total),
-        include_replays=explicit_range,
+        settings, plan, into=into, marker=marker, rate=args.rate, progress=progress, include_replays=explicit_range,
     )
     summary = (
         f"replay {marker.replay_id}: copied {result.copied} record(s) into {into} in {result.seconds:.1f} s "
@@ -569,9 +592,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if result.too_large:
         where = ", ".join(f"partition {r.partition} offset {r.offset}" for r in result.too_large)
         summary += f"; {len(result.too_large)} record(s) too large to copy into {into} ({where})"
-    if result.deleted or result.too_large:
+    if result.interrupted:
+        summary += f"; interrupted after {progress.done} of {plan.total} planned record(s)"
+    if result.deleted or result.too_large or result.interrupted:
         summary += ": replay incomplete"
     print(summary)
+    if result.interrupted:
+        return 130  # a shell's status for a command ended by Ctrl-C (SIGINT)
     # Not 0: the range asked for was not reprocessed in full, and a script or a Job running the
     # replay must be able to tell. Not 1 or 2 either (Kafka unreachable, a wrong argument):
     # everything else was copied, and running it again would copy it all again; the same

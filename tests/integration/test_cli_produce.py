@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.record.memory_records import MemoryRecordsBuilder
 from worker_harness import read_topic, settings_env
 
 from workers import SAMPLE_PAGES, cli, feed
 from workers.feed import Record
+from workers.kafka_clients import kafka_client_options
 from workers.settings import Settings
 from workers.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
 
 
 def produce(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str | Path) -> int:
@@ -147,3 +153,73 @@ def test_a_producer_holds_no_more_than_its_window_unacknowledged(settings: Setti
     assert len(sent) == 60 and len(behind) == 60
     assert max(behind) <= window // size, behind
     assert sorted(read_topic(settings, settings.topic_pages_raw, at_least=60), key=lambda r: r.value)[59].value == bytes([59]) * size
+
+
+# --- found by a review of `wirefeed produce` (the twenty-seventh session) ---------------------------------
+
+
+def topic_of_other_tools(settings: Settings, max_message_bytes: int) -> None:
+    """pages.raw as a tool other than wirefeed makes it, with a size limit below the setting (or as
+    wirefeed made it before WIREFEED_MAX_MESSAGE_BYTES was raised)."""
+    admin = KafkaAdminClient(**kafka_client_options(settings))
+    try:
+        admin.create_topics(
+            [NewTopic(settings.topic_pages_raw, 1, 1, topic_configs={"max.message.bytes": str(max_message_bytes)})]
+        )
+    finally:
+        admin.close()
+
+
+def test_a_page_over_the_topics_own_limit_once_compressed_is_named_and_nothing_is_published(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # The check knew only WIREFEED_MAX_MESSAGE_BYTES (32 MiB): a.html was published, then the
+    # broker refused b.html with an error naming no file, and running it again published a.html twice.
+    topic_of_other_tools(settings, MIB)
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "a.html").write_bytes((SAMPLE_PAGES / "ja-asahi.html").read_bytes())
+    (pages / "b.html").write_text(f"<html><body><p>{random.Random(2).randbytes(MIB).hex()}</p></body></html>")
+    # 2 MiB before compression, a few KiB after: the topic takes it
+    (pages / "c.html").write_text("<html><body>" + "<p>the same line again</p>" * 80000 + "</body></html>")
+
+    assert produce(settings, monkeypatch, pages) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wirefeed produce: {pages / 'b.html'}: ")
+    assert f"bytes as a record batch (compression zstd), over the limit of topic '{settings.topic_pages_raw}', " in err
+    assert f"max.message.bytes={MIB} (`kafka-configs.sh --alter" in err and err.count("\n") == 1
+    assert read_topic(settings, settings.topic_pages_raw, at_least=0) == []
+
+    (pages / "b.html").unlink()
+    assert produce(settings, monkeypatch, pages) == 0
+    assert len(read_topic(settings, settings.topic_pages_raw, at_least=2)) == 2
+
+
+def test_the_topics_limit_is_checked_to_the_byte_the_broker_counts(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    settings = settings.model_copy(update={"compression": "none"})
+    limit = MIB + 10_000  # away from 1 MiB, where a record's two length varints grow by a byte each
+    topic_of_other_tools(settings, limit)
+
+    def batch_bytes(line: str) -> int:
+        batch = MemoryRecordsBuilder(magic=2, compression_type=0, batch_size=16384)
+        batch.append(timestamp=None, key=b"https://a.example/1", value=line.encode())
+        batch.close()
+        return batch.size_in_bytes()
+
+    def line_of(size: int) -> str:
+        """A JSON line whose record batch, uncompressed, is ``size`` bytes."""
+        page = {"url": "https://a.example/1", "fetched_at": "2026-11-22T10:00:00Z", "html": "x" * size}
+        for _ in range(2):  # the second for the varints the first shortened
+            page["html"] = page["html"][: len(page["html"]) - (batch_bytes(json.dumps(page)) - size)]
+        assert batch_bytes(json.dumps(page)) == size
+        return json.dumps(page)
+
+    crawl = tmp_path / "crawl.jsonl"
+    crawl.write_text(line_of(limit + 1) + "\n")
+    assert produce(settings, monkeypatch, crawl) == 2
+    assert capsys.readouterr().err.startswith(f"wirefeed produce: {crawl}:1: {limit + 1} bytes as a record batch")
+    crawl.write_text(line_of(limit) + "\n")
+    assert produce(settings, monkeypatch, crawl) == 0
+    assert len(read_topic(settings, settings.topic_pages_raw, at_least=1)) == 1

@@ -15,6 +15,7 @@ import hmac
 import io
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -43,7 +44,7 @@ from worker_harness import (
 
 from tests.builders import PARAGRAPHS
 from workers import SAMPLE_PAGES
-from workers.feed import Record, make_producer, produce, records_from_paths
+from workers.feed import Record, make_producer, produce, records_from_paths, require_topic
 from workers.kafka_clients import kafka_client_options
 from workers.replay import (
     REPLAY_ALERTS_HEADER,
@@ -51,6 +52,7 @@ from workers.replay import (
     PartitionRange,
     Progress,
     ReplayMarker,
+    TokenBucket,
     feed,
     plan_replay,
     register,
@@ -625,3 +627,63 @@ rules:
         v2_exit = v2.stop()
     assert v2_exit == 0
     assert len(read_topic(v2_settings, v2_settings.topic_alerts, at_least=len(fired))) == len(fired)
+
+
+# --- found by a review of `wirefeed replay` (the twenty-seventh session) ---------------------------------
+
+
+async def test_a_record_with_neither_key_nor_value_is_copied_empty_and_the_rest_after_it(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+):
+    # Java's and librdkafka's producers send one; kafka-python's send() refuses it, and the replay
+    # ended there with a traceback, nothing after it copied in any partition.
+    ensure_topics(settings)
+    await produce_as_a_crawler(settings, [page(0)], compression=None)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        assert batch.append(key=None, value=None, timestamp=None) is not None
+        batch.close()
+        await (await producer.send_batch(batch, settings.topic_pages_raw, partition=0))
+    finally:
+        await producer.stop()
+    await produce_as_a_crawler(settings, [page(1)], compression=None)
+
+    assert run(settings, cli("--partition", "0")) == 0
+    assert "copied 3 record(s)" in capsys.readouterr().out
+    copies = copies_on_partition_0(settings, at_least=6)
+    assert [(r.key, r.value) for r in copies] == [(page(0).key, page(0).value), (None, b""), (page(1).key, page(1).value)]
+
+
+def test_a_topic_the_broker_refuses_by_its_name_is_refused_in_one_line(settings: Settings):
+    # INVALID_TOPIC_EXCEPTION, not UNKNOWN_TOPIC_OR_PARTITION: the check passed it, and the first
+    # send raised (a name from the settings, which the command line's check does not see)
+    with pytest.raises(ValueError, match=r"^topic 'pages\.raw ': the broker refuses it: INVALID_TOPIC \("):
+        require_topic(settings, "pages.raw ")
+
+
+def test_a_replay_stopped_by_ctrl_c_says_its_id_and_how_far_it_got_and_exits_130(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # a KeyboardInterrupt traceback, without the replay id or what had been copied
+    ensure_topics(settings)
+    produce(settings, [page(n) for n in range(10)], partition=0)
+    taken = 0
+
+    def ctrl_c_at_the_fourth_record(bucket: TokenBucket) -> None:
+        nonlocal taken
+        taken += 1
+        if taken == 4:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(TokenBucket, "take", ctrl_c_at_the_fourth_record)
+    assert run(settings, cli("--partition", "0", "--rate", "1000")) == 130
+    (summary,) = capsys.readouterr().out.splitlines()[-1:]
+    assert re.fullmatch(
+        rf"replay \d{{8}}T\d{{6}}Z-[0-9a-f]{{6}}: copied 3 record\(s\) into {re.escape(settings.topic_pages_raw)} .*; "
+        r"interrupted after 3 of 10 planned record\(s\): replay incomplete",
+        summary,
+    )
+    copies = copies_on_partition_0(settings, at_least=13)
+    assert [r.key for r in copies] == [page(n).key for n in range(3)]

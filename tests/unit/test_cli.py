@@ -476,7 +476,7 @@ def test_produce_refuses_a_directory_without_html_files_naming_it(tmp_path: Path
     )
 
 
-@pytest.mark.parametrize("content", [b"", b"\n  \n\r\n"])
+@pytest.mark.parametrize("content", [b"", b"\n  \n\r\n", b"\xef\xbb\xbf\n"])
 def test_produce_refuses_a_jsonl_file_without_pages_naming_it(
     content: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -487,4 +487,22 @@ def test_produce_refuses_a_jsonl_file_without_pages_naming_it(
     assert cli.main(["produce", str(SAMPLE_PAGES / "ja-asahi.html"), str(export)]) == 2
     assert capsys.readouterr().err == (
         f"wirefeed produce: {export}: no page in this file (JSON Lines: one pages.raw message per line)\n"
+    )
+
+
+# --- found by a review of `wirefeed replay` and `produce` (the twenty-seventh session) -------------------
+
+
+@pytest.mark.parametrize("name", ["pages.raw ", "pages,raw", "..", "x" * 250])
+@pytest.mark.parametrize("option", [["replay", "--into"], ["replay", "--topic"], ["produce", "x.html", "--topic"]])
+def test_a_topic_name_kafka_does_not_allow_is_refused_before_connecting(
+    option: list[str], name: str, capsys: pytest.CaptureFixture[str]
+):
+    """The broker's metadata answers INVALID_TOPIC_EXCEPTION for one, not "does not exist": the
+    replay printed its plan, then its first send raised a 28-line traceback."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([*option, name])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"{option[-1]}: not a topic name: {name!r} (1 to 249 of the characters a-z A-Z 0-9 . _ -, not . or ..)"
     )

@@ -1,4 +1,5 @@
 import json
+import random
 import re
 import weakref
 from collections.abc import Iterator
@@ -362,19 +363,25 @@ def test_the_bounded_producer_sends_a_record_over_its_limit_alone_and_then_start
 
 
 class Admin:
-    """An admin client whose topic is unknown to the broker for the first ``unknown`` questions."""
+    """An admin client whose topic is unknown to the broker for the first ``unknown`` questions,
+    then answered with ``error_code``; its max.message.bytes is ``limit``."""
 
     config = {"retry_backoff_ms": 0}
 
-    def __init__(self, unknown: int) -> None:
-        self.unknown = unknown
+    def __init__(self, unknown: int, error_code: int = 0, limit: str | None = "1048576") -> None:
+        self.unknown, self.error_code, self.limit = unknown, error_code, limit
         self.asked: list[list[str]] = []
         self.closed = False
 
     def describe_topics(self, topics: list[str]) -> list[dict[str, object]]:
         assert len(self.asked) < 100, "asked for ever"
         self.asked.append(topics)
-        return [{"topic": topics[0], "error_code": 3 if len(self.asked) <= self.unknown else 0}]
+        return [{"topic": topics[0], "error_code": 3 if len(self.asked) <= self.unknown else self.error_code}]
+
+    def describe_configs(self, resources: list, config_filter: str) -> dict[str, object]:
+        # what the broker answers a client not allowed to describe the topic's configs: no config
+        held = {"max.message.bytes": {"value": self.limit}} if self.limit is not None else {}
+        return {"topic": {resources[0].name: held}}
 
     def close(self) -> None:
         self.closed = True
@@ -541,3 +548,86 @@ def test_a_record_the_broker_refuses_fails_produce_with_its_error_before_the_nex
     with pytest.raises(MessageSizeTooLargeError, match="record 3"):
         feed.produce(Settings.model_construct(), records)
     assert producer.sent == 10
+
+
+# --- found by a review of `wirefeed replay` and `produce` (the twenty-seventh session) -------------------
+
+
+@pytest.mark.parametrize(("error_code", "refused"), [(17, "INVALID_TOPIC"), (29, "TOPIC_AUTHORIZATION_FAILED")])
+def test_a_topic_the_broker_refuses_is_refused_by_name_with_the_brokers_reason(
+    monkeypatch: pytest.MonkeyPatch, error_code: int, refused: str
+):
+    """"pages.raw " (INVALID_TOPIC_EXCEPTION) passed as a topic that exists: the plan was printed
+    and the first send raised a traceback."""
+    from workers import feed
+    from workers.settings import Settings
+
+    admin = Admin(unknown=0, error_code=error_code)
+    monkeypatch.setattr(feed, "make_admin", lambda given: admin)
+    with pytest.raises(ValueError, match=rf"^topic 'pages\.raw ': the broker refuses it: {refused} \("):
+        feed.require_topic(Settings.model_construct(), "pages.raw ")
+    assert admin.closed
+
+
+def test_the_topic_check_returns_the_topics_limit_and_leaves_a_retriable_error_to_the_producer(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from workers import feed
+    from workers.settings import Settings
+
+    # LEADER_NOT_AVAILABLE (5) is retriable; no limit is what a client not allowed to see it gets
+    for error_code, limit, returned in [(0, "1048576", 1048576), (5, "2097152", 2097152), (0, None, None)]:
+        monkeypatch.setattr(feed, "make_admin", lambda given: Admin(unknown=0, error_code=error_code, limit=limit))
+        assert feed.require_topic(Settings.model_construct(), "pages.raw") == returned
+
+
+def test_a_page_over_the_topics_limit_once_compressed_is_named_and_one_within_it_compressed_is_not(tmp_path: Path):
+    """The topic's max.message.bytes, below WIREFEED_MAX_MESSAGE_BYTES, was not checked: the broker
+    refused the page halfway through a directory. It measures the batch as compressed."""
+    from workers.feed import TopicLimit
+
+    limit = TopicLimit("pages.raw", MIB, "zstd")
+    crawl = tmp_path / "crawl.jsonl"
+    small = {"url": "https://a.example/1", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"}
+    repetitive = small | {"url": "https://a.example/2", "html": "<p>the same line again</p>" * 80000}  # 2 MiB
+    noise = small | {"url": "https://a.example/3", "html": "<p>" + random.Random(3).randbytes(3 * MIB // 2).hex() + "</p>"}
+    crawl.write_text("\n".join(json.dumps(page) for page in (small, repetitive)) + "\n")
+    assert len(list(records_from_jsonl(crawl, max_bytes=32 * MIB, topic_limit=limit))) == 2
+
+    crawl.write_text("\n".join(json.dumps(page) for page in (small, repetitive, noise)) + "\n")
+    with pytest.raises(ValueError) as raised:
+        list(records_from_jsonl(crawl, max_bytes=32 * MIB, topic_limit=limit))
+    assert re.fullmatch(
+        rf"{re.escape(str(crawl))}:3: \d+ bytes as a record batch \(compression zstd\), over the limit of topic "
+        rf"'pages\.raw', max\.message\.bytes={MIB} \(`kafka-configs\.sh --alter .*` raises it\)",
+        str(raised.value),
+    )
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "lz4", "zstd"])
+def test_a_batch_is_measured_as_the_producer_builds_it(compression: str):
+    from kafka import KafkaProducer
+    from kafka.producer.record_accumulator import RecordAccumulator
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    from kafka.structs import TopicPartition
+
+    from workers.feed import TopicLimit
+
+    record = Record(b"https://a.example/1", b"<p>the same line again</p>" * 1000)
+    # the accumulator of a KafkaProducer(compression_type=...): the batch it sends to the broker
+    codec = KafkaProducer._COMPRESSORS[None if compression == "none" else compression][1]
+    accumulator = RecordAccumulator(compression_attrs=codec)
+    accumulator.append(TopicPartition("t", 0), None, record.key, record.value, [])
+    (batch,) = accumulator._batches[TopicPartition("t", 0)]
+    batch.records.close()
+    assert TopicLimit("t", MIB, compression).batch_bytes(record) == batch.records.size_in_bytes()
+    if compression != "none":
+        assert batch.records.size_in_bytes() < DefaultRecordBatchBuilder.estimate_size_in_bytes(record.key, record.value, []) // 10
+
+
+def test_a_jsonl_file_that_starts_with_a_byte_order_mark_is_read_and_sent_without_it(tmp_path: Path):
+    """Refused as "line 1: not a pages.raw message: Invalid JSON", though the pipeline reads it."""
+    line = json.dumps({"url": "https://a.example/1", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"})
+    (crawl := tmp_path / "crawl.jsonl").write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n" + line.encode() + b"\n")
+    records = list(records_from_jsonl(crawl))
+    assert [(r.key, r.value) for r in records] == [(b"https://a.example/1", line.encode())] * 2
