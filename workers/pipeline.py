@@ -19,7 +19,7 @@ from workers.chrome_index import ChromeIndex
 from workers.dedup.index import DedupIndex
 from workers.locks import KeyedLock
 from workers.metrics import PipelineMetrics
-from workers.models import Article, DeadLetter, Outcome, RawPage, SourcePosition
+from workers.models import Article, DeadLetter, Outcome, RawPage, SourcePosition, Withdrawal
 from workers.pool import ExtractionPool, PoolUnavailable
 from workers.replay import ReplayMarker
 from workers.retry import Retrying, until_done
@@ -136,10 +136,11 @@ class PagePipeline:
             ),
         )
         if not isinstance(decoded, Kept):
-            article_id = None
+            article_id, withdrawal = None, None
             if isinstance(decoded, Dropped) and decoded.page is not None:
-                article_id = await self._withdraw_article(record, decoded.page)
-            return await self._reject(record, decoded, None, article_id=article_id)
+                withdrawal = withdrawal_by(decoded.page)
+                article_id = await self._withdraw_article(record, decoded.page, withdrawal)
+            return await self._reject(record, decoded, None, article_id=article_id, withdrawal=withdrawal)
         page = decoded.value
         domain = domain_of(page.effective_url)
         known_chrome = await self._retry(lambda: self._chrome.known_chrome(domain), what="reading a site's chrome")
@@ -229,7 +230,7 @@ class PagePipeline:
             ),
             what="recording a site's blocks",
         )
-        await self._retry(
+        owed = await self._retry(
             lambda: self._store.record_page_outcome(
                 article.url,
                 outcome=Outcome.KEPT,
@@ -238,9 +239,14 @@ class PagePipeline:
                 article_id=article.article_id,
                 source=record.position,
                 source_ts_ms=record.timestamp_ms,
+                kept_fetched_at=article.fetched_at,
             ),
             what="recording a page outcome",
         )
+        if owed is not None:
+            # A crawl of the URL no older than this one found the page gone, and was handled
+            # before this one had saved the article: it found nothing to withdraw.
+            await self._withdraw(record, owed.article_id, owed.withdrawal, article.url)
         return Handled(Outcome.KEPT, "sink", decision.status.value)
 
     async def _count_suppressed(
@@ -275,34 +281,38 @@ class PagePipeline:
         outlets = await self._retry(lambda: self._dedup.story_outlets(story_id), what="reading a story")
         return StoryInfo(story_id, outlets)
 
-    async def _withdraw_article(self, record: SourceRecord, page: RawPage) -> str | None:
-        """Withdraw the article the page's URL made if the page says it is gone; returns the id of
-        that article (also when the page withdraws nothing: the page record keeps the link)."""
+    async def _withdraw_article(self, record: SourceRecord, page: RawPage, withdrawal: Withdrawal | None) -> str | None:
+        """Withdraw the article the page's URL made if the page says it is gone (``withdrawal``);
+        returns the id of that article (also when the page withdraws nothing: the page record keeps
+        the link)."""
         linked: list[str] = []
         for url in withdrawn_urls(page):
             article_id = await self._retry(lambda: self._store.linked_article(url), what="reading a page outcome")
             if article_id is not None and article_id not in linked:
                 linked.append(article_id)
-        withdrawal = withdrawal_by(page)
-        if withdrawal is None:
-            return linked[0] if linked else None
-        for article_id in linked:
-            try:
-                withdrawn = await self._write(
-                    article_id,
-                    record.position,
-                    lambda: self._store.withdraw(article_id, withdrawal, writer=record.position),
-                )
-            except Exception:  # noqa: BLE001 - the page's dead letter still goes; a replay of it withdraws
-                log.exception("withdrawing article %s for %s failed", article_id, record.position.label)
-                continue
-            if withdrawn is not None and withdrawn.result is SaveResult.WITHDRAWN:
-                self._metrics.articles_withdrawn.labels(str(withdrawal.http_status)).inc()
-                log.info(
-                    "article %s withdrawn: %s answered %d at %s (%s)",
-                    article_id, page.url, withdrawal.http_status, withdrawal.at.isoformat(), record.position.label,
-                )
+        if withdrawal is not None:
+            for article_id in linked:
+                await self._withdraw(record, article_id, withdrawal, str(page.url))
         return linked[0] if linked else None
+
+    async def _withdraw(self, record: SourceRecord, article_id: str, withdrawal: Withdrawal, url: str) -> None:
+        try:
+            withdrawn = await self._write(
+                article_id, record.position, lambda: self._store.withdraw(article_id, withdrawal, writer=record.position)
+            )
+        except Exception as exc:  # noqa: BLE001 - outages are retried inside; a bug, or the topic refused it for good
+            # The page's own outcome stands. Redis may hold the withdrawal and the topic not (it is
+            # released for the next record to publish): the letter names the offset whose replay
+            # withdraws it, or publishes it.
+            log.exception("withdrawing article %s for %s failed", article_id, record.position.label)
+            await self._publish_dead_letter(record, Failed.from_exception("sink", "withdrawal_error", exc))
+            return
+        if withdrawn is not None and withdrawn.result is SaveResult.WITHDRAWN:
+            self._metrics.articles_withdrawn.labels(str(withdrawal.http_status)).inc()
+            log.info(
+                "article %s withdrawn: %s answered %d at %s (%s)",
+                article_id, url, withdrawal.http_status, withdrawal.at.isoformat(), record.position.label,
+            )
 
     async def _write(
         self, article_id: str, sender: SourcePosition, save: Callable[[], Awaitable[SavedArticle | None]]
@@ -340,14 +350,20 @@ class PagePipeline:
         return saved
 
     async def _reject(
-        self, record: SourceRecord, result: Dropped | Failed, url: str | None, *, article_id: str | None = None
+        self,
+        record: SourceRecord,
+        result: Dropped | Failed,
+        url: str | None,
+        *,
+        article_id: str | None = None,
+        withdrawal: Withdrawal | None = None,
     ) -> Handled:
         letter_url = await self._publish_dead_letter(record, result)
         outcome = Outcome.FAILED if isinstance(result, Failed) else Outcome.DROPPED
         page_url = url or letter_url
         if page_url:
             try:
-                await self._retry(
+                owed = await self._retry(
                     lambda: self._store.record_page_outcome(
                         page_url,
                         outcome=outcome,
@@ -356,11 +372,16 @@ class PagePipeline:
                         article_id=article_id,
                         source=record.position,
                         source_ts_ms=record.timestamp_ms,
+                        withdrawal=withdrawal,
                     ),
                     what="recording a page outcome",
                 )
             except Exception:  # noqa: BLE001 - the dead letter already holds the page
                 log.exception("could not record the outcome of %s", page_url)
+            else:
+                if owed is not None and owed.article_id != article_id:
+                    # the URL's article, saved by a crawl in flight with this one after it found none
+                    await self._withdraw(record, owed.article_id, owed.withdrawal, page_url)
         return Handled(outcome, result.stage, result.reason)
 
     async def _publish_dead_letter(self, record: SourceRecord, result: Dropped | Failed) -> str | None:

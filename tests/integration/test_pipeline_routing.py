@@ -625,7 +625,9 @@ async def test_a_recrawl_with_the_same_text_renews_the_article_and_publishes_not
 
     assert await pipeline.handle(crawl(2, 30)) is Outcome.KEPT
     assert publisher.articles == [article]
-    assert await redis_client.hgetall(article_key) == stored
+    # only the newest crawl that found the page is remembered (a 410 crawled before it is stale)
+    seen_ts = str(int(datetime(2026, 11, 22, 10, 30, tzinfo=UTC).timestamp())).encode()
+    assert await redis_client.hgetall(article_key) == stored | {b"seen_ts": seen_ts}
     assert await redis_client.ttl(article_key) > settings.article_ttl_days * 86400 - 60
     outcome = page_status(sync_redis(settings), settings, url)
     assert (outcome["outcome"], outcome["reason"], outcome["offset"]) == ("kept", "unchanged", "2")
@@ -782,15 +784,24 @@ async def test_an_alert_a_page_came_back_too_old_to_fire_but_owes_is_published_o
 
 
 def crawl_of(
-    url: str, offset: int, minute: int, *, status: int = 200, page: bytes = CBC_HTML, final_url: str | None = None
+    url: str,
+    offset: int,
+    minute: int,
+    *,
+    status: int = 200,
+    page: bytes = CBC_HTML,
+    final_url: str | None = None,
+    sent: bool = False,
 ) -> SourceRecord:
-    """A crawl of ``url`` at 10:``minute``; a page gone (a status other than 200) has a short body."""
+    """A crawl of ``url`` at 10:``minute``; a page gone (a status other than 200) has a short body.
+    ``sent``: the record has its Kafka timestamp (a second after the fetch), which orders the URL's
+    page records as a crawler's records are."""
     body = page if status == 200 else "<html><body><h1>Page not found</h1></body></html>".encode()
     message = {"url": url, "fetched_at": f"2026-11-22T10:{minute:02d}:00+00:00", "status": status,
                "html_b64": base64.b64encode(body).decode()} | ({"final_url": final_url} if final_url else {})
     return SourceRecord(
         topic="pages.raw", partition=0, offset=offset, key=url.encode(), value=json.dumps(message).encode(),
-        timestamp_ms=None,
+        timestamp_ms=int(gone_at(minute).timestamp() + 1) * 1000 if sent else None,
     )
 
 
@@ -873,3 +884,141 @@ async def test_a_page_redirected_to_a_gone_page_withdraws_its_target_and_a_chang
     stored = await redis_client.hgetall(f"{settings.redis_prefix}:article:{original['article_id']}")
     assert b"withdrawn" not in stored and stored[b"json"] == publisher.values[-1]
     assert await redis_client.zscore(time_index, original["article_id"]) is not None
+
+
+async def test_a_crawl_that_made_the_article_handled_after_a_newer_failed_one_leaves_the_link_for_a_later_410(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    # One partition's records finish out of order: a 503 needs no extraction and is done before
+    # the crawl before it. The page record must still name the article that crawl made, for as
+    # long as the article may live, or the 410 after them withdraws nothing.
+    pipeline, publisher, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(crawl_of(CBC_URL, 2, 5, status=503, sent=True)) is Outcome.DROPPED
+    assert await pipeline.handle(crawl_of(CBC_URL, 1, 0, sent=True)) is Outcome.KEPT
+    (article,) = publisher.articles
+    outcome = page_status(sync_redis(settings), settings, CBC_URL)
+    assert (outcome["offset"], outcome["reason"], outcome["article_id"]) == ("2", "http_status", article.article_id)
+    page_key = ArticleStore.from_settings(redis_client, settings).page_key(CBC_URL)
+    assert await redis_client.ttl(page_key) > settings.page_status_ttl_days * 86400
+
+    assert await pipeline.handle(crawl_of(CBC_URL, 3, 30, status=410, sent=True)) is Outcome.DROPPED
+    assert [a.withdrawn for a in publisher.articles] == [None, Withdrawal(at=gone_at(30), http_status=410)]
+
+
+async def test_a_crawl_that_found_the_page_gone_handled_before_the_older_crawl_that_made_the_article_withdraws_it(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    # The 410 is done first and finds no article yet; the article the 10:00 crawl then saves is
+    # withdrawn at once, as when the two are handled in order.
+    pipeline, publisher, metrics = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    first, gone = crawl_of(CBC_URL, 1, 0, sent=True), crawl_of(CBC_URL, 2, 10, status=410, sent=True)
+    assert await pipeline.handle(gone) is Outcome.DROPPED
+    assert publisher.articles == []
+    assert await pipeline.handle(first) is Outcome.KEPT
+    withdrawal = Withdrawal(at=gone_at(10), http_status=410)
+    assert [a.withdrawn for a in publisher.articles] == [None, withdrawal]
+    store = ArticleStore.from_settings(redis_client, settings)
+    article_id = publisher.articles[0].article_id
+    stored = await redis_client.hgetall(store.article_key(article_id))
+    assert stored[b"json"] == publisher.values[-1]
+    assert await redis_client.zscore(store.time_index_key, article_id) is None
+    assert await store.linked_article(CBC_URL) == article_id
+    assert counted(metrics)[("wirefeed_articles_withdrawn_total", ("410",))] == 1
+    assert [(letter.stage, letter.reason) for letter in publisher.dead_letters] == [("decode", "http_status")]
+
+    # Redeliveries of either: nothing new anywhere; a later crawl of the gone page publishes nothing.
+    for again in (first, gone):
+        await pipeline.handle(again)
+        assert len(publisher.values) == 2
+        assert await redis_client.hgetall(store.article_key(article_id)) == stored
+    assert await pipeline.handle(crawl_of(CBC_URL, 3, 40, status=404, sent=True)) is Outcome.DROPPED
+    assert len(publisher.values) == 2
+    # Found again after that: current again, as it was.
+    assert await pipeline.handle(crawl_of(CBC_URL, 4, 50, sent=True)) is Outcome.KEPT
+    assert publisher.values[-1] == publisher.values[0]
+
+
+class HeldGoneLetterPublisher(RecordingPublisher):
+    """The first ``http_status`` dead letter waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.letter_started = asyncio.Event()
+        self.let_letter_go = asyncio.Event()
+
+    async def publish_dead_letter(self, record: DeadLetter) -> None:
+        if record.reason == "http_status" and not self.letter_started.is_set():
+            self.letter_started.set()
+            await self.let_letter_go.wait()
+        await super().publish_dead_letter(record)
+
+
+async def test_a_crawl_that_found_the_page_gone_withdraws_the_article_saved_while_it_was_being_dead_lettered(
+    settings: Settings, build_pipeline
+):
+    # The 410 found no article, and the crawl before it saved one and recorded its outcome before
+    # the 410 recorded its own: the 410 is the one to withdraw it.
+    publisher = HeldGoneLetterPublisher()
+    pipeline, _, _ = build_pipeline(InProcessPool(), RecordingAlertPublisher(), publisher)
+    gone = asyncio.create_task(pipeline.handle(crawl_of(CBC_URL, 2, 10, status=410, sent=True)))
+    await asyncio.wait_for(publisher.letter_started.wait(), timeout=60)
+    assert await pipeline.handle(crawl_of(CBC_URL, 1, 0, sent=True)) is Outcome.KEPT
+    assert [a.withdrawn for a in publisher.articles] == [None]
+    publisher.let_letter_go.set()
+    assert await asyncio.wait_for(gone, timeout=60) is Outcome.DROPPED
+    assert [a.withdrawn for a in publisher.articles] == [None, Withdrawal(at=gone_at(10), http_status=410)]
+
+
+async def test_a_withdrawal_delivered_after_a_newer_crawl_that_found_the_page_unchanged_is_ignored(
+    settings: Settings, build_pipeline, redis_client: aioredis.Redis
+):
+    # as when the newer crawl found it changed (test_a_withdrawal_older_than_the_stored_version_is_ignored)
+    pipeline, publisher, metrics = build_pipeline(InProcessPool(), RecordingAlertPublisher())
+    assert await pipeline.handle(crawl_of(CBC_URL, 1, 0)) is Outcome.KEPT
+    newer = crawl_of(CBC_URL, 3, 30)
+    assert await pipeline.handle(newer) is Outcome.KEPT
+    article_key = ArticleStore.from_settings(redis_client, settings).article_key(publisher.articles[0].article_id)
+    stored, published = await redis_client.hgetall(article_key), list(publisher.values)
+    # redelivered, the newer crawl writes the same bytes
+    assert await pipeline.handle(newer) is Outcome.KEPT
+    assert await redis_client.hgetall(article_key) == stored
+    # crawled at 10:20, before the crawl of 10:30 that found the page, and delivered after it
+    assert await pipeline.handle(crawl_of(CBC_URL, 2, 20, status=410)) is Outcome.DROPPED
+    assert publisher.values == published
+    assert await redis_client.hgetall(article_key) == stored
+    assert ("wirefeed_articles_withdrawn_total", ("410",)) not in counted(metrics)
+
+
+class WithdrawalRefusingPublisher(RecordingPublisher):
+    """The ``articles`` topic refusing withdrawn versions for good (not an outage) while ``refusing``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusing = True
+
+    async def publish_article(self, version: ArticleVersion) -> SourcePosition:
+        if self.refusing and Article.model_validate_json(version.value).withdrawn is not None:
+            raise ValueError("the articles topic refused the record")
+        return await super().publish_article(version)
+
+
+async def test_a_withdrawal_the_topic_refused_is_dead_lettered_and_published_by_a_replay_of_its_offset(
+    settings: Settings, build_pipeline
+):
+    publisher = WithdrawalRefusingPublisher()
+    pipeline, _, metrics = build_pipeline(InProcessPool(), RecordingAlertPublisher(), publisher)
+    assert await pipeline.handle(crawl_of(CBC_URL, 1, 0)) is Outcome.KEPT
+    gone = crawl_of(CBC_URL, 2, 10, status=410)
+    assert await pipeline.handle(gone) is Outcome.DROPPED
+    assert [a.withdrawn for a in publisher.articles] == [None]
+    letters = [assert_valid("pages.dlq", letter.model_dump_json(by_alias=True)) for letter in publisher.dead_letters]
+    assert [(letter["outcome"], letter["stage"], letter["reason"], letter["source"]["offset"]) for letter in letters] == [
+        ("failed", "sink", "withdrawal_error", 2), ("dropped", "decode", "http_status", 2)
+    ]
+    assert counted(metrics)[("wirefeed_dead_letters_total", ("sink", "withdrawal_error"))] == 1
+
+    # What the letter says to do: replay the offset, once the topic takes the record.
+    publisher.refusing = False
+    replay = dataclasses.replace(gone, offset=20, headers=tuple(ReplayMarker("r1", alerts=False).headers()))
+    assert await pipeline.handle(replay) is Outcome.DROPPED
+    assert [a.withdrawn for a in publisher.articles] == [None, Withdrawal(at=gone_at(10), http_status=410)]

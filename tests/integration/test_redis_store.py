@@ -388,3 +388,30 @@ async def test_a_page_record_keeps_its_article_for_as_long_as_the_article_may_li
 
     fields, ttl = await record(unlinked, "failed", 4, None)
     assert fields[b"article_id"] == b"" and 0 < ttl <= page_ttl_s
+
+
+async def test_a_page_record_keeps_the_article_and_the_newest_withdrawal_whatever_the_order_its_records_are_handled(
+    settings: Settings, redis_client
+):
+    # A URL's records finish out of order in one worker: here a 503 and a 410 before the 200 crawled
+    # first. The page record still names the article the 200 made, and hands it the withdrawal.
+    store = ArticleStore.from_settings(redis_client, settings)
+    url, page_ttl_s = "https://news.example/gone", settings.page_status_ttl_days * 86400
+    gone = Withdrawal(at=datetime(2026, 11, 22, 10, 10, tzinfo=UTC), http_status=410)
+
+    async def record(outcome: str, offset: int, **kwargs):
+        return await store.record_page_outcome(
+            url, outcome=outcome, stage="sink" if outcome == "kept" else "decode", reason=outcome,
+            source=SourcePosition(topic="pages.raw", partition=0, offset=offset), source_ts_ms=1_000 + offset, **kwargs
+        )
+
+    assert await record("dropped", 3, article_id=None) is None  # the 503, newest
+    assert await record("dropped", 2, article_id=None, withdrawal=gone) is None  # no article to name yet
+    owed = await record("kept", 1, article_id="a1", kept_fetched_at=datetime(2026, 11, 22, 10, 0, tzinfo=UTC))
+    assert (owed.article_id, owed.withdrawal) == ("a1", gone)
+    fields = await redis_client.hgetall(store.page_key(url))
+    assert (fields[b"offset"], fields[b"article_id"]) == (b"3", b"a1")
+    assert await redis_client.ttl(store.page_key(url)) > page_ttl_s
+    # a crawl after the withdrawal found the page: it is forgotten
+    assert await record("kept", 4, article_id="a1", kept_fetched_at=datetime(2026, 11, 22, 10, 20, tzinfo=UTC)) is None
+    assert await record("kept", 1, article_id="a1", kept_fetched_at=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)) is None

@@ -4,10 +4,10 @@ Key layout (``{p}`` is ``settings.redis_prefix``, default ``wf``):
 
 | key | type | content | TTL |
 | --- | --- | --- | --- |
-| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote, withdrew or restored this version was fetched, or a later one that found its page gone again, Unix seconds), ``withdrawn`` (only while the article is withdrawn: the JSON of the article's ``withdrawn`` field, ``{"at": fetched_at of the crawl that found the page gone, "http_status": 404, 410 or 451}``; ``json`` then carries it too), ``published`` (the marker last sent to ``articles``: ``content_hash|pipeline_version``, then ``|`` and the ``withdrawn`` JSON for a withdrawn version), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again), ``publishing:{record}`` (the marker a record of pages.raw, ``topic/partition/offset``, is sending: set before the send, deleted by its last mark; a redelivery of a record whose field is still there, killed or revoked after the send, sends the version Redis holds again, as the one it sent may have reached the topic after it) | ``article_ttl_days``, renewed on every sighting |
+| ``{p}:article:{article_id}`` | hash | ``json`` (the Article as on the ``articles`` topic), ``content_hash``, ``pipeline_version``, ``domain``, ``published_ts``, ``first_seen_ts``, ``fetched_ts`` (when the crawl that wrote, withdrew or restored this version was fetched, or a later one that found its page gone again, Unix seconds), ``seen_ts`` (when the newest crawl that found the page unchanged was fetched, if after ``fetched_ts``: a withdrawal crawled before it is stale), ``withdrawn`` (only while the article is withdrawn: the JSON of the article's ``withdrawn`` field, ``{"at": fetched_at of the crawl that found the page gone, "http_status": 404, 410 or 451}``; ``json`` then carries it too), ``published`` (the marker last sent to ``articles``: ``content_hash|pipeline_version``, then ``|`` and the ``withdrawn`` JSON for a withdrawn version), ``writer`` (``topic/partition/offset`` of the record that wrote this version: the only one that publishes it; emptied when it could not, and the next record saving that version takes it over), ``last_partition`` (``topic/partition``), ``last_offset``, ``last_published`` (where ``articles`` took this article's newest record, and its marker: a worker whose older version the topic took after a newer one sends the newer one again), ``publishing:{record}`` (the marker a record of pages.raw, ``topic/partition/offset``, is sending: set before the send, deleted by its last mark; a redelivery of a record whose field is still there, killed or revoked after the send, sends the version Redis holds again, as the one it sent may have reached the topic after it) | ``article_ttl_days``, renewed on every sighting |
 | ``{p}:idx:time`` | sorted set | current article ids (a withdrawn one leaves it, and comes back when restored) scored by :func:`index_score`: publication time (fetch time when the page has none, at most a day after the fetch), Unix seconds | capped at ``time_index_max_articles``, the oldest dropped first |
 | ``{p}:idx:domain:{domain}`` | sorted set | the same, per domain (withdrawn ids left out too) | capped at ``domain_index_max_articles``; the key expires ``article_ttl_days`` after the domain's last article |
-| ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id`` (the article the URL made; kept on a page dropped for its HTTP status, which may withdraw it: :meth:`ArticleStore.withdraw`; a newer record of the URL that made no article, a failed re-crawl, keeps it too), ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``article_ttl_days`` while it names an article (so that a 404 crawled weeks later still finds the article to withdraw), else ``page_status_ttl_days`` |
+| ``{p}:page:{url_id}`` | hash | outcome of the page URL's newest record (by ``source_ts_ms``; a replay of an older range leaves it): ``url``, ``outcome``, ``stage``, ``reason``, ``article_id`` (the article the URL made; kept on a page dropped for its HTTP status, which may withdraw it: :meth:`ArticleStore.withdraw`; a newer record of the URL that made no article, a failed re-crawl, keeps it too, whichever was handled first), ``withdrawal`` and ``withdrawal_ts`` (the newest withdrawal the URL's crawls found, its JSON and fetched_at, until a crawl after it makes an article: an older crawl that saves the article later withdraws it), ``topic``, ``partition``, ``offset``, ``source_ts_ms`` (the Kafka record's timestamp, so a replay rewrites the same bytes) | ``article_ttl_days`` while it names an article (so that a 404 crawled weeks later still finds the article to withdraw), else ``page_status_ttl_days`` |
 
 ``url_id`` is the first 32 hex digits of SHA-256 of the page URL as crawled, in the form
 ``pages.raw`` messages are parsed to (``workers.models.crawled_url``: lowercase host, punycode,
@@ -35,7 +35,8 @@ appended, written and published as any version is (the same writer, marker and m
 newer crawl stored the version Redis holds. A later crawl with the same content makes it current
 again as it was (:meth:`ArticleStore.touch`, or a save of the same version), one with another
 content is an update; either leaves ``withdrawn`` behind. Both are decided on the crawls'
-``fetched_at`` against ``fetched_ts``, so a redelivery or replay decides alike. Withdrawn ids
+``fetched_at`` against ``fetched_ts`` (and ``seen_ts``, for a withdrawal), so a redelivery or replay
+decides alike. Withdrawn ids
 leave the indexes, so that readers listing current articles do not list them; the hash keeps the
 article (text, title, withdrawal) for its TTL, renewed by every crawl of the gone page.
 """
@@ -68,6 +69,17 @@ end
 
 local function withdrawn_suffix(withdrawn)
   return ',"withdrawn":' .. withdrawn .. '}'
+end
+
+-- A crawl that found the page with the content deduplication knows for it: a withdrawal crawled
+-- before it, delivered late, is stale (_WITHDRAW_ARTICLE). Kept apart from ``fetched_ts``, which
+-- saves compare with: an update crawled before such a sighting and saved after it must not be
+-- stale, as deduplication already holds it as the page's content and would never let it be saved
+-- again. Only a newer crawl writes, so a redelivery or replay leaves the same bytes.
+local function note_sighting(article_key, fetched, stored_fetched, stored_seen)
+  if fetched > math.max(stored_fetched, tonumber(stored_seen) or 0) then
+    redis.call('HSET', article_key, 'seen_ts', fetched)
+  end
 end
 
 -- The article as it was before its withdrawal, current again and written by this record (a
@@ -121,7 +133,7 @@ local article_id, time_cap, domain_cap, writer = ARGV[8], tonumber(ARGV[9]), ton
 local fetched = tonumber(ARGV[12])
 
 local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer', 'fetched_ts',
-                         'withdrawn')
+                         'withdrawn', 'seen_ts')
 local result
 if not stored[1] then
   result = 'new'
@@ -137,6 +149,7 @@ else
     stored[4] = writer
   elseif stored[1] == content_hash and stored_version == version then
     result = 'unchanged'
+    note_sighting(article_key, fetched, stored_fetched, stored[7])
     if (stored[4] or '') == '' then
       -- released by a record that could not publish it (ArticleStore.release): this one takes over
       redis.call('HSET', article_key, 'writer', writer)
@@ -171,7 +184,8 @@ return to_publish(article_key, result, content_hash .. '|' .. version, stored[3]
 """
 
 # A sighting of the same content (deduplication found it unchanged): the article and its domain
-# index live on, and the record itself is left byte-for-byte as it was, unless the article is
+# index live on, and the record itself is left byte-for-byte as it was but for ``seen_ts`` (a
+# newer crawl found the page: note_sighting), unless the article is
 # withdrawn, this crawl is newer than its withdrawal and saw the content stored: then it is
 # current again (restored), and this record publishes it. A crawl that saw other content (a newer
 # version that deduplication knows and whose record has not saved it yet) restores nothing: the
@@ -185,12 +199,14 @@ if redis.call('EXPIRE', article_key, ttl) == 0 then
   return {'unchanged'}
 end
 local stored = redis.call('HMGET', article_key, 'content_hash', 'pipeline_version', 'published', 'writer', 'fetched_ts',
-                          'withdrawn')
+                          'withdrawn', 'seen_ts')
 local result, withdrawn = 'unchanged', stored[6]
 if withdrawn and fetched > tonumber(stored[5]) and stored[1] == ARGV[7] then
   result = 'restored'
   restore(article_key, KEYS[2], KEYS[3], ARGV[4], withdrawn, writer, fetched, tonumber(ARGV[5]), tonumber(ARGV[6]))
   stored[4], withdrawn = writer, nil
+else
+  note_sighting(article_key, fetched, tonumber(stored[5]), stored[7])
 end
 -- after a restore, which recreates a domain index that the withdrawal emptied (and Redis deleted)
 redis.call('EXPIRE', KEYS[3], ttl)
@@ -198,8 +214,9 @@ return to_publish(article_key, result, marker_of(stored[1], stored[2], withdrawn
 """
 
 # A page that says its publisher withdrew the article (ArticleStore.withdraw). The newest crawl
-# decides, as for a save: a withdrawal older than the stored version (a replay of an earlier
-# range, a crawl delivered late) is stale, and a withdrawal as old as it wins the tie (as in
+# decides, as for a save: a withdrawal older than the stored version, or than a crawl that found
+# the page unchanged since (``seen_ts``), is stale (a replay of an earlier range, a crawl delivered
+# late), and a withdrawal as old as it wins the tie (as in
 # _SAVE_ARTICLE). An article already withdrawn keeps its first withdrawal (a redelivery or a later
 # crawl of the gone page writes the same bytes and publishes nothing), but a later crawl moves
 # ``fetched_ts``: only a crawl after the last one that found the page gone restores it. Withdrawn
@@ -209,12 +226,12 @@ return to_publish(article_key, result, marker_of(stored[1], stored[2], withdrawn
 _WITHDRAW_ARTICLE = _VERSIONS + """
 local article_key, withdrawal, fetched, writer = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local stored = redis.call('HMGET', article_key, 'json', 'content_hash', 'pipeline_version', 'published', 'writer',
-                          'fetched_ts', 'withdrawn')
+                          'fetched_ts', 'withdrawn', 'seen_ts')
 if not stored[1] then
   return {'missing'}
 end
 local result, withdrawn, stored_fetched = 'unchanged', stored[7], tonumber(stored[6]) or 0
-if fetched < stored_fetched then
+if fetched < math.max(stored_fetched, tonumber(stored[8]) or 0) then
   result = 'stale'
 elseif withdrawn then
   if fetched > stored_fetched then
@@ -241,24 +258,53 @@ return to_publish(article_key, result, marker_of(stored[2], stored[3], withdrawn
 # older range must not put an old failure over a later success. Records sent in the same
 # millisecond (one producer batch) are ordered by offset: a URL's records share a partition.
 # The article the URL made stays named when a newer record made none (a re-crawl that failed or
-# was dropped): the URL still made it, and a later 404 of the URL must find it. A record naming an
-# article lives as long as an article may (renewed by each crawl), others for the page TTL.
+# was dropped): the URL still made it, and a later 404 of the URL must find it. That holds whatever
+# order the two are handled in: a worker finishes a partition's records out of order (a failed
+# re-crawl needs no extraction), so an older record that made the article still names it. A record
+# naming an article lives as long as an article may (renewed by each crawl), others for the page TTL.
+# The newest withdrawal the URL's crawls found (``withdrawal``, ``withdrawal_ts``) is kept too, by
+# fetched_at, for a crawl of the page in flight with it: one that had made no article yet when the
+# gone page was handled (which found nothing to withdraw). Whichever of the two records comes here
+# second gets the withdrawal back with the article, and applies it (ArticleStore.withdraw, where
+# the newest crawl decides); a kept crawl after the withdrawal forgets it.
 # KEYS[1] the page hash; ARGV[1] its TTL without an article, ARGV[2] with one, ARGV[3] the
 # record's timestamp ('' when it has none: written, as nothing orders it), ARGV[4] its offset,
-# ARGV[5] the article id ('' for none), then the other fields and values.
+# ARGV[5] the article id ('' for none), ARGV[6] the fetched_at of a kept page ('' for another
+# outcome), ARGV[7] the withdrawal the page says ('' for none) and ARGV[8] its fetched_at, then the
+# other fields and values.
 _RECORD_PAGE_OUTCOME = """
-local held = redis.call('HMGET', KEYS[1], 'source_ts_ms', 'offset', 'article_id')
+local held = redis.call('HMGET', KEYS[1], 'source_ts_ms', 'offset', 'article_id', 'withdrawal', 'withdrawal_ts')
 local stored, ts = tonumber(held[1] or ''), tonumber(ARGV[3])
+local article_id, wrote = held[3] or '', true
 if ts and stored and (stored > ts or (stored == ts and tonumber(held[2]) > tonumber(ARGV[4]))) then
-  return 0
+  -- an older record: the outcome stays the newer one's, and so does its TTL unless this one adds
+  wrote = false
+  if article_id == '' and ARGV[5] ~= '' then
+    article_id, wrote = ARGV[5], true
+    redis.call('HSET', KEYS[1], 'article_id', article_id)
+  end
+else
+  if ARGV[5] ~= '' then
+    article_id = ARGV[5]
+  end
+  redis.call('HSET', KEYS[1], 'article_id', article_id, unpack(ARGV, 9))
 end
-local article_id = ARGV[5]
-if article_id == '' and held[3] then
-  article_id = held[3]
+local withdrawal, withdrawal_ts = held[4], tonumber(held[5] or '')
+local kept_fetched, says_gone = tonumber(ARGV[6]), tonumber(ARGV[8])
+if says_gone and (not withdrawal_ts or says_gone > withdrawal_ts) then
+  withdrawal, withdrawal_ts, wrote = ARGV[7], says_gone, true
+  redis.call('HSET', KEYS[1], 'withdrawal', withdrawal, 'withdrawal_ts', ARGV[8])
+elseif kept_fetched and withdrawal_ts and kept_fetched > withdrawal_ts then
+  withdrawal, withdrawal_ts, wrote = nil, nil, true
+  redis.call('HDEL', KEYS[1], 'withdrawal', 'withdrawal_ts')
 end
-redis.call('HSET', KEYS[1], 'article_id', article_id, unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[1], article_id == '' and ARGV[1] or ARGV[2])
-return 1
+if wrote then
+  redis.call('EXPIRE', KEYS[1], article_id == '' and ARGV[1] or ARGV[2])
+end
+if withdrawal and article_id ~= '' and (kept_fetched or says_gone) then
+  return {article_id, withdrawal}
+end
+return false
 """
 
 # Only the record that wrote the version lets it go (a newer crawl may have written since). A
@@ -343,6 +389,15 @@ class SavedArticle:
 
     result: SaveResult
     to_publish: ArticleVersion | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwedWithdrawal:
+    """A withdrawal a crawl of a page found, for the article the page's record names, which may
+    not have had it: that article was saved by a crawl in flight with it (ArticleStore.record_page_outcome)."""
+
+    article_id: str
+    withdrawal: Withdrawal
 
 
 @dataclass(frozen=True, slots=True)
@@ -592,7 +647,14 @@ class ArticleStore:
         article_id: str | None,
         source: SourcePosition,
         source_ts_ms: int | None,
-    ) -> None:
+        kept_fetched_at: datetime | None = None,
+        withdrawal: Withdrawal | None = None,
+    ) -> OwedWithdrawal | None:
+        """Record the page's outcome if its record is the URL's newest (``kept_fetched_at``: the
+        crawl's fetched_at when it made an article; ``withdrawal``: what a page dropped for its
+        HTTP status says). Returns the newest withdrawal the URL's crawls found, with the article
+        the page record names, when this kept crawl is not newer than it or this record found the
+        page gone: the other record of the two may have come first, and found no article."""
         timestamp = source_ts_ms if source_ts_ms is not None else ""
         fields = {
             "url": crawled_url(url),
@@ -604,10 +666,17 @@ class ArticleStore:
             "offset": source.offset,
             "source_ts_ms": timestamp,
         }
-        await self._record_outcome(
+        owed = await self._record_outcome(
             keys=[self.page_key(url)],
             args=[
                 self._page_status_ttl_s, self._article_ttl_s, timestamp, source.offset, article_id or "",
+                kept_fetched_at.timestamp() if kept_fetched_at is not None else "",
+                withdrawal.model_dump_json() if withdrawal is not None else "",
+                withdrawal.at.timestamp() if withdrawal is not None else "",
                 *(item for pair in fields.items() for item in pair),
             ],
         )
+        if not owed:
+            return None
+        owed_article, owed_withdrawal = owed
+        return OwedWithdrawal(owed_article.decode(), Withdrawal.model_validate_json(owed_withdrawal))
