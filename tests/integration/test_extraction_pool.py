@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +20,7 @@ import pebble.pool.process
 import pytest
 from worker_harness import wait_for
 
+import workers.pool as pool_module
 from workers.pool import ExtractionPool, check_settings
 from workers.settings import MIB, Settings
 from workers.stages.extract import ExtractionOptions
@@ -173,7 +175,7 @@ async def test_a_wall_clock_step_forward_does_not_kill_running_extractions(pool,
     # out: on this clock, pebble's own timeout fires at its first look at a task that runs 2 s.
     extraction = pool(timeout_s=30.0)
     monkeypatch.setattr(pebble.pool.process, "time", SteppingClock(3600.0))
-    result = await extraction._run(extraction._pool, extraction._started, time.sleep, 2.0)
+    result = await extraction._run(extraction._current, time.sleep, 2.0)
     assert result is None, result  # what time.sleep returns: it ran to its end
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
 
@@ -182,8 +184,8 @@ async def test_an_extraction_is_timed_out_on_the_monotonic_clock_whatever_the_wa
     extraction = pool(timeout_s=0.5)
     monkeypatch.setattr(pebble.pool.process, "time", SteppingClock(0.0))  # the wall clock stands still
     # the pool runs anything picklable: a task that would run for ten minutes
-    worker = await asyncio.wrap_future(extraction._pool.schedule(os.getpid))
-    hanging = extraction._run(extraction._pool, extraction._started, time.sleep, 600)
+    worker = await asyncio.wrap_future(extraction._current.processes.schedule(os.getpid))
+    hanging = extraction._run(extraction._current, time.sleep, 600)
     result = await asyncio.wait_for(hanging, timeout=60)
     assert isinstance(result, Failed) and (result.stage, result.reason) == ("extract", "timeout"), result
     # its process was killed, and the pool goes on in a new one
@@ -197,17 +199,17 @@ async def test_a_timeout_ends_a_process_stuck_in_a_c_call_at_once_and_the_next_p
     # through its own timeout and was dead-lettered as a timeout too.
     extraction = pool(timeout_s=2.0)
     stuck = await extraction._run(  # noqa: SLF001 - a C call of our choosing, as a page's could be
-        extraction._pool, extraction._started, hashlib.pbkdf2_hmac, "sha256", b"page", b"salt", 10**9  # noqa: SLF001
+        extraction._current, hashlib.pbkdf2_hmac, "sha256", b"page", b"salt", 10**9  # noqa: SLF001
     )
     assert isinstance(stuck, Failed) and stuck.reason == "timeout"
-    assert await extraction._run(extraction._pool, extraction._started, len, "next page") == 9  # noqa: SLF001
+    assert await extraction._run(extraction._current, len, "next page") == 9  # noqa: SLF001
 
 
 async def test_a_killed_extraction_process_fails_the_page_and_is_replaced(pool):
     extraction = pool()  # one process, which serves every task below (it retires after 100)
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
     # The pool's one extraction process says who it is (see the warm-up test for this probe).
-    worker = await asyncio.wrap_future(extraction._pool.schedule(eval, args=("__import__('os').getpid()",)))
+    worker = await asyncio.wrap_future(extraction._current.processes.schedule(eval, args=("__import__('os').getpid()",)))
     assert worker in descendants() and worker != os.getpid()
     idle = cpu_ticks(worker)
     running = asyncio.create_task(extraction.extract(slow_html(20000), "https://slow.example/", OPTIONS))
@@ -221,6 +223,21 @@ async def test_a_killed_extraction_process_fails_the_page_and_is_replaced(pool):
     result = await running
     assert isinstance(result, Failed) and result.reason == "process_died"
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+async def test_a_new_extraction_process_imports_nothing_the_forkserver_could_have(pool, monkeypatch: pytest.MonkeyPatch):
+    """Each new process was sent its initializer from workers.pool, which the forkserver had not
+    imported: every start imported ~160 modules (0.15-0.25 s) before its first page."""
+    monkeypatch.setattr(pool_module, "_FORKSERVER_PRELOAD", [*pool_module._FORKSERVER_PRELOAD, "import_recorder"])
+    await kill_forkserver()  # the next one imports the recorder, after everything else
+    extraction = pool(tasks_per_process=1)
+    # by extract: the first pool started after a forkserver was killed can find it gone (it is
+    # rebuilt), with the code before too
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    for _ in range(2):  # one page per process: each runs in a process started for it
+        imported = await extraction._run(extraction._current, eval, "__import__('import_recorder').IMPORTED")
+        # but for what multiprocessing imports to start a process, which the forkserver never does
+        assert [name for name in imported if not name.startswith("multiprocessing.")] == [], imported
 
 
 async def test_the_memory_cap_stops_a_runaway_page_and_the_pool_goes_on(pool):
@@ -242,7 +259,7 @@ async def test_every_extraction_process_starts_warm_even_a_replacement(pool):
         assert isinstance(await warm_pool.extract(SAMPLE, "https://example.com/a", OPTIONS), Kept)
         # the pool has no API for running anything else; its pebble pool does, and a builtin
         # with a string argument is what pickles into the process without this test module
-        probe = warm_pool._pool.schedule(eval, args=(_DATEPARSER_READY,))
+        probe = warm_pool._current.processes.schedule(eval, args=(_DATEPARSER_READY,))
         assert await asyncio.wrap_future(probe) == (1, 1)
 
 
@@ -252,11 +269,83 @@ _DATEPARSER_READY = (
 )
 
 
+# A result whose pickling, to be sent back, kills its process (SIGKILL, as the OOM killer would),
+# with the lock of the channel that the pool's processes share held: no process could send a
+# result, or take a page, and pebble could not stop one, until pebble's 60 s lock timeout.
+_DIES_WHILE_ITS_RESULT_IS_SENT = (
+    "type('DiesWhenPickled', (), {'__reduce__': "
+    "lambda self: __import__('os').kill(__import__('os').getpid(), 9)})()"
+)
+
+
+async def test_a_process_killed_while_it_sends_its_result_costs_its_page_and_not_the_pool(pool):
+    # Each page after it failed as a timeout ("its process was killed", when none was) for about
+    # two minutes, until pebble's lock timeouts ended every process and the pool was rebuilt.
+    extraction = pool(processes=2, timeout_s=10.0)
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    result = await extraction._run(extraction._current, eval, _DIES_WHILE_ITS_RESULT_IS_SENT)
+    assert isinstance(result, Failed) and (result.stage, result.reason) == ("extract", "process_died"), result
+    for _ in range(3):
+        assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+class KillsTheProcessThatTakesIt:
+    """A page whose unpickling, in the process that takes it, kills that process, as the OOM killer
+    would, with the channel locked: pebble does not tell the page's future when a process dies
+    before it acknowledged its page while another process is working, so the page only times out."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return eval, ("__import__('os').kill(__import__('os').getpid(), 9)",)
+
+
+async def test_a_process_killed_while_it_takes_its_page_times_the_page_out_once_and_the_pool_is_rebuilt(pool):
+    extraction = pool(processes=2, timeout_s=5.0)
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    # a page at work in one process: pebble blames a dead process's page only when the pool has one
+    busy = extraction._current.processes.schedule(hashlib.pbkdf2_hmac, args=("sha256", b"page", b"salt", 10**9))
+    try:
+        await asyncio.to_thread(wait_for, busy.running, timeout_s=30, what="a page at work")
+        with pytest.raises(BrokenProcessPool):  # not its own failure: extract tries it again
+            await extraction._run(extraction._current, len, KillsTheProcessThatTakesIt())
+    finally:
+        busy.cancel()
+    for _ in range(3):
+        assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+
+
+async def test_a_process_that_exits_with_status_255_itself_costs_its_page_and_not_the_pool(pool):
+    # 255 is also what a process reads as once its forkserver died: the pool was rebuilt, for
+    # nothing, the page dead-lettered as a pool_error and the page beside it as a timeout.
+    extraction = pool(processes=2, timeout_s=30.0)
+    assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
+    current = extraction._current
+    beside = asyncio.create_task(extraction._run(current, time.sleep, 3))
+    culprit = await extraction._run(current, eval, "__import__('time').sleep(0.5) or __import__('os')._exit(255)")
+    assert isinstance(culprit, Failed) and (culprit.stage, culprit.reason) == ("extract", "process_died"), culprit
+    assert await beside is None  # what time.sleep returns: it ran to its end
+    assert extraction._current is current
+
+
+async def test_a_page_in_flight_when_the_pool_is_rebuilt_is_extracted_in_the_new_pool(pool):
+    # pebble's stop() leaves the futures of the tasks it is working on pending: the page waited for
+    # its timeout and was dead-lettered as a timeout.
+    extraction = pool(timeout_s=30.0)
+    broken = extraction._current
+    worker = await asyncio.wrap_future(broken.processes.schedule(eval, args=("__import__('os').getpid()",)))
+    idle = cpu_ticks(worker)
+    page = asyncio.create_task(extraction.extract(slow_html(3000), "https://slow.example/", OPTIONS))
+    await asyncio.to_thread(
+        wait_for, lambda: cpu_ticks(worker) >= idle + 20, timeout_s=30, what="the extraction process busy on the page"
+    )
+    extraction._rebuild(broken, RuntimeError("a simulated break"))
+    assert isinstance(await page, Kept)
+
+
 async def test_a_rebuild_stops_the_processes_of_the_broken_pool(pool):
     extraction = pool(processes=2, tasks_per_process=100)
-    broken = extraction._pool
+    broken = extraction._current
     # the pebble pool runs anything picklable; a builtin with a string argument needs no import
-    probes = [broken.schedule(eval, args=("__import__('os').getpid()",)) for _ in range(8)]
+    probes = [broken.processes.schedule(eval, args=("__import__('os').getpid()",)) for _ in range(8)]
     old = {await asyncio.wrap_future(probe) for probe in probes}
     assert old
     extraction._rebuild(broken, RuntimeError("a simulated break"))
@@ -281,12 +370,12 @@ async def test_the_event_loop_runs_while_the_pool_starts_its_first_processes(poo
 async def test_the_event_loop_runs_while_a_broken_pool_is_rebuilt(pool):
     extraction = pool()
     assert isinstance(await extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS), Kept)
-    broken = extraction._pool
+    broken = extraction._current
     await kill_forkserver()  # the pool breaks: its processes look dead to it
-    await asyncio.to_thread(wait_for, lambda: not broken.active, timeout_s=10, what="the pool to see its break")
+    await asyncio.to_thread(wait_for, lambda: not broken.processes.active, timeout_s=10, what="the pool to see its break")
     result, loop_ran = await watching_the_warm_up(extraction.extract(SAMPLE, "https://arabic.cnn.com/x", OPTIONS))
     assert isinstance(result, Kept)
-    assert extraction._pool is not broken
+    assert extraction._current is not broken
     assert loop_ran
 
 
