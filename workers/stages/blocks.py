@@ -872,18 +872,19 @@ def standfirst(
     body: _Element,
     blocks: list[Block],
     description: str | None,
-    marked: frozenset[int],
+    source: SourceMap,
     settings: FilterSettings,
 ) -> list[tuple[HtmlElement, str]]:
     """The article's standfirst (lead, deck, chapô) when the extractor left it out: the element of
     the page that shows the page's own description (og:description, the description meta tag), as
-    the deepest element whose text begins with it, under the page's headline (its first ``h1``) and
+    the deepest element whose text begins with it (found in ``source``, where an occurrence outside
+    a teaser comes first), under the page's headline (its first ``h1``) and
     above the body's first paragraph. Sites set it apart by class ("intro", "lead", "teaser-text",
     "chapo"), and extractors drop such boxes as teasers of other articles. Returned as
     :func:`split_body_segments` returns paragraphs.
 
     Not when the description is not prose (``prose_min_words`` words), when the element is in a
-    teaser (``marked``), a form, navigation or a footer, when it is mostly link text, or when its
+    teaser, a form, navigation or a footer, when it is mostly link text, or when its
     text is in the extractor's ``body`` already, kept or removed by a filter: but a standfirst in
     the body above its first paragraph that the region filter removed (the precision run's region
     begins under it) is kept, in place."""
@@ -905,9 +906,11 @@ def standfirst(
         if block.removed == "outside_main_region" and "".join(block.text.split()).startswith(key):
             block.removed = None
             return []
-    element = _deepest_holding(tree, key)
-    if element is None:
+    source.rewind()
+    shown = source.locate(key)
+    if shown is None or shown.element is None or shown.marked_share > 0:
         return []
+    element = shown.element
     text = " ".join(element.text_content().split())
     squashed = "".join(text.split())
     if not squashed.startswith(key) or len(squashed) > 3 * len("".join(wanted.split())):
@@ -919,11 +922,11 @@ def standfirst(
     link_chars = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
     if link_chars > settings.link_dense * len(text):
         return []
+    # the blocks keep their elements alive: their ids stay theirs
+    kept = {id(block.span.element) for block in blocks if not block.removed and block.span is not None}
     for holder in (element, *element.iterancestors()):
-        if id(holder) in marked or holder.tag in _NOT_CONTENT:
+        if holder.tag in _NOT_CONTENT or id(holder) in kept:  # kept: a part of a paragraph the body has
             return []
-        if any(holder is block.span.element for block in blocks if not block.removed and block.span is not None):
-            return []  # a part of a paragraph the body has
     order = _in_page_order(tree, (headline, element, first))
     if order.index(element) > order.index(first):
         return []
@@ -936,25 +939,6 @@ def standfirst(
 def _is_first_paragraph(block: Block) -> bool:
     """Whether the block, if it is the first kept one, is the body's first paragraph."""
     return not block.removed and block.element.tag != "head" and block.span is not None
-
-
-def _deepest_holding(tree: HtmlElement, key: str) -> HtmlElement | None:
-    """The deepest element of the page's content whose text, white space left out, holds ``key``."""
-    if key not in "".join(tree.text_content().split()):
-        return None
-    element = tree
-    while True:
-        inner = next(
-            (
-                child for child in element
-                if isinstance(child.tag, str) and child.tag not in _NOT_CONTENT
-                and key in "".join(child.text_content().split())
-            ),
-            None,
-        )
-        if inner is None:
-            return element
-        element = inner
 
 
 def _in_page_order(tree: HtmlElement, elements: tuple[HtmlElement | None, ...]) -> list[HtmlElement]:

@@ -429,7 +429,7 @@ def _body(
             if segments := split_body_segments(blocks, filter_settings, marked):
                 blocks = _insert_segments(tree, blocks, segments)
         if options.recover_standfirst:
-            if lead := standfirst(tree, body, blocks, meta.description, marked, filter_settings):
+            if lead := standfirst(tree, body, blocks, meta.description, source, filter_settings):
                 blocks = _insert_segments(tree, blocks, lead)
         if options.drop_title_line and meta.title:
             _mark_title(blocks, meta.title)
