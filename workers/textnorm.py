@@ -160,14 +160,16 @@ def normalize(text: str) -> str:
     deletion, ``str.replace`` for the Arabic letters, and a per-character table for the rest.
     """
     # The table covers the BMP only, and folds one character at a time: a text not in NFC (a
-    # hamza written as a combining mark, "مسؤول" decomposed) or with half-width kana's voicing
-    # marks ("ｶﾞｿﾘﾝ") composes across characters, as NFKC does in the reference.
-    if _ASTRAL.search(text) or _COMPOSING_MARKS.search(text) or not unicodedata.is_normalized("NFC", text):
+    # hamza written as a combining mark, "مسؤول" decomposed), with half-width kana's voicing
+    # marks ("ｶﾞｿﾘﾝ") or with Hangul letters written apart ("ㅎㅏㄴ", half-width "ﾡￂ", which
+    # NFKC makes syllables: 하ㄴ, 가) composes across characters, as NFKC does in the reference.
+    if _ASTRAL.search(text) or _COMPOSING.search(text) or not unicodedata.is_normalized("NFC", text):
         return _reference_normalize(text)
     return _FOLDABLE.sub(_fold, _fold_arabic_letters(_DELETE.sub("", text.casefold())))
 
 
-_COMPOSING_MARKS = re.compile("[\uff9e\uff9f]")
+# half-width kana voicing marks, Hangul compatibility letters and their half-width forms
+_COMPOSING = re.compile("[\uff9e\uff9f\u3131-\u318e\uffa0-\uffdc]")
 
 
 def fold_dotless_i(normalized: str) -> str:

@@ -241,11 +241,15 @@ def test_invisible_format_characters_do_not_split_or_change_a_word_for_matching(
 
 @pytest.mark.parametrize(
     "text",
-    [unicodedata.normalize("NFD", "أعلن مسؤول أميركي"), "ｶﾞｿﾘﾝ価格が上昇", "e\u0301cole", unicodedata.normalize("NFD", "북한")],
+    [
+        unicodedata.normalize("NFD", "أعلن مسؤول أميركي"), "ｶﾞｿﾘﾝ価格が上昇", "e\u0301cole", unicodedata.normalize("NFD", "북한"),
+        "ㅎㅏㄴ국 ㅋㅋ", "\uffa1\uffc2 \uffbe\uffc2\uffa4",
+    ],
 )
 def test_text_that_composes_across_characters_normalises_as_specified(text: str) -> None:
     # The fast path folds one character at a time: a decomposed hamza came out as "مسوول" (its
-    # reference: "مسءول"), half-width kana with their voicing marks as unvoiced kana
+    # reference: "مسءول"), half-width kana with their voicing marks as unvoiced kana, Hangul
+    # letters written apart (compatibility or half-width jamo) as conjoining jamo, not syllables
     assert normalize(text) == _reference_normalize(text) == specified_normalize(text)
 
 
