@@ -1065,3 +1065,27 @@ def test_reading_a_languages_alphabet_leaves_no_locale_data_behind() -> None:
     # babel keeps every locale it loads for good, about 450 KB each: a worker that has read the
     # alphabets of the 300 languages CLDR has held 140 MB of them
     assert not localedata._cache
+
+
+_ANALYTICS = (
+    "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}"
+    "gtag('js',new Date());gtag('config','UA-000000-1');</script>\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "text", "codec"),
+    [
+        ("ar", ARABIC_LEAD, "cp1256"),
+        ("ru", "Правительство представило новый бюджет, и депутаты обсуждали его до поздней ночи.", "cp1251"),
+        ("ru", "Правительство представило новый бюджет, и депутаты обсуждали его до поздней ночи.", "koi8-r"),
+    ],
+)
+def test_an_unlabelled_legacy_page_with_a_head_of_scripts_is_read_in_its_charset(language: str, text: str, codec: str):
+    # detection on the whole page sampled mostly the ASCII scripts of its head, where every
+    # single-byte encoding reads as well, and took the first by name: ISO-8859-16 mojibake, kept
+    head = _ANALYTICS * 160  # about 20 KB, as analytics and consent scripts make it
+    html = f"<html><head>{head}<title>{text[:30]}</title></head><body><article><p>{text}</p></article></body></html>"
+    result = decode(message(html_b64=b64(html.encode(codec))))
+    assert isinstance(result, Kept) and codecs.lookup(result.value.encoding).name == codecs.lookup(codec).name, result
+    assert text in result.value.html

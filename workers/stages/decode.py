@@ -220,6 +220,10 @@ _HTML_LANG = re.compile(rb"""<html\b[^>]*?\slang\s*=\s*["']?\s*([A-Za-z]{2,3}(?:
 # scripts and styles is often longer (a Spanish page's first 100,000 characters held two words
 # beyond ASCII, é and í, the same in windows-1250, which came first by name, and its ñ read as ń).
 _JUDGED_BYTES = 100_000
+# ... and detection reads them, not the whole page, when they hold at least this many bytes beyond
+# ASCII (ten words of Arabic or Cyrillic; the whole page otherwise, whose links and attributes say
+# more about a shorter text's encoding).
+_MIN_JUDGED_BYTES = 64
 # ... read in this much of the page at most: it is read on the event loop, and a page's head is
 # rarely over a few hundred kilobytes.
 _SCANNED_BYTES = 1_000_000
@@ -469,6 +473,8 @@ def _decode_bytes(
     if (typographic := _typographic(_strict(raw, _WEAK_CODEC))) is not None:
         return typographic, _WEAK_CODEC, 0
     reading = _best_reading(raw, _detect(raw), content_language)
+    if reading is not None and not reading.garbled and _strict(raw, reading.codec) is None:
+        reading = None  # an encoding of the page's text that the rest of its bytes are not in
     if reading is None:
         # Any bytes decode in some single-byte encoding: what fails is finding one in which they
         # read as text.
@@ -481,7 +487,7 @@ def _decode_bytes(
         )
     if reading.garbled:
         return _garbled(reading)
-    return reading.text, reading.codec, 0
+    return _strict(raw, reading.codec), reading.codec, 0  # type: ignore[return-value]  # decodes: checked above
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,11 +540,21 @@ def _weak_label_or_detected(raw: bytes, content_language: str | None) -> tuple[s
     reading = _best_reading(raw, matches, content_language)
     if reading is None or reading.garbled:
         return _garbled(reading) if reading else None
-    return reading.text, reading.codec
+    # None when the rest of the page's bytes are not in the encoding of its text
+    decoded = _strict(raw, reading.codec)
+    return None if decoded is None else (decoded, reading.codec)
 
 
 def _detect(raw: bytes, among: list[str] = _DETECTABLE) -> charset_normalizer.CharsetMatches:
-    return charset_normalizer.from_bytes(raw, cp_isolation=among)
+    """The encodings that read the page's text outside markup (_judged_bytes; the whole page when
+    that holds fewer than _MIN_JUDGED_BYTES bytes beyond ASCII) as text. Not the whole page: detection samples it, and a head of ASCII
+    scripts and styles reads as well in every single-byte encoding, so the first by name won: an
+    Arabic page in windows-1256 with 4 KB of analytics scripts in its head came out as ISO-8859-16,
+    a Russian one in windows-1251 as ISO-8859-10."""
+    judged = _judged_bytes(raw)
+    # a short text says less than the page's other words beyond ASCII (its links, its attributes)
+    text_bytes = len(judged) - len(judged.translate(None, _ASCII_BYTES))
+    return charset_normalizer.from_bytes(raw if text_bytes < _MIN_JUDGED_BYTES else judged, cp_isolation=among)
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,11 +571,6 @@ class _Reading:
     language: str | None
     in_alphabet: float
     letters: int
-
-    @property
-    def text(self) -> str:
-        # decoded when asked: of all the readings judged, only the one chosen is the page's text
-        return str(self.match)
 
     @property
     def of_language(self) -> bool:
