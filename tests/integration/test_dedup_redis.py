@@ -255,6 +255,52 @@ async def test_an_edited_copy_is_a_near_duplicate(index: DedupIndex) -> None:
     assert as_published(copy, copy_page)["similarity"] == copy.similarity
 
 
+STUB = "This is a breaking news story and will be updated as more information becomes available. Check back for updates."
+QUAKE = (
+    "A magnitude 6.8 earthquake struck off the coast of northern Chile early on Friday, the United States Geological "
+    "Survey said, shaking buildings in several coastal towns and prompting a brief tsunami alert.\n"
+    "The quake hit at a depth of about 35 kilometres, roughly 60 kilometres west of the port city of Antofagasta, "
+    "and was felt as far away as the capital Santiago, according to residents and local media.\n"
+    "Chile's disaster agency said there were no immediate reports of casualties or major damage, but it ordered a "
+    "precautionary evacuation of low-lying coastal areas while officials assessed the risk of a tsunami.\n"
+    "The alert was lifted about an hour later after the navy's hydrographic service said the sea level changes "
+    "observed along the coast did not pose a threat to the population."
+)
+
+
+async def test_a_copy_s_url_filled_in_with_another_article_is_that_article_s_original(
+    index: DedupIndex, redis_client: aioredis.Redis, settings: Settings
+) -> None:
+    # Two breaking-news stubs of one outlet share their boilerplate: the second is a copy of the
+    # first. Filled in with the earthquake, it stayed the copy of the bank's stub, in its story, and
+    # was never indexed: the AP's copy of the earthquake was new, in a story of its own.
+    boe_page = article("https://news.example/boe-rates", STUB, title="Bank of England raises interest rates", language="en")
+    boe = await index.classify(boe_page)
+    stub_title = "Magnitude 6.8 earthquake strikes northern Chile"
+    stub = await index.classify(article("https://news.example/chile-quake", STUB, title=stub_title, minutes=20, language="en"))
+    assert (stub.status, stub.duplicate_of, stub.story_id) == (Status.DUPLICATE, boe_page.article_id, boe.story_id)
+    filled_page = article("https://news.example/chile-quake", QUAKE, title=stub_title, minutes=60, language="en")
+    filled = await index.classify(filled_page)
+    assert (filled.status, filled.duplicate_of) == (Status.UPDATE, None)
+    assert filled.story_id not in (None, boe.story_id)
+    boe_story, quake_story = await index.story(boe.story_id), await index.story(filled.story_id)
+    assert boe_story is not None and quake_story is not None
+    assert filled_page.article_id not in boe_story.articles and filled_page.article_id in quake_story.articles
+    assert not await redis_client.hexists(doc_key(settings, filled_page.url), "dup")  # its next update is an original's
+    # A redelivery of the filled-in page: the same decision, and not a byte written.
+    async def state() -> list[tuple[bytes, bytes | None]]:
+        keys = sorted([k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}:*")])
+        return [(k, await redis_client.dump(k)) for k in keys]
+
+    before = await state()
+    assert await index.classify(filled_page) == filled
+    assert await state() == before
+    ap = article("https://other.example/chile", QUAKE.replace("A magnitude", "SANTIAGO (AP) — A magnitude"),
+                 title="Chile quake", minutes=70, language="en")
+    copy = await index.classify(ap)
+    assert (copy.status, copy.duplicate_of, copy.story_id) == (Status.DUPLICATE, filled_page.article_id, filled.story_id)
+
+
 async def test_a_different_article_of_the_same_site_is_not_a_duplicate(index: DedupIndex) -> None:
     chrome = "\n".join(SEED_000.read_text(encoding="utf-8").splitlines()[36:])
     await index.classify(article("https://one.example/a", body(SEED_000) + "\n" + chrome))

@@ -9,7 +9,10 @@ written, and says what the article is:
   sees them (its ``content_hash``; markup and spacing do not count);
 * ``duplicate``: its content was seen at another URL, exactly (``similarity`` 1.0) or nearly
   (MinHash estimate of the Jaccard similarity >= ``threshold``); it takes the story of the
-  article it copies and counts as one more outlet reporting it;
+  article it copies and counts as one more outlet reporting it. Its ``update`` stays that
+  article's copy while it still copies it; one that no longer does (a breaking-news stub, a copy of
+  another stub by their boilerplate, filled in with its article) is no one's copy: indexed, and
+  placed in a story by its content as a ``new`` article is, leaving the story it copied into;
 * ``unchanged``: its canonical URL was seen with the same version, or it is an older version
   than the one already seen: nothing to emit (:attr:`DedupDecision.emit` is false).
 
@@ -211,7 +214,7 @@ import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -474,8 +477,9 @@ return {doc, dd, st, exact and 1 or 0, originals, stories}
 )
 
 # The commit of a classification (DedupIndex._commit): checks, then writes all or nothing.
-# KEYS: 1 doc, 2 signature, 3 story (header and centroid), 4 its articles, 5 its outlets; the
-# index buckets are named here, as in _LOOKUP.
+# KEYS: 1 doc, 2 signature, 3 story (header and centroid), 4 its articles, 5 its outlets, 6 the
+# articles of the story that the article leaves (h.left); the index buckets are named here, as in
+# _LOOKUP.
 # ARGV[1] is a JSON header of the scalars (see _commit); then the binary values: 2 the decision
 # (the memo), 3, 4 and 5 the doc's v, fp (a doc of the layout before versions) and t as read, 6
 # the new version, 7 the signature, 8 the near-duplicate entry value (doc ref + minute), 9 the
@@ -530,6 +534,11 @@ for _, name in ipairs({'id', 'story', 'dup'}) do
   if h[name] ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = h[name] end
 end
 redis.call('HSET', KEYS[1], unpack(fields))
+-- A copy's update that no longer copies its original (DedupIndex._same_url) is no one's copy, and
+-- leaves its original's story (h.left). Its outlet stays there: that first sighting may be another
+-- article's of the outlet.
+if h.dup == '' then redis.call('HDEL', KEYS[1], 'dup') end
+if h.left ~= '' then redis.call('ZREM', KEYS[6], 'a:' .. h.article_id) end
 if ARGV[4] ~= '' then redis.call('HDEL', KEYS[1], 'fp') end  -- the layout before versions: v now
 -- A URL whose text changes at every crawl (a live page, a clock or a counter in the text) adds a
 -- memo each time, and its doc lives as long as its article may be stored: a new version keeps
@@ -806,6 +815,12 @@ class _Plan:
     centroid_t: float = 0.0
     story_version: int | None = None  # expected version of the joined story (0 founds)
     story_terms: list[tuple[bytes, bytes]] = field(default_factory=list)  # (term, new value)
+
+    @property
+    def by_terms(self) -> bool:
+        """Whether the article is placed in its story by its terms (:meth:`DedupIndex._by_story`:
+        the story's centroid moves), not joining it by its text or URL (a copy, an update)."""
+        return self.centroid is not None
 
 
 class DedupIndex:
@@ -1087,13 +1102,13 @@ class DedupIndex:
         if read.memo is not None:
             return DedupDecision.decode(read.memo), None
         if read.doc_id is not None:
-            plan = self._same_url(art, read)
+            plan = self._same_url(art, vector, read)
         else:
             plan = self._by_content(art, read) or self._by_story(art, vector, read)
         if plan.decision.status is Status.UNCHANGED:
             await self._keep(art, read, plan)
             return plan.decision, None
-        if plan.decision.status is not Status.NEW and plan.decision.story_id is not None:
+        if not plan.by_terms and plan.decision.story_id is not None:
             # A copy or an update keeps its story live (its last sighting moves on): it indexes
             # the story again, under its own terms. Indexed by new articles only, a story kept
             # going for days by copies could no longer be found a story window after its last
@@ -1150,7 +1165,7 @@ class DedupIndex:
 
     # --- deciding ----------------------------------------------------------------------------
 
-    def _same_url(self, art: _Article, read: _Read) -> _Plan:
+    def _same_url(self, art: _Article, vector: stories.TermVector, read: _Read) -> _Plan:
         story, duplicate_of = _text(read.doc_story), _text(read.doc_dup)
         if read.doc_version is not None:
             same = read.doc_version == art.version
@@ -1167,10 +1182,31 @@ class DedupIndex:
                 adopts_version=read.doc_version is None and same and not older,
                 index_entries=same and duplicate_of is None,
             )
-        # A duplicate's update is still that article's copy; only originals are indexed.
+        if duplicate_of is not None and not self._copies(art, read, duplicate_of):
+            # A copy's URL that now holds other content (a breaking-news stub, taken for a copy of
+            # another stub by its boilerplate, filled in with its article) is that article's
+            # original: indexed, so that its own copies are found, and placed in a story by its
+            # content as a new article is. It leaves the story of the article it no longer copies
+            # (see _COMMIT's ``left``): it never belonged there.
+            plan = self._by_story(art, vector, read)
+            return replace(plan, decision=replace(plan.decision, status=Status.UPDATE))
+        # A copy's update that still copies its original stays its copy; only originals are indexed.
         return _Plan(
             DedupDecision(Status.UPDATE, duplicate_of, None, story),
             index_entries=duplicate_of is None,
+        )
+
+    def _copies(self, art: _Article, read: _Read, original: str) -> bool:
+        """Whether the article is a copy of ``original`` (an article id) by the index as read. An
+        original whose signature has gone (its window passed since its last crawl) is matched by
+        no article any more, and a copy of it is then an original, as a new URL with its text would
+        be."""
+        if read.exact:
+            return read.originals[0][1] == original.encode()
+        return any(
+            found == original.encode() and minhash.jaccard(art.sketch, signature) >= self._config.threshold
+            for signature, found, _ in read.originals
+            if signature is not None
         )
 
     def _by_content(self, art: _Article, read: _Read) -> _Plan | None:
@@ -1325,6 +1361,10 @@ class DedupIndex:
         the DF snapshot the article was weighed by."""
         decision = plan.decision
         dd_entries = art.entries if plan.index_entries else []
+        # the story of the original that a copy's update no longer copies (_same_url)
+        left = _text(read.doc_story) if read.doc_dup is not None and decision.duplicate_of is None else None
+        if left == decision.story_id:
+            left = None
         # A new article is counted in the language's snapshot in force, which a refresh may
         # have replaced since it was weighed; if the language has left the table meanwhile, in
         # the one it was weighed by (its count still reaches Redis before the language is read
@@ -1361,7 +1401,8 @@ class DedupIndex:
             "n_st": len(plan.story_terms),
             # a copy's or an update's entries: only for a story that still is (one of copies
             # whose own story expired has no centroid, and no article could join it by its terms)
-            "joins_story": plan.decision.status is not Status.NEW,
+            "joins_story": not plan.by_terms,
+            "left": left or "",
         }
         if plan.story_version is not None:  # absent, not null: cjson's null is true in Lua
             header["story_v"] = plan.story_version
@@ -1372,6 +1413,7 @@ class DedupIndex:
             self._doc(art.ref),
             self._sig(art.ref),
             *(self._story(story_id, part) for part in (":s", ":m", ":outlets")),
+            self._story(left or "-", ":m"),
         ]
         args: list[bytes | str] = [
             json.dumps(header),
