@@ -1089,3 +1089,39 @@ def test_an_unlabelled_legacy_page_with_a_head_of_scripts_is_read_in_its_charset
     result = decode(message(html_b64=b64(html.encode(codec))))
     assert isinstance(result, Kept) and codecs.lookup(result.value.encoding).name == codecs.lookup(codec).name, result
     assert text in result.value.html
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"url": "https://news.example/a", "fetched_at": "2026-11-22T10:00:00Z", "charset": "windows-1256", '
+        b'"charset": "windows-1251", "html_b64": "x9PH"}',
+        b'{"url": "https://news.example/a", "fetched_at": "2026-11-22T10:00:00Z", "html_b64": "x9PH", '
+        b'"headers": {"content-type": "text/html; charset=windows-1256", "content-type": "text/html; charset=windows-1251"}}',
+        b'{"url": "ftp://news.example/a", "url": "https://news.example/a", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"}',
+    ],
+    ids=["charset", "a header", "url"],
+)
+def test_a_name_given_twice_with_two_values_is_refused(value: bytes):
+    # JSON keeps the last value without a word: the Arabic bytes read as the second charset's Cyrillic
+    result = decode(value)
+    assert isinstance(result, Failed) and (result.reason, result.error_class) == ("schema", "ConflictingName"), result
+    assert "appears twice in one object, with different values" in result.detail
+
+
+def test_a_name_given_twice_with_one_value_is_no_conflict():
+    value = b'{"url": "https://news.example/a", "url": "https://news.example/a", "fetched_at": "2026-11-22T10:00:00Z", "html": "<p>x</p>"}'
+    assert isinstance(decode(value), Kept)
+
+
+@pytest.mark.parametrize(
+    ("fields", "head"),
+    [({}, "<meta charset='windows-1256'>"), ({"content_type": "text/html; charset=windows-1256"}, "")],
+    ids=["a stale meta charset", "an HTTP charset"],
+)
+def test_utf8_with_a_cut_letter_is_utf8_whatever_a_legacy_label_says(fields: dict[str, str], head: str):
+    # a page re-saved as UTF-8 keeps its old label: read strictly in it, the whole page was mojibake
+    raw, text = cut_page(head=head)
+    result = decode(message(html_b64=b64(raw), **fields))
+    assert isinstance(result, Kept) and result.value.encoding == "utf-8", result
+    assert result.value.html == text and result.value.replaced == 1

@@ -277,7 +277,9 @@ def decode_message(
     except UnicodeDecodeError as exc:
         return Failed.from_exception(STAGE, "not_utf8", exc)
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, object_pairs_hook=_without_conflicting_names)
+    except _ConflictingName as exc:
+        return Failed(STAGE, "schema", "ConflictingName", str(exc))
     except (ValueError, RecursionError) as exc:
         # ValueError: not JSON, or an integer of over 4300 digits (Python's limit);
         # RecursionError: arrays or objects nested thousands deep.
@@ -291,6 +293,22 @@ def decode_message(
     # for its dead letter: a record without a key is named by it without parsing the value again,
     # which takes seconds for a hostile one of 32 MiB
     return replace(result, url=url)
+
+
+class _ConflictingName(ValueError):
+    pass
+
+
+def _without_conflicting_names(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object, refused when a name in it has two different values: JSON keeps the last one
+    without a word, and {"charset": "windows-1256", "charset": "windows-1251"} read the Arabic page
+    as Cyrillic mojibake (as two spellings of a header are refused: a wrong charset is mojibake)."""
+    result: dict[str, object] = {}
+    for name, value in pairs:
+        if name in result and result[name] != value:
+            raise _ConflictingName(f"{_echo(name)!r} appears twice in one object, with different values")
+        result[name] = value
+    return result
 
 
 def _page_in(payload: dict[str, object], *, max_html_bytes: int, sent_at_ms: int | None) -> StageResult[DecodedPage]:
@@ -441,12 +459,11 @@ def _decode_bytes(
     candidates, ignored = _candidates(raw, http)
     damaged = None
     # Not valid UTF-8 (else it would have won above): read as UTF-8 all the same when only a few
-    # sequences are invalid and a label names UTF-8, or none says more than a weak one (as likely
-    # an HTTP client's default). Before the other labels, as valid UTF-8 is: a stale <meta
-    # charset> would decode it strictly, as mojibake.
-    if not raw.isascii() and (
-        any(candidate.codec == "utf-8" for candidate in candidates) or all(candidate.weak for candidate in candidates)
-    ):
+    # sequences are invalid (an excerpt cut inside a letter), whatever the labels say, as valid
+    # UTF-8 is: a page re-saved as UTF-8 keeps its old <meta charset>, which decoded it strictly,
+    # as mojibake. A page in a legacy encoding is no such UTF-8: its letters beyond ASCII make
+    # invalid sequences by the hundred.
+    if not raw.isascii():
         damaged = _damaged_utf8(raw)
         if damaged.tolerable:
             return damaged.text, "utf-8", damaged.invalid
