@@ -533,7 +533,7 @@ def _damaged_utf8(raw: bytes) -> _DamagedUtf8:
     text = raw.decode("utf-8", errors="replace")
     # a valid EF BF BD is a U+FFFD the page itself holds; no invalid sequence takes part of one
     invalid = text.count("\ufffd") - raw.count(b"\xef\xbf\xbd")
-    ascii_chars = len(raw) - len(raw.translate(None, _ASCII_BYTES))  # what is left: the non-ASCII bytes
+    ascii_chars = len(raw) - _beyond_ascii(raw)
     return _DamagedUtf8(text, invalid, len(text) - ascii_chars - invalid)
 
 
@@ -564,14 +564,18 @@ def _weak_label_or_detected(raw: bytes, content_language: str | None) -> tuple[s
 
 def _detect(raw: bytes, among: list[str] = _DETECTABLE) -> charset_normalizer.CharsetMatches:
     """The encodings that read the page's text outside markup (_judged_bytes; the whole page when
-    that holds fewer than _MIN_JUDGED_BYTES bytes beyond ASCII) as text. Not the whole page: detection samples it, and a head of ASCII
-    scripts and styles reads as well in every single-byte encoding, so the first by name won: an
-    Arabic page in windows-1256 with 4 KB of analytics scripts in its head came out as ISO-8859-16,
-    a Russian one in windows-1251 as ISO-8859-10."""
+    that holds fewer than _MIN_JUDGED_BYTES bytes beyond ASCII) as text. Not the whole page:
+    detection samples it, and a head of ASCII scripts and styles reads as well in every single-byte
+    encoding, so the first by name won: an Arabic page in windows-1256 with 4 KB of analytics
+    scripts in its head came out as ISO-8859-16, a Russian one in windows-1251 as ISO-8859-10."""
     judged = _judged_bytes(raw)
     # a short text says less than the page's other words beyond ASCII (its links, its attributes)
-    text_bytes = len(judged) - len(judged.translate(None, _ASCII_BYTES))
-    return charset_normalizer.from_bytes(raw if text_bytes < _MIN_JUDGED_BYTES else judged, cp_isolation=among)
+    return charset_normalizer.from_bytes(raw if _beyond_ascii(judged) < _MIN_JUDGED_BYTES else judged, cp_isolation=among)
+
+
+def _beyond_ascii(data: bytes) -> int:
+    """How many of ``data``'s bytes are beyond ASCII."""
+    return len(data.translate(None, _ASCII_BYTES))
 
 
 @dataclass(frozen=True, slots=True)
