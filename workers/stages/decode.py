@@ -490,9 +490,9 @@ def _decode_bytes(
     if (typographic := _typographic(_strict(raw, _WEAK_CODEC))) is not None:
         return typographic, _WEAK_CODEC, 0
     reading = _best_reading(raw, _detect(raw), content_language)
-    if reading is not None and not reading.garbled and _strict(raw, reading.codec) is None:
-        reading = None  # an encoding of the page's text that the rest of its bytes are not in
-    if reading is None:
+    # None too for an encoding of the page's text that the rest of its bytes are not in
+    text = None if reading is None or reading.garbled else _strict(raw, reading.codec)
+    if reading is None or (text is None and not reading.garbled):
         # Any bytes decode in some single-byte encoding: what fails is finding one in which they
         # read as text.
         as_utf8 = f"; {damaged.summary}" if damaged is not None and damaged.valid else ""
@@ -502,9 +502,9 @@ def _decode_bytes(
             "no charset label browsers know, and detection found no encoding in which these bytes read as text"
             f"{as_utf8}{unknown}",
         )
-    if reading.garbled:
+    if text is None:
         return _garbled(reading)
-    return _strict(raw, reading.codec), reading.codec, 0  # type: ignore[return-value]  # decodes: checked above
+    return text, reading.codec, 0
 
 
 @dataclass(frozen=True, slots=True)
